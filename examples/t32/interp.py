@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""T32 reference interpreter: the ground truth the recompiled program must match.
+
+API: run(rom_bytes, input_regs, step_limit=..., trace=None) -> result dict with
+status, pc, steps, regs, mem_sha256, out.  CLI prints isa.format_result blocks.
+"""
+import argparse, hashlib, os, struct, sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import isa  # noqa: E402
+
+M = isa.MASK32
+AM = isa.ADDR_MASK
+S32 = 0x80000000
+_W = struct.Struct("<I")
+
+
+class _Stop(Exception):
+    def __init__(self, status, pc):
+        super().__init__(status)
+        self.status, self.pc = status, pc
+
+
+def parse_word(s):
+    """Decimal or 0x-hex, optionally negative; reduced mod 2**32."""
+    s = s.strip()
+    neg = s.startswith("-")
+    body = s[1:] if neg else s
+    v = int(body, 16) if body.lower().startswith("0x") else int(body, 10)
+    return (-v if neg else v) & M
+
+
+def initial_state(rom, input_regs):
+    info = isa.parse_rom(rom)
+    mem = bytearray(isa.MEM_SIZE)
+    mem[info["data_addr"]:info["data_addr"] + len(info["data"])] = info["data"]
+    regs = [0] * 16
+    for i, v in enumerate(list(input_regs)[:4]):
+        regs[1 + i] = v & M
+    regs[isa.SP], regs[isa.LR] = isa.INITIAL_SP, isa.RET_SENTINEL
+    return info, mem, regs
+
+
+def run(rom, input_regs, step_limit=isa.DEFAULT_STEP_LIMIT, trace=None):
+    """Execute from the entry point until ret-from-entry, halt or a trap.
+
+    trace: optional list; receives isa.format_event lines (E/X per call/ret).
+    """
+    info, mem, r = initial_state(rom, input_regs)
+    dec = [isa.decode(w) for w in isa.code_words(info["code"])]
+    st = {"steps": 0, "storesum": 0, "out": [], "shadow": [(isa.RET_SENTINEL, info["entry"])]}
+    if trace is not None:
+        trace.append(isa.format_event("E", info["entry"], 0, 0, 0, r))
+    status = pc = None
+    try:
+        _loop(dec, len(dec) * 4, info["entry"], r, mem, st, step_limit, trace)
+    except _Stop as s:
+        status, pc = s.status, s.pc
+    return {"status": status, "pc": pc, "steps": st["steps"], "regs": r,
+            "mem_sha256": hashlib.sha256(mem).hexdigest(), "out": st["out"]}
+
+
+def _event(trace, kind, fn, steps, st, r):
+    if trace is not None:
+        trace.append(isa.format_event(kind, fn, steps, st["storesum"], len(st["out"]), r))
+
+
+def _addr(a, pc, align):
+    a &= AM
+    if align and a & 3:
+        raise _Stop("trap:align", pc)
+    return a
+
+
+def _loop(dec, csize, pc, r, mem, st, limit, trace):
+    steps = st["steps"]
+    try:
+        while True:
+            if pc >= csize or pc & 3:
+                raise _Stop("trap:badpc", pc)
+            if steps >= limit:
+                raise _Stop("trap:steps", pc)
+            steps += 1
+            ins = dec[pc >> 2]
+            if ins is None:
+                raise _Stop("trap:illegal", pc)
+            op, a, b, c = ins
+            if op in _BRANCH:
+                pc = (pc + 4 + 4 * c) & M if _BRANCH[op](r[a], r[b]) else pc + 4
+            elif op in _ALU:
+                if a:
+                    r[a] = _ALU[op](r[b], r[c]) & M
+                pc += 4
+            elif op in _IMM:
+                if a:
+                    r[a] = _IMM[op](r[b], c) & M
+                pc += 4
+            else:
+                pc = _special(op, a, b, c, pc, csize, r, mem, st, steps, trace)
+    finally:
+        st["steps"] = steps
+
+
+def _special(op, a, b, c, pc, csize, r, mem, st, steps, trace):
+    """Memory, control transfer and I/O instructions; returns the next pc."""
+    v = None
+    if op == "ld":
+        v = _W.unpack_from(mem, _addr(r[b] + c, pc, True))[0]
+    elif op == "ldb":
+        v = mem[_addr(r[b] + c, pc, False)]
+    elif op == "st" or op == "stb":
+        ad, val = _addr(r[b] + c, pc, op == "st"), r[a]
+        if op == "st":
+            _W.pack_into(mem, ad, val)
+        else:
+            val &= 255
+            mem[ad] = val
+        st["storesum"] = isa.storesum_step(st["storesum"], ad, val)
+    elif op == "call":
+        if len(st["shadow"]) >= isa.MAX_DEPTH:
+            raise _Stop("trap:depth", pc)
+        r[15] = pc + 4
+        st["shadow"].append((pc + 4, c))
+        _event(trace, "E", c, steps, st, r)
+        return c
+    elif op == "ret":
+        ret_to, fn = st["shadow"][-1]
+        if r[15] != ret_to:
+            raise _Stop("trap:badret", pc)
+        st["shadow"].pop()
+        _event(trace, "X", fn, steps, st, r)
+        if not st["shadow"]:
+            raise _Stop("ret", pc)
+        return r[15]
+    elif op == "jt":
+        if r[a] >= b:
+            raise _Stop("trap:jtrange", pc)
+        tgt = _W.unpack_from(mem, _addr(c + 4 * r[a], pc, True))[0]
+        if tgt & 3 or tgt >= csize:
+            raise _Stop("trap:badjump", pc)
+        return tgt
+    elif op == "out":
+        if len(st["out"]) >= isa.MAX_OUT:
+            raise _Stop("trap:outfull", pc)
+        st["out"].append(r[a])
+    elif op == "halt":
+        raise _Stop("halt", pc)
+    if v is not None and a:
+        r[a] = v
+    return pc + 4
+
+
+def _sar(x, s):
+    return ((x - (1 << 32) if x & S32 else x) >> (s & 31))
+
+
+_ALU = {
+    "add": lambda x, y: x + y, "sub": lambda x, y: x - y,
+    "and": lambda x, y: x & y, "or": lambda x, y: x | y, "xor": lambda x, y: x ^ y,
+    "shl": lambda x, y: x << (y & 31), "shr": lambda x, y: x >> (y & 31), "sar": _sar,
+    "mul": lambda x, y: x * y, "slt": lambda x, y: int((x ^ S32) < (y ^ S32)),
+    "sltu": lambda x, y: int(x < y),
+}
+_IMM = {"addi": lambda x, k: x + k, "li": lambda x, k: k, "lui": lambda x, k: k << 16,
+        "andi": lambda x, k: x & k, "ori": lambda x, k: x | k, "xori": lambda x, k: x ^ k,
+        "shli": lambda x, k: x << k, "shri": lambda x, k: x >> k, "sari": _sar}
+_BRANCH = {"beq": lambda x, y: x == y, "bne": lambda x, y: x != y,
+           "blt": lambda x, y: (x ^ S32) < (y ^ S32), "bge": lambda x, y: (x ^ S32) >= (y ^ S32),
+           "bltu": lambda x, y: x < y, "bgeu": lambda x, y: x >= y}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Run a T32 ROM on the reference interpreter.")
+    p.add_argument("rom")
+    p.add_argument("regs", nargs="*", help="r1..r4; if absent, one vector per stdin line")
+    p.add_argument("--steps", type=int, default=isa.DEFAULT_STEP_LIMIT)
+    p.add_argument("--trace", help="write E/X trace lines to this file")
+    args = p.parse_args(argv)
+    with open(args.rom, "rb") as f:
+        rom = f.read()
+    vectors = [args.regs] if args.regs else [ln.split() for ln in sys.stdin if ln.strip()]
+    trace = [] if args.trace else None
+    for vec in vectors:
+        sys.stdout.write(isa.format_result(run(rom, [parse_word(x) for x in vec], args.steps, trace)))
+    if args.trace:
+        with open(args.trace, "w") as f:
+            f.writelines(trace)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Serial simulator of the worker pool's job contract for pipeline TOML files.
+
+Each job runs in a fresh temp dir holding in/tools/<basename>, in/module/<name>
+and in/<need>/<shard>/<outputs>, with env = stage env + RECOMP_* only; its
+declared outputs are collected under <root>/results/<stage>/<shard>/.
+"""
+import hashlib, itertools, os, shutil, subprocess, tempfile, tomllib
+from concurrent.futures import ThreadPoolExecutor
+
+_ids = itertools.count(1)
+
+
+class StageFailed(Exception):
+    def __init__(self, stage, shard, job):
+        super().__init__("stage %s shard %d failed (exit %s): %s" % (stage, shard, job["rc"], job["stderr"].strip()))
+        self.stage, self.shard, self.job = stage, shard, job
+
+
+def load_pipeline(path):
+    with open(path, "rb") as f:
+        doc = tomllib.load(f)
+    base = os.path.dirname(os.path.abspath(path))
+    tools = [os.path.normpath(os.path.join(base, t)) for t in doc["tools"]]
+    names = [os.path.basename(t) for t in tools]
+    if len(set(names)) != len(names):
+        raise ValueError("tool basenames are not unique: %s" % names)
+    return {"tools": tools, "stages": doc["stages"]}
+
+
+def _copy_into(src, dst):
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    if os.path.isdir(src):
+        shutil.copytree(src, dst, dirs_exist_ok=True)
+    else:
+        shutil.copy2(src, dst)
+
+
+class Simulator:
+    def __init__(self, pipeline, modules, root, tool_overrides=None):
+        """modules: {name: path}; tool_overrides: {basename: replacement path}."""
+        self.pipeline, self.modules, self.root = pipeline, modules, root
+        self.overrides = tool_overrides or {}
+        self.results = {}          # stage -> [result dir per shard]
+        self.jobs = {}             # stage -> [job record per shard]
+        self.run_tag = hashlib.sha256(os.urandom(8)).hexdigest()[:8]
+
+    def stage(self, name):
+        return next(s for s in self.pipeline["stages"] if s["name"] == name)
+
+    def adopt(self, other, stage_names):
+        """Reuse another simulator's results for stages this one will not rerun."""
+        for name in stage_names:
+            self.results[name] = other.results[name]
+
+    def run(self, until=None, start=None):
+        names = [s["name"] for s in self.pipeline["stages"]]
+        first = names.index(start) if start else 0
+        last = names.index(until) if until else len(names) - 1
+        for st in self.pipeline["stages"][first:last + 1]:
+            self.run_stage(st)
+
+    def run_stage(self, st):
+        n = int(st.get("shards", 1))
+        with ThreadPoolExecutor(max_workers=max(1, min(n, os.cpu_count() or 1))) as pool:
+            jobs = list(pool.map(lambda i: self.run_shard(st, i, n), range(n)))
+        self.jobs[st["name"]] = jobs
+        for i, job in enumerate(jobs):
+            if job["rc"] != 0:
+                raise StageFailed(st["name"], i, job)
+        self.results[st["name"]] = [j["result_dir"] for j in jobs]
+
+    def run_shard(self, st, shard, n):
+        for _attempt in range(int(st.get("retries", 0)) + 1):
+            job = self.run_job(st, shard, n)
+            if job["rc"] == 0:
+                break
+        return job
+
+    def run_job(self, st, shard, n):
+        job_id = "%s-%s-%d-%d" % (self.run_tag, st["name"], shard, next(_ids))
+        wd = tempfile.mkdtemp(prefix="job-%s-" % st["name"], dir=self.root)
+        for tool in self.pipeline["tools"]:
+            base = os.path.basename(tool)
+            _copy_into(self.overrides.get(base, tool), os.path.join(wd, "in/tools", base))
+        for name, path in self.modules.items():
+            _copy_into(path, os.path.join(wd, "in/module", name))
+        for need in st.get("needs", []):
+            for i, rdir in enumerate(self.results[need]):
+                for out in self.stage(need)["outputs"]:
+                    _copy_into(os.path.join(rdir, out), os.path.join(wd, "in", need, str(i), out))
+        env = {k: str(v) for k, v in st.get("env", {}).items()}
+        env.update(RECOMP_SHARD=str(shard), RECOMP_SHARDS=str(n), RECOMP_STAGE=st["name"], RECOMP_JOB_ID=job_id)
+        try:
+            proc = subprocess.run(st["command"], cwd=wd, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, timeout=st.get("timeout_s"))
+            rc, out, err = proc.returncode, proc.stdout, proc.stderr
+        except subprocess.TimeoutExpired:
+            rc, out, err = "timeout", "", "timed out"
+        job = {"rc": rc, "stdout": out, "stderr": err, "dir": wd, "result_dir": None}
+        missing = [o for o in st["outputs"] if not os.path.exists(os.path.join(wd, o))]
+        if rc == 0 and missing:
+            job.update(rc="missing-outputs", stderr=err + "missing declared outputs: %s" % missing)
+        if rc == 0:
+            rdir = os.path.join(self.root, "results", st["name"], str(shard))
+            for o in st["outputs"]:
+                _copy_into(os.path.join(wd, o), os.path.join(rdir, o))
+            job["result_dir"] = rdir
+        return job
+
+    def output_files(self, stages=None):
+        """{"stage/shard/relpath": bytes} for every collected output file."""
+        files = {}
+        for name, dirs in self.results.items():
+            if stages and name not in stages:
+                continue
+            for i, rdir in enumerate(dirs):
+                for dirpath, _dirs, fnames in os.walk(rdir):
+                    for fn in fnames:
+                        p = os.path.join(dirpath, fn)
+                        with open(p, "rb") as f:
+                            files["%s/%d/%s" % (name, i, os.path.relpath(p, rdir))] = f.read()
+        return files
