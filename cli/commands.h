@@ -1,0 +1,25 @@
+// Subcommand registration for the `recomp` CLI. Each cli/<group>_cmd.cpp adds its subcommands
+// to the app; main.cpp only wires them. Exit codes: 0 ok, 1 runtime failure, 2 usage error.
+#pragma once
+
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "messages/status.h"
+
+namespace recomp::cli {
+
+// Prints "error: <message>" to stderr and returns the exit code for `s` (0 when ok).
+int ReportStatus(const Status& s);
+// For subcommand callbacks: returns when `s` is ok, else prints it and throws
+// CLI::RuntimeError(1), which main() turns into the process exit code.
+void ExitIfError(const Status& s);
+// Ends the subcommand with `code` (no message) when code != 0.
+void ExitWith(int code);
+// $RECOMP_HOME, else ./.recomp.
+std::string DefaultHome();
+
+void AddArtifactCommands(CLI::App& app);
+
+}  // namespace recomp::cli

@@ -1,0 +1,42 @@
+// Event envelope v1: a CloudEvents 1.0 structured event carried as ONE MessagePack map (and
+// shown as JSON by the CLI). Published on the coordinator's PUB socket with the type as topic.
+// See docs/events.md. Plain value type, thread-compatible.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <msgpack.hpp>
+#include <nlohmann/json.hpp>
+
+#include "messages/run_lifecycle.h"
+#include "messages/status.h"
+
+namespace recomp {
+
+struct Event {
+  static constexpr std::string_view kSpecVersion = "1.0";
+  static constexpr std::string_view kDataContentType = "application/json";
+  static constexpr std::string_view kDataSchema = "urn:recomp:event-data:v1";
+
+  std::string id;        // deterministic: derived from subject, type and the job/attempt it reports
+  std::string source;    // "recomp/coordinator"
+  EventType type = EventType::kRequested;
+  std::string subject;   // the run id
+  std::string time;      // RFC 3339 UTC
+  uint64_t sequence = 0; // global, strictly increasing, starting at 1
+  nlohmann::json data = nlohmann::json::object();  // type-specific map (docs/events.md)
+
+  bool operator==(const Event&) const = default;
+};
+
+// Frame 2 of a published event (frame 1 is ToString(type)).
+std::string EncodeEvent(const Event& e);
+// Strict: CloudEvents attributes checked (specversion "1.0", known type, RFC 3339 time,
+// sequence >= 1, data a map).
+Result<Event> DecodeEvent(std::string_view bytes);
+Result<Event> DecodeEvent(const msgpack::object& obj);
+nlohmann::json ToJson(const Event& e);
+
+}  // namespace recomp

@@ -1,0 +1,137 @@
+// StageJob v1 encoding and the relative-path rule every job path obeys.
+#include "messages/stage_job.h"
+
+#include "messages/artifact_ref.h"
+
+namespace recomp {
+
+Status ValidateRelativePath(std::string_view path) {
+  std::string shown(path.substr(0, 128));
+  if (path.empty()) return Status::InvalidArgument("empty path");
+  if (path.size() > 1024) return Status::InvalidArgument("path longer than 1024 bytes");
+  if (path.front() == '/') return Status::InvalidArgument("absolute path '" + shown + "'");
+  if (path.find('\0') != std::string_view::npos) {
+    return Status::InvalidArgument("path contains a NUL byte");
+  }
+  // One trailing '/' marks a directory output; every component before it must be a name.
+  std::string_view body = path.back() == '/' ? path.substr(0, path.size() - 1) : path;
+  size_t start = 0;
+  while (true) {
+    size_t end = body.find('/', start);
+    std::string_view part = body.substr(start, end == std::string_view::npos ? body.npos : end - start);
+    if (part.empty() || part == "." || part == "..") {
+      return Status::InvalidArgument("path '" + shown + "' has an empty, '.' or '..' component");
+    }
+    if (end == std::string_view::npos) break;
+    start = end + 1;
+  }
+  return Status::Ok();
+}
+
+void PackPathRefs(wire::Packer& pk, const std::vector<PathRef>& refs) {
+  pk.pack_array(static_cast<uint32_t>(refs.size()));
+  for (const PathRef& p : refs) {
+    pk.pack_map(2);
+    pk.pack("path"); pk.pack(p.path);
+    pk.pack("ref"); pk.pack(p.ref);
+  }
+}
+
+Status ReadPathRefs(const wire::MapReader& r, std::string_view key, std::vector<PathRef>* out,
+                    wire::Need need) {
+  std::vector<wire::MapReader> items;
+  RECOMP_RETURN_IF_ERROR(r.MapList(key, &items, need));
+  std::vector<PathRef> refs;
+  refs.reserve(items.size());
+  for (const wire::MapReader& item : items) {
+    PathRef p;
+    RECOMP_RETURN_IF_ERROR(item.Str("path", &p.path, wire::Need::kRequired, 1024));
+    if (Status v = ValidateRelativePath(p.path); !v.ok()) return v.WithContext(item.FieldName("path"));
+    RECOMP_RETURN_IF_ERROR(item.Str("ref", &p.ref, wire::Need::kRequired, 128));
+    if (auto d = ParseArtifactRef(p.ref); !d.ok()) return d.status().WithContext(item.FieldName("ref"));
+    refs.push_back(std::move(p));
+  }
+  *out = std::move(refs);
+  return Status::Ok();
+}
+
+nlohmann::json ToJson(const std::vector<PathRef>& refs) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const PathRef& p : refs) a.push_back({{"path", p.path}, {"ref", p.ref}});
+  return a;
+}
+
+std::string EncodeStageJob(const StageJob& j) {
+  msgpack::sbuffer buf;
+  wire::Packer pk(buf);
+  pk.pack_map(13);
+  pk.pack("schema_version"); pk.pack(StageJob::kSchemaVersion);
+  pk.pack("job_id"); pk.pack(j.job_id);
+  pk.pack("run_id"); pk.pack(j.run_id);
+  pk.pack("stage"); pk.pack(j.stage);
+  pk.pack("shard"); pk.pack(j.shard);
+  pk.pack("shards"); pk.pack(j.shards);
+  pk.pack("attempt"); pk.pack(j.attempt);
+  pk.pack("argv"); pk.pack(j.argv);
+  pk.pack("env"); pk.pack(j.env);
+  pk.pack("inputs"); PackPathRefs(pk, j.inputs);
+  pk.pack("outputs"); pk.pack(j.outputs);
+  pk.pack("timeout_s"); pk.pack(j.timeout_s);
+  pk.pack("priority"); pk.pack(std::string(ToString(j.priority)));
+  return wire::ToBytes(buf);
+}
+
+namespace {
+Status ReadCounts(const wire::MapReader& r, StageJob* j) {
+  int64_t shard = 0, shards = 0, attempt = 0, timeout = 0;
+  RECOMP_RETURN_IF_ERROR(r.Int("shards", &shards, wire::Need::kRequired, 1, 1024));
+  RECOMP_RETURN_IF_ERROR(r.Int("shard", &shard, wire::Need::kRequired, 0, shards - 1));
+  RECOMP_RETURN_IF_ERROR(r.Int("attempt", &attempt, wire::Need::kRequired, 1, 1000000));
+  RECOMP_RETURN_IF_ERROR(r.Int("timeout_s", &timeout, wire::Need::kRequired, 1, 7 * 86400));
+  j->shard = static_cast<uint32_t>(shard);
+  j->shards = static_cast<uint32_t>(shards);
+  j->attempt = static_cast<uint32_t>(attempt);
+  j->timeout_s = static_cast<uint32_t>(timeout);
+  return Status::Ok();
+}
+}  // namespace
+
+Result<StageJob> DecodeStageJob(const msgpack::object& obj) {
+  RECOMP_ASSIGN_OR_RETURN(wire::MapReader r, wire::MapReader::From(obj, "stage_job"));
+  int64_t version;
+  RECOMP_RETURN_IF_ERROR(r.SchemaVersion(StageJob::kSchemaVersion, &version));
+  StageJob j;
+  RECOMP_RETURN_IF_ERROR(r.Str("job_id", &j.job_id, wire::Need::kRequired, 64));
+  if (auto d = ParseDigestHex(j.job_id); !d.ok()) return d.status().WithContext("stage_job.job_id");
+  RECOMP_RETURN_IF_ERROR(r.Str("run_id", &j.run_id, wire::Need::kRequired, 128));
+  if (Status v = ValidateRunId(j.run_id); !v.ok()) return v.WithContext("stage_job.run_id");
+  RECOMP_RETURN_IF_ERROR(r.Str("stage", &j.stage, wire::Need::kRequired, 128));
+  RECOMP_RETURN_IF_ERROR(ReadCounts(r, &j));
+  RECOMP_RETURN_IF_ERROR(r.StrList("argv", &j.argv, wire::Need::kRequired, 4096));
+  if (j.argv.empty() || j.argv[0].empty()) {
+    return Status::InvalidArgument("stage_job.argv: must name a program");
+  }
+  RECOMP_RETURN_IF_ERROR(r.StrMap("env", &j.env));
+  RECOMP_RETURN_IF_ERROR(ReadPathRefs(r, "inputs", &j.inputs));
+  RECOMP_RETURN_IF_ERROR(r.StrList("outputs", &j.outputs, wire::Need::kRequired, 1024, 1024));
+  for (const std::string& o : j.outputs) {
+    if (Status v = ValidateRelativePath(o); !v.ok()) return v.WithContext("stage_job.outputs");
+  }
+  RECOMP_RETURN_IF_ERROR(wire::ParseEnum(r, "priority", kPriorityNames, &j.priority));
+  return j;
+}
+
+Result<StageJob> DecodeStageJob(std::string_view bytes) {
+  RECOMP_ASSIGN_OR_RETURN(auto oh, wire::Unpack(bytes, "stage_job"));
+  return DecodeStageJob(oh.get());
+}
+
+nlohmann::json ToJson(const StageJob& j) {
+  return {{"schema_version", StageJob::kSchemaVersion}, {"job_id", j.job_id},
+          {"run_id", j.run_id}, {"stage", j.stage}, {"shard", j.shard}, {"shards", j.shards},
+          {"attempt", j.attempt}, {"argv", j.argv}, {"env", j.env},
+          {"inputs", ToJson(j.inputs)}, {"outputs", j.outputs}, {"timeout_s", j.timeout_s},
+          {"priority", ToString(j.priority)}};
+}
+
+}  // namespace recomp

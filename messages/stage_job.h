@@ -1,0 +1,60 @@
+// StageJob v1: one unit of work the broker hands a worker (one shard of one stage of one run),
+// and PathRef, a (relative path, artifact ref) pair used for job inputs and outputs.
+// Plain value types, thread-compatible. See docs/wire.md.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <msgpack.hpp>
+#include <nlohmann/json.hpp>
+
+#include "messages/codec.h"
+#include "messages/run_submission.h"
+#include "messages/status.h"
+
+namespace recomp {
+
+struct PathRef {
+  std::string path;  // relative to the job's working dir ("in/module/game.rom", "out/a.c")
+  std::string ref;   // artifact://<hash>
+  bool operator==(const PathRef&) const = default;
+  auto operator<=>(const PathRef&) const = default;
+};
+
+// A relative path with no empty, "." or ".." component, no leading '/', no NUL, <= 1024 bytes.
+Status ValidateRelativePath(std::string_view path);
+
+struct StageJob {
+  static constexpr int64_t kSchemaVersion = 1;
+  std::string job_id;                       // 64 hex: BLAKE2b-256 of what the job does and reads
+  std::string run_id;
+  std::string stage;
+  uint32_t shard = 0;
+  uint32_t shards = 1;
+  uint32_t attempt = 1;                     // fencing token: results of other attempts are stale
+  std::vector<std::string> argv;            // no shell
+  std::map<std::string, std::string> env;   // the job's whole environment
+  std::vector<PathRef> inputs;              // materialised read-only under the working dir
+  std::vector<std::string> outputs;         // declared outputs; trailing '/' = directory
+  uint32_t timeout_s = 600;
+  Priority priority = Priority::kStandard;
+
+  bool operator==(const StageJob&) const = default;
+};
+
+std::string EncodeStageJob(const StageJob& j);
+Result<StageJob> DecodeStageJob(std::string_view bytes);
+Result<StageJob> DecodeStageJob(const msgpack::object& obj);
+nlohmann::json ToJson(const StageJob& j);
+
+// Shared by StageJob and StageResult.
+void PackPathRefs(wire::Packer& pk, const std::vector<PathRef>& refs);
+Status ReadPathRefs(const wire::MapReader& r, std::string_view key, std::vector<PathRef>* out,
+                    wire::Need need = wire::Need::kRequired);
+nlohmann::json ToJson(const std::vector<PathRef>& refs);
+
+}  // namespace recomp
