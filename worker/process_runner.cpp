@@ -1,0 +1,481 @@
+// ProcessRunner (see process_runner.h): posix_spawn into a new process group, a pidfd for the
+// exit, a timerfd for the timeout / kill grace / group drain, both behind one epoll fd.
+#include "worker/process_runner.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+namespace recomp::worker {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// How long the runner waits, after the leader died and the group got SIGKILL, for the other
+// members to die before reporting anyway (group_drained = false).
+constexpr milliseconds kGroupDrainLimit{2000};
+constexpr milliseconds kDrainPollInterval{5};
+
+int64_t MillisSince(Clock::time_point t0, Clock::time_point t1) {
+  return std::chrono::duration_cast<milliseconds>(t1 - t0).count();
+}
+
+std::string SignalName(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
+}
+
+std::string JoinPath(const std::string& dir, const std::string& rel) {
+  if (!rel.empty() && rel[0] == '/') return rel;
+  return dir + "/" + rel;
+}
+
+Status ValidateSpec(const ProcessSpec& spec) {
+  if (spec.argv.empty() || spec.argv[0].empty()) {
+    return Status::InvalidArgument("process spec: argv is empty");
+  }
+  for (const auto& arg : spec.argv) {
+    if (arg.find('\0') != std::string::npos) {
+      return Status::InvalidArgument("process spec: argument contains NUL");
+    }
+  }
+  for (const auto& [key, value] : spec.env) {
+    if (key.empty() || key.find_first_of(std::string("=\0", 2)) != std::string::npos ||
+        value.find('\0') != std::string::npos) {
+      return Status::InvalidArgument("process spec: invalid environment variable name '" + key +
+                                     "'");
+    }
+  }
+  if (spec.working_dir.empty()) return Status::InvalidArgument("process spec: no working dir");
+  if (spec.log_path.empty()) return Status::InvalidArgument("process spec: no log path");
+  if (spec.timeout.count() < 0 || spec.kill_grace.count() < 0) {
+    return Status::InvalidArgument("process spec: negative timeout or kill grace");
+  }
+  return Status::Ok();
+}
+
+bool IsExecutableFile(const std::string& path, bool* exists) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  *exists = true;
+  return ::access(path.c_str(), X_OK) == 0;
+}
+
+// Resolves argv[0] against the JOB's PATH (never the worker's). On failure returns the
+// spawn-failure message in *error.
+std::string ResolveCommand(const ProcessSpec& spec, std::string* error) {
+  const std::string& name = spec.argv[0];
+  if (name.find('/') != std::string::npos) return name;  // exec'd after chdir(working_dir)
+  auto path_it = spec.env.find("PATH");
+  if (path_it == spec.env.end()) {
+    *error = "command not found: " + name +
+             " (the job environment has no PATH: give an absolute path or set PATH)";
+    return "";
+  }
+  bool found_not_executable = false;
+  const std::string& path = path_it->second;
+  size_t begin = 0;
+  while (true) {
+    size_t end = path.find(':', begin);
+    std::string dir = path.substr(begin, end == std::string::npos ? end : end - begin);
+    std::string candidate = JoinPath(spec.working_dir, (dir.empty() ? "." : dir) + "/" + name);
+    bool exists = false;
+    if (IsExecutableFile(candidate, &exists)) return candidate;
+    found_not_executable |= exists;
+    if (end == std::string::npos) break;
+    begin = end + 1;
+  }
+  *error = found_not_executable ? "permission denied: " + name + " (found in job PATH=" + path +
+                                      " but not executable)"
+                                : "command not found: " + name + " (job PATH=" + path + ")";
+  return "";
+}
+
+std::string DescribeSpawnError(const ProcessSpec& spec, const std::string& exe, int err) {
+  const std::string& name = spec.argv[0];
+  struct stat st;
+  switch (err) {
+    case ENOENT:
+      if (::stat(JoinPath(spec.working_dir, exe).c_str(), &st) != 0) {
+        return "command not found: " + name;
+      }
+      return "cannot execute '" + exe + "': No such file or directory (missing interpreter?)";
+    case EACCES: return "permission denied: " + exe;
+    case ENOEXEC: return "not an executable: " + exe;
+    default: return "cannot execute '" + exe + "': " + std::strerror(err);
+  }
+}
+
+// Owns posix_spawn attributes and file actions for one spawn.
+class SpawnSetup {
+ public:
+  SpawnSetup() {
+    posix_spawnattr_init(&attr_);
+    posix_spawn_file_actions_init(&actions_);
+  }
+  ~SpawnSetup() {
+    posix_spawnattr_destroy(&attr_);
+    posix_spawn_file_actions_destroy(&actions_);
+  }
+  SpawnSetup(const SpawnSetup&) = delete;
+  SpawnSetup& operator=(const SpawnSetup&) = delete;
+
+  // Returns 0 or an errno value.
+  int Configure(int log_fd, const std::string& working_dir) {
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    int rc = 0;
+    // New group led by the child (pgid = pid); default dispositions (the worker ignores
+    // SIGPIPE for ZeroMQ; a job must not inherit that) and an empty signal mask.
+    rc = rc ? rc : posix_spawnattr_setflags(&attr_, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                                     POSIX_SPAWN_SETSIGDEF);
+    rc = rc ? rc : posix_spawnattr_setpgroup(&attr_, 0);
+    rc = rc ? rc : posix_spawnattr_setsigmask(&attr_, &none);
+    rc = rc ? rc : posix_spawnattr_setsigdefault(&attr_, &all);
+    rc = rc ? rc : posix_spawn_file_actions_addchdir_np(&actions_, working_dir.c_str());
+    rc = rc ? rc : posix_spawn_file_actions_addopen(&actions_, 0, "/dev/null", O_RDONLY, 0);
+    rc = rc ? rc : posix_spawn_file_actions_adddup2(&actions_, log_fd, 1);
+    rc = rc ? rc : posix_spawn_file_actions_adddup2(&actions_, log_fd, 2);
+    rc = rc ? rc : posix_spawn_file_actions_addclosefrom_np(&actions_, 3);
+    return rc;
+  }
+  const posix_spawnattr_t* attr() const { return &attr_; }
+  const posix_spawn_file_actions_t* actions() const { return &actions_; }
+
+ private:
+  posix_spawnattr_t attr_;
+  posix_spawn_file_actions_t actions_;
+};
+
+// True when some process other than a zombie is still in process group `pgid` (scans /proc).
+bool GroupHasLiveMembers(pid_t pgid) {
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return false;
+  bool live = false;
+  while (struct dirent* e = ::readdir(proc)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    std::ifstream in(std::string("/proc/") + e->d_name + "/stat");
+    std::string line;
+    if (!std::getline(in, line)) continue;  // exited meanwhile
+    size_t paren = line.rfind(')');
+    if (paren == std::string::npos) continue;
+    char state = 0;
+    long ppid = 0, pgrp = 0;
+    if (std::sscanf(line.c_str() + paren + 1, " %c %ld %ld", &state, &ppid, &pgrp) != 3) continue;
+    if (pgrp == pgid && state != 'Z' && state != 'X') {
+      live = true;
+      break;
+    }
+  }
+  ::closedir(proc);
+  return live;
+}
+
+void KillGroup(pid_t pgid, int sig) {
+  assert(pgid > 0);
+  if (::kill(-pgid, sig) != 0 && errno != ESRCH) {
+    WorkerLog().warn("kill(-{}, {}): {}", pgid, SignalName(sig), std::strerror(errno));
+  }
+}
+
+std::string DescribeStatus(const ProcessOutcome& o) {
+  if (o.exit_code >= 0) return "exited with code " + std::to_string(o.exit_code);
+  return "killed by " + SignalName(o.signal);
+}
+
+}  // namespace
+
+spdlog::logger& WorkerLog() {
+  static std::shared_ptr<spdlog::logger> logger = [] {
+    if (auto existing = spdlog::get("worker")) return existing;
+    try {
+      return spdlog::stderr_color_mt("worker");
+    } catch (const spdlog::spdlog_ex&) {  // registered concurrently by someone else
+      return spdlog::get("worker");
+    }
+  }();
+  return *logger;
+}
+
+const char* OutcomeKindName(ProcessOutcome::Kind kind) {
+  switch (kind) {
+    case ProcessOutcome::Kind::kExited: return "exited";
+    case ProcessOutcome::Kind::kSignaled: return "signaled";
+    case ProcessOutcome::Kind::kTimedOut: return "timed_out";
+    case ProcessOutcome::Kind::kKilled: return "killed";
+    case ProcessOutcome::Kind::kSpawnFailed: return "spawn_failed";
+    case ProcessOutcome::Kind::kLost: return "lost";
+  }
+  return "unknown";
+}
+
+ProcessRunner::ProcessRunner(const ProcessSpec& spec) : spec_(spec) {}
+
+Result<std::unique_ptr<ProcessRunner>> ProcessRunner::Start(const ProcessSpec& spec) {
+  RECOMP_RETURN_IF_ERROR(ValidateSpec(spec));
+  std::unique_ptr<ProcessRunner> runner(new ProcessRunner(spec));
+  RECOMP_RETURN_IF_ERROR(runner->Init());
+  RECOMP_RETURN_IF_ERROR(runner->Spawn());
+  return runner;
+}
+
+Status ProcessRunner::Init() {
+  log_fd_ = store::Fd(::open(spec_.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                             0644));
+  if (!log_fd_.valid()) return store::ErrnoStatus("open job log", spec_.log_path, errno);
+  timer_fd_ = store::Fd(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+  if (!timer_fd_.valid()) return store::ErrnoStatus("timerfd_create", "", errno);
+  epoll_fd_ = store::Fd(::epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll_fd_.valid()) return store::ErrnoStatus("epoll_create1", "", errno);
+  struct epoll_event ev = {};
+  ev.events = EPOLLIN;
+  ev.data.fd = timer_fd_.get();
+  if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, timer_fd_.get(), &ev) != 0) {
+    return store::ErrnoStatus("epoll_ctl add timerfd", "", errno);
+  }
+  return Status::Ok();
+}
+
+Status ProcessRunner::Spawn() {
+  start_ = Clock::now();
+  struct stat st;
+  if (::stat(spec_.working_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    FinishSpawnFailed("working directory does not exist: " + spec_.working_dir);
+    return Status::Ok();
+  }
+  std::string error;
+  std::string exe = ResolveCommand(spec_, &error);
+  if (exe.empty()) {
+    FinishSpawnFailed(error);
+    return Status::Ok();
+  }
+  std::vector<std::string> env_strings;
+  for (const auto& [key, value] : spec_.env) env_strings.push_back(key + "=" + value);
+  std::vector<char*> envp, argv;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  for (auto& s : spec_.argv) argv.push_back(s.data());
+  envp.push_back(nullptr);
+  argv.push_back(nullptr);
+
+  SpawnSetup setup;
+  if (int rc = setup.Configure(log_fd_.get(), spec_.working_dir); rc != 0) {
+    return store::ErrnoStatus("posix_spawn setup", spec_.argv[0], rc);
+  }
+  // posix_spawn (not posix_spawnp): PATH was resolved above against the job's environment.
+  int rc = ::posix_spawn(&pid_, exe.c_str(), setup.actions(), setup.attr(), argv.data(),
+                         envp.data());
+  if (rc != 0) {
+    pid_ = 0;
+    FinishSpawnFailed(DescribeSpawnError(spec_, exe, rc));
+    return Status::Ok();
+  }
+  // The child is unreaped until we wait4 it, so its pid cannot be reused before pidfd_open.
+  pidfd_ = store::Fd(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
+  if (!pidfd_.valid()) {
+    Status st = store::ErrnoStatus("pidfd_open (needs Linux >= 5.3)", spec_.argv[0], errno);
+    KillGroup(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = 0;
+    state_ = State::kDone;
+    return st;
+  }
+  struct epoll_event ev = {};
+  ev.events = EPOLLIN;
+  ev.data.fd = pidfd_.get();
+  if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, pidfd_.get(), &ev) != 0) {
+    return store::ErrnoStatus("epoll_ctl add pidfd", spec_.argv[0], errno);  // dtor kills
+  }
+  if (spec_.timeout.count() > 0) {
+    deadline_ = start_ + spec_.timeout;
+    ArmTimer(deadline_);
+  }
+  WorkerLog().debug("spawned pid {} ({}) in {}", pid_, spec_.argv[0], spec_.working_dir);
+  return Status::Ok();
+}
+
+void ProcessRunner::FinishSpawnFailed(const std::string& message) {
+  outcome_ = ProcessOutcome{};
+  outcome_.kind = ProcessOutcome::Kind::kSpawnFailed;
+  outcome_.message = message;
+  outcome_.wall_ms = MillisSince(start_, Clock::now());
+  AppendToLog("recomp: spawn failed: " + message + "\n");
+  WorkerLog().warn("spawn failed: {}", message);
+  state_ = State::kDone;
+  ArmTimer(Clock::now());  // make wait_fd readable so a poller notices at once
+}
+
+void ProcessRunner::ArmTimer(Clock::time_point when) {
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count();
+  if (ns <= 0) ns = 1;  // an all-zero it_value would disarm the timer
+  struct itimerspec spec = {};
+  spec.it_value.tv_sec = ns / 1000000000;
+  spec.it_value.tv_nsec = ns % 1000000000;
+  // steady_clock is CLOCK_MONOTONIC on Linux/libstdc++; a time in the past fires at once.
+  if (::timerfd_settime(timer_fd_.get(), TFD_TIMER_ABSTIME, &spec, nullptr) != 0) {
+    WorkerLog().error("timerfd_settime: {}", std::strerror(errno));
+  }
+}
+
+void ProcessRunner::AppendToLog(const std::string& line) {
+  if (::write(log_fd_.get(), line.data(), line.size()) < 0) {
+    WorkerLog().warn("append to job log {}: {}", spec_.log_path, std::strerror(errno));
+  }
+}
+
+bool ProcessRunner::Poll(ProcessOutcome* out) {
+  assert(out != nullptr);
+  if (state_ == State::kDone) {
+    *out = outcome_;
+    return true;
+  }
+  uint64_t expirations;
+  while (::read(timer_fd_.get(), &expirations, sizeof expirations) > 0) {
+  }
+  Clock::time_point now = Clock::now();
+  if (state_ != State::kDraining) {
+    struct pollfd pfd = {pidfd_.get(), POLLIN, 0};
+    if (::poll(&pfd, 1, 0) > 0) {
+      OnLeaderExited(now);
+    } else {
+      Escalate(now);
+      return false;
+    }
+  }
+  if (GroupHasLiveMembers(pid_) && now < drain_until_) {
+    ArmTimer(now + kDrainPollInterval);
+    return false;
+  }
+  Reap(now);
+  *out = outcome_;
+  return true;
+}
+
+void ProcessRunner::OnLeaderExited(Clock::time_point now) {
+  // The leader is a zombie, so its pid (= the pgid) is still ours: safe to signal the group.
+  // Whatever it left behind in the group (background children) dies now.
+  KillGroup(pid_, SIGKILL);
+  ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, pidfd_.get(), nullptr);  // stays readable
+  state_ = State::kDraining;
+  drain_until_ = now + kGroupDrainLimit;
+}
+
+void ProcessRunner::Escalate(Clock::time_point now) {
+  if (state_ == State::kRunning && spec_.timeout.count() > 0 && now >= deadline_) {
+    AppendToLog("recomp: timed out after " + std::to_string(spec_.timeout.count()) + " ms\n");
+    Terminate(now, ProcessOutcome::Kind::kTimedOut);
+  } else if (state_ == State::kTerminating && now >= deadline_) {
+    AppendToLog("recomp: still running " + std::to_string(spec_.kill_grace.count()) +
+                " ms after SIGTERM: sending SIGKILL to the process group\n");
+    KillGroup(pid_, SIGKILL);
+  }
+}
+
+void ProcessRunner::Terminate(Clock::time_point now, ProcessOutcome::Kind why) {
+  assert(state_ == State::kRunning);
+  stop_kind_ = why;
+  state_ = State::kTerminating;
+  KillGroup(pid_, SIGTERM);
+  deadline_ = now + spec_.kill_grace;
+  ArmTimer(deadline_);
+}
+
+void ProcessRunner::Kill() {
+  if (state_ != State::kRunning) return;  // finished, or already terminating
+  AppendToLog("recomp: cancelled: sending SIGTERM to the process group\n");
+  Terminate(Clock::now(), ProcessOutcome::Kind::kKilled);
+}
+
+void ProcessRunner::Reap(Clock::time_point now) {
+  outcome_ = ProcessOutcome{};
+  outcome_.wall_ms = MillisSince(start_, now);
+  outcome_.group_drained = !GroupHasLiveMembers(pid_);
+  int status = 0;
+  struct rusage usage = {};
+  pid_t rc;
+  do {  // the pidfd said the leader exited: this returns at once
+    rc = ::wait4(pid_, &status, 0, &usage);
+  } while (rc < 0 && errno == EINTR);
+  if (rc != pid_) {
+    outcome_.kind = ProcessOutcome::Kind::kLost;
+    outcome_.message = "exit status of pid " + std::to_string(pid_) +
+                       " was lost (reaped elsewhere?): " + (rc < 0 ? std::strerror(errno) : "");
+    WorkerLog().error("{}", outcome_.message);
+  } else {
+    outcome_.max_rss_kb = usage.ru_maxrss;
+    if (WIFEXITED(status)) outcome_.exit_code = WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) outcome_.signal = WTERMSIG(status);
+    const std::string how = DescribeStatus(outcome_);
+    if (stop_kind_ == ProcessOutcome::Kind::kTimedOut) {
+      outcome_.kind = stop_kind_;
+      outcome_.message = "timed out after " + std::to_string(spec_.timeout.count()) + " ms (" +
+                         how + ")";
+    } else if (stop_kind_ == ProcessOutcome::Kind::kKilled) {
+      outcome_.kind = stop_kind_;
+      outcome_.message = "cancelled (" + how + ")";
+    } else {
+      outcome_.kind = WIFEXITED(status) ? ProcessOutcome::Kind::kExited
+                                        : ProcessOutcome::Kind::kSignaled;
+      outcome_.message = how;
+    }
+  }
+  if (!outcome_.group_drained) {
+    WorkerLog().warn("process group {} still has live members {} ms after SIGKILL", pid_,
+                     kGroupDrainLimit.count());
+  }
+  pidfd_ = store::Fd();
+  state_ = State::kDone;
+}
+
+ProcessRunner::~ProcessRunner() {
+  if (state_ == State::kDone || pid_ <= 0 || !pidfd_.valid()) return;
+  if (state_ != State::kDraining) {
+    KillGroup(pid_, SIGKILL);
+    struct pollfd pfd = {pidfd_.get(), POLLIN, 0};
+    int rc;
+    do {
+      rc = ::poll(&pfd, 1, static_cast<int>(kGroupDrainLimit.count()));
+    } while (rc < 0 && errno == EINTR);
+    if (rc <= 0) {
+      WorkerLog().error("pid {} did not die after SIGKILL; leaving it", pid_);
+      return;
+    }
+    if (stop_kind_ == ProcessOutcome::Kind::kExited) stop_kind_ = ProcessOutcome::Kind::kKilled;
+    OnLeaderExited(Clock::now());
+  }
+  while (GroupHasLiveMembers(pid_) && Clock::now() < drain_until_) {
+    ::poll(nullptr, 0, static_cast<int>(kDrainPollInterval.count()));
+  }
+  Reap(Clock::now());
+}
+
+Result<ProcessOutcome> RunToCompletion(const ProcessSpec& spec) {
+  RECOMP_ASSIGN_OR_RETURN(std::unique_ptr<ProcessRunner> runner, ProcessRunner::Start(spec));
+  ProcessOutcome outcome;
+  while (!runner->Poll(&outcome)) {
+    struct pollfd pfd = {runner->wait_fd(), POLLIN, 0};
+    // The timerfd wakes us for every deadline; the bound only guards against surprises.
+    if (::poll(&pfd, 1, 1000) < 0 && errno != EINTR) {
+      return store::ErrnoStatus("poll job wait fd", spec.argv[0], errno);
+    }
+  }
+  return outcome;
+}
+
+}  // namespace recomp::worker
