@@ -1,0 +1,81 @@
+// Job ID encoding and hashing (docs/job-id.md).
+#include "coordinator/job_key.h"
+
+#include <algorithm>
+#include <cassert>
+
+#include <sodium.h>
+
+namespace recomp::coordinator {
+namespace {
+
+// u32: 4 bytes, big-endian.
+void PutU32(std::string& out, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>((v >> shift) & 0xff);
+}
+
+// str: u32 byte length, then the bytes.
+void PutStr(std::string& out, std::string_view s) {
+  assert(s.size() <= UINT32_MAX);
+  PutU32(out, static_cast<uint32_t>(s.size()));
+  out.append(s);
+}
+
+void PutCount(std::string& out, size_t n) {
+  assert(n <= UINT32_MAX);
+  PutU32(out, static_cast<uint32_t>(n));
+}
+
+}  // namespace
+
+// TODO(store): swap for store/blake2b.h's hasher once recomp_store exists; same function.
+Digest Blake2b256(std::string_view bytes) {
+  static const int init = sodium_init();  // thread-safe once; picks the fastest implementation
+  assert(init >= 0 && "sodium_init failed");
+  (void)init;
+  Digest d;
+  int rc = crypto_generichash(d.bytes.data(), d.bytes.size(),
+                              reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(),
+                              nullptr, 0);
+  assert(rc == 0 && "crypto_generichash with a 32-byte output cannot fail");
+  (void)rc;
+  return d;
+}
+
+std::string EncodeJobSpec(const JobSpec& spec) {
+  assert(spec.shards >= 1 && spec.shard < spec.shards);
+  assert(spec.env.count("RECOMP_JOB_ID") == 0 && "the job ID cannot hash itself");
+  std::string out;
+  PutStr(out, kJobIdVersion);
+  PutStr(out, spec.stage);
+  PutCount(out, spec.argv.size());
+  for (const std::string& a : spec.argv) PutStr(out, a);
+  PutCount(out, spec.env.size());
+  for (const auto& [k, v] : spec.env) {  // std::map: sorted by key bytes (unsigned)
+    PutStr(out, k);
+    PutStr(out, v);
+  }
+  PutU32(out, spec.shard);
+  PutU32(out, spec.shards);
+  auto inputs = spec.inputs;
+  std::sort(inputs.begin(), inputs.end());
+  assert(std::adjacent_find(inputs.begin(), inputs.end(), [](const auto& a, const auto& b) {
+           return a.first == b.first;
+         }) == inputs.end() && "duplicate input path");
+  PutCount(out, inputs.size());
+  for (const auto& [path, digest] : inputs) {
+    PutStr(out, path);
+    out.append(reinterpret_cast<const char*>(digest.bytes.data()), digest.bytes.size());
+  }
+  auto outputs = spec.outputs;
+  std::sort(outputs.begin(), outputs.end());
+  PutCount(out, outputs.size());
+  for (const std::string& o : outputs) PutStr(out, o);
+  PutU32(out, spec.timeout_s);
+  PutStr(out, spec.salt);
+  return out;
+}
+
+Digest ComputeJobId(const JobSpec& spec) { return Blake2b256(EncodeJobSpec(spec)); }
+
+}  // namespace recomp::coordinator

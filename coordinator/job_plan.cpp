@@ -1,0 +1,124 @@
+// Stage → jobs expansion (layout: docs/pipeline.md, "Working directory").
+#include "coordinator/job_plan.h"
+
+#include <algorithm>
+#include <cassert>
+#include <set>
+
+namespace recomp::coordinator {
+namespace {
+
+// True if `path` is a declared output file of `s`, or lies under one of its directory outputs.
+bool IsDeclaredOutput(const Stage& s, std::string_view path) {
+  for (const std::string& o : s.outputs) {
+    if (o.back() == '/' ? path.substr(0, o.size()) == o && path.size() > o.size() : path == o) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Appends in/<need>/<shard>/<path> for every output of every shard of `need`.
+Status AddNeedInputs(const Stage& stage, const Stage& need, const std::vector<ShardOutputs>& shards,
+                     std::vector<std::pair<std::string, Digest>>* inputs) {
+  const std::string ctx = "stage '" + stage.name + "' needs '" + need.name + "'";
+  if (shards.size() != need.shards) {
+    return Status::InvalidArgument(ctx + ": got outputs of " + std::to_string(shards.size()) +
+                                   " shards, expected " + std::to_string(need.shards));
+  }
+  for (uint32_t i = 0; i < need.shards; ++i) {
+    std::set<std::string_view> seen;
+    const std::string prefix = "in/" + need.name + "/" + std::to_string(i) + "/";
+    for (const auto& [path, digest] : shards[i]) {
+      const std::string what = ctx + ": shard " + std::to_string(i) + " output '" + path + "'";
+      RECOMP_RETURN_IF_ERROR(ValidateRelativePath(path, what, /*allow_dir_slash=*/false));
+      if (!IsDeclaredOutput(need, path)) {
+        return Status::InvalidArgument(what + " is not inside the stage's declared outputs");
+      }
+      if (!seen.insert(path).second) return Status::InvalidArgument(what + " is listed twice");
+      inputs->emplace_back(prefix + path, digest);
+    }
+  }
+  return Status::Ok();
+}
+
+// Inputs shared by every shard of `stage`: module files, tools, and the needs' outputs.
+Result<std::vector<std::pair<std::string, Digest>>> StageInputs(const ResolvedPipeline& rp,
+                                                                const Stage& stage,
+                                                                const std::vector<ModuleFile>& module,
+                                                                const StageOutputs& outputs) {
+  std::vector<std::pair<std::string, Digest>> inputs;
+  for (const ModuleFile& m : module) inputs.emplace_back("in/module/" + m.name, m.digest);
+  for (const ToolRef& t : rp.tools) inputs.emplace_back("in/tools/" + t.basename, t.digest);
+  for (const std::string& need_name : stage.needs) {
+    const Stage* need = rp.pipeline.FindStage(need_name);
+    assert(need != nullptr && "a parsed pipeline's needs are known stages");
+    auto it = outputs.find(need_name);
+    if (it == outputs.end()) {
+      return Status::FailedPrecondition("stage '" + stage.name + "' needs '" + need_name +
+                                        "', whose outputs were not given (is it complete?)");
+    }
+    RECOMP_RETURN_IF_ERROR(AddNeedInputs(stage, *need, it->second, &inputs));
+  }
+  if (inputs.size() > kMaxJobInputs) {
+    return Status::ResourceExhausted("stage '" + stage.name + "': a job would read " +
+                                     std::to_string(inputs.size()) + " input files, more than " +
+                                     std::to_string(kMaxJobInputs));
+  }
+  std::sort(inputs.begin(), inputs.end());
+  return inputs;
+}
+
+}  // namespace
+
+Status ValidateModuleFiles(const std::vector<ModuleFile>& module) {
+  std::set<std::string_view> seen;
+  for (const ModuleFile& m : module) {
+    if (m.name.empty()) return Status::InvalidArgument("module file name is empty");
+    if (m.name.find('/') != std::string::npos || m.name == "." || m.name == ".." ||
+        m.name.find('\0') != std::string::npos || m.name.size() > kMaxString) {
+      return Status::InvalidArgument("module file name '" + m.name +
+                                     "' is invalid: it must be a plain file name (no '/', not "
+                                     "'.' or '..', no NUL) placed at in/module/<name>");
+    }
+    if (!seen.insert(m.name).second) {
+      return Status::InvalidArgument("module file name '" + m.name + "' is given twice");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<PlannedJob>> PlanStageJobs(const ResolvedPipeline& pipeline,
+                                              std::string_view stage_name,
+                                              const std::vector<ModuleFile>& module,
+                                              const StageOutputs& outputs) {
+  const Stage* stage = pipeline.pipeline.FindStage(stage_name);
+  if (stage == nullptr) {
+    return Status::NotFound("pipeline has no stage '" + std::string(stage_name) + "'");
+  }
+  RECOMP_RETURN_IF_ERROR(ValidateModuleFiles(module));
+  RECOMP_ASSIGN_OR_RETURN(auto inputs, StageInputs(pipeline, *stage, module, outputs));
+  std::vector<PlannedJob> jobs;
+  jobs.reserve(stage->shards);
+  for (uint32_t shard = 0; shard < stage->shards; ++shard) {
+    PlannedJob job;
+    JobSpec& s = job.spec;
+    s.stage = stage->name;
+    s.argv = stage->command;
+    s.env = stage->env;
+    s.env["RECOMP_SHARD"] = std::to_string(shard);
+    s.env["RECOMP_SHARDS"] = std::to_string(stage->shards);
+    s.env["RECOMP_STAGE"] = stage->name;
+    s.shard = shard;
+    s.shards = stage->shards;
+    s.inputs = inputs;
+    s.outputs = stage->outputs;
+    s.timeout_s = stage->timeout_s;
+    s.salt = stage->salt;
+    job.id = ComputeJobId(s);
+    jobs.push_back(std::move(job));
+  }
+  return jobs;
+}
+
+}  // namespace recomp::coordinator

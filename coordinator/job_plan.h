@@ -1,0 +1,54 @@
+// Expanding one pipeline stage into its jobs: the working-dir layout of every input, the
+// environment, and the job ID (docs/pipeline.md, "Working directory"). A pure function of its
+// arguments, independent of container ordering: thread-safe.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "coordinator/job_key.h"
+#include "coordinator/pipeline.h"
+#include "messages/artifact_ref.h"
+#include "messages/status.h"
+
+namespace recomp::coordinator {
+
+// The most inputs one job may have (= wire::kMaxList, what one job message can carry).
+inline constexpr size_t kMaxJobInputs = 100000;
+
+// A file of the module under recompilation, placed at in/module/<name>.
+struct ModuleFile {
+  std::string name;  // non-empty, no '/', not "." or "..", unique within a run
+  Digest digest;
+};
+
+// One finished shard's outputs: (path relative to its working dir, e.g. "out/f_0001.c", digest).
+using ShardOutputs = std::vector<std::pair<std::string, Digest>>;
+// Per stage name: one ShardOutputs per shard, indexed by shard (size = that stage's `shards`).
+using StageOutputs = std::map<std::string, std::vector<ShardOutputs>>;
+
+struct PlannedJob {
+  JobSpec spec;
+  Digest id;  // ComputeJobId(spec)
+};
+
+// Checks module file names (see ModuleFile). InvalidArgument naming the bad or duplicate name.
+Status ValidateModuleFiles(const std::vector<ModuleFile>& module);
+
+// Plans the jobs of `stage` (one per shard, in shard order). Each job reads
+//   in/module/<name>                        every module file
+//   in/tools/<basename>                     every tool of the pipeline
+//   in/<need>/<shard>/<output path>         every output file of every shard of every need
+// and gets env = the stage's env + RECOMP_SHARD, RECOMP_SHARDS, RECOMP_STAGE.
+// `outputs` must hold every stage in the stage's `needs` (other entries are ignored), each with
+// exactly that stage's shard count, paths unique and inside that stage's declared outputs.
+// Fails naming the stage, shard and path at fault.
+Result<std::vector<PlannedJob>> PlanStageJobs(const ResolvedPipeline& pipeline,
+                                              std::string_view stage,
+                                              const std::vector<ModuleFile>& module,
+                                              const StageOutputs& outputs);
+
+}  // namespace recomp::coordinator

@@ -1,0 +1,105 @@
+// The pipeline config manifest (TOML, docs/pipeline.md): stages, their commands, outputs, fan-out
+// and dependencies, plus the tool files every job receives. Parsing validates everything and
+// refuses a bad manifest with a message naming the problem. Pure functions on values: thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "messages/artifact_ref.h"
+#include "messages/status.h"
+
+namespace recomp::coordinator {
+
+// Defaults and limits (documented in docs/pipeline.md).
+inline constexpr uint32_t kDefaultShards = 1;
+inline constexpr uint32_t kMaxShards = 1024;
+inline constexpr uint32_t kDefaultTimeoutS = 600;
+inline constexpr uint32_t kMaxTimeoutS = 7 * 24 * 3600;
+inline constexpr uint32_t kDefaultRetries = 2;
+inline constexpr uint32_t kMaxRetries = 10;
+inline constexpr size_t kMaxStageName = 64;
+inline constexpr size_t kMaxString = 4096;  // one argv element, env value, path (= wire limit)
+
+struct Stage {
+  std::string name;                        // [a-z0-9_-]+, not "module" or "tools"
+  std::vector<std::string> needs;          // stages whose outputs this one reads
+  std::vector<std::string> command;        // argv, non-empty, no empty element
+  std::vector<std::string> outputs;        // relative paths; trailing '/' = a directory
+  uint32_t shards = kDefaultShards;        // 1..kMaxShards
+  uint32_t timeout_s = kDefaultTimeoutS;   // 1..kMaxTimeoutS, one attempt
+  uint32_t retries = kDefaultRetries;      // 0..kMaxRetries, extra attempts after a failure
+  std::map<std::string, std::string> env;  // no RECOMP_* keys
+  bool validation = false;                 // this stage's result is the run's verdict
+  std::string salt;                        // part of the job ID; change it to drop cached results
+};
+
+struct Pipeline {
+  std::vector<std::string> tools;  // paths as written, relative to the manifest's directory
+  std::vector<Stage> stages;       // declaration order
+  std::vector<std::string> order;  // topological order, ties broken by declaration order
+
+  // nullptr when no stage has that name.
+  const Stage* FindStage(std::string_view name) const;
+  // The stage with validation = true, or nullptr.
+  const Stage* ValidationStage() const;
+  // Basenames of `tools`, in `tools` order (unique: the parser guarantees it).
+  std::vector<std::string> ToolBasenames() const;
+};
+
+// A tool as the coordinator sees it: placed at in/tools/<basename>, bytes = the artifact `digest`.
+struct ToolRef {
+  std::string basename;
+  Digest digest;
+  bool operator==(const ToolRef&) const = default;
+};
+
+// A pipeline whose tools are bound to artifacts (the form the coordinator receives).
+struct ResolvedPipeline {
+  Pipeline pipeline;
+  std::vector<ToolRef> tools;  // one per pipeline.tools entry, sorted by basename
+};
+
+// Parses and validates a user-written manifest. A `[tool_refs]` table is refused here (only
+// ResolveToolRefs writes it). `source_name` (e.g. the file path) prefixes every error message.
+Result<Pipeline> ParsePipeline(std::string_view toml_text, std::string_view source_name);
+
+// Parses a resolved manifest (ResolveToolRefs' output): as ParsePipeline, plus a `[tool_refs]`
+// table mapping every tool basename, and nothing else, to an "artifact://<hex>" ref.
+Result<ResolvedPipeline> ParseResolvedPipeline(std::string_view toml_text,
+                                               std::string_view source_name);
+
+// Returns the resolved manifest: `toml_text` byte for byte, a newline if it lacked one, then a
+// `[tool_refs]` table with one line per tool, sorted by basename. Deterministic. Fails if the
+// text is not a valid user-written manifest or `refs` is not exactly the tools' basenames.
+Result<std::string> ResolveToolRefs(std::string_view toml_text,
+                                    const std::map<std::string, Digest>& refs);
+
+// A tool file on the submitter's disk.
+struct ToolFile {
+  std::string basename;         // its name under in/tools/
+  std::filesystem::path path;   // the manifest's directory / the path as written
+};
+
+struct PipelineFile {
+  std::filesystem::path path;  // the manifest file
+  std::string text;            // its exact bytes
+  Pipeline pipeline;
+  std::vector<ToolFile> tools;  // pipeline.tools order
+};
+
+// Reads and parses a manifest file, resolving tool paths relative to its directory. Fails
+// (NotFound / IOError / InvalidArgument) naming the manifest or the tool that is missing or
+// not a regular file.
+Result<PipelineFile> LoadPipelineFile(const std::filesystem::path& path);
+
+// Checks a relative path used in a job's working directory: non-empty, not absolute, no empty,
+// "." or ".." component, no NUL, at most kMaxString bytes; a single trailing '/' is allowed
+// only if `allow_dir_slash`. `what` names the path in the error ("stage 'lift' output").
+Status ValidateRelativePath(std::string_view path, std::string_view what, bool allow_dir_slash);
+
+}  // namespace recomp::coordinator

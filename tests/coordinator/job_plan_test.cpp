@@ -1,0 +1,214 @@
+// Job planning: the working-dir layout of inputs, env, fan-out to shards, fan-in from a sharded
+// stage, refusals, and independence from ordering and from fields that must not matter.
+#include "coordinator/job_plan.h"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <string>
+
+using namespace recomp;
+using namespace recomp::coordinator;
+
+namespace {
+
+Digest D(uint8_t b) {
+  Digest d;
+  d.bytes.fill(b);
+  return d;
+}
+
+constexpr std::string_view kPipeline = R"(
+tools = ["tools/lift.py", "tools/runtime.c"]
+[[stages]]
+name = "analyze"
+command = ["python3", "in/tools/lift.py", "--analyze"]
+outputs = ["analysis.json"]
+[[stages]]
+name = "lift"
+needs = ["analyze"]
+command = ["python3", "in/tools/lift.py"]
+outputs = ["out/", "lift.log"]
+shards = 8
+env = { LANG = "C" }
+[[stages]]
+name = "link"
+needs = ["lift", "analyze"]
+command = ["cc", "-o", "game", "in/tools/runtime.c"]
+outputs = ["game"]
+timeout_s = 900
+)";
+
+ResolvedPipeline Resolve(std::string_view text) {
+  auto resolved = ResolveToolRefs(text, {{"lift.py", D(0xa1)}, {"runtime.c", D(0xa2)}});
+  REQUIRE_MESSAGE(resolved.ok(), resolved.status().ToString());
+  auto rp = ParseResolvedPipeline(*resolved, "pipeline.toml");
+  REQUIRE_MESSAGE(rp.ok(), rp.status().ToString());
+  return *rp;
+}
+
+const std::vector<ModuleFile> kModule = {{"game.z64", D(0x01)}, {"symbols.toml", D(0x02)}};
+
+StageOutputs Outputs() {
+  StageOutputs o;
+  o["analyze"] = {{{"analysis.json", D(0x10)}}};
+  for (uint8_t i = 0; i < 8; ++i) {
+    o["lift"].push_back({{"out/f_" + std::to_string(i) + ".c", D(0x20 + i)}, {"lift.log", D(0x30 + i)}});
+  }
+  return o;
+}
+
+bool HasInput(const JobSpec& s, const std::string& path, const Digest& d) {
+  return std::find(s.inputs.begin(), s.inputs.end(), std::make_pair(path, d)) != s.inputs.end();
+}
+
+std::vector<Digest> Ids(const std::vector<PlannedJob>& jobs) {
+  std::vector<Digest> ids;
+  for (const auto& j : jobs) ids.push_back(j.id);
+  return ids;
+}
+
+}  // namespace
+
+TEST_CASE("an unsharded first stage reads the module and the tools") {
+  auto jobs = PlanStageJobs(Resolve(kPipeline), "analyze", kModule, {});
+  REQUIRE_MESSAGE(jobs.ok(), jobs.status().ToString());
+  REQUIRE(jobs->size() == 1);
+  const JobSpec& s = (*jobs)[0].spec;
+  CHECK(s.stage == "analyze");
+  CHECK(s.argv == std::vector<std::string>{"python3", "in/tools/lift.py", "--analyze"});
+  CHECK(s.inputs == std::vector<std::pair<std::string, Digest>>{{"in/module/game.z64", D(0x01)},
+                                                                {"in/module/symbols.toml", D(0x02)},
+                                                                {"in/tools/lift.py", D(0xa1)},
+                                                                {"in/tools/runtime.c", D(0xa2)}});
+  CHECK(s.env == std::map<std::string, std::string>{
+                     {"RECOMP_SHARD", "0"}, {"RECOMP_SHARDS", "1"}, {"RECOMP_STAGE", "analyze"}});
+  CHECK(s.shard == 0);
+  CHECK(s.shards == 1);
+  CHECK(s.outputs == std::vector<std::string>{"analysis.json"});
+  CHECK(s.timeout_s == 600);
+  CHECK((*jobs)[0].id == ComputeJobId(s));
+}
+
+TEST_CASE("a stage with 8 shards fans out to 8 jobs") {
+  auto jobs = PlanStageJobs(Resolve(kPipeline), "lift", kModule, Outputs());
+  REQUIRE_MESSAGE(jobs.ok(), jobs.status().ToString());
+  REQUIRE(jobs->size() == 8);
+  for (uint32_t i = 0; i < 8; ++i) {
+    const JobSpec& s = (*jobs)[i].spec;
+    CHECK(s.shard == i);
+    CHECK(s.shards == 8);
+    CHECK(s.env == std::map<std::string, std::string>{{"LANG", "C"},
+                                                      {"RECOMP_SHARD", std::to_string(i)},
+                                                      {"RECOMP_SHARDS", "8"},
+                                                      {"RECOMP_STAGE", "lift"}});
+    CHECK(s.inputs.size() == 5);
+    CHECK(HasInput(s, "in/analyze/0/analysis.json", D(0x10)));
+    CHECK(HasInput(s, "in/tools/runtime.c", D(0xa2)));
+    CHECK(s.outputs == std::vector<std::string>{"out/", "lift.log"});
+  }
+  auto ids = Ids(*jobs);
+  std::sort(ids.begin(), ids.end());
+  CHECK(std::adjacent_find(ids.begin(), ids.end()) == ids.end());
+}
+
+TEST_CASE("an unsharded stage reads every shard of a sharded need") {
+  auto jobs = PlanStageJobs(Resolve(kPipeline), "link", kModule, Outputs());
+  REQUIRE_MESSAGE(jobs.ok(), jobs.status().ToString());
+  REQUIRE(jobs->size() == 1);
+  const JobSpec& s = (*jobs)[0].spec;
+  CHECK(s.inputs.size() == 2 + 2 + 1 + 16);
+  for (uint8_t i = 0; i < 8; ++i) {
+    const std::string dir = "in/lift/" + std::to_string(i) + "/";
+    CHECK(HasInput(s, dir + "out/f_" + std::to_string(i) + ".c", D(0x20 + i)));
+    CHECK(HasInput(s, dir + "lift.log", D(0x30 + i)));
+  }
+  CHECK(HasInput(s, "in/analyze/0/analysis.json", D(0x10)));
+  CHECK(std::is_sorted(s.inputs.begin(), s.inputs.end()));
+  CHECK(s.timeout_s == 900);
+}
+
+TEST_CASE("plans are independent of input ordering") {
+  const ResolvedPipeline rp = Resolve(kPipeline);
+  auto a = PlanStageJobs(rp, "link", kModule, Outputs());
+  std::vector<ModuleFile> module(kModule.rbegin(), kModule.rend());
+  StageOutputs outputs = Outputs();
+  for (auto& shard : outputs["lift"]) std::reverse(shard.begin(), shard.end());
+  auto b = PlanStageJobs(rp, "link", module, outputs);
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  CHECK(Ids(*a) == Ids(*b));
+  // The needs' order and unrelated stages' outputs do not matter either.
+  std::string swapped(kPipeline);
+  swapped.replace(swapped.find("[\"lift\", \"analyze\"]"), 19, "[\"analyze\", \"lift\"]");
+  outputs["unrelated"] = {{{"x", D(9)}}};
+  auto c = PlanStageJobs(Resolve(swapped), "link", kModule, outputs);
+  REQUIRE_MESSAGE(c.ok(), c.status().ToString());
+  CHECK(Ids(*a) == Ids(*c));
+}
+
+TEST_CASE("retries and validation do not change job IDs; salt and timeout do") {
+  auto ids_of = [](const std::string& extra) {
+    std::string text(kPipeline);
+    text += extra;
+    auto jobs = PlanStageJobs(Resolve(text), "link", kModule, Outputs());
+    REQUIRE_MESSAGE(jobs.ok(), jobs.status().ToString());
+    return Ids(*jobs);
+  };
+  const auto base = ids_of("");
+  CHECK(ids_of("retries = 7\n") == base);
+  CHECK(ids_of("validation = true\n") == base);
+  CHECK(ids_of("salt = \"x\"\n") != base);
+  CHECK(ids_of("env = { CC = \"gcc\" }\n") != base);
+}
+
+TEST_CASE("a changed tool, module file or upstream output changes the job ID") {
+  const ResolvedPipeline rp = Resolve(kPipeline);
+  const auto base = Ids(*PlanStageJobs(rp, "link", kModule, Outputs()));
+  ResolvedPipeline tool = rp;
+  tool.tools[0].digest = D(0xee);
+  CHECK(Ids(*PlanStageJobs(tool, "link", kModule, Outputs())) != base);
+  std::vector<ModuleFile> module = kModule;
+  module[1].digest = D(0xee);
+  CHECK(Ids(*PlanStageJobs(rp, "link", module, Outputs())) != base);
+  StageOutputs outputs = Outputs();
+  outputs["lift"][5][0].second = D(0xee);
+  CHECK(Ids(*PlanStageJobs(rp, "link", kModule, outputs)) != base);
+}
+
+TEST_CASE("planning refuses bad module names, missing or malformed need outputs") {
+  const ResolvedPipeline rp = Resolve(kPipeline);
+  auto msg = [&](std::string_view stage, const std::vector<ModuleFile>& m, const StageOutputs& o) {
+    auto r = PlanStageJobs(rp, stage, m, o);
+    CHECK_FALSE(r.ok());
+    return r.status().message();
+  };
+  auto has = [](const std::string& m, std::string_view part) {
+    INFO("message: " << m);
+    CHECK(m.find(part) != std::string::npos);
+  };
+  has(msg("nope", kModule, {}), "pipeline has no stage 'nope'");
+  has(msg("analyze", {{"a/b", D(1)}}, {}), "module file name 'a/b' is invalid");
+  has(msg("analyze", {{"..", D(1)}}, {}), "module file name '..' is invalid");
+  has(msg("analyze", {{"", D(1)}}, {}), "module file name is empty");
+  has(msg("analyze", {{"x", D(1)}, {"x", D(2)}}, {}), "module file name 'x' is given twice");
+  has(msg("lift", kModule, {}), "stage 'lift' needs 'analyze', whose outputs were not given");
+  StageOutputs o = Outputs();
+  o["lift"].pop_back();
+  has(msg("link", kModule, o), "stage 'link' needs 'lift': got outputs of 7 shards, expected 8");
+  o = Outputs();
+  o["lift"][3].push_back({"other.txt", D(1)});
+  has(msg("link", kModule, o), "shard 3 output 'other.txt' is not inside the stage's declared outputs");
+  o = Outputs();
+  o["lift"][3].push_back({"out/../../etc/passwd", D(1)});
+  has(msg("link", kModule, o), "'..' component");
+  o = Outputs();
+  o["lift"][3].push_back({"out/", D(1)});
+  has(msg("link", kModule, o), "empty path component");
+  o = Outputs();
+  o["lift"][2].push_back(o["lift"][2][0]);
+  has(msg("link", kModule, o), "shard 2 output 'out/f_2.c' is listed twice");
+  o = Outputs();
+  o["lift"][0].push_back({"lift.log/x", D(1)});
+  has(msg("link", kModule, o), "not inside the stage's declared outputs");
+}
