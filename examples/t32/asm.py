@@ -192,7 +192,9 @@ class Assembler:
             if self.size[section] % 4:
                 raise line.err("misaligned .word (use .align 4)")
             return 4 * len(ops)
-        if section == "text" and mnem != ".word":
+        if not mnem.startswith("."):
+            raise line.err("unknown instruction or directive %r" % mnem)
+        if section == "text":
             raise line.err("directive %s not allowed in .text" % mnem)
         return self.data_size(mnem, ops, line)
 

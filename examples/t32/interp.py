@@ -4,7 +4,7 @@
 API: run(rom_bytes, input_regs, step_limit=..., trace=None) -> result dict with
 status, pc, steps, regs, mem_sha256, out.  CLI prints isa.format_result blocks.
 """
-import argparse, hashlib, os, struct, sys
+import argparse, functools, hashlib, os, struct, sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import isa  # noqa: E402
@@ -47,7 +47,7 @@ def run(rom, input_regs, step_limit=isa.DEFAULT_STEP_LIMIT, trace=None):
     trace: optional list; receives isa.format_event lines (E/X per call/ret).
     """
     info, mem, r = initial_state(rom, input_regs)
-    dec = [isa.decode(w) for w in isa.code_words(info["code"])]
+    dec = _decode_all(info["code"])
     st = {"steps": 0, "storesum": 0, "out": [], "shadow": [(isa.RET_SENTINEL, info["entry"])]}
     if trace is not None:
         trace.append(isa.format_event("E", info["entry"], 0, 0, 0, r))
@@ -58,6 +58,31 @@ def run(rom, input_regs, step_limit=isa.DEFAULT_STEP_LIMIT, trace=None):
         status, pc = s.status, s.pc
     return {"status": status, "pc": pc, "steps": st["steps"], "regs": r,
             "mem_sha256": hashlib.sha256(mem).hexdigest(), "out": st["out"]}
+
+
+@functools.lru_cache(maxsize=8)
+def _decode_all(code):
+    """Predecode: (kind, fn, a, b, c, name) per word, None if illegal.
+
+    kind 0: rd = fn(rs, rt)  1: rd = fn(rs, imm)  2: branch to absolute c if
+    fn(ra, rb)  3: everything else (memory, control, I/O) via _special.
+    """
+    out = []
+    for i, w in enumerate(isa.code_words(code)):
+        d = isa.decode(w)
+        if d is None:
+            out.append(None)
+            continue
+        name, a, b, c = d
+        if name in _ALU:
+            out.append((0, _ALU[name], a, b, c, name))
+        elif name in _IMM:
+            out.append((1, _IMM[name], a, b, c, name))
+        elif name in _BRANCH:
+            out.append((2, _BRANCH[name], a, b, (4 * i + 4 + 4 * c) & M, name))
+        else:
+            out.append((3, None, a, b, c, name))
+    return tuple(out)
 
 
 def _event(trace, kind, fn, steps, st, r):
@@ -84,16 +109,16 @@ def _loop(dec, csize, pc, r, mem, st, limit, trace):
             ins = dec[pc >> 2]
             if ins is None:
                 raise _Stop("trap:illegal", pc)
-            op, a, b, c = ins
-            if op in _BRANCH:
-                pc = (pc + 4 + 4 * c) & M if _BRANCH[op](r[a], r[b]) else pc + 4
-            elif op in _ALU:
+            kind, fn, a, b, c, op = ins
+            if kind == 1:
                 if a:
-                    r[a] = _ALU[op](r[b], r[c]) & M
+                    r[a] = fn(r[b], c) & M
                 pc += 4
-            elif op in _IMM:
+            elif kind == 2:
+                pc = c if fn(r[a], r[b]) else pc + 4
+            elif kind == 0:
                 if a:
-                    r[a] = _IMM[op](r[b], c) & M
+                    r[a] = fn(r[b], r[c]) & M
                 pc += 4
             else:
                 pc = _special(op, a, b, c, pc, csize, r, mem, st, steps, trace)

@@ -57,17 +57,21 @@ def encode(name, rd=0, rs=0, rt=0, imm=0):
     """Pack one instruction; imm is already range-checked by the caller."""
     op, fmt = OPCODES[name]
     w = op << 26
+    if fmt == "N":
+        return w
     if fmt == "C":
         return w | (imm & 0x3FFFFFF)
     w |= (rd & 15) << 22
     if fmt == "J":
         return w | ((rs & 63) << 16) | (imm & 0xFFFF)
+    if fmt in "LH":
+        return w | (imm & 0xFFFF)
+    if fmt == "O":
+        return w
     w |= (rs & 15) << 18
     if fmt == "R":
         return w | (rt & 15) << 14
-    if fmt in "IUSLHMB":
-        return w | (imm & 0xFFFF)
-    return w
+    return w | (imm & 0xFFFF)
 
 
 def decode(word):

@@ -77,10 +77,10 @@ class FunctionLifter:
         d = isa.decode(word)
         out = ["/* %04x: %08x  %s */" % (pc, word, isa.disasm(word, pc))]
         self.body.append((pc, out))
+        out.append("t32_step(cpu, %s);" % u32(pc))
         if d is None:
             out.append("t32_stop(cpu, T32_TRAP_ILLEGAL, %s);" % u32(pc))
             return
-        out.append("t32_step(cpu, %s);" % u32(pc))
         falls = self.semantics(out, pc, *d)
         if falls and nxt != pc + 4:
             out.append(self.goto(pc + 4))

@@ -4,7 +4,7 @@ Each job runs in a fresh temp dir holding in/tools/<basename>, in/module/<name>
 and in/<need>/<shard>/<outputs>, with env = stage env + RECOMP_* only; its
 declared outputs are collected under <root>/results/<stage>/<shard>/.
 """
-import hashlib, itertools, os, shutil, subprocess, tempfile, tomllib
+import hashlib, itertools, os, shutil, subprocess, tempfile, time, tomllib
 from concurrent.futures import ThreadPoolExecutor
 
 _ids = itertools.count(1)
@@ -90,13 +90,15 @@ class Simulator:
                     _copy_into(os.path.join(rdir, out), os.path.join(wd, "in", need, str(i), out))
         env = {k: str(v) for k, v in st.get("env", {}).items()}
         env.update(RECOMP_SHARD=str(shard), RECOMP_SHARDS=str(n), RECOMP_STAGE=st["name"], RECOMP_JOB_ID=job_id)
+        t0 = time.monotonic()
         try:
             proc = subprocess.run(st["command"], cwd=wd, env=env, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True, timeout=st.get("timeout_s"))
             rc, out, err = proc.returncode, proc.stdout, proc.stderr
         except subprocess.TimeoutExpired:
             rc, out, err = "timeout", "", "timed out"
-        job = {"rc": rc, "stdout": out, "stderr": err, "dir": wd, "result_dir": None}
+        job = {"rc": rc, "stdout": out, "stderr": err, "dir": wd, "result_dir": None,
+               "seconds": time.monotonic() - t0}
         missing = [o for o in st["outputs"] if not os.path.exists(os.path.join(wd, o))]
         if rc == 0 and missing:
             job.update(rc="missing-outputs", stderr=err + "missing declared outputs: %s" % missing)
