@@ -1,0 +1,338 @@
+// JobSandbox tests: real directories and real job processes, with in-memory fakes for the
+// BlobSource / BlobSink seam. Permission checks that the kernel waives for root are asserted
+// on modes, and on behaviour only when not running as root.
+#include "worker/job_sandbox.h"
+
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+
+#include "worker/process_runner.h"
+
+namespace recomp::worker {
+namespace {
+
+namespace fs = std::filesystem;
+using Code = Status::Code;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "recomp-sandbox-XXXXXX").string();
+    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+    path_ = tmpl;
+  }
+  ~TempDir() { (void)RemoveTree(path_); }
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+Digest DigestOf(uint8_t n) {
+  Digest d;
+  d.bytes[0] = n;
+  d.bytes[31] = 0xee;
+  return d;
+}
+
+// Writes blobs as fresh read-only files (like a store copy would).
+class FakeSource : public BlobSource {
+ public:
+  std::map<Digest, std::string> blobs;
+  int calls = 0;
+  Status Materialize(const Digest& digest, const std::string& dest) override {
+    ++calls;
+    auto it = blobs.find(digest);
+    if (it == blobs.end()) return Status::NotFound("no blob " + digest.Ref());
+    int fd = ::open(dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) return Status::IOError("create " + dest);
+    bool ok = ::write(fd, it->second.data(), it->second.size()) ==
+              static_cast<ssize_t>(it->second.size());
+    ::close(fd);
+    return ok ? Status::Ok() : Status::IOError("write " + dest);  // left writable on purpose
+  }
+};
+
+// Content-addressed in memory: equal bytes give equal refs. Records each commit.
+class FakeSink : public BlobSink {
+ public:
+  std::map<std::string, std::string> blobs;  // ref -> bytes
+  std::vector<std::vector<std::string>> commits;
+  Result<std::vector<std::string>> PutFiles(const std::vector<std::string>& paths,
+                                            const std::string& producer) override {
+    CHECK(producer == "job j1 attempt 1");
+    commits.push_back(paths);
+    std::vector<std::string> refs;
+    for (const auto& p : paths) {
+      std::string bytes = ReadFile(p);
+      char hex[17];
+      std::snprintf(hex, sizeof hex, "%016zx", std::hash<std::string>{}(bytes));
+      std::string ref = "artifact://" + std::string(hex) + hex + hex + hex;
+      blobs[ref] = bytes;
+      refs.push_back(ref);
+    }
+    return refs;
+  }
+  std::string Bytes(const std::string& ref) { return blobs.at(ref); }
+};
+
+std::unique_ptr<JobSandbox> MakeSandbox(const TempDir& root, SandboxLimits limits = {}) {
+  auto sb = JobSandbox::Create(root / "sandboxes", "j1", 1, limits);
+  REQUIRE_MESSAGE(sb.ok(), sb.status().ToString());
+  return std::move(sb).value();
+}
+
+// Runs `script` with /bin/sh in the sandbox's work dir, as the worker would.
+ProcessOutcome RunJob(const JobSandbox& sb, const std::string& script) {
+  ProcessSpec spec;
+  spec.argv = {"/bin/sh", "-c", script};
+  spec.env = {{"PATH", "/usr/bin:/bin"}};
+  spec.working_dir = sb.work_dir();
+  spec.log_path = sb.log_path();
+  auto out = RunToCompletion(spec);
+  REQUIRE(out.ok());
+  return *out;
+}
+
+mode_t ModeOf(const std::string& path) {
+  struct stat st;
+  REQUIRE(::lstat(path.c_str(), &st) == 0);
+  return st.st_mode & 07777;
+}
+
+const std::string kProducer = "job j1 attempt 1";
+
+TEST_CASE("a sandbox is a fresh, uniquely named dir, removed on destruction") {
+  TempDir root;
+  std::string dir;
+  {
+    auto a = MakeSandbox(root);
+    auto b = MakeSandbox(root);
+    dir = a->dir();
+    CHECK(a->dir() != b->dir());
+    CHECK(fs::path(dir).filename().string().rfind("j1.1.", 0) == 0);
+    CHECK(fs::is_directory(a->work_dir()));
+    CHECK(fs::is_directory(a->input_dir()));
+    CHECK(fs::is_regular_file(a->log_path()));
+    CHECK(fs::path(a->log_path()).parent_path() == fs::path(dir));  // outside the job's cwd
+  }
+  CHECK_FALSE(fs::exists(dir));
+  for (const char* bad : {"", "../x", "a/b", ".hidden", "x y"}) {
+    CHECK(JobSandbox::Create(root / "sandboxes", bad, 1).status().code() ==
+          Code::kInvalidArgument);
+  }
+}
+
+TEST_CASE("inputs are laid out under in/ read-only") {
+  TempDir root;
+  auto sb = MakeSandbox(root);
+  FakeSource source;
+  source.blobs = {{DigestOf(1), "rom bytes"}, {DigestOf(2), "[syms]"}};
+  REQUIRE(sb->MaterializeInputs({{"rom.z64", DigestOf(1)},
+                                 {"syms/game.toml", DigestOf(2)},
+                                 {"syms/deep/copy.z64", DigestOf(1)}},
+                                source)
+              .ok());
+  CHECK(ReadFile(sb->input_dir() + "/rom.z64") == "rom bytes");
+  CHECK(ReadFile(sb->input_dir() + "/syms/game.toml") == "[syms]");
+  CHECK(ReadFile(sb->input_dir() + "/syms/deep/copy.z64") == "rom bytes");
+  CHECK((ModeOf(sb->input_dir() + "/rom.z64") & 0222) == 0);
+  CHECK(ModeOf(sb->input_dir()) == 0555);
+  CHECK(ModeOf(sb->input_dir() + "/syms/deep") == 0555);
+  // The job sees them from its cwd; without root it cannot change or add to them.
+  ProcessOutcome out = RunJob(*sb, "cat in/rom.z64; { echo x > in/rom.z64; } 2>/dev/null ||"
+                                   " echo denied; touch in/new 2>/dev/null || echo denied");
+  CHECK(out.success());
+  if (::geteuid() != 0) CHECK(ReadFile(sb->log_path()) == "rom bytesdenied\ndenied\n");
+}
+
+TEST_CASE("hostile or conflicting input paths are rejected before anything is created") {
+  TempDir root;
+  auto sb = MakeSandbox(root);
+  FakeSource source;
+  source.blobs = {{DigestOf(1), "x"}};
+  for (const char* bad : {"/etc/passwd", "../x", "a/../../x", "a/./b", "a//b", "", "a/", ".",
+                          "..", "ok/.."}) {
+    INFO("path: ", bad);
+    Status st = sb->MaterializeInputs({{"fine", DigestOf(1)}, {bad, DigestOf(1)}}, source);
+    CHECK(st.code() == Code::kInvalidArgument);
+    CHECK(st.message().find("input path '" + std::string(bad) + "'") == 0);
+  }
+  Status dup = sb->MaterializeInputs({{"a", DigestOf(1)}, {"a", DigestOf(1)}}, source);
+  CHECK(dup.message() == "input path 'a' is listed twice");
+  Status both = sb->MaterializeInputs({{"a", DigestOf(1)}, {"a-b", DigestOf(1)},
+                                       {"a/b", DigestOf(1)}},
+                                      source);
+  CHECK(both.code() == Code::kInvalidArgument);
+  CHECK(both.message().find("'a' is both a file and a directory") != std::string::npos);
+  CHECK(source.calls == 0);
+  CHECK(fs::is_empty(sb->input_dir()));
+  SandboxLimits few;
+  few.max_inputs = 1;
+  auto small = MakeSandbox(root, few);
+  CHECK(small->MaterializeInputs({{"a", DigestOf(1)}, {"b", DigestOf(1)}}, source).code() ==
+        Code::kResourceExhausted);
+}
+
+TEST_CASE("a missing blob names the input") {
+  TempDir root;
+  auto sb = MakeSandbox(root);
+  FakeSource source;
+  Status st = sb->MaterializeInputs({{"rom.z64", DigestOf(9)}}, source);
+  CHECK(st.code() == Code::kNotFound);
+  CHECK(st.message().find("input 'rom.z64' (" + DigestOf(9).Ref() + ")") == 0);
+}
+
+TEST_CASE("declared outputs are collected sorted, files and directories, with the log") {
+  TempDir root;
+  auto sb = MakeSandbox(root);
+  ProcessOutcome out = RunJob(*sb,
+                              "echo building; mkdir -p gen/sub && echo a > gen/a.c &&"
+                              " echo b > gen/sub/b.c && ln -s a.c gen/link.c &&"
+                              " echo bin > out.bin && echo scratch > tmp.txt");
+  REQUIRE(out.success());
+  FakeSink sink;
+  auto got = sb->CollectOutputs({"out.bin", "gen/", "gen/a.c"}, sink, kProducer);
+  REQUIRE_MESSAGE(got.ok(), got.status().ToString());
+  std::vector<std::string> paths;
+  for (const auto& f : got->files) paths.push_back(f.path);
+  CHECK(paths == std::vector<std::string>{"gen/a.c", "gen/link.c", "gen/sub/b.c", "out.bin"});
+  CHECK(sink.Bytes(got->files[0].ref) == "a\n");
+  CHECK(got->files[1].ref == got->files[0].ref);  // the inside symlink is stored by content
+  CHECK(sink.Bytes(got->files[2].ref) == "b\n");
+  CHECK(sink.Bytes(got->files[3].ref) == "bin\n");
+  CHECK(sink.Bytes(got->log_ref) == "building\n");
+  CHECK(sink.commits.size() == 1);  // one durable commit for outputs and log
+}
+
+TEST_CASE("a missing or mistyped output fails the collection naming the path") {
+  TempDir root;
+  auto sb = MakeSandbox(root);
+  REQUIRE(RunJob(*sb, "echo x > present; mkdir dir; echo y > dir/f").success());
+  FakeSink sink;
+  auto missing = sb->CollectOutputs({"present", "missing.txt"}, sink, kProducer);
+  CHECK(missing.status().code() == Code::kNotFound);
+  CHECK(missing.status().message() == "declared output 'missing.txt' is missing");
+  CHECK(sb->CollectOutputs({"nodir/x"}, sink, kProducer).status().code() == Code::kNotFound);
+  auto file_as_dir = sb->CollectOutputs({"present/"}, sink, kProducer);
+  CHECK(file_as_dir.status().message() ==
+        "output 'present/' was declared a directory but is not one");
+  auto dir_as_file = sb->CollectOutputs({"dir"}, sink, kProducer);
+  CHECK(dir_as_file.status().message() == "output 'dir' is a directory: declare it as 'dir/'");
+  CHECK(sink.commits.empty());
+  auto log = sb->StoreLog(sink, kProducer);  // the failure path still keeps the log
+  REQUIRE(log.ok());
+  CHECK(sink.commits.size() == 1);
+}
+
+TEST_CASE("outputs escaping the working dir fail the job") {
+  TempDir root;
+  auto sb = MakeSandbox(root);
+  REQUIRE(RunJob(*sb,
+                 "mkdir gen && echo ok > gen/ok.c && ln -s /etc/passwd gen/evil.c &&"
+                 " ln -s /etc/passwd leak && ln -s /etc etcdir && ln -s ../job.log up &&"
+                 " ln -s nowhere dangling && mkfifo fifo && ln -s ../ gen2")
+              .success());
+  FakeSink sink;
+  auto expect = [&](const std::string& declared, Code code, const std::string& message_start) {
+    INFO("declared: ", declared);
+    auto got = sb->CollectOutputs({declared}, sink, kProducer);
+    CHECK(got.status().code() == code);
+    CHECK(got.status().message().substr(0, message_start.size()) == message_start);
+  };
+  expect("../x", Code::kInvalidArgument, "output path '../x': has a '.' or '..' component");
+  expect("/etc/passwd", Code::kInvalidArgument, "output path '/etc/passwd': must be relative");
+  expect("leak", Code::kFailedPrecondition, "output 'leak' escapes the working dir");
+  expect("gen/", Code::kFailedPrecondition, "output 'gen/evil.c' escapes the working dir");
+  expect("etcdir/passwd", Code::kFailedPrecondition, "output 'etcdir/passwd' escapes");
+  expect("etcdir/", Code::kFailedPrecondition, "output 'etcdir' escapes");
+  expect("up", Code::kFailedPrecondition, "output 'up' escapes");
+  expect("dangling", Code::kFailedPrecondition, "output 'dangling' is a dangling symlink");
+  expect("fifo", Code::kFailedPrecondition, "output 'fifo' is not a regular file");
+  expect("gen2/", Code::kFailedPrecondition, "output 'gen2' escapes");
+  CHECK(sink.commits.empty());
+}
+
+TEST_CASE("output count, size and log limits") {
+  TempDir root;
+  SandboxLimits limits;
+  limits.max_output_files = 2;
+  limits.max_output_bytes = 10;
+  limits.max_log_bytes = 10;
+  auto sb = MakeSandbox(root, limits);
+  REQUIRE(RunJob(*sb, "mkdir d; echo 1 > d/a; echo 2 > d/b; echo 3 > d/c; echo 0123456789 > big;"
+                      " printf 0123456789abcdefghij")
+              .success());
+  FakeSink sink;
+  auto many = sb->CollectOutputs({"d/"}, sink, kProducer);
+  CHECK(many.status().code() == Code::kResourceExhausted);
+  CHECK(many.status().message() == "outputs exceed 2 files (at 'd/c')");
+  auto large = sb->CollectOutputs({"d/a", "big"}, sink, kProducer);
+  CHECK(large.status().message() == "outputs exceed 10 bytes (at 'big')");
+  auto ok = sb->CollectOutputs({"d/a", "d/b"}, sink, kProducer);
+  REQUIRE(ok.ok());
+  CHECK(sink.Bytes(ok->log_ref) ==
+        "[recomp: log truncated: first 10 of 20 bytes dropped]\nabcdefghij");
+}
+
+TEST_CASE("the sandbox is removed even when the job locked parts of it") {
+  TempDir root;
+  TempDir outside;
+  std::ofstream(outside / "keep") << "precious";
+  std::string dir;
+  {
+    auto sb = MakeSandbox(root);
+    dir = sb->dir();
+    FakeSource source;
+    source.blobs = {{DigestOf(1), "rom"}};
+    REQUIRE(sb->MaterializeInputs({{"a/b/rom", DigestOf(1)}}, source).ok());
+    REQUIRE(RunJob(*sb, "mkdir -p ro/sub/deeper && echo x > ro/sub/f && chmod 0 ro/sub &&"
+                        " chmod 0555 ro && echo y > locked && chmod 0 locked && ln -s " +
+                            outside.path() + " escape && ln -s " + outside.path() +
+                            "/keep escape_file")
+                .success());
+    CHECK(sb->Remove().ok());
+    CHECK(sb->Remove().ok());  // idempotent
+  }
+  CHECK_FALSE(fs::exists(dir));
+  CHECK(ReadFile(outside / "keep") == "precious");  // symlinks were removed, not followed
+
+  {
+    auto sb = MakeSandbox(root);  // an error path: RAII still removes it
+    dir = sb->dir();
+    FakeSource empty;
+    REQUIRE_FALSE(sb->MaterializeInputs({{"x/y", DigestOf(3)}}, empty).ok());
+  }
+  CHECK_FALSE(fs::exists(dir));
+  CHECK(fs::is_empty(root / "sandboxes"));
+}
+
+TEST_CASE("job paths are validated lexically") {
+  CHECK(ValidateJobPath("a/b.c", false, "p").ok());
+  CHECK(ValidateJobPath("gen/", true, "p").ok());
+  CHECK(ValidateJobPath("gen/", false, "p").code() == Code::kInvalidArgument);
+  CHECK(ValidateJobPath("..a/b..", false, "p").ok());  // dots inside names are fine
+  CHECK(ValidateJobPath(std::string("a\0b", 3), false, "p").code() == Code::kInvalidArgument);
+  CHECK(ValidateJobPath(std::string(256, 'x'), false, "p").code() == Code::kInvalidArgument);
+  CHECK(ValidateJobPath("//", true, "p").code() == Code::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace recomp::worker

@@ -1,0 +1,415 @@
+// JobSandbox (see job_sandbox.h and docs/worker-sandbox.md).
+#include "worker/job_sandbox.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <map>
+#include <set>
+#include <spdlog/spdlog.h>
+
+#include "store/posix_file.h"
+#include "worker/process_runner.h"
+
+namespace recomp::worker {
+
+struct JobSandbox::Gathered {
+  std::map<std::string, std::string> files;  // relative name -> physical path to read
+  uint64_t bytes = 0;
+};
+
+namespace {
+
+constexpr size_t kMaxPathBytes = 4096;
+constexpr size_t kMaxComponentBytes = 255;
+constexpr mode_t kWriteBits = S_IWUSR | S_IWGRP | S_IWOTH;
+
+std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+Status ValidateJobId(std::string_view id) {
+  bool ok = !id.empty() && id.size() <= 128 && id[0] != '.';
+  for (char c : id) {
+    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-');
+  }
+  return ok ? Status::Ok()
+            : Status::InvalidArgument("job id " + Quote(id.substr(0, 128)) +
+                                      " is not 1-128 of [A-Za-z0-9._-] starting with no '.'");
+}
+
+Result<std::string> RandomHex(size_t bytes) {
+  unsigned char buf[16];
+  assert(bytes <= sizeof buf);
+  if (::getrandom(buf, bytes, 0) != static_cast<ssize_t>(bytes)) {
+    return store::ErrnoStatus("getrandom", "", errno);
+  }
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < bytes; ++i) {
+    out += kHex[buf[i] >> 4];
+    out += kHex[buf[i] & 15];
+  }
+  return out;
+}
+
+Result<struct stat> Lstat(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return store::ErrnoStatus("lstat", path, errno);
+  return st;
+}
+
+Status MakeDir(const std::string& path, mode_t mode) {
+  if (::mkdir(path.c_str(), mode) != 0) return store::ErrnoStatus("mkdir", path, errno);
+  return Status::Ok();
+}
+
+// Sorted names in the directory open as `fd` (the fd stays open and owned by the caller).
+Result<std::vector<std::string>> ListNames(int fd, const std::string& path) {
+  int dup_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  DIR* d = dup_fd < 0 ? nullptr : ::fdopendir(dup_fd);
+  if (d == nullptr) {
+    int err = errno;
+    if (dup_fd >= 0) ::close(dup_fd);
+    return store::ErrnoStatus("opendir", path, err);
+  }
+  std::vector<std::string> names;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string_view n = e->d_name;
+    if (n != "." && n != "..") names.emplace_back(n);
+  }
+  ::closedir(d);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+Result<std::vector<std::string>> ListDirNames(const std::string& path) {
+  store::Fd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) return store::ErrnoStatus("open dir", path, errno);
+  return ListNames(fd.get(), path);
+}
+
+Status RemoveAt(int parent_fd, const std::string& name, const std::string& path) {
+  struct stat st;
+  if (::fstatat(parent_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    return store::ErrnoStatus("lstat", path, errno);
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    if (::unlinkat(parent_fd, name.c_str(), 0) != 0) return store::ErrnoStatus("unlink", path, errno);
+    return Status::Ok();
+  }
+  // A directory (not a symlink: lstat above, and nothing runs in the tree any more). The job
+  // may have made it read-only or unreadable: take rwx back before listing and unlinking.
+  if ((st.st_mode & S_IRWXU) != S_IRWXU &&
+      ::fchmodat(parent_fd, name.c_str(), st.st_mode | S_IRWXU, 0) != 0) {
+    return store::ErrnoStatus("chmod u+rwx", path, errno);
+  }
+  store::Fd fd(::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) return store::ErrnoStatus("open dir", path, errno);
+  RECOMP_ASSIGN_OR_RETURN(std::vector<std::string> names, ListNames(fd.get(), path));
+  for (const std::string& child : names) {
+    RECOMP_RETURN_IF_ERROR(RemoveAt(fd.get(), child, path + "/" + child));
+  }
+  fd = store::Fd();
+  if (::unlinkat(parent_fd, name.c_str(), AT_REMOVEDIR) != 0) {
+    return store::ErrnoStatus("rmdir", path, errno);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ValidateJobPath(std::string_view path, bool allow_dir, std::string_view what) {
+  auto bad = [&](std::string_view why) {
+    return Status::InvalidArgument(std::string(what) + " " + Quote(path.substr(0, 256)) + ": " +
+                                   std::string(why));
+  };
+  if (path.empty()) return bad("is empty");
+  if (path.size() > kMaxPathBytes) return bad("is longer than 4096 bytes");
+  if (path.find('\0') != std::string_view::npos) return bad("contains NUL");
+  if (path[0] == '/') return bad("must be relative to the working dir");
+  std::string_view body = path;
+  if (body.back() == '/') {
+    if (!allow_dir) return bad("must name a file (trailing '/')");
+    body.remove_suffix(1);
+  }
+  while (true) {
+    size_t slash = body.find('/');
+    std::string_view part = body.substr(0, slash);
+    if (part.empty()) return bad("has an empty component");
+    if (part == "." || part == "..") return bad("has a '.' or '..' component");
+    if (part.size() > kMaxComponentBytes) return bad("has a component longer than 255 bytes");
+    if (slash == std::string_view::npos) break;
+    body.remove_prefix(slash + 1);
+  }
+  return Status::Ok();
+}
+
+Status RemoveTree(const std::string& path) {
+  assert(!path.empty());
+  size_t slash = path.find_last_of('/');
+  std::string parent = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  store::Fd parent_fd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!parent_fd.valid()) return store::ErrnoStatus("open dir", parent, errno);
+  return RemoveAt(parent_fd.get(), name, path);
+}
+
+JobSandbox::JobSandbox(std::string dir, SandboxLimits limits)
+    : dir_(std::move(dir)),
+      work_dir_(dir_ + "/work"),
+      log_path_(dir_ + "/job.log"),
+      limits_(limits) {}
+
+Result<std::unique_ptr<JobSandbox>> JobSandbox::Create(const std::string& root,
+                                                       std::string_view job_id, uint32_t attempt,
+                                                       SandboxLimits limits) {
+  RECOMP_RETURN_IF_ERROR(ValidateJobId(job_id));
+  if (root.empty()) return Status::InvalidArgument("sandbox root is empty");
+  RECOMP_RETURN_IF_ERROR(store::MakeDirs(root, 0700));
+  std::string dir;
+  for (int tries = 0; dir.empty(); ++tries) {
+    RECOMP_ASSIGN_OR_RETURN(std::string suffix, RandomHex(6));
+    std::string candidate =
+        root + "/" + std::string(job_id) + "." + std::to_string(attempt) + "." + suffix;
+    if (::mkdir(candidate.c_str(), 0700) == 0) {
+      dir = candidate;
+    } else if (errno != EEXIST || tries >= 16) {
+      return store::ErrnoStatus("mkdir sandbox", candidate, errno);
+    }
+  }
+  std::unique_ptr<JobSandbox> sandbox(new JobSandbox(dir, limits));  // removes `dir` from now on
+  RECOMP_RETURN_IF_ERROR(MakeDir(sandbox->work_dir_, 0700));
+  RECOMP_RETURN_IF_ERROR(MakeDir(sandbox->input_dir(), 0700));
+  RECOMP_ASSIGN_OR_RETURN(store::Fd log, store::CreateExclusive(sandbox->log_path_, 0600));
+  char real[PATH_MAX];
+  if (::realpath(sandbox->work_dir_.c_str(), real) == nullptr) {
+    return store::ErrnoStatus("realpath", sandbox->work_dir_, errno);
+  }
+  sandbox->work_real_ = real;
+  WorkerLog().debug("sandbox {} created", dir);
+  return sandbox;
+}
+
+JobSandbox::~JobSandbox() {
+  Status st = Remove();
+  if (!st.ok()) WorkerLog().error("removing sandbox {}: {}", dir_, st.ToString());
+}
+
+Status JobSandbox::Remove() {
+  if (removed_) return Status::Ok();
+  Status st = RemoveTree(dir_);
+  if (st.ok() || st.code() == Status::Code::kNotFound) {
+    removed_ = true;
+    return Status::Ok();
+  }
+  return st;
+}
+
+Status JobSandbox::MaterializeInputs(const std::vector<SandboxInput>& inputs,
+                                     BlobSource& source) {
+  if (inputs.size() > limits_.max_inputs) {
+    return Status::ResourceExhausted(std::to_string(inputs.size()) + " inputs exceed the limit of " +
+                                     std::to_string(limits_.max_inputs));
+  }
+  std::map<std::string, const SandboxInput*> by_path;
+  for (const SandboxInput& in : inputs) {
+    RECOMP_RETURN_IF_ERROR(ValidateJobPath(in.path, /*allow_dir=*/false, "input path"));
+    if (!by_path.emplace(in.path, &in).second) {
+      return Status::InvalidArgument("input path " + Quote(in.path) + " is listed twice");
+    }
+  }
+  for (const auto& [path, in] : by_path) {  // "a" and "a/b": a file cannot also be a directory
+    auto next = by_path.lower_bound(path + "/");
+    if (next != by_path.end() && next->first.compare(0, path.size() + 1, path + "/") == 0) {
+      return Status::InvalidArgument("input path " + Quote(path) +
+                                     " is both a file and a directory (see " +
+                                     Quote(next->first) + ")");
+    }
+  }
+  std::set<std::string> dirs = {input_dir()};
+  for (const auto& [path, in] : by_path) {
+    for (size_t slash = path.find('/'); slash != std::string::npos;
+         slash = path.find('/', slash + 1)) {
+      std::string sub = input_dir() + "/" + path.substr(0, slash);
+      if (dirs.insert(sub).second) RECOMP_RETURN_IF_ERROR(MakeDir(sub, 0700));
+    }
+    std::string dest = input_dir() + "/" + path;
+    Status st = source.Materialize(in->digest, dest);
+    if (!st.ok()) return st.WithContext("input " + Quote(path) + " (" + in->digest.Ref() + ")");
+    RECOMP_ASSIGN_OR_RETURN(struct stat info, Lstat(dest));
+    if (!S_ISREG(info.st_mode)) {
+      return Status::Internal("blob source made input " + Quote(path) + " a non-regular file");
+    }
+    if ((info.st_mode & kWriteBits) != 0 &&
+        ::chmod(dest.c_str(), info.st_mode & ~kWriteBits & 07777) != 0) {
+      return store::ErrnoStatus("chmod a-w", dest, errno);
+    }
+  }
+  for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
+    if (::chmod(it->c_str(), 0555) != 0) return store::ErrnoStatus("chmod 0555", *it, errno);
+  }
+  return Status::Ok();
+}
+
+Result<std::string> JobSandbox::ResolveInside(const std::string& rel) const {
+  std::string full = work_dir_ + "/" + rel;
+  struct stat st;
+  if (::lstat(full.c_str(), &st) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) {
+      return Status::NotFound("declared output " + Quote(rel) + " is missing");
+    }
+    return store::ErrnoStatus("lstat output", full, errno);
+  }
+  char real[PATH_MAX];
+  if (::realpath(full.c_str(), real) == nullptr) {
+    if (errno == ENOENT || errno == ELOOP) {
+      return Status::FailedPrecondition("output " + Quote(rel) + " is a dangling symlink");
+    }
+    return store::ErrnoStatus("realpath output", full, errno);
+  }
+  std::string resolved = real;
+  if (resolved != work_real_ && resolved.compare(0, work_real_.size() + 1, work_real_ + "/") != 0) {
+    return Status::FailedPrecondition("output " + Quote(rel) +
+                                      " escapes the working dir (resolves to " + Quote(resolved) +
+                                      ")");
+  }
+  return resolved;
+}
+
+Status JobSandbox::AddFile(const std::string& rel, const std::string& physical, uint64_t size,
+                           Gathered* g) const {
+  if (g->files.count(rel) != 0) return Status::Ok();  // declared twice (e.g. "d/" and "d/x")
+  if (g->files.size() + 1 > limits_.max_output_files) {
+    return Status::ResourceExhausted("outputs exceed " + std::to_string(limits_.max_output_files) +
+                                     " files (at " + Quote(rel) + ")");
+  }
+  if (g->bytes + size > limits_.max_output_bytes) {
+    return Status::ResourceExhausted("outputs exceed " + std::to_string(limits_.max_output_bytes) +
+                                     " bytes (at " + Quote(rel) + ")");
+  }
+  g->bytes += size;
+  g->files.emplace(rel, physical);
+  return Status::Ok();
+}
+
+Status JobSandbox::GatherOutput(const std::string& declared, Gathered* g) const {
+  RECOMP_RETURN_IF_ERROR(ValidateJobPath(declared, /*allow_dir=*/true, "output path"));
+  bool want_dir = declared.back() == '/';
+  std::string rel = want_dir ? declared.substr(0, declared.size() - 1) : declared;
+  RECOMP_ASSIGN_OR_RETURN(std::string real, ResolveInside(rel));
+  RECOMP_ASSIGN_OR_RETURN(struct stat st, Lstat(real));
+  if (want_dir) {
+    if (!S_ISDIR(st.st_mode)) {
+      return Status::FailedPrecondition("output " + Quote(declared) +
+                                        " was declared a directory but is not one");
+    }
+    return GatherDir(rel, real, g);
+  }
+  if (S_ISDIR(st.st_mode)) {
+    return Status::FailedPrecondition("output " + Quote(declared) +
+                                      " is a directory: declare it as " + Quote(rel + "/"));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return Status::FailedPrecondition("output " + Quote(declared) + " is not a regular file");
+  }
+  return AddFile(rel, real, st.st_size, g);
+}
+
+Status JobSandbox::GatherDir(const std::string& rel, const std::string& physical,
+                             Gathered* g) const {
+  RECOMP_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirNames(physical));
+  for (const std::string& name : names) {
+    std::string child_rel = rel + "/" + name;
+    std::string child = physical + "/" + name;
+    RECOMP_ASSIGN_OR_RETURN(struct stat st, Lstat(child));
+    if (S_ISDIR(st.st_mode)) {
+      RECOMP_RETURN_IF_ERROR(GatherDir(child_rel, child, g));
+      continue;
+    }
+    if (S_ISLNK(st.st_mode)) {  // stored by content if it stays inside; never followed as a dir
+      RECOMP_ASSIGN_OR_RETURN(child, ResolveInside(child_rel));
+      RECOMP_ASSIGN_OR_RETURN(st, Lstat(child));
+      if (S_ISDIR(st.st_mode)) {
+        return Status::FailedPrecondition("output " + Quote(child_rel) +
+                                          " is a symlink to a directory (not followed)");
+      }
+    }
+    if (!S_ISREG(st.st_mode)) {
+      return Status::FailedPrecondition("output " + Quote(child_rel) + " is not a regular file");
+    }
+    RECOMP_RETURN_IF_ERROR(AddFile(child_rel, child, st.st_size, g));
+  }
+  return Status::Ok();
+}
+
+Result<std::string> JobSandbox::LogForStorage() {
+  RECOMP_ASSIGN_OR_RETURN(struct stat st, Lstat(log_path_));
+  uint64_t size = st.st_size;
+  if (size <= limits_.max_log_bytes) return log_path_;
+  // Keep the end (where the error usually is) behind a one-line marker.
+  std::string tail_path = dir_ + "/job.log.tail";
+  Status gone = store::Unlink(tail_path);
+  if (!gone.ok() && gone.code() != Status::Code::kNotFound) return gone;
+  RECOMP_ASSIGN_OR_RETURN(store::Fd in, store::OpenForRead(log_path_));
+  RECOMP_ASSIGN_OR_RETURN(store::Fd out, store::CreateExclusive(tail_path, 0600));
+  std::string marker = "[recomp: log truncated: first " + std::to_string(size - limits_.max_log_bytes) +
+                       " of " + std::to_string(size) + " bytes dropped]\n";
+  RECOMP_RETURN_IF_ERROR(store::WriteAll(out.get(), marker.data(), marker.size(), tail_path));
+  if (::lseek(in.get(), static_cast<off_t>(size - limits_.max_log_bytes), SEEK_SET) < 0) {
+    return store::ErrnoStatus("lseek", log_path_, errno);
+  }
+  std::vector<char> buf(1 << 16);
+  uint64_t left = limits_.max_log_bytes;
+  while (left > 0) {
+    RECOMP_ASSIGN_OR_RETURN(size_t n, store::ReadSome(in.get(), buf.data(),
+                                                      std::min<uint64_t>(left, buf.size()),
+                                                      log_path_));
+    if (n == 0) break;
+    RECOMP_RETURN_IF_ERROR(store::WriteAll(out.get(), buf.data(), n, tail_path));
+    left -= n;
+  }
+  RECOMP_RETURN_IF_ERROR(out.Close(tail_path));
+  return tail_path;
+}
+
+Result<CollectedOutputs> JobSandbox::CollectOutputs(const std::vector<std::string>& outputs,
+                                                    BlobSink& sink, const std::string& producer) {
+  Gathered g;
+  for (const std::string& declared : outputs) RECOMP_RETURN_IF_ERROR(GatherOutput(declared, &g));
+  std::vector<std::string> paths;
+  for (const auto& [rel, physical] : g.files) paths.push_back(physical);
+  RECOMP_ASSIGN_OR_RETURN(std::string log, LogForStorage());
+  paths.push_back(log);
+  RECOMP_ASSIGN_OR_RETURN(std::vector<std::string> refs, sink.PutFiles(paths, producer));
+  if (refs.size() != paths.size()) {
+    return Status::Internal("blob sink returned " + std::to_string(refs.size()) + " refs for " +
+                            std::to_string(paths.size()) + " files");
+  }
+  CollectedOutputs result;
+  size_t i = 0;
+  for (const auto& [rel, physical] : g.files) result.files.push_back({rel, refs[i++]});
+  result.log_ref = refs.back();
+  for (const std::string& ref : refs) {
+    if (!IsArtifactRef(ref)) return Status::Internal("blob sink returned a bad ref " + Quote(ref));
+  }
+  return result;
+}
+
+Result<std::string> JobSandbox::StoreLog(BlobSink& sink, const std::string& producer) {
+  RECOMP_ASSIGN_OR_RETURN(std::string log, LogForStorage());
+  RECOMP_ASSIGN_OR_RETURN(std::vector<std::string> refs, sink.PutFiles({log}, producer));
+  if (refs.size() != 1 || !IsArtifactRef(refs[0])) {
+    return Status::Internal("blob sink returned no valid ref for the log");
+  }
+  return refs[0];
+}
+
+}  // namespace recomp::worker

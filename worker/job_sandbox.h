@@ -1,0 +1,106 @@
+// JobSandbox: one job attempt's private directory: inputs materialised read-only from a
+// BlobSource, declared outputs validated and stored through a BlobSink, the whole tree removed
+// on destruction. The contract is in docs/worker-sandbox.md. Thread-compatible.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "messages/artifact_ref.h"
+#include "messages/status.h"
+#include "worker/blob_source.h"
+
+namespace recomp::worker {
+
+struct SandboxLimits {
+  uint64_t max_inputs = 100000;
+  uint64_t max_output_files = 100000;       // regular files over all declared outputs
+  uint64_t max_output_bytes = 16ull << 30;  // sum of their sizes
+  uint64_t max_log_bytes = 64ull << 20;     // a longer log is stored as its last bytes
+};
+
+struct SandboxInput {
+  std::string path;  // relative to in/ (e.g. "rom.z64", "syms/game.toml")
+  Digest digest;
+};
+
+struct SandboxOutput {
+  std::string path;  // relative to the working dir, as the job declared it (or under a dir)
+  std::string ref;   // "artifact://<hex>"
+  bool operator==(const SandboxOutput&) const = default;
+};
+
+struct CollectedOutputs {
+  std::vector<SandboxOutput> files;  // sorted by path, no duplicates
+  std::string log_ref;
+};
+
+// Checks a job-supplied relative path lexically: non-empty, not absolute, no empty, "." or ".."
+// components, no NUL, components <= 255 bytes, total <= 4096. A trailing '/' is accepted only
+// when `allow_dir`. `what` prefixes the message ("input path", "output path").
+Status ValidateJobPath(std::string_view path, bool allow_dir, std::string_view what);
+
+// Removes `path` and everything under it without following symlinks, first granting ourselves
+// permission on directories a job made read-only. NotFound if absent. Holds one fd per level.
+Status RemoveTree(const std::string& path);
+
+class JobSandbox {
+ public:
+  // Creates <root>/<job_id>.<attempt>.<random>/ (mode 0700) with work/, work/in/ and an empty
+  // job.log; creates `root` if missing. job_id: 1-128 of [A-Za-z0-9._-], not starting with '.'.
+  static Result<std::unique_ptr<JobSandbox>> Create(const std::string& root,
+                                                    std::string_view job_id, uint32_t attempt,
+                                                    SandboxLimits limits = {});
+  // Removes the directory (see Remove); failures are logged.
+  ~JobSandbox();
+  JobSandbox(const JobSandbox&) = delete;
+  JobSandbox& operator=(const JobSandbox&) = delete;
+
+  const std::string& dir() const { return dir_; }
+  const std::string& work_dir() const { return work_dir_; }  // the job's cwd
+  std::string input_dir() const { return work_dir_ + "/in"; }
+  const std::string& log_path() const { return log_path_; }  // outside work/: ProcessSpec::log_path
+
+  // Validates every path first (ValidateJobPath, no trailing '/', no duplicates, no path both a
+  // file and a directory, count <= max_inputs) and creates nothing if one is bad. Then
+  // materialises each as in/<path> with no write bits, and makes in/ and its subdirectories
+  // read-only. Call once, before the job runs.
+  Status MaterializeInputs(const std::vector<SandboxInput>& inputs, BlobSource& source);
+
+  // Call after the job's process group is dead. Resolves each declared output (relative to the
+  // work dir; a trailing '/' declares a directory: every regular file under it, recursively);
+  // fails naming the path when one is missing, of the wrong type, escapes the work dir ("..",
+  // absolute, a symlink resolving outside, anywhere inside a declared dir), or the limits are
+  // exceeded. Then stores the outputs and the log in ONE PutFiles call.
+  Result<CollectedOutputs> CollectOutputs(const std::vector<std::string>& outputs,
+                                          BlobSink& sink, const std::string& producer);
+
+  // Stores only the log (e.g. after a failed job or a failed CollectOutputs).
+  Result<std::string> StoreLog(BlobSink& sink, const std::string& producer);
+
+  // Removes the sandbox tree now (idempotent). A job left running in it is the caller's bug.
+  Status Remove();
+
+ private:
+  struct Gathered;
+  JobSandbox(std::string dir, SandboxLimits limits);
+
+  Status GatherOutput(const std::string& declared, Gathered* g) const;
+  Status GatherDir(const std::string& rel, const std::string& physical, Gathered* g) const;
+  Status AddFile(const std::string& rel, const std::string& physical, uint64_t size,
+                 Gathered* g) const;
+  Result<std::string> ResolveInside(const std::string& rel) const;
+  Result<std::string> LogForStorage();
+
+  std::string dir_;
+  std::string work_dir_;
+  std::string work_real_;  // realpath of work_dir_, for containment checks
+  std::string log_path_;
+  SandboxLimits limits_;
+  bool removed_ = false;
+};
+
+}  // namespace recomp::worker
