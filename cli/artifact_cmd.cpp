@@ -1,0 +1,275 @@
+// `recomp artifact ...`: a thin CLI over store::ArtifactStore (see docs/store.md).
+// Exit codes: 0 ok, 1 runtime failure (missing file, corrupt blob, full disk), 2 usage
+// (malformed ref, bad flag value).
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "cli/commands.h"
+#include "messages/artifact_ref.h"
+#include "store/artifact_store.h"
+
+namespace recomp::cli {
+namespace {
+
+using store::ArtifactStore;
+
+constexpr int kUsage = 2;
+
+[[noreturn]] void Usage(const Status& s) {
+  std::fprintf(stderr, "error: %s\n", s.ToString().c_str());
+  throw CLI::RuntimeError(kUsage);
+}
+
+Digest ParseRefOrUsage(const std::string& text) {
+  auto d = ParseArtifactRef(text);
+  if (!d.ok()) Usage(d.status());
+  return *d;
+}
+
+std::unique_ptr<ArtifactStore> OpenStore(const std::string& dir, bool create) {
+  store::StoreOptions opts;
+  opts.create_if_missing = create;
+  auto s = ArtifactStore::Open(dir, opts);
+  ExitIfError(s.status());
+  return std::move(s).value();
+}
+
+struct Common {
+  std::string store_dir = DefaultHome() + "/store";
+};
+
+CLI::App* Sub(CLI::App* parent, const std::string& name, const std::string& help, Common* c) {
+  CLI::App* sub = parent->add_subcommand(name, help);
+  sub->add_option("--store", c->store_dir, "store directory (default $RECOMP_HOME/store)");
+  return sub;
+}
+
+void AddPut(CLI::App* art, Common* c) {
+  struct Args { std::string file; bool external = false; std::string media = "application/octet-stream";
+                std::string producer = "cli"; };
+  auto a = std::make_shared<Args>();
+  CLI::App* put = Sub(art, "put", "store a file ('-' = stdin); prints its ref on the last line", c);
+  put->add_option("FILE", a->file, "file to store")->required();
+  put->add_flag("--external", a->external, "user input (ROM, asset): kept apart, never exported");
+  put->add_option("--media-type", a->media, "media type recorded with the blob");
+  put->add_option("--producer", a->producer, "who produced it (recorded)");
+  put->callback([a, c] {
+    auto s = OpenStore(c->store_dir, /*create=*/true);
+    store::PutOptions o;
+    o.artifact_class = a->external ? ArtifactClass::kExternal : ArtifactClass::kGenerated;
+    o.media_type = a->media;
+    o.producer = a->producer;
+    auto rec = a->file == "-" ? s->PutFd(STDIN_FILENO, o, "stdin") : s->PutFile(a->file, o);
+    if (rec.status().code() == Status::Code::kInvalidArgument && a->file != "-" &&
+        rec.status().message().find("is a directory") == std::string::npos) {
+      Usage(rec.status());
+    }
+    ExitIfError(rec.status().WithContext("put into store '" + s->root() + "'"));
+    std::printf("%s\n", rec->ref.c_str());
+  });
+}
+
+void AddGet(CLI::App* art, Common* c) {
+  struct Args { std::string ref, out; };
+  auto a = std::make_shared<Args>();
+  CLI::App* get = Sub(art, "get", "write a blob's verified bytes to -o FILE or stdout", c);
+  get->add_option("REF", a->ref, "artifact://<hex>")->required();
+  get->add_option("-o,--output", a->out, "output file (replaced atomically)");
+  get->callback([a, c] {
+    Digest d = ParseRefOrUsage(a->ref);
+    auto s = OpenStore(c->store_dir, false);
+    if (a->out.empty()) {
+      std::fflush(stdout);
+      ExitIfError(s->GetToFd(d, STDOUT_FILENO));
+    } else {
+      ExitIfError(s->GetToFile(d, a->out));
+    }
+  });
+}
+
+void AddStat(CLI::App* art, Common* c) {
+  auto ref = std::make_shared<std::string>();
+  CLI::App* st = Sub(art, "stat", "print a blob's index record as JSON", c);
+  st->add_option("REF", *ref, "artifact://<hex>")->required();
+  st->callback([ref, c] {
+    Digest d = ParseRefOrUsage(*ref);
+    auto s = OpenStore(c->store_dir, false);
+    auto rec = s->Stat(d);
+    ExitIfError(rec.status());
+    std::printf("%s\n", ToJson(*rec).dump(2).c_str());
+  });
+}
+
+void AddLs(CLI::App* art, Common* c) {
+  struct Args { std::string cls; bool json = false; };
+  auto a = std::make_shared<Args>();
+  CLI::App* ls = Sub(art, "ls", "list stored blobs: ref class size media_type created_at", c);
+  ls->add_option("--class", a->cls, "external|generated");
+  ls->add_flag("--json", a->json, "one JSON array of records");
+  ls->callback([a, c] {
+    std::optional<ArtifactClass> cls;
+    if (!a->cls.empty()) {
+      auto p = ParseArtifactClass(a->cls);
+      if (!p.ok()) Usage(p.status());
+      cls = *p;
+    }
+    auto s = OpenStore(c->store_dir, false);
+    auto recs = s->List(cls);
+    ExitIfError(recs.status());
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& r : *recs) {
+      if (a->json) {
+        arr.push_back(ToJson(r));
+      } else {
+        std::printf("%s %s %llu %s %s\n", r.ref.c_str(), std::string(ToString(r.artifact_class)).c_str(),
+                    static_cast<unsigned long long>(r.size), r.media_type.c_str(), r.created_at.c_str());
+      }
+    }
+    if (a->json) std::printf("%s\n", arr.dump(2).c_str());
+  });
+}
+
+void AddVerify(CLI::App* art, Common* c) {
+  auto ref = std::make_shared<std::string>();
+  CLI::App* v = Sub(art, "verify", "re-hash all blobs (or REF); exit 1 if any is corrupt or missing", c);
+  v->add_option("REF", *ref, "only this artifact");
+  v->callback([ref, c] {
+    std::optional<Digest> only;
+    if (!ref->empty()) only = ParseRefOrUsage(*ref);
+    auto s = OpenStore(c->store_dir, false);
+    auto rep = s->Verify(only);
+    ExitIfError(rep.status());
+    for (const auto& p : rep->problems) {
+      std::printf("%s %s: %s\n", std::string(store::ToString(p.kind)).c_str(), p.ref.c_str(), p.detail.c_str());
+    }
+    std::printf("verified %llu blob(s), %llu bytes, %zu problem(s)\n",
+                static_cast<unsigned long long>(rep->checked), static_cast<unsigned long long>(rep->bytes),
+                rep->problems.size());
+    std::fflush(stdout);
+    if (!rep->ok()) ExitWith(1);
+  });
+}
+
+// Reads [store.retention] failed_days / succeeded_days / unpinned_days from a TOML file.
+Status ReadRetention(const std::string& path, store::GcPolicy* p) {
+  toml::table t;
+  try {
+    t = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return Status::InvalidArgument("config '" + path + "': " + std::string(e.description()));
+  } catch (const std::exception& e) {
+    return Status::IOError("config '" + path + "': " + e.what());
+  }
+  const toml::node_view<toml::node> r = t["store"]["retention"];
+  struct Field { const char* key; std::chrono::seconds* out; };
+  for (Field f : {Field{"failed_days", &p->failed_retention}, Field{"succeeded_days", &p->succeeded_retention},
+                  Field{"unpinned_days", &p->unpinned_retention}}) {
+    auto node = r[f.key];
+    if (!node) continue;
+    auto v = node.value<int64_t>();
+    if (!v || *v < 0 || *v > 36500) {
+      return Status::InvalidArgument("config '" + path + "': store.retention." + f.key +
+                                     " must be an integer number of days in 0..36500");
+    }
+    *f.out = std::chrono::days(*v);
+  }
+  return Status::Ok();
+}
+
+void PrintGc(const store::GcReport& rep) {
+  const char* verb = rep.dry_run ? "would remove" : "removed";
+  for (const auto& r : rep.removed) {
+    std::printf("%s %s %s %llu\n", verb, r.ref.c_str(), std::string(ToString(r.artifact_class)).c_str(),
+                static_cast<unsigned long long>(r.size));
+  }
+  for (const auto& o : rep.removed_orphans) std::printf("%s unindexed %s\n", verb, o.c_str());
+  for (const auto& t : rep.removed_temps) std::printf("%s temp %s\n", verb, t.c_str());
+  for (const auto& p : rep.expired_pins) std::printf("%s pin %s\n", verb, p.c_str());
+  std::printf("%s %zu blob(s), %llu bytes; kept %llu\n", verb, rep.removed.size(),
+              static_cast<unsigned long long>(rep.removed_bytes), static_cast<unsigned long long>(rep.kept));
+}
+
+void AddGc(CLI::App* art, Common* c) {
+  struct Args { bool dry = false, external = false; std::string config; int older = -1; int temp_age = -1; };
+  auto a = std::make_shared<Args>();
+  CLI::App* gc = Sub(art, "gc", "remove unpinned generated blobs past retention", c);
+  gc->add_flag("--dry-run", a->dry, "list what would be removed; remove nothing");
+  gc->add_flag("--external", a->external, "also collect external blobs (user inputs)");
+  gc->add_option("--config", a->config, "TOML with [store.retention] failed_days/succeeded_days/unpinned_days");
+  gc->add_option("--older-than-days", a->older, "override every retention window (days)")->check(CLI::NonNegativeNumber);
+  gc->add_option("--stale-temp-seconds", a->temp_age, "age after which unlocked temp files go")
+      ->check(CLI::NonNegativeNumber)->group("");
+  gc->callback([a, c] {
+    store::GcPolicy policy;
+    if (!a->config.empty()) ExitIfError(ReadRetention(a->config, &policy));
+    if (a->older >= 0) {
+      policy.failed_retention = policy.succeeded_retention = policy.unpinned_retention = std::chrono::days(a->older);
+    }
+    store::StoreOptions opts;
+    opts.create_if_missing = false;
+    if (a->temp_age >= 0) opts.stale_temp_age = std::chrono::seconds(a->temp_age);
+    auto s = ArtifactStore::Open(c->store_dir, opts);
+    ExitIfError(s.status());
+    auto rep = (*s)->Gc(policy, a->dry, a->external);
+    ExitIfError(rep.status());
+    PrintGc(*rep);
+  });
+}
+
+void AddPin(CLI::App* art, Common* c) {
+  struct Args { std::string run, state; std::vector<std::string> refs; };
+  auto a = std::make_shared<Args>();
+  CLI::App* pin = Sub(art, "pin", "(plumbing) pin refs for a run: --state active|succeeded|failed", c);
+  pin->group("");  // hidden: the coordinator calls ArtifactStore::PinRun directly
+  pin->add_option("RUN", a->run, "run id")->required();
+  pin->add_option("--state", a->state, "active|succeeded|failed")->required();
+  pin->add_option("REF", a->refs, "artifact refs");
+  pin->callback([a, c] {
+    auto state = store::ParseRunPinState(a->state);
+    if (!state.ok()) Usage(state.status());
+    std::vector<Digest> refs;
+    for (const auto& r : a->refs) refs.push_back(ParseRefOrUsage(r));
+    auto s = OpenStore(c->store_dir, true);
+    ExitIfError(s->PinRun(a->run, *state, refs, std::chrono::system_clock::now()));
+  });
+}
+
+void AddExport(CLI::App* art, Common* c) {
+  struct Args { std::string dir; std::vector<std::string> refs; };
+  auto a = std::make_shared<Args>();
+  CLI::App* ex = Sub(art, "export", "copy generated blobs to DIR/<hex>; refuses external ones", c);
+  ex->add_option("DIR", a->dir, "destination directory")->required();
+  ex->add_option("REF", a->refs, "artifact refs")->required();
+  ex->callback([a, c] {
+    std::vector<Digest> refs;
+    for (const auto& r : a->refs) refs.push_back(ParseRefOrUsage(r));
+    auto s = OpenStore(c->store_dir, false);
+    ExitIfError(s->ExportTo(a->dir, refs));
+  });
+}
+
+}  // namespace
+
+void AddArtifactCommands(CLI::App& app) {
+  static Common common;  // option storage outlives parsing
+  CLI::App* art = app.add_subcommand("artifact", "content-addressed artifact store");
+  art->require_subcommand(1);
+  AddPut(art, &common);
+  AddGet(art, &common);
+  AddStat(art, &common);
+  AddLs(art, &common);
+  AddVerify(art, &common);
+  AddGc(art, &common);
+  AddPin(art, &common);
+  AddExport(art, &common);
+}
+
+}  // namespace recomp::cli

@@ -1,0 +1,31 @@
+// Blake2b256: streaming, unkeyed BLAKE2b with a 32-byte output (the artifact digest), the
+// only place recomp talks to libsodium. One hasher per thread: instances are not thread-safe.
+#pragma once
+
+#include <sodium.h>
+
+#include <string_view>
+
+#include "messages/artifact_ref.h"
+
+namespace recomp::store {
+
+class Blake2b256 {
+ public:
+  // Initialises libsodium (once per process) and starts an empty hash.
+  Blake2b256();
+  // Feeds more bytes. Must not be called after Finish().
+  void Update(const void* data, size_t size);
+  void Update(std::string_view bytes) { Update(bytes.data(), bytes.size()); }
+  // Returns the digest of everything fed. Call at most once.
+  Digest Finish();
+
+  // One-shot convenience.
+  static Digest Of(std::string_view bytes);
+
+ private:
+  crypto_generichash_state state_;
+  bool finished_ = false;
+};
+
+}  // namespace recomp::store

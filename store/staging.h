@@ -1,0 +1,52 @@
+// StagedFile: one blob being written into the store's tmp/ directory: a new temp file, held
+// under an exclusive flock for its whole life (so temp cleaning never removes a live one),
+// filled and hashed in a single pass, then sealed (fdatasync, 0444) and published by a
+// no-replace rename. The temp file is removed on destruction unless published.
+// Thread-compatible: one thread uses a StagedFile at a time.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "messages/artifact_ref.h"
+#include "store/layout.h"
+#include "store/posix_file.h"
+
+namespace recomp::store {
+
+inline constexpr size_t kCopyBufferBytes = 1u << 20;
+
+class StagedFile {
+ public:
+  // Copies everything readable from `src_fd` (file, pipe, socket) into a new temp file while
+  // hashing it. Memory use is one kCopyBufferBytes buffer whatever the size. `src_name`
+  // names the source in errors.
+  static Result<StagedFile> CopyFrom(const Layout& layout, int src_fd, const std::string& src_name);
+  // Writes `bytes` to a new temp file.
+  static Result<StagedFile> FromBytes(const Layout& layout, std::string_view bytes);
+
+  StagedFile(StagedFile&& o) noexcept;
+  StagedFile& operator=(StagedFile&& o) noexcept;
+  ~StagedFile();
+
+  const Digest& digest() const { return digest_; }
+  uint64_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+  // Makes the bytes durable (fdatasync) and read-only (0444).
+  Status Seal();
+  // Renames the temp file to `dest`. Without `replace`, an existing `dest` is AlreadyExists
+  // and the temp file stays staged.
+  Status Publish(const std::string& dest, bool replace);
+  // Removes the temp file now.
+  void Discard();
+
+ private:
+  StagedFile() = default;
+  static Result<StagedFile> Create(const Layout& layout);
+  Fd fd_;
+  std::string path_;
+  Digest digest_;
+  uint64_t size_ = 0;
+};
+
+}  // namespace recomp::store
