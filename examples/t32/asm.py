@@ -272,38 +272,63 @@ class Assembler:
                 "B": 3, "C": 1, "J": 3, "O": 1}[fmt]
         if len(ops) != want:
             raise line.err("%s expects %d operand(s), got %d" % (mnem, want, len(ops)))
-        R, V = (lambda i: self.reg(ops[i], line)), (lambda i: self.value(ops[i], line))
-        if fmt == "R":
-            return isa.encode(mnem, R(0), R(1), R(2))
-        if fmt in "IUS":
-            lo, hi = {"I": (-32768, 32767), "U": (0, 0xFFFF), "S": (0, 31)}[fmt]
-            return isa.encode(mnem, R(0), R(1), imm=self.ranged(V(2), lo, hi, "immediate", line))
-        if fmt == "L":
-            return isa.encode(mnem, R(0), imm=self.ranged(V(1), -32768, 32767, "immediate (use la)", line))
-        if fmt == "H":
-            return isa.encode(mnem, R(0), imm=self.ranged(V(1), 0, 0xFFFF, "immediate", line))
-        if fmt == "M":
-            m = re.match(r"^(.*)\(\s*(\w+)\s*\)$", ops[1])
-            if not m:
-                raise line.err("expected offset(reg), got %r" % ops[1])
-            off = self.value(m.group(1), line) if m.group(1).strip() else 0
-            return isa.encode(mnem, R(0), self.reg(m.group(2), line), imm=self.ranged(off, -32768, 32767, "offset", line))
-        if fmt == "B":
-            delta = V(2) - (pc + 4)
-            if delta % 4:
-                raise line.err("branch target not word aligned")
-            return isa.encode(mnem, R(0), R(1), imm=self.ranged(delta // 4, -32768, 32767, "branch offset", line))
-        if fmt == "C":
-            t = V(0)
-            if t % 4 or not 0 <= t < self.size["text"]:
-                raise line.err("call target 0x%x is not a code address" % t)
-            return isa.encode(mnem, imm=t >> 2)
-        if fmt == "J":
-            count = self.ranged(V(1), 1, 63, "jump table count", line)
-            return isa.encode(mnem, R(0), count, imm=self.ranged(V(2), 0, 0xFFFF, "table address", line))
-        if fmt == "O":
-            return isa.encode(mnem, R(0))
+        regs = [self.reg(o, line) for o in ops[:1]] if fmt in "RIUSLHMBJO" else []
+        return getattr(self, "enc_" + fmt)(line, pc, mnem, ops, regs)
+
+    def enc_N(self, line, pc, mnem, ops, regs):
         return isa.encode(mnem)
+
+    def enc_O(self, line, pc, mnem, ops, regs):
+        return isa.encode(mnem, regs[0])
+
+    def enc_R(self, line, pc, mnem, ops, regs):
+        return isa.encode(mnem, regs[0], self.reg(ops[1], line), self.reg(ops[2], line))
+
+    def enc_imm(self, line, mnem, ops, regs, lo, hi, what="immediate"):
+        v = self.ranged(self.value(ops[-1], line), lo, hi, what, line)
+        rs = self.reg(ops[1], line) if len(ops) == 3 else 0
+        return isa.encode(mnem, regs[0], rs, imm=v)
+
+    def enc_I(self, line, pc, mnem, ops, regs):
+        return self.enc_imm(line, mnem, ops, regs, -32768, 32767)
+
+    def enc_U(self, line, pc, mnem, ops, regs):
+        return self.enc_imm(line, mnem, ops, regs, 0, 0xFFFF)
+
+    def enc_S(self, line, pc, mnem, ops, regs):
+        return self.enc_imm(line, mnem, ops, regs, 0, 31, "shift amount")
+
+    def enc_L(self, line, pc, mnem, ops, regs):
+        return self.enc_imm(line, mnem, ops, regs, -32768, 32767, "immediate (use la)")
+
+    def enc_H(self, line, pc, mnem, ops, regs):
+        return self.enc_imm(line, mnem, ops, regs, 0, 0xFFFF)
+
+    def enc_M(self, line, pc, mnem, ops, regs):
+        m = re.match(r"^(.*)\(\s*(\w+)\s*\)$", ops[1])
+        if not m:
+            raise line.err("expected offset(reg), got %r" % ops[1])
+        off = self.value(m.group(1), line) if m.group(1).strip() else 0
+        return isa.encode(mnem, regs[0], self.reg(m.group(2), line),
+                          imm=self.ranged(off, -32768, 32767, "offset", line))
+
+    def enc_B(self, line, pc, mnem, ops, regs):
+        delta = self.value(ops[2], line) - (pc + 4)
+        if delta % 4:
+            raise line.err("branch target not word aligned")
+        return isa.encode(mnem, regs[0], self.reg(ops[1], line),
+                          imm=self.ranged(delta // 4, -32768, 32767, "branch offset", line))
+
+    def enc_C(self, line, pc, mnem, ops, regs):
+        t = self.value(ops[0], line)
+        if t % 4 or not 0 <= t < self.size["text"]:
+            raise line.err("call target 0x%x is not a code address" % t)
+        return isa.encode(mnem, imm=t >> 2)
+
+    def enc_J(self, line, pc, mnem, ops, regs):
+        count = self.ranged(self.value(ops[1], line), 1, 63, "jump table count", line)
+        table = self.ranged(self.value(ops[2], line), 0, 0xFFFF, "table address", line)
+        return isa.encode(mnem, regs[0], count, imm=table)
 
 
 def assemble(path):

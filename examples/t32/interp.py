@@ -128,51 +128,58 @@ def _loop(dec, csize, pc, r, mem, st, limit, trace):
 
 def _special(op, a, b, c, pc, csize, r, mem, st, steps, trace):
     """Memory, control transfer and I/O instructions; returns the next pc."""
-    v = None
-    if op == "ld":
-        v = _W.unpack_from(mem, _addr(r[b] + c, pc, True))[0]
-    elif op == "ldb":
-        v = mem[_addr(r[b] + c, pc, False)]
-    elif op == "st" or op == "stb":
-        ad, val = _addr(r[b] + c, pc, op == "st"), r[a]
-        if op == "st":
-            _W.pack_into(mem, ad, val)
-        else:
-            val &= 255
-            mem[ad] = val
-        st["storesum"] = isa.storesum_step(st["storesum"], ad, val)
-    elif op == "call":
-        if len(st["shadow"]) >= isa.MAX_DEPTH:
-            raise _Stop("trap:depth", pc)
-        r[15] = pc + 4
-        st["shadow"].append((pc + 4, c))
-        _event(trace, "E", c, steps, st, r)
-        return c
-    elif op == "ret":
-        ret_to, fn = st["shadow"][-1]
-        if r[15] != ret_to:
-            raise _Stop("trap:badret", pc)
-        st["shadow"].pop()
-        _event(trace, "X", fn, steps, st, r)
-        if not st["shadow"]:
-            raise _Stop("ret", pc)
-        return r[15]
-    elif op == "jt":
-        if r[a] >= b:
-            raise _Stop("trap:jtrange", pc)
-        tgt = _W.unpack_from(mem, _addr(c + 4 * r[a], pc, True))[0]
-        if tgt & 3 or tgt >= csize:
-            raise _Stop("trap:badjump", pc)
-        return tgt
+    if op in ("ld", "ldb", "st", "stb"):
+        _memory(op, a, b, c, pc, r, mem, st)
+    elif op in ("call", "ret", "jt"):
+        return _control(op, a, b, c, pc, csize, r, mem, st, steps, trace)
     elif op == "out":
         if len(st["out"]) >= isa.MAX_OUT:
             raise _Stop("trap:outfull", pc)
         st["out"].append(r[a])
     elif op == "halt":
         raise _Stop("halt", pc)
-    if v is not None and a:
-        r[a] = v
     return pc + 4
+
+
+def _memory(op, a, b, c, pc, r, mem, st):
+    ad = _addr(r[b] + c, pc, op in ("ld", "st"))
+    if op == "ld" or op == "ldb":
+        v = _W.unpack_from(mem, ad)[0] if op == "ld" else mem[ad]
+        if a:
+            r[a] = v
+        return
+    val = r[a] if op == "st" else r[a] & 255
+    if op == "st":
+        _W.pack_into(mem, ad, val)
+    else:
+        mem[ad] = val
+    st["storesum"] = isa.storesum_step(st["storesum"], ad, val)
+
+
+def _control(op, a, b, c, pc, csize, r, mem, st, steps, trace):
+    shadow = st["shadow"]
+    if op == "call":
+        if len(shadow) >= isa.MAX_DEPTH:
+            raise _Stop("trap:depth", pc)
+        r[15] = pc + 4
+        shadow.append((pc + 4, c))
+        _event(trace, "E", c, steps, st, r)
+        return c
+    if op == "ret":
+        ret_to, fn = shadow[-1]
+        if r[15] != ret_to:
+            raise _Stop("trap:badret", pc)
+        shadow.pop()
+        _event(trace, "X", fn, steps, st, r)
+        if not shadow:
+            raise _Stop("ret", pc)
+        return r[15]
+    if r[a] >= b:
+        raise _Stop("trap:jtrange", pc)
+    tgt = _W.unpack_from(mem, _addr(c + 4 * r[a], pc, True))[0]
+    if tgt & 3 or tgt >= csize:
+        raise _Stop("trap:badjump", pc)
+    return tgt
 
 
 def _sar(x, s):

@@ -12,6 +12,10 @@ STAGE = stageio.stage_name("validate")
 PROG = "in/link/0/out/t32prog"
 
 
+class NativeError(Exception):
+    pass
+
+
 def vectors(seed, n):
     rng = random.Random(seed)
     fixed = [[0, 0, 0, 0], [1, 2, 3, 4], [isa.MASK32] * 4, [0x80000000, 0x7FFFFFFF, 0, 1]]
@@ -26,7 +30,8 @@ def run_native(rom_path, vecs, limit, extra=()):
     proc = subprocess.run([PROG, "--steps", str(limit), *extra, rom_path], input=inp,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if proc.returncode != 0:
-        stageio.fail(STAGE, "native program failed (status %d): %s" % (proc.returncode, proc.stderr.strip()))
+        raise NativeError("native program exited with status %d: %s"
+                          % (proc.returncode, proc.stderr.strip()[-400:]))
     lines = proc.stdout.splitlines(keepends=True)
     return ["".join(lines[i:i + 4]) for i in range(0, len(lines), 4)]
 
@@ -78,6 +83,29 @@ def rejects_tampered(rom, limit):
     return proc.returncode != 0 and "hash mismatch" in proc.stderr
 
 
+def compare(rom, rom_path, vecs, limit):
+    """Run every vector on both sides -> list of (index, vector, expected, actual)."""
+    native = run_native(rom_path, vecs, limit)
+    bad = []
+    for i, vec in enumerate(vecs):
+        expected = isa.format_result(interp.run(rom, vec, limit))
+        actual = native[i] if i < len(native) else ""
+        if expected != actual:
+            bad.append((i, vec, expected, actual))
+    return bad
+
+
+def describe_failure(rom, rom_path, limit, names, first):
+    i, vec, expected, actual = first
+    try:
+        where = explain(rom, rom_path, vec, limit, names)
+    except NativeError as e:
+        where = {"function": "?", "function_addr": "?", "trace_error": str(e)}
+    return dict(where, vector_index=i, input=["0x%08x" % v for v in vec],
+                fields=diff_fields(expected, actual),
+                expected=expected.splitlines(), actual=actual.splitlines())
+
+
 def main():
     rom, facts = stageio.checked_rom(STAGE)
     rom_path = os.path.join("in/module", facts["rom"])
@@ -89,29 +117,25 @@ def main():
     seed = int(os.environ.get("T32_VALIDATE_SEED", "29746"))
     count = int(os.environ.get("T32_VALIDATE_VECTORS", "200"))
     limit = int(os.environ.get("T32_STEP_LIMIT", str(isa.DEFAULT_STEP_LIMIT)))
-    vecs = vectors(seed, count)
-    native = run_native(rom_path, vecs, limit)
-    bad = []
-    for i, vec in enumerate(vecs):
-        expected = isa.format_result(interp.run(rom, vec, limit))
-        actual = native[i] if i < len(native) else ""
-        if expected != actual:
-            bad.append((i, vec, expected, actual))
-    report = {"schema": "t32-validate/1", "vectors": count, "seed": seed, "step_limit": limit,
-              "mismatches": len(bad), "rejects_tampered_rom": rejects_tampered(rom, limit)}
+    report = {"schema": "t32-validate/1", "vectors": count, "seed": seed, "step_limit": limit}
+    try:
+        bad = compare(rom, rom_path, vectors(seed, count), limit)
+    except NativeError as e:
+        return finish(dict(report, summary="FAIL: %s" % e))
+    report.update(mismatches=len(bad), rejects_tampered_rom=rejects_tampered(rom, limit))
     if bad:
-        i, vec, expected, actual = bad[0]
-        report["first_failure"] = dict(explain(rom, rom_path, vec, limit, names), vector_index=i,
-                                       input=["0x%08x" % v for v in vec],
-                                       fields=diff_fields(expected, actual),
-                                       expected=expected.splitlines(), actual=actual.splitlines())
+        ff = report["first_failure"] = describe_failure(rom, rom_path, limit, names, bad[0])
         report["summary"] = ("FAIL: %d/%d vectors differ; first divergence in function %s (%s) at vector %d"
-                             % (len(bad), count, report["first_failure"]["function"],
-                                report["first_failure"]["function_addr"], i))
+                             % (len(bad), count, ff["function"], ff["function_addr"], ff["vector_index"]))
     elif not report["rejects_tampered_rom"]:
         report["summary"] = "FAIL: native program accepted a tampered ROM"
     else:
-        report["summary"] = "PASS: %d/%d vectors match (regs, memory hash, out log); tampered ROM rejected" % (count, count)
+        report["summary"] = ("PASS: %d/%d vectors match (regs, memory hash, out log); tampered ROM rejected"
+                             % (count, count))
+    return finish(report)
+
+
+def finish(report):
     report["result"] = "pass" if report["summary"].startswith("PASS") else "fail"
     stageio.write("out/report.json", stageio.dumps(report))
     print("validate: " + report["summary"])

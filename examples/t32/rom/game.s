@@ -188,4 +188,5 @@
 .include "bits.s"
 .include "mem.s"
 .include "world.s"
+.include "script.s"
 .include "data.s"
