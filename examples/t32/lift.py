@@ -28,6 +28,13 @@ def u32(v):
     return "0x%xu" % (v & isa.MASK32)
 
 
+def plus(expr, imm):
+    """expr + sign-extended imm, written the readable way round."""
+    if imm == 0:
+        return expr
+    return "%s %s %s" % (expr, "-" if imm < 0 else "+", u32(abs(imm)))
+
+
 def value_expr(name, a, b, c, pc):
     """C expression for the value an ALU/load instruction writes to rd."""
     s, t = reg(b), reg(c)
@@ -37,13 +44,13 @@ def value_expr(name, a, b, c, pc):
         "shl": "%s << (%s & 31u)" % (s, t), "shr": "%s >> (%s & 31u)" % (s, t),
         "sar": "(uint32_t)((int32_t)%s >> (%s & 31u))" % (s, t),
         "slt": "(uint32_t)((int32_t)%s < (int32_t)%s)" % (s, t), "sltu": "(uint32_t)(%s < %s)" % (s, t),
-        "addi": "%s + %s" % (s, u32(c)), "andi": "%s & %s" % (s, u32(c)),
+        "addi": plus(s, c), "andi": "%s & %s" % (s, u32(c)),
         "ori": "%s | %s" % (s, u32(c)), "xori": "%s ^ %s" % (s, u32(c)),
         "shli": "%s << %d" % (s, c), "shri": "%s >> %d" % (s, c),
         "sari": "(uint32_t)((int32_t)%s >> %d)" % (s, c),
         "li": u32(c), "lui": u32(c << 16),
-        "ld": "t32_ld32(cpu, %s + %s, %s)" % (s, u32(c), u32(pc)),
-        "ldb": "t32_ld8(cpu, %s + %s)" % (s, u32(c)),
+        "ld": "t32_ld32(cpu, %s, %s)" % (plus(s, c), u32(pc)),
+        "ldb": "t32_ld8(cpu, %s)" % plus(s, c),
     }
     return table[name]
 
@@ -106,7 +113,7 @@ class FunctionLifter:
         if name == "out":
             out.append("t32_out(cpu, %s, %s);" % (reg(a), u32(pc)))
         elif name in ("st", "stb"):
-            addr = "%s + %s" % (reg(b), u32(c))
+            addr = plus(reg(b), c)
             out.append("t32_st32(cpu, %s, %s, %s);" % (addr, reg(a), u32(pc)) if name == "st"
                        else "t32_st8(cpu, %s, %s);" % (addr, reg(a)))
         elif a != 0:
