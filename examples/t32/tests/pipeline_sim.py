@@ -24,6 +24,13 @@ def load_pipeline(path):
     names = [os.path.basename(t) for t in tools]
     if len(set(names)) != len(names):
         raise ValueError("tool basenames are not unique: %s" % names)
+    seen = set()
+    for st in doc["stages"]:
+        late = [n for n in st.get("needs", []) if n not in seen]
+        if late:
+            raise ValueError("stage %s needs %s declared later (simulator runs in declaration order)"
+                             % (st["name"], late))
+        seen.add(st["name"])
     return {"tools": tools, "stages": doc["stages"]}
 
 
@@ -77,7 +84,8 @@ class Simulator:
         return job
 
     def run_job(self, st, shard, n):
-        job_id = "%s-%s-%d-%d" % (self.run_tag, st["name"], shard, next(_ids))
+        tag = "%s-%s-%d-%d" % (self.run_tag, st["name"], shard, next(_ids))
+        job_id = hashlib.sha256(tag.encode()).hexdigest()   # 64 hex, unique per attempt
         wd = tempfile.mkdtemp(prefix="job-%s-" % st["name"], dir=self.root)
         for tool in self.pipeline["tools"]:
             base = os.path.basename(tool)
