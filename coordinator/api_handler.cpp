@@ -1,0 +1,163 @@
+// Client API requests -> engine calls -> replies.
+#include "coordinator/api_handler.h"
+
+#include <spdlog/spdlog.h>
+
+#include "coordinator/run_reducer.h"
+#include "coordinator/zmq_io.h"
+#include "messages/codec.h"
+#include "messages/protocol.h"
+
+namespace recomp::coordinator {
+namespace {
+
+std::string StatusesBody(const std::vector<RunStatus>& rows) {
+  msgpack::sbuffer buf;
+  wire::Packer pk(buf);
+  pk.pack_map(1);
+  pk.pack("runs");
+  pk.pack_array(static_cast<uint32_t>(rows.size()));
+  for (const RunStatus& s : rows) {
+    std::string b = EncodeRunStatus(s);
+    buf.write(b.data(), b.size());  // a packed map is a valid array element
+  }
+  return wire::ToBytes(buf);
+}
+
+// The routing envelope to answer a message that did not parse: the identity frame, plus the
+// empty delimiter a REQ peer expects.
+std::vector<std::string> FallbackEnvelope(const std::vector<std::string>& frames) {
+  std::vector<std::string> env{frames[0]};
+  if (frames.size() > 1 && frames[1].empty()) env.push_back("");
+  return env;
+}
+
+}  // namespace
+
+std::optional<Reply> ApiHandler::Handle(const std::vector<std::string>& frames, Effects* fx) {
+  if (frames.empty()) return std::nullopt;
+  Reply reply;
+  auto split = SplitEnvelope(frames);
+  Result<std::string> body = Status::InvalidArgument("unset");
+  if (!split.ok()) {
+    reply.frames = FallbackEnvelope(frames);
+    body = Status::InvalidArgument("malformed request: " + split.status().message());
+  } else {
+    reply.frames = split->envelope;
+    auto msg = proto::Parse(split->message);
+    body = msg.ok() ? Dispatch(msg->command, msg->body, fx) : Result<std::string>(msg.status());
+  }
+  bool ok = body.ok();
+  if (!ok) spdlog::get("coordinator")->info("api error: {}", body.status().ToString());
+  for (auto& f : proto::Frames(ok ? proto::kOk : proto::kError,
+                               ok ? std::move(body).value() : proto::ErrorBody(body.status()))) {
+    reply.frames.push_back(std::move(f));
+  }
+  return reply;
+}
+
+Result<std::string> ApiHandler::RunIdRequest(const std::string& body, std::string* run_id) {
+  RECOMP_ASSIGN_OR_RETURN(auto oh, wire::Unpack(body, "request"));
+  RECOMP_ASSIGN_OR_RETURN(wire::MapReader r, wire::MapReader::From(oh.get(), "request"));
+  RECOMP_RETURN_IF_ERROR(r.Str("run_id", run_id, wire::Need::kRequired, 128));
+  RECOMP_RETURN_IF_ERROR(ValidateRunId(*run_id).WithContext("request.run_id"));
+  return std::string();
+}
+
+Result<std::string> ApiHandler::Dispatch(const std::string& cmd, const std::string& body, Effects* fx) {
+  std::string run_id;
+  if (cmd == proto::kSubmit) {
+    RECOMP_ASSIGN_OR_RETURN(RunSubmission sub, DecodeRunSubmission(body));
+    RECOMP_ASSIGN_OR_RETURN(RunStatus st, engine_->Submit(std::move(sub), fx));
+    return EncodeRunStatus(st);
+  }
+  if (cmd == proto::kList) return List();
+  if (cmd == proto::kWorkers) return proto::JsonBody({{"workers", workers_}});
+  if (cmd != proto::kStatus && cmd != proto::kCancelRun && cmd != proto::kAudit && cmd != proto::kResultOf) {
+    return Status::InvalidArgument("unknown command " + cmd);
+  }
+  RECOMP_RETURN_IF_ERROR(RunIdRequest(body, &run_id).status());
+  if (cmd == proto::kStatus) {
+    RECOMP_ASSIGN_OR_RETURN(RunStatus st, engine_->GetStatus(run_id));
+    return EncodeRunStatus(st);
+  }
+  if (cmd == proto::kCancelRun) {
+    RECOMP_ASSIGN_OR_RETURN(RunStatus st, engine_->Cancel(run_id, fx));
+    return EncodeRunStatus(st);
+  }
+  if (cmd == proto::kAudit) return Audit(run_id);
+  return Results(run_id);
+}
+
+Result<std::string> ApiHandler::List() {
+  RECOMP_ASSIGN_OR_RETURN(auto rows, runs_->ListRuns());
+  std::vector<RunStatus> statuses;
+  for (const RunRow& r : rows) {
+    auto live = engine_->GetStatus(r.submission.run_id);
+    statuses.push_back(live.ok() ? *live : r.status);
+  }
+  return StatusesBody(statuses);
+}
+
+Result<std::string> ApiHandler::Audit(const std::string& run_id) {
+  RECOMP_ASSIGN_OR_RETURN(auto row, runs_->GetRun(run_id));
+  if (!row) return Status::NotFound("no run " + run_id);
+  RECOMP_ASSIGN_OR_RETURN(auto events, runs_->ReadEvents(0, SIZE_MAX, run_id));
+  auto replayed = ReduceEvents(events);
+  nlohmann::json stored = ToJson(row->status);
+  nlohmann::json out = {{"run_id", run_id}, {"events", events.size()}, {"stored", stored}};
+  if (!replayed.ok()) {
+    out["ok"] = false;
+    out["error"] = replayed.status().ToString();
+    return proto::JsonBody(out);
+  }
+  nlohmann::json rebuilt = ToJson(*replayed);
+  out["replayed"] = rebuilt;
+  out["ok"] = rebuilt == stored;
+  out["diff"] = nlohmann::json::diff(stored, rebuilt);
+  return proto::JsonBody(out);
+}
+
+Result<std::string> ApiHandler::Results(const std::string& run_id) {
+  RECOMP_ASSIGN_OR_RETURN(auto row, runs_->GetRun(run_id));
+  if (!row) return Status::NotFound("no run " + run_id);
+  RECOMP_ASSIGN_OR_RETURN(auto jobs, runs_->GetJobs(run_id));
+  nlohmann::json list = nlohmann::json::array();
+  for (const JobRow& j : jobs) list.push_back(ToJson(j));
+  return proto::JsonBody({{"run_id", run_id}, {"jobs", list}});
+}
+
+std::vector<std::string> ApiHandler::Replay(const std::vector<std::string>& message, size_t max_batch) {
+  auto fail = [](const Status& s) { return proto::Frames(proto::kError, proto::ErrorBody(s)); };
+  auto msg = proto::Parse(message);
+  if (!msg.ok()) return fail(msg.status());
+  if (msg->command != proto::kReplay) return fail(Status::InvalidArgument("replay endpoint serves REPLAY only"));
+  auto oh = wire::Unpack(msg->body, "replay");
+  if (!oh.ok()) return fail(oh.status());
+  auto r = wire::MapReader::From(oh->get(), "replay");
+  if (!r.ok()) return fail(r.status());
+  uint64_t from = 0, limit = max_batch;
+  std::string run_id;
+  Status s = r->Uint("from", &from, wire::Need::kOptional);
+  if (s.ok()) s = r->Uint("limit", &limit, wire::Need::kOptional);
+  if (s.ok()) s = r->Str("run_id", &run_id, wire::Need::kOptional, 128);
+  if (!s.ok()) return fail(s);
+  auto events = runs_->ReadEvents(from, std::min<uint64_t>(std::max<uint64_t>(limit, 1), max_batch), run_id);
+  if (!events.ok()) return fail(events.status());
+  msgpack::sbuffer buf;
+  wire::Packer pk(buf);
+  pk.pack_map(3);
+  pk.pack("events");
+  pk.pack_array(static_cast<uint32_t>(events->size()));
+  for (const Event& e : *events) {
+    std::string b = EncodeEvent(e);
+    buf.write(b.data(), b.size());
+  }
+  pk.pack("last");
+  pk.pack(events->empty() ? from : events->back().sequence);
+  pk.pack("head");
+  pk.pack(engine_->last_sequence());
+  return proto::Frames(proto::kOk, wire::ToBytes(buf));
+}
+
+}  // namespace recomp::coordinator

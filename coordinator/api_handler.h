@@ -1,0 +1,44 @@
+// ApiHandler: decodes client API requests (docs/protocol.md, "Client API"), calls the
+// RunEngine or RunStore, and builds replies. Malformed requests get an ERROR reply naming the
+// problem and change nothing. Not thread-safe: used by the coordinator's service thread.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "coordinator/run_engine.h"
+#include "coordinator/run_store.h"
+
+namespace recomp::coordinator {
+
+struct Reply {
+  std::vector<std::string> frames;  // routing envelope + [RCP1, OK|ERROR, body]
+};
+
+class ApiHandler {
+ public:
+  ApiHandler(RunEngine* engine, RunStore* runs) : engine_(engine), runs_(runs) {}
+
+  // Handles one ROUTER message; nullopt only when there is no one to answer (no identity).
+  std::optional<Reply> Handle(const std::vector<std::string>& frames, Effects* fx);
+  // Serves one replay request (protocol frames, no envelope): reply protocol frames.
+  std::vector<std::string> Replay(const std::vector<std::string>& message, size_t max_batch);
+  // The broker's latest worker list (WORKER_LIST body's `workers`).
+  void SetWorkers(nlohmann::json workers) { workers_ = std::move(workers); }
+
+ private:
+  Result<std::string> Dispatch(const std::string& command, const std::string& body, Effects* fx);
+  Result<std::string> RunIdRequest(const std::string& body, std::string* run_id);
+  Result<std::string> List();
+  Result<std::string> Audit(const std::string& run_id);
+  Result<std::string> Results(const std::string& run_id);
+
+  RunEngine* engine_;
+  RunStore* runs_;
+  nlohmann::json workers_ = nlohmann::json::array();
+};
+
+}  // namespace recomp::coordinator

@@ -1,0 +1,166 @@
+// The coordinator service loop. One thread owns every socket here.
+#include "coordinator/coordinator_service.h"
+
+#include <chrono>
+#include <map>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+#include <zmq_addon.hpp>
+
+#include "coordinator/api_handler.h"
+#include "coordinator/zmq_io.h"
+#include "messages/protocol.h"
+#include "messages/stage_result.h"
+
+namespace recomp::coordinator {
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+constexpr int kDrainLimit = 1000;  // messages per socket per loop turn: bounds one batch
+
+}  // namespace
+
+struct CoordinatorService::Impl {
+  zmq::socket_t api, events, replay, dispatch;
+  ServiceOptions opts;
+  std::unique_ptr<RunStore> runs;
+  store::ArtifactStore* store = nullptr;
+  std::unique_ptr<RunEngine> engine;
+  std::unique_ptr<ApiHandler> api_handler;
+  std::vector<Reply> replies;  // sent after the batch commits
+  std::shared_ptr<spdlog::logger> log;
+
+  Status Flush(Effects& fx);
+  void HandleDispatch(const std::vector<std::string>& frames, Effects* fx);
+  void HandleReplay(const std::vector<std::string>& frames);
+};
+
+Result<std::unique_ptr<CoordinatorService>> CoordinatorService::Create(
+    zmq::context_t& ctx, ServiceOptions opts, store::ArtifactStore* store) {
+  std::unique_ptr<CoordinatorService> svc(new CoordinatorService());
+  auto impl = std::make_unique<Impl>();
+  impl->log = spdlog::get("coordinator");
+  if (!impl->log) impl->log = spdlog::default_logger()->clone("coordinator");
+  spdlog::register_logger(impl->log);
+  RECOMP_ASSIGN_OR_RETURN(impl->runs, RunStore::Open(opts.state_dir));
+  RECOMP_ASSIGN_OR_RETURN(uint64_t last, impl->runs->LastSequence());
+  impl->store = store;
+  impl->engine = std::make_unique<RunEngine>(opts.engine, impl->runs.get(), store, last);
+  RECOMP_ASSIGN_OR_RETURN(impl->api, MakeSocket(ctx, zmq::socket_type::router, 10000));
+  RECOMP_ASSIGN_OR_RETURN(impl->replay, MakeSocket(ctx, zmq::socket_type::router, 10000));
+  RECOMP_ASSIGN_OR_RETURN(impl->events, MakeSocket(ctx, zmq::socket_type::pub, opts.events_hwm));
+  RECOMP_ASSIGN_OR_RETURN(impl->dispatch, MakeSocket(ctx, zmq::socket_type::dealer, 200000));
+  RECOMP_ASSIGN_OR_RETURN(svc->api_ep_, BindSocket(impl->api, opts.api_endpoint, "api"));
+  RECOMP_ASSIGN_OR_RETURN(svc->events_ep_, BindSocket(impl->events, opts.events_endpoint, "events"));
+  RECOMP_ASSIGN_OR_RETURN(svc->replay_ep_, BindSocket(impl->replay, opts.replay_endpoint, "replay"));
+  RECOMP_RETURN_IF_ERROR(ConnectSocket(impl->dispatch, opts.dispatch_endpoint, "dispatch"));
+  impl->api_handler = std::make_unique<ApiHandler>(impl->engine.get(), impl->runs.get());
+  impl->opts = std::move(opts);
+  svc->impl_ = std::move(impl);
+  return svc;
+}
+
+CoordinatorService::~CoordinatorService() = default;
+
+Status CoordinatorService::Impl::Flush(Effects& fx) {
+  if (!fx.events.empty() || !fx.runs.empty() || !fx.jobs.empty() || !fx.cache.empty()) {
+    RECOMP_ASSIGN_OR_RETURN(RunStore::Batch batch, runs->Begin());
+    for (const Event& e : fx.events) RECOMP_RETURN_IF_ERROR(batch.AppendEvent(e));
+    for (const auto& [id, row] : fx.runs) RECOMP_RETURN_IF_ERROR(batch.PutRun(row));
+    for (const auto& [key, job] : fx.jobs) RECOMP_RETURN_IF_ERROR(batch.PutJob(job));
+    for (const StageResult& r : fx.cache) RECOMP_RETURN_IF_ERROR(batch.PutCache(r));
+    RECOMP_RETURN_IF_ERROR(batch.Commit());
+  }
+  // Durable now: only from here on is anything announced (LESSONS: Titanic).
+  for (const auto& pin : fx.pins) {
+    Status s = store->PinRun(pin.run_id, pin.state, pin.refs, std::chrono::system_clock::now());
+    if (!s.ok()) log->error("run={} pin failed: {}", pin.run_id, s.ToString());
+  }
+  for (const Event& e : fx.events) {
+    SendFrames(events, {std::string(ToString(e.type)), EncodeEvent(e)}, "events");
+  }
+  for (const StageJob& j : fx.dispatch) {
+    SendFrames(dispatch, proto::Frames(proto::kDispatch, EncodeStageJob(j)), "dispatch");
+  }
+  for (const proto::JobRef& r : fx.revoke) {
+    SendFrames(dispatch, proto::Frames(proto::kRevoke, proto::EncodeJobRef(r)), "dispatch");
+  }
+  for (Reply& r : replies) SendFrames(api, std::move(r.frames), "api");
+  replies.clear();
+  return Status::Ok();
+}
+
+void CoordinatorService::Impl::HandleDispatch(const std::vector<std::string>& frames, Effects* fx) {
+  auto msg = proto::Parse(frames);
+  if (!msg.ok()) {
+    log->warn("dispatch link: malformed message: {}", msg.status().ToString());
+    return;
+  }
+  if (msg->command == proto::kResult) {
+    auto r = DecodeStageResult(msg->body);
+    if (!r.ok()) {
+      log->warn("dispatch link: bad RESULT: {}", r.status().ToString());
+      return;
+    }
+    engine->OnResult(*r, fx);
+  } else if (msg->command == proto::kRejected) {
+    auto j = proto::BodyJson(msg->body, "rejected");
+    auto ref = proto::DecodeJobRef(msg->body);
+    if (j.ok() && ref.ok()) engine->OnRejected(*ref, j->value("run_id", ""), fx);
+  } else if (msg->command == proto::kWorkerList) {
+    auto j = proto::BodyJson(msg->body, "worker_list");
+    if (j.ok()) api_handler->SetWorkers(j->value("workers", nlohmann::json::array()));
+  } else if (msg->command != proto::kStarted) {
+    log->warn("dispatch link: unexpected command {}", msg->command);
+  }
+}
+
+void CoordinatorService::Impl::HandleReplay(const std::vector<std::string>& frames) {
+  auto split = SplitEnvelope(frames);
+  if (!split.ok()) return;  // nothing routable
+  std::vector<std::string> reply = split->envelope;
+  auto body = api_handler->Replay(split->message, opts.max_replay_batch);
+  for (auto& f : body) reply.push_back(std::move(f));
+  SendFrames(replay, std::move(reply), "replay");
+}
+
+Status CoordinatorService::Run() {
+  Impl& m = *impl_;
+  Effects fx;
+  RECOMP_RETURN_IF_ERROR(m.engine->Resume(&fx));
+  m.engine->Tick(NowMs(), &fx);
+  RECOMP_RETURN_IF_ERROR(m.Flush(fx));
+  m.log->info("coordinator serving api={} events={} replay={}", api_ep_, events_ep_, replay_ep_);
+  while (!stop_.load()) {
+    int64_t wake = m.engine->NextWakeMs(NowMs());
+    long timeout = (wake < 0 || wake > 100) ? 100 : static_cast<long>(wake);
+    zmq::pollitem_t items[] = {{m.api.handle(), 0, ZMQ_POLLIN, 0},
+                               {m.dispatch.handle(), 0, ZMQ_POLLIN, 0},
+                               {m.replay.handle(), 0, ZMQ_POLLIN, 0}};
+    if (Status s = Poll(items, 3, timeout); !s.ok()) {
+      if (s.code() == Status::Code::kCancelled) continue;  // EINTR
+      return s;
+    }
+    Effects batch;
+    std::vector<std::string> frames;
+    for (int i = 0; i < kDrainLimit && RecvFrames(m.dispatch, &frames); ++i) m.HandleDispatch(frames, &batch);
+    for (int i = 0; i < kDrainLimit && RecvFrames(m.api, &frames); ++i) {
+      if (auto r = m.api_handler->Handle(frames, &batch); r) m.replies.push_back(std::move(*r));
+    }
+    for (int i = 0; i < 64 && RecvFrames(m.replay, &frames); ++i) m.HandleReplay(frames);
+    m.engine->Tick(NowMs(), &batch);
+    if (Status s = m.Flush(batch); !s.ok()) {
+      m.log->critical("cannot persist state, stopping: {}", s.ToString());
+      return s;  // nothing was announced; a restart resumes from the last commit
+    }
+  }
+  m.log->info("coordinator stopping: active_runs={} inflight={}", m.engine->active_runs(), m.engine->inflight());
+  return Status::Ok();
+}
+
+}  // namespace recomp::coordinator

@@ -1,0 +1,57 @@
+// CoordinatorService: the coordinator's one service thread. It owns the client API ROUTER,
+// the events PUB, the replay ROUTER and the DEALER to the broker's dispatch link, and drives
+// the RunEngine. Each loop turn drains a bounded number of messages, persists the engine's
+// effects in one LMDB transaction (group commit), and only then publishes events, dispatches
+// jobs and answers clients. Wire protocol: docs/protocol.md; events: docs/events.md.
+// Thread-safety: Run() on one thread; RequestStop() from any thread or a signal handler.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include <zmq.hpp>
+
+#include "coordinator/run_engine.h"
+#include "coordinator/run_store.h"
+#include "messages/status.h"
+#include "store/artifact_store.h"
+
+namespace recomp::coordinator {
+
+struct ServiceOptions {
+  std::string api_endpoint = "tcp://127.0.0.1:7420";
+  std::string events_endpoint = "tcp://127.0.0.1:7422";
+  std::string replay_endpoint = "tcp://127.0.0.1:7423";
+  std::string dispatch_endpoint = "inproc://recomp-dispatch";  // the broker's dispatch ROUTER
+  std::string state_dir;        // LMDB directory of the run store
+  int events_hwm = 100000;      // PUB high-water mark; a slower subscriber recovers by replay
+  size_t max_replay_batch = 1000;
+  EngineOptions engine;
+};
+
+class CoordinatorService {
+ public:
+  // Opens the run store and binds the sockets (resolving tcp port 0). Fails naming the
+  // endpoint that could not be bound.
+  static Result<std::unique_ptr<CoordinatorService>> Create(zmq::context_t& ctx, ServiceOptions opts,
+                                                            store::ArtifactStore* store);
+  ~CoordinatorService();
+  // Resumes non-terminal runs, then serves until RequestStop().
+  Status Run();
+  void RequestStop() { stop_.store(true); }
+
+  // Endpoints as bound (tcp port 0 resolved).
+  const std::string& api_endpoint() const { return api_ep_; }
+  const std::string& events_endpoint() const { return events_ep_; }
+  const std::string& replay_endpoint() const { return replay_ep_; }
+
+ private:
+  CoordinatorService() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::atomic<bool> stop_{false};
+  std::string api_ep_, events_ep_, replay_ep_;
+};
+
+}  // namespace recomp::coordinator

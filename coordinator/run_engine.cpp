@@ -1,0 +1,260 @@
+// RunEngine: submission, resume, cancel, events and run completion. Job dispatch and results
+// are in run_engine_jobs.cpp.
+#include "coordinator/run_engine.h"
+
+#include <spdlog/spdlog.h>
+
+#include <random>
+
+#include "coordinator/run_engine_internal.h"
+#include "coordinator/run_reducer.h"
+#include "messages/artifact_ref.h"
+#include "messages/clock.h"
+#include "messages/module_manifest.h"
+
+namespace recomp::coordinator {
+namespace {
+
+constexpr size_t kMaxManifestBytes = 4u << 20;
+
+std::string NewRunId() {
+  std::random_device rd;
+  std::mt19937_64 gen((static_cast<uint64_t>(rd()) << 32) ^ rd());
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(gen()));
+  std::string t = FormatRfc3339(std::chrono::system_clock::now());
+  // run-YYYYMMDDTHHMMSS-<16 hex>: sortable by creation, unique by the random part.
+  std::string stamp;
+  for (char c : t.substr(0, 19))
+    if (c != '-' && c != ':') stamp.push_back(c);
+  return "run-" + stamp + "-" + buf;
+}
+
+Result<std::string> ReadArtifact(store::ArtifactStore* store, const std::string& ref,
+                                 const char* what) {
+  auto d = ParseArtifactRef(ref);
+  if (!d.ok()) return d.status().WithContext(what);
+  if (!store->Contains(*d))
+    return Status::NotFound(std::string(what) + " " + ref + " is not in the store");
+  auto bytes = store->GetBytes(*d, kMaxManifestBytes);
+  if (!bytes.ok()) return bytes.status().WithContext(what);
+  return bytes;
+}
+
+}  // namespace
+
+RunEngine::RunEngine(EngineOptions opts, RunStore* runs, store::ArtifactStore* store,
+                     uint64_t last_sequence)
+    : opts_(std::move(opts)), runs_(runs), store_(store), seq_(last_sequence) {}
+
+RunEngine::~RunEngine() = default;
+
+Status RunEngine::LoadInputs(const RunSubmission& sub, ActiveRun* run) {
+  RECOMP_ASSIGN_OR_RETURN(std::string config,
+                          ReadArtifact(store_, sub.config_manifest, "config_manifest"));
+  RECOMP_ASSIGN_OR_RETURN(run->pipeline, ParseResolvedPipeline(config, "config_manifest"));
+  RECOMP_ASSIGN_OR_RETURN(std::string module_text,
+                          ReadArtifact(store_, sub.module_manifest, "module_manifest"));
+  RECOMP_ASSIGN_OR_RETURN(ModuleManifest module, DecodeModuleManifest(module_text));
+  RECOMP_RETURN_IF_ERROR(
+      ReadArtifact(store_, sub.provenance_manifest, "provenance_manifest").status());
+  run->module.clear();
+  for (const auto& f : module.files) {
+    Digest d = ParseArtifactRef(f.ref).value();
+    if (!store_->Contains(d))
+      return Status::NotFound("module file " + f.name + " (" + f.ref + ") is not in the store");
+    run->module.push_back({f.name, d});
+  }
+  for (const ToolRef& t : run->pipeline.tools) {
+    if (!store_->Contains(t.digest)) {
+      return Status::NotFound("tool " + t.basename + " (" + t.digest.Ref() +
+                              ") is not in the store");
+    }
+  }
+  return ValidateModuleFiles(run->module);
+}
+
+Result<std::unique_ptr<RunEngine::ActiveRun>> RunEngine::LoadRun(const RunRow& row,
+                                                                 std::vector<JobRow> jobs) {
+  auto run = std::make_unique<ActiveRun>();
+  run->row = row;
+  RECOMP_RETURN_IF_ERROR(LoadInputs(row.submission, run.get()));
+  if (jobs.empty()) {
+    for (const std::string& name : run->pipeline.pipeline.order) {
+      const Stage* st = run->pipeline.pipeline.FindStage(name);
+      for (uint32_t i = 0; i < st->shards; ++i) {
+        JobRow j;
+        j.run_id = row.submission.run_id;
+        j.stage = name;
+        j.shard = i;
+        j.shards = st->shards;
+        jobs.push_back(std::move(j));
+      }
+    }
+  }
+  for (JobRow& j : jobs) {
+    auto& shards = run->jobs[j.stage];
+    if (shards.size() <= j.shard) shards.resize(j.shards);
+    if (j.state != JobState::kSucceeded && j.state != JobState::kFailed) ++run->unfinished;
+    shards[j.shard] = std::move(j);
+  }
+  return run;
+}
+
+void RunEngine::Emit(ActiveRun& run, EventType type, std::string id_suffix, nlohmann::json data,
+                     Effects* fx) {
+  Event e;
+  e.sequence = ++seq_;
+  e.id = run.row.submission.run_id + "/" + id_suffix;
+  e.source = opts_.source;
+  e.type = type;
+  e.subject = run.row.submission.run_id;
+  e.time = NowRfc3339();
+  e.data = std::move(data);
+  // The row is always the reducer's fold of the events: audit compares exactly this.
+  Status s = ApplyEvent(e, &run.row.status);
+  assert(s.ok() && "the engine emitted an event its own reducer refuses");
+  (void)s;
+  fx->events.push_back(std::move(e));
+  fx->runs[run.row.submission.run_id] = run.row;
+}
+
+Result<RunStatus> RunEngine::Submit(RunSubmission sub, Effects* fx) {
+  if (sub.execution_mode != ExecutionMode::kLocal && !opts_.cloud_gate_open) {
+    return Status::FailedPrecondition("execution_mode '" +
+                                      std::string(ToString(sub.execution_mode)) +
+                                      "' is gated: only 'local' runs are accepted (open the gate "
+                                      "with [coordinator] cloud_gate = true)");
+  }
+  std::string content_key = Blake2b256(SubmissionContentKey(sub)).Hex();
+  if (sub.run_id.empty()) sub.run_id = NewRunId();
+  RECOMP_ASSIGN_OR_RETURN(auto existing, runs_->GetRun(sub.run_id));
+  if (existing) {
+    if (existing->content_key_hex != content_key) {
+      return Status::AlreadyExists("run " + sub.run_id + " already exists with different content");
+    }
+    return GetStatus(sub.run_id);  // idempotent: the same run, nothing new recorded
+  }
+  RunRow row;
+  row.submission = sub;
+  row.content_key_hex = content_key;
+  RECOMP_ASSIGN_OR_RETURN(auto run, LoadRun(row, {}));
+  ActiveRun& r = *run;
+  nlohmann::json data = {{"execution_mode", ToString(sub.execution_mode)},
+                         {"priority", ToString(sub.priority)},
+                         {"requested_by", sub.requested_by},
+                         {"module_manifest", sub.module_manifest},
+                         {"config_manifest", sub.config_manifest},
+                         {"provenance_manifest", sub.provenance_manifest},
+                         {"stages", r.pipeline.pipeline.order}};
+  bool blocked = sub.execution_mode != ExecutionMode::kLocal;
+  if (blocked) {
+    data["initial_state"] = "blocked";
+    data["reason"] = "no cloud backend is configured for execution_mode '" +
+                     std::string(ToString(sub.execution_mode)) + "'";
+  }
+  Emit(r, EventType::kRequested, "requested", std::move(data), fx);
+  std::vector<Digest> pins;
+  for (const std::string* ref :
+       {&sub.module_manifest, &sub.config_manifest, &sub.provenance_manifest}) {
+    pins.push_back(ParseArtifactRef(*ref).value());
+  }
+  for (const auto& m : r.module) pins.push_back(m.digest);
+  for (const auto& t : r.pipeline.tools) pins.push_back(t.digest);
+  fx->pins.push_back({sub.run_id, store::RunPinState::kActive, std::move(pins)});
+  for (auto& [stage, shards] : r.jobs)
+    for (JobRow& j : shards) fx->jobs[j.Key()] = j;
+  if (!blocked) RECOMP_RETURN_IF_ERROR(PlanReadyStages(r, fx));
+  RunStatus status = r.row.status;
+  active_[sub.run_id] = std::move(run);
+  spdlog::get("coordinator")
+      ->info("run={} accepted stages={} blocked={}", sub.run_id, r.pipeline.pipeline.order.size(),
+             blocked);
+  return status;
+}
+
+Status RunEngine::Resume(Effects* fx) {
+  RECOMP_ASSIGN_OR_RETURN(auto rows, runs_->ListRuns());
+  for (const RunRow& row : rows) {
+    if (IsTerminal(row.status.state)) continue;
+    RECOMP_ASSIGN_OR_RETURN(auto jobs, runs_->GetJobs(row.submission.run_id));
+    auto loaded = LoadRun(row, std::move(jobs));
+    if (!loaded.ok()) {
+      spdlog::get("coordinator")
+          ->error("run={} cannot resume: {}", row.submission.run_id, loaded.status().ToString());
+      continue;
+    }
+    ActiveRun& r = **loaded;
+    active_[row.submission.run_id] = std::move(loaded).value();
+    if (r.row.status.state == RunState::kBlocked) continue;
+    for (auto& [stage, shards] : r.jobs) {
+      for (JobRow& j : shards) {
+        // In flight when we died: offer again, same job ID, a new attempt (a late result of
+        // the old attempt is stale). Ready ones are re-queued.
+        if (j.state == JobState::kDispatched) j.state = JobState::kReady;
+        if (j.state == JobState::kReady) Enqueue(r, j);
+      }
+    }
+    RECOMP_RETURN_IF_ERROR(PlanReadyStages(r, fx));
+    spdlog::get("coordinator")
+        ->info("run={} resumed state={}", row.submission.run_id, ToString(r.row.status.state));
+  }
+  return Status::Ok();
+}
+
+Result<RunStatus> RunEngine::Cancel(const std::string& run_id, Effects* fx) {
+  auto it = active_.find(run_id);
+  if (it == active_.end()) return GetStatus(run_id);  // terminal (or NotFound)
+  FinishRun(*it->second, RunState::kFailed, "cancelled", fx);
+  return GetStatus(run_id);
+}
+
+void RunEngine::StartIfQueued(ActiveRun& run, Effects* fx) {
+  if (run.row.status.state == RunState::kQueued) {
+    Emit(run, EventType::kStarted, "started", nlohmann::json::object(), fx);
+  }
+}
+
+void RunEngine::FinishRun(ActiveRun& run, RunState state, const std::string& reason, Effects* fx) {
+  for (auto& [stage, shards] : run.jobs) {
+    for (JobRow& j : shards) {
+      if (j.state == JobState::kDispatched) {
+        fx->revoke.push_back({j.job_id, j.attempt});
+        --inflight_;
+      }
+      if (j.state == JobState::kDispatched || j.state == JobState::kReady) {
+        j.state = JobState::kFailed;  // abandoned with the run; queues skip it
+        Touch(run, j, fx);
+      }
+    }
+  }
+  nlohmann::json data = {
+      {"state", ToString(state)}, {"reason", reason}, {"verdict", run.row.verdict}};
+  Emit(run, EventType::kCompleted, "completed", std::move(data), fx);
+  std::vector<Digest> refs;
+  for (const std::string& a : run.row.status.artifacts) refs.push_back(ParseArtifactRef(a).value());
+  for (auto& [stage, shards] : run.jobs) {
+    for (JobRow& j : shards) {
+      if (j.result && !j.result->log_ref.empty())
+        refs.push_back(ParseArtifactRef(j.result->log_ref).value());
+    }
+  }
+  fx->pins.push_back(
+      {run.row.submission.run_id,
+       state == RunState::kSucceeded ? store::RunPinState::kSucceeded : store::RunPinState::kFailed,
+       std::move(refs)});
+  spdlog::get("coordinator")
+      ->info("run={} completed state={} reason=\"{}\"", run.row.submission.run_id, ToString(state),
+             reason);
+  active_.erase(run.row.submission.run_id);  // memory stays flat: terminal runs live in LMDB only
+}
+
+Result<RunStatus> RunEngine::GetStatus(const std::string& run_id) const {
+  auto it = active_.find(run_id);
+  if (it != active_.end()) return it->second->row.status;
+  RECOMP_ASSIGN_OR_RETURN(auto row, runs_->GetRun(run_id));
+  if (!row) return Status::NotFound("no run " + run_id);
+  return row->status;
+}
+
+}  // namespace recomp::coordinator

@@ -1,0 +1,114 @@
+// RunEngine: the coordinator's scheduling logic. It accepts submissions, expands stages into
+// jobs as their needs complete, serves jobs from the action cache, decides retries (backoff
+// with deterministic jitter), worker-loss re-offers and run completion, and emits the events
+// that drive every run row. It performs no network I/O: each call appends what must happen to
+// an Effects value, which the service persists in ONE LMDB batch and only then acts on
+// (publish, dispatch, reply), so nothing is announced that is not durable (LESSONS: Titanic).
+// Not thread-safe: owned by the coordinator's service thread.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "coordinator/job_plan.h"
+#include "coordinator/run_model.h"
+#include "coordinator/run_store.h"
+#include "messages/event.h"
+#include "messages/protocol.h"
+#include "messages/stage_job.h"
+#include "store/artifact_store.h"
+
+namespace recomp::coordinator {
+
+struct EngineOptions {
+  uint32_t max_inflight = 10000;      // jobs dispatched to the broker at once (all runs)
+  uint32_t lost_cap = 5;              // a job that loses this many workers fails
+  int64_t retry_initial_ms = 1000;    // Temporal's defaults: 1 s, x2, at most 100x
+  double retry_coefficient = 2.0;
+  int64_t retry_max_ms = 100000;
+  bool cloud_gate_open = false;       // accept cloud/hybrid runs (they block: no backend yet)
+  std::string source = "recomp/coordinator";
+};
+
+// What one batch of engine calls requires, in the order it must happen.
+struct Effects {
+  std::vector<Event> events;                 // append (same txn as rows), then publish
+  std::map<std::string, RunRow> runs;        // rows to write, by run id
+  std::map<std::string, JobRow> jobs;        // rows to write, by JobRow::Key()
+  std::vector<StageResult> cache;            // action cache entries to write
+  struct Pin { std::string run_id; store::RunPinState state; std::vector<Digest> refs; };
+  std::vector<Pin> pins;                     // store pins, after the commit
+  std::vector<StageJob> dispatch;            // to the broker, after the commit
+  std::vector<proto::JobRef> revoke;         // to the broker, after the commit
+  bool empty() const { return events.empty() && runs.empty() && jobs.empty() && dispatch.empty() && revoke.empty(); }
+};
+
+class RunEngine {
+ public:
+  // `last_sequence` is the newest stored event's sequence.
+  RunEngine(EngineOptions opts, RunStore* runs, store::ArtifactStore* store, uint64_t last_sequence);
+  ~RunEngine();
+
+  // Reloads every non-terminal run; jobs that were dispatched are offered again under the
+  // same job ID with attempt + 1 (finished jobs are never redone).
+  Status Resume(Effects* fx);
+
+  // Validates and accepts a submission (idempotent per run id). InvalidArgument /
+  // NotFound / AlreadyExists / FailedPrecondition name the problem; nothing is recorded then.
+  Result<RunStatus> Submit(RunSubmission sub, Effects* fx);
+  // Cancels a non-terminal run (its dispatched jobs are revoked); a terminal run is returned
+  // unchanged. NotFound for an unknown run.
+  Result<RunStatus> Cancel(const std::string& run_id, Effects* fx);
+  // A result from the broker. Stale attempts and unknown runs are ignored (and logged).
+  void OnResult(const StageResult& r, Effects* fx);
+  // The broker refused a job (queue full): offered again shortly.
+  void OnRejected(const proto::JobRef& ref, const std::string& run_id, Effects* fx);
+  // Dispatches ready jobs (cache first) up to the in-flight window; wakes retries due by now.
+  void Tick(int64_t now_ms, Effects* fx);
+  // Milliseconds until the next retry is due, or -1 when none is waiting.
+  int64_t NextWakeMs(int64_t now_ms) const;
+
+  // The row of an active run from memory, else from the store.
+  Result<RunStatus> GetStatus(const std::string& run_id) const;
+  size_t active_runs() const { return active_.size(); }
+  size_t inflight() const { return inflight_; }
+  uint64_t last_sequence() const { return seq_; }
+
+ private:
+  struct ActiveRun;
+  struct JobKey { std::string run_id, stage; uint32_t shard; };
+
+  Result<std::unique_ptr<ActiveRun>> LoadRun(const RunRow& row, std::vector<JobRow> jobs);
+  Status LoadInputs(const RunSubmission& sub, ActiveRun* run);
+  void Emit(ActiveRun& run, EventType type, std::string id_suffix, nlohmann::json data, Effects* fx);
+  void Touch(ActiveRun& run, JobRow& job, Effects* fx);
+  Status PlanReadyStages(ActiveRun& run, Effects* fx);
+  void Enqueue(ActiveRun& run, const JobRow& job);
+  bool ServeFromCache(ActiveRun& run, JobRow& job, Effects* fx);
+  void Dispatch(ActiveRun& run, JobRow& job, Effects* fx);
+  void CompleteJob(ActiveRun& run, JobRow& job, StageResult r, Effects* fx);
+  void FailOrRetry(ActiveRun& run, JobRow& job, const StageResult& r, Effects* fx);
+  void FinishStage(ActiveRun& run, const std::string& stage, Effects* fx);
+  void FinishRun(ActiveRun& run, RunState state, const std::string& reason, Effects* fx);
+  void StartIfQueued(ActiveRun& run, Effects* fx);
+  JobRow* FindJob(ActiveRun& run, const std::string& stage, uint32_t shard);
+  int64_t BackoffMs(const JobRow& job) const;
+
+  EngineOptions opts_;
+  RunStore* runs_;
+  store::ArtifactStore* store_;
+  uint64_t seq_;
+  int64_t now_ms_ = 0;
+  size_t inflight_ = 0;
+  std::map<std::string, std::unique_ptr<ActiveRun>> active_;
+  std::array<std::deque<JobKey>, 3> ready_;      // by Priority: low, standard, high
+  std::multimap<int64_t, JobKey> retry_at_;      // backoff timers
+};
+
+}  // namespace recomp::coordinator

@@ -1,0 +1,316 @@
+// RunEngine: planning stages into jobs, the ready queue, the action cache, dispatch, results,
+// retries and worker-loss re-offers.
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+
+#include "coordinator/run_engine.h"
+#include "coordinator/run_engine_internal.h"
+
+namespace recomp::coordinator {
+namespace {
+
+std::string ExitStatus(const StageResult& r) {
+  switch (r.outcome) {
+    case JobOutcome::kSucceeded:
+    case JobOutcome::kFailed:
+      return r.signal != 0 ? "signaled:" + std::to_string(r.signal)
+                           : "exited:" + std::to_string(r.exit_code);
+    default: return std::string(ToString(r.outcome));
+  }
+}
+
+nlohmann::json StageEventData(const JobRow& job, const StageResult& r) {
+  return {{"stage", job.stage},
+          {"shard", job.shard},
+          {"shards", job.shards},
+          {"job_id", job.job_id},
+          {"attempt", r.attempt},
+          {"worker", r.worker},
+          {"outcome", ToString(r.outcome)},
+          {"exit_status", ExitStatus(r)},
+          {"exit_code", r.exit_code},
+          {"duration_ms", r.duration_ms},
+          {"outputs", ToJson(r.outputs)},
+          {"log_ref", r.log_ref},
+          {"cached", r.cached},
+          {"message", r.message}};
+}
+
+bool AllBlobsPresent(store::ArtifactStore* store, const StageResult& r) {
+  for (const PathRef& o : r.outputs) {
+    auto d = ParseArtifactRef(o.ref);
+    if (!d.ok() || !store->Contains(*d)) return false;
+  }
+  if (r.log_ref.empty()) return true;
+  auto d = ParseArtifactRef(r.log_ref);
+  return d.ok() && store->Contains(*d);
+}
+
+}  // namespace
+
+JobRow* RunEngine::FindJob(ActiveRun& run, const std::string& stage, uint32_t shard) {
+  auto it = run.jobs.find(stage);
+  if (it == run.jobs.end() || shard >= it->second.size()) return nullptr;
+  return &it->second[shard];
+}
+
+void RunEngine::Touch(ActiveRun& run, JobRow& job, Effects* fx) {
+  (void)run;
+  fx->jobs[job.Key()] = job;
+}
+
+Status RunEngine::PlanReadyStages(ActiveRun& run, Effects* fx) {
+  const Pipeline& p = run.pipeline.pipeline;
+  for (const std::string& name : p.order) {
+    const Stage* st = p.FindStage(name);
+    std::vector<JobRow>& rows = run.jobs[name];
+    bool needs_done = true;
+    StageOutputs outputs;
+    for (const std::string& need : st->needs) {
+      for (const JobRow& j : run.jobs[need]) {
+        if (j.state != JobState::kSucceeded) needs_done = false;
+      }
+      if (!needs_done) break;
+      auto& shard_outputs = outputs[need];
+      for (const JobRow& j : run.jobs[need]) {
+        ShardOutputs so;
+        for (const PathRef& o : j.result->outputs)
+          so.emplace_back(o.path, ParseArtifactRef(o.ref).value());
+        shard_outputs.push_back(std::move(so));
+      }
+    }
+    if (!needs_done || run.planned.count(name)) continue;
+    RECOMP_ASSIGN_OR_RETURN(auto planned, PlanStageJobs(run.pipeline, name, run.module, outputs));
+    for (size_t i = 0; i < rows.size(); ++i) {
+      JobRow& j = rows[i];
+      if (j.state == JobState::kWaiting) {
+        j.job_id = planned[i].id.Hex();
+        j.state = JobState::kReady;
+        Touch(run, j, fx);
+        Enqueue(run, j);
+      }
+    }
+    run.planned[name] = std::move(planned);
+  }
+  return Status::Ok();
+}
+
+void RunEngine::Enqueue(ActiveRun& run, const JobRow& job) {
+  JobKey key{job.run_id, job.stage, job.shard};
+  if (job.not_before_ms > now_ms_) {
+    retry_at_.emplace(job.not_before_ms, std::move(key));
+    return;
+  }
+  ready_[static_cast<size_t>(run.row.submission.priority)].push_back(std::move(key));
+}
+
+int64_t RunEngine::NextWakeMs(int64_t now_ms) const {
+  if (retry_at_.empty()) return -1;
+  return std::max<int64_t>(0, retry_at_.begin()->first - now_ms);
+}
+
+void RunEngine::Tick(int64_t now_ms, Effects* fx) {
+  now_ms_ = now_ms;
+  while (!retry_at_.empty() && retry_at_.begin()->first <= now_ms) {
+    JobKey key = retry_at_.begin()->second;
+    retry_at_.erase(retry_at_.begin());
+    auto it = active_.find(key.run_id);
+    if (it != active_.end())
+      ready_[static_cast<size_t>(it->second->row.submission.priority)].push_back(key);
+  }
+  for (size_t p = ready_.size(); p-- > 0;) {  // high first
+    while (!ready_[p].empty() && inflight_ < opts_.max_inflight) {
+      JobKey key = std::move(ready_[p].front());
+      ready_[p].pop_front();
+      auto it = active_.find(key.run_id);
+      if (it == active_.end()) continue;  // the run ended meanwhile
+      ActiveRun& run = *it->second;
+      JobRow* job = FindJob(run, key.stage, key.shard);
+      if (job == nullptr || job->state != JobState::kReady) continue;
+      if (!ServeFromCache(run, *job, fx)) Dispatch(run, *job, fx);
+    }
+  }
+}
+
+bool RunEngine::ServeFromCache(ActiveRun& run, JobRow& job, Effects* fx) {
+  auto cached = runs_->GetCache(job.job_id);
+  if (!cached.ok()) {
+    spdlog::get("coordinator")
+        ->warn("job={} action cache unreadable: {}", job.job_id, cached.status().ToString());
+    return false;
+  }
+  // A hit is served only if every blob it names still exists (bazel#19348).
+  if (!cached->has_value() || !AllBlobsPresent(store_, **cached)) return false;
+  StageResult r = **cached;
+  r.run_id = job.run_id;
+  r.attempt = std::max<uint32_t>(job.attempt, 1);
+  job.attempt = r.attempt;
+  r.worker = "";
+  r.duration_ms = 0;
+  r.cached = true;
+  StartIfQueued(run, fx);
+  CompleteJob(run, job, std::move(r), fx);
+  return true;
+}
+
+void RunEngine::Dispatch(ActiveRun& run, JobRow& job, Effects* fx) {
+  StartIfQueued(run, fx);
+  const PlannedJob& pj = run.planned.at(job.stage).at(job.shard);
+  job.attempt += 1;
+  job.state = JobState::kDispatched;
+  ++inflight_;
+  StageJob sj;
+  sj.job_id = job.job_id;
+  sj.run_id = job.run_id;
+  sj.stage = job.stage;
+  sj.shard = job.shard;
+  sj.shards = job.shards;
+  sj.attempt = job.attempt;
+  sj.argv = pj.spec.argv;
+  sj.env = pj.spec.env;
+  for (const auto& [path, digest] : pj.spec.inputs) sj.inputs.push_back({path, digest.Ref()});
+  sj.outputs = pj.spec.outputs;
+  sj.timeout_s = pj.spec.timeout_s;
+  sj.priority = run.row.submission.priority;
+  fx->dispatch.push_back(std::move(sj));
+  Touch(run, job, fx);
+}
+
+void RunEngine::OnResult(const StageResult& r, Effects* fx) {
+  auto log = spdlog::get("coordinator");
+  auto it = active_.find(r.run_id);
+  if (it == active_.end()) {
+    log->info("run={} job={} result ignored: run not active", r.run_id, r.job_id);
+    return;
+  }
+  ActiveRun& run = *it->second;
+  JobRow* job = FindJob(run, r.stage, r.shard);
+  if (job == nullptr || job->job_id != r.job_id || job->state != JobState::kDispatched ||
+      job->attempt != r.attempt) {
+    log->info("run={} job={} attempt={} stale result ignored", r.run_id, r.job_id, r.attempt);
+    return;
+  }
+  --inflight_;
+  if (r.outcome == JobOutcome::kSucceeded) {
+    CompleteJob(run, *job, r, fx);
+  } else if (r.outcome == JobOutcome::kWorkerLost && job->lost + 1 < opts_.lost_cap) {
+    job->lost += 1;  // not the job's fault (probably): offer again at once, attempt + 1
+    job->state = JobState::kReady;
+    job->not_before_ms = 0;
+    Touch(run, *job, fx);
+    Enqueue(run, *job);
+  } else {
+    StageResult final_r = r;
+    if (r.outcome == JobOutcome::kWorkerLost) {
+      job->lost += 1;
+      final_r.message = "job lost " + std::to_string(job->lost) + " workers (cap " +
+                        std::to_string(opts_.lost_cap) + "): " + r.message;
+      job->failures = 1000;  // no retries: this job kills workers
+    }
+    FailOrRetry(run, *job, final_r, fx);
+  }
+}
+
+void RunEngine::OnRejected(const proto::JobRef& ref, const std::string& run_id, Effects* fx) {
+  auto it = active_.find(run_id);
+  if (it == active_.end()) return;
+  for (auto& [stage, shards] : it->second->jobs) {
+    for (JobRow& j : shards) {
+      if (j.job_id == ref.job_id && j.attempt == ref.attempt && j.state == JobState::kDispatched) {
+        --inflight_;
+        j.state = JobState::kReady;
+        j.not_before_ms = now_ms_ + 100;
+        Touch(*it->second, j, fx);
+        Enqueue(*it->second, j);
+      }
+    }
+  }
+}
+
+void RunEngine::CompleteJob(ActiveRun& run, JobRow& job, StageResult r, Effects* fx) {
+  if (!r.cached) fx->cache.push_back(r);  // only successes reach here: failures never cached
+  job.state = JobState::kSucceeded;
+  job.result = r;
+  --run.unfinished;
+  Touch(run, job, fx);
+  Emit(run, EventType::kStageCompleted, "stage/" + job.stage + "/" + std::to_string(job.shard),
+       StageEventData(job, r), fx);
+  for (const JobRow& j : run.jobs[job.stage]) {
+    if (j.state != JobState::kSucceeded) return;
+  }
+  FinishStage(run, job.stage, fx);
+}
+
+void RunEngine::FailOrRetry(ActiveRun& run, JobRow& job, const StageResult& r, Effects* fx) {
+  const Stage* st = run.pipeline.pipeline.FindStage(job.stage);
+  job.failures += 1;
+  if (job.failures <= st->retries) {
+    job.state = JobState::kReady;
+    job.not_before_ms = now_ms_ + BackoffMs(job);
+    Touch(run, job, fx);
+    Enqueue(run, job);
+    spdlog::get("coordinator")
+        ->info("run={} job={} attempt={} {}: retry in {} ms", job.run_id, job.job_id, job.attempt,
+               ToString(r.outcome), job.not_before_ms - now_ms_);
+    return;
+  }
+  job.state = JobState::kFailed;
+  job.result = r;
+  --run.unfinished;
+  Touch(run, job, fx);
+  Emit(run, EventType::kStageCompleted, "stage/" + job.stage + "/" + std::to_string(job.shard),
+       StageEventData(job, r), fx);
+  std::string reason = "stage '" + job.stage + "' shard " + std::to_string(job.shard) + " " +
+                       std::string(ToString(r.outcome)) + ": " + r.message +
+                       (r.log_ref.empty() ? "" : " (log " + r.log_ref + ")");
+  if (st->validation) {
+    run.row.verdict = "failed";
+    Emit(run, EventType::kValidationCompleted, "validation",
+         {{"stage", job.stage},
+          {"verdict", "failed"},
+          {"job_id", job.job_id},
+          {"report", r.outputs.empty() ? "" : r.outputs.front().ref},
+          {"log_ref", r.log_ref},
+          {"reports", ToJson(r.outputs)}},
+         fx);
+    reason = "validation failed: " + reason;
+  }
+  FinishRun(run, RunState::kFailed, reason, fx);
+}
+
+void RunEngine::FinishStage(ActiveRun& run, const std::string& stage, Effects* fx) {
+  const Stage* st = run.pipeline.pipeline.FindStage(stage);
+  if (st->validation) {
+    run.row.verdict = "passed";
+    const JobRow& first = run.jobs[stage].front();
+    std::vector<PathRef> reports;
+    for (const JobRow& j : run.jobs[stage])
+      reports.insert(reports.end(), j.result->outputs.begin(), j.result->outputs.end());
+    Emit(run, EventType::kValidationCompleted, "validation",
+         {{"stage", stage},
+          {"verdict", "passed"},
+          {"job_id", first.job_id},
+          {"report", reports.empty() ? "" : reports.front().ref},
+          {"log_ref", first.result->log_ref},
+          {"reports", ToJson(reports)}},
+         fx);
+  }
+  if (run.unfinished == 0) {
+    FinishRun(run, RunState::kSucceeded, "", fx);
+    return;
+  }
+  Status s = PlanReadyStages(run, fx);
+  if (!s.ok()) FinishRun(run, RunState::kFailed, "planning failed: " + s.message(), fx);
+}
+
+int64_t RunEngine::BackoffMs(const JobRow& job) const {
+  double base = opts_.retry_initial_ms * std::pow(opts_.retry_coefficient, job.failures - 1);
+  base = std::min<double>(base, static_cast<double>(opts_.retry_max_ms));
+  // Deterministic jitter in [0.5, 1.0) from the job ID and attempt (LESSONS: retries).
+  Digest h = Blake2b256(job.job_id + "/" + std::to_string(job.attempt));
+  uint32_t u = static_cast<uint32_t>(h.bytes[0]) << 8 | h.bytes[1];
+  return static_cast<int64_t>(base * (0.5 + 0.5 * (u / 65536.0)));
+}
+
+}  // namespace recomp::coordinator

@@ -1,0 +1,93 @@
+// Event -> RunStatus reduction. docs/events.md lists the data fields read here.
+#include "coordinator/run_reducer.h"
+
+#include <algorithm>
+
+namespace recomp::coordinator {
+namespace {
+
+Status Bad(const Event& e, const std::string& why) {
+  return Status::Corruption("event " + std::to_string(e.sequence) + " (" +
+                            std::string(ToString(e.type)) + ") of run " + e.subject + ": " + why);
+}
+
+void AddArtifacts(const nlohmann::json& outputs, RunStatus* s) {
+  for (const auto& o : outputs) {
+    if (o.is_object() && o.contains("ref") && o["ref"].is_string()) {
+      s->artifacts.push_back(o["ref"].get<std::string>());
+    }
+  }
+  std::sort(s->artifacts.begin(), s->artifacts.end());
+  s->artifacts.erase(std::unique(s->artifacts.begin(), s->artifacts.end()), s->artifacts.end());
+}
+
+Status ApplyTransition(const Event& e, RunState to, RunStatus* s) {
+  if (Status t = CheckTransition(s->state, to); !t.ok()) return Bad(e, t.message());
+  s->state = to;
+  return Status::Ok();
+}
+
+Status ApplyRequested(const Event& e, RunStatus* s) {
+  if (!s->run_id.empty()) return Bad(e, "a second recomp.run.requested");
+  s->run_id = e.subject;
+  s->state = RunState::kQueued;
+  s->started_at = e.time;
+  // A run accepted in a gated mode with no backend is born blocked (docs/lifecycle.md).
+  if (e.data.value("initial_state", "queued") == "blocked") {
+    s->state = RunState::kBlocked;
+    s->reason = e.data.value("reason", "");
+  }
+  return Status::Ok();
+}
+
+Status ApplyStage(const Event& e, RunStatus* s) {
+  if (!e.data.contains("stage") || !e.data["stage"].is_string() || !e.data.contains("attempt") ||
+      !e.data["attempt"].is_number_integer()) {
+    return Bad(e, "data needs stage and attempt");
+  }
+  if (s->state != RunState::kRunning)
+    return Bad(e, "stage event while " + std::string(ToString(s->state)));
+  s->current_stage = e.data["stage"].get<std::string>();
+  s->stage_attempt = e.data["attempt"].get<int64_t>();
+  if (e.data.value("outcome", "") == "succeeded")
+    AddArtifacts(e.data.value("outputs", nlohmann::json::array()), s);
+  return Status::Ok();
+}
+
+Status ApplyCompleted(const Event& e, RunStatus* s) {
+  auto to = ParseRunState(e.data.value("state", ""));
+  if (!to.ok() || !IsTerminal(*to)) return Bad(e, "data.state must be failed or succeeded");
+  RECOMP_RETURN_IF_ERROR(ApplyTransition(e, *to, s));
+  s->reason = e.data.value("reason", "");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ApplyEvent(const Event& e, RunStatus* s) {
+  if (e.type != EventType::kRequested && s->run_id != e.subject) {
+    return Bad(e, s->run_id.empty() ? "no recomp.run.requested before it" : "subject mismatch");
+  }
+  if (IsTerminal(s->state) && !s->run_id.empty()) return Bad(e, "event after the run completed");
+  Status st;
+  switch (e.type) {
+    case EventType::kRequested: st = ApplyRequested(e, s); break;
+    case EventType::kStarted: st = ApplyTransition(e, RunState::kRunning, s); break;
+    case EventType::kStageCompleted: st = ApplyStage(e, s); break;
+    case EventType::kValidationCompleted:
+      st = s->state == RunState::kRunning ? Status::Ok() : Bad(e, "validation while not running");
+      break;
+    case EventType::kCompleted: st = ApplyCompleted(e, s); break;
+  }
+  if (st.ok()) s->updated_at = e.time;
+  return st;
+}
+
+Result<RunStatus> ReduceEvents(const std::vector<Event>& events) {
+  RunStatus s;
+  for (const Event& e : events) RECOMP_RETURN_IF_ERROR(ApplyEvent(e, &s));
+  if (s.run_id.empty()) return Status::NotFound("no events for the run");
+  return s;
+}
+
+}  // namespace recomp::coordinator

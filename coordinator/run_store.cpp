@@ -1,0 +1,170 @@
+// LMDB layout (docs/coordinator-storage.md): events: seq(8 BE) -> Event; run_events:
+// run_id \0 seq(8 BE) -> ""; runs: run_id -> RunRow; jobs: JobRow::Key() -> JobRow;
+// action_cache: job_id hex -> StageResult. Rows are MessagePack of their JSON form.
+#include "coordinator/run_store.h"
+
+#include <cassert>
+#include <filesystem>
+
+#include "messages/codec.h"
+#include "messages/protocol.h"
+
+namespace recomp::coordinator {
+namespace {
+
+std::string SeqKey(uint64_t seq) {
+  std::string k(8, '\0');
+  for (int i = 7; i >= 0; --i) k[7 - i] = static_cast<char>((seq >> (8 * i)) & 0xff);
+  return k;
+}
+
+uint64_t SeqFromKey(std::string_view k) {
+  uint64_t v = 0;
+  for (char c : k.substr(k.size() - 8)) v = v << 8 | static_cast<unsigned char>(c);
+  return v;
+}
+
+std::string RunPrefix(const std::string& run_id) { return run_id + std::string(1, '\0'); }
+
+template <typename T>
+Result<T> DecodeRow(std::string_view bytes, Result<T> (*from_json)(const nlohmann::json&),
+                    const char* what) {
+  auto j = proto::BodyJson(bytes, what);
+  if (!j.ok()) return Status::Corruption(j.status().message());
+  return from_json(*j);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<RunStore>> RunStore::Open(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec)
+    return Status::IOError("cannot create coordinator state dir " + dir + ": " + ec.message());
+  std::unique_ptr<RunStore> s(new RunStore());
+  store::EnvOptions opts;
+  RECOMP_ASSIGN_OR_RETURN(s->env_, store::Env::OpenShared(dir, opts));
+  RECOMP_ASSIGN_OR_RETURN(s->events_, s->env_->OpenDbi("events"));
+  RECOMP_ASSIGN_OR_RETURN(s->run_events_, s->env_->OpenDbi("run_events"));
+  RECOMP_ASSIGN_OR_RETURN(s->runs_, s->env_->OpenDbi("runs"));
+  RECOMP_ASSIGN_OR_RETURN(s->jobs_, s->env_->OpenDbi("jobs"));
+  RECOMP_ASSIGN_OR_RETURN(s->cache_, s->env_->OpenDbi("action_cache"));
+  return s;
+}
+
+Result<RunStore::Batch> RunStore::Begin() {
+  RECOMP_ASSIGN_OR_RETURN(store::Txn txn, store::Txn::Begin(*env_, /*write=*/true));
+  return Batch(std::move(txn), this);
+}
+
+Status RunStore::Batch::AppendEvent(const Event& e) {
+  RECOMP_RETURN_IF_ERROR(
+      txn_.Put(s_->events_, SeqKey(e.sequence), EncodeEvent(e), /*no_overwrite=*/true));
+  return txn_.Put(s_->run_events_, RunPrefix(e.subject) + SeqKey(e.sequence), "");
+}
+
+Status RunStore::Batch::PutRun(const RunRow& r) {
+  return txn_.Put(s_->runs_, r.submission.run_id, proto::JsonBody(ToJson(r)));
+}
+
+Status RunStore::Batch::PutJob(const JobRow& j) {
+  return txn_.Put(s_->jobs_, j.Key(), proto::JsonBody(ToJson(j)));
+}
+
+Status RunStore::Batch::PutCache(const StageResult& r) {
+  assert(r.outcome == JobOutcome::kSucceeded && "failures are never cached");
+  return txn_.Put(s_->cache_, r.job_id, EncodeStageResult(r));
+}
+
+Status RunStore::Batch::Commit() { return txn_.Commit(); }
+
+Result<uint64_t> RunStore::LastSequence() const {
+  RECOMP_ASSIGN_OR_RETURN(store::Txn txn, store::Txn::Begin(*env_, false));
+  uint64_t last = 0;
+  // Keys are big-endian, so the last key visited is the newest; ForEach is a full scan only
+  // at startup.
+  RECOMP_RETURN_IF_ERROR(txn.ForEach(events_, [&](std::string_view k, std::string_view) {
+    last = SeqFromKey(k);
+    return Status::Ok();
+  }));
+  return last;
+}
+
+Result<std::optional<RunRow>> RunStore::GetRun(const std::string& run_id) const {
+  RECOMP_ASSIGN_OR_RETURN(store::Txn txn, store::Txn::Begin(*env_, false));
+  RECOMP_ASSIGN_OR_RETURN(auto v, txn.Get(runs_, run_id));
+  if (!v) return std::optional<RunRow>();
+  RECOMP_ASSIGN_OR_RETURN(RunRow row, DecodeRow<RunRow>(*v, &RunRowFromJson, "run row"));
+  return std::optional<RunRow>(std::move(row));
+}
+
+Result<std::vector<RunRow>> RunStore::ListRuns() const {
+  RECOMP_ASSIGN_OR_RETURN(store::Txn txn, store::Txn::Begin(*env_, false));
+  std::vector<RunRow> rows;
+  RECOMP_RETURN_IF_ERROR(txn.ForEach(runs_, [&](std::string_view, std::string_view v) {
+    RECOMP_ASSIGN_OR_RETURN(RunRow row, DecodeRow<RunRow>(v, &RunRowFromJson, "run row"));
+    rows.push_back(std::move(row));
+    return Status::Ok();
+  }));
+  return rows;
+}
+
+Result<std::vector<JobRow>> RunStore::GetJobs(const std::string& run_id) const {
+  RECOMP_ASSIGN_OR_RETURN(store::Txn txn, store::Txn::Begin(*env_, false));
+  std::vector<JobRow> rows;
+  std::string prefix = RunPrefix(run_id);
+  RECOMP_RETURN_IF_ERROR(txn.ForEach(jobs_, [&](std::string_view k, std::string_view v) {
+    if (k.substr(0, prefix.size()) != prefix) return Status::Ok();
+    RECOMP_ASSIGN_OR_RETURN(JobRow row, DecodeRow<JobRow>(v, &JobRowFromJson, "job row"));
+    rows.push_back(std::move(row));
+    return Status::Ok();
+  }));
+  return rows;
+}
+
+Result<std::optional<StageResult>> RunStore::GetCache(const std::string& job_id) const {
+  RECOMP_ASSIGN_OR_RETURN(store::Txn txn, store::Txn::Begin(*env_, false));
+  RECOMP_ASSIGN_OR_RETURN(auto v, txn.Get(cache_, job_id));
+  if (!v) return std::optional<StageResult>();
+  auto r = DecodeStageResult(*v);
+  if (!r.ok())
+    return Status::Corruption("action cache entry " + job_id + ": " + r.status().message());
+  return std::optional<StageResult>(std::move(r).value());
+}
+
+Result<std::vector<Event>> RunStore::ReadEvents(uint64_t after, size_t limit,
+                                                const std::string& run_id) const {
+  RECOMP_ASSIGN_OR_RETURN(store::Txn txn, store::Txn::Begin(*env_, false));
+  std::vector<Event> out;
+  auto take = [&](uint64_t seq) -> Status {
+    RECOMP_ASSIGN_OR_RETURN(auto v, txn.Get(events_, SeqKey(seq)));
+    if (!v) return Status::Corruption("event " + std::to_string(seq) + " is indexed but missing");
+    auto e = DecodeEvent(*v);
+    if (!e.ok())
+      return Status::Corruption("event " + std::to_string(seq) + ": " + e.status().message());
+    out.push_back(std::move(e).value());
+    return Status::Ok();
+  };
+  static const Status kStop = Status::Cancelled("enough");
+  Status s = run_id.empty()
+                 ? txn.ForEach(events_,
+                               [&](std::string_view k, std::string_view) -> Status {
+                                 uint64_t seq = SeqFromKey(k);
+                                 if (seq <= after) return Status::Ok();
+                                 if (out.size() >= limit) return kStop;
+                                 return take(seq);
+                               })
+                 : txn.ForEach(run_events_, [&](std::string_view k, std::string_view) -> Status {
+                     std::string prefix = RunPrefix(run_id);
+                     if (k.size() != prefix.size() + 8 || k.substr(0, prefix.size()) != prefix)
+                       return Status::Ok();
+                     uint64_t seq = SeqFromKey(k);
+                     if (seq <= after) return Status::Ok();
+                     if (out.size() >= limit) return kStop;
+                     return take(seq);
+                   });
+  if (!s.ok() && s.code() != Status::Code::kCancelled) return s;
+  return out;
+}
+
+}  // namespace recomp::coordinator

@@ -1,0 +1,61 @@
+// RunStore: the coordinator's durable state in one LMDB environment: the global event log
+// (the source of truth), a per-run event index, run rows, job rows and the action cache
+// (docs/coordinator-storage.md). Writes go through a Batch = one LMDB write transaction, so an
+// event and the rows it changes commit together (group commit: many per batch).
+// Thread-safe (LMDB); in practice one coordinator thread writes.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "coordinator/run_model.h"
+#include "messages/event.h"
+#include "messages/stage_result.h"
+#include "messages/status.h"
+#include "store/lmdb_env.h"
+
+namespace recomp::coordinator {
+
+class RunStore {
+ public:
+  // Opens or creates the store in directory `dir` (created if missing).
+  static Result<std::unique_ptr<RunStore>> Open(const std::string& dir);
+
+  // One write transaction; aborted unless Commit() succeeds.
+  class Batch {
+   public:
+    // Appends `e` (its sequence must be greater than every stored one) and indexes it by run.
+    Status AppendEvent(const Event& e);
+    Status PutRun(const RunRow& r);
+    Status PutJob(const JobRow& j);
+    // Records a successful result under its job ID (failures are never cached: asserted).
+    Status PutCache(const StageResult& r);
+    Status Commit();
+
+   private:
+    friend class RunStore;
+    Batch(store::Txn txn, const RunStore* s) : txn_(std::move(txn)), s_(s) {}
+    store::Txn txn_;
+    const RunStore* s_;
+  };
+  Result<Batch> Begin();
+
+  // The newest event's sequence, 0 when the log is empty.
+  Result<uint64_t> LastSequence() const;
+  Result<std::optional<RunRow>> GetRun(const std::string& run_id) const;
+  Result<std::vector<RunRow>> ListRuns() const;
+  Result<std::vector<JobRow>> GetJobs(const std::string& run_id) const;
+  Result<std::optional<StageResult>> GetCache(const std::string& job_id) const;
+  // Events with sequence > `after`, oldest first, at most `limit`; only `run_id`'s if non-empty.
+  Result<std::vector<Event>> ReadEvents(uint64_t after, size_t limit, const std::string& run_id) const;
+
+ private:
+  RunStore() = default;
+  std::shared_ptr<store::Env> env_;
+  MDB_dbi events_ = 0, run_events_ = 0, runs_ = 0, jobs_ = 0, cache_ = 0;
+};
+
+}  // namespace recomp::coordinator

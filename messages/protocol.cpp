@@ -1,0 +1,120 @@
+// Framing and the small protocol bodies.
+#include "messages/protocol.h"
+
+#include "messages/artifact_ref.h"
+#include "messages/codec.h"
+
+namespace recomp::proto {
+
+Result<Message> Parse(const std::vector<std::string>& frames) {
+  if (frames.size() != 3) {
+    return Status::InvalidArgument("protocol: expected 3 frames [tag, command, body], got " +
+                                   std::to_string(frames.size()));
+  }
+  if (frames[0] != kTag) {
+    return Status::InvalidArgument("protocol: bad tag (expected \"RCP1\")");
+  }
+  const std::string& cmd = frames[1];
+  if (cmd.empty() || cmd.size() > kMaxCommand) {
+    return Status::InvalidArgument("protocol: command must be 1-32 bytes");
+  }
+  for (char c : cmd) {
+    if (!((c >= 'A' && c <= 'Z') || c == '_')) {
+      return Status::InvalidArgument("protocol: command must be [A-Z_]+");
+    }
+  }
+  if (frames[2].size() > wire::kMaxMessageBytes) {
+    return Status::ResourceExhausted("protocol: body of " + std::to_string(frames[2].size()) +
+                                     " bytes exceeds the limit");
+  }
+  return Message{cmd, frames[2]};
+}
+
+std::vector<std::string> Frames(std::string_view command, std::string body) {
+  return {std::string(kTag), std::string(command), std::move(body)};
+}
+
+std::string EmptyBody() { return std::string("\x80", 1); }
+
+std::string JsonBody(const nlohmann::json& j) {
+  msgpack::sbuffer buf;
+  wire::Packer pk(buf);
+  wire::PackJson(pk, j);
+  return wire::ToBytes(buf);
+}
+
+Result<nlohmann::json> BodyJson(std::string_view body, std::string_view what) {
+  RECOMP_ASSIGN_OR_RETURN(auto oh, wire::Unpack(body, what));
+  if (oh.get().type != msgpack::type::MAP) {
+    return Status::InvalidArgument(std::string(what) + ": body must be a map");
+  }
+  return wire::ToJson(oh.get(), what);
+}
+
+std::string ErrorBody(const Status& s) {
+  return JsonBody({{"code", Status::CodeName(s.code())}, {"message", s.message()}});
+}
+
+Status DecodeError(std::string_view body) {
+  auto oh = wire::Unpack(body, "error");
+  if (!oh.ok()) return oh.status();
+  auto r = wire::MapReader::From(oh->get(), "error");
+  if (!r.ok()) return r.status();
+  std::string code, message;
+  RECOMP_RETURN_IF_ERROR(r->Str("code", &code, wire::Need::kRequired, 64));
+  RECOMP_RETURN_IF_ERROR(r->Str("message", &message, wire::Need::kRequired, wire::kMaxText));
+  Status::Code c = Status::CodeFromName(code);
+  if (c == Status::Code::kOk) c = Status::Code::kInternal;
+  return Status(c, message);
+}
+
+std::string EncodeWorkerHello(const WorkerHello& h) {
+  msgpack::sbuffer buf;
+  wire::Packer pk(buf);
+  pk.pack_map(7);
+  pk.pack("schema_version"); pk.pack(WorkerHello::kSchemaVersion);
+  pk.pack("worker_id"); pk.pack(h.worker_id);
+  pk.pack("slots"); pk.pack(h.slots);
+  pk.pack("heartbeat_ms"); pk.pack(h.heartbeat_ms);
+  pk.pack("liveness"); pk.pack(h.liveness);
+  pk.pack("host"); pk.pack(h.host);
+  pk.pack("pid"); pk.pack(h.pid);
+  return wire::ToBytes(buf);
+}
+
+Result<WorkerHello> DecodeWorkerHello(std::string_view body) {
+  RECOMP_ASSIGN_OR_RETURN(auto oh, wire::Unpack(body, "worker_hello"));
+  RECOMP_ASSIGN_OR_RETURN(wire::MapReader r, wire::MapReader::From(oh.get(), "worker_hello"));
+  int64_t version, slots, hb, liveness;
+  RECOMP_RETURN_IF_ERROR(r.SchemaVersion(WorkerHello::kSchemaVersion, &version));
+  WorkerHello h;
+  RECOMP_RETURN_IF_ERROR(r.Str("worker_id", &h.worker_id, wire::Need::kRequired, 128));
+  if (h.worker_id.empty()) return Status::InvalidArgument("worker_hello.worker_id: empty");
+  RECOMP_RETURN_IF_ERROR(r.Int("slots", &slots, wire::Need::kRequired, 1, 1024));
+  RECOMP_RETURN_IF_ERROR(r.Int("heartbeat_ms", &hb, wire::Need::kRequired, 10, 60000));
+  RECOMP_RETURN_IF_ERROR(r.Int("liveness", &liveness, wire::Need::kRequired, 2, 100));
+  RECOMP_RETURN_IF_ERROR(r.Str("host", &h.host, wire::Need::kRequired, 256));
+  RECOMP_RETURN_IF_ERROR(r.Int("pid", &h.pid, wire::Need::kRequired, 0, INT32_MAX));
+  h.slots = static_cast<uint32_t>(slots);
+  h.heartbeat_ms = static_cast<uint32_t>(hb);
+  h.liveness = static_cast<uint32_t>(liveness);
+  return h;
+}
+
+std::string EncodeJobRef(const JobRef& r) {
+  return JsonBody({{"job_id", r.job_id}, {"attempt", r.attempt}});
+}
+
+Result<JobRef> DecodeJobRef(std::string_view body) {
+  RECOMP_ASSIGN_OR_RETURN(auto oh, wire::Unpack(body, "job_ref"));
+  RECOMP_ASSIGN_OR_RETURN(wire::MapReader r, wire::MapReader::From(oh.get(), "job_ref"));
+  JobRef j;
+  int64_t attempt;
+  RECOMP_RETURN_IF_ERROR(r.Str("job_id", &j.job_id, wire::Need::kRequired, 64));
+  if (auto d = ParseDigestHex(j.job_id); !d.ok()) return d.status().WithContext("job_ref.job_id");
+  RECOMP_RETURN_IF_ERROR(r.Int("attempt", &attempt, wire::Need::kRequired, 1, 1000000));
+  j.attempt = static_cast<uint32_t>(attempt);
+  return j;
+}
+
+}  // namespace recomp::proto

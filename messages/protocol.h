@@ -1,0 +1,91 @@
+// The framing every recomp ZeroMQ conversation uses (docs/protocol.md), the command names of
+// its three conversations (client<->coordinator API, coordinator<->broker dispatch link,
+// worker<->broker), and the small bodies that are not full records. Pure values; thread-safe.
+//
+// A message is [tag "RCP1"][command][body]: body is one MessagePack map (possibly empty). On a
+// ROUTER the peer identity frame(s) come first and are not part of this framing.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <msgpack.hpp>
+#include <nlohmann/json.hpp>
+
+#include "messages/status.h"
+
+namespace recomp::proto {
+
+inline constexpr std::string_view kTag = "RCP1";
+inline constexpr size_t kMaxCommand = 32;
+
+// ---- client <-> coordinator API (REQ/DEALER client -> ROUTER "api") ----
+// Request bodies / reply bodies (reply command is kOk or kError):
+inline constexpr std::string_view kSubmit = "SUBMIT";      // RunSubmission -> RunStatus
+inline constexpr std::string_view kStatus = "STATUS";      // {run_id} -> RunStatus
+inline constexpr std::string_view kList = "LIST";          // {} -> {runs: [RunStatus]}
+inline constexpr std::string_view kCancelRun = "CANCEL";   // {run_id} -> RunStatus
+inline constexpr std::string_view kWorkers = "WORKERS";    // {} -> {workers: [WorkerInfo]}
+inline constexpr std::string_view kAudit = "AUDIT";        // {run_id} -> {ok, stored, replayed, diff}
+inline constexpr std::string_view kResultOf = "RESULTS";   // {run_id} -> {results: [StageResult]}
+// Replay ("replay" ROUTER): {from: seq, limit: n, run_id?} -> {events: [Event], last: seq,
+// head: seq}. Events with sequence > from, at most `limit`; `head` is the newest sequence.
+inline constexpr std::string_view kReplay = "REPLAY";
+inline constexpr std::string_view kOk = "OK";
+inline constexpr std::string_view kError = "ERROR";        // {code, message}
+
+// ---- coordinator <-> broker dispatch link (coordinator DEALER -> broker ROUTER) ----
+inline constexpr std::string_view kDispatch = "DISPATCH";  // c->b StageJob: queue it
+inline constexpr std::string_view kRevoke = "REVOKE";      // c->b {job_id, attempt}: drop/cancel
+inline constexpr std::string_view kStarted = "STARTED";    // b->c {job_id, attempt, worker}
+inline constexpr std::string_view kResult = "RESULT";      // b->c and w->b: StageResult
+inline constexpr std::string_view kRejected = "REJECTED";  // b->c {job_id, attempt, reason}
+inline constexpr std::string_view kWorkerList = "WORKER_LIST";  // b->c {workers: [WorkerInfo]}
+
+// ---- worker <-> broker (worker DEALER -> broker ROUTER "workers") ----
+inline constexpr std::string_view kReady = "READY";          // w->b WorkerHello
+inline constexpr std::string_view kHeartbeat = "HEARTBEAT";  // both ways, {}
+inline constexpr std::string_view kJob = "JOB";              // b->w StageJob
+inline constexpr std::string_view kCancel = "CANCEL_JOB";    // b->w {job_id, attempt}
+inline constexpr std::string_view kDisconnect = "DISCONNECT";// both ways {reason}
+
+struct Message {
+  std::string command;
+  std::string body;  // MessagePack map bytes
+};
+
+// Checks the tag and frame count, and that the command is printable and short. The body is
+// not decoded here. Never throws.
+Result<Message> Parse(const std::vector<std::string>& frames);
+std::vector<std::string> Frames(std::string_view command, std::string body);
+// An empty map body.
+std::string EmptyBody();
+// {code: "<STATUS_CODE_NAME>", message: "..."}
+std::string ErrorBody(const Status& s);
+Status DecodeError(std::string_view body);
+// Encodes a JSON object as a MessagePack map body, and decodes a body to JSON (bounded).
+std::string JsonBody(const nlohmann::json& j);
+Result<nlohmann::json> BodyJson(std::string_view body, std::string_view what);
+
+struct WorkerHello {
+  static constexpr int64_t kSchemaVersion = 1;
+  std::string worker_id;       // unique per worker process ("host:pid:random")
+  uint32_t slots = 1;          // credits: jobs it may hold at once
+  uint32_t heartbeat_ms = 1000;// the interval it will heartbeat at (both sides use it)
+  uint32_t liveness = 3;       // missed intervals before the peer is declared dead
+  std::string host;
+  int64_t pid = 0;
+};
+std::string EncodeWorkerHello(const WorkerHello& h);
+Result<WorkerHello> DecodeWorkerHello(std::string_view body);
+
+struct JobRef {
+  std::string job_id;
+  uint32_t attempt = 1;
+};
+std::string EncodeJobRef(const JobRef& r);
+Result<JobRef> DecodeJobRef(std::string_view body);
+
+}  // namespace recomp::proto

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages recomp builds, tests and runs with, when any is missing.
+# Idempotent; needs root (or sudo). Used by scripts/test.sh and examples/t32/run.
+set -euo pipefail
+PACKAGES=(
+  g++ gcc make cmake pkg-config
+  libzmq3-dev cppzmq-dev libmsgpack-cxx-dev liblmdb-dev libsodium-dev libspdlog-dev
+  doctest-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
+  python3 python3-zmq python3-msgpack python3-jsonschema
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
