@@ -1,10 +1,10 @@
 // Job ID encoding and hashing (docs/job-id.md).
 #include "coordinator/job_key.h"
 
+#include <sodium.h>
+
 #include <algorithm>
 #include <cassert>
-
-#include <sodium.h>
 
 namespace recomp::coordinator {
 namespace {
@@ -59,9 +59,10 @@ std::string EncodeJobSpec(const JobSpec& spec) {
   PutU32(out, spec.shards);
   auto inputs = spec.inputs;
   std::sort(inputs.begin(), inputs.end());
-  assert(std::adjacent_find(inputs.begin(), inputs.end(), [](const auto& a, const auto& b) {
-           return a.first == b.first;
-         }) == inputs.end() && "duplicate input path");
+  assert(std::adjacent_find(inputs.begin(), inputs.end(),
+                            [](const auto& a, const auto& b) { return a.first == b.first; }) ==
+             inputs.end() &&
+         "duplicate input path");
   PutCount(out, inputs.size());
   for (const auto& [path, digest] : inputs) {
     PutStr(out, path);

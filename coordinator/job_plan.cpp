@@ -43,10 +43,9 @@ Status AddNeedInputs(const Stage& stage, const Stage& need, const std::vector<Sh
 }
 
 // Inputs shared by every shard of `stage`: module files, tools, and the needs' outputs.
-Result<std::vector<std::pair<std::string, Digest>>> StageInputs(const ResolvedPipeline& rp,
-                                                                const Stage& stage,
-                                                                const std::vector<ModuleFile>& module,
-                                                                const StageOutputs& outputs) {
+Result<std::vector<std::pair<std::string, Digest>>> StageInputs(
+    const ResolvedPipeline& rp, const Stage& stage, const std::vector<ModuleFile>& module,
+    const StageOutputs& outputs) {
   std::vector<std::pair<std::string, Digest>> inputs;
   for (const ModuleFile& m : module) inputs.emplace_back("in/module/" + m.name, m.digest);
   for (const ToolRef& t : rp.tools) inputs.emplace_back("in/tools/" + t.basename, t.digest);
@@ -65,6 +64,13 @@ Result<std::vector<std::pair<std::string, Digest>>> StageInputs(const ResolvedPi
                                      std::to_string(inputs.size()) + " input files, more than " +
                                      std::to_string(kMaxJobInputs));
   }
+  for (const auto& [path, digest] : inputs) {
+    if (path.size() > kMaxPath) {
+      return Status::InvalidArgument("stage '" + stage.name + "': input path '" +
+                                     path.substr(0, 128) + "...' is longer than " +
+                                     std::to_string(kMaxPath) + " bytes");
+    }
+  }
   std::sort(inputs.begin(), inputs.end());
   return inputs;
 }
@@ -76,10 +82,11 @@ Status ValidateModuleFiles(const std::vector<ModuleFile>& module) {
   for (const ModuleFile& m : module) {
     if (m.name.empty()) return Status::InvalidArgument("module file name is empty");
     if (m.name.find('/') != std::string::npos || m.name == "." || m.name == ".." ||
-        m.name.find('\0') != std::string::npos || m.name.size() > kMaxString) {
-      return Status::InvalidArgument("module file name '" + m.name +
-                                     "' is invalid: it must be a plain file name (no '/', not "
-                                     "'.' or '..', no NUL) placed at in/module/<name>");
+        m.name.find('\0') != std::string::npos || m.name.size() > kMaxPathComponent) {
+      return Status::InvalidArgument(
+          "module file name '" + m.name +
+          "' is invalid: it must be a plain file name (no '/', not "
+          "'.' or '..', no NUL, at most 255 bytes) placed at in/module/<name>");
     }
     if (!seen.insert(m.name).second) {
       return Status::InvalidArgument("module file name '" + m.name + "' is given twice");
@@ -119,6 +126,37 @@ Result<std::vector<PlannedJob>> PlanStageJobs(const ResolvedPipeline& pipeline,
     jobs.push_back(std::move(job));
   }
   return jobs;
+}
+
+Status ValidateRelativePath(std::string_view path, std::string_view what, bool allow_dir_slash) {
+  const std::string w(what);
+  if (path.empty()) return Status::InvalidArgument(w + " is empty");
+  if (path.size() > kMaxPath)
+    return Status::InvalidArgument(w + " is longer than " + std::to_string(kMaxPath) + " bytes");
+  if (path.find('\0') != std::string_view::npos)
+    return Status::InvalidArgument(w + " contains a NUL character");
+  if (path.front() == '/')
+    return Status::InvalidArgument(w +
+                                   " is absolute; it must be relative to the working directory");
+  std::string_view rest = path;
+  if (allow_dir_slash && rest.back() == '/') rest.remove_suffix(1);
+  while (true) {
+    size_t slash = rest.find('/');
+    std::string_view comp = rest.substr(0, slash);
+    if (comp.empty())
+      return Status::InvalidArgument(w + " has an empty path component ('//' or a trailing '/')");
+    if (comp == "." || comp == "..") {
+      return Status::InvalidArgument(w + " has a '" + std::string(comp) +
+                                     "' component; it must stay inside the working directory");
+    }
+    if (comp.size() > kMaxPathComponent) {
+      return Status::InvalidArgument(w + " has a component longer than " +
+                                     std::to_string(kMaxPathComponent) + " bytes");
+    }
+    if (slash == std::string_view::npos) break;
+    rest.remove_prefix(slash + 1);
+  }
+  return Status::Ok();
 }
 
 }  // namespace recomp::coordinator

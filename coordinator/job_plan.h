@@ -18,6 +18,14 @@ namespace recomp::coordinator {
 
 // The most inputs one job may have (= wire::kMaxList, what one job message can carry).
 inline constexpr size_t kMaxJobInputs = 100000;
+inline constexpr size_t kMaxPath = 1024;          // a path in a job's working dir (= wire limit)
+inline constexpr size_t kMaxPathComponent = 255;  // one component of it (= worker/filesystem limit)
+
+// Checks a relative path in a job's working directory: non-empty, not absolute, no empty, "."
+// or ".." component, no NUL, at most kMaxPath bytes and kMaxPathComponent per component; one
+// trailing '/' is allowed only if `allow_dir_slash`. `what` names the path in the error
+// ("stage 'lift': output 'out/'"). Used for declared outputs and for reported output files.
+Status ValidateRelativePath(std::string_view path, std::string_view what, bool allow_dir_slash);
 
 // A file of the module under recompilation, placed at in/module/<name>.
 struct ModuleFile {

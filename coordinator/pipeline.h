@@ -23,7 +23,7 @@ inline constexpr uint32_t kMaxTimeoutS = 7 * 24 * 3600;
 inline constexpr uint32_t kDefaultRetries = 2;
 inline constexpr uint32_t kMaxRetries = 10;
 inline constexpr size_t kMaxStageName = 64;
-inline constexpr size_t kMaxString = 4096;  // one argv element, env value, path (= wire limit)
+inline constexpr size_t kMaxString = 4096;  // one argv element or env value (= wire limit)
 
 struct Stage {
   std::string name;                        // [a-z0-9_-]+, not "module" or "tools"
@@ -81,8 +81,8 @@ Result<std::string> ResolveToolRefs(std::string_view toml_text,
 
 // A tool file on the submitter's disk.
 struct ToolFile {
-  std::string basename;         // its name under in/tools/
-  std::filesystem::path path;   // the manifest's directory / the path as written
+  std::string basename;        // its name under in/tools/
+  std::filesystem::path path;  // the manifest's directory / the path as written
 };
 
 struct PipelineFile {
@@ -96,10 +96,5 @@ struct PipelineFile {
 // (NotFound / IOError / InvalidArgument) naming the manifest or the tool that is missing or
 // not a regular file.
 Result<PipelineFile> LoadPipelineFile(const std::filesystem::path& path);
-
-// Checks a relative path used in a job's working directory: non-empty, not absolute, no empty,
-// "." or ".." component, no NUL, at most kMaxString bytes; a single trailing '/' is allowed
-// only if `allow_dir_slash`. `what` names the path in the error ("stage 'lift' output").
-Status ValidateRelativePath(std::string_view path, std::string_view what, bool allow_dir_slash);
 
 }  // namespace recomp::coordinator

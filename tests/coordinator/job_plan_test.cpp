@@ -211,4 +211,26 @@ TEST_CASE("planning refuses bad module names, missing or malformed need outputs"
   o = Outputs();
   o["lift"][0].push_back({"lift.log/x", D(1)});
   has(msg("link", kModule, o), "not inside the stage's declared outputs");
+  o = Outputs();
+  std::string deep = "out";
+  for (int i = 0; i < 5; ++i) deep += "/" + std::string(199, 'd');
+  deep += "/" + std::string(15, 'f');  // 1019 bytes: valid, but "in/lift/0/" + it is 1029
+  REQUIRE(ValidateRelativePath(deep, "p", false).ok());
+  o["lift"][0].push_back({deep, D(1)});
+  has(msg("link", kModule, o), "input path 'in/lift/0/out/ddd");
+  has(msg("link", kModule, o), "is longer than 1024 bytes");
+  has(msg("analyze", {{std::string(256, 'm'), D(1)}}, {}), "is invalid");
+}
+
+TEST_CASE("ValidateRelativePath: the working-dir path rules") {
+  CHECK(ValidateRelativePath("a/b.c", "p", false).ok());
+  CHECK(ValidateRelativePath("a/", "p", true).ok());
+  CHECK_FALSE(ValidateRelativePath("a/", "p", false).ok());
+  CHECK(ValidateRelativePath("..x/y..", "p", false).ok());
+  CHECK(ValidateRelativePath(std::string("a\0b", 3), "p", false).message() == "p contains a NUL character");
+  CHECK(ValidateRelativePath(std::string(1025, 'a'), "p", false).message().find("longer than 1024") !=
+        std::string::npos);
+  CHECK(ValidateRelativePath(std::string(256, 'a'), "p", false).message().find("component longer than 255") !=
+        std::string::npos);
+  CHECK(ValidateRelativePath(std::string(255, 'a') + "/" + std::string(255, 'b'), "p", false).ok());
 }
