@@ -55,6 +55,7 @@ Result<std::unique_ptr<ArtifactStore>> ArtifactStore::Open(const std::string& ro
   RECOMP_ASSIGN_OR_RETURN(Layout layout, Layout::Open(root, options.create_if_missing));
   EnvOptions env;
   env.map_size = options.map_size;
+  env.no_sync = !options.durable;
   RECOMP_ASSIGN_OR_RETURN(Catalog catalog, Catalog::Open(layout.IndexDir(), env));
   auto core = std::make_shared<StoreCore>(StoreCore{std::move(layout), std::move(catalog), options,
                                                     StoreLogger()});

@@ -88,7 +88,8 @@ Result<std::shared_ptr<Env>> Env::OpenShared(const std::string& dir, const EnvOp
   if ((rc = mdb_env_set_maxreaders(raw, opts.max_readers)) != 0) return LmdbStatus(rc, "mdb_env_set_maxreaders", dir);
   if ((rc = mdb_env_set_maxdbs(raw, opts.max_dbs)) != 0) return LmdbStatus(rc, "mdb_env_set_maxdbs", dir);
   // MDB_NOTLS: read txns are not tied to threads (several stores/threads per process).
-  if ((rc = mdb_env_open(raw, dir.c_str(), MDB_NOTLS, 0644)) != 0) return LmdbStatus(rc, "mdb_env_open", dir);
+  unsigned flags = MDB_NOTLS | (opts.no_sync ? MDB_NOSYNC : 0);
+  if ((rc = mdb_env_open(raw, dir.c_str(), flags, 0644)) != 0) return LmdbStatus(rc, "mdb_env_open", dir);
   int dead = 0;
   if ((rc = mdb_reader_check(raw, &dead)) != 0) return LmdbStatus(rc, "mdb_reader_check", dir);
   g_envs[key] = env;

@@ -29,6 +29,7 @@ struct EnvOptions {
   size_t map_size = size_t{256} << 30;  // virtual; the file grows only as used
   unsigned max_readers = 1024;          // reader slots shared by all processes
   unsigned max_dbs = 16;
+  bool no_sync = false;  // MDB_NOSYNC: commits do not fsync (not durable)
 };
 
 class Env {

@@ -85,7 +85,11 @@ Result<ArtifactRecord> PutBatch::Committer::Store(Item& item) {
   }
   RECOMP_RETURN_IF_ERROR(Materialize(item, rec));
   RECOMP_RETURN_IF_ERROR(core_.catalog.PutRecord(txn_, d, rec));
-  RECOMP_RETURN_IF_ERROR(core_.catalog.Touch(txn_, d, std::chrono::system_clock::now()));
+  // A new record's created_at is its last put; only re-puts write `touched` (one random
+  // B-tree insert less per new blob).
+  if (!existing.ok() || existing->has_value()) {
+    RECOMP_RETURN_IF_ERROR(core_.catalog.Touch(txn_, d, std::chrono::system_clock::now()));
+  }
   return rec;
 }
 
@@ -100,7 +104,7 @@ Status PutBatch::Committer::Materialize(Item& item, const ArtifactRecord& rec) {
     item.staged = std::move(f);
     item.sealed = false;
   }
-  if (!item.sealed) RECOMP_RETURN_IF_ERROR(item.staged->Seal());
+  if (!item.sealed) RECOMP_RETURN_IF_ERROR(item.staged->Seal(core_.options.durable));
   item.sealed = true;
   RECOMP_RETURN_IF_ERROR(core_.layout.EnsureFanoutDir(rec.artifact_class, d));
   std::string path = core_.layout.BlobPath(rec.artifact_class, d);
@@ -117,6 +121,7 @@ Status PutBatch::Committer::Materialize(Item& item, const ArtifactRecord& rec) {
 }
 
 Status PutBatch::Committer::SyncDirs() {
+  if (!core_.options.durable) return Status::Ok();
   for (const std::string& dir : dirs_) RECOMP_RETURN_IF_ERROR(SyncDir(dir));
   return Status::Ok();
 }
@@ -191,7 +196,7 @@ Result<std::vector<ArtifactRecord>> PutBatch::CommitRecords() {
   items_.clear();
   for (Item& item : items) {  // make new bytes durable before taking the writer lock
     if (item.staged && !item.likely_present) {
-      RECOMP_RETURN_IF_ERROR(item.staged->Seal());
+      RECOMP_RETURN_IF_ERROR(item.staged->Seal(core_->options.durable));
       item.sealed = true;
     }
   }

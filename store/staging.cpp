@@ -65,8 +65,8 @@ StagedFile& StagedFile::operator=(StagedFile&& o) noexcept {
 
 StagedFile::~StagedFile() { Discard(); }
 
-Status StagedFile::Seal() {
-  RECOMP_RETURN_IF_ERROR(SyncData(fd_.get(), path_));
+Status StagedFile::Seal(bool durable) {
+  if (durable) RECOMP_RETURN_IF_ERROR(SyncData(fd_.get(), path_));
   return ChmodFd(fd_.get(), 0444, path_);
 }
 

@@ -32,8 +32,8 @@ class StagedFile {
   const Digest& digest() const { return digest_; }
   uint64_t size() const { return size_; }
   const std::string& path() const { return path_; }
-  // Makes the bytes durable (fdatasync) and read-only (0444).
-  Status Seal();
+  // Makes the bytes durable (fdatasync, unless `durable` is false) and read-only (0444).
+  Status Seal(bool durable = true);
   // Renames the temp file to `dest`. Without `replace`, an existing `dest` is AlreadyExists
   // and the temp file stays staged.
   Status Publish(const std::string& dest, bool replace);

@@ -22,6 +22,11 @@ struct StoreOptions {
   // Generated blobs of at most this many bytes live inside the index (one fsync per commit
   // instead of three); 0 stores every blob as a file. External blobs are always files.
   size_t inline_max_bytes = 4096;
+  // Durability: when true (default) a put returns only after the blob bytes (fdatasync),
+  // their directory entry (fsync) and the index (LMDB commit, fdatasync) are on disk. false
+  // skips all three syncs (MDB_NOSYNC): a crash may lose recent puts (never corrupts older
+  // ones); for scratch stores and benchmarks only.
+  bool durable = true;
   // Virtual size of the LMDB map (the file grows only as used).
   size_t map_size = size_t{256} << 30;
   // Temp files in tmp/ are removed (on Open and by Gc) when no live writer holds their

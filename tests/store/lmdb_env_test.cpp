@@ -1,0 +1,76 @@
+// LMDB adapter: shared env per directory, txns abort unless committed, codes named in errors.
+#include "store/lmdb_env.h"
+
+#include <doctest/doctest.h>
+
+#include "tests/store/store_test_util.h"
+
+using namespace recomp;
+using namespace recomp::store;
+
+TEST_CASE("opening one directory twice yields the same env") {
+  testing::TempDir dir;
+  auto a = Env::OpenShared(dir.path(), {});
+  auto b = Env::OpenShared(dir.path() + "/.", {});
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  CHECK(a->get() == b->get());
+}
+
+TEST_CASE("put, get, delete; uncommitted writes vanish") {
+  testing::TempDir dir;
+  auto env = Env::OpenShared(dir.path(), {}).value();
+  MDB_dbi dbi = env->OpenDbi("t").value();
+  {
+    auto txn = Txn::Begin(*env, true).value();
+    REQUIRE(txn.Put(dbi, "k", "v").ok());
+    REQUIRE(txn.Commit().ok());
+  }
+  {
+    auto txn = Txn::Begin(*env, true).value();
+    REQUIRE(txn.Put(dbi, "gone", "x").ok());
+    // destroyed without Commit: aborted
+  }
+  auto txn = Txn::Begin(*env, false).value();
+  CHECK(txn.Get(dbi, "k").value().value() == "v");
+  CHECK_FALSE(txn.Get(dbi, "gone").value().has_value());
+  txn.Abort();
+  auto w = Txn::Begin(*env, true).value();
+  Status st = w.Put(dbi, "k", "other", /*no_overwrite=*/true);
+  CHECK(st.code() == Status::Code::kAlreadyExists);
+  CHECK(st.message().find("MDB_KEYEXIST") != std::string::npos);
+  CHECK(w.Del(dbi, "k").value());
+  CHECK_FALSE(w.Del(dbi, "k").value());
+}
+
+TEST_CASE("ForEach visits in key order and stops on error") {
+  testing::TempDir dir;
+  auto env = Env::OpenShared(dir.path(), {}).value();
+  MDB_dbi dbi = env->OpenDbi("t").value();
+  auto txn = Txn::Begin(*env, true).value();
+  for (const char* k : {"b", "a", "c"}) REQUIRE(txn.Put(dbi, k, "1").ok());
+  std::string seen;
+  REQUIRE(txn.ForEach(dbi, [&](std::string_view k, std::string_view) {
+    seen += k;
+    return Status::Ok();
+  }).ok());
+  CHECK(seen == "abc");
+  Status st = txn.ForEach(dbi, [&](std::string_view, std::string_view) { return Status::Cancelled("stop"); });
+  CHECK(st.code() == Status::Code::kCancelled);
+}
+
+TEST_CASE("LmdbStatus names the code and the place") {
+  Status st = LmdbStatus(MDB_MAP_FULL, "commit", "/x/index");
+  CHECK(st.code() == Status::Code::kResourceExhausted);
+  CHECK(st.message().find("MDB_MAP_FULL") != std::string::npos);
+  CHECK(st.message().find("/x/index") != std::string::npos);
+  CHECK(LmdbStatus(MDB_CORRUPTED, "get", "p").code() == Status::Code::kCorruption);
+  CHECK(LmdbStatus(ENOSPC, "commit", "p").message().find("ENOSPC") != std::string::npos);
+  CHECK(LmdbStatus(0, "x", "p").ok());
+}
+
+TEST_CASE("a missing directory is a clear error") {
+  auto env = Env::OpenShared("/nonexistent/recomp/index", {});
+  REQUIRE_FALSE(env.ok());
+  CHECK(env.status().message().find("/nonexistent/recomp/index") != std::string::npos);
+}
