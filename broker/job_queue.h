@@ -1,0 +1,57 @@
+// JobQueue: the broker's bounded queue of jobs waiting for a worker credit. Priority order
+// (high > standard > low), FIFO within a priority; keyed by (job_id, attempt) so a duplicate
+// DISPATCH is recognised and a REVOKE removes in O(log n). Not thread-safe: the broker thread
+// owns it.
+#pragma once
+
+#include <compare>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "messages/stage_job.h"
+
+namespace recomp::broker {
+
+// One attempt of one job: the fencing key of every lease and result.
+struct JobKey {
+  std::string job_id;
+  uint32_t attempt = 1;
+  auto operator<=>(const JobKey&) const = default;
+  bool operator==(const JobKey&) const = default;
+};
+inline JobKey KeyOf(const StageJob& j) { return {j.job_id, j.attempt}; }
+
+class JobQueue {
+ public:
+  explicit JobQueue(size_t max_size) : max_size_(max_size) {}
+
+  enum class PushResult { kQueued, kDuplicate, kFull };
+  // Appends behind every queued job of the same priority. kFull when size() == max_size.
+  PushResult Push(StageJob job);
+  // Puts a job back at the head of its priority (a send to a worker failed). Not bounded: the
+  // job was already counted when it was first queued.
+  void PushFront(StageJob job);
+  // Removes and returns the next job to dispatch.
+  std::optional<StageJob> Pop();
+  // Removes a queued job; nullopt when it is not queued.
+  std::optional<StageJob> Remove(const JobKey& key);
+  bool Contains(const JobKey& key) const { return index_.count(key) != 0; }
+  size_t size() const { return items_.size(); }
+  bool empty() const { return items_.empty(); }
+  size_t max_size() const { return max_size_; }
+
+ private:
+  using Order = std::pair<int, int64_t>;  // (priority rank: 0 = high, sequence)
+  static int Rank(Priority p);
+  size_t max_size_;
+  std::map<Order, StageJob> items_;
+  std::map<JobKey, Order> index_;
+  int64_t next_back_ = 0;
+  int64_t next_front_ = -1;
+};
+
+}  // namespace recomp::broker

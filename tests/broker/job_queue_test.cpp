@@ -1,0 +1,95 @@
+// JobQueue and WorkerRegistry: ordering, bounds, keys and the dispatch choice.
+#include "broker/job_queue.h"
+#include "broker/worker_registry.h"
+
+#include <doctest/doctest.h>
+
+#include "broker_test_util.h"
+
+namespace recomp::broker {
+namespace {
+
+using testing::MakeJob;
+
+TEST_CASE("job queue: priority first, FIFO within a priority") {
+  JobQueue q(10);
+  CHECK(q.Push(MakeJob(1, Priority::kLow)) == JobQueue::PushResult::kQueued);
+  CHECK(q.Push(MakeJob(2, Priority::kStandard)) == JobQueue::PushResult::kQueued);
+  CHECK(q.Push(MakeJob(3, Priority::kHigh)) == JobQueue::PushResult::kQueued);
+  CHECK(q.Push(MakeJob(4, Priority::kHigh)) == JobQueue::PushResult::kQueued);
+  CHECK(q.Push(MakeJob(5, Priority::kLow)) == JobQueue::PushResult::kQueued);
+  std::vector<std::string> order;
+  while (auto j = q.Pop()) order.push_back(j->job_id);
+  CHECK(order == std::vector<std::string>{testing::JobId(3), testing::JobId(4), testing::JobId(2),
+                                          testing::JobId(1), testing::JobId(5)});
+  CHECK(q.empty());
+}
+
+TEST_CASE("job queue: bounded, duplicates recognised, remove and push-front") {
+  JobQueue q(2);
+  CHECK(q.Push(MakeJob(1)) == JobQueue::PushResult::kQueued);
+  CHECK(q.Push(MakeJob(1)) == JobQueue::PushResult::kDuplicate);
+  CHECK(q.Push(MakeJob(1, Priority::kStandard, 2)) == JobQueue::PushResult::kQueued);  // other attempt
+  CHECK(q.Push(MakeJob(3)) == JobQueue::PushResult::kFull);
+  CHECK(q.Contains({testing::JobId(1), 2}));
+  auto removed = q.Remove({testing::JobId(1), 2});
+  REQUIRE(removed.has_value());
+  CHECK(removed->attempt == 2);
+  CHECK_FALSE(q.Remove({testing::JobId(1), 2}).has_value());
+  CHECK(q.Push(MakeJob(3)) == JobQueue::PushResult::kQueued);
+  auto first = q.Pop();
+  REQUIRE(first);
+  CHECK(first->job_id == testing::JobId(1));
+  q.PushFront(*first);  // back at the head, ahead of job 3
+  CHECK(q.Pop()->job_id == testing::JobId(1));
+  CHECK(q.Pop()->job_id == testing::JobId(3));
+  CHECK_FALSE(q.Pop().has_value());
+}
+
+TEST_CASE("worker registry: most free credits first, ties least recently used") {
+  WorkerRegistry reg;
+  auto now = Clock::now();
+  proto::WorkerHello a{"a", 2, 1000, 3, "h", 1};
+  proto::WorkerHello b{"b", 1, 1000, 3, "h", 2};
+  proto::WorkerHello c{"c", 2, 1000, 3, "h", 3};
+  reg.Add("ida", a, now, 0);
+  reg.Add("idb", b, now, 0);
+  reg.Add("idc", c, now, 0);
+  auto lease = [](int n) {
+    Lease l;
+    l.job_id = testing::JobId(n);
+    l.attempt = 1;
+    return l;
+  };
+  // a and c tie at 2 free credits, both never used: identity breaks the tie.
+  WorkerEntry* w = reg.PickForDispatch();
+  REQUIRE(w);
+  CHECK(w->hello.worker_id == "a");
+  reg.AddLease(*w, lease(1));
+  w = reg.PickForDispatch();  // c has 2 free; a and b 1
+  CHECK(w->hello.worker_id == "c");
+  reg.AddLease(*w, lease(2));
+  w = reg.PickForDispatch();  // all have 1 free: b was never used
+  CHECK(w->hello.worker_id == "b");
+  reg.AddLease(*w, lease(3));
+  w = reg.PickForDispatch();  // a and c have 1 free: a was used longer ago
+  CHECK(w->hello.worker_id == "a");
+  reg.AddLease(*w, lease(4));
+  w = reg.PickForDispatch();
+  CHECK(w->hello.worker_id == "c");
+  reg.AddLease(*w, lease(5));
+  CHECK(reg.PickForDispatch() == nullptr);
+  CHECK(reg.Holder({testing::JobId(3), 1})->hello.worker_id == "b");
+  CHECK_FALSE(reg.RemoveLease(*reg.Find("ida"), {testing::JobId(3), 1}).has_value());  // not a's
+  CHECK(reg.RemoveLease(*reg.Find("idb"), {testing::JobId(3), 1}).has_value());
+  CHECK(reg.PickForDispatch()->hello.worker_id == "b");
+  auto removed = reg.Remove("ida");
+  REQUIRE(removed);
+  CHECK(removed->jobs.size() == 2);
+  CHECK(reg.Holder({testing::JobId(1), 1}) == nullptr);
+  CHECK(reg.FindByWorkerId("a") == nullptr);
+  CHECK(reg.size() == 2);
+}
+
+}  // namespace
+}  // namespace recomp::broker
