@@ -140,10 +140,10 @@ void AddLs(CLI::App* art, Common* c) {
 void AddVerify(CLI::App* art, Common* c) {
   auto ref = std::make_shared<std::string>();
   CLI::App* v = Sub(art, "verify", "re-hash all blobs (or REF); exit 1 if any is corrupt or missing", c);
-  v->add_option("REF", *ref, "only this artifact");
-  v->callback([ref, c] {
+  CLI::Option* ref_opt = v->add_option("REF", *ref, "only this artifact");
+  v->callback([ref, ref_opt, c] {
     std::optional<Digest> only;
-    if (!ref->empty()) only = ParseRefOrUsage(*ref);
+    if (ref_opt->count() > 0) only = ParseRefOrUsage(*ref);
     auto s = OpenStore(c->store_dir, false);
     auto rep = s->Verify(only);
     ExitIfError(rep.status());
