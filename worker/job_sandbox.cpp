@@ -124,6 +124,30 @@ Status RemoveAt(int parent_fd, const std::string& name, const std::string& path)
   return Status::Ok();
 }
 
+// Validates all input paths; on OK *by_path maps each path to its input (sorted).
+Status ValidateInputs(const std::vector<SandboxInput>& inputs, uint64_t max_inputs,
+                      std::map<std::string, const SandboxInput*>* by_path) {
+  if (inputs.size() > max_inputs) {
+    return Status::ResourceExhausted(std::to_string(inputs.size()) + " inputs exceed the limit of " +
+                                     std::to_string(max_inputs));
+  }
+  for (const SandboxInput& in : inputs) {
+    RECOMP_RETURN_IF_ERROR(ValidateJobPath(in.path, /*allow_dir=*/false, "input path"));
+    if (!by_path->emplace(in.path, &in).second) {
+      return Status::InvalidArgument("input path " + Quote(in.path) + " is listed twice");
+    }
+  }
+  for (const auto& [path, in] : *by_path) {  // "a" and "a/b": a file cannot also be a directory
+    auto next = by_path->lower_bound(path + "/");
+    if (next != by_path->end() && next->first.compare(0, path.size() + 1, path + "/") == 0) {
+      return Status::InvalidArgument("input path " + Quote(path) +
+                                     " is both a file and a directory (see " +
+                                     Quote(next->first) + ")");
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status ValidateJobPath(std::string_view path, bool allow_dir, std::string_view what) {
@@ -215,25 +239,8 @@ Status JobSandbox::Remove() {
 
 Status JobSandbox::MaterializeInputs(const std::vector<SandboxInput>& inputs,
                                      BlobSource& source) {
-  if (inputs.size() > limits_.max_inputs) {
-    return Status::ResourceExhausted(std::to_string(inputs.size()) + " inputs exceed the limit of " +
-                                     std::to_string(limits_.max_inputs));
-  }
   std::map<std::string, const SandboxInput*> by_path;
-  for (const SandboxInput& in : inputs) {
-    RECOMP_RETURN_IF_ERROR(ValidateJobPath(in.path, /*allow_dir=*/false, "input path"));
-    if (!by_path.emplace(in.path, &in).second) {
-      return Status::InvalidArgument("input path " + Quote(in.path) + " is listed twice");
-    }
-  }
-  for (const auto& [path, in] : by_path) {  // "a" and "a/b": a file cannot also be a directory
-    auto next = by_path.lower_bound(path + "/");
-    if (next != by_path.end() && next->first.compare(0, path.size() + 1, path + "/") == 0) {
-      return Status::InvalidArgument("input path " + Quote(path) +
-                                     " is both a file and a directory (see " +
-                                     Quote(next->first) + ")");
-    }
-  }
+  RECOMP_RETURN_IF_ERROR(ValidateInputs(inputs, limits_.max_inputs, &by_path));
   std::set<std::string> dirs = {input_dir()};
   for (const auto& [path, in] : by_path) {
     for (size_t slash = path.find('/'); slash != std::string::npos;

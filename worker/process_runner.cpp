@@ -122,6 +122,20 @@ std::string DescribeSpawnError(const ProcessSpec& spec, const std::string& exe, 
   }
 }
 
+// Checks what can be checked before spawning: returns the spawn-failure message, or "" and the
+// executable's path in *exe.
+std::string Preflight(const ProcessSpec& spec, std::string* exe) {
+  struct stat st;
+  int err = ::stat(spec.working_dir.c_str(), &st) != 0 ? errno
+            : S_ISDIR(st.st_mode)                       ? 0
+                                                        : ENOTDIR;
+  if (err == ENOENT) return "working directory does not exist: " + spec.working_dir;
+  if (err != 0) return "working directory " + spec.working_dir + ": " + std::strerror(err);
+  std::string error;
+  *exe = ResolveCommand(spec, &error);
+  return error;
+}
+
 // Owns posix_spawn attributes and file actions for one spawn.
 class SpawnSetup {
  public:
@@ -195,9 +209,27 @@ void KillGroup(pid_t pgid, int sig) {
   }
 }
 
-std::string DescribeStatus(const ProcessOutcome& o) {
-  if (o.exit_code >= 0) return "exited with code " + std::to_string(o.exit_code);
-  return "killed by " + SignalName(o.signal);
+// Fills kind, exit_code, signal and message from a wait status and why we stopped the job
+// (kExited = we did not).
+void DescribeExit(int status, ProcessOutcome::Kind stop_kind, milliseconds timeout,
+                  ProcessOutcome* o) {
+  if (WIFEXITED(status)) o->exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) o->signal = WTERMSIG(status);
+  const std::string how = o->exit_code >= 0 ? "exited with code " + std::to_string(o->exit_code)
+                                            : "killed by " + SignalName(o->signal);
+  switch (stop_kind) {
+    case ProcessOutcome::Kind::kTimedOut:
+      o->kind = stop_kind;
+      o->message = "timed out after " + std::to_string(timeout.count()) + " ms (" + how + ")";
+      return;
+    case ProcessOutcome::Kind::kKilled:
+      o->kind = stop_kind;
+      o->message = "cancelled (" + how + ")";
+      return;
+    default:
+      o->kind = WIFEXITED(status) ? ProcessOutcome::Kind::kExited : ProcessOutcome::Kind::kSignaled;
+      o->message = how;
+  }
 }
 
 }  // namespace
@@ -255,15 +287,9 @@ Status ProcessRunner::Init() {
 
 Status ProcessRunner::Spawn() {
   start_ = Clock::now();
-  struct stat st;
-  if (::stat(spec_.working_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    FinishSpawnFailed("working directory does not exist: " + spec_.working_dir);
-    return Status::Ok();
-  }
-  std::string error;
-  std::string exe = ResolveCommand(spec_, &error);
-  if (exe.empty()) {
-    FinishSpawnFailed(error);
+  std::string exe;
+  if (std::string failure = Preflight(spec_, &exe); !failure.empty()) {
+    FinishSpawnFailed(failure);
     return Status::Ok();
   }
   std::vector<std::string> env_strings;
@@ -286,6 +312,10 @@ Status ProcessRunner::Spawn() {
     FinishSpawnFailed(DescribeSpawnError(spec_, exe, rc));
     return Status::Ok();
   }
+  return Watch();
+}
+
+Status ProcessRunner::Watch() {
   // The child is unreaped until we wait4 it, so its pid cannot be reused before pidfd_open.
   pidfd_ = store::Fd(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
   if (!pidfd_.valid()) {
@@ -380,7 +410,8 @@ void ProcessRunner::Escalate(Clock::time_point now) {
   if (state_ == State::kRunning && spec_.timeout.count() > 0 && now >= deadline_) {
     AppendToLog("recomp: timed out after " + std::to_string(spec_.timeout.count()) + " ms\n");
     Terminate(now, ProcessOutcome::Kind::kTimedOut);
-  } else if (state_ == State::kTerminating && now >= deadline_) {
+  } else if (state_ == State::kTerminating && !kill_sent_ && now >= deadline_) {
+    kill_sent_ = true;
     AppendToLog("recomp: still running " + std::to_string(spec_.kill_grace.count()) +
                 " ms after SIGTERM: sending SIGKILL to the process group\n");
     KillGroup(pid_, SIGKILL);
@@ -419,21 +450,7 @@ void ProcessRunner::Reap(Clock::time_point now) {
     WorkerLog().error("{}", outcome_.message);
   } else {
     outcome_.max_rss_kb = usage.ru_maxrss;
-    if (WIFEXITED(status)) outcome_.exit_code = WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) outcome_.signal = WTERMSIG(status);
-    const std::string how = DescribeStatus(outcome_);
-    if (stop_kind_ == ProcessOutcome::Kind::kTimedOut) {
-      outcome_.kind = stop_kind_;
-      outcome_.message = "timed out after " + std::to_string(spec_.timeout.count()) + " ms (" +
-                         how + ")";
-    } else if (stop_kind_ == ProcessOutcome::Kind::kKilled) {
-      outcome_.kind = stop_kind_;
-      outcome_.message = "cancelled (" + how + ")";
-    } else {
-      outcome_.kind = WIFEXITED(status) ? ProcessOutcome::Kind::kExited
-                                        : ProcessOutcome::Kind::kSignaled;
-      outcome_.message = how;
-    }
+    DescribeExit(status, stop_kind_, spec_.timeout, &outcome_);
   }
   if (!outcome_.group_drained) {
     WorkerLog().warn("process group {} still has live members {} ms after SIGKILL", pid_,

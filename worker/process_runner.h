@@ -105,6 +105,7 @@ class ProcessRunner {
 
   Status Init();
   Status Spawn();
+  Status Watch();
   void FinishSpawnFailed(const std::string& message);
   void OnLeaderExited(Clock::time_point now);
   void Terminate(Clock::time_point now, ProcessOutcome::Kind why);
@@ -120,6 +121,7 @@ class ProcessRunner {
   store::Fd timer_fd_;
   store::Fd epoll_fd_;
   store::Fd log_fd_;
+  bool kill_sent_ = false;  // SIGKILL escalation done (sent once)
   ProcessOutcome::Kind stop_kind_ = ProcessOutcome::Kind::kExited;  // kTimedOut/kKilled once set
   Clock::time_point start_;
   Clock::time_point deadline_;     // timeout, or SIGKILL after SIGTERM
