@@ -152,7 +152,7 @@ Result<ArtifactRecord> PutBatch::AddFd(int fd, const PutOptions& opts, const std
     }
   }
   Item item;
-  RECOMP_ASSIGN_OR_RETURN(StagedFile f, StagedFile::CopyFrom(core_->layout, fd, name));
+  RECOMP_ASSIGN_OR_RETURN(StagedFile f, StagedFile::CopyFrom(core_->layout, fd, name, core_->options.durable));
   item.digest = f.digest();
   item.staged = std::move(f);
   return Add(std::move(item), opts);

@@ -20,7 +20,8 @@ Result<StagedFile> StagedFile::Create(const Layout& layout) {
   return f;
 }
 
-Result<StagedFile> StagedFile::CopyFrom(const Layout& layout, int src_fd, const std::string& src_name) {
+Result<StagedFile> StagedFile::CopyFrom(const Layout& layout, int src_fd, const std::string& src_name,
+                                        bool durable) {
   RECOMP_ASSIGN_OR_RETURN(StagedFile f, Create(layout));
   AdviseSequential(src_fd);
   std::unique_ptr<char[]> buf(new char[kCopyBufferBytes]);
@@ -32,7 +33,7 @@ Result<StagedFile> StagedFile::CopyFrom(const Layout& layout, int src_fd, const 
     hasher.Update(buf.get(), n);
     RECOMP_RETURN_IF_ERROR(WriteAll(f.fd_.get(), buf.get(), n, f.path_));
     f.size_ += n;
-    if (f.size_ - flushed >= kWritebackChunk) {
+    if (durable && f.size_ - flushed >= kWritebackChunk) {
       RECOMP_RETURN_IF_ERROR(StartWriteback(f.fd_.get(), flushed, f.size_ - flushed, f.path_));
       flushed = f.size_;
     }

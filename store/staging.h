@@ -20,8 +20,10 @@ class StagedFile {
  public:
   // Copies everything readable from `src_fd` (file, pipe, socket) into a new temp file while
   // hashing it. Memory use is one kCopyBufferBytes buffer whatever the size. `src_name`
-  // names the source in errors.
-  static Result<StagedFile> CopyFrom(const Layout& layout, int src_fd, const std::string& src_name);
+  // names the source in errors. With `durable`, writeback starts every 8 MiB (overlapping
+  // the disk with hashing, bounding dirty pages); without, the bytes stay in the page cache.
+  static Result<StagedFile> CopyFrom(const Layout& layout, int src_fd, const std::string& src_name,
+                                     bool durable = true);
   // Writes `bytes` to a new temp file.
   static Result<StagedFile> FromBytes(const Layout& layout, std::string_view bytes);
 
