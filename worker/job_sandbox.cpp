@@ -259,9 +259,25 @@ Status JobSandbox::MaterializeInputs(const std::vector<SandboxInput>& inputs,
         ::chmod(dest.c_str(), info.st_mode & ~kWriteBits & 07777) != 0) {
       return store::ErrnoStatus("chmod a-w", dest, errno);
     }
+    stamps_.push_back({path, in->digest, info});
   }
   for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
     if (::chmod(it->c_str(), 0555) != 0) return store::ErrnoStatus("chmod 0555", *it, errno);
+  }
+  return Status::Ok();
+}
+
+Status JobSandbox::CheckInputsUnchanged() const {
+  for (const InputStamp& stamp : stamps_) {
+    struct stat now;
+    std::string path = input_dir() + "/" + stamp.path;
+    if (::lstat(path.c_str(), &now) != 0 || !S_ISREG(now.st_mode) ||
+        now.st_dev != stamp.st.st_dev || now.st_ino != stamp.st.st_ino ||
+        now.st_size != stamp.st.st_size || now.st_mtim.tv_sec != stamp.st.st_mtim.tv_sec ||
+        now.st_mtim.tv_nsec != stamp.st.st_mtim.tv_nsec) {
+      return Status::FailedPrecondition("input " + Quote(stamp.path) + " (" + stamp.digest.Ref() +
+                                        ") was modified, replaced or removed by the job");
+    }
   }
   return Status::Ok();
 }
@@ -389,6 +405,7 @@ Result<std::string> JobSandbox::LogForStorage() {
 
 Result<CollectedOutputs> JobSandbox::CollectOutputs(const std::vector<std::string>& outputs,
                                                     BlobSink& sink, const std::string& producer) {
+  RECOMP_RETURN_IF_ERROR(CheckInputsUnchanged());
   Gathered g;
   for (const std::string& declared : outputs) RECOMP_RETURN_IF_ERROR(GatherOutput(declared, &g));
   std::vector<std::string> paths;

@@ -3,6 +3,8 @@
 // on destruction. The contract is in docs/worker-sandbox.md. Thread-compatible.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -70,6 +72,12 @@ class JobSandbox {
   // read-only. Call once, before the job runs.
   Status MaterializeInputs(const std::vector<SandboxInput>& inputs, BlobSource& source);
 
+  // OK when every materialised input is still the file we created, unwritten (same inode, size
+  // and mtime). Inputs may be hard links to the store's copies, so a job that chmods and writes
+  // one may have corrupted the store: the message names the input and its ref. Detects
+  // accidents, not a job that restores mtime on purpose. CollectOutputs calls it first.
+  Status CheckInputsUnchanged() const;
+
   // Call after the job's process group is dead. Resolves each declared output (relative to the
   // work dir; a trailing '/' declares a directory: every regular file under it, recursively);
   // fails naming the path when one is missing, of the wrong type, escapes the work dir ("..",
@@ -86,6 +94,11 @@ class JobSandbox {
 
  private:
   struct Gathered;
+  struct InputStamp {
+    std::string path;
+    Digest digest;
+    struct stat st;
+  };
   JobSandbox(std::string dir, SandboxLimits limits);
 
   Status GatherOutput(const std::string& declared, Gathered* g) const;
@@ -100,6 +113,7 @@ class JobSandbox {
   std::string work_real_;  // realpath of work_dir_, for containment checks
   std::string log_path_;
   SandboxLimits limits_;
+  std::vector<InputStamp> stamps_;  // one per materialised input
   bool removed_ = false;
 };
 

@@ -161,6 +161,25 @@ TEST_CASE("inputs are laid out under in/ read-only") {
                                    " echo denied; touch in/new 2>/dev/null || echo denied");
   CHECK(out.success());
   if (::geteuid() != 0) CHECK(ReadFile(sb->log_path()) == "rom bytesdenied\ndenied\n");
+  // Root bypasses the modes, so its "echo x > in/rom.z64" succeeded: the check catches it.
+  CHECK(sb->CheckInputsUnchanged().ok() == (::geteuid() != 0));
+}
+
+TEST_CASE("a job that writes an input (possibly the store's hard link) is caught") {
+  TempDir root;
+  auto sb = MakeSandbox(root);
+  FakeSource source;
+  source.blobs = {{DigestOf(1), "rom bytes"}, {DigestOf(2), "syms"}};
+  REQUIRE(sb->MaterializeInputs({{"rom.z64", DigestOf(1)}, {"syms.toml", DigestOf(2)}}, source)
+              .ok());
+  REQUIRE(RunJob(*sb, "chmod u+w in/rom.z64 && echo patched >> in/rom.z64 && echo o > out")
+              .success());
+  FakeSink sink;
+  auto got = sb->CollectOutputs({"out"}, sink, kProducer);
+  CHECK(got.status().code() == Code::kFailedPrecondition);
+  CHECK(got.status().message() == "input 'rom.z64' (" + DigestOf(1).Ref() +
+                                      ") was modified, replaced or removed by the job");
+  CHECK(sink.commits.empty());
 }
 
 TEST_CASE("hostile or conflicting input paths are rejected before anything is created") {
