@@ -21,5 +21,9 @@ void ExitWith(int code);
 std::string DefaultHome();
 
 void AddArtifactCommands(CLI::App& app);
+void AddCoordinatorCommands(CLI::App& app);
+void AddUpCommand(CLI::App& app);
+void AddSubmitCommand(CLI::App& app);
+void AddClientCommands(CLI::App& app);
 
 }  // namespace recomp::cli

@@ -33,6 +33,10 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "recomp 0.1.0");
   recomp::cli::AddArtifactCommands(app);
+  recomp::cli::AddUpCommand(app);
+  recomp::cli::AddCoordinatorCommands(app);
+  recomp::cli::AddSubmitCommand(app);
+  recomp::cli::AddClientCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {

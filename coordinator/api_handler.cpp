@@ -1,7 +1,7 @@
 // Client API requests -> engine calls -> replies.
 #include "coordinator/api_handler.h"
 
-#include <spdlog/spdlog.h>
+#include "coordinator/log.h"
 
 #include "coordinator/run_reducer.h"
 #include "coordinator/zmq_io.h"
@@ -48,7 +48,7 @@ std::optional<Reply> ApiHandler::Handle(const std::vector<std::string>& frames, 
     body = msg.ok() ? Dispatch(msg->command, msg->body, fx) : Result<std::string>(msg.status());
   }
   bool ok = body.ok();
-  if (!ok) spdlog::get("coordinator")->info("api error: {}", body.status().ToString());
+  if (!ok) Log()->info("api error: {}", body.status().ToString());
   for (auto& f : proto::Frames(ok ? proto::kOk : proto::kError,
                                ok ? std::move(body).value() : proto::ErrorBody(body.status()))) {
     reply.frames.push_back(std::move(f));

@@ -5,10 +5,10 @@
 #include <map>
 #include <vector>
 
-#include <spdlog/spdlog.h>
 #include <zmq_addon.hpp>
 
 #include "coordinator/api_handler.h"
+#include "coordinator/log.h"
 #include "coordinator/zmq_io.h"
 #include "messages/protocol.h"
 #include "messages/stage_result.h"
@@ -44,9 +44,7 @@ Result<std::unique_ptr<CoordinatorService>> CoordinatorService::Create(
     zmq::context_t& ctx, ServiceOptions opts, store::ArtifactStore* store) {
   std::unique_ptr<CoordinatorService> svc(new CoordinatorService());
   auto impl = std::make_unique<Impl>();
-  impl->log = spdlog::get("coordinator");
-  if (!impl->log) impl->log = spdlog::default_logger()->clone("coordinator");
-  spdlog::register_logger(impl->log);
+  impl->log = Log();
   RECOMP_ASSIGN_OR_RETURN(impl->runs, RunStore::Open(opts.state_dir));
   RECOMP_ASSIGN_OR_RETURN(uint64_t last, impl->runs->LastSequence());
   impl->store = store;
@@ -152,12 +150,13 @@ Status CoordinatorService::Run() {
     for (int i = 0; i < kDrainLimit && RecvFrames(m.api, &frames); ++i) {
       if (auto r = m.api_handler->Handle(frames, &batch); r) m.replies.push_back(std::move(*r));
     }
-    for (int i = 0; i < 64 && RecvFrames(m.replay, &frames); ++i) m.HandleReplay(frames);
     m.engine->Tick(NowMs(), &batch);
     if (Status s = m.Flush(batch); !s.ok()) {
       m.log->critical("cannot persist state, stopping: {}", s.ToString());
       return s;  // nothing was announced; a restart resumes from the last commit
     }
+    // After the flush, so a replay's `head` is exactly the newest committed event.
+    for (int i = 0; i < 64 && RecvFrames(m.replay, &frames); ++i) m.HandleReplay(frames);
   }
   m.log->info("coordinator stopping: active_runs={} inflight={}", m.engine->active_runs(), m.engine->inflight());
   return Status::Ok();

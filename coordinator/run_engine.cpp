@@ -2,7 +2,7 @@
 // are in run_engine_jobs.cpp.
 #include "coordinator/run_engine.h"
 
-#include <spdlog/spdlog.h>
+#include "coordinator/log.h"
 
 #include <random>
 
@@ -146,7 +146,7 @@ Result<RunStatus> RunEngine::Submit(RunSubmission sub, Effects* fx) {
                          {"module_manifest", sub.module_manifest},
                          {"config_manifest", sub.config_manifest},
                          {"provenance_manifest", sub.provenance_manifest},
-                         {"stages", r.pipeline.pipeline.order}};
+                         {"stages", r.pipeline.pipeline.order}, {"jobs", r.unfinished}};
   bool blocked = sub.execution_mode != ExecutionMode::kLocal;
   if (blocked) {
     data["initial_state"] = "blocked";
@@ -167,7 +167,7 @@ Result<RunStatus> RunEngine::Submit(RunSubmission sub, Effects* fx) {
   if (!blocked) RECOMP_RETURN_IF_ERROR(PlanReadyStages(r, fx));
   RunStatus status = r.row.status;
   active_[sub.run_id] = std::move(run);
-  spdlog::get("coordinator")
+  Log()
       ->info("run={} accepted stages={} blocked={}", sub.run_id, r.pipeline.pipeline.order.size(),
              blocked);
   return status;
@@ -180,7 +180,7 @@ Status RunEngine::Resume(Effects* fx) {
     RECOMP_ASSIGN_OR_RETURN(auto jobs, runs_->GetJobs(row.submission.run_id));
     auto loaded = LoadRun(row, std::move(jobs));
     if (!loaded.ok()) {
-      spdlog::get("coordinator")
+      Log()
           ->error("run={} cannot resume: {}", row.submission.run_id, loaded.status().ToString());
       continue;
     }
@@ -196,7 +196,7 @@ Status RunEngine::Resume(Effects* fx) {
       }
     }
     RECOMP_RETURN_IF_ERROR(PlanReadyStages(r, fx));
-    spdlog::get("coordinator")
+    Log()
         ->info("run={} resumed state={}", row.submission.run_id, ToString(r.row.status.state));
   }
   return Status::Ok();
@@ -243,7 +243,7 @@ void RunEngine::FinishRun(ActiveRun& run, RunState state, const std::string& rea
       {run.row.submission.run_id,
        state == RunState::kSucceeded ? store::RunPinState::kSucceeded : store::RunPinState::kFailed,
        std::move(refs)});
-  spdlog::get("coordinator")
+  Log()
       ->info("run={} completed state={} reason=\"{}\"", run.row.submission.run_id, ToString(state),
              reason);
   active_.erase(run.row.submission.run_id);  // memory stays flat: terminal runs live in LMDB only

@@ -1,6 +1,6 @@
 // RunEngine: planning stages into jobs, the ready queue, the action cache, dispatch, results,
 // retries and worker-loss re-offers.
-#include <spdlog/spdlog.h>
+#include "coordinator/log.h"
 
 #include <cmath>
 
@@ -136,7 +136,7 @@ void RunEngine::Tick(int64_t now_ms, Effects* fx) {
 bool RunEngine::ServeFromCache(ActiveRun& run, JobRow& job, Effects* fx) {
   auto cached = runs_->GetCache(job.job_id);
   if (!cached.ok()) {
-    spdlog::get("coordinator")
+    Log()
         ->warn("job={} action cache unreadable: {}", job.job_id, cached.status().ToString());
     return false;
   }
@@ -178,7 +178,7 @@ void RunEngine::Dispatch(ActiveRun& run, JobRow& job, Effects* fx) {
 }
 
 void RunEngine::OnResult(const StageResult& r, Effects* fx) {
-  auto log = spdlog::get("coordinator");
+  auto log = Log();
   auto it = active_.find(r.run_id);
   if (it == active_.end()) {
     log->info("run={} job={} result ignored: run not active", r.run_id, r.job_id);
@@ -250,7 +250,7 @@ void RunEngine::FailOrRetry(ActiveRun& run, JobRow& job, const StageResult& r, E
     job.not_before_ms = now_ms_ + BackoffMs(job);
     Touch(run, job, fx);
     Enqueue(run, job);
-    spdlog::get("coordinator")
+    Log()
         ->info("run={} job={} attempt={} {}: retry in {} ms", job.run_id, job.job_id, job.attempt,
                ToString(r.outcome), job.not_before_ms - now_ms_);
     return;

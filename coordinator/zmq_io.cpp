@@ -1,7 +1,7 @@
 // cppzmq adapter: every zmq::error_t is caught here.
 #include "coordinator/zmq_io.h"
 
-#include <spdlog/spdlog.h>
+#include "coordinator/log.h"
 
 #include "messages/codec.h"
 #include "messages/protocol.h"
@@ -63,7 +63,7 @@ bool RecvFrames(zmq::socket_t& s, std::vector<std::string>* frames) {
     }
     return true;
   } catch (const zmq::error_t& e) {
-    spdlog::get("coordinator")->warn("recv failed: {}", e.what());
+    Log()->warn("recv failed: {}", e.what());
     return false;
   }
 }
@@ -74,14 +74,14 @@ bool SendFrames(zmq::socket_t& s, std::vector<std::string> frames, const char* w
       auto flags = zmq::send_flags::dontwait;
       if (i + 1 < frames.size()) flags = flags | zmq::send_flags::sndmore;
       if (!s.send(zmq::buffer(frames[i]), flags)) {
-        spdlog::get("coordinator")->warn("{}: send queue full, message dropped", what);
+        Log()->warn("{}: send queue full, message dropped", what);
         return false;
       }
     }
     return true;
   } catch (const zmq::error_t& e) {
     // EHOSTUNREACH with ROUTER_MANDATORY: the peer is gone; its reply has no one to go to.
-    spdlog::get("coordinator")->warn("{}: send failed: {}", what, e.what());
+    Log()->warn("{}: send failed: {}", what, e.what());
     return false;
   }
 }

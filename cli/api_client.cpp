@@ -1,0 +1,116 @@
+// Blocking API client; the CLI's cppzmq adapter.
+#include "cli/api_client.h"
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "messages/protocol.h"
+
+namespace recomp::cli {
+
+Result<Endpoints> ReadEndpoints(const std::string& data_dir) {
+  std::string path = data_dir + "/endpoints.json";
+  std::ifstream in(path);
+  if (!in) {
+    return Status::NotFound("no " + path + ": is the pool running? (start it with `recomp up --data " +
+                            data_dir + "`, or pass --api ENDPOINT)");
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  nlohmann::json j = nlohmann::json::parse(ss.str(), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument(path + ": not a JSON object");
+  Endpoints e;
+  for (auto [key, field] : {std::pair{"api", &e.api}, std::pair{"events", &e.events},
+                            std::pair{"replay", &e.replay}, std::pair{"workers", &e.workers}}) {
+    if (!j.contains(key) || !j[key].is_string()) {
+      return Status::InvalidArgument(path + ": missing string field '" + key + "'");
+    }
+    *field = j[key].get<std::string>();
+  }
+  return e;
+}
+
+Status WriteEndpoints(const std::string& data_dir, const Endpoints& e) {
+  nlohmann::json j = {{"api", e.api}, {"events", e.events}, {"replay", e.replay}, {"workers", e.workers}};
+  std::string path = data_dir + "/endpoints.json";
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << j.dump(2) << "\n";
+    if (!out.flush()) return Status::IOError("cannot write " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) return Status::IOError("cannot rename " + tmp + " to " + path);
+  return Status::Ok();
+}
+
+Result<Endpoints> ResolveEndpoints(const std::string& api_flag, const std::string& data_dir) {
+  auto e = ReadEndpoints(data_dir);
+  if (!api_flag.empty()) {
+    Endpoints out = e.ok() ? *e : Endpoints{};
+    out.api = api_flag;
+    return out;
+  }
+  return e;
+}
+
+ApiClient::ApiClient(std::string api_endpoint, int timeout_ms)
+    : ctx_(1), api_(std::move(api_endpoint)), timeout_ms_(timeout_ms) {}
+
+Result<std::string> ApiClient::Exchange(zmq::socket_t& s, const std::string& endpoint,
+                                        const std::string& command, const std::string& body) {
+  try {
+    for (const std::string& f : std::vector<std::string>{std::string(proto::kTag), command}) {
+      s.send(zmq::buffer(f), zmq::send_flags::sndmore);
+    }
+    s.send(zmq::buffer(body), zmq::send_flags::none);
+    zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
+    if (zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms_)) == 0) {
+      return Status::Unavailable("no reply from the coordinator at " + endpoint + " within " +
+                                 std::to_string(timeout_ms_) + " ms (is `recomp up` running?)");
+    }
+    std::vector<std::string> frames;
+    zmq::message_t m;
+    do {
+      (void)s.recv(m, zmq::recv_flags::none);
+      frames.push_back(m.to_string());
+    } while (m.more());
+    RECOMP_ASSIGN_OR_RETURN(proto::Message reply, proto::Parse(frames));
+    if (reply.command == proto::kError) return proto::DecodeError(reply.body);
+    if (reply.command != proto::kOk) return Status::Internal("unexpected reply " + reply.command);
+    return reply.body;
+  } catch (const zmq::error_t& e) {
+    return Status::Unavailable("talking to " + endpoint + ": " + e.what());
+  }
+}
+
+namespace {
+std::unique_ptr<zmq::socket_t> Dealer(zmq::context_t& ctx, const std::string& endpoint) {
+  auto s = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
+  s->set(zmq::sockopt::linger, 0);
+  s->connect(endpoint);
+  return s;
+}
+}  // namespace
+
+Result<std::string> ApiClient::Call(const std::string& kind, const std::string& command,
+                                    const std::string& body) {
+  try {
+    if (!api_sock_) api_sock_ = Dealer(ctx_, api_);
+  } catch (const zmq::error_t& e) {
+    return Status::InvalidArgument(kind + " endpoint '" + api_ + "': " + e.what());
+  }
+  return Exchange(*api_sock_, api_, command, body);
+}
+
+Result<std::string> ApiClient::Replay(const std::string& replay_endpoint, const std::string& body) {
+  try {
+    if (!replay_sock_) replay_sock_ = Dealer(ctx_, replay_endpoint);
+  } catch (const zmq::error_t& e) {
+    return Status::InvalidArgument("replay endpoint '" + replay_endpoint + "': " + e.what());
+  }
+  return Exchange(*replay_sock_, replay_endpoint, std::string(proto::kReplay), body);
+}
+
+}  // namespace recomp::cli

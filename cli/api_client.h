@@ -1,0 +1,50 @@
+// ApiClient: a blocking client of the coordinator's API and replay endpoints (docs/protocol.md)
+// over a DEALER socket, with a reply deadline; and endpoint discovery from endpoints.json.
+// One instance per thread.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+#include <zmq.hpp>
+
+#include "messages/status.h"
+
+namespace recomp::cli {
+
+struct Endpoints {
+  std::string api, events, replay, workers;
+};
+
+// Reads DIR/endpoints.json. NotFound (with a hint to start `recomp up`) when absent.
+Result<Endpoints> ReadEndpoints(const std::string& data_dir);
+// Writes DIR/endpoints.json atomically (temp file + rename).
+Status WriteEndpoints(const std::string& data_dir, const Endpoints& e);
+// --api wins; else endpoints.json of the data dir.
+Result<Endpoints> ResolveEndpoints(const std::string& api_flag, const std::string& data_dir);
+
+class ApiClient {
+ public:
+  ApiClient(std::string api_endpoint, int timeout_ms);
+  // Sends [RCP1, command, body] and waits for the reply body. An ERROR reply becomes its
+  // Status; no reply within the timeout is Unavailable naming the endpoint.
+  Result<std::string> Call(const std::string& endpoint_kind, const std::string& command,
+                           const std::string& body);
+  Result<std::string> Api(const std::string& command, const std::string& body) {
+    return Call("api", command, body);
+  }
+  // One REPLAY request to `replay_endpoint`.
+  Result<std::string> Replay(const std::string& replay_endpoint, const std::string& body);
+  zmq::context_t& context() { return ctx_; }
+
+ private:
+  Result<std::string> Exchange(zmq::socket_t& s, const std::string& endpoint,
+                               const std::string& command, const std::string& body);
+  zmq::context_t ctx_;
+  std::string api_;
+  int timeout_ms_;
+  std::unique_ptr<zmq::socket_t> api_sock_, replay_sock_;
+};
+
+}  // namespace recomp::cli

@@ -1,0 +1,53 @@
+// Shared client command helpers.
+#include "cli/client.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "cli/commands.h"
+#include "cli/config.h"
+
+namespace recomp::cli {
+
+void AddClientFlags(CLI::App* cmd, ClientFlags* f, bool with_config) {
+  cmd->add_option("--data", f->data, "data directory holding endpoints.json (default $RECOMP_HOME, else ./.recomp)");
+  cmd->add_option("--api", f->api, "coordinator API endpoint (overrides endpoints.json)");
+  const char* env = std::getenv("RECOMP_CONFIG");
+  if (env != nullptr) f->config = env;
+  if (with_config) cmd->add_option("--config", f->config, "config file ([client] timeout_ms; default $RECOMP_CONFIG)");
+  cmd->add_flag("--json", f->json, "machine-readable JSON output");
+}
+
+Result<Connection> Connect(const ClientFlags& f) {
+  RECOMP_ASSIGN_OR_RETURN(Config cfg, Config::Load(f.config));
+  RECOMP_ASSIGN_OR_RETURN(Endpoints ep, ResolveEndpoints(f.api, DataDir(f.data)));
+  Connection c;
+  c.client = std::make_unique<ApiClient>(ep.api, static_cast<int>(cfg.Int("client.timeout_ms", 10000)));
+  c.endpoints = std::move(ep);
+  return c;
+}
+
+std::string StatusLine(const RunStatus& s) {
+  std::string line = s.run_id + "  " + std::string(ToString(s.state));
+  if (!s.current_stage.empty()) {
+    line += "  stage=" + s.current_stage + " attempt=" + std::to_string(s.stage_attempt);
+  }
+  line += "  artifacts=" + std::to_string(s.artifacts.size()) + "  updated " + s.updated_at;
+  return line;
+}
+
+void PrintStatus(const RunStatus& s, bool json) {
+  if (json) {
+    std::printf("%s\n", ToJson(s).dump().c_str());
+    return;
+  }
+  std::printf("run        %s\nstate      %s\n", s.run_id.c_str(), std::string(ToString(s.state)).c_str());
+  if (!s.current_stage.empty()) {
+    std::printf("stage      %s (attempt %lld)\n", s.current_stage.c_str(), static_cast<long long>(s.stage_attempt));
+  }
+  std::printf("started    %s\nupdated    %s\n", s.started_at.c_str(), s.updated_at.c_str());
+  if (!s.reason.empty()) std::printf("reason     %s\n", s.reason.c_str());
+  for (const std::string& a : s.artifacts) std::printf("artifact   %s\n", a.c_str());
+}
+
+}  // namespace recomp::cli

@@ -1,0 +1,36 @@
+// Shared pieces of the client subcommands (submit, status, runs, ...): the common flags, the
+// connection to the coordinator, and printing of status records. Single-threaded CLI code.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/api_client.h"
+#include "messages/run_status.h"
+#include "messages/status.h"
+
+namespace recomp::cli {
+
+struct ClientFlags {
+  std::string data, api, config;
+  bool json = false;
+};
+
+// Adds --data, --api, --json and (unless the command uses --config itself) --config to `cmd`.
+// Without --config, $RECOMP_CONFIG names the settings file.
+void AddClientFlags(CLI::App* cmd, ClientFlags* f, bool with_config = true);
+
+struct Connection {
+  Endpoints endpoints;
+  std::unique_ptr<ApiClient> client;
+};
+Result<Connection> Connect(const ClientFlags& f);
+
+// One line: "<run_id>  <state>  stage=<s> attempt=<n>  artifacts=<k>  updated <t>".
+std::string StatusLine(const RunStatus& s);
+// Prints the status as pretty JSON (--json) or as a few human lines.
+void PrintStatus(const RunStatus& s, bool json);
+
+}  // namespace recomp::cli

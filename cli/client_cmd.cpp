@@ -1,0 +1,236 @@
+// The client subcommands over the coordinator API: status, runs, cancel, events, audit,
+// workers, logs, and the --wait progress display of submit.
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+
+#include "cli/client.h"
+#include "cli/commands.h"
+#include "cli/config.h"
+#include "cli/event_follower.h"
+#include "messages/artifact_ref.h"
+#include "messages/codec.h"
+#include "messages/protocol.h"
+#include "store/artifact_store.h"
+
+namespace recomp::cli {
+namespace {
+
+std::atomic<bool> g_client_stop{false};
+extern "C" void OnClientSignal(int) { g_client_stop.store(true); }
+
+Connection MustConnect(const ClientFlags& f) {
+  auto c = Connect(f);
+  ExitIfError(c.status());
+  return std::move(c).value();
+}
+
+std::string RunIdBody(const std::string& run_id) { return proto::JsonBody({{"run_id", run_id}}); }
+
+nlohmann::json MustJson(const Result<std::string>& reply, const char* what) {
+  ExitIfError(reply.status());
+  auto j = proto::BodyJson(*reply, what);
+  ExitIfError(j.status());
+  return *j;
+}
+
+void StatusCommand(CLI::App& app) {
+  auto f = std::make_shared<ClientFlags>();
+  auto run = std::make_shared<std::string>();
+  CLI::App* c = app.add_subcommand("status", "show a run's v1 status record");
+  c->add_option("RUN", *run, "run id")->required();
+  AddClientFlags(c, f.get());
+  c->callback([f, run] {
+    Connection conn = MustConnect(*f);
+    auto reply = conn.client->Api(std::string(proto::kStatus), RunIdBody(*run));
+    ExitIfError(reply.status());
+    auto st = DecodeRunStatus(*reply);
+    ExitIfError(st.status());
+    PrintStatus(*st, f->json);
+  });
+}
+
+void RunsCommand(CLI::App& app) {
+  auto f = std::make_shared<ClientFlags>();
+  CLI::App* c = app.add_subcommand("runs", "list runs");
+  AddClientFlags(c, f.get());
+  c->callback([f] {
+    Connection conn = MustConnect(*f);
+    auto reply = conn.client->Api(std::string(proto::kList), proto::EmptyBody());
+    ExitIfError(reply.status());
+    auto oh = wire::Unpack(*reply, "runs");
+    ExitIfError(oh.status());
+    auto r = wire::MapReader::From(oh->get(), "runs");
+    ExitIfError(r.status());
+    const msgpack::object* runs = r->Find("runs");
+    nlohmann::json all = nlohmann::json::array();
+    for (uint32_t i = 0; runs && runs->type == msgpack::type::ARRAY && i < runs->via.array.size; ++i) {
+      auto st = DecodeRunStatus(runs->via.array.ptr[i]);
+      ExitIfError(st.status());
+      if (f->json) all.push_back(ToJson(*st));
+      else std::printf("%s\n", StatusLine(*st).c_str());
+    }
+    if (f->json) std::printf("%s\n", all.dump().c_str());
+  });
+}
+
+void CancelCommand(CLI::App& app) {
+  auto f = std::make_shared<ClientFlags>();
+  auto run = std::make_shared<std::string>();
+  CLI::App* c = app.add_subcommand("cancel", "cancel a run (it ends failed, reason cancelled)");
+  c->add_option("RUN", *run, "run id")->required();
+  AddClientFlags(c, f.get());
+  c->callback([f, run] {
+    Connection conn = MustConnect(*f);
+    auto reply = conn.client->Api(std::string(proto::kCancelRun), RunIdBody(*run));
+    ExitIfError(reply.status());
+    auto st = DecodeRunStatus(*reply);
+    ExitIfError(st.status());
+    PrintStatus(*st, f->json);
+  });
+}
+
+std::string EventLine(const Event& e) {
+  std::string line = std::to_string(e.sequence) + " " + e.time + " " + std::string(ToString(e.type)) + " " + e.subject;
+  if (e.type == EventType::kStageCompleted) {
+    line += " " + e.data.value("stage", "") + "/" + std::to_string(e.data.value("shard", 0)) + " " +
+            e.data.value("outcome", "") + (e.data.value("cached", false) ? " cached" : "");
+  } else if (e.type == EventType::kValidationCompleted) {
+    line += " validation " + e.data.value("verdict", "");
+  } else if (e.type == EventType::kCompleted) {
+    line += " " + e.data.value("state", "");
+  }
+  return line;
+}
+
+void EventsCommand(CLI::App& app) {
+  struct A { ClientFlags f; uint64_t from = 0; bool follow = false; std::string run; };
+  auto a = std::make_shared<A>();
+  CLI::App* c = app.add_subcommand("events", "print events (JSON lines with --json); replay then follow");
+  AddClientFlags(c, &a->f);
+  c->add_option("--from", a->from, "only events with a sequence greater than this");
+  c->add_flag("--follow", a->follow, "keep following live events (Ctrl-C stops)");
+  c->add_option("--run", a->run, "only this run's events");
+  c->callback([a] {
+    Connection conn = MustConnect(a->f);
+    std::signal(SIGINT, OnClientSignal);
+    std::signal(SIGTERM, OnClientSignal);
+    EventFollower follower(conn.client.get(), conn.endpoints, a->run, a->from);
+    ExitIfError(follower.Run(a->follow, [&](const Event& e) {
+      std::printf("%s\n", a->f.json ? ToJson(e).dump().c_str() : EventLine(e).c_str());
+      std::fflush(stdout);
+      return true;
+    }, &g_client_stop));
+  });
+}
+
+void AuditCommand(CLI::App& app) {
+  auto f = std::make_shared<ClientFlags>();
+  auto run = std::make_shared<std::string>();
+  CLI::App* c = app.add_subcommand("audit", "rebuild a run's state from its events and compare with the stored row");
+  c->add_option("RUN", *run, "run id")->required();
+  AddClientFlags(c, f.get());
+  c->callback([f, run] {
+    Connection conn = MustConnect(*f);
+    nlohmann::json j = MustJson(conn.client->Api(std::string(proto::kAudit), RunIdBody(*run)), "audit");
+    bool ok = j.value("ok", false);
+    if (f->json) {
+      std::printf("%s\n", j.dump().c_str());
+    } else {
+      std::printf("run %s: %zu events replayed; stored row %s the replayed state\n", run->c_str(),
+                  static_cast<size_t>(j.value("events", 0)), ok ? "matches" : "DOES NOT match");
+      if (!ok) std::printf("%s\n", j.contains("error") ? j["error"].dump().c_str() : j["diff"].dump(2).c_str());
+    }
+    ExitWith(ok ? 0 : 1);
+  });
+}
+
+void WorkersCommand(CLI::App& app) {
+  auto f = std::make_shared<ClientFlags>();
+  CLI::App* c = app.add_subcommand("workers", "list connected workers and their jobs");
+  AddClientFlags(c, f.get());
+  c->callback([f] {
+    Connection conn = MustConnect(*f);
+    nlohmann::json j = MustJson(conn.client->Api(std::string(proto::kWorkers), proto::EmptyBody()), "workers");
+    if (f->json) {
+      std::printf("%s\n", j["workers"].dump().c_str());
+      return;
+    }
+    for (const auto& w : j["workers"]) {
+      std::printf("%s  host=%s pid=%lld  slots=%lld active=%lld  last_seen=%lldms\n",
+                  w.value("worker_id", "?").c_str(), w.value("host", "?").c_str(),
+                  static_cast<long long>(w.value("pid", 0)), static_cast<long long>(w.value("slots", 0)),
+                  static_cast<long long>(w.value("active", 0)), static_cast<long long>(w.value("last_seen_ms", 0)));
+    }
+  });
+}
+
+void LogsCommand(CLI::App& app) {
+  struct A { ClientFlags f; std::string run, stage, store; int shard = -1; };
+  auto a = std::make_shared<A>();
+  CLI::App* c = app.add_subcommand("logs", "print the logs of a run's finished jobs");
+  c->add_option("RUN", a->run, "run id")->required();
+  c->add_option("--stage", a->stage, "only this stage");
+  c->add_option("--shard", a->shard, "only this shard");
+  c->add_option("--store", a->store, "artifact store (default <data>/store)");
+  AddClientFlags(c, &a->f);
+  c->callback([a] {
+    Connection conn = MustConnect(a->f);
+    nlohmann::json j = MustJson(conn.client->Api(std::string(proto::kResultOf), RunIdBody(a->run)), "results");
+    auto s = store::ArtifactStore::Open(a->store.empty() ? DataDir(a->f.data) + "/store" : a->store);
+    ExitIfError(s.status());
+    for (const auto& job : j["jobs"]) {
+      if ((!a->stage.empty() && job.value("stage", "") != a->stage) || (a->shard >= 0 && job.value("shard", -1) != a->shard)) continue;
+      if (!job["result"].is_object() || job["result"].value("log_ref", "").empty()) continue;
+      std::string ref = job["result"]["log_ref"];
+      std::printf("==> %s/%d (%s, %s) %s <==\n", job.value("stage", "").c_str(), job.value("shard", 0),
+                  job["result"].value("outcome", "").c_str(), job.value("state", "").c_str(), ref.c_str());
+      std::fflush(stdout);
+      ExitIfError((*s)->GetToFd(ParseArtifactRef(ref).value(), STDOUT_FILENO));
+    }
+  });
+}
+
+}  // namespace
+
+int WaitForRun(Connection& c, const std::string& run_id, bool json) {
+  bool tty = isatty(STDOUT_FILENO);
+  size_t done = 0, total = 0;
+  std::string final_state;
+  std::signal(SIGINT, OnClientSignal);
+  EventFollower follower(c.client.get(), c.endpoints, run_id, 0);
+  Status s = follower.Run(true, [&](const Event& e) {
+    if (e.type == EventType::kRequested) total = e.data.value("jobs", 0);
+    if (e.type == EventType::kStageCompleted) ++done;
+    if (e.type == EventType::kCompleted) final_state = e.data.value("state", "");
+    if (tty && !json) {
+      std::printf("\r\033[K[%zu/%zu] %s", done, total, EventLine(e).c_str());
+      if (e.type == EventType::kCompleted) std::printf("\n");
+    } else if (!json) {
+      std::printf("[%zu/%zu] %s\n", done, total, EventLine(e).c_str());
+    }
+    std::fflush(stdout);
+    return e.type != EventType::kCompleted;
+  }, &g_client_stop);
+  if (!s.ok()) return ReportStatus(s);
+  auto reply = c.client->Api(std::string(proto::kStatus), RunIdBody(run_id));
+  if (!reply.ok()) return ReportStatus(reply.status());
+  auto st = DecodeRunStatus(*reply);
+  if (!st.ok()) return ReportStatus(st.status());
+  if (json) std::printf("%s\n", ToJson(*st).dump().c_str());
+  else PrintStatus(*st, false);
+  return st->state == RunState::kSucceeded ? 0 : 1;
+}
+
+void AddClientCommands(CLI::App& app) {
+  StatusCommand(app);
+  RunsCommand(app);
+  CancelCommand(app);
+  EventsCommand(app);
+  AuditCommand(app);
+  WorkersCommand(app);
+  LogsCommand(app);
+}
+
+}  // namespace recomp::cli

@@ -1,0 +1,99 @@
+// Config loading. The schema (section -> key -> type) lives here and in config/recomp.toml.
+#include "cli/config.h"
+
+#include <map>
+
+#include "cli/commands.h"
+
+namespace recomp::cli {
+namespace {
+
+enum class T { kStr, kInt, kNum, kBool };
+
+// Every accepted key. Keep in step with config/recomp.toml (a test compares them).
+const std::map<std::string, T>& Schema() {
+  static const std::map<std::string, T> k = {
+      {"coordinator.api", T::kStr}, {"coordinator.events", T::kStr},
+      {"coordinator.replay", T::kStr}, {"coordinator.max_inflight", T::kInt},
+      {"coordinator.lost_cap", T::kInt}, {"coordinator.retry_initial_ms", T::kInt},
+      {"coordinator.retry_coefficient", T::kNum}, {"coordinator.retry_max_ms", T::kInt},
+      {"coordinator.cloud_gate", T::kBool}, {"coordinator.events_hwm", T::kInt},
+      {"broker.workers", T::kStr}, {"broker.dispatch", T::kStr},
+      {"broker.heartbeat_ms", T::kInt}, {"broker.max_queue", T::kInt},
+      {"worker.slots", T::kInt}, {"worker.heartbeat_ms", T::kInt},
+      {"worker.liveness", T::kInt}, {"worker.work_dir", T::kStr},
+      {"worker.executor", T::kStr}, {"worker.reconnect_min_ms", T::kInt},
+      {"worker.reconnect_max_ms", T::kInt},
+      {"up.workers", T::kInt}, {"up.restart_delay_ms", T::kInt},
+      {"up.stop_grace_ms", T::kInt},
+      {"store.retention.failed_days", T::kInt}, {"store.retention.succeeded_days", T::kInt},
+      {"store.retention.unpinned_days", T::kInt},
+      {"client.timeout_ms", T::kInt},
+  };
+  return k;
+}
+
+bool TypeOk(const toml::node& n, T t) {
+  switch (t) {
+    case T::kStr: return n.is_string();
+    case T::kInt: return n.is_integer();
+    case T::kNum: return n.is_integer() || n.is_floating_point();
+    case T::kBool: return n.is_boolean();
+  }
+  return false;
+}
+
+Status Check(const toml::table& t, const std::string& prefix, const std::string& file) {
+  for (const auto& [k, v] : t) {
+    std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    if (const toml::table* sub = v.as_table()) {
+      RECOMP_RETURN_IF_ERROR(Check(*sub, key, file));
+      continue;
+    }
+    auto it = Schema().find(key);
+    if (it == Schema().end()) {
+      return Status::InvalidArgument("config '" + file + "': unknown key '" + key +
+                                     "' (see config/recomp.toml for the accepted keys)");
+    }
+    if (!TypeOk(v, it->second)) {
+      return Status::InvalidArgument("config '" + file + "': '" + key + "' has the wrong type");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<Config> Config::Load(const std::string& path) {
+  Config c;
+  c.path_ = path;
+  if (path.empty()) return c;
+  try {
+    c.table_ = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    const auto& src = e.source();
+    return Status::InvalidArgument("config '" + path + "' line " + std::to_string(src.begin.line) +
+                                   ": " + std::string(e.description()));
+  } catch (const std::exception& e) {
+    return Status::IOError("config '" + path + "': " + e.what());
+  }
+  RECOMP_RETURN_IF_ERROR(Check(c.table_, "", path));
+  return c;
+}
+
+std::string Config::Str(const std::string& dotted, const std::string& def) const {
+  return table_.at_path(dotted).value_or(def);
+}
+int64_t Config::Int(const std::string& dotted, int64_t def) const {
+  return table_.at_path(dotted).value_or(def);
+}
+double Config::Double(const std::string& dotted, double def) const {
+  return table_.at_path(dotted).value_or(def);
+}
+bool Config::Bool(const std::string& dotted, bool def) const {
+  return table_.at_path(dotted).value_or(def);
+}
+
+std::string DataDir(const std::string& flag) { return flag.empty() ? DefaultHome() : flag; }
+
+}  // namespace recomp::cli

@@ -1,0 +1,35 @@
+// The `recomp` configuration file (config/recomp.toml documents every key and default):
+// loading, strict validation (unknown sections or keys are refused, naming them), and typed
+// lookups. Values given by flags override the file. Not thread-safe; used at startup.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <toml++/toml.h>
+
+#include "messages/status.h"
+
+namespace recomp::cli {
+
+class Config {
+ public:
+  // Loads and validates `path`; an empty path gives the built-in defaults.
+  static Result<Config> Load(const std::string& path);
+
+  // The value at "section.key", or `def` when absent. Type mismatches were refused by Load.
+  std::string Str(const std::string& dotted, const std::string& def) const;
+  int64_t Int(const std::string& dotted, int64_t def) const;
+  double Double(const std::string& dotted, double def) const;
+  bool Bool(const std::string& dotted, bool def) const;
+  const std::string& path() const { return path_; }
+
+ private:
+  toml::table table_;
+  std::string path_;
+};
+
+// Resolves the data directory: the flag, else $RECOMP_HOME, else ./.recomp.
+std::string DataDir(const std::string& flag);
+
+}  // namespace recomp::cli

@@ -1,0 +1,106 @@
+// `recomp coordinator`: the coordinator process: the broker on a thread, the coordinator
+// service on the main thread, the artifact store and run store under the data directory.
+#include <csignal>
+#include <filesystem>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+#include <zmq.hpp>
+
+#include "broker/broker.h"
+#include "cli/api_client.h"
+#include "cli/commands.h"
+#include "cli/config.h"
+#include "coordinator/coordinator_service.h"
+#include "store/artifact_store.h"
+
+namespace recomp::cli {
+namespace {
+
+std::atomic<coordinator::CoordinatorService*> g_service{nullptr};
+
+extern "C" void OnStopSignal(int) {
+  if (auto* s = g_service.load()) s->RequestStop();  // an atomic store: async-signal-safe
+}
+
+struct CoordinatorArgs {
+  std::string data, config, api, events, replay, workers, store;
+};
+
+coordinator::ServiceOptions ServiceOptionsFrom(const Config& c, const CoordinatorArgs& a,
+                                               const std::string& data) {
+  coordinator::ServiceOptions o;
+  o.api_endpoint = a.api.empty() ? c.Str("coordinator.api", o.api_endpoint) : a.api;
+  o.events_endpoint = a.events.empty() ? c.Str("coordinator.events", o.events_endpoint) : a.events;
+  o.replay_endpoint = a.replay.empty() ? c.Str("coordinator.replay", o.replay_endpoint) : a.replay;
+  o.state_dir = data + "/coordinator";
+  o.events_hwm = static_cast<int>(c.Int("coordinator.events_hwm", o.events_hwm));
+  auto& e = o.engine;
+  e.max_inflight = static_cast<uint32_t>(c.Int("coordinator.max_inflight", e.max_inflight));
+  e.lost_cap = static_cast<uint32_t>(c.Int("coordinator.lost_cap", e.lost_cap));
+  e.retry_initial_ms = c.Int("coordinator.retry_initial_ms", e.retry_initial_ms);
+  e.retry_coefficient = c.Double("coordinator.retry_coefficient", e.retry_coefficient);
+  e.retry_max_ms = c.Int("coordinator.retry_max_ms", e.retry_max_ms);
+  e.cloud_gate_open = c.Bool("coordinator.cloud_gate", false);
+  return o;
+}
+
+broker::BrokerOptions BrokerOptionsFrom(const Config& c, const CoordinatorArgs& a) {
+  broker::BrokerOptions o;
+  o.workers_endpoint = a.workers.empty() ? c.Str("broker.workers", o.workers_endpoint) : a.workers;
+  o.dispatch_endpoint = c.Str("broker.dispatch", o.dispatch_endpoint);
+  o.heartbeat_ms = static_cast<uint32_t>(c.Int("broker.heartbeat_ms", o.heartbeat_ms));
+  o.max_queue = static_cast<size_t>(c.Int("broker.max_queue", static_cast<int64_t>(o.max_queue)));
+  return o;
+}
+
+Status RunCoordinator(const CoordinatorArgs& a) {
+  RECOMP_ASSIGN_OR_RETURN(Config cfg, Config::Load(a.config));
+  std::string data = DataDir(a.data);
+  std::error_code ec;
+  std::filesystem::create_directories(data, ec);
+  if (ec) return Status::IOError("cannot create data dir " + data + ": " + ec.message());
+  RECOMP_ASSIGN_OR_RETURN(auto store, store::ArtifactStore::Open(a.store.empty() ? data + "/store" : a.store));
+  zmq::context_t ctx(2);
+  RECOMP_ASSIGN_OR_RETURN(auto brk, broker::Broker::Create(ctx, BrokerOptionsFrom(cfg, a)));
+  RECOMP_RETURN_IF_ERROR(brk->Bind());
+  coordinator::ServiceOptions so = ServiceOptionsFrom(cfg, a, data);
+  so.dispatch_endpoint = brk->dispatch_endpoint();
+  RECOMP_ASSIGN_OR_RETURN(auto svc, coordinator::CoordinatorService::Create(ctx, so, store.get()));
+  Status broker_status;
+  std::thread broker_thread([&] { broker_status = brk->Run(); });
+  Endpoints ep{svc->api_endpoint(), svc->events_endpoint(), svc->replay_endpoint(), brk->workers_endpoint()};
+  Status st = WriteEndpoints(data, ep);
+  if (st.ok()) {
+    std::printf("coordinator api=%s events=%s replay=%s workers=%s\n", ep.api.c_str(), ep.events.c_str(),
+                ep.replay.c_str(), ep.workers.c_str());
+    std::fflush(stdout);
+    g_service.store(svc.get());
+    std::signal(SIGINT, OnStopSignal);
+    std::signal(SIGTERM, OnStopSignal);
+    st = svc->Run();
+    g_service.store(nullptr);
+    std::filesystem::remove(data + "/endpoints.json", ec);
+  }
+  brk->Stop();
+  broker_thread.join();
+  if (!broker_status.ok()) spdlog::error("broker stopped: {}", broker_status.ToString());
+  return st;
+}
+
+}  // namespace
+
+void AddCoordinatorCommands(CLI::App& app) {
+  auto a = std::make_shared<CoordinatorArgs>();
+  CLI::App* c = app.add_subcommand("coordinator", "run the coordinator (with the broker as a thread)");
+  c->add_option("--data", a->data, "data directory (default $RECOMP_HOME, else ./.recomp)");
+  c->add_option("--config", a->config, "config file (see config/recomp.toml)");
+  c->add_option("--api", a->api, "client API endpoint to bind");
+  c->add_option("--events", a->events, "events PUB endpoint to bind");
+  c->add_option("--replay", a->replay, "replay endpoint to bind");
+  c->add_option("--workers-endpoint", a->workers, "endpoint workers connect to");
+  c->add_option("--store", a->store, "artifact store directory (default <data>/store)");
+  c->callback([a] { ExitIfError(RunCoordinator(*a)); });
+}
+
+}  // namespace recomp::cli

@@ -1,0 +1,92 @@
+// Snapshot-then-follow.
+#include "cli/event_follower.h"
+
+#include <chrono>
+
+#include <zmq.hpp>
+
+#include "messages/codec.h"
+#include "messages/protocol.h"
+
+namespace recomp::cli {
+
+Result<bool> EventFollower::CatchUp(const std::function<bool(const Event&)>& fn) {
+  while (true) {
+    nlohmann::json req = {{"from", covered_}, {"limit", 1000}};
+    if (!run_id_.empty()) req["run_id"] = run_id_;
+    RECOMP_ASSIGN_OR_RETURN(std::string body, client_->Replay(ep_.replay, proto::JsonBody(req)));
+    RECOMP_ASSIGN_OR_RETURN(auto oh, wire::Unpack(body, "replay reply"));
+    RECOMP_ASSIGN_OR_RETURN(wire::MapReader r, wire::MapReader::From(oh.get(), "replay reply"));
+    uint64_t last = 0, head = 0;
+    RECOMP_RETURN_IF_ERROR(r.Uint("last", &last));
+    RECOMP_RETURN_IF_ERROR(r.Uint("head", &head));
+    const msgpack::object* events = r.Find("events");
+    if (events == nullptr || events->type != msgpack::type::ARRAY) {
+      return Status::InvalidArgument("replay reply: events must be an array");
+    }
+    for (uint32_t i = 0; i < events->via.array.size; ++i) {
+      RECOMP_ASSIGN_OR_RETURN(Event e, DecodeEvent(events->via.array.ptr[i]));
+      if (e.sequence <= covered_) continue;
+      covered_ = e.sequence;
+      if (!fn(e)) return false;
+    }
+    // A short page means we reached the head the coordinator had committed.
+    if (events->via.array.size < 1000) {
+      covered_ = std::max(covered_, head);
+      return true;
+    }
+  }
+}
+
+Status EventFollower::Run(bool follow, const std::function<bool(const Event&)>& fn,
+                          const std::atomic<bool>* stop) {
+  zmq::socket_t sub(client_->context(), zmq::socket_type::sub);
+  try {
+    sub.set(zmq::sockopt::linger, 0);
+    sub.set(zmq::sockopt::rcvhwm, 100000);
+    sub.set(zmq::sockopt::subscribe, "recomp.run.");
+    if (follow) sub.connect(ep_.events);  // subscribe BEFORE the snapshot (Clone pattern)
+  } catch (const zmq::error_t& e) {
+    return Status::InvalidArgument("events endpoint '" + ep_.events + "': " + e.what());
+  }
+  RECOMP_ASSIGN_OR_RETURN(bool more, CatchUp(fn));
+  if (!more || !follow) return Status::Ok();
+  auto idle_since = std::chrono::steady_clock::now();
+  while (stop == nullptr || !stop->load()) {
+    zmq::pollitem_t item{sub.handle(), 0, ZMQ_POLLIN, 0};
+    try {
+      zmq::poll(&item, 1, std::chrono::milliseconds(200));
+    } catch (const zmq::error_t& e) {
+      if (e.num() == EINTR) continue;
+      return Status::Internal(std::string("poll: ") + e.what());
+    }
+    bool gap = false;
+    if (item.revents & ZMQ_POLLIN) {
+      zmq::message_t topic, body;
+      (void)sub.recv(topic);
+      if (!topic.more()) continue;
+      (void)sub.recv(body);
+      while (body.more()) (void)sub.recv(body);  // tolerate extra frames
+      auto e = DecodeEvent(body.to_string());
+      if (!e.ok() || e->sequence <= covered_) continue;
+      idle_since = std::chrono::steady_clock::now();
+      if (e->sequence != covered_ + 1) {
+        gap = true;  // missed something (slow joiner, HWM): replay fills it
+      } else {
+        covered_ = e->sequence;
+        if ((run_id_.empty() || e->subject == run_id_) && !fn(*e)) return Status::Ok();
+        continue;
+      }
+    }
+    // On a gap, and every second of silence (a live event may have been published before
+    // our subscription was connected), ask the replay endpoint.
+    if (gap || std::chrono::steady_clock::now() - idle_since > std::chrono::seconds(1)) {
+      RECOMP_ASSIGN_OR_RETURN(bool go_on, CatchUp(fn));
+      if (!go_on) return Status::Ok();
+      idle_since = std::chrono::steady_clock::now();
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace recomp::cli

@@ -1,0 +1,189 @@
+// `recomp up`: runs a whole local pool in the foreground: one `recomp coordinator` child and
+// N `recomp worker` children; restarts any that dies (the coordinator on the same endpoints,
+// so workers reconnect to it); stops them all on SIGINT/SIGTERM, leaving no orphan (children
+// also get PR_SET_PDEATHSIG, so even `kill -9` of `up` takes them down).
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <thread>
+
+#include "cli/api_client.h"
+#include "cli/commands.h"
+#include "cli/config.h"
+
+namespace recomp::cli {
+namespace {
+
+volatile sig_atomic_t g_up_stop = 0;
+extern "C" void OnUpSignal(int) { g_up_stop = 1; }
+
+using Clock = std::chrono::steady_clock;
+
+struct UpArgs {
+  int workers = -1;
+  int slots = -1;
+  std::string data, config;
+};
+
+struct Child {
+  std::vector<std::string> argv;
+  std::string name;
+  Clock::time_point restart_at{};  // when dead: time to start again
+  pid_t pid = -1;
+};
+
+std::string SelfExe() {
+  std::error_code ec;
+  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string("recomp") : p.string();
+}
+
+// fork+exec with the parent-death signal set; the child keeps our stdout/stderr.
+pid_t Spawn(const std::vector<std::string>& argv) {
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() != parent) _exit(1);  // the parent died before prctl
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  execv(args[0], args.data());
+  std::fprintf(stderr, "up: cannot exec %s: %s\n", args[0], std::strerror(errno));
+  _exit(127);
+}
+
+// Waits for the coordinator to publish endpoints.json (polling with a deadline), or dies.
+Result<Endpoints> AwaitEndpoints(const std::string& data, pid_t coordinator) {
+  auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (Clock::now() < deadline && !g_up_stop) {
+    auto e = ReadEndpoints(data);
+    if (e.ok()) return e;
+    int status;
+    if (waitpid(coordinator, &status, WNOHANG) == coordinator) {
+      return Status::Unavailable("the coordinator exited before it was ready (see its log above)");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return Status::DeadlineExceeded("the coordinator did not write " + data + "/endpoints.json within 30 s");
+}
+
+void StopAll(std::vector<Child>& kids, int grace_ms) {
+  for (Child& c : kids) if (c.pid > 0) kill(c.pid, SIGTERM);
+  auto deadline = Clock::now() + std::chrono::milliseconds(grace_ms);
+  for (Child& c : kids) {
+    while (c.pid > 0) {
+      int status;
+      if (waitpid(c.pid, &status, WNOHANG) == c.pid) {
+        c.pid = -1;
+      } else if (Clock::now() > deadline) {
+        std::fprintf(stderr, "up: %s (pid %d) did not stop in %d ms: SIGKILL\n", c.name.c_str(), c.pid, grace_ms);
+        kill(c.pid, SIGKILL);
+        waitpid(c.pid, &status, 0);
+        c.pid = -1;
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
+  }
+}
+
+// Reaps dead children and restarts them after `delay_ms`. Returns when asked to stop.
+void Supervise(std::vector<Child>& kids, int delay_ms) {
+  while (!g_up_stop) {
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+      for (Child& c : kids) {
+        if (c.pid != pid) continue;
+        std::fprintf(stderr, "up: %s (pid %d) exited (%s %d); restarting in %d ms\n", c.name.c_str(), pid,
+                     WIFSIGNALED(status) ? "signal" : "status",
+                     WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), delay_ms);
+        c.pid = -1;
+        c.restart_at = Clock::now() + std::chrono::milliseconds(delay_ms);
+      }
+    }
+    for (Child& c : kids) {
+      if (c.pid < 0 && Clock::now() >= c.restart_at) c.pid = Spawn(c.argv);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+Status RunUp(const UpArgs& a) {
+  RECOMP_ASSIGN_OR_RETURN(Config cfg, Config::Load(a.config));
+  std::string data = std::filesystem::absolute(DataDir(a.data)).string();
+  std::error_code ec;
+  std::filesystem::create_directories(data, ec);
+  if (ec) return Status::IOError("cannot create data dir " + data + ": " + ec.message());
+  std::filesystem::remove(data + "/endpoints.json", ec);  // stale from a crashed pool
+  int workers = a.workers >= 0 ? a.workers : static_cast<int>(cfg.Int("up.workers", 2));
+  std::string self = SelfExe();
+  std::vector<std::string> common = {"--data", data};
+  if (!a.config.empty()) {
+    common.push_back("--config");
+    common.push_back(std::filesystem::absolute(a.config).string());
+  }
+  signal(SIGINT, OnUpSignal);
+  signal(SIGTERM, OnUpSignal);
+  std::vector<Child> kids(1);
+  kids[0].name = "coordinator";
+  kids[0].argv = {self, "coordinator"};
+  kids[0].argv.insert(kids[0].argv.end(), common.begin(), common.end());
+  kids[0].pid = Spawn(kids[0].argv);
+  auto ep = AwaitEndpoints(data, kids[0].pid);
+  if (!ep.ok()) {
+    StopAll(kids, 2000);
+    return ep.status();
+  }
+  // A restarted coordinator must come back on the same endpoints (tcp port 0 resolved).
+  for (const auto& [flag, value] : {std::pair{"--api", ep->api}, std::pair{"--events", ep->events},
+                                    std::pair{"--replay", ep->replay}, std::pair{"--workers-endpoint", ep->workers}}) {
+    kids[0].argv.push_back(flag);
+    kids[0].argv.push_back(value);
+  }
+  for (int i = 0; i < workers; ++i) {
+    Child w;
+    w.name = "worker " + std::to_string(i);
+    w.argv = {self, "worker", "--connect", ep->workers};
+    w.argv.insert(w.argv.end(), common.begin(), common.end());
+    if (a.slots > 0) {
+      w.argv.push_back("--slots");
+      w.argv.push_back(std::to_string(a.slots));
+    }
+    w.pid = Spawn(w.argv);
+    kids.push_back(std::move(w));
+  }
+  std::printf("recomp up: %d worker(s), data %s\napi      %s\nevents   %s\nreplay   %s\nworkers  %s\n",
+              workers, data.c_str(), ep->api.c_str(), ep->events.c_str(), ep->replay.c_str(), ep->workers.c_str());
+  std::printf("endpoints written to %s/endpoints.json; Ctrl-C stops the pool\n", data.c_str());
+  std::fflush(stdout);
+  Supervise(kids, static_cast<int>(cfg.Int("up.restart_delay_ms", 1000)));
+  std::fprintf(stderr, "up: stopping\n");
+  StopAll(kids, static_cast<int>(cfg.Int("up.stop_grace_ms", 5000)));
+  std::filesystem::remove(data + "/endpoints.json", ec);
+  return Status::Ok();
+}
+
+}  // namespace
+
+void AddUpCommand(CLI::App& app) {
+  auto a = std::make_shared<UpArgs>();
+  CLI::App* c = app.add_subcommand("up", "run a local pool (coordinator + N workers) in the foreground");
+  c->add_option("--workers", a->workers, "worker processes (default [up] workers = 2)");
+  c->add_option("--slots", a->slots, "jobs per worker (default [worker] slots = 1)");
+  c->add_option("--data", a->data, "data directory (default $RECOMP_HOME, else ./.recomp)");
+  c->add_option("--config", a->config, "config file (see config/recomp.toml)");
+  c->callback([a] { ExitIfError(RunUp(*a)); });
+}
+
+}  // namespace recomp::cli
