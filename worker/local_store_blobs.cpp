@@ -1,0 +1,55 @@
+// LocalStoreBlobs (see local_store_blobs.h).
+#include "worker/local_store_blobs.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace recomp::worker {
+
+Status LocalStoreBlobs::Materialize(const Digest& digest, const std::string& dest_path) {
+  if (!store_.Contains(digest)) {
+    return Status::NotFound("store has no blob " + digest.Ref());
+  }
+  Result<std::string> how = store_.LinkOrCopyTo(digest, dest_path);
+  if (!how.ok()) {
+    ::unlink(dest_path.c_str());  // the contract: nothing is left at dest_path on error
+    return how.status().WithContext("materialising " + digest.Ref());
+  }
+  return Status::Ok();
+}
+
+std::string LocalStoreBlobs::MediaTypeFor(const std::string& path) {
+  size_t slash = path.rfind('/');
+  std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  if (base == "job.log" || base == "job.log.tail") {
+    std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+    struct stat st;
+    if (::lstat((dir + "/work").c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return "text/plain";
+  }
+  return "application/octet-stream";
+}
+
+Result<std::vector<std::string>> LocalStoreBlobs::PutFiles(const std::vector<std::string>& paths,
+                                                           const std::string& producer) {
+  std::vector<std::string> refs;
+  if (paths.empty()) return refs;
+  store::PutBatch batch = store_.NewBatch();
+  for (const std::string& p : paths) {
+    store::PutOptions opts;
+    opts.artifact_class = ArtifactClass::kGenerated;
+    opts.media_type = MediaTypeFor(p);
+    opts.producer = producer;
+    Result<ArtifactRecord> rec = batch.AddFile(p, opts);
+    if (!rec.ok()) return rec.status().WithContext("storing " + p);
+  }
+  RECOMP_ASSIGN_OR_RETURN(std::vector<ArtifactRecord> records, batch.CommitRecords());
+  if (records.size() != paths.size()) {
+    return Status::Internal("store committed " + std::to_string(records.size()) + " blobs for " +
+                            std::to_string(paths.size()) + " files");
+  }
+  refs.reserve(records.size());
+  for (const ArtifactRecord& r : records) refs.push_back(r.ref);
+  return refs;
+}
+
+}  // namespace recomp::worker

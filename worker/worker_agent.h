@@ -1,0 +1,113 @@
+// WorkerAgent: the stateless worker process's engine. One DEALER to the broker's workers ROUTER,
+// owned by the thread that calls Run(): READY on connect, heartbeats both ways (any traffic
+// counts), JOB / CANCEL_JOB / DISCONNECT handling, and Paranoid Pirate reconnects (a new socket
+// after liveness x interval of broker silence, backoff 1 s doubling to 32 s with jitter).
+// Each job runs on its own thread (sandbox, inputs, ProcessRunner, outputs, log) so the socket
+// loop keeps heartbeating while jobs run; finished jobs wake the loop through an eventfd.
+// The wire contract is docs/protocol.md; the sandbox contract docs/worker-sandbox.md.
+//
+// Threading: Create on any thread; Run() on exactly one thread; Stop() from any thread or a
+// signal handler (async-signal-safe). The destructor kills and joins running jobs.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "messages/stage_job.h"
+#include "messages/stage_result.h"
+#include "messages/status.h"
+#include "worker/blob_source.h"
+
+namespace recomp::worker {
+
+enum class Executor {
+  kProcess,  // run the job's command in a JobSandbox (the real thing)
+  kNoop,     // report success at once with no outputs (control-plane benchmark)
+};
+
+struct WorkerAgentOptions {
+  std::string connect;              // the broker's workers endpoint, e.g. tcp://127.0.0.1:7421
+  std::string worker_id;            // "" = "<host>:<pid>:<random hex>"
+  uint32_t slots = 1;               // credits: jobs held at once (1-1024)
+  uint32_t heartbeat_ms = 1000;     // sent in READY; the broker uses it too (10-60000)
+  uint32_t liveness = 3;            // missed intervals before the peer is dead (2-100)
+  std::string work_root;            // sandbox root (required for kProcess)
+  Executor executor = Executor::kProcess;
+  uint32_t reconnect_initial_ms = 1000;  // Paranoid Pirate: 1 s doubling ...
+  uint32_t reconnect_max_ms = 32000;     // ... to 32 s, each delay plus up to 50% jitter
+  std::chrono::milliseconds kill_grace{2000};  // SIGTERM -> SIGKILL on timeout/cancel
+};
+
+struct WorkerAgentStats {
+  std::atomic<uint64_t> registrations{0};  // READY sent (one per socket)
+  std::atomic<uint64_t> jobs_started{0};
+  std::atomic<uint64_t> results_sent{0};
+  std::atomic<uint64_t> broker_lost{0};    // times the broker was declared dead or said DISCONNECT
+};
+
+class WorkerAgent {
+ public:
+  // `source` and `sink` (not owned; must outlive the agent) are required for kProcess and may
+  // be null for kNoop. `ctx` must outlive the agent.
+  static Result<std::unique_ptr<WorkerAgent>> Create(zmq::context_t& ctx, WorkerAgentOptions options,
+                                                     BlobSource* source, BlobSink* sink);
+  ~WorkerAgent();
+  WorkerAgent(const WorkerAgent&) = delete;
+  WorkerAgent& operator=(const WorkerAgent&) = delete;
+
+  // Serves until Stop(): then says DISCONNECT to the broker, kills running jobs and returns OK.
+  Status Run();
+  void Stop();
+
+  const std::string& worker_id() const { return opt_.worker_id; }
+  const WorkerAgentStats& stats() const { return stats_; }
+
+ private:
+  struct RunningJob;
+  WorkerAgent(zmq::context_t& ctx, WorkerAgentOptions options, BlobSource* source, BlobSink* sink);
+
+  void Connect();
+  void CloseSocket();
+  void BrokerLost(const std::string& why);
+  void HandleMessage(const std::vector<std::string>& frames, size_t total_frames);
+  void OnJob(const std::string& body);
+  void OnCancel(const std::string& body);
+  void ReapFinished();
+  void KillAll(bool orphan);
+  bool Send(std::string_view command, std::string body);
+  void SendResult(const StageResult& r);
+  void Execute(RunningJob* job);  // runs on the job's thread
+
+  zmq::context_t& ctx_;
+  WorkerAgentOptions opt_;
+  BlobSource* source_;
+  BlobSink* sink_;
+  int wake_fd_ = -1;  // eventfd: Stop() and finished jobs
+  std::atomic<bool> stop_{false};
+
+  std::unique_ptr<zmq::socket_t> socket_;
+  std::chrono::steady_clock::time_point last_heard_{};
+  std::chrono::steady_clock::time_point last_sent_{};
+  std::chrono::steady_clock::time_point reconnect_at_{};
+  uint32_t backoff_ms_ = 0;
+  bool heard_since_connect_ = false;
+
+  std::map<std::pair<std::string, uint32_t>, std::unique_ptr<RunningJob>> jobs_;
+  std::mutex done_mu_;
+  std::vector<RunningJob*> done_;  // finished jobs, guarded by done_mu_
+  WorkerAgentStats stats_;
+};
+
+// "<host>:<pid>:<6 random hex>".
+std::string DefaultWorkerId();
+
+}  // namespace recomp::worker
