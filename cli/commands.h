@@ -25,5 +25,6 @@ void AddCoordinatorCommands(CLI::App& app);
 void AddUpCommand(CLI::App& app);
 void AddSubmitCommand(CLI::App& app);
 void AddClientCommands(CLI::App& app);
+void AddWorkerCommands(CLI::App& app);
 
 }  // namespace recomp::cli

@@ -23,7 +23,6 @@ const std::map<std::string, T>& Schema() {
       {"worker.slots", T::kInt}, {"worker.heartbeat_ms", T::kInt},
       {"worker.liveness", T::kInt}, {"worker.work_dir", T::kStr},
       {"worker.executor", T::kStr}, {"worker.reconnect_min_ms", T::kInt},
-      {"worker.reconnect_max_ms", T::kInt},
       {"up.workers", T::kInt}, {"up.restart_delay_ms", T::kInt},
       {"up.stop_grace_ms", T::kInt},
       {"store.retention.failed_days", T::kInt}, {"store.retention.succeeded_days", T::kInt},

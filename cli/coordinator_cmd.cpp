@@ -19,7 +19,7 @@ namespace {
 
 std::atomic<coordinator::CoordinatorService*> g_service{nullptr};
 
-extern "C" void OnStopSignal(int) {
+extern "C" void OnCoordinatorStopSignal(int) {
   if (auto* s = g_service.load()) s->RequestStop();  // an atomic store: async-signal-safe
 }
 
@@ -76,8 +76,8 @@ Status RunCoordinator(const CoordinatorArgs& a) {
                 ep.replay.c_str(), ep.workers.c_str());
     std::fflush(stdout);
     g_service.store(svc.get());
-    std::signal(SIGINT, OnStopSignal);
-    std::signal(SIGTERM, OnStopSignal);
+    std::signal(SIGINT, OnCoordinatorStopSignal);
+    std::signal(SIGTERM, OnCoordinatorStopSignal);
     st = svc->Run();
     g_service.store(nullptr);
     std::filesystem::remove(data + "/endpoints.json", ec);

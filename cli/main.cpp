@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   recomp::cli::AddArtifactCommands(app);
   recomp::cli::AddUpCommand(app);
   recomp::cli::AddCoordinatorCommands(app);
+  recomp::cli::AddWorkerCommands(app);
   recomp::cli::AddSubmitCommand(app);
   recomp::cli::AddClientCommands(app);
   try {

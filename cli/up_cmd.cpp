@@ -119,6 +119,22 @@ void Supervise(std::vector<Child>& kids, int delay_ms) {
   }
 }
 
+// The [worker] settings of the config file, as `recomp worker` flags.
+std::vector<std::string> WorkerFlags(const Config& cfg, const UpArgs& a) {
+  std::vector<std::string> f = {
+      "--slots", std::to_string(a.slots > 0 ? a.slots : cfg.Int("worker.slots", 1)),
+      "--heartbeat-ms", std::to_string(cfg.Int("worker.heartbeat_ms", 1000)),
+      "--liveness", std::to_string(cfg.Int("worker.liveness", 3)),
+      "--reconnect-ms", std::to_string(cfg.Int("worker.reconnect_min_ms", 1000)),
+      "--executor", cfg.Str("worker.executor", "process")};
+  std::string work = cfg.Str("worker.work_dir", "");
+  if (!work.empty()) {
+    f.push_back("--work-dir");
+    f.push_back(work);
+  }
+  return f;
+}
+
 Status RunUp(const UpArgs& a) {
   RECOMP_ASSIGN_OR_RETURN(Config cfg, Config::Load(a.config));
   std::string data = std::filesystem::absolute(DataDir(a.data)).string();
@@ -151,15 +167,12 @@ Status RunUp(const UpArgs& a) {
     kids[0].argv.push_back(flag);
     kids[0].argv.push_back(value);
   }
+  std::vector<std::string> worker_flags = WorkerFlags(cfg, a);
   for (int i = 0; i < workers; ++i) {
     Child w;
     w.name = "worker " + std::to_string(i);
-    w.argv = {self, "worker", "--connect", ep->workers};
-    w.argv.insert(w.argv.end(), common.begin(), common.end());
-    if (a.slots > 0) {
-      w.argv.push_back("--slots");
-      w.argv.push_back(std::to_string(a.slots));
-    }
+    w.argv = {self, "worker", "--connect", ep->workers, "--data", data};
+    w.argv.insert(w.argv.end(), worker_flags.begin(), worker_flags.end());
     w.pid = Spawn(w.argv);
     kids.push_back(std::move(w));
   }
