@@ -48,7 +48,12 @@ struct Common {
 
 CLI::App* Sub(CLI::App* parent, const std::string& name, const std::string& help, Common* c) {
   CLI::App* sub = parent->add_subcommand(name, help);
-  sub->add_option("--store", c->store_dir, "store directory (default $RECOMP_HOME/store)");
+  CLI::Option* store = sub->add_option("--store", c->store_dir, "store directory (default $RECOMP_HOME/store)");
+  sub->add_option_function<std::string>(
+      "--data", [c, store](const std::string& dir) {
+        if (store->count() == 0) c->store_dir = dir + "/store";  // --store wins
+      },
+      "data directory: use its store/ (like the other commands)");
   return sub;
 }
 

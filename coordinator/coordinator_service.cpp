@@ -113,7 +113,9 @@ void CoordinatorService::Impl::HandleDispatch(const std::vector<std::string>& fr
   } else if (msg->command == proto::kWorkerList) {
     auto j = proto::BodyJson(msg->body, "worker_list");
     if (j.ok()) api_handler->SetWorkers(j->value("workers", nlohmann::json::array()));
-  } else if (msg->command != proto::kStarted) {
+  } else if (msg->command == proto::kError) {
+    log->warn("dispatch link: broker reported {}", proto::DecodeError(msg->body).ToString());
+  } else if (msg->command != proto::kStarted && msg->command != proto::kHeartbeat) {
     log->warn("dispatch link: unexpected command {}", msg->command);
   }
 }
@@ -134,7 +136,14 @@ Status CoordinatorService::Run() {
   m.engine->Tick(NowMs(), &fx);
   RECOMP_RETURN_IF_ERROR(m.Flush(fx));
   m.log->info("coordinator serving api={} events={} replay={}", api_ep_, events_ep_, replay_ep_);
+  int64_t next_heartbeat = 0;
   while (!stop_.load()) {
+    // The broker's ROUTER can only address us after we spoke: say hello now and every second
+    // (docs/protocol.md, dispatch link).
+    if (NowMs() >= next_heartbeat) {
+      SendFrames(m.dispatch, proto::Frames(proto::kHeartbeat, proto::EmptyBody()), "dispatch");
+      next_heartbeat = NowMs() + 1000;
+    }
     int64_t wake = m.engine->NextWakeMs(NowMs());
     long timeout = (wake < 0 || wake > 100) ? 100 : static_cast<long>(wake);
     zmq::pollitem_t items[] = {{m.api.handle(), 0, ZMQ_POLLIN, 0},
