@@ -173,6 +173,12 @@ def processes_mentioning(token):
     return out
 
 
+def is_recomp(argv, subcommand):
+    """argv is `recomp <subcommand> ...` (the binary under any name RECOMP_BIN gives)."""
+    return (len(argv) > 1 and argv[1] == subcommand and
+            os.path.basename(argv[0]) in ("recomp", os.path.basename(RECOMP_BIN)))
+
+
 class Proc:
     """A child process in its own process group, output to a log file."""
 
@@ -318,7 +324,14 @@ class Pool:
 
     # -- lifecycle
     def start(self, timeout=30):
-        """Runs `recomp up` in its own process group; waits for endpoints.json and the API."""
+        """Runs `recomp up` in its own process group; waits for endpoints.json and the API.
+        RECOMP_TEST_PARTS=1 starts `recomp coordinator` + N `recomp worker`s instead (for
+        debugging; tests of up's restarts then fail)."""
+        if os.environ.get("RECOMP_TEST_PARTS"):
+            self.start_coordinator(timeout)
+            for _ in range(self.workers):
+                self.start_worker()
+            return self
         self.up = Proc([RECOMP_BIN, "up", "--workers", self.workers, "--data", self.data,
                         "--config", self.config], os.path.join(self.logs, self.name + "-up.log"))
         self.wait_ready(timeout)
@@ -333,8 +346,9 @@ class Pool:
 
     def start_worker(self, extra=()):
         ep = self.endpoints()["workers"]
-        p = Proc([RECOMP_BIN, "worker", "--connect", ep, "--config", self.config, "--data",
-                  self.data, *extra],
+        # Explicit flags (the same values as the test config's [worker] section).
+        p = Proc([RECOMP_BIN, "worker", "--connect", ep, "--data", self.data,
+                  "--heartbeat-ms", "200", "--liveness", "3", "--reconnect-ms", "100", *extra],
                  os.path.join(self.logs, "%s-worker-%d.log" % (self.name, len(self.parts))))
         self.parts.append(p)
         return p
@@ -387,12 +401,10 @@ class Pool:
         return processes_mentioning(self.data)
 
     def worker_pids(self):
-        return [pid for pid, argv in self.processes()
-                if len(argv) > 1 and os.path.basename(argv[0]) == "recomp" and argv[1] == "worker"]
+        return [pid for pid, argv in self.processes() if is_recomp(argv, "worker")]
 
     def coordinator_pids(self):
-        return [pid for pid, argv in self.processes()
-                if len(argv) > 1 and os.path.basename(argv[0]) == "recomp" and argv[1] == "coordinator"]
+        return [pid for pid, argv in self.processes() if is_recomp(argv, "coordinator")]
 
     def stop(self, timeout=20, check=True):
         """SIGTERM to `recomp up` (or each part); waits; then asserts no process of this pool

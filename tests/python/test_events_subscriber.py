@@ -108,7 +108,6 @@ class EventsSubscriber(rt.PoolTestCase):
 
     def test_live_late_and_resumed_subscribers(self):
         pool = self.pool(workers=2).start()
-        pool.wait_workers(1)
         count = self.tmp.join("count.txt")
         cfg = rt.write_pipeline(self.tmp.join("pipe"), "fanout", rt.fanout_stages(validation=True),
                                 common_env=pool.job_env(count))

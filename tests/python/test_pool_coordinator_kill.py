@@ -53,7 +53,6 @@ class CoordinatorKill(rt.PoolTestCase):
 
     def test_kill_up_coordinator_child(self):
         pool = self.pool(workers=2).start()
-        pool.wait_workers(2)
         run_id = self.prepare(pool)
         coords = pool.coordinator_pids()
         self.assertEqual(len(coords), 1, pool.processes())
@@ -61,21 +60,18 @@ class CoordinatorKill(rt.PoolTestCase):
         rt.wait_for(lambda: pool.coordinator_pids() and pool.coordinator_pids() != coords, 30,
                     "recomp up to restart the coordinator")
         self.check_resumed(pool, run_id)
-        pool.wait_workers(2)
         pool.stop()
 
     def test_kill_separate_coordinator_and_restart(self):
         pool = self.pool(workers=2, name="parts")
         coord = pool.start_coordinator()
         workers = [pool.start_worker(), pool.start_worker()]
-        pool.wait_workers(2)
         run_id = self.prepare(pool)
         coord.signal(signal.SIGKILL)
         self.assertIsNotNone(coord.wait(10))
         self.assertTrue(all(w.alive() for w in workers), "workers must survive the coordinator")
         pool.start_coordinator()
         self.check_resumed(pool, run_id)
-        pool.wait_workers(2)  # the same two processes re-registered
         self.assertTrue(all(w.alive() for w in workers))
         pool.stop()
 

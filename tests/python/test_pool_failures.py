@@ -13,7 +13,6 @@ class Failures(rt.PoolTestCase):
     def setUp(self):
         super().setUp()
         self.p = self.pool(workers=2).start()
-        self.p.wait_workers(2)
         self.count = self.tmp.join("count.txt")
         self.mod = rt.write_module(self.tmp.join("mod"))
         self.prov = rt.write_provenance(self.tmp.join("mod"), [self.mod])

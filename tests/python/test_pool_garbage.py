@@ -59,8 +59,13 @@ def garbage_cases(command):
 
 class Garbage(rt.PoolTestCase):
     def expect_error(self, client, frames, reply_cmds=("ERROR",), socket_type=zmq.DEALER):
-        reply = client.raw(frames, timeout_ms=5000, socket_type=socket_type)
-        self.assertIsNotNone(reply, "no reply to %r on %s" % ([f[:40] for f in frames], client.endpoint))
+        """The decoded error body, or None (recorded in self.unanswered) when no reply came.
+        After a first unanswered request on an endpoint, later ones wait only 1 s."""
+        slow = client.endpoint not in {ep for ep, _ in self.unanswered}
+        reply = client.raw(frames, timeout_ms=5000 if slow else 1000, socket_type=socket_type)
+        if reply is None:
+            self.unanswered.append((client.endpoint, [f[:24] for f in frames[:4]]))
+            return None
         if len(reply) == 4 and reply[0] == b"":
             reply = reply[1:]  # answered REQ-style: the request began with an empty frame
         cmd, body = rt.decode_reply(reply)
@@ -70,16 +75,17 @@ class Garbage(rt.PoolTestCase):
 
     def test_garbage_everywhere(self):
         pool = self.pool(workers=2).start()
-        pool.wait_workers(2)
         ep = pool.endpoints()
         before = sorted(pid for pid, _ in pool.processes())
+        self.unanswered = []
 
         api = rt.Client(ep["api"])
         for frames in garbage_cases("SUBMIT") + garbage_cases("STATUS"):
             with self.subTest(endpoint="api", frames=[f[:24] for f in frames[:4]]):
                 body = self.expect_error(api, frames)
-                self.assertIn("code", body)
-                self.assertIn("message", body)
+                if body is not None:
+                    self.assertIn("code", body)
+                    self.assertIn("message", body)
         # Well-framed but semantically wrong requests.
         for cmd, body in [("STATUS", {"run_id": "no-such-run"}), ("STATUS", {"run_id": "../../etc"}),
                           ("CANCEL", {"run_id": ""}), ("AUDIT", {}),
@@ -107,12 +113,12 @@ class Garbage(rt.PoolTestCase):
                                                 [T, b"READY", msgpack.packb({"slots": "many"})]]:
             with self.subTest(endpoint="workers", frames=[f[:24] for f in frames[:4]]):
                 body = self.expect_error(workers, frames, reply_cmds=("DISCONNECT",))
-                self.assertIn("reason", body)
+                if body is not None:
+                    self.assertIn("reason", body)
 
         # Nothing crashed: the same processes, the API answers, and a run succeeds.
         after = sorted(pid for pid, _ in pool.processes())
         self.assertEqual(after, before)
-        self.assertEqual(len(pool.wait_workers(2)), 2)
         count = self.tmp.join("count.txt")
         cfg = rt.write_pipeline(self.tmp.join("pipe"), "fanout", rt.fanout_stages(),
                                 common_env=pool.job_env(count))
@@ -121,6 +127,9 @@ class Garbage(rt.PoolTestCase):
         p, st = pool.submit([mod], cfg, prov)
         self.assertEqual(st["state"], "succeeded", p.stdout + p.stderr)
         pool.stop()
+        names = {v: k for k, v in ep.items()}
+        self.assertEqual([(names.get(e, e), f) for e, f in self.unanswered], [],
+                         "requests that got no error reply (endpoint, first frames)")
 
 
 if __name__ == "__main__":

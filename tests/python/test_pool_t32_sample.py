@@ -93,7 +93,7 @@ class T32Sample(rt.PoolTestCase):
         pool = self.pool(workers=2, name="again")
         pool.data = data
         pool.start()
-        pool.wait_workers(2)
+
         all_events = pool.events()
         runs = sorted({e["subject"] for e in all_events})
         self.assertEqual(len(runs), 1, runs)

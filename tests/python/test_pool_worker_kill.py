@@ -14,7 +14,6 @@ import recomp_testlib as rt  # noqa: E402
 class WorkerKill(rt.PoolTestCase):
     def test_kill_worker_mid_job(self):
         pool = self.pool(workers=2).start()
-        pool.wait_workers(2)
         count = self.tmp.join("count.txt")
         mod = rt.write_module(self.tmp.join("mod"))
         prov = rt.write_provenance(self.tmp.join("mod"), [mod])
@@ -55,7 +54,6 @@ class WorkerKill(rt.PoolTestCase):
         # `recomp up` replaced the dead worker.
         rt.wait_for(lambda: len(pool.worker_pids()) == 2 and worker not in pool.worker_pids(), 30,
                     "recomp up to restart the killed worker")
-        pool.wait_workers(2)
         audit = pool.cli("audit", run_id)
         self.assertEqual(audit.returncode, 0)
         pool.stop()
