@@ -1,0 +1,1102 @@
+// RunEngine driven without sockets over a real ArtifactStore and RunStore in a temp dir:
+// submit -> tick -> dispatch -> results -> events, the action cache (and a cache entry whose
+// blob is gone), retries with backoff, worker-loss re-offers and their cap, stale results,
+// cancel, the cloud gate, refused submissions, and resuming after a crash. Every Effects value
+// is persisted through a RunStore batch exactly as CoordinatorService::Flush does.
+#include "coordinator/run_engine.h"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "coordinator/job_key.h"
+#include "coordinator/pipeline.h"
+#include "coordinator/run_reducer.h"
+#include "messages/module_manifest.h"
+#include "tests/store/store_test_util.h"
+
+using namespace recomp;
+using namespace recomp::coordinator;
+using recomp::store::testing::TempDir;
+
+namespace {
+
+constexpr std::string_view kPipelineToml = R"(# two shards, then a validation stage reading both
+tools = ["tools/run.sh"]
+
+[[stages]]
+name = "a"
+command = ["/bin/sh", "in/tools/run.sh", "a"]
+outputs = ["out/"]
+shards = 2
+retries = 1
+env = { LANG = "C" }
+
+[[stages]]
+name = "check"
+needs = ["a"]
+command = ["/bin/sh", "in/tools/run.sh", "check"]
+outputs = ["report.json"]
+retries = 0
+validation = true
+)";
+
+constexpr int64_t kT0 = 1'000'000;
+
+bool Has(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+std::vector<std::string> Types(const std::vector<Event>& events) {
+  std::vector<std::string> out;
+  for (const Event& e : events) out.emplace_back(ToString(e.type));
+  return out;
+}
+
+const std::string kRequested = "recomp.run.requested", kStarted = "recomp.run.started",
+                  kStage = "recomp.run.stage.completed", kValidation = "recomp.run.validation.completed",
+                  kCompleted = "recomp.run.completed";
+
+// A coordinator without sockets: the engine plus the persistence step of the service.
+struct Pool {
+  TempDir dir;
+  EngineOptions opts;
+  std::unique_ptr<store::ArtifactStore> store;
+  std::unique_ptr<RunStore> runs;
+  std::unique_ptr<RunEngine> engine;
+  std::vector<Event> log;  // every persisted event, in order
+  Digest tool, rom;
+  std::string config_ref, module_ref, provenance_ref;
+
+  explicit Pool(EngineOptions o = {}) : opts(std::move(o)) {
+    store::StoreOptions so;
+    so.inline_max_bytes = 0;  // every blob is a file (a test deletes one)
+    so.durable = false;
+    auto s = store::ArtifactStore::Open(dir / "store", so);
+    REQUIRE_MESSAGE(s.ok(), s.status().ToString());
+    store = std::move(s).value();
+    auto r = RunStore::Open(dir / "state");
+    REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+    runs = std::move(r).value();
+    NewEngine();
+    tool = Put("#!/bin/sh\necho \"$1\"\n");
+    rom = Put("ROM bytes", ArtifactClass::kExternal);
+    config_ref = Put(Resolved(kPipelineToml, tool)).Ref();
+    module_ref = Put(Module({{"game.rom", rom.Ref()}})).Ref();
+    provenance_ref = Put("{\"source\":\"test\"}\n").Ref();
+  }
+
+  static std::string Resolved(std::string_view toml, const Digest& tool_digest) {
+    auto text = ResolveToolRefs(toml, {{"run.sh", tool_digest}});
+    REQUIRE_MESSAGE(text.ok(), text.status().ToString());
+    return *text;
+  }
+  static std::string Module(std::vector<std::pair<std::string, std::string>> files) {
+    ModuleManifest m;
+    for (auto& [name, ref] : files) m.files.push_back({name, ref});
+    return EncodeModuleManifest(m);
+  }
+
+  // The "crash": a fresh engine over the same stores, at the stored head.
+  void NewEngine() {
+    engine.reset();
+    engine = std::make_unique<RunEngine>(opts, runs.get(), store.get(), runs->LastSequence().value());
+  }
+
+  Digest Put(std::string_view bytes, ArtifactClass cls = ArtifactClass::kGenerated) {
+    store::PutOptions po;
+    po.artifact_class = cls;
+    po.producer = "test";
+    auto rec = store->PutBytes(bytes, po);
+    REQUIRE_MESSAGE(rec.ok(), rec.status().ToString());
+    return ParseArtifactRef(rec->ref).value();
+  }
+
+  // What CoordinatorService::Impl::Flush does before announcing anything.
+  void Persist(const Effects& fx) {
+    if (!fx.events.empty() || !fx.runs.empty() || !fx.jobs.empty() || !fx.cache.empty()) {
+      auto b = runs->Begin();
+      REQUIRE(b.ok());
+      for (const Event& e : fx.events) REQUIRE(b->AppendEvent(e).ok());
+      for (const auto& [id, row] : fx.runs) REQUIRE(b->PutRun(row).ok());
+      for (const auto& [key, job] : fx.jobs) REQUIRE(b->PutJob(job).ok());
+      for (const StageResult& r : fx.cache) REQUIRE(b->PutCache(r).ok());
+      REQUIRE(b->Commit().ok());
+    }
+    for (const auto& pin : fx.pins) {
+      REQUIRE(store->PinRun(pin.run_id, pin.state, pin.refs, std::chrono::system_clock::now()).ok());
+    }
+    log.insert(log.end(), fx.events.begin(), fx.events.end());
+  }
+
+  Effects Step(const std::function<void(Effects*)>& call) {
+    Effects fx;
+    call(&fx);
+    Persist(fx);
+    return fx;
+  }
+
+  RunSubmission Sub(const std::string& run_id) const {
+    return {run_id, ExecutionMode::kLocal, module_ref, config_ref, provenance_ref, "alice", Priority::kStandard};
+  }
+
+  Result<RunStatus> Submit(const RunSubmission& sub, Effects* out = nullptr) {
+    Effects fx;
+    auto st = engine->Submit(sub, &fx);
+    Persist(fx);
+    if (out) *out = fx;
+    return st;
+  }
+
+  Effects Tick(int64_t now) {
+    return Step([&](Effects* fx) { engine->Tick(now, fx); });
+  }
+  Effects Deliver(const StageResult& r) {
+    return Step([&](Effects* fx) { engine->OnResult(r, fx); });
+  }
+
+  // A worker's success: outputs stored in the store, a log, attempt of the job.
+  StageResult Success(const StageJob& j, const std::vector<std::pair<std::string, std::string>>& files) {
+    StageResult r = Report(j, JobOutcome::kSucceeded);
+    r.exit_code = 0;
+    for (const auto& [path, bytes] : files) r.outputs.push_back({path, Put(bytes).Ref()});
+    std::sort(r.outputs.begin(), r.outputs.end());
+    return r;
+  }
+  StageResult Report(const StageJob& j, JobOutcome outcome) {
+    StageResult r;
+    r.job_id = j.job_id;
+    r.run_id = j.run_id;
+    r.stage = j.stage;
+    r.shard = j.shard;
+    r.attempt = j.attempt;
+    r.worker = "box:1:w";
+    r.outcome = outcome;
+    r.exit_code = outcome == JobOutcome::kFailed ? 2 : -1;
+    r.duration_ms = 12;
+    r.log_ref = Put("log of " + j.stage + "/" + std::to_string(j.shard) + " attempt " +
+                    std::to_string(j.attempt))
+                    .Ref();
+    if (outcome != JobOutcome::kSucceeded) r.message = "exit 2";
+    return r;
+  }
+  // The standard outputs of the two stages.
+  StageResult SucceedA(const StageJob& j) {
+    return Success(j, {{"out/a" + std::to_string(j.shard) + ".c", "int a" + std::to_string(j.shard) + ";\n"}});
+  }
+  StageResult SucceedCheck(const StageJob& j) { return Success(j, {{"report.json", "{\"ok\":true}\n"}}); }
+
+  RunStatus StoredStatus(const std::string& run_id) {
+    auto row = runs->GetRun(run_id);
+    REQUIRE(row.ok());
+    REQUIRE(row->has_value());
+    return (*row)->status;
+  }
+  // (By value: a range-for over `GetJobs(..).value()` would dangle, value() && returns T&&.)
+  std::vector<JobRow> Jobs(const std::string& run_id) {
+    auto jobs = runs->GetJobs(run_id);
+    REQUIRE(jobs.ok());
+    return *jobs;
+  }
+  std::vector<Event> RunEvents(const std::string& run_id) {
+    auto e = runs->ReadEvents(0, SIZE_MAX, run_id);
+    REQUIRE(e.ok());
+    return *e;
+  }
+};
+
+const StageJob* Find(const std::vector<StageJob>& jobs, const std::string& stage, uint32_t shard) {
+  for (const StageJob& j : jobs)
+    if (j.stage == stage && j.shard == shard) return &j;
+  return nullptr;
+}
+
+// Runs `run_id` to success from submission; returns the dispatched jobs.
+std::vector<StageJob> RunToSuccess(Pool& p, const std::string& run_id, int64_t now = kT0) {
+  REQUIRE(p.Submit(p.Sub(run_id)).ok());
+  std::vector<StageJob> seen;
+  Effects fx = p.Tick(now);
+  seen.insert(seen.end(), fx.dispatch.begin(), fx.dispatch.end());
+  REQUIRE(fx.dispatch.size() == 2);
+  Effects r0 = p.Deliver(p.SucceedA(fx.dispatch[0]));
+  Effects r1 = p.Deliver(p.SucceedA(fx.dispatch[1]));
+  Effects t = p.Tick(now);
+  REQUIRE(t.dispatch.size() == 1);
+  seen.push_back(t.dispatch[0]);
+  p.Deliver(p.SucceedCheck(t.dispatch[0]));
+  return seen;
+}
+
+void CheckRunIsAudited(Pool& p, const std::string& run_id) {
+  std::vector<Event> events = p.RunEvents(run_id);
+  auto folded = ReduceEvents(events);
+  REQUIRE_MESSAGE(folded.ok(), folded.status().ToString());
+  CHECK(*folded == p.StoredStatus(run_id));
+  std::set<std::string> ids;
+  for (const Event& e : events) CHECK_MESSAGE(ids.insert(e.id).second, "duplicate event id " << e.id);
+}
+
+}  // namespace
+
+TEST_CASE("engine: submit, dispatch, results, validation and completion, audited") {
+  Pool p;
+  Effects sub_fx;
+  auto st = p.Submit(p.Sub("run-1"), &sub_fx);
+  REQUIRE_MESSAGE(st.ok(), st.status().ToString());
+  CHECK(st->run_id == "run-1");
+  CHECK(st->state == RunState::kQueued);
+  CHECK(Types(sub_fx.events) == std::vector<std::string>{kRequested});
+  CHECK(sub_fx.events[0].sequence == 1);
+  CHECK(sub_fx.events[0].id == "run-1/requested");
+  CHECK(sub_fx.events[0].data["stages"] == nlohmann::json{"a", "check"});
+  CHECK(sub_fx.dispatch.empty());  // only Tick dispatches
+  CHECK(sub_fx.jobs.size() == 3);  // one row per (stage, shard)
+  REQUIRE(sub_fx.pins.size() == 1);
+  CHECK(sub_fx.pins[0].state == store::RunPinState::kActive);
+  CHECK(std::count(sub_fx.pins[0].refs.begin(), sub_fx.pins[0].refs.end(), p.rom) == 1);
+  CHECK(std::count(sub_fx.pins[0].refs.begin(), sub_fx.pins[0].refs.end(), p.tool) == 1);
+  CHECK(p.engine->active_runs() == 1);
+
+  Effects t1 = p.Tick(kT0);
+  CHECK(Types(t1.events) == std::vector<std::string>{kStarted});
+  REQUIRE(t1.dispatch.size() == 2);
+  CHECK(p.engine->inflight() == 2);
+  for (uint32_t shard = 0; shard < 2; ++shard) {
+    const StageJob* j = Find(t1.dispatch, "a", shard);
+    REQUIRE(j != nullptr);
+    CHECK(j->run_id == "run-1");
+    CHECK(j->attempt == 1);
+    CHECK(j->shards == 2);
+    CHECK(j->argv == std::vector<std::string>{"/bin/sh", "in/tools/run.sh", "a"});
+    std::map<std::string, std::string> env = {{"LANG", "C"},
+                                              {"RECOMP_SHARD", std::to_string(shard)},
+                                              {"RECOMP_SHARDS", "2"},
+                                              {"RECOMP_STAGE", "a"}};
+    CHECK(j->env == env);
+    std::vector<PathRef> inputs = j->inputs;
+    std::sort(inputs.begin(), inputs.end());
+    CHECK(inputs == std::vector<PathRef>{{"in/module/game.rom", p.rom.Ref()},
+                                         {"in/tools/run.sh", p.tool.Ref()}});
+    CHECK(j->outputs == std::vector<std::string>{"out/"});
+    CHECK(j->timeout_s == 600);
+    CHECK(j->priority == Priority::kStandard);
+    // The job ID is the documented hash of what the job does and reads (docs/job-id.md).
+    JobSpec spec;
+    spec.stage = "a";
+    spec.argv = j->argv;
+    spec.env = env;
+    spec.shard = shard;
+    spec.shards = 2;
+    spec.inputs = {{"in/module/game.rom", p.rom}, {"in/tools/run.sh", p.tool}};
+    spec.outputs = {"out/"};
+    spec.timeout_s = 600;
+    CHECK(j->job_id == ComputeJobId(spec).Hex());
+  }
+  CHECK(Find(t1.dispatch, "a", 0)->job_id != Find(t1.dispatch, "a", 1)->job_id);
+  // Nothing more to dispatch until a result arrives.
+  CHECK(p.Tick(kT0).dispatch.empty());
+
+  // Shard 1 finishes first: one stage event, nothing planned yet.
+  StageResult r1 = p.SucceedA(*Find(t1.dispatch, "a", 1));
+  Effects e1 = p.Deliver(r1);
+  CHECK(Types(e1.events) == std::vector<std::string>{kStage});
+  CHECK(e1.events[0].id == "run-1/stage/a/1");
+  CHECK(e1.events[0].data["outcome"] == "succeeded");
+  CHECK(e1.events[0].data["cached"] == false);
+  CHECK(e1.events[0].data["exit_status"] == "exited:0");
+  REQUIRE(e1.cache.size() == 1);
+  CHECK(e1.cache[0].job_id == r1.job_id);
+  CHECK(p.Tick(kT0).dispatch.empty());
+
+  StageResult r0 = p.SucceedA(*Find(t1.dispatch, "a", 0));
+  Effects e0 = p.Deliver(r0);
+  CHECK(Types(e0.events) == std::vector<std::string>{kStage});
+  Effects t2 = p.Tick(kT0);
+  REQUIRE(t2.dispatch.size() == 1);
+  const StageJob& check = t2.dispatch[0];
+  CHECK(check.stage == "check");
+  CHECK(check.attempt == 1);
+  std::vector<PathRef> inputs = check.inputs;
+  std::sort(inputs.begin(), inputs.end());
+  CHECK(inputs == std::vector<PathRef>{{"in/a/0/out/a0.c", r0.outputs[0].ref},
+                                       {"in/a/1/out/a1.c", r1.outputs[0].ref},
+                                       {"in/module/game.rom", p.rom.Ref()},
+                                       {"in/tools/run.sh", p.tool.Ref()}});
+  CHECK(check.env.at("RECOMP_STAGE") == "check");
+
+  StageResult rc = p.SucceedCheck(check);
+  Effects ec = p.Deliver(rc);
+  CHECK(Types(ec.events) == std::vector<std::string>{kStage, kValidation, kCompleted});
+  CHECK(ec.events[1].data["verdict"] == "passed");
+  CHECK(ec.events[1].data["report"] == rc.outputs[0].ref);
+  CHECK(ec.events[2].data["state"] == "succeeded");
+  CHECK(ec.events[2].data["verdict"] == "passed");
+  CHECK(ec.events[2].data["reason"] == "");
+  REQUIRE(ec.pins.size() == 1);
+  CHECK(ec.pins[0].state == store::RunPinState::kSucceeded);
+
+  // The whole log of the run, in order, with consecutive sequences.
+  std::vector<Event> events = p.RunEvents("run-1");
+  CHECK(Types(events) ==
+        std::vector<std::string>{kRequested, kStarted, kStage, kStage, kStage, kValidation, kCompleted});
+  for (size_t i = 0; i < events.size(); ++i) CHECK(events[i].sequence == i + 1);
+  CHECK(events == p.log);
+
+  RunStatus final_status = p.engine->GetStatus("run-1").value();
+  CHECK(final_status.state == RunState::kSucceeded);
+  CHECK(final_status.current_stage == "check");
+  CHECK(final_status.stage_attempt == 1);
+  CHECK(final_status.artifacts ==
+        [&] {
+          std::vector<std::string> a = {r0.outputs[0].ref, r1.outputs[0].ref, rc.outputs[0].ref};
+          std::sort(a.begin(), a.end());
+          return a;
+        }());
+  CHECK(final_status == ReduceEvents(events).value());
+  CHECK(final_status == p.StoredStatus("run-1"));
+  // Memory stays flat: a terminal run leaves the engine.
+  CHECK(p.engine->active_runs() == 0);
+  CHECK(p.engine->inflight() == 0);
+  CHECK(p.engine->last_sequence() == 7);
+  // Job rows are final, with their results.
+  std::vector<JobRow> jobs = p.Jobs("run-1");
+  REQUIRE(jobs.size() == 3);
+  for (const JobRow& j : jobs) {
+    CHECK(j.state == JobState::kSucceeded);
+    REQUIRE(j.result.has_value());
+    CHECK(j.result->outcome == JobOutcome::kSucceeded);
+  }
+}
+
+TEST_CASE("engine: resubmission is idempotent; other content under the same id is refused") {
+  Pool p;
+  RunToSuccess(p, "run-1");
+  RunStatus done = p.StoredStatus("run-1");
+  size_t events = p.log.size();
+
+  Effects fx;
+  auto again = p.Submit(p.Sub("run-1"), &fx);
+  REQUIRE(again.ok());
+  CHECK(*again == done);
+  CHECK(fx.empty());
+  CHECK(fx.pins.empty());
+  CHECK(p.log.size() == events);
+
+  RunSubmission other = p.Sub("run-1");
+  other.priority = Priority::kHigh;
+  auto refused = p.Submit(other, &fx);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.status().code() == Status::Code::kAlreadyExists);
+  CHECK(Has(refused.status().message(), "run-1"));
+  CHECK(fx.empty());
+  other = p.Sub("run-1");
+  other.requested_by = "bob";
+  CHECK(p.Submit(other).status().code() == Status::Code::kAlreadyExists);
+  CHECK(p.log.size() == events);
+}
+
+TEST_CASE("engine: resubmitting an active run returns its current status and records nothing") {
+  Pool p;
+  REQUIRE(p.Submit(p.Sub("run-1")).ok());
+  p.Tick(kT0);
+  size_t events = p.log.size();
+  Effects fx;
+  auto again = p.Submit(p.Sub("run-1"), &fx);
+  REQUIRE(again.ok());
+  CHECK(again->state == RunState::kRunning);
+  CHECK(fx.empty());
+  CHECK(p.log.size() == events);
+  CHECK(p.engine->active_runs() == 1);
+  CHECK(p.engine->inflight() == 2);
+}
+
+// BUG (coordinator/run_engine.cpp, RunEngine::Submit): idempotency is checked only against the
+// RunStore (runs_->GetRun), not against active_. The service drains up to kDrainLimit API
+// messages into ONE Effects before persisting it, so two SUBMITs of the same run id in one
+// loop turn (a client retrying quickly, or two clients) both pass the check: the second emits
+// a second recomp.run.requested for the run (a log the reducer refuses, so `recomp audit`
+// fails), replaces the ActiveRun and plans its jobs again. With different content the second
+// is accepted instead of AlreadyExists. Expected: same status and no new event / AlreadyExists.
+TEST_CASE("engine: two submissions of one run id before a persist are still idempotent" * doctest::skip()) {
+  Pool p;
+  Effects fx;  // one service loop turn: nothing persisted between the two calls
+  auto first = p.engine->Submit(p.Sub("run-1"), &fx);
+  REQUIRE(first.ok());
+  auto second = p.engine->Submit(p.Sub("run-1"), &fx);
+  REQUIRE(second.ok());
+  CHECK(*second == *first);
+  CHECK(Types(fx.events) == std::vector<std::string>{kRequested});
+  RunSubmission other = p.Sub("run-1");
+  other.requested_by = "bob";
+  CHECK(p.engine->Submit(other, &fx).status().code() == Status::Code::kAlreadyExists);
+  CHECK(Types(fx.events) == std::vector<std::string>{kRequested});
+}
+
+TEST_CASE("engine: the same content under a new run id is served from the action cache") {
+  Pool p;
+  std::vector<StageJob> first = RunToSuccess(p, "run-1");
+  RunStatus s1 = p.StoredStatus("run-1");
+
+  Effects sub_fx;
+  REQUIRE(p.Submit(p.Sub("run-2"), &sub_fx).ok());
+  Effects t = p.Tick(kT0 + 5000);
+  CHECK(t.dispatch.empty());
+  CHECK(t.cache.empty());  // hits are not re-cached
+  CHECK(Types(t.events) ==
+        std::vector<std::string>{kStarted, kStage, kStage, kStage, kValidation, kCompleted});
+  for (const Event& e : t.events) {
+    if (e.type != EventType::kStageCompleted) continue;
+    CHECK(e.data["cached"] == true);
+    CHECK(e.data["worker"] == "");
+    CHECK(e.data["duration_ms"] == 0);
+    CHECK(e.data["outcome"] == "succeeded");
+    // The same job IDs as the first run.
+    bool known = false;
+    for (const StageJob& j : first) known = known || j.job_id == e.data["job_id"];
+    CHECK(known);
+  }
+  RunStatus s2 = p.StoredStatus("run-2");
+  CHECK(s2.state == RunState::kSucceeded);
+  CHECK(s2.artifacts == s1.artifacts);
+  CHECK(p.engine->active_runs() == 0);
+  CHECK(p.engine->inflight() == 0);
+  CheckRunIsAudited(p, "run-2");
+  // The cached results keep their stored log, under the new run.
+  for (const JobRow& j : p.Jobs("run-2")) {
+    REQUIRE(j.result.has_value());
+    CHECK(j.result->cached);
+    CHECK(j.result->run_id == "run-2");
+    CHECK_FALSE(j.result->log_ref.empty());
+  }
+}
+
+TEST_CASE("engine: a cache entry whose output blob is gone is not served") {
+  Pool p;
+  RunToSuccess(p, "run-1");
+  // Remove the blob of shard 1's output from the store's disk.
+  JobRow a1;
+  for (const JobRow& j : p.Jobs("run-1"))
+    if (j.stage == "a" && j.shard == 1) a1 = j;
+  REQUIRE(a1.result.has_value());
+  Digest gone = ParseArtifactRef(a1.result->outputs.at(0).ref).value();
+  std::string file = store::testing::BlobFile(p.store->root(), "generated", gone.Hex());
+  REQUIRE(std::filesystem::remove(file));
+  REQUIRE_FALSE(p.store->Contains(gone));
+
+  REQUIRE(p.Submit(p.Sub("run-3")).ok());
+  Effects t = p.Tick(kT0);
+  // Shard 0 is a hit; shard 1 runs again.
+  REQUIRE(t.dispatch.size() == 1);
+  CHECK(t.dispatch[0].stage == "a");
+  CHECK(t.dispatch[0].shard == 1);
+  CHECK(t.dispatch[0].job_id == a1.job_id);
+  CHECK(t.dispatch[0].attempt == 1);
+  CHECK(Types(t.events) == std::vector<std::string>{kStarted, kStage});
+  CHECK(t.events[1].data["cached"] == true);
+  CHECK(t.events[1].data["shard"] == 0);
+
+  // The re-run stores the same bytes again; `check` is then a hit and the run completes.
+  Effects r = p.Deliver(p.SucceedA(t.dispatch[0]));
+  CHECK(p.store->Contains(gone));
+  Effects t2 = p.Tick(kT0);
+  CHECK(t2.dispatch.empty());
+  CHECK(p.StoredStatus("run-3").state == RunState::kSucceeded);
+  CheckRunIsAudited(p, "run-3");
+}
+
+TEST_CASE("engine: a cache entry whose log blob is gone is not served either") {
+  Pool p;
+  RunToSuccess(p, "run-1");
+  JobRow a0;
+  for (const JobRow& j : p.Jobs("run-1"))
+    if (j.stage == "a" && j.shard == 0) a0 = j;
+  Digest log = ParseArtifactRef(a0.result->log_ref).value();
+  REQUIRE(std::filesystem::remove(store::testing::BlobFile(p.store->root(), "generated", log.Hex())));
+  REQUIRE(p.Submit(p.Sub("run-2")).ok());
+  Effects t = p.Tick(kT0);
+  REQUIRE(t.dispatch.size() == 1);
+  CHECK(t.dispatch[0].shard == 0);
+}
+
+TEST_CASE("engine: a failed attempt is retried with attempt + 1 only after its backoff") {
+  Pool p;
+  REQUIRE(p.Submit(p.Sub("run-1")).ok());
+  Effects t = p.Tick(kT0);
+  REQUIRE(t.dispatch.size() == 2);
+  const StageJob a0 = *Find(t.dispatch, "a", 0);
+
+  Effects f = p.Deliver(p.Report(a0, JobOutcome::kFailed));
+  CHECK(f.events.empty());  // retried attempts publish nothing
+  CHECK(f.cache.empty());   // failures are never cached
+  CHECK(f.dispatch.empty());
+  CHECK(p.engine->inflight() == 1);
+  int64_t wait = p.engine->NextWakeMs(kT0);
+  // Initial backoff 1000 ms with jitter in [0.5, 1.0).
+  CHECK(wait >= 500);
+  CHECK(wait < 1000);
+  CHECK(p.engine->NextWakeMs(kT0 + wait) == 0);
+
+  CHECK(p.Tick(kT0 + wait - 1).dispatch.empty());
+  Effects again = p.Tick(kT0 + wait);
+  REQUIRE(again.dispatch.size() == 1);
+  CHECK(again.dispatch[0].job_id == a0.job_id);
+  CHECK(again.dispatch[0].shard == 0);
+  CHECK(again.dispatch[0].attempt == 2);
+  CHECK(again.events.empty());  // no second `started`
+  CHECK(p.engine->NextWakeMs(kT0 + wait) == -1);
+
+  // Attempt 2 succeeds: the run goes on as if nothing happened.
+  Effects ok = p.Deliver(p.SucceedA(again.dispatch[0]));
+  REQUIRE(ok.events.size() == 1);
+  CHECK(ok.events[0].data["attempt"] == 2);
+  CHECK(p.StoredStatus("run-1").stage_attempt == 2);
+}
+
+TEST_CASE("engine: the backoff is deterministic per job and attempt") {
+  int64_t waits[2];
+  for (int64_t& w : waits) {
+    Pool p;
+    REQUIRE(p.Submit(p.Sub("run-1")).ok());
+    Effects t = p.Tick(kT0);
+    p.Deliver(p.Report(*Find(t.dispatch, "a", 0), JobOutcome::kFailed));
+    w = p.engine->NextWakeMs(kT0);
+  }
+  CHECK(waits[0] == waits[1]);
+}
+
+TEST_CASE("engine: a job failing after its retries fails the run and revokes the others") {
+  Pool p;
+  REQUIRE(p.Submit(p.Sub("run-1")).ok());
+  Effects t = p.Tick(kT0);
+  const StageJob a0 = *Find(t.dispatch, "a", 0), a1 = *Find(t.dispatch, "a", 1);
+  p.Deliver(p.Report(a0, JobOutcome::kFailed));
+  Effects again = p.Tick(kT0 + 1000);
+  REQUIRE(again.dispatch.size() == 1);
+  CHECK(again.dispatch[0].attempt == 2);
+
+  StageResult last = p.Report(again.dispatch[0], JobOutcome::kFailed);
+  last.message = "exit 2: segfault in lifter";
+  Effects f = p.Deliver(last);
+  CHECK(Types(f.events) == std::vector<std::string>{kStage, kCompleted});
+  CHECK(f.events[0].data["outcome"] == "failed");
+  CHECK(f.events[0].data["attempt"] == 2);
+  CHECK(f.events[0].data["log_ref"] == last.log_ref);
+  CHECK(f.events[0].data["exit_status"] == "exited:2");
+  std::string reason = f.events[1].data["reason"];
+  CHECK(f.events[1].data["state"] == "failed");
+  CHECK(Has(reason, "stage 'a' shard 0"));
+  CHECK(Has(reason, "segfault in lifter"));
+  CHECK(Has(reason, last.log_ref));
+  REQUIRE(f.revoke.size() == 1);
+  CHECK(f.revoke[0].job_id == a1.job_id);
+  CHECK(f.revoke[0].attempt == 1);
+  CHECK(f.cache.empty());
+  REQUIRE(f.pins.size() == 1);
+  CHECK(f.pins[0].state == store::RunPinState::kFailed);
+
+  RunStatus s = p.StoredStatus("run-1");
+  CHECK(s.state == RunState::kFailed);
+  CHECK(s.reason == reason);
+  CHECK(p.engine->active_runs() == 0);
+  CHECK(p.engine->inflight() == 0);
+  CheckRunIsAudited(p, "run-1");
+  // The abandoned job's late result changes nothing.
+  Effects late = p.Deliver(p.SucceedA(a1));
+  CHECK(late.empty());
+  // Nothing of the failed run is ever dispatched again.
+  CHECK(p.Tick(kT0 + 1'000'000).dispatch.empty());
+  // Rows: the failed and the abandoned shard are final; `check` was never planned.
+  for (const JobRow& j : p.Jobs("run-1")) {
+    CHECK(j.state == (j.stage == "a" ? JobState::kFailed : JobState::kWaiting));
+  }
+}
+
+TEST_CASE("engine: a failed validation stage fails the run with verdict failed") {
+  Pool p;
+  REQUIRE(p.Submit(p.Sub("run-1")).ok());
+  Effects t = p.Tick(kT0);
+  for (const StageJob& j : t.dispatch) p.Deliver(p.SucceedA(j));
+  Effects t2 = p.Tick(kT0);
+  REQUIRE(t2.dispatch.size() == 1);
+  StageResult bad = p.Report(t2.dispatch[0], JobOutcome::kFailed);
+  bad.message = "3 functions differ";
+  bad.outputs = {{"report.json", p.Put("{\"ok\":false}").Ref()}};
+  Effects f = p.Deliver(bad);  // retries = 0: final at once
+  CHECK(Types(f.events) == std::vector<std::string>{kStage, kValidation, kCompleted});
+  CHECK(f.events[1].data["verdict"] == "failed");
+  CHECK(f.events[1].data["report"] == bad.outputs[0].ref);
+  CHECK(f.events[2].data["verdict"] == "failed");
+  CHECK(Has(f.events[2].data["reason"], "validation failed: "));
+  CHECK(Has(f.events[2].data["reason"], "3 functions differ"));
+  CHECK(p.StoredStatus("run-1").state == RunState::kFailed);
+  CheckRunIsAudited(p, "run-1");
+}
+
+TEST_CASE("engine: a lost worker is re-offered at once with attempt + 1, up to the cap") {
+  EngineOptions o;
+  o.lost_cap = 3;
+  Pool p(o);
+  REQUIRE(p.Submit(p.Sub("run-1")).ok());
+  Effects t = p.Tick(kT0);
+  StageJob job = *Find(t.dispatch, "a", 0);
+  for (uint32_t attempt = 1; attempt < 3; ++attempt) {
+    CAPTURE(attempt);
+    CHECK(job.attempt == attempt);
+    Effects lost = p.Deliver(p.Report(job, JobOutcome::kWorkerLost));
+    CHECK(lost.events.empty());
+    CHECK(p.engine->NextWakeMs(kT0) == -1);  // no backoff
+    Effects again = p.Tick(kT0);             // same time: offered at once
+    REQUIRE(again.dispatch.size() == 1);
+    CHECK(again.dispatch[0].job_id == job.job_id);
+    CHECK(again.dispatch[0].attempt == attempt + 1);
+    job = again.dispatch[0];
+  }
+  // The third loss reaches the cap: the job fails (no retries), the run fails.
+  Effects final_loss = p.Deliver(p.Report(job, JobOutcome::kWorkerLost));
+  CHECK(Types(final_loss.events) == std::vector<std::string>{kStage, kCompleted});
+  CHECK(final_loss.events[0].data["outcome"] == "worker_lost");
+  std::string reason = final_loss.events[1].data["reason"];
+  CHECK(Has(reason, "lost 3 workers (cap 3)"));
+  REQUIRE(final_loss.revoke.size() == 1);
+  CHECK(final_loss.revoke[0].job_id == Find(t.dispatch, "a", 1)->job_id);
+  CHECK(p.StoredStatus("run-1").state == RunState::kFailed);
+  CheckRunIsAudited(p, "run-1");
+}
+
+TEST_CASE("engine: worker losses do not use up retries") {
+  EngineOptions o;
+  o.lost_cap = 5;
+  Pool p(o);
+  REQUIRE(p.Submit(p.Sub("run-1")).ok());
+  Effects t = p.Tick(kT0);
+  StageJob job = *Find(t.dispatch, "a", 0);
+  p.Deliver(p.Report(job, JobOutcome::kWorkerLost));
+  job = p.Tick(kT0).dispatch.at(0);
+  p.Deliver(p.Report(job, JobOutcome::kWorkerLost));
+  job = p.Tick(kT0).dispatch.at(0);
+  CHECK(job.attempt == 3);
+  // retries = 1 is still available after two losses.
+  Effects f = p.Deliver(p.Report(job, JobOutcome::kFailed));
+  CHECK(f.events.empty());
+  Effects again = p.Tick(kT0 + 1000);
+  REQUIRE(again.dispatch.size() == 1);
+  CHECK(again.dispatch[0].attempt == 4);
+}
+
+TEST_CASE("engine: stale and foreign results are ignored") {
+  Pool p;
+  REQUIRE(p.Submit(p.Sub("run-1")).ok());
+  Effects t = p.Tick(kT0);
+  StageJob a0 = *Find(t.dispatch, "a", 0);
+  p.Deliver(p.Report(a0, JobOutcome::kWorkerLost));
+  StageJob a0_2 = p.Tick(kT0).dispatch.at(0);
+  REQUIRE(a0_2.attempt == 2);
+  RunStatus before = p.engine->GetStatus("run-1").value();
+
+  // The old attempt reports success late: stale.
+  CHECK(p.Deliver(p.SucceedA(a0)).empty());
+  // An attempt from the future, another job ID, shard or stage, another run: ignored.
+  StageJob future = a0_2;
+  future.attempt = 3;
+  CHECK(p.Deliver(p.SucceedA(future)).empty());
+  StageJob other_id = a0_2;
+  other_id.job_id = std::string(64, 'f');
+  CHECK(p.Deliver(p.SucceedA(other_id)).empty());
+  StageJob bad_shard = a0_2;
+  bad_shard.shard = 7;
+  CHECK(p.Deliver(p.SucceedA(bad_shard)).empty());
+  StageJob bad_stage = a0_2;
+  bad_stage.stage = "nope";
+  CHECK(p.Deliver(p.SucceedA(bad_stage)).empty());
+  StageJob other_run = a0_2;
+  other_run.run_id = "run-9";
+  CHECK(p.Deliver(p.SucceedA(other_run)).empty());
+  CHECK(p.engine->GetStatus("run-1").value() == before);
+  CHECK(p.engine->inflight() == 2);
+
+  // The current attempt is accepted; a duplicate of it is then stale.
+  StageResult good = p.SucceedA(a0_2);
+  CHECK(Types(p.Deliver(good).events) == std::vector<std::string>{kStage});
+  CHECK(p.Deliver(good).empty());
+  CHECK(p.engine->inflight() == 1);
+}
+
+TEST_CASE("engine: cancel fails the run with reason cancelled and revokes its jobs") {
+  Pool p;
+  REQUIRE(p.Submit(p.Sub("run-1")).ok());
+  Effects t = p.Tick(kT0);
+  REQUIRE(t.dispatch.size() == 2);
+  Effects fx;
+  auto returned = p.engine->Cancel("run-1", &fx);
+  REQUIRE(returned.ok());  // its value: see the skipped BUG case below
+  p.Persist(fx);
+  RunStatus st = p.StoredStatus("run-1");
+  CHECK(st.state == RunState::kFailed);
+  CHECK(st.reason == "cancelled");
+  CHECK(p.engine->GetStatus("run-1").value() == st);
+  CHECK(Types(fx.events) == std::vector<std::string>{kCompleted});
+  CHECK(fx.events[0].data["reason"] == "cancelled");
+  REQUIRE(fx.revoke.size() == 2);
+  std::set<std::string> revoked;
+  for (const auto& r : fx.revoke) {
+    CHECK(r.attempt == 1);
+    revoked.insert(r.job_id);
+  }
+  CHECK(revoked == std::set<std::string>{t.dispatch[0].job_id, t.dispatch[1].job_id});
+  CHECK(p.engine->active_runs() == 0);
+  CHECK(p.engine->inflight() == 0);
+  CheckRunIsAudited(p, "run-1");
+
+  // Cancelling a terminal run returns it unchanged and records nothing.
+  Effects again;
+  auto st2 = p.engine->Cancel("run-1", &again);
+  REQUIRE(st2.ok());
+  CHECK(*st2 == st);
+  CHECK(again.empty());
+  // Late results of revoked jobs are ignored.
+  CHECK(p.Deliver(p.SucceedA(t.dispatch[0])).empty());
+  // Unknown runs are NotFound.
+  Effects none;
+  CHECK(p.engine->Cancel("run-404", &none).status().code() == Status::Code::kNotFound);
+  CHECK(none.empty());
+}
+
+// BUG (coordinator/run_engine.cpp, RunEngine::Cancel): after FinishRun() the run has left
+// active_, so `return GetStatus(run_id)` reads the run row from the RunStore, where the
+// cancellation is not yet committed (the service persists the Effects after the call). The
+// CANCEL reply therefore shows the state BEFORE the cancel (running/queued/blocked, no
+// reason), and for a run submitted in the same service batch it is NOT_FOUND although the run
+// was cancelled. Expected: the returned status is the failed/"cancelled" row.
+TEST_CASE("engine: Cancel returns the cancelled status" * doctest::skip()) {
+  Pool p;
+  REQUIRE(p.Submit(p.Sub("run-1")).ok());
+  p.Tick(kT0);
+  Effects fx;
+  auto st = p.engine->Cancel("run-1", &fx);
+  REQUIRE(st.ok());
+  CHECK(st->state == RunState::kFailed);
+  CHECK(st->reason == "cancelled");
+  // Submitted and cancelled before any persist (one service loop turn).
+  Effects batch;
+  REQUIRE(p.engine->Submit(p.Sub("run-2"), &batch).ok());
+  auto st2 = p.engine->Cancel("run-2", &batch);
+  REQUIRE_MESSAGE(st2.ok(), st2.status().ToString());
+  CHECK(st2->state == RunState::kFailed);
+}
+
+TEST_CASE("engine: a run cancelled before its first dispatch publishes requested, completed") {
+  Pool p;
+  REQUIRE(p.Submit(p.Sub("run-1")).ok());
+  Effects fx;
+  REQUIRE(p.engine->Cancel("run-1", &fx).ok());
+  p.Persist(fx);
+  CHECK(fx.revoke.empty());
+  CHECK(Types(p.RunEvents("run-1")) == std::vector<std::string>{kRequested, kCompleted});
+  CHECK(p.Tick(kT0).dispatch.empty());  // its queued jobs are dropped
+  CheckRunIsAudited(p, "run-1");
+}
+
+TEST_CASE("engine: cloud and hybrid runs are refused while the gate is closed") {
+  Pool p;
+  for (ExecutionMode mode : {ExecutionMode::kCloud, ExecutionMode::kHybrid}) {
+    RunSubmission sub = p.Sub("run-c");
+    sub.execution_mode = mode;
+    Effects fx;
+    auto st = p.Submit(sub, &fx);
+    REQUIRE_FALSE(st.ok());
+    CHECK(st.status().code() == Status::Code::kFailedPrecondition);
+    CHECK(Has(st.status().message(), std::string(ToString(mode))));
+    CHECK(Has(st.status().message(), "gated"));
+    CHECK(fx.empty());
+    CHECK(fx.pins.empty());
+  }
+  CHECK(p.engine->GetStatus("run-c").status().code() == Status::Code::kNotFound);
+  CHECK(p.runs->LastSequence().value() == 0);
+}
+
+TEST_CASE("engine: with the gate open a cloud run is accepted blocked and never dispatched") {
+  EngineOptions o;
+  o.cloud_gate_open = true;
+  Pool p(o);
+  RunSubmission sub = p.Sub("run-c");
+  sub.execution_mode = ExecutionMode::kCloud;
+  Effects fx;
+  auto st = p.Submit(sub, &fx);
+  REQUIRE_MESSAGE(st.ok(), st.status().ToString());
+  CHECK(st->state == RunState::kBlocked);
+  CHECK(Has(st->reason, "no cloud backend"));
+  REQUIRE(fx.events.size() == 1);
+  CHECK(fx.events[0].data["initial_state"] == "blocked");
+  CHECK(p.Tick(kT0).dispatch.empty());
+  CHECK(p.StoredStatus("run-c").state == RunState::kBlocked);
+  // A restart keeps it blocked and does not dispatch it.
+  p.NewEngine();
+  Effects r;
+  REQUIRE(p.engine->Resume(&r).ok());
+  p.Persist(r);
+  CHECK(p.engine->active_runs() == 1);
+  CHECK(p.Tick(kT0).dispatch.empty());
+  // Cancel: blocked -> failed.
+  Effects c;
+  REQUIRE(p.engine->Cancel("run-c", &c).ok());
+  p.Persist(c);
+  CHECK(Types(c.events) == std::vector<std::string>{kCompleted});
+  CHECK(p.StoredStatus("run-c").state == RunState::kFailed);
+  CHECK(p.StoredStatus("run-c").reason == "cancelled");
+  CheckRunIsAudited(p, "run-c");
+  // Local runs still work with the gate open.
+  RunToSuccess(p, "run-l");
+  CHECK(p.StoredStatus("run-l").state == RunState::kSucceeded);
+}
+
+TEST_CASE("engine: bad submissions are refused naming the problem and record nothing") {
+  Pool p;
+  std::string absent = Blake2b256("not stored").Ref();
+  struct Case {
+    const char* what;
+    std::function<void(RunSubmission&)> edit;
+    Status::Code code;
+    std::string expect;
+  };
+  std::vector<Case> cases = {
+      {"config missing", [&](RunSubmission& s) { s.config_manifest = absent; }, Status::Code::kNotFound,
+       "config_manifest " + absent + " is not in the store"},
+      {"module manifest missing", [&](RunSubmission& s) { s.module_manifest = absent; },
+       Status::Code::kNotFound, "module_manifest " + absent + " is not in the store"},
+      {"provenance missing", [&](RunSubmission& s) { s.provenance_manifest = absent; },
+       Status::Code::kNotFound, "provenance_manifest " + absent + " is not in the store"},
+      {"module file missing",
+       [&](RunSubmission& s) {
+         s.module_manifest = p.Put(Pool::Module({{"game.rom", p.rom.Ref()}, {"sym.txt", absent}})).Ref();
+       },
+       Status::Code::kNotFound, "module file sym.txt (" + absent + ") is not in the store"},
+      {"tool missing",
+       [&](RunSubmission& s) {
+         s.config_manifest = p.Put(Pool::Resolved(kPipelineToml, Blake2b256("no tool"))).Ref();
+       },
+       Status::Code::kNotFound, "tool run.sh (" + Blake2b256("no tool").Ref() + ") is not in the store"},
+      {"config not TOML", [&](RunSubmission& s) { s.config_manifest = p.Put("stages = [[[").Ref(); },
+       Status::Code::kInvalidArgument, "config_manifest"},
+      {"config without tool_refs",
+       [&](RunSubmission& s) { s.config_manifest = p.Put(std::string(kPipelineToml)).Ref(); },
+       Status::Code::kInvalidArgument, "tool_refs"},
+      {"config with a cycle",
+       [&](RunSubmission& s) {
+         // ResolveToolRefs refuses a cycle itself, so the tool_refs table is written by hand.
+         s.config_manifest = p.Put(R"(tools = ["run.sh"]
+[[stages]]
+name = "x"
+needs = ["y"]
+command = ["true"]
+outputs = ["o"]
+[[stages]]
+name = "y"
+needs = ["x"]
+command = ["true"]
+outputs = ["o"]
+
+[tool_refs]
+"run.sh" = ")" + p.tool.Ref() + "\"\n").Ref();
+       },
+       Status::Code::kInvalidArgument, "dependency cycle"},
+      {"module manifest not JSON", [&](RunSubmission& s) { s.module_manifest = p.Put("ROM?").Ref(); },
+       Status::Code::kInvalidArgument, "module manifest: not a JSON object"},
+      {"module manifest is the ROM", [&](RunSubmission& s) { s.module_manifest = p.rom.Ref(); },
+       Status::Code::kInvalidArgument, "module manifest"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.what);
+    RunSubmission sub = p.Sub("run-bad");
+    c.edit(sub);
+    Effects fx;
+    auto st = p.engine->Submit(sub, &fx);
+    REQUIRE_FALSE(st.ok());
+    CHECK(st.status().code() == c.code);
+    CHECK_MESSAGE(Has(st.status().message(), c.expect), st.status().message());
+    CHECK(fx.empty());
+    CHECK(fx.pins.empty());
+    CHECK(p.engine->active_runs() == 0);
+  }
+  CHECK(p.engine->GetStatus("run-bad").status().code() == Status::Code::kNotFound);
+  CHECK(p.engine->last_sequence() == 0);
+  // The id is still free for a good submission.
+  RunToSuccess(p, "run-bad");
+  CHECK(p.StoredStatus("run-bad").state == RunState::kSucceeded);
+}
+
+TEST_CASE("engine: a submission without run id gets a fresh, valid one") {
+  Pool p;
+  auto a = p.Submit(p.Sub(""));
+  auto b = p.Submit(p.Sub(""));
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  CHECK(ValidateRunId(a->run_id).ok());
+  CHECK(a->run_id.rfind("run-", 0) == 0);
+  CHECK(a->run_id != b->run_id);
+  CHECK(p.engine->active_runs() == 2);
+}
+
+TEST_CASE("engine: resume after a crash re-offers dispatched jobs with attempt + 1, never redoes finished ones") {
+  Pool p;
+  REQUIRE(p.Submit(p.Sub("run-1")).ok());
+  Effects t = p.Tick(kT0);
+  const StageJob a0 = *Find(t.dispatch, "a", 0), a1 = *Find(t.dispatch, "a", 1);
+  p.Deliver(p.SucceedA(a0));
+  uint64_t head = p.runs->LastSequence().value();
+  CHECK(head == 3);
+
+  // kill -9: everything persisted so far survives, the engine's memory does not.
+  p.NewEngine();
+  CHECK(p.engine->last_sequence() == head);
+  Effects r;
+  REQUIRE(p.engine->Resume(&r).ok());
+  p.Persist(r);
+  CHECK(r.events.empty());  // resuming publishes nothing by itself
+  CHECK(p.engine->active_runs() == 1);
+  CHECK(p.engine->GetStatus("run-1").value().state == RunState::kRunning);
+
+  Effects t2 = p.Tick(kT0 + 10);
+  REQUIRE(t2.dispatch.size() == 1);
+  CHECK(t2.dispatch[0].stage == "a");
+  CHECK(t2.dispatch[0].shard == 1);
+  CHECK(t2.dispatch[0].job_id == a1.job_id);
+  CHECK(t2.dispatch[0].attempt == 2);
+  CHECK(t2.dispatch[0].inputs == a1.inputs);
+  CHECK(t2.events.empty());  // no second `started`
+
+  // The pre-crash attempt's late result is stale.
+  CHECK(p.Deliver(p.SucceedA(a1)).empty());
+  Effects ok = p.Deliver(p.SucceedA(t2.dispatch[0]));
+  CHECK(Types(ok.events) == std::vector<std::string>{kStage});
+  CHECK(ok.events[0].sequence == head + 1);
+  Effects t3 = p.Tick(kT0 + 20);
+  REQUIRE(t3.dispatch.size() == 1);
+  CHECK(t3.dispatch[0].stage == "check");
+  p.Deliver(p.SucceedCheck(t3.dispatch[0]));
+
+  std::vector<Event> events = p.RunEvents("run-1");
+  CHECK(Types(events) ==
+        std::vector<std::string>{kRequested, kStarted, kStage, kStage, kStage, kValidation, kCompleted});
+  for (size_t i = 0; i < events.size(); ++i) CHECK(events[i].sequence == i + 1);
+  CHECK(p.StoredStatus("run-1").state == RunState::kSucceeded);
+  CheckRunIsAudited(p, "run-1");
+  // A second restart finds nothing to resume.
+  p.NewEngine();
+  Effects r2;
+  REQUIRE(p.engine->Resume(&r2).ok());
+  CHECK(r2.empty());
+  CHECK(p.engine->active_runs() == 0);
+  CHECK(p.engine->GetStatus("run-1").value().state == RunState::kSucceeded);
+}
+
+TEST_CASE("engine: resume re-plans a stage whose needs finished right before the crash") {
+  Pool p;
+  REQUIRE(p.Submit(p.Sub("run-1")).ok());
+  Effects t = p.Tick(kT0);
+  for (const StageJob& j : t.dispatch) p.Deliver(p.SucceedA(j));
+  // `check` is planned (ready) but was never dispatched.
+  p.NewEngine();
+  Effects r;
+  REQUIRE(p.engine->Resume(&r).ok());
+  p.Persist(r);
+  Effects t2 = p.Tick(kT0);
+  REQUIRE(t2.dispatch.size() == 1);
+  CHECK(t2.dispatch[0].stage == "check");
+  CHECK(t2.dispatch[0].attempt == 1);
+  p.Deliver(p.SucceedCheck(t2.dispatch[0]));
+  CHECK(p.StoredStatus("run-1").state == RunState::kSucceeded);
+  CheckRunIsAudited(p, "run-1");
+}
+
+TEST_CASE("engine: a job waiting on its backoff at the crash is retried after resume") {
+  Pool p;
+  REQUIRE(p.Submit(p.Sub("run-1")).ok());
+  Effects t = p.Tick(kT0);
+  p.Deliver(p.Report(*Find(t.dispatch, "a", 0), JobOutcome::kFailed));
+  int64_t wait = p.engine->NextWakeMs(kT0);
+  p.NewEngine();
+  Effects r;
+  REQUIRE(p.engine->Resume(&r).ok());
+  p.Persist(r);
+  // Shard 1 (dispatched at the crash) is offered again; shard 0 waits for its retry time.
+  Effects t2 = p.Tick(kT0 + wait - 1);
+  REQUIRE(t2.dispatch.size() == 1);
+  CHECK(t2.dispatch[0].shard == 1);
+  CHECK(t2.dispatch[0].attempt == 2);
+  Effects t3 = p.Tick(kT0 + wait);
+  REQUIRE(t3.dispatch.size() == 1);
+  CHECK(t3.dispatch[0].shard == 0);
+  CHECK(t3.dispatch[0].attempt == 2);
+}
+
+TEST_CASE("engine: a rejected job is offered again after 100 ms with attempt + 1") {
+  Pool p;
+  REQUIRE(p.Submit(p.Sub("run-1")).ok());
+  Effects t = p.Tick(kT0);
+  const StageJob a0 = *Find(t.dispatch, "a", 0);
+  Effects rej = p.Step([&](Effects* fx) { p.engine->OnRejected({a0.job_id, a0.attempt}, "run-1", fx); });
+  CHECK(rej.events.empty());
+  CHECK(p.engine->inflight() == 1);
+  // A rejection of another attempt or run changes nothing.
+  Effects other = p.Step([&](Effects* fx) { p.engine->OnRejected({a0.job_id, 9}, "run-1", fx); });
+  CHECK(other.empty());
+  CHECK(p.Step([&](Effects* fx) { p.engine->OnRejected({a0.job_id, 1}, "run-9", fx); }).empty());
+  CHECK(p.Tick(kT0 + 99).dispatch.empty());
+  Effects again = p.Tick(kT0 + 100);
+  REQUIRE(again.dispatch.size() == 1);
+  CHECK(again.dispatch[0].job_id == a0.job_id);
+  CHECK(again.dispatch[0].attempt == 2);
+}
+
+TEST_CASE("engine: dispatch respects the in-flight window and priority") {
+  EngineOptions o;
+  o.max_inflight = 1;
+  Pool p(o);
+  RunSubmission low = p.Sub("run-low");
+  low.priority = Priority::kLow;
+  RunSubmission high = p.Sub("run-high");
+  high.priority = Priority::kHigh;
+  REQUIRE(p.Submit(low).ok());
+  REQUIRE(p.Submit(high).ok());
+  Effects t = p.Tick(kT0);
+  REQUIRE(t.dispatch.size() == 1);
+  CHECK(t.dispatch[0].run_id == "run-high");
+  CHECK(t.dispatch[0].priority == Priority::kHigh);
+  CHECK(p.engine->inflight() == 1);
+  CHECK(p.Tick(kT0).dispatch.empty());
+  p.Deliver(p.SucceedA(t.dispatch[0]));
+  Effects t2 = p.Tick(kT0);
+  REQUIRE(t2.dispatch.size() == 1);
+  CHECK(t2.dispatch[0].run_id == "run-high");
+  CHECK(t2.dispatch[0].shard == 1);
+}
+
+// BUG (coordinator/run_engine.cpp, RunEngine::Resume + RunEngine::Cancel): a non-terminal run
+// whose inputs cannot be reloaded at resume (here: its config manifest blob is gone) is only
+// logged and skipped. It is then in neither active_ nor a terminal state, so Cancel() takes
+// the "terminal (or NotFound)" path and returns the stored row unchanged: the run stays
+// `running` forever, cannot be cancelled, and `recomp runs` shows it as running.
+// Expected: resume (or at least cancel) fails it with a reason naming the missing manifest.
+TEST_CASE("engine: a run that cannot be resumed can still be cancelled" * doctest::skip()) {
+  Pool p;
+  REQUIRE(p.Submit(p.Sub("run-1")).ok());
+  p.Tick(kT0);
+  Digest config = ParseArtifactRef(p.config_ref).value();
+  REQUIRE(std::filesystem::remove(store::testing::BlobFile(p.store->root(), "generated", config.Hex())));
+  p.NewEngine();
+  Effects r;
+  REQUIRE(p.engine->Resume(&r).ok());
+  p.Persist(r);
+  Effects c;
+  auto st = p.engine->Cancel("run-1", &c);
+  p.Persist(c);
+  REQUIRE(st.ok());
+  CHECK(st->state == RunState::kFailed);
+  CHECK(p.StoredStatus("run-1").state == RunState::kFailed);
+}
