@@ -348,3 +348,19 @@ TEST_CASE("api: the CANCEL reply shows the cancelled run" * doctest::skip()) {
   CHECK(reply->state == RunState::kFailed);
   CHECK(reply->reason == "cancelled");
 }
+
+// BUG (coordinator/api_handler.cpp, ApiHandler::Dispatch): LIST and WORKERS never decode their
+// body, so a malformed body ("\xc1", an array, trailing bytes) gets an OK reply, while
+// protocol.md says every body is exactly one MessagePack map decoded strictly and every other
+// command answers such a body with ERROR. Expected: INVALID_ARGUMENT naming the body.
+TEST_CASE("api: LIST and WORKERS refuse a malformed body" * doctest::skip()) {
+  Api a;
+  for (std::string_view cmd : {proto::kList, proto::kWorkers}) {
+    for (const std::string& body :
+         {std::string("\xc1"), proto::JsonBody(nlohmann::json::array()), proto::EmptyBody() + "x"}) {
+      CAPTURE(cmd);
+      Status s = ErrorReply(a.Request(cmd, body), {"client-1"});
+      CHECK(s.code() == Status::Code::kInvalidArgument);
+    }
+  }
+}
