@@ -68,27 +68,18 @@ class Pool:
             if self.proc.poll() is not None:
                 raise RuntimeError("recomp up exited %d:\n%s" % (self.proc.returncode, self.log_tail()))
             if os.path.exists(endpoints):
+                # The coordinator answers: ready (jobs wait in the queue until workers register).
                 p = self.cli("workers", "--json", check=False, timeout=15)
-                if p.returncode == 0 and self.count_workers(p.stdout) >= self.workers:
+                if p.returncode == 0:
                     with open(endpoints) as f:
-                        say("pool ready: %s" % f.read().strip())
+                        say("pool ready: %s" % " ".join(f.read().split()))
                     return
             time.sleep(0.1)
         raise RuntimeError("the pool was not ready within %ds:\n%s" % (timeout, self.log_tail()))
 
-    @staticmethod
-    def count_workers(text):
-        text = text.strip()
-        try:
-            v = json.loads(text)
-        except ValueError:
-            return len([l for l in text.splitlines() if l.strip().startswith("{")])
-        if isinstance(v, dict):
-            v = v.get("workers", [])
-        return len(v)
-
-    def cli(self, *args, check=True, timeout=120):
-        p = subprocess.run([self.recomp, *args, "--data", self.data], stdout=subprocess.PIPE,
+    def cli(self, *args, check=True, timeout=120, data=True):
+        extra = ["--data", self.data] if data else []
+        p = subprocess.run([self.recomp, *args, *extra], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, timeout=timeout)
         if check and p.returncode != 0:
             raise RuntimeError("recomp %s failed (%d): %s" % (" ".join(args), p.returncode, p.stderr.strip()))
@@ -201,7 +192,7 @@ def main():
                 say("no %s among the outputs" % key)
                 return 1
             dest = os.path.join(out, name)
-            pool.cli("artifact", "get", refs[0], "-o", dest, "--store", os.path.join(data, "store"))
+            pool.cli("artifact", "get", refs[0], "-o", dest, "--store", os.path.join(data, "store"), data=False)
             fetched[name] = dest
         os.chmod(fetched["t32prog"], 0o755)
         with open(fetched["report.json"]) as f:
