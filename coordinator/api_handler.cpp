@@ -24,14 +24,6 @@ std::string StatusesBody(const std::vector<RunStatus>& rows) {
   return wire::ToBytes(buf);
 }
 
-// The routing envelope to answer a message that did not parse: the identity frame, plus the
-// empty delimiter a REQ peer expects.
-std::vector<std::string> FallbackEnvelope(const std::vector<std::string>& frames) {
-  std::vector<std::string> env{frames[0]};
-  if (frames.size() > 1 && frames[1].empty()) env.push_back("");
-  return env;
-}
-
 }  // namespace
 
 std::optional<Reply> ApiHandler::Handle(const std::vector<std::string>& frames, Effects* fx) {

@@ -121,10 +121,13 @@ void CoordinatorService::Impl::HandleDispatch(const std::vector<std::string>& fr
 }
 
 void CoordinatorService::Impl::HandleReplay(const std::vector<std::string>& frames) {
+  if (frames.empty()) return;
   auto split = SplitEnvelope(frames);
-  if (!split.ok()) return;  // nothing routable
-  std::vector<std::string> reply = split->envelope;
-  auto body = api_handler->Replay(split->message, opts.max_replay_batch);
+  // Without a tag the message is garbage, but its sender can still be told so.
+  std::vector<std::string> reply = split.ok() ? split->envelope : FallbackEnvelope(frames);
+  auto body = split.ok() ? api_handler->Replay(split->message, opts.max_replay_batch)
+                         : proto::Frames(proto::kError, proto::ErrorBody(Status::InvalidArgument(
+                                                            "malformed request: " + split.status().message())));
   for (auto& f : body) reply.push_back(std::move(f));
   SendFrames(replay, std::move(reply), "replay");
 }

@@ -1,7 +1,8 @@
 // Job ID encoding and hashing (docs/job-id.md).
 #include "coordinator/job_key.h"
 
-#include <sodium.h>
+#include "store/blake2b.h"
+
 
 #include <algorithm>
 #include <cassert>
@@ -28,19 +29,7 @@ void PutCount(std::string& out, size_t n) {
 
 }  // namespace
 
-// TODO(store): swap for store/blake2b.h's hasher once recomp_store exists; same function.
-Digest Blake2b256(std::string_view bytes) {
-  static const int init = sodium_init();  // thread-safe once; picks the fastest implementation
-  assert(init >= 0 && "sodium_init failed");
-  (void)init;
-  Digest d;
-  int rc = crypto_generichash(d.bytes.data(), d.bytes.size(),
-                              reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(),
-                              nullptr, 0);
-  assert(rc == 0 && "crypto_generichash with a 32-byte output cannot fail");
-  (void)rc;
-  return d;
-}
+Digest Blake2b256(std::string_view bytes) { return store::Blake2b256::Of(bytes); }
 
 std::string EncodeJobSpec(const JobSpec& spec) {
   assert(spec.shards >= 1 && spec.shard < spec.shards);

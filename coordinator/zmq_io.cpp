@@ -98,4 +98,10 @@ Result<RouterMessage> SplitEnvelope(const std::vector<std::string>& frames) {
   return Status::InvalidArgument("no RCP1 frame after the routing envelope");
 }
 
+std::vector<std::string> FallbackEnvelope(const std::vector<std::string>& frames) {
+  std::vector<std::string> env{frames[0]};
+  if (frames.size() > 1 && frames[1].empty()) env.push_back("");
+  return env;
+}
+
 }  // namespace recomp::coordinator

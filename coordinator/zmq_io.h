@@ -35,5 +35,8 @@ struct RouterMessage {
 };
 // Splits at the first frame equal to "RCP1" (the protocol tag). InvalidArgument if none.
 Result<RouterMessage> SplitEnvelope(const std::vector<std::string>& frames);
+// The routing envelope to answer a message that did not parse (non-empty `frames`): the
+// identity frame, plus the empty delimiter a REQ peer expects.
+std::vector<std::string> FallbackEnvelope(const std::vector<std::string>& frames);
 
 }  // namespace recomp::coordinator
