@@ -1100,3 +1100,19 @@ TEST_CASE("engine: a run that cannot be resumed can still be cancelled" * doctes
   CHECK(st->state == RunState::kFailed);
   CHECK(p.StoredStatus("run-1").state == RunState::kFailed);
 }
+
+TEST_CASE("engine: a success whose outputs lie outside the declared outputs fails the run at planning") {
+  Pool p;
+  REQUIRE(p.Submit(p.Sub("run-1")).ok());
+  Effects t = p.Tick(kT0);
+  p.Deliver(p.SucceedA(*Find(t.dispatch, "a", 0)));
+  Effects f = p.Deliver(p.Success(*Find(t.dispatch, "a", 1), {{"elsewhere.c", "int x;\n"}}));
+  CHECK(Types(f.events) == std::vector<std::string>{kStage, kCompleted});
+  std::string reason = f.events[1].data["reason"];
+  CHECK(Has(reason, "planning failed"));
+  CHECK(Has(reason, "elsewhere.c"));
+  CHECK(f.dispatch.empty());
+  CHECK(p.StoredStatus("run-1").state == RunState::kFailed);
+  CHECK(p.engine->active_runs() == 0);
+  CheckRunIsAudited(p, "run-1");
+}
