@@ -7,17 +7,32 @@ namespace recomp::store {
 namespace {
 
 constexpr int64_t kPinSchemaVersion = 1;
+constexpr uint8_t kEntryVersion = 1;
+constexpr uint8_t kEntryInline = 1;  // flags bit: inline bytes follow the strings
+constexpr size_t kEntryHeader = 4 + 8 + kDigestBytes + 3 * 2;
+constexpr size_t kMaxCreatedAt = 64, kMaxMediaType = 255, kMaxProducer = 4096;
 constexpr size_t kMaxPinRefs = 1u << 20;
 
 std::string_view Key(const Digest& d) {
   return {reinterpret_cast<const char*>(d.bytes.data()), d.bytes.size()};
 }
 
-std::string EncodeMillis(SysTime t) {
-  uint64_t ms = static_cast<uint64_t>(ToUnixMillis(t));
+std::string EncodeU64(uint64_t v) {
   std::string out(8, '\0');
-  for (int i = 7; i >= 0; --i, ms >>= 8) out[i] = static_cast<char>(ms & 0xff);
+  for (int i = 7; i >= 0; --i, v >>= 8) out[i] = static_cast<char>(v & 0xff);
   return out;
+}
+
+uint64_t DecodeU64(std::string_view b) {
+  uint64_t v = 0;
+  for (unsigned char c : b.substr(0, 8)) v = (v << 8) | c;
+  return v;
+}
+
+std::string EncodeMillis(SysTime t) { return EncodeU64(static_cast<uint64_t>(ToUnixMillis(t))); }
+
+void PutBE(std::string& out, uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
 
 Status DecodeRefs(const msgpack::object& o, std::vector<Digest>* out) {
@@ -37,47 +52,172 @@ Status DecodeRefs(const msgpack::object& o, std::vector<Digest>* out) {
 
 }  // namespace
 
+Result<std::string> EncodeEntry(const ArtifactRecord& r, std::optional<std::string_view> inline_bytes) {
+  RECOMP_ASSIGN_OR_RETURN(Digest d, ParseArtifactRef(r.ref));
+  if (r.created_at.size() > kMaxCreatedAt || r.media_type.size() > kMaxMediaType ||
+      r.producer.size() > kMaxProducer) {
+    return Status::InvalidArgument("record of " + r.ref + ": created_at, media type or producer too long");
+  }
+  std::string out;
+  out.reserve(kEntryHeader + r.created_at.size() + r.media_type.size() + r.producer.size() +
+              (inline_bytes ? inline_bytes->size() : 0));
+  out.push_back(static_cast<char>(kEntryVersion));
+  out.push_back(static_cast<char>(inline_bytes ? kEntryInline : 0));
+  out.push_back(static_cast<char>(r.artifact_class));
+  out.push_back('\0');
+  PutBE(out, r.size, 8);
+  out.append(reinterpret_cast<const char*>(d.bytes.data()), kDigestBytes);
+  PutBE(out, r.created_at.size(), 2);
+  PutBE(out, r.media_type.size(), 2);
+  PutBE(out, r.producer.size(), 2);
+  out += r.created_at;
+  out += r.media_type;
+  out += r.producer;
+  if (inline_bytes) out += *inline_bytes;
+  return out;
+}
+
+Result<DecodedEntry> DecodeEntry(std::string_view b) {
+  if (b.size() < kEntryHeader) return Status::InvalidArgument("entry: truncated header");
+  auto u8 = [&](size_t i) { return static_cast<uint8_t>(b[i]); };
+  if (u8(0) != kEntryVersion) return Status::InvalidArgument("entry: unknown version " + std::to_string(u8(0)));
+  uint8_t flags = u8(1), cls = u8(2);
+  if ((flags & ~kEntryInline) != 0 || u8(3) != 0) return Status::InvalidArgument("entry: unknown flags");
+  if (cls > static_cast<uint8_t>(ArtifactClass::kGenerated)) return Status::InvalidArgument("entry: bad class");
+  DecodedEntry e;
+  ArtifactRecord& r = e.record;
+  r.size = DecodeU64(b.substr(4, 8));
+  r.artifact_class = static_cast<ArtifactClass>(cls);
+  Digest d;
+  std::copy(b.begin() + 12, b.begin() + 12 + kDigestBytes, d.bytes.begin());
+  r.ref = d.Ref();
+  size_t at = 12 + kDigestBytes;
+  size_t lens[3];
+  for (size_t& n : lens) {
+    n = (static_cast<size_t>(u8(at)) << 8) | u8(at + 1);
+    at += 2;
+  }
+  if (lens[0] > kMaxCreatedAt || lens[1] > kMaxMediaType || lens[2] > kMaxProducer ||
+      b.size() - at < lens[0] + lens[1] + lens[2]) {
+    return Status::InvalidArgument("entry: bad string lengths");
+  }
+  r.created_at = std::string(b.substr(at, lens[0]));
+  r.media_type = std::string(b.substr(at + lens[0], lens[1]));
+  r.producer = std::string(b.substr(at + lens[0] + lens[1], lens[2]));
+  at += lens[0] + lens[1] + lens[2];
+  if (auto t = ParseRfc3339(r.created_at); !t.ok()) return t.status().WithContext("entry.created_at");
+  if (flags & kEntryInline) {
+    e.inline_bytes = b.substr(at);
+    if (e.inline_bytes->size() != r.size) return Status::InvalidArgument("entry: inline size is not the record size");
+  } else if (at != b.size()) {
+    return Status::InvalidArgument("entry: trailing bytes");
+  }
+  return e;
+}
+
+struct Catalog::Entry {
+  std::string seq_key;  // 8 bytes
+  DecodedEntry decoded;
+};
+
 Result<Catalog> Catalog::Open(const std::string& dir, const EnvOptions& opts) {
   Catalog c;
   RECOMP_ASSIGN_OR_RETURN(c.env_, Env::OpenShared(dir, opts));
   RECOMP_ASSIGN_OR_RETURN(c.records_, c.env_->OpenDbi("records"));
-  RECOMP_ASSIGN_OR_RETURN(c.inline_, c.env_->OpenDbi("inline"));
+  RECOMP_ASSIGN_OR_RETURN(c.entries_, c.env_->OpenDbi("entries"));
   RECOMP_ASSIGN_OR_RETURN(c.touched_, c.env_->OpenDbi("touched"));
   RECOMP_ASSIGN_OR_RETURN(c.pins_, c.env_->OpenDbi("pins"));
   return c;
 }
 
+Result<std::optional<Catalog::Entry>> Catalog::GetEntry(const Txn& txn, const Digest& d) const {
+  RECOMP_ASSIGN_OR_RETURN(auto seq, txn.Get(records_, Key(d)));
+  if (!seq) return std::optional<Entry>();
+  auto unreadable = [&](const std::string& why) {
+    return Status::Corruption("index record of " + d.Ref() + " in " + path() + " is unreadable: " + why);
+  };
+  if (seq->size() != 8) return unreadable("records value is not an entry number");
+  RECOMP_ASSIGN_OR_RETURN(auto raw, txn.Get(entries_, *seq));
+  if (!raw) return unreadable("entry " + std::to_string(DecodeU64(*seq)) + " is missing");
+  auto dec = DecodeEntry(*raw);
+  if (!dec.ok()) return unreadable(dec.status().message());
+  if (dec->record.ref != d.Ref()) {
+    return Status::Corruption("index record under " + d.Ref() + " in " + path() + " names " + dec->record.ref);
+  }
+  return std::optional<Entry>(Entry{std::string(*seq), std::move(dec).value()});
+}
+
 Result<std::optional<ArtifactRecord>> Catalog::GetRecord(const Txn& txn, const Digest& d) const {
-  RECOMP_ASSIGN_OR_RETURN(auto v, txn.Get(records_, Key(d)));
-  if (!v) return std::optional<ArtifactRecord>();
-  auto rec = DecodeArtifactRecord(*v);
-  if (!rec.ok()) {
-    return Status::Corruption("index record of " + d.Ref() + " in " + path() +
-                              " is unreadable: " + rec.status().message());
-  }
-  if (rec->ref != d.Ref()) {
-    return Status::Corruption("index record under " + d.Ref() + " in " + path() + " names " +
-                              rec->ref.substr(0, 80));
-  }
-  return std::optional<ArtifactRecord>(std::move(rec).value());
+  RECOMP_ASSIGN_OR_RETURN(auto e, GetEntry(txn, d));
+  if (!e) return std::optional<ArtifactRecord>();
+  return std::optional<ArtifactRecord>(std::move(e->decoded.record));
+}
+
+Status Catalog::WriteEntry(Txn& txn, std::string_view seq_key, const ArtifactRecord& r,
+                           std::optional<std::string_view> inline_bytes, bool append) const {
+  RECOMP_ASSIGN_OR_RETURN(std::string value, EncodeEntry(r, inline_bytes));
+  return append ? txn.Append(entries_, seq_key, value) : txn.Put(entries_, seq_key, value);
+}
+
+Status Catalog::AddRecord(Txn& txn, const Digest& d, const ArtifactRecord& r,
+                          std::optional<std::string_view> inline_bytes) const {
+  RECOMP_ASSIGN_OR_RETURN(auto last, txn.LastKey(entries_));
+  uint64_t next = last ? DecodeU64(*last) + 1 : 1;
+  std::string seq = EncodeU64(next);
+  // records first: AlreadyExists leaves nothing written.
+  RECOMP_RETURN_IF_ERROR(txn.Put(records_, Key(d), seq, /*no_overwrite=*/true));
+  return WriteEntry(txn, seq, r, inline_bytes, /*append=*/true);
 }
 
 Status Catalog::PutRecord(Txn& txn, const Digest& d, const ArtifactRecord& r) const {
-  return txn.Put(records_, Key(d), EncodeArtifactRecord(r));
+  auto e = GetEntry(txn, d);
+  if (!e.ok() && e.status().code() != Status::Code::kCorruption) return e.status();
+  if (!e.ok() || !e->has_value()) {
+    // Absent, or an unreadable entry being replaced: a new entry (the old one, if any, stays
+    // unreferenced until gc of this digest; Remove drops both).
+    if (e.ok()) return AddRecord(txn, d, r, std::nullopt);
+    RECOMP_ASSIGN_OR_RETURN(auto seq, txn.Get(records_, Key(d)));
+    if (seq && seq->size() == 8) {
+      std::string k(*seq);
+      return WriteEntry(txn, k, r, std::nullopt, /*append=*/false);
+    }
+    RECOMP_ASSIGN_OR_RETURN(bool removed, txn.Del(records_, Key(d)));
+    (void)removed;
+    return AddRecord(txn, d, r, std::nullopt);
+  }
+  std::optional<std::string> keep;
+  if ((*e)->decoded.inline_bytes) keep = std::string(*(*e)->decoded.inline_bytes);
+  if (keep && keep->size() != r.size) keep.reset();  // bytes no longer match the record
+  return WriteEntry(txn, (*e)->seq_key, r, keep, /*append=*/false);
 }
 
 Result<std::optional<std::string_view>> Catalog::GetInline(const Txn& txn, const Digest& d) const {
-  return txn.Get(inline_, Key(d));
+  auto e = GetEntry(txn, d);
+  if (!e.ok()) {
+    // Unreadable record: serve no inline bytes (the record error surfaces via GetRecord).
+    if (e.status().code() == Status::Code::kCorruption) return std::optional<std::string_view>();
+    return e.status();
+  }
+  if (!*e || !(*e)->decoded.inline_bytes) return std::optional<std::string_view>();
+  // Re-read: the view must point into the map, not into our decoded copy.
+  RECOMP_ASSIGN_OR_RETURN(auto raw, txn.Get(entries_, (*e)->seq_key));
+  size_t n = (*e)->decoded.inline_bytes->size();
+  return std::optional<std::string_view>(raw->substr(raw->size() - n));
 }
 
 Status Catalog::PutInline(Txn& txn, const Digest& d, std::string_view bytes) const {
-  return txn.Put(inline_, Key(d), bytes);
+  RECOMP_ASSIGN_OR_RETURN(auto e, GetEntry(txn, d));
+  if (!e) return Status::NotFound("no record of " + d.Ref() + " to put inline bytes under");
+  ArtifactRecord r = e->decoded.record;
+  r.size = bytes.size();
+  std::string copy(bytes);  // `bytes` may point into the page being rewritten
+  return WriteEntry(txn, e->seq_key, r, copy, /*append=*/false);
 }
 
 Status Catalog::DeleteInline(Txn& txn, const Digest& d) const {
-  RECOMP_ASSIGN_OR_RETURN(bool removed, txn.Del(inline_, Key(d)));
-  (void)removed;
-  return Status::Ok();
+  RECOMP_ASSIGN_OR_RETURN(auto e, GetEntry(txn, d));
+  if (!e || !e->decoded.inline_bytes) return Status::Ok();
+  return WriteEntry(txn, e->seq_key, e->decoded.record, std::nullopt, /*append=*/false);
 }
 
 Status Catalog::Touch(Txn& txn, const Digest& d, SysTime t) const {
@@ -93,7 +233,13 @@ Result<std::optional<SysTime>> Catalog::GetTouch(const Txn& txn, const Digest& d
 }
 
 Status Catalog::Remove(Txn& txn, const Digest& d) const {
-  for (MDB_dbi dbi : {records_, inline_, touched_}) {
+  RECOMP_ASSIGN_OR_RETURN(auto seq, txn.Get(records_, Key(d)));
+  if (seq && seq->size() == 8) {
+    std::string k(*seq);
+    RECOMP_ASSIGN_OR_RETURN(bool removed, txn.Del(entries_, k));
+    (void)removed;
+  }
+  for (MDB_dbi dbi : {records_, touched_}) {
     RECOMP_ASSIGN_OR_RETURN(bool removed, txn.Del(dbi, Key(d)));
     (void)removed;
   }
@@ -105,10 +251,18 @@ Status Catalog::ForEachRecord(const Txn& txn, const RecordFn& fn) const {
     Digest d;
     bool key_ok = k.size() == kDigestBytes;
     if (key_ok) std::copy(k.begin(), k.end(), d.bytes.begin());
-    Result<ArtifactRecord> rec = DecodeArtifactRecord(v);
-    if (rec.ok() && key_ok && rec->ref != d.Ref()) {
-      rec = Status::Corruption("record names " + rec->ref.substr(0, 80));
+    Result<ArtifactRecord> rec = Status::Corruption("record key is not a digest");
+    if (key_ok) {
+      auto e = GetEntry(txn, d);
+      if (!e.ok()) {
+        rec = e.status();
+      } else if (!e->has_value()) {
+        rec = Status::Corruption("record vanished");  // cannot happen within one txn
+      } else {
+        rec = std::move((*e)->decoded.record);
+      }
     }
+    (void)v;
     return fn(key_ok, k, d, rec);
   });
 }

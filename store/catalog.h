@@ -1,8 +1,12 @@
 // Catalog: the store's LMDB index, typed. Tables (named sub-databases):
-//   records: digest(32 bytes) -> ArtifactRecord v1 (msgpack)   -- what exists
-//   inline:  digest -> blob bytes (small generated blobs only)  -- see docs/store.md
-//   touched: digest -> u64 big-endian unix ms of the last put   -- gc age, dedup safety
-//   pins:    run_id -> pin record (msgpack)                      -- retention roots
+//   records: digest(32 bytes) -> u64 big-endian entry number     -- what exists (small, random)
+//   entries: u64 big-endian entry number -> entry (see below)    -- append-only
+//   touched: digest -> u64 big-endian unix ms of the last put     -- gc age, dedup safety
+//   pins:    run_id -> pin record (msgpack)                       -- retention roots
+// An entry is the record (digest, class, size, created_at, media type, producer; compact
+// binary, catalog.cpp) followed, for an inline blob, by the blob's bytes. New entries get the
+// next number (appended: pages are written once, full), so the only randomly keyed insert of
+// a new blob is its 40-byte `records` pair (see docs/store.md, Performance).
 // Thread-safe (LMDB); each Txn is used by one thread at a time.
 #pragma once
 
@@ -31,9 +35,17 @@ class Catalog {
   // nullopt when absent; Corruption (naming the ref) when the stored value is unreadable or
   // belongs to another digest.
   Result<std::optional<ArtifactRecord>> GetRecord(const Txn& txn, const Digest& d) const;
+  // Stores `r` under `d`: a new entry (appended) when `d` has none, else rewrites it keeping
+  // its inline bytes.
   Status PutRecord(Txn& txn, const Digest& d, const ArtifactRecord& r) const;
-  // The inline bytes of `d`, nullopt when it is a file blob. Valid until the txn ends.
+  // Indexes a blob `d` that has no record yet: `r`, with `inline_bytes` for an inline blob.
+  // AlreadyExists when `d` has a record.
+  Status AddRecord(Txn& txn, const Digest& d, const ArtifactRecord& r,
+                   std::optional<std::string_view> inline_bytes) const;
+  // The inline bytes of `d`, nullopt when it is a file blob (or absent). Valid until the txn
+  // ends or writes.
   Result<std::optional<std::string_view>> GetInline(const Txn& txn, const Digest& d) const;
+  // Sets / drops the inline bytes of the record of `d` (NotFound when `d` has no record).
   Status PutInline(Txn& txn, const Digest& d, std::string_view bytes) const;
   Status DeleteInline(Txn& txn, const Digest& d) const;
   Status Touch(Txn& txn, const Digest& d, SysTime t) const;
@@ -53,12 +65,27 @@ class Catalog {
   Status ForEachPin(const Txn& txn, const std::function<Status(const RunPin&)>& fn) const;
 
  private:
+  struct Entry;
+  // The entry number and raw entry of `d`; nullopt when `d` has no record. Corruption when
+  // the records value or the entry is unreadable or names another digest.
+  Result<std::optional<Entry>> GetEntry(const Txn& txn, const Digest& d) const;
+  Status WriteEntry(Txn& txn, std::string_view seq_key, const ArtifactRecord& r,
+                    std::optional<std::string_view> inline_bytes, bool append) const;
+
   std::shared_ptr<Env> env_;
-  MDB_dbi records_ = 0, inline_ = 0, touched_ = 0, pins_ = 0;
+  MDB_dbi records_ = 0, entries_ = 0, touched_ = 0, pins_ = 0;
 };
 
-// Exposed for tests: the pin value encoding.
+// Exposed for tests: the pin value encoding and the entry encoding.
 std::string EncodePin(const RunPin& pin);
 Result<RunPin> DecodePin(std::string_view run_id, std::string_view bytes);
+// Entry = record header + strings + inline bytes (when `inline_bytes`). InvalidArgument when
+// r.ref is not a ref or a string is too long.
+Result<std::string> EncodeEntry(const ArtifactRecord& r, std::optional<std::string_view> inline_bytes);
+struct DecodedEntry {
+  ArtifactRecord record;
+  std::optional<std::string_view> inline_bytes;  // a view into the decoded bytes
+};
+Result<DecodedEntry> DecodeEntry(std::string_view bytes);
 
 }  // namespace recomp::store

@@ -1,5 +1,5 @@
-// Layout: where a store keeps things under its root directory (format "recomp-store 1"):
-//   FORMAT                     "recomp-store 1\n"; Open refuses other formats
+// Layout: where a store keeps things under its root directory (format "recomp-store 2"):
+//   FORMAT                     "recomp-store 2\n"; Open refuses other formats
 //   index/                     LMDB environment (data.mdb, lock.mdb): see catalog.h
 //   blobs/generated/<hh>/<hex> generated blobs, read-only (0444); <hh> = first 2 hex digits
 //   blobs/external/<hh>/<hex>  external blobs (user inputs), kept apart, never exported
@@ -18,7 +18,7 @@
 
 namespace recomp::store {
 
-inline constexpr std::string_view kFormatLine = "recomp-store 1";
+inline constexpr std::string_view kFormatLine = "recomp-store 2";
 
 class Layout {
  public:

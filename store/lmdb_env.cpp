@@ -151,6 +151,25 @@ Status Txn::Put(MDB_dbi dbi, std::string_view key, std::string_view value, bool 
   return LmdbStatus(mdb_put(txn_, dbi, &k, &v, no_overwrite ? MDB_NOOVERWRITE : 0), "put", env_->path());
 }
 
+Status Txn::Append(MDB_dbi dbi, std::string_view key, std::string_view value) {
+  assert(txn_ != nullptr && write_);
+  MDB_val k = Val(key), v = Val(value);
+  return LmdbStatus(mdb_put(txn_, dbi, &k, &v, MDB_APPEND), "append", env_->path());
+}
+
+Result<std::optional<std::string_view>> Txn::LastKey(MDB_dbi dbi) const {
+  assert(txn_ != nullptr);
+  MDB_cursor* cur = nullptr;
+  int rc = mdb_cursor_open(txn_, dbi, &cur);
+  if (rc != 0) return LmdbStatus(rc, "cursor open", env_->path());
+  MDB_val k, v;
+  rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+  mdb_cursor_close(cur);
+  if (rc == MDB_NOTFOUND) return std::optional<std::string_view>();
+  if (rc != 0) return LmdbStatus(rc, "cursor last", env_->path());
+  return std::optional<std::string_view>(View(k));
+}
+
 Result<bool> Txn::Del(MDB_dbi dbi, std::string_view key) {
   assert(txn_ != nullptr && write_);
   MDB_val k = Val(key);

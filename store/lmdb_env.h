@@ -74,6 +74,11 @@ class Txn {
   Result<std::optional<std::string_view>> Get(MDB_dbi dbi, std::string_view key) const;
   // With `no_overwrite`, an existing key is AlreadyExists.
   Status Put(MDB_dbi dbi, std::string_view key, std::string_view value, bool no_overwrite = false);
+  // Puts a key greater than every key of `dbi` (MDB_APPEND: no search, pages filled
+  // completely). A key that is not the greatest is AlreadyExists (MDB_KEYEXIST).
+  Status Append(MDB_dbi dbi, std::string_view key, std::string_view value);
+  // The greatest key of `dbi`, nullopt when it is empty. Valid like Get's views.
+  Result<std::optional<std::string_view>> LastKey(MDB_dbi dbi) const;
   // Deletes `key`; returns false when it was absent.
   Result<bool> Del(MDB_dbi dbi, std::string_view key);
   // Visits every entry in key order; stops at the first non-OK status and returns it.

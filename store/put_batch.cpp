@@ -49,7 +49,7 @@ class PutBatch::Committer {
   std::vector<std::string> leftovers;  // generated files of blobs promoted to external
 
  private:
-  Status Materialize(Item& item, const ArtifactRecord& rec);
+  Result<bool> Materialize(Item& item, const ArtifactRecord& rec);
   const StoreCore& core_;
   Txn& txn_;
   std::set<std::string> dirs_;
@@ -83,21 +83,28 @@ Result<ArtifactRecord> PutBatch::Committer::Store(Item& item) {
       core_.log->warn("{} was indexed but its blob was missing; restored from this put", d.Ref());
     }
   }
-  RECOMP_RETURN_IF_ERROR(Materialize(item, rec));
+  RECOMP_ASSIGN_OR_RETURN(bool as_inline, Materialize(item, rec));
+  std::optional<std::string_view> inline_bytes;
+  if (as_inline) inline_bytes = *item.bytes;
+  if (existing.ok() && !existing->has_value()) {
+    // New blob: one appended entry and one records pair.
+    RECOMP_RETURN_IF_ERROR(core_.catalog.AddRecord(txn_, d, rec, inline_bytes));
+    return rec;
+  }
   RECOMP_RETURN_IF_ERROR(core_.catalog.PutRecord(txn_, d, rec));
+  if (inline_bytes) RECOMP_RETURN_IF_ERROR(core_.catalog.PutInline(txn_, d, *inline_bytes));
   // A new record's created_at is its last put; only re-puts write `touched` (one random
   // B-tree insert less per new blob).
-  if (!existing.ok() || existing->has_value()) {
-    RECOMP_RETURN_IF_ERROR(core_.catalog.Touch(txn_, d, std::chrono::system_clock::now()));
-  }
+  RECOMP_RETURN_IF_ERROR(core_.catalog.Touch(txn_, d, std::chrono::system_clock::now()));
   return rec;
 }
 
-Status PutBatch::Committer::Materialize(Item& item, const ArtifactRecord& rec) {
+// Publishes the blob file of `item` (true: it is to be stored inline instead; nothing done).
+Result<bool> PutBatch::Committer::Materialize(Item& item, const ArtifactRecord& rec) {
   const Digest& d = item.digest;
   if (item.bytes && rec.artifact_class == ArtifactClass::kGenerated &&
       rec.size <= core_.options.inline_max_bytes) {
-    return core_.catalog.PutInline(txn_, d, *item.bytes);
+    return true;
   }
   if (!item.staged) {
     RECOMP_ASSIGN_OR_RETURN(StagedFile f, StagedFile::FromBytes(core_.layout, *item.bytes));
@@ -117,7 +124,7 @@ Status PutBatch::Committer::Materialize(Item& item, const ArtifactRecord& rec) {
   RECOMP_RETURN_IF_ERROR(st);
   item.staged.reset();
   dirs_.insert(core_.layout.FanoutDir(rec.artifact_class, d));
-  return Status::Ok();
+  return false;
 }
 
 Status PutBatch::Committer::SyncDirs() {

@@ -13,7 +13,7 @@ TEST_CASE("a new layout has FORMAT and separate class directories") {
   testing::TempDir dir;
   auto l = Layout::Open(dir / "s/", true).value();
   CHECK(l.root() == dir / "s");
-  CHECK(testing::ReadFile(dir / "s/FORMAT") == "recomp-store 1\n");
+  CHECK(testing::ReadFile(dir / "s/FORMAT") == "recomp-store 2\n");
   Digest d = Blake2b256::Of("x");
   CHECK(l.BlobPath(ArtifactClass::kExternal, d) == dir / "s/blobs/external/" + d.Hex().substr(0, 2) + "/" + d.Hex());
   CHECK(l.ClassDir(ArtifactClass::kGenerated) != l.ClassDir(ArtifactClass::kExternal));
