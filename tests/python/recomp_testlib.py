@@ -7,7 +7,7 @@ RECOMP_SOURCE_DIR (repo root), RECOMP_KEEP=1 keeps temp dirs for debugging.
 
 Config keys used (config/recomp.toml documents them): [coordinator] api, events, replay,
 retry_initial_ms, retry_max_ms; [broker] workers, heartbeat_ms; [worker] heartbeat_ms,
-liveness, reconnect_min_ms, reconnect_max_ms; [up] restart_delay_ms, stop_grace_ms;
+liveness, reconnect_min_ms; [up] restart_delay_ms, stop_grace_ms;
 [client] timeout_ms.
 """
 import json
@@ -101,8 +101,7 @@ def write_config(path, overrides=None):
             "retry_max_ms": 1000,
         },
         "broker": {"workers": "tcp://127.0.0.1:%d" % free_port(), "heartbeat_ms": 200},
-        "worker": {"heartbeat_ms": 200, "liveness": 3, "reconnect_min_ms": 100,
-                   "reconnect_max_ms": 1000},
+        "worker": {"heartbeat_ms": 200, "liveness": 3, "reconnect_min_ms": 100},
         "up": {"restart_delay_ms": 200, "stop_grace_ms": 3000},
         "client": {"timeout_ms": 10000},
     }
