@@ -1,7 +1,10 @@
 // StagedFile (see staging.h).
 #include "store/staging.h"
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <utility>
 
 #include "store/blake2b.h"
@@ -9,6 +12,68 @@
 namespace recomp::store {
 namespace {
 constexpr uint64_t kWritebackChunk = 8u << 20;  // start writeback every 8 MiB
+constexpr size_t kRingSlots = 4;                 // buffers of kCopyBufferBytes in flight
+
+// Hashes chunks of a ring of buffers on its own thread, in order, while the caller reads the
+// next chunk and writes the current one (both only read a buffer being hashed). The caller
+// reuses a slot only after its chunk was hashed (Wait). Joins on destruction.
+class RingHasher {
+ public:
+  RingHasher() : thread_([this] { Run(); }) {}
+  ~RingHasher() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  // Queues chunk number `produced_` (the caller filled it in slot produced_ % kRingSlots).
+  void Push(const char* data, size_t n) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      chunks_[produced_ % kRingSlots] = {data, n};
+      ++produced_;
+    }
+    cv_.notify_all();
+  }
+  // Waits until at least `count` chunks were hashed.
+  void Wait(uint64_t count) {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return hashed_ >= count; });
+  }
+  Digest Finish() {
+    Wait(produced());
+    return hasher_.Finish();
+  }
+  uint64_t produced() {
+    std::lock_guard<std::mutex> l(mu_);
+    return produced_;
+  }
+
+ private:
+  void Run() {
+    std::unique_lock<std::mutex> l(mu_);
+    for (;;) {
+      cv_.wait(l, [&] { return stop_ || hashed_ < produced_; });
+      if (hashed_ == produced_) return;  // stopping, nothing left
+      auto [data, n] = chunks_[hashed_ % kRingSlots];
+      l.unlock();
+      hasher_.Update(data, n);
+      l.lock();
+      ++hashed_;
+      cv_.notify_all();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::pair<const char*, size_t> chunks_[kRingSlots];
+  uint64_t produced_ = 0, hashed_ = 0;
+  bool stop_ = false;
+  Blake2b256 hasher_;
+  std::thread thread_;
+};
+
 }  // namespace
 
 Result<StagedFile> StagedFile::Create(const Layout& layout) {
@@ -24,19 +89,43 @@ Result<StagedFile> StagedFile::CopyFrom(const Layout& layout, int src_fd, const 
                                         bool durable) {
   RECOMP_ASSIGN_OR_RETURN(StagedFile f, Create(layout));
   AdviseSequential(src_fd);
-  std::unique_ptr<char[]> buf(new char[kCopyBufferBytes]);
-  Blake2b256 hasher;
   uint64_t flushed = 0;
-  for (;;) {
-    RECOMP_ASSIGN_OR_RETURN(size_t n, ReadSome(src_fd, buf.get(), kCopyBufferBytes, src_name));
-    if (n == 0) break;
-    hasher.Update(buf.get(), n);
-    RECOMP_RETURN_IF_ERROR(WriteAll(f.fd_.get(), buf.get(), n, f.path_));
+  auto write = [&](const char* data, size_t n) -> Status {
+    RECOMP_RETURN_IF_ERROR(WriteAll(f.fd_.get(), data, n, f.path_));
     f.size_ += n;
     if (durable && f.size_ - flushed >= kWritebackChunk) {
       RECOMP_RETURN_IF_ERROR(StartWriteback(f.fd_.get(), flushed, f.size_ - flushed, f.path_));
       flushed = f.size_;
     }
+    return Status::Ok();
+  };
+  // The first chunk on this thread: most blobs fit in one and need no second thread.
+  std::unique_ptr<char[]> ring(new char[kCopyBufferBytes * kRingSlots]);
+  size_t first = 0;
+  while (first < kCopyBufferBytes) {
+    RECOMP_ASSIGN_OR_RETURN(size_t n, ReadSome(src_fd, ring.get() + first, kCopyBufferBytes - first, src_name));
+    if (n == 0) break;
+    first += n;
+  }
+  if (first < kCopyBufferBytes) {
+    Blake2b256 hasher;
+    hasher.Update(ring.get(), first);
+    RECOMP_RETURN_IF_ERROR(write(ring.get(), first));
+    f.digest_ = hasher.Finish();
+    return f;
+  }
+  // Larger: hash on a second thread while this one reads and writes (memory stays
+  // kRingSlots buffers whatever the size).
+  RingHasher hasher;
+  hasher.Push(ring.get(), first);
+  RECOMP_RETURN_IF_ERROR(write(ring.get(), first));
+  for (uint64_t chunk = 1;; ++chunk) {
+    char* buf = ring.get() + (chunk % kRingSlots) * kCopyBufferBytes;
+    if (chunk >= kRingSlots) hasher.Wait(chunk - kRingSlots + 1);  // its slot was hashed
+    RECOMP_ASSIGN_OR_RETURN(size_t n, ReadSome(src_fd, buf, kCopyBufferBytes, src_name));
+    if (n == 0) break;
+    hasher.Push(buf, n);
+    RECOMP_RETURN_IF_ERROR(write(buf, n));
   }
   f.digest_ = hasher.Finish();
   return f;

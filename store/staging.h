@@ -19,9 +19,11 @@ inline constexpr size_t kCopyBufferBytes = 1u << 20;
 class StagedFile {
  public:
   // Copies everything readable from `src_fd` (file, pipe, socket) into a new temp file while
-  // hashing it. Memory use is one kCopyBufferBytes buffer whatever the size. `src_name`
-  // names the source in errors. With `durable`, writeback starts every 8 MiB (overlapping
-  // the disk with hashing, bounding dirty pages); without, the bytes stay in the page cache.
+  // hashing it. Beyond the first kCopyBufferBytes, a second thread hashes each chunk while
+  // this one reads the next and writes it (4 MiB of buffers in all, whatever the size).
+  // `src_name` names the source in errors. With `durable`, writeback starts every 8 MiB
+  // (overlapping the disk with hashing, bounding dirty pages); without, the bytes stay in
+  // the page cache.
   static Result<StagedFile> CopyFrom(const Layout& layout, int src_fd, const std::string& src_name,
                                      bool durable = true);
   // Writes `bytes` to a new temp file.
