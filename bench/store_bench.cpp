@@ -1,13 +1,19 @@
 // store_bench: throughput of the artifact store beside raw BLAKE2b hashing of the same bytes,
-// measured in the same run. Prints figures; asserts nothing. Usage: recomp_store_bench [DIR]
-// (default: a fresh directory under $TMPDIR or /tmp, removed afterwards).
+// measured in the same run (the targets are relative to it). Prints figures; asserts nothing.
+// Usage: recomp_store_bench [DIR] [--reps N] [--only large|batch|single]
+// DIR defaults to a fresh directory under $TMPDIR or /tmp, removed afterwards. Each section
+// runs N times (default 3) on fresh stores and new bytes; the summary gives best, median and
+// worst, since a shared machine's disk and CPUs vary from second to second.
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -21,6 +27,9 @@ using recomp::Digest;
 using recomp::store::ArtifactStore;
 using recomp::store::Blake2b256;
 using Clock = std::chrono::steady_clock;
+
+constexpr size_t kLarge = size_t{256} << 20;
+constexpr double kMiB = 1 << 20;
 
 double Since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
@@ -40,9 +49,32 @@ std::string RandomBytes(size_t n, uint64_t seed) {
   return s;
 }
 
-void Row(const char* what, double seconds, double bytes, double items, const char* durability) {
-  std::printf("%-44s %8.3f s %9.1f MiB/s %10.0f ops/s  %s\n", what, seconds, bytes / seconds / (1 << 20),
+// Figures per label over the repetitions, for the summary.
+struct Figures {
+  std::vector<std::string> order;
+  std::map<std::string, std::pair<std::string, std::vector<double>>> rows;  // unit, values
+  void Add(const std::string& label, const std::string& unit, double v) {
+    auto [it, fresh] = rows.try_emplace(label, unit, std::vector<double>{});
+    if (fresh) order.push_back(label);
+    it->second.second.push_back(v);
+  }
+  void Print() const {
+    std::printf("\nsummary over repetitions: best / median / worst\n");
+    for (const std::string& label : order) {
+      const auto& [unit, v0] = rows.at(label);
+      std::vector<double> v = v0;
+      std::sort(v.begin(), v.end());
+      std::printf("  %-58s %10.1f / %10.1f / %10.1f %s\n", label.c_str(), v.back(), v[v.size() / 2],
+                  v.front(), unit.c_str());
+    }
+  }
+};
+Figures g_fig;
+
+void Row(const std::string& what, double seconds, double bytes, double items, const char* durability) {
+  std::printf("%-52s %8.3f s %8.1f MiB/s %9.0f ops/s  %s\n", what.c_str(), seconds, bytes / seconds / kMiB,
               items / seconds, durability);
+  std::fflush(stdout);
 }
 
 std::unique_ptr<ArtifactStore> OpenStore(const std::string& dir, size_t inline_max, bool durable = true) {
@@ -54,16 +86,8 @@ std::unique_ptr<ArtifactStore> OpenStore(const std::string& dir, size_t inline_m
   return std::move(s).value();
 }
 
-void BenchLarge(const std::string& base, size_t size) {
-  std::string chunk = RandomBytes(1 << 20, 1);
-  std::string src = base + "/large.src";
-  int fd = ::open(src.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  for (size_t i = 0; i < size / chunk.size(); ++i) {
-    chunk[0] = static_cast<char>(i);
-    if (::write(fd, chunk.data(), chunk.size()) != static_cast<ssize_t>(chunk.size())) Die(recomp::Status::IOError("write"), "src");
-  }
-  ::fsync(fd);
-  ::close(fd);
+// Raw hashing speed of `size` bytes made of `chunk` with its first byte varied per MiB.
+double RawHashMiBs(std::string chunk, size_t size) {
   auto t0 = Clock::now();
   Blake2b256 h;
   for (size_t i = 0; i < size / chunk.size(); ++i) {
@@ -71,91 +95,179 @@ void BenchLarge(const std::string& base, size_t size) {
     h.Update(chunk);
   }
   h.Finish();
-  Row("raw BLAKE2b-256, 256 MiB in memory", Since(t0), size, 1, "-");
-  {
-    auto scratch = OpenStore(base + "/large-nosync", 4096, /*durable=*/false);
-    t0 = Clock::now();
-    Die(scratch->PutFile(src, {}).status(), "put large (not durable)");
-    Row("put 256 MiB file (new, durable=false)", Since(t0), size, 1, "none (page cache; MDB_NOSYNC)");
+  double s = Since(t0);
+  Row("raw BLAKE2b-256, 256 MiB in memory (same bytes)", s, size, 1, "-");
+  return size / s / kMiB;
+}
+
+void BenchLarge(const std::string& base, int rep) {
+  std::string chunk = RandomBytes(1 << 20, 100 + rep);
+  std::string src = base + "/large.src";
+  int fd = ::open(src.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  for (size_t i = 0; i < kLarge / chunk.size(); ++i) {
+    chunk[0] = static_cast<char>(i);
+    if (::write(fd, chunk.data(), chunk.size()) != static_cast<ssize_t>(chunk.size())) Die(recomp::Status::IOError("write"), "src");
   }
-  auto store = OpenStore(base + "/large-store", 4096);
-  t0 = Clock::now();
+  ::fsync(fd);
+  ::close(fd);
+  std::string dir = base + "/large-" + std::to_string(rep);
+  double raw1 = RawHashMiBs(chunk, kLarge);
+  auto store = OpenStore(dir + "-store", 4096);
+  auto t0 = Clock::now();
   auto rec = store->PutFile(src, {});
   Die(rec.status(), "put large");
-  Row("put 256 MiB file (new)", Since(t0), size, 1, "fdatasync blob + fsync dir + LMDB commit");
+  double s = Since(t0);
+  Row("put 256 MiB file (new)", s, kLarge, 1, "fdatasync blob + fsync dir + LMDB commit");
+  double raw2 = RawHashMiBs(chunk, kLarge);
+  double raw = std::max(raw1, raw2);  // the hash speed the machine gave us around the put
+  double put = kLarge / s / kMiB;
+  std::printf("  -> put / raw hash = %.0f%% (raw %.1f MiB/s: best of before/after)\n", 100 * put / raw, raw);
+  g_fig.Add("raw BLAKE2b-256 of the 256 MiB (best of before/after the put)", "MiB/s", raw);
+  g_fig.Add("put 256 MiB new, durable", "MiB/s", put);
+  g_fig.Add("put 256 MiB new, durable / raw hash of the same run", "%", 100 * put / raw);
+  {
+    auto scratch = OpenStore(dir + "-nosync", 4096, /*durable=*/false);
+    t0 = Clock::now();
+    Die(scratch->PutFile(src, {}).status(), "put large (not durable)");
+    s = Since(t0);
+    Row("put 256 MiB file (new, durable=false)", s, kLarge, 1, "none (page cache; MDB_NOSYNC)");
+    g_fig.Add("put 256 MiB new, durable=false", "MiB/s", kLarge / s / kMiB);
+    g_fig.Add("put 256 MiB new, durable=false / raw hash", "%", 100 * kLarge / s / kMiB / raw);
+  }
   t0 = Clock::now();
   Die(store->PutFile(src, {}).status(), "put large again");
-  Row("put 256 MiB file (dedup: same bytes again)", Since(t0), size, 1, "LMDB commit (touch)");
+  s = Since(t0);
+  Row("put 256 MiB file (dedup: same bytes again)", s, kLarge, 1, "LMDB commit (touch)");
+  g_fig.Add("put 256 MiB dedup (same bytes again)", "MiB/s", kLarge / s / kMiB);
   auto d = recomp::ParseArtifactRef(rec->ref).value();
   t0 = Clock::now();
   Die(store->GetToFile(d, base + "/large.out"), "get large");
-  Row("get 256 MiB to file (verified)", Since(t0), size, 1, "atomic rename, no fsync");
+  s = Since(t0);
+  Row("get 256 MiB to file (verified)", s, kLarge, 1, "atomic rename, no fsync");
+  g_fig.Add("get 256 MiB to file, verified", "MiB/s", kLarge / s / kMiB);
   t0 = Clock::now();
   auto how = store->LinkOrCopyTo(d, base + "/large.link");
   Die(how.status(), "link large");
-  Row(("LinkOrCopyTo 256 MiB (" + *how + ", verified)").c_str(), Since(t0), size, 1, "-");
+  s = Since(t0);
+  Row("LinkOrCopyTo 256 MiB (" + *how + ", verified)", s, kLarge, 1, "-");
   ::unlink(src.c_str());
+  ::unlink((base + "/large.out").c_str());
+  ::unlink((base + "/large.link").c_str());
+  std::filesystem::remove_all(dir + "-store");
+  std::filesystem::remove_all(dir + "-nosync");
 }
 
-void BenchSmall(const std::string& base, size_t n, size_t batch, size_t inline_max, const char* label) {
+std::vector<std::string> SmallItems(size_t n, uint64_t seed) {
   std::vector<std::string> items;
   items.reserve(n);
-  std::string seed = RandomBytes(1024, 2);
+  std::string base = RandomBytes(1024, seed);
   for (size_t i = 0; i < n; ++i) {
-    std::string s = seed;
+    std::string s = base;
     std::memcpy(&s[0], &i, sizeof i);
     items.push_back(std::move(s));
   }
+  return items;
+}
+
+// n x 1 KiB in batches of `batch` (one durable commit each), as a worker stores a job's outputs.
+void BenchBatched(const std::string& base, int rep, size_t n, size_t batch, size_t inline_max, const char* label) {
+  auto items = SmallItems(n, 1000 + rep);
   auto t0 = Clock::now();
   for (const auto& s : items) Blake2b256::Of(s);
-  Row((std::string("raw BLAKE2b-256, ") + std::to_string(n) + " x 1 KiB").c_str(), Since(t0), n * 1024.0, n, "-");
-  auto store = OpenStore(base + "/small-" + label + "-" + std::to_string(batch), inline_max);
+  double raw_s = Since(t0);
+  Row("raw BLAKE2b-256, " + std::to_string(n) + " x 1 KiB", raw_s, n * 1024.0, n, "-");
+  std::string dir = base + "/batched-" + label + "-" + std::to_string(rep);
+  auto store = OpenStore(dir, inline_max);
+  recomp::store::PutOptions opts;
+  opts.producer = "worker:w01/job:" + std::string(64, 'a');  // what a worker records
   std::vector<Digest> refs;
   t0 = Clock::now();
   for (size_t i = 0; i < n; i += batch) {
     auto b = store->NewBatch();
     for (size_t j = i; j < std::min(n, i + batch); ++j) {
-      auto r = b.AddBytes(items[j], {});
+      auto r = b.AddBytes(items[j], opts);
       Die(r.status(), "add");
       refs.push_back(recomp::ParseArtifactRef(r->ref).value());
     }
     Die(b.Commit(), "commit");
   }
-  std::string what = std::string("put 1 KiB x ") + std::to_string(n) + ", " + std::to_string(batch) +
-                     "/commit, " + label;
-  Row(what.c_str(), Since(t0), n * 1024.0, n,
-      batch == 1 ? "each durable (see docs)" : "one durable commit per batch");
-  if (batch == 1) return;
+  double s = Since(t0);
+  std::string what = "put 1 KiB x " + std::to_string(n) + ", " + std::to_string(batch) + "/commit, " + label;
+  Row(what, s, n * 1024.0, n, "one durable commit per batch");
+  g_fig.Add("raw BLAKE2b-256 of " + std::to_string(n) + " x 1 KiB", "ops/s", n / raw_s);
+  g_fig.Add(what, "ops/s", n / s);
   t0 = Clock::now();
   for (const Digest& d : refs) Die(store->GetBytes(d, 1 << 20).status(), "get small");
-  Row((std::string("GetBytes 1 KiB x ") + std::to_string(n) + ", " + label).c_str(), Since(t0), n * 1024.0, n,
-      "verified");
-  size_t m = std::min<size_t>(n, 2000);
+  s = Since(t0);
+  what = "GetBytes 1 KiB x " + std::to_string(n) + ", " + label + ", verified";
+  Row(what, s, n * 1024.0, n, "-");
+  g_fig.Add(what, "ops/s", n / s);
+  size_t m = std::min<size_t>(n, 1000);
   t0 = Clock::now();
   for (size_t i = 0; i < m; ++i) Die(store->GetToFile(refs[i], base + "/small.out"), "get to file");
-  Row((std::string("GetToFile 1 KiB x ") + std::to_string(m) + ", " + label).c_str(), Since(t0), m * 1024.0, m,
-      "verified, atomic rename");
+  s = Since(t0);
+  what = "GetToFile 1 KiB x " + std::to_string(m) + ", " + label + ", verified";
+  Row(what, s, m * 1024.0, m, "atomic rename, no fsync");
+  g_fig.Add(what, "ops/s", m / s);
+  std::filesystem::remove_all(dir);
+}
+
+// Each put its own durable commit.
+void BenchSingle(const std::string& base, int rep, size_t n, size_t inline_max, const char* label) {
+  auto items = SmallItems(n, 2000 + rep);
+  std::string dir = base + "/single-" + label + "-" + std::to_string(rep);
+  auto store = OpenStore(dir, inline_max);
+  auto t0 = Clock::now();
+  for (const auto& s : items) Die(store->PutBytes(s, {}).status(), "put");
+  double s = Since(t0);
+  std::string what = "put 1 KiB x " + std::to_string(n) + ", 1/commit, " + label;
+  Row(what, s, n * 1024.0, n,
+      inline_max ? "each durable: LMDB commit" : "each durable: fdatasync blob + fsync dir + LMDB commit");
+  g_fig.Add(what, "ops/s", n / s);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string base;
-  bool cleanup = argc < 2;
-  if (argc >= 2) {
-    base = argv[1];
-  } else {
+  std::string base, only;
+  int reps = 3;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--reps" && i + 1 < argc) {
+      reps = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--only" && i + 1 < argc) {
+      only = argv[++i];
+    } else if (!a.empty() && a[0] != '-') {
+      base = a;
+    } else {
+      std::fprintf(stderr, "usage: %s [DIR] [--reps N] [--only large|batch|single]\n", argv[0]);
+      return 2;
+    }
+  }
+  bool cleanup = base.empty();
+  if (cleanup) {
     const char* tmp = std::getenv("TMPDIR");
     std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/recomp-store-bench-XXXXXX";
     if (::mkdtemp(tmpl.data()) == nullptr) return 1;
     base = tmpl;
+  } else {
+    std::filesystem::create_directories(base);
   }
-  std::printf("store bench in %s\n", base.c_str());
-  BenchLarge(base, size_t{256} << 20);
-  BenchSmall(base, 100000, 1000, 4096, "inline");
-  BenchSmall(base, 3000, 1000, 0, "files");
-  BenchSmall(base, 2000, 1, 4096, "inline");
-  BenchSmall(base, 1000, 1, 0, "files");
+  std::printf("store bench in %s, %d repetition(s)\n", base.c_str(), reps);
+  for (int rep = 0; rep < reps; ++rep) {
+    std::printf("-- repetition %d\n", rep + 1);
+    if (only.empty() || only == "large") BenchLarge(base, rep);
+    if (only.empty() || only == "batch") {
+      BenchBatched(base, rep, 100000, 1000, 4096, "inline");
+      BenchBatched(base, rep, 3000, 1000, 0, "as files");
+    }
+    if (only.empty() || only == "single") {
+      BenchSingle(base, rep, 1000, 4096, "inline");
+      BenchSingle(base, rep, 500, 0, "as files");
+    }
+  }
+  g_fig.Print();
   if (cleanup) std::filesystem::remove_all(base);
   return 0;
 }
