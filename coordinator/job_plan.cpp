@@ -18,9 +18,11 @@ bool IsDeclaredOutput(const Stage& s, std::string_view path) {
   return false;
 }
 
-// Appends in/<need>/<shard>/<path> for every output of every shard of `need`.
-Status AddNeedInputs(const Stage& stage, const Stage& need, const std::vector<ShardOutputs>& shards,
-                     std::vector<std::pair<std::string, Digest>>* inputs) {
+using Inputs = std::vector<std::pair<std::string, Digest>>;
+
+// Checks every shard's outputs of `need` (count, paths inside its declared outputs, unique).
+Status CheckNeedOutputs(const Stage& stage, const Stage& need,
+                        const std::vector<ShardOutputs>& shards) {
   const std::string ctx = "stage '" + stage.name + "' needs '" + need.name + "'";
   if (shards.size() != need.shards) {
     return Status::InvalidArgument(ctx + ": got outputs of " + std::to_string(shards.size()) +
@@ -28,7 +30,6 @@ Status AddNeedInputs(const Stage& stage, const Stage& need, const std::vector<Sh
   }
   for (uint32_t i = 0; i < need.shards; ++i) {
     std::set<std::string_view> seen;
-    const std::string prefix = "in/" + need.name + "/" + std::to_string(i) + "/";
     for (const auto& [path, digest] : shards[i]) {
       const std::string what = ctx + ": shard " + std::to_string(i) + " output '" + path + "'";
       RECOMP_RETURN_IF_ERROR(ValidateRelativePath(path, what, /*allow_dir_slash=*/false));
@@ -36,28 +37,40 @@ Status AddNeedInputs(const Stage& stage, const Stage& need, const std::vector<Sh
         return Status::InvalidArgument(what + " is not inside the stage's declared outputs");
       }
       if (!seen.insert(path).second) return Status::InvalidArgument(what + " is listed twice");
-      inputs->emplace_back(prefix + path, digest);
     }
   }
   return Status::Ok();
 }
 
-// Inputs shared by every shard of `stage`: module files, tools, and the needs' outputs.
-Result<std::vector<std::pair<std::string, Digest>>> StageInputs(
-    const ResolvedPipeline& rp, const Stage& stage, const std::vector<ModuleFile>& module,
-    const StageOutputs& outputs) {
-  std::vector<std::pair<std::string, Digest>> inputs;
-  for (const ModuleFile& m : module) inputs.emplace_back("in/module/" + m.name, m.digest);
+// Appends in/<need>/<i>/<path> for every output of shard i of `need`.
+void AddShard(const Stage& need, uint32_t i, const ShardOutputs& outputs, Inputs* inputs) {
+  const std::string prefix = "in/" + need.name + "/" + std::to_string(i) + "/";
+  for (const auto& [path, digest] : outputs) inputs->emplace_back(prefix + path, digest);
+}
+
+// True if jobs of `stage` receive only their own shard of `need` (shard_inputs = "same" and
+// equal shard counts); otherwise they receive every shard.
+bool SameShardOnly(const Stage& stage, const Stage& need) {
+  return stage.shard_inputs == ShardInputs::kSame && need.shards == stage.shards;
+}
+
+// The sorted inputs of job `shard` of `stage`: module files (if stage.module), tools, and the
+// needs' outputs (all shards, or only `shard` for a same-shard need). Checks the limits.
+Result<Inputs> JobInputs(const ResolvedPipeline& rp, const Stage& stage, uint32_t shard,
+                         const std::vector<ModuleFile>& module, const StageOutputs& outputs) {
+  Inputs inputs;
+  if (stage.module) {
+    for (const ModuleFile& m : module) inputs.emplace_back("in/module/" + m.name, m.digest);
+  }
   for (const ToolRef& t : rp.tools) inputs.emplace_back("in/tools/" + t.basename, t.digest);
   for (const std::string& need_name : stage.needs) {
     const Stage* need = rp.pipeline.FindStage(need_name);
-    assert(need != nullptr && "a parsed pipeline's needs are known stages");
-    auto it = outputs.find(need_name);
-    if (it == outputs.end()) {
-      return Status::FailedPrecondition("stage '" + stage.name + "' needs '" + need_name +
-                                        "', whose outputs were not given (is it complete?)");
+    const std::vector<ShardOutputs>& shards = outputs.at(need_name);  // checked by the caller
+    if (SameShardOnly(stage, *need)) {
+      AddShard(*need, shard, shards[shard], &inputs);
+    } else {
+      for (uint32_t i = 0; i < need->shards; ++i) AddShard(*need, i, shards[i], &inputs);
     }
-    RECOMP_RETURN_IF_ERROR(AddNeedInputs(stage, *need, it->second, &inputs));
   }
   if (inputs.size() > kMaxJobInputs) {
     return Status::ResourceExhausted("stage '" + stage.name + "': a job would read " +
@@ -73,6 +86,21 @@ Result<std::vector<std::pair<std::string, Digest>>> StageInputs(
   }
   std::sort(inputs.begin(), inputs.end());
   return inputs;
+}
+
+// Checks that `outputs` holds every need of `stage`, each well-formed.
+Status CheckNeeds(const ResolvedPipeline& rp, const Stage& stage, const StageOutputs& outputs) {
+  for (const std::string& need_name : stage.needs) {
+    const Stage* need = rp.pipeline.FindStage(need_name);
+    assert(need != nullptr && "a parsed pipeline's needs are known stages");
+    auto it = outputs.find(need_name);
+    if (it == outputs.end()) {
+      return Status::FailedPrecondition("stage '" + stage.name + "' needs '" + need_name +
+                                        "', whose outputs were not given (is it complete?)");
+    }
+    RECOMP_RETURN_IF_ERROR(CheckNeedOutputs(stage, *need, it->second));
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -104,10 +132,24 @@ Result<std::vector<PlannedJob>> PlanStageJobs(const ResolvedPipeline& pipeline,
     return Status::NotFound("pipeline has no stage '" + std::string(stage_name) + "'");
   }
   RECOMP_RETURN_IF_ERROR(ValidateModuleFiles(module));
-  RECOMP_ASSIGN_OR_RETURN(auto inputs, StageInputs(pipeline, *stage, module, outputs));
+  RECOMP_RETURN_IF_ERROR(CheckNeeds(pipeline, *stage, outputs));
+  // Without a same-shard need every job reads the same inputs: build them once.
+  const bool per_shard = std::any_of(stage->needs.begin(), stage->needs.end(), [&](const auto& n) {
+    return SameShardOnly(*stage, *pipeline.pipeline.FindStage(n));
+  });
+  Inputs shared;
+  if (!per_shard) {
+    RECOMP_ASSIGN_OR_RETURN(shared, JobInputs(pipeline, *stage, 0, module, outputs));
+  }
   std::vector<PlannedJob> jobs;
   jobs.reserve(stage->shards);
   for (uint32_t shard = 0; shard < stage->shards; ++shard) {
+    Inputs inputs;
+    if (per_shard) {
+      RECOMP_ASSIGN_OR_RETURN(inputs, JobInputs(pipeline, *stage, shard, module, outputs));
+    } else {
+      inputs = shared;
+    }
     PlannedJob job;
     JobSpec& s = job.spec;
     s.stage = stage->name;
@@ -118,7 +160,7 @@ Result<std::vector<PlannedJob>> PlanStageJobs(const ResolvedPipeline& pipeline,
     s.env["RECOMP_STAGE"] = stage->name;
     s.shard = shard;
     s.shards = stage->shards;
-    s.inputs = inputs;
+    s.inputs = std::move(inputs);
     s.outputs = stage->outputs;
     s.timeout_s = stage->timeout_s;
     s.salt = stage->salt;

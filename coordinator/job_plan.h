@@ -46,11 +46,14 @@ struct PlannedJob {
 // Checks module file names (see ModuleFile). InvalidArgument naming the bad or duplicate name.
 Status ValidateModuleFiles(const std::vector<ModuleFile>& module);
 
-// Plans the jobs of `stage` (one per shard, in shard order). Each job reads
-//   in/module/<name>                        every module file
+// Plans the jobs of `stage` (one per shard, in shard order). Job k reads
+//   in/module/<name>                        every module file (unless the stage has module = false)
 //   in/tools/<basename>                     every tool of the pipeline
-//   in/<need>/<shard>/<output path>         every output file of every shard of every need
-// and gets env = the stage's env + RECOMP_SHARD, RECOMP_SHARDS, RECOMP_STAGE.
+//   in/<need>/<shard>/<output path>         every output file of every shard of every need, except
+//                                           that with shard_inputs = "same", a need with the
+//                                           stage's shard count gives only its shard k
+// and gets env = the stage's env + RECOMP_SHARD, RECOMP_SHARDS, RECOMP_STAGE. Fewer inputs
+// mean a job's ID (which hashes its exact inputs) only changes when what it reads changes.
 // `outputs` must hold every stage in the stage's `needs` (other entries are ignored), each with
 // exactly that stage's shard count, paths unique and inside that stage's declared outputs.
 // Fails naming the stage, shard and path at fault.

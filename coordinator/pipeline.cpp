@@ -17,7 +17,7 @@ namespace {
 constexpr size_t kMaxManifestBytes = 1u << 20;
 constexpr std::string_view kStageKeys[] = {"name",       "needs",     "command", "outputs",
                                            "shards",     "timeout_s", "retries", "env",
-                                           "validation", "salt"};
+                                           "validation", "salt",      "module",  "shard_inputs"};
 constexpr std::string_view kTopKeys[] = {"tools", "stages", "tool_refs"};
 
 // Where errors are reported: "<source>:<line>: <message>".
@@ -166,9 +166,21 @@ Status ReadStageKey(const Ctx& c, std::string_view key, const toml::node& v, Sta
   if (key == "retries") return ReadUint(c, v, what, 0, kMaxRetries, &s->retries);
   if (key == "env") return ReadEnv(c, v, what, &s->env);
   if (key == "salt") return ReadString(c, v, what, &s->salt);
-  if (key == "validation") {
+  if (key == "validation" || key == "module") {
     if (!v.is_boolean()) return c.WrongType(v, what, "a boolean");
-    s->validation = v.as_boolean()->get();
+    (key == "module" ? s->module : s->validation) = v.as_boolean()->get();
+    return Status::Ok();
+  }
+  if (key == "shard_inputs") {
+    std::string mode;
+    RECOMP_RETURN_IF_ERROR(ReadString(c, v, what, &mode));
+    if (mode == "all") {
+      s->shard_inputs = ShardInputs::kAll;
+    } else if (mode == "same") {
+      s->shard_inputs = ShardInputs::kSame;
+    } else {
+      return c.Error(&v, what + " must be \"all\" or \"same\", got \"" + mode + "\"");
+    }
     return Status::Ok();
   }
   return c.Error(&v, "stage '" + s->name + "': " + UnknownKey(key, kStageKeys));
@@ -316,6 +328,15 @@ Status CheckGraph(const Ctx& c, const toml::array& arr, Pipeline& p) {
       if (!needs.insert(n).second)
         return c.Error(arr.get(i),
                        "stage '" + p.stages[i].name + "' lists '" + n + "' twice in needs");
+    }
+    const Stage& s = p.stages[i];
+    if (s.shard_inputs == ShardInputs::kSame &&
+        std::none_of(s.needs.begin(), s.needs.end(),
+                     [&](const std::string& n) { return p.FindStage(n)->shards == s.shards; })) {
+      return c.Error(arr.get(i), "stage '" + s.name +
+                                     "': shard_inputs = \"same\" but no stage in its needs has "
+                                     "its shard count (" +
+                                     std::to_string(s.shards) + ")");
     }
   }
   return Order(c, p);

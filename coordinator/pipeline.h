@@ -25,6 +25,12 @@ inline constexpr uint32_t kMaxRetries = 10;
 inline constexpr size_t kMaxStageName = 64;
 inline constexpr size_t kMaxString = 4096;  // one argv element or env value (= wire limit)
 
+// Which shards of a need a job of this stage receives (stage key `shard_inputs`).
+enum class ShardInputs {
+  kAll,   // "all": every shard of every need (the default)
+  kSame,  // "same": for a need with this stage's shard count, only the job's own shard
+};
+
 struct Stage {
   std::string name;                        // [a-z0-9_-]+, not "module" or "tools"
   std::vector<std::string> needs;          // stages whose outputs this one reads
@@ -36,6 +42,8 @@ struct Stage {
   std::map<std::string, std::string> env;  // no RECOMP_* keys
   bool validation = false;                 // this stage's result is the run's verdict
   std::string salt;                        // part of the job ID; change it to drop cached results
+  bool module = true;                      // jobs receive the module files under in/module/
+  ShardInputs shard_inputs = ShardInputs::kAll;  // kSame needs a need with the same shard count
 };
 
 struct Pipeline {
