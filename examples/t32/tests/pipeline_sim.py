@@ -1,8 +1,12 @@
 """Serial simulator of the worker pool's job contract for pipeline TOML files.
 
 Each job runs in a fresh temp dir holding in/tools/<basename>, in/module/<name>
-and in/<need>/<shard>/<outputs>, with env = stage env + RECOMP_* only; its
+(unless the stage sets module = false) and in/<need>/<shard>/<outputs> (every
+shard of every need; with shard_inputs = "same", only the job's own shard of a
+need with the same shard count), with env = stage env + RECOMP_* only; its
 declared outputs are collected under <root>/results/<stage>/<shard>/.
+Each job record has "input_key": a hash of its exact input set (paths and
+contents), the part of the pool's job ID that the inputs determine.
 """
 import hashlib, itertools, os, shutil, subprocess, tempfile, time, tomllib
 from concurrent.futures import ThreadPoolExecutor
@@ -24,14 +28,37 @@ def load_pipeline(path):
     names = [os.path.basename(t) for t in tools]
     if len(set(names)) != len(names):
         raise ValueError("tool basenames are not unique: %s" % names)
-    seen = set()
+    seen = {}
     for st in doc["stages"]:
         late = [n for n in st.get("needs", []) if n not in seen]
         if late:
             raise ValueError("stage %s needs %s declared later (simulator runs in declaration order)"
                              % (st["name"], late))
-        seen.add(st["name"])
+        if not isinstance(st.get("module", True), bool):
+            raise ValueError("stage %s: module must be a boolean" % st["name"])
+        mode = st.get("shard_inputs", "all")
+        if mode not in ("all", "same"):
+            raise ValueError('stage %s: shard_inputs must be "all" or "same", got %r' % (st["name"], mode))
+        n = int(st.get("shards", 1))
+        if mode == "same" and not any(seen[x] == n for x in st.get("needs", [])):
+            raise ValueError('stage %s: shard_inputs = "same" but no stage in its needs has its shard count (%d)'
+                             % (st["name"], n))
+        seen[st["name"]] = n
     return {"tools": tools, "stages": doc["stages"]}
+
+
+def tree_hash(root):
+    """SHA-256 over the sorted (relative path, content hash) pairs of the files under root."""
+    h = hashlib.sha256()
+    pairs = []
+    for dirpath, _dirs, fnames in os.walk(root):
+        for fn in fnames:
+            p = os.path.join(dirpath, fn)
+            with open(p, "rb") as f:
+                pairs.append((os.path.relpath(p, root), hashlib.sha256(f.read()).hexdigest()))
+    for rel, digest in sorted(pairs):
+        h.update(("%s\0%s\n" % (rel, digest)).encode())
+    return h.hexdigest()
 
 
 def _copy_into(src, dst):
@@ -90,12 +117,17 @@ class Simulator:
         for tool in self.pipeline["tools"]:
             base = os.path.basename(tool)
             _copy_into(self.overrides.get(base, tool), os.path.join(wd, "in/tools", base))
-        for name, path in self.modules.items():
-            _copy_into(path, os.path.join(wd, "in/module", name))
+        if st.get("module", True):
+            for name, path in self.modules.items():
+                _copy_into(path, os.path.join(wd, "in/module", name))
         for need in st.get("needs", []):
+            same = st.get("shard_inputs", "all") == "same" and len(self.results[need]) == n
             for i, rdir in enumerate(self.results[need]):
+                if same and i != shard:
+                    continue
                 for out in self.stage(need)["outputs"]:
                     _copy_into(os.path.join(rdir, out), os.path.join(wd, "in", need, str(i), out))
+        input_key = tree_hash(os.path.join(wd, "in"))
         env = {k: str(v) for k, v in st.get("env", {}).items()}
         env.update(RECOMP_SHARD=str(shard), RECOMP_SHARDS=str(n), RECOMP_STAGE=st["name"], RECOMP_JOB_ID=job_id)
         t0 = time.monotonic()
@@ -106,7 +138,7 @@ class Simulator:
         except subprocess.TimeoutExpired:
             rc, out, err = "timeout", "", "timed out"
         job = {"rc": rc, "stdout": out, "stderr": err, "dir": wd, "result_dir": None,
-               "seconds": time.monotonic() - t0}
+               "seconds": time.monotonic() - t0, "input_key": input_key}
         missing = [o for o in st["outputs"] if not os.path.exists(os.path.join(wd, o))]
         if rc == 0 and missing:
             job.update(rc="missing-outputs", stderr=err + "missing declared outputs: %s" % missing)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """End-to-end test of config/pipelines/t32.toml under the pool's job contract
 (see pipeline_sim.py): validation passes, runs are byte-identical, a one-function
-edit touches one lift and one compile shard, a broken lifter is caught and the
+edit touches one lift and one compile shard (inputs and outputs), a broken lifter is caught and the
 report names the function, a corrupted ROM stops at ingest, no ROM data leaks.
 """
 import json, os, shutil, sys, tempfile, unittest
@@ -38,6 +38,13 @@ def changed_shards(a, b, stage):
     return sorted({int(k.split("/")[1]) for k in fa if fa[k] != fb[k]})
 
 
+def changed_inputs(a, b, stage):
+    """Shards of `stage` whose job input sets differ between two runs (= job IDs that differ)."""
+    ka, kb = [j["input_key"] for j in a.jobs[stage]], [j["input_key"] for j in b.jobs[stage]]
+    assert len(ka) == len(kb)
+    return [i for i in range(len(ka)) if ka[i] != kb[i]]
+
+
 class Pipeline(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -66,9 +73,11 @@ class Pipeline(unittest.TestCase):
 
     def test_contract_shape(self):
         names = [s["name"] for s in self.pipeline["stages"]]
-        self.assertEqual(names, ["ingest", "analyze", "lift", "compile", "link", "validate"])
-        shards = {s["name"]: s["shards"] for s in self.pipeline["stages"]}
-        self.assertEqual((shards["lift"], shards["compile"]), (8, 8))
+        self.assertEqual(names, ["ingest", "analyze", "split", "lift", "compile", "link", "validate"])
+        stages = {s["name"]: s for s in self.pipeline["stages"]}
+        self.assertEqual([stages[n]["shards"] for n in ("split", "lift", "compile")], [8, 8, 8])
+        for name in ("lift", "compile"):
+            self.assertEqual((stages[name]["module"], stages[name]["shard_inputs"]), (False, "same"))
         self.assertTrue(self.run_a.stage("validate")["validation"])
 
     def test_full_pipeline_passes_validation(self):
@@ -97,8 +106,21 @@ class Pipeline(unittest.TestCase):
         sim = self.simulate("edit", build_modules(src, os.path.join(self.tmp, "modules-edit")))
         sim.run(until="compile")
         expected = [lift.shard_of(EDIT_FUNC, 8)]
-        self.assertEqual(changed_shards(self.run_a, sim, "lift"), expected)
-        self.assertEqual(changed_shards(self.run_a, sim, "compile"), expected)
+        self.assertEqual(changed_shards(self.run_a, sim, "split"), expected)
+        for stage in ("lift", "compile"):
+            with self.subTest(stage):
+                self.assertEqual(changed_inputs(self.run_a, sim, stage), expected, "job inputs (IDs)")
+                self.assertEqual(changed_shards(self.run_a, sim, stage), expected, "outputs")
+        # Unchanged input sets mean unchanged job IDs: the pool serves the other 7 from cache.
+        self.assertEqual(changed_inputs(self.run_a, self.run_b, "lift"), [])
+
+    def test_lift_and_compile_read_only_their_shard(self):
+        job = self.run_a.jobs["lift"][3]
+        self.assertEqual(sorted(os.listdir(os.path.join(job["dir"], "in"))), ["split", "tools"])
+        self.assertEqual(os.listdir(os.path.join(job["dir"], "in", "split")), ["3"])
+        job = self.run_a.jobs["compile"][5]
+        self.assertEqual(sorted(os.listdir(os.path.join(job["dir"], "in"))), ["lift", "tools"])
+        self.assertEqual(os.listdir(os.path.join(job["dir"], "in", "lift")), ["5"])
 
     def test_wrong_lifter_fails_validation_and_names_function(self):
         with open(os.path.join(t32test.T32, "lift.py")) as f:
@@ -111,7 +133,7 @@ class Pipeline(unittest.TestCase):
         users = self.functions_using("sar")
         self.assertEqual(users, ["sign_extend"])
         sim = self.simulate("badlift", self.modules, {"lift.py": os.path.join(bad_dir, "lift.py")})
-        sim.adopt(self.run_a, ["ingest", "analyze"])
+        sim.adopt(self.run_a, ["ingest", "analyze", "split"])
         with self.assertRaises(ps.StageFailed) as cm:
             sim.run(start="lift")
         self.assertEqual(cm.exception.stage, "validate")
