@@ -46,3 +46,31 @@ TEST_CASE("records, inline bytes and touch times") {
   CHECK_FALSE(cat.GetRecord(w2, d).value().has_value());
   CHECK_FALSE(cat.GetInline(w2, d).value().has_value());
 }
+
+TEST_CASE("entries: round trip, strict decoding, append-only numbering") {
+  Digest d = Blake2b256::Of("y");
+  ArtifactRecord r{d.Ref(), 1, ArtifactClass::kExternal, "text/plain", "2026-01-01T00:00:00.000Z", "p"};
+  auto e = DecodeEntry(EncodeEntry(r, std::string_view("y")).value()).value();
+  CHECK(e.record == r);
+  CHECK(e.inline_bytes.value() == "y");
+  std::string plain = EncodeEntry(r, std::nullopt).value();
+  CHECK_FALSE(DecodeEntry(plain).value().inline_bytes.has_value());
+  CHECK_FALSE(DecodeEntry(plain + "x").ok());               // trailing bytes
+  CHECK_FALSE(DecodeEntry(plain.substr(0, 20)).ok());       // truncated
+  CHECK_FALSE(DecodeEntry(EncodeEntry(r, std::string_view("too long")).value()).ok());  // size mismatch
+
+  testing::TempDir dir;
+  auto cat = Catalog::Open(dir.path(), {}).value();
+  auto w = cat.Write().value();
+  REQUIRE(cat.AddRecord(w, d, r, std::nullopt).ok());
+  CHECK(cat.AddRecord(w, d, r, std::nullopt).code() == Status::Code::kAlreadyExists);
+  Digest d2 = Blake2b256::Of("z");
+  ArtifactRecord r2 = r;
+  r2.ref = d2.Ref();
+  REQUIRE(cat.AddRecord(w, d2, r2, std::string_view("z")).ok());
+  REQUIRE(cat.Remove(w, d2).ok());  // the last entry goes; the next one reuses its number
+  REQUIRE(cat.AddRecord(w, d2, r2, std::string_view("z")).ok());
+  CHECK(cat.GetInline(w, d2).value().value() == "z");
+  CHECK(cat.GetRecord(w, d).value().value() == r);
+  REQUIRE(w.Commit().ok());
+}
