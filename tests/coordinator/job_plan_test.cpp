@@ -234,3 +234,121 @@ TEST_CASE("ValidateRelativePath: the working-dir path rules") {
         std::string::npos);
   CHECK(ValidateRelativePath(std::string(255, 'a') + "/" + std::string(255, 'b'), "p", false).ok());
 }
+
+namespace {
+
+// A split/lift pair as in config/pipelines/t32.toml: lift reads only its own split shard, plus
+// all of the unsharded analyze, and not the module.
+constexpr std::string_view kSamePipeline = R"(
+tools = ["tools/lift.py", "tools/runtime.c"]
+[[stages]]
+name = "analyze"
+command = ["analyze"]
+outputs = ["analysis.json"]
+[[stages]]
+name = "split"
+needs = ["analyze"]
+command = ["split"]
+outputs = ["out/"]
+shards = 8
+[[stages]]
+name = "lift"
+needs = ["split", "analyze"]
+command = ["lift"]
+outputs = ["out/"]
+shards = 8
+module = false
+shard_inputs = "same"
+[[stages]]
+name = "nomodule"
+needs = ["split"]
+command = ["x"]
+outputs = ["y"]
+shards = 8
+module = false
+)";
+
+StageOutputs SplitOutputs() {
+  StageOutputs o;
+  o["analyze"] = {{{"analysis.json", D(0x10)}}};
+  for (uint8_t i = 0; i < 8; ++i) {
+    o["split"].push_back({{"out/slice.json", D(0x40 + i)}, {"out/extra/" + std::to_string(i), D(0x50 + i)}});
+  }
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("module = false: no module files, tools still given") {
+  auto jobs = PlanStageJobs(Resolve(kSamePipeline), "nomodule", kModule, SplitOutputs());
+  REQUIRE_MESSAGE(jobs.ok(), jobs.status().ToString());
+  REQUIRE(jobs->size() == 8);
+  for (const PlannedJob& j : *jobs) {
+    CHECK(j.spec.inputs.size() == 2 + 16);  // tools + every shard of split ("all" by default)
+    CHECK(HasInput(j.spec, "in/tools/lift.py", D(0xa1)));
+    CHECK(HasInput(j.spec, "in/split/7/out/slice.json", D(0x47)));
+    for (const auto& [path, d] : j.spec.inputs) CHECK(path.rfind("in/module/", 0) != 0);
+  }
+  // The module does not reach the job IDs.
+  CHECK(Ids(*jobs) == Ids(*PlanStageJobs(Resolve(kSamePipeline), "nomodule", {}, SplitOutputs())));
+  // The default (module = true) stage still gets it.
+  auto split = PlanStageJobs(Resolve(kSamePipeline), "split", kModule, SplitOutputs());
+  REQUIRE(split.ok());
+  CHECK(HasInput((*split)[3].spec, "in/module/game.z64", D(0x01)));
+}
+
+TEST_CASE("shard_inputs = same: job k reads shard k of a same-count need, all of the others") {
+  const ResolvedPipeline rp = Resolve(kSamePipeline);
+  auto jobs = PlanStageJobs(rp, "lift", kModule, SplitOutputs());
+  REQUIRE_MESSAGE(jobs.ok(), jobs.status().ToString());
+  REQUIRE(jobs->size() == 8);
+  for (uint8_t k = 0; k < 8; ++k) {
+    const JobSpec& s = (*jobs)[k].spec;
+    const std::string dir = "in/split/" + std::to_string(k) + "/";
+    CHECK(s.inputs == std::vector<std::pair<std::string, Digest>>{
+                          {"in/analyze/0/analysis.json", D(0x10)},
+                          {dir + "out/extra/" + std::to_string(k), D(0x50 + k)},
+                          {dir + "out/slice.json", D(0x40 + k)},
+                          {"in/tools/lift.py", D(0xa1)},
+                          {"in/tools/runtime.c", D(0xa2)}});
+    CHECK(s.env.at("RECOMP_SHARD") == std::to_string(k));
+  }
+  const auto base = Ids(*jobs);
+  // One split shard's output changes: exactly that lift job's ID changes.
+  StageOutputs o = SplitOutputs();
+  o["split"][5][0].second = D(0xee);
+  const auto edited = Ids(*PlanStageJobs(rp, "lift", kModule, o));
+  for (size_t k = 0; k < 8; ++k) CHECK((edited[k] != base[k]) == (k == 5));
+  // A change in the fully-provided (1-shard) need changes every job; the module changes none.
+  o = SplitOutputs();
+  o["analyze"][0][0].second = D(0xef);
+  const auto all = Ids(*PlanStageJobs(rp, "lift", kModule, o));
+  for (size_t k = 0; k < 8; ++k) CHECK(all[k] != base[k]);
+  CHECK(Ids(*PlanStageJobs(rp, "lift", {{"other.rom", D(9)}}, SplitOutputs())) == base);
+  // Identical slices in different shards still give different jobs (RECOMP_SHARD, shard differ).
+  o = SplitOutputs();
+  o["split"][1] = o["split"][0];
+  auto same = PlanStageJobs(rp, "lift", kModule, o);
+  REQUIRE(same.ok());
+  CHECK((*same)[0].id != (*same)[1].id);
+}
+
+TEST_CASE("shard_inputs = same still checks every shard of the need") {
+  const ResolvedPipeline rp = Resolve(kSamePipeline);
+  StageOutputs o = SplitOutputs();
+  o["split"].pop_back();
+  auto r = PlanStageJobs(rp, "lift", kModule, o);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().message().find("stage 'lift' needs 'split': got outputs of 7 shards, expected 8") !=
+        std::string::npos);
+  o = SplitOutputs();
+  o["split"][6].push_back({"elsewhere.txt", D(1)});
+  r = PlanStageJobs(rp, "lift", kModule, o);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().message().find("shard 6 output 'elsewhere.txt' is not inside") != std::string::npos);
+  o = SplitOutputs();
+  o.erase("analyze");
+  r = PlanStageJobs(rp, "lift", kModule, o);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().message().find("needs 'analyze', whose outputs were not given") != std::string::npos);
+}

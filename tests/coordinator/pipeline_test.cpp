@@ -63,6 +63,8 @@ TEST_CASE("a minimal stage parses with documented defaults") {
   CHECK(s.env.empty());
   CHECK_FALSE(s.validation);
   CHECK(s.salt.empty());
+  CHECK(s.module);
+  CHECK(s.shard_inputs == ShardInputs::kAll);
   CHECK(r->tools.empty());
   CHECK(r->ValidationStage() == nullptr);
   CHECK(r->order == std::vector<std::string>{"a"});
@@ -257,6 +259,72 @@ TEST_CASE("other typed keys") {
   CHECK_REFUSED(StageWith("validation = \"yes\""), "validation must be a boolean, got a string");
   CHECK_REFUSED(StageWith("salt = 1"), "salt must be a string, got an integer");
   CHECK_REFUSED(StageWith("env = [\"A=1\"]"), "env must be a table of strings, got an array");
+}
+
+TEST_CASE("module and shard_inputs are read") {
+  auto r = ParsePipeline(R"(
+[[stages]]
+name = "analyze"
+command = ["true"]
+outputs = ["a.json"]
+[[stages]]
+name = "split"
+needs = ["analyze"]
+command = ["true"]
+outputs = ["out/"]
+shards = 4
+module = true
+shard_inputs = "all"
+[[stages]]
+name = "lift"
+needs = ["analyze", "split"]
+command = ["true"]
+outputs = ["out/"]
+shards = 4
+module = false
+shard_inputs = "same"
+)", "p.toml");
+  REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+  CHECK(r->FindStage("analyze")->module);
+  CHECK(r->FindStage("split")->module);
+  CHECK(r->FindStage("split")->shard_inputs == ShardInputs::kAll);
+  CHECK_FALSE(r->FindStage("lift")->module);
+  CHECK(r->FindStage("lift")->shard_inputs == ShardInputs::kSame);
+  // Equal shard counts of 1 pair up too (trivially the same as "all").
+  CHECK(ErrorOf(R"(
+[[stages]]
+name = "a"
+command = ["true"]
+outputs = ["x"]
+[[stages]]
+name = "b"
+needs = ["a"]
+command = ["true"]
+outputs = ["x"]
+shard_inputs = "same"
+)").empty());
+}
+
+TEST_CASE("module and shard_inputs are checked") {
+  CHECK_REFUSED(StageWith("module = \"no\""), "stage 'a': module must be a boolean, got a string");
+  CHECK_REFUSED(StageWith("shard_inputs = 1"), "stage 'a': shard_inputs must be a string");
+  CHECK_REFUSED(StageWith("shard_inputs = \"each\""),
+                "stage 'a': shard_inputs must be \"all\" or \"same\", got \"each\"");
+  CHECK_REFUSED(StageWith("shard_inputs = \"Same\""), "must be \"all\" or \"same\"");
+  CHECK_REFUSED(StageWith("shard_input = \"same\""), "did you mean 'shard_inputs'");
+  // "same" with no needs, or no need of the same shard count.
+  CHECK_REFUSED(StageWith("shard_inputs = \"same\""),
+                "stage 'a': shard_inputs = \"same\" but no stage in its needs has its shard count (1)");
+  CHECK_REFUSED(std::string(kStageA) + R"(
+[[stages]]
+name = "b"
+needs = ["a"]
+command = ["true"]
+outputs = ["x"]
+shards = 8
+shard_inputs = "same"
+)",
+                "stage 'b': shard_inputs = \"same\"", "shard count (8)", "p.toml:");
 }
 
 TEST_CASE("env is checked: names, RECOMP_ reserved, string values") {
