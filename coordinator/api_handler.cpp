@@ -63,8 +63,11 @@ Result<std::string> ApiHandler::Dispatch(const std::string& cmd, const std::stri
     RECOMP_ASSIGN_OR_RETURN(RunStatus st, engine_->Submit(std::move(sub), fx));
     return EncodeRunStatus(st);
   }
-  if (cmd == proto::kList) return List();
-  if (cmd == proto::kWorkers) return proto::JsonBody({{"workers", workers_}});
+  if (cmd == proto::kList || cmd == proto::kWorkers) {
+    // No fields, but the body must still be exactly one map (docs/protocol.md).
+    RECOMP_RETURN_IF_ERROR(proto::BodyJson(body, "request").status());
+    return cmd == proto::kList ? List() : proto::JsonBody({{"workers", workers_}});
+  }
   if (cmd != proto::kStatus && cmd != proto::kCancelRun && cmd != proto::kAudit && cmd != proto::kResultOf) {
     return Status::InvalidArgument("unknown command " + cmd);
   }

@@ -88,6 +88,7 @@ Status CoordinatorService::Impl::Flush(Effects& fx) {
   for (const proto::JobRef& r : fx.revoke) {
     SendFrames(dispatch, proto::Frames(proto::kRevoke, proto::EncodeJobRef(r)), "dispatch");
   }
+  engine->OnCommitted();
   for (Reply& r : replies) SendFrames(api, std::move(r.frames), "api");
   replies.clear();
   return Status::Ok();

@@ -128,9 +128,17 @@ Result<RunStatus> RunEngine::Submit(RunSubmission sub, Effects* fx) {
   }
   std::string content_key = Blake2b256(SubmissionContentKey(sub)).Hex();
   if (sub.run_id.empty()) sub.run_id = NewRunId();
-  RECOMP_ASSIGN_OR_RETURN(auto existing, runs_->GetRun(sub.run_id));
-  if (existing) {
-    if (existing->content_key_hex != content_key) {
+  std::optional<std::string> existing_key;
+  if (auto it = active_.find(sub.run_id); it != active_.end()) {
+    existing_key = it->second->row.content_key_hex;  // accepted earlier in this batch, perhaps
+  } else if (auto f = finished_uncommitted_.find(sub.run_id); f != finished_uncommitted_.end()) {
+    existing_key = f->second.content_key_hex;
+  } else {
+    RECOMP_ASSIGN_OR_RETURN(auto existing, runs_->GetRun(sub.run_id));
+    if (existing) existing_key = existing->content_key_hex;
+  }
+  if (existing_key) {
+    if (*existing_key != content_key) {
       return Status::AlreadyExists("run " + sub.run_id + " already exists with different content");
     }
     return GetStatus(sub.run_id);  // idempotent: the same run, nothing new recorded
@@ -180,8 +188,13 @@ Status RunEngine::Resume(Effects* fx) {
     RECOMP_ASSIGN_OR_RETURN(auto jobs, runs_->GetJobs(row.submission.run_id));
     auto loaded = LoadRun(row, std::move(jobs));
     if (!loaded.ok()) {
-      Log()
-          ->error("run={} cannot resume: {}", row.submission.run_id, loaded.status().ToString());
+      // Its inputs are gone: it can never finish, so it fails (and stays visible, not stuck).
+      Log()->error("run={} cannot resume: {}", row.submission.run_id, loaded.status().ToString());
+      auto dead = std::make_unique<ActiveRun>();
+      dead->row = row;
+      ActiveRun& d = *dead;
+      active_[row.submission.run_id] = std::move(dead);
+      FinishRun(d, RunState::kFailed, "cannot resume: " + loaded.status().message(), fx);
       continue;
     }
     ActiveRun& r = **loaded;
@@ -246,12 +259,14 @@ void RunEngine::FinishRun(ActiveRun& run, RunState state, const std::string& rea
   Log()
       ->info("run={} completed state={} reason=\"{}\"", run.row.submission.run_id, ToString(state),
              reason);
+  finished_uncommitted_[run.row.submission.run_id] = run.row;
   active_.erase(run.row.submission.run_id);  // memory stays flat: terminal runs live in LMDB only
 }
 
 Result<RunStatus> RunEngine::GetStatus(const std::string& run_id) const {
   auto it = active_.find(run_id);
   if (it != active_.end()) return it->second->row.status;
+  if (auto f = finished_uncommitted_.find(run_id); f != finished_uncommitted_.end()) return f->second.status;
   RECOMP_ASSIGN_OR_RETURN(auto row, runs_->GetRun(run_id));
   if (!row) return Status::NotFound("no run " + run_id);
   return row->status;

@@ -74,8 +74,12 @@ class RunEngine {
   // Milliseconds until the next retry is due, or -1 when none is waiting.
   int64_t NextWakeMs(int64_t now_ms) const;
 
-  // The row of an active run from memory, else from the store.
+  // The row of an active run from memory (or of one finished since the last commit), else
+  // from the store.
   Result<RunStatus> GetStatus(const std::string& run_id) const;
+  // The service calls this after each batch commit: finished runs are now readable from the
+  // store.
+  void OnCommitted() { finished_uncommitted_.clear(); }
   size_t active_runs() const { return active_.size(); }
   size_t inflight() const { return inflight_; }
   uint64_t last_sequence() const { return seq_; }
@@ -107,6 +111,7 @@ class RunEngine {
   int64_t now_ms_ = 0;
   size_t inflight_ = 0;
   std::map<std::string, std::unique_ptr<ActiveRun>> active_;
+  std::map<std::string, RunRow> finished_uncommitted_;  // left active_, not yet committed
   std::array<std::deque<JobKey>, 3> ready_;      // by Priority: low, standard, high
   std::multimap<int64_t, JobKey> retry_at_;      // backoff timers
 };

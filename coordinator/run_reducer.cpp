@@ -64,7 +64,18 @@ Status ApplyCompleted(const Event& e, RunStatus* s) {
 
 }  // namespace
 
+Status ApplyEventChecked(const Event& e, RunStatus* s);
+
 Status ApplyEvent(const Event& e, RunStatus* s) {
+  // Data comes from the log: a field of an unexpected type is corruption, never an exception.
+  try {
+    return ApplyEventChecked(e, s);
+  } catch (const nlohmann::json::exception& ex) {
+    return Bad(e, std::string("malformed data: ") + ex.what());
+  }
+}
+
+Status ApplyEventChecked(const Event& e, RunStatus* s) {
   if (e.type != EventType::kRequested && s->run_id != e.subject) {
     return Bad(e, s->run_id.empty() ? "no recomp.run.requested before it" : "subject mismatch");
   }

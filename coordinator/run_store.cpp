@@ -49,6 +49,7 @@ Result<std::unique_ptr<RunStore>> RunStore::Open(const std::string& dir) {
   RECOMP_ASSIGN_OR_RETURN(s->runs_, s->env_->OpenDbi("runs"));
   RECOMP_ASSIGN_OR_RETURN(s->jobs_, s->env_->OpenDbi("jobs"));
   RECOMP_ASSIGN_OR_RETURN(s->cache_, s->env_->OpenDbi("action_cache"));
+  RECOMP_ASSIGN_OR_RETURN(s->last_seq_, s->LastSequence());
   return s;
 }
 
@@ -58,6 +59,11 @@ Result<RunStore::Batch> RunStore::Begin() {
 }
 
 Status RunStore::Batch::AppendEvent(const Event& e) {
+  if (e.sequence <= last_) {
+    return Status::AlreadyExists("event sequence " + std::to_string(e.sequence) +
+                                 " is not after the newest, " + std::to_string(last_));
+  }
+  last_ = e.sequence;
   RECOMP_RETURN_IF_ERROR(
       txn_.Put(s_->events_, SeqKey(e.sequence), EncodeEvent(e), /*no_overwrite=*/true));
   return txn_.Put(s_->run_events_, RunPrefix(e.subject) + SeqKey(e.sequence), "");
@@ -76,7 +82,11 @@ Status RunStore::Batch::PutCache(const StageResult& r) {
   return txn_.Put(s_->cache_, r.job_id, EncodeStageResult(r));
 }
 
-Status RunStore::Batch::Commit() { return txn_.Commit(); }
+Status RunStore::Batch::Commit() {
+  RECOMP_RETURN_IF_ERROR(txn_.Commit());
+  s_->last_seq_ = last_;
+  return Status::Ok();
+}
 
 Result<uint64_t> RunStore::LastSequence() const {
   RECOMP_ASSIGN_OR_RETURN(store::Txn txn, store::Txn::Begin(*env_, false));

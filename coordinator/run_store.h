@@ -37,9 +37,10 @@ class RunStore {
 
    private:
     friend class RunStore;
-    Batch(store::Txn txn, const RunStore* s) : txn_(std::move(txn)), s_(s) {}
+    Batch(store::Txn txn, RunStore* s) : txn_(std::move(txn)), s_(s), last_(s->last_seq_) {}
     store::Txn txn_;
-    const RunStore* s_;
+    RunStore* s_;
+    uint64_t last_;  // newest sequence in this batch or before it
   };
   Result<Batch> Begin();
 
@@ -56,6 +57,7 @@ class RunStore {
   RunStore() = default;
   std::shared_ptr<store::Env> env_;
   MDB_dbi events_ = 0, run_events_ = 0, runs_ = 0, jobs_ = 0, cache_ = 0;
+  uint64_t last_seq_ = 0;  // newest committed sequence (one writer: the owning thread)
 };
 
 }  // namespace recomp::coordinator

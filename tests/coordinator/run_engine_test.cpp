@@ -423,7 +423,7 @@ TEST_CASE("engine: resubmitting an active run returns its current status and rec
 // a second recomp.run.requested for the run (a log the reducer refuses, so `recomp audit`
 // fails), replaces the ActiveRun and plans its jobs again. With different content the second
 // is accepted instead of AlreadyExists. Expected: same status and no new event / AlreadyExists.
-TEST_CASE("engine: two submissions of one run id before a persist are still idempotent" * doctest::skip()) {
+TEST_CASE("engine: two submissions of one run id before a persist are still idempotent") {
   Pool p;
   Effects fx;  // one service loop turn: nothing persisted between the two calls
   auto first = p.engine->Submit(p.Sub("run-1"), &fx);
@@ -773,7 +773,7 @@ TEST_CASE("engine: cancel fails the run with reason cancelled and revokes its jo
 // CANCEL reply therefore shows the state BEFORE the cancel (running/queued/blocked, no
 // reason), and for a run submitted in the same service batch it is NOT_FOUND although the run
 // was cancelled. Expected: the returned status is the failed/"cancelled" row.
-TEST_CASE("engine: Cancel returns the cancelled status" * doctest::skip()) {
+TEST_CASE("engine: Cancel returns the cancelled status") {
   Pool p;
   REQUIRE(p.Submit(p.Sub("run-1")).ok());
   p.Tick(kT0);
@@ -1083,7 +1083,7 @@ TEST_CASE("engine: dispatch respects the in-flight window and priority") {
 // the "terminal (or NotFound)" path and returns the stored row unchanged: the run stays
 // `running` forever, cannot be cancelled, and `recomp runs` shows it as running.
 // Expected: resume (or at least cancel) fails it with a reason naming the missing manifest.
-TEST_CASE("engine: a run that cannot be resumed can still be cancelled" * doctest::skip()) {
+TEST_CASE("engine: a run that cannot be resumed can still be cancelled") {
   Pool p;
   REQUIRE(p.Submit(p.Sub("run-1")).ok());
   p.Tick(kT0);

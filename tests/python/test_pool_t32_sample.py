@@ -29,7 +29,7 @@ PIPELINE = os.path.join(rt.REPO, "config", "pipelines", "t32.toml")
 ROM_DIR = os.path.join(t32test.T32, "rom")
 EDIT_FILE, EDIT_FUNC = "math.s", "collatz"
 EDIT_FROM, EDIT_TO = "    li r5, 64\n", "    li r5, 63\n"
-STAGE_COUNTS = {"ingest": 1, "analyze": 1, "lift": 8, "compile": 8, "link": 1, "validate": 1}
+STAGE_COUNTS = {"ingest": 1, "analyze": 1, "split": 8, "lift": 8, "compile": 8, "link": 1, "validate": 1}
 
 
 def build_modules(src_dir, out_dir):
