@@ -63,6 +63,7 @@ struct Api {
     for (const auto& [key, job] : fx.jobs) REQUIRE(b->PutJob(job).ok());
     for (const StageResult& r : fx.cache) REQUIRE(b->PutCache(r).ok());
     REQUIRE(b->Commit().ok());
+    engine->OnCommitted();  // as CoordinatorService::Impl::Flush
   }
   // Sends `frames`, persists the effects, returns the reply frames.
   std::vector<std::string> Send(const std::vector<std::string>& frames, Effects* out = nullptr) {
@@ -267,7 +268,7 @@ TEST_CASE("api: SUBMIT, STATUS, LIST, WORKERS, RESULTS, AUDIT, CANCEL") {
 
   Effects cancel_fx;
   auto cancel_reply = DecodeRunStatus(OkBody(a.Request(proto::kCancelRun, RunIdBody("run-1"), &cancel_fx), {"client-1"}));
-  REQUIRE(cancel_reply.ok());  // its content: see the skipped BUG case below
+  REQUIRE(cancel_reply.ok());  // its content: see "the CANCEL reply shows the cancelled run"
   CHECK(cancel_fx.events.size() == 1);
   auto cancelled = DecodeRunStatus(OkBody(a.Request(proto::kStatus, RunIdBody("run-1")), {"client-1"}));
   REQUIRE(cancelled.ok());
@@ -337,9 +338,8 @@ TEST_CASE("api: replay serves the log in pages and refuses malformed requests") 
   error(proto::Frames(proto::kReplay, proto::JsonBody({{"run_id", 5}})), "replay.run_id");
 }
 
-// BUG (coordinator/run_engine.cpp, RunEngine::Cancel, seen through the API): the CANCEL reply
-// carries the run's status from before the cancel (here `queued`), because Cancel reads the
-// row back from the store before the service has committed the cancellation.
+// Regression (fixed in 7c04324): the CANCEL reply carried the status from before the cancel,
+// read back from the store before the service had committed the cancellation.
 TEST_CASE("api: the CANCEL reply shows the cancelled run") {
   Api a;
   a.Request(proto::kSubmit, EncodeRunSubmission(a.sub));
@@ -349,10 +349,8 @@ TEST_CASE("api: the CANCEL reply shows the cancelled run") {
   CHECK(reply->reason == "cancelled");
 }
 
-// BUG (coordinator/api_handler.cpp, ApiHandler::Dispatch): LIST and WORKERS never decode their
-// body, so a malformed body ("\xc1", an array, trailing bytes) gets an OK reply, while
-// protocol.md says every body is exactly one MessagePack map decoded strictly and every other
-// command answers such a body with ERROR. Expected: INVALID_ARGUMENT naming the body.
+// Regression (fixed in 7c04324): LIST and WORKERS did not decode their body and answered OK
+// to a malformed one; every body must be exactly one MessagePack map (docs/protocol.md).
 TEST_CASE("api: LIST and WORKERS refuse a malformed body") {
   Api a;
   for (std::string_view cmd : {proto::kList, proto::kWorkers}) {

@@ -128,6 +128,7 @@ struct Pool {
       for (const auto& [key, job] : fx.jobs) REQUIRE(b->PutJob(job).ok());
       for (const StageResult& r : fx.cache) REQUIRE(b->PutCache(r).ok());
       REQUIRE(b->Commit().ok());
+      engine->OnCommitted();  // finished runs are now readable from the store
     }
     for (const auto& pin : fx.pins) {
       REQUIRE(store->PinRun(pin.run_id, pin.state, pin.refs, std::chrono::system_clock::now()).ok());
@@ -416,13 +417,9 @@ TEST_CASE("engine: resubmitting an active run returns its current status and rec
   CHECK(p.engine->inflight() == 2);
 }
 
-// BUG (coordinator/run_engine.cpp, RunEngine::Submit): idempotency is checked only against the
-// RunStore (runs_->GetRun), not against active_. The service drains up to kDrainLimit API
-// messages into ONE Effects before persisting it, so two SUBMITs of the same run id in one
-// loop turn (a client retrying quickly, or two clients) both pass the check: the second emits
-// a second recomp.run.requested for the run (a log the reducer refuses, so `recomp audit`
-// fails), replaces the ActiveRun and plans its jobs again. With different content the second
-// is accepted instead of AlreadyExists. Expected: same status and no new event / AlreadyExists.
+// Regression (fixed in 7c04324): idempotency was checked only against the RunStore, so two
+// SUBMITs of one run id drained into the same service batch both emitted `requested` (a log
+// the reducer refuses), and different content was accepted instead of ALREADY_EXISTS.
 TEST_CASE("engine: two submissions of one run id before a persist are still idempotent") {
   Pool p;
   Effects fx;  // one service loop turn: nothing persisted between the two calls
@@ -734,7 +731,7 @@ TEST_CASE("engine: cancel fails the run with reason cancelled and revokes its jo
   REQUIRE(t.dispatch.size() == 2);
   Effects fx;
   auto returned = p.engine->Cancel("run-1", &fx);
-  REQUIRE(returned.ok());  // its value: see the skipped BUG case below
+  REQUIRE(returned.ok());  // its value: see "Cancel returns the cancelled status"
   p.Persist(fx);
   RunStatus st = p.StoredStatus("run-1");
   CHECK(st.state == RunState::kFailed);
@@ -767,12 +764,9 @@ TEST_CASE("engine: cancel fails the run with reason cancelled and revokes its jo
   CHECK(none.empty());
 }
 
-// BUG (coordinator/run_engine.cpp, RunEngine::Cancel): after FinishRun() the run has left
-// active_, so `return GetStatus(run_id)` reads the run row from the RunStore, where the
-// cancellation is not yet committed (the service persists the Effects after the call). The
-// CANCEL reply therefore shows the state BEFORE the cancel (running/queued/blocked, no
-// reason), and for a run submitted in the same service batch it is NOT_FOUND although the run
-// was cancelled. Expected: the returned status is the failed/"cancelled" row.
+// Regression (fixed in 7c04324): Cancel returned the row read back from the store before
+// the cancellation was committed: the state before the cancel, or NOT_FOUND for a run
+// submitted in the same batch.
 TEST_CASE("engine: Cancel returns the cancelled status") {
   Pool p;
   REQUIRE(p.Submit(p.Sub("run-1")).ok());
@@ -1077,13 +1071,10 @@ TEST_CASE("engine: dispatch respects the in-flight window and priority") {
   CHECK(t2.dispatch[0].shard == 1);
 }
 
-// BUG (coordinator/run_engine.cpp, RunEngine::Resume + RunEngine::Cancel): a non-terminal run
-// whose inputs cannot be reloaded at resume (here: its config manifest blob is gone) is only
-// logged and skipped. It is then in neither active_ nor a terminal state, so Cancel() takes
-// the "terminal (or NotFound)" path and returns the stored row unchanged: the run stays
-// `running` forever, cannot be cancelled, and `recomp runs` shows it as running.
-// Expected: resume (or at least cancel) fails it with a reason naming the missing manifest.
-TEST_CASE("engine: a run that cannot be resumed can still be cancelled") {
+// Regression (fixed in 7c04324): a non-terminal run whose inputs could not be reloaded at
+// resume was skipped, stayed `running` forever and could not be cancelled. It now fails at
+// resume with a reason naming what is missing.
+TEST_CASE("engine: a run whose inputs are gone fails at resume") {
   Pool p;
   REQUIRE(p.Submit(p.Sub("run-1")).ok());
   p.Tick(kT0);
@@ -1093,12 +1084,19 @@ TEST_CASE("engine: a run that cannot be resumed can still be cancelled") {
   Effects r;
   REQUIRE(p.engine->Resume(&r).ok());
   p.Persist(r);
+  CHECK(Types(r.events) == std::vector<std::string>{kCompleted});
+  RunStatus s = p.StoredStatus("run-1");
+  CHECK(s.state == RunState::kFailed);
+  CHECK(Has(s.reason, "cannot resume"));
+  CHECK(Has(s.reason, p.config_ref));
+  CHECK(p.engine->active_runs() == 0);
+  CheckRunIsAudited(p, "run-1");
+  // Cancel then finds it terminal and changes nothing.
   Effects c;
   auto st = p.engine->Cancel("run-1", &c);
-  p.Persist(c);
   REQUIRE(st.ok());
-  CHECK(st->state == RunState::kFailed);
-  CHECK(p.StoredStatus("run-1").state == RunState::kFailed);
+  CHECK(*st == s);
+  CHECK(c.empty());
 }
 
 TEST_CASE("engine: a success whose outputs lie outside the declared outputs fails the run at planning") {

@@ -210,18 +210,38 @@ TEST_CASE("a duplicate sequence is refused and its batch changes nothing") {
   CHECK(b->AppendEvent(Ev(3, "r-1")).code() == Status::Code::kAlreadyExists);
 }
 
-// BUG? (coordinator/run_store.cpp, Batch::AppendEvent): run_store.h says an appended event's
-// "sequence must be greater than every stored one", and docs/events.md promises a strictly
-// increasing log with no holes, but only an exact duplicate is refused: appending sequence 2
-// after 5 is accepted (and 6 after 5 is not checked to be 5 + 1). The engine hands out
-// sequences itself, so this only bites on a bug elsewhere. Skipped so CI stays green.
+// Regression (fixed in 7c04324): only an exact duplicate sequence was refused; an event
+// older than the newest stored one was accepted.
 TEST_CASE("an event older than the newest stored one is refused") {
   TempDir dir;
   auto s = Open(dir);
   Append(*s, {Ev(5, "r-1")});
+  {
+    auto b = s->Begin();
+    REQUIRE(b.ok());
+    CHECK(b->AppendEvent(Ev(2, "r-1")).code() == Status::Code::kAlreadyExists);
+  }
+  {
+    // Out of order within one batch.
+    auto b = s->Begin();
+    REQUIRE(b->AppendEvent(Ev(7, "r-1")).ok());
+    CHECK_FALSE(b->AppendEvent(Ev(6, "r-1")).ok());
+    // Abandoned: 7 was never committed.
+  }
+  {
+    // An aborted batch does not move the head: 6 is next after 5.
+    auto b = s->Begin();
+    REQUIRE(b->AppendEvent(Ev(6, "r-1")).ok());
+    REQUIRE(b->Commit().ok());
+  }
+  CHECK(s->LastSequence().value() == 6);
+  // The head survives a reopen.
+  s.reset();
+  s = Open(dir);
   auto b = s->Begin();
   REQUIRE(b.ok());
-  CHECK_FALSE(b->AppendEvent(Ev(2, "r-1")).ok());
+  CHECK_FALSE(b->AppendEvent(Ev(6, "r-2")).ok());
+  CHECK_FALSE(b->AppendEvent(Ev(3, "r-2")).ok());
 }
 
 TEST_CASE("run rows round-trip and list") {
