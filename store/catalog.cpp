@@ -161,12 +161,22 @@ Status Catalog::WriteEntry(Txn& txn, std::string_view seq_key, const ArtifactRec
 
 Status Catalog::AddRecord(Txn& txn, const Digest& d, const ArtifactRecord& r,
                           std::optional<std::string_view> inline_bytes) const {
-  RECOMP_ASSIGN_OR_RETURN(auto last, txn.LastKey(entries_));
-  uint64_t next = last ? DecodeU64(*last) + 1 : 1;
-  std::string seq = EncodeU64(next);
+  uint64_t next = 0;
+  return AddRecord(txn, d, r, inline_bytes, &next);
+}
+
+Status Catalog::AddRecord(Txn& txn, const Digest& d, const ArtifactRecord& r,
+                          std::optional<std::string_view> inline_bytes, uint64_t* next_entry) const {
+  if (*next_entry == 0) {
+    RECOMP_ASSIGN_OR_RETURN(auto last, txn.LastKey(entries_));
+    *next_entry = last ? DecodeU64(*last) + 1 : 1;
+  }
+  std::string seq = EncodeU64(*next_entry);
   // records first: AlreadyExists leaves nothing written.
   RECOMP_RETURN_IF_ERROR(txn.Put(records_, Key(d), seq, /*no_overwrite=*/true));
-  return WriteEntry(txn, seq, r, inline_bytes, /*append=*/true);
+  RECOMP_RETURN_IF_ERROR(WriteEntry(txn, seq, r, inline_bytes, /*append=*/true));
+  ++*next_entry;
+  return Status::Ok();
 }
 
 Status Catalog::PutRecord(Txn& txn, const Digest& d, const ArtifactRecord& r) const {

@@ -30,6 +30,8 @@ class Catalog {
 
   Result<Txn> Read() const { return Txn::Begin(*env_, false); }
   Result<Txn> Write() const { return Txn::Begin(*env_, true); }
+  // See Env::AwaitDurable: the snapshot `read`'s commit is on disk when this returns OK.
+  Status AwaitDurable(const Txn& read) const { return env_->AwaitDurable(read.id()); }
   const std::string& path() const { return env_->path(); }
 
   // nullopt when absent; Corruption (naming the ref) when the stored value is unreadable or
@@ -42,6 +44,10 @@ class Catalog {
   // AlreadyExists when `d` has a record.
   Status AddRecord(Txn& txn, const Digest& d, const ArtifactRecord& r,
                    std::optional<std::string_view> inline_bytes) const;
+  // Same, for many new blobs in one txn: `*next_entry` caches the next entry number (0 =
+  // unknown: looked up once). Valid only while nothing else appends entries in `txn`.
+  Status AddRecord(Txn& txn, const Digest& d, const ArtifactRecord& r,
+                   std::optional<std::string_view> inline_bytes, uint64_t* next_entry) const;
   // The inline bytes of `d`, nullopt when it is a file blob (or absent). Valid until the txn
   // ends or writes.
   Result<std::optional<std::string_view>> GetInline(const Txn& txn, const Digest& d) const;

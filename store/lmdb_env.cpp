@@ -83,7 +83,7 @@ Result<std::shared_ptr<Env>> Env::OpenShared(const std::string& dir, const EnvOp
   MDB_env* raw = nullptr;
   int rc = mdb_env_create(&raw);
   if (rc != 0) return LmdbStatus(rc, "mdb_env_create", dir);
-  std::shared_ptr<Env> env(new Env(raw, dir));
+  std::shared_ptr<Env> env(new Env(raw, dir, opts.no_sync));
   if ((rc = mdb_env_set_mapsize(raw, opts.map_size)) != 0) return LmdbStatus(rc, "mdb_env_set_mapsize", dir);
   if ((rc = mdb_env_set_maxreaders(raw, opts.max_readers)) != 0) return LmdbStatus(rc, "mdb_env_set_maxreaders", dir);
   if ((rc = mdb_env_set_maxdbs(raw, opts.max_dbs)) != 0) return LmdbStatus(rc, "mdb_env_set_maxdbs", dir);
@@ -110,6 +110,20 @@ Result<MDB_dbi> Env::OpenDbi(const std::string& name) {
   return dbi;
 }
 
+void Env::NoteDurable(size_t txn_id) {
+  size_t known = durable_txn_.load();
+  while (known < txn_id && !durable_txn_.compare_exchange_weak(known, txn_id)) {
+  }
+}
+
+Status Env::AwaitDurable(size_t txn_id) {
+  if (no_sync_ || txn_id <= durable_txn_.load()) return Status::Ok();
+  // Holding the writer lock, every earlier commit has finished, meta page synced included.
+  RECOMP_ASSIGN_OR_RETURN(Txn txn, Txn::Begin(*this, /*write=*/true));
+  NoteDurable(txn.id() - 1);
+  return Status::Ok();  // txn aborts: nothing written
+}
+
 Result<Txn> Txn::Begin(Env& env, bool write) {
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(env.get(), nullptr, write ? 0 : MDB_RDONLY, &txn);
@@ -130,9 +144,27 @@ void Txn::Abort() {
   if (txn_ != nullptr) mdb_txn_abort(std::exchange(txn_, nullptr));
 }
 
+Status Txn::Renew() {
+  assert(txn_ != nullptr && !write_);
+  mdb_txn_reset(txn_);
+  int rc = mdb_txn_renew(txn_);
+  if (rc == MDB_MAP_RESIZED) {  // another process grew the map (see Begin)
+    mdb_txn_abort(std::exchange(txn_, nullptr));
+    mdb_env_set_mapsize(env_->get(), 0);
+    rc = mdb_txn_begin(env_->get(), nullptr, MDB_RDONLY, &txn_);
+  }
+  if (rc != 0) {
+    if (txn_ != nullptr) mdb_txn_abort(std::exchange(txn_, nullptr));
+    return LmdbStatus(rc, "renew read txn", env_->path());
+  }
+  return Status::Ok();
+}
+
 Status Txn::Commit() {
   assert(txn_ != nullptr);
+  size_t id = mdb_txn_id(txn_);
   int rc = mdb_txn_commit(std::exchange(txn_, nullptr));
+  if (rc == 0 && write_) env_->NoteDurable(id);  // synced (unless MDB_NOSYNC: then unused)
   return LmdbStatus(rc, "commit", env_->path());
 }
 

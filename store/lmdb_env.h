@@ -7,6 +7,7 @@
 
 #include <lmdb.h>
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -46,11 +47,22 @@ class Env {
   const std::string& path() const { return path_; }
   // Opens (creating) the named sub-database. Call before concurrent use; serialised here.
   Result<MDB_dbi> OpenDbi(const std::string& name);
+  // Returns once the commit with id `txn_id` (a read snapshot's id()) is on disk. A commit
+  // becomes visible to readers while its writer is still syncing the meta page, and the
+  // writer holds the writer lock until that is done: so unless this process already knows
+  // `txn_id` is durable (it committed it or something later, or waited before), this takes
+  // the writer lock and releases it at once (no write, no fsync). At once with MDB_NOSYNC.
+  Status AwaitDurable(size_t txn_id);
 
  private:
-  Env(MDB_env* env, std::string path) : env_(env), path_(std::move(path)) {}
+  friend class Txn;  // Commit notes what it made durable
+  Env(MDB_env* env, std::string path, bool no_sync)
+      : env_(env), path_(std::move(path)), no_sync_(no_sync) {}
+  void NoteDurable(size_t txn_id);
   MDB_env* env_;
   std::string path_;
+  bool no_sync_;
+  std::atomic<size_t> durable_txn_{0};  // every commit up to this id is on disk
   std::mutex dbi_mu_;                      // guards dbis_ and mdb_dbi_open
   std::map<std::string, MDB_dbi> dbis_;
 };
@@ -68,6 +80,12 @@ class Txn {
   // Commits (durable: LMDB fsyncs the data file). The Txn is finished afterwards.
   Status Commit();
   void Abort();
+  // Read txns only: moves this read txn to the newest committed snapshot (mdb_txn_reset +
+  // mdb_txn_renew: no allocation, keeps the reader slot). Views from before are invalid.
+  Status Renew();
+  // The snapshot's transaction id (mdb_txn_id): a read txn sees the id of the last commit,
+  // so an unchanged id means nothing was committed in between (tests use it).
+  size_t id() const { return mdb_txn_id(txn_); }
 
   // The value under `key`, nullopt when absent. The view is valid until the txn ends or
   // the same txn writes to `dbi`.
@@ -88,9 +106,9 @@ class Txn {
 
  private:
   friend class Env;
-  Txn(MDB_txn* txn, const Env* env, bool write) : txn_(txn), env_(env), write_(write) {}
+  Txn(MDB_txn* txn, Env* env, bool write) : txn_(txn), env_(env), write_(write) {}
   MDB_txn* txn_;
-  const Env* env_;
+  Env* env_;
   bool write_;
 };
 

@@ -38,12 +38,33 @@ Result<std::optional<std::string>> ReadSmall(int fd, size_t max, const std::stri
   return std::optional<std::string>(std::move(buf));
 }
 
+// A snapshot older than this is renewed before use (Add is usually called in a burst).
+constexpr auto kSnapshotMaxAge = std::chrono::milliseconds(20);
+
+// Whether the last put of `d` (its touch time, else created_at) is within the touch interval
+// of `now`: then a re-put need not record its time (see StoreOptions::touch_interval).
+bool RecentlyPut(const StoreCore& core, const Txn& txn, const Digest& d, const ArtifactRecord& rec,
+                 SysTime now) {
+  auto touched = core.catalog.GetTouch(txn, d);
+  if (!touched.ok()) return false;
+  SysTime last;
+  if (touched->has_value()) {
+    last = **touched;
+  } else {
+    auto created = ParseRfc3339(rec.created_at);
+    if (!created.ok()) return false;
+    last = *created;
+  }
+  return now - last < core.options.touch_interval;
+}
+
 }  // namespace
 
 // One LMDB write transaction publishing a batch's items.
 class PutBatch::Committer {
  public:
-  Committer(const StoreCore& core, Txn& txn) : core_(core), txn_(txn) {}
+  Committer(const StoreCore& core, Txn& txn)
+      : core_(core), txn_(txn), now_(std::chrono::system_clock::now()) {}
   Result<ArtifactRecord> Store(Item& item);
   Status SyncDirs();
   std::vector<std::string> leftovers;  // generated files of blobs promoted to external
@@ -52,6 +73,8 @@ class PutBatch::Committer {
   Result<bool> Materialize(Item& item, const ArtifactRecord& rec);
   const StoreCore& core_;
   Txn& txn_;
+  SysTime now_;
+  uint64_t next_entry_ = 0;  // entry number cache for AddRecord (0 = look it up)
   std::set<std::string> dirs_;
 };
 
@@ -66,9 +89,9 @@ Result<ArtifactRecord> PutBatch::Committer::Store(Item& item) {
     RECOMP_ASSIGN_OR_RETURN(bool present, BlobPresent(core_, txn_, d, rec));
     bool promote = rec.artifact_class == ArtifactClass::kGenerated &&
                    item.record.artifact_class == ArtifactClass::kExternal;
-    if (present && !promote) {
-      RECOMP_RETURN_IF_ERROR(core_.catalog.Touch(txn_, d, std::chrono::system_clock::now()));
-      return rec;  // deduplicated: nothing is written
+    if (present && !promote) {  // deduplicated: at most the touch time is written
+      if (!RecentlyPut(core_, txn_, d, rec, now_)) RECOMP_RETURN_IF_ERROR(core_.catalog.Touch(txn_, d, now_));
+      return rec;
     }
     if (promote) {
       rec.artifact_class = ArtifactClass::kExternal;
@@ -88,14 +111,15 @@ Result<ArtifactRecord> PutBatch::Committer::Store(Item& item) {
   if (as_inline) inline_bytes = *item.bytes;
   if (existing.ok() && !existing->has_value()) {
     // New blob: one appended entry and one records pair.
-    RECOMP_RETURN_IF_ERROR(core_.catalog.AddRecord(txn_, d, rec, inline_bytes));
+    RECOMP_RETURN_IF_ERROR(core_.catalog.AddRecord(txn_, d, rec, inline_bytes, &next_entry_));
     return rec;
   }
+  next_entry_ = 0;  // PutRecord may append an entry itself
   RECOMP_RETURN_IF_ERROR(core_.catalog.PutRecord(txn_, d, rec));
   if (inline_bytes) RECOMP_RETURN_IF_ERROR(core_.catalog.PutInline(txn_, d, *inline_bytes));
   // A new record's created_at is its last put; only re-puts write `touched` (one random
   // B-tree insert less per new blob).
-  RECOMP_RETURN_IF_ERROR(core_.catalog.Touch(txn_, d, std::chrono::system_clock::now()));
+  RECOMP_RETURN_IF_ERROR(core_.catalog.Touch(txn_, d, now_));
   return rec;
 }
 
@@ -184,11 +208,11 @@ Result<ArtifactRecord> PutBatch::Add(Item item, const PutOptions& opts) {
   item.record = ArtifactRecord{item.digest.Ref(), size, opts.artifact_class, opts.media_type,
                                NowRfc3339(), opts.producer};
   ArtifactRecord result = item.record;
-  RECOMP_ASSIGN_OR_RETURN(Txn txn, core_->catalog.Read());
-  auto existing = core_->catalog.GetRecord(txn, item.digest);
+  RECOMP_ASSIGN_OR_RETURN(Txn * txn, Snapshot(/*fresh=*/false));
+  auto existing = core_->catalog.GetRecord(*txn, item.digest);
   if (existing.ok() && existing->has_value()) {
     result = **existing;
-    auto present = BlobPresent(*core_, txn, item.digest, result);
+    auto present = BlobPresent(*core_, *txn, item.digest, result);
     item.likely_present = present.ok() && *present;
     if (opts.artifact_class == ArtifactClass::kExternal) result.artifact_class = ArtifactClass::kExternal;
   }
@@ -196,11 +220,55 @@ Result<ArtifactRecord> PutBatch::Add(Item item, const PutOptions& opts) {
   return result;
 }
 
+Result<Txn*> PutBatch::Snapshot(bool fresh) {
+  auto now = std::chrono::steady_clock::now();
+  if (!read_) {
+    RECOMP_ASSIGN_OR_RETURN(Txn txn, core_->catalog.Read());
+    read_ = std::make_unique<Txn>(std::move(txn));
+  } else if (fresh || now - read_at_ > kSnapshotMaxAge) {
+    if (Status st = read_->Renew(); !st.ok()) {
+      read_.reset();
+      return st;
+    }
+  } else {
+    return read_.get();
+  }
+  read_at_ = now;
+  return read_.get();
+}
+
+Result<std::optional<std::vector<ArtifactRecord>>> PutBatch::AllKnown(const std::vector<Item>& items) {
+  using Out = std::optional<std::vector<ArtifactRecord>>;
+  RECOMP_ASSIGN_OR_RETURN(Txn * txn, Snapshot(/*fresh=*/true));
+  SysTime now = std::chrono::system_clock::now();
+  std::vector<ArtifactRecord> out;
+  out.reserve(items.size());
+  for (const Item& item : items) {  // any doubt (error, absent, promotion, stale) -> write path
+    auto rec = core_->catalog.GetRecord(*txn, item.digest);
+    if (!rec.ok() || !rec->has_value()) return Out();
+    ArtifactRecord& r = **rec;
+    if (r.artifact_class == ArtifactClass::kGenerated &&
+        item.record.artifact_class == ArtifactClass::kExternal) {
+      return Out();
+    }
+    auto present = BlobPresent(*core_, *txn, item.digest, r);
+    if (!present.ok() || !*present || !RecentlyPut(*core_, *txn, item.digest, r, now)) return Out();
+    out.push_back(std::move(r));
+  }
+  // What the snapshot shows may be a commit still syncing in another process: wait it out.
+  RECOMP_RETURN_IF_ERROR(core_->catalog.AwaitDurable(*txn));
+  return Out(std::move(out));
+}
+
 Status PutBatch::Commit() { return CommitRecords().status(); }
 
 Result<std::vector<ArtifactRecord>> PutBatch::CommitRecords() {
   std::vector<Item> items = std::move(items_);
   items_.clear();
+  auto known = AllKnown(items);
+  read_.reset();  // no snapshot held across the write (nor while the batch idles)
+  if (!known.ok()) return known.status();
+  if (*known) return std::move(**known);  // nothing new: no writer lock, no commit
   for (Item& item : items) {  // make new bytes durable before taking the writer lock
     if (item.staged && !item.likely_present) {
       RECOMP_RETURN_IF_ERROR(item.staged->Seal(core_->options.durable));
@@ -212,6 +280,7 @@ Result<std::vector<ArtifactRecord>> PutBatch::CommitRecords() {
   {
     RECOMP_ASSIGN_OR_RETURN(Txn txn, core_->catalog.Write());
     Committer c(*core_, txn);
+    out.reserve(items.size());
     for (Item& item : items) {
       RECOMP_ASSIGN_OR_RETURN(ArtifactRecord rec, c.Store(item));
       out.push_back(std::move(rec));
@@ -220,19 +289,22 @@ Result<std::vector<ArtifactRecord>> PutBatch::CommitRecords() {
     RECOMP_RETURN_IF_ERROR(txn.Commit());
     leftovers = std::move(c.leftovers);
   }
-  if (!leftovers.empty()) {
-    // Under the writer lock, no put can be publishing these paths: drop the generated copies
-    // of promoted blobs (a crash here only leaves unindexed files for gc).
-    RECOMP_ASSIGN_OR_RETURN(Txn txn, core_->catalog.Write());
-    for (size_t i = 0; i < items.size(); ++i) {
-      std::string path = core_->layout.BlobPath(ArtifactClass::kGenerated, items[i].digest);
-      if (std::find(leftovers.begin(), leftovers.end(), path) == leftovers.end()) continue;
-      auto rec = core_->catalog.GetRecord(txn, items[i].digest);
-      if (rec.ok() && rec->has_value() && (*rec)->artifact_class == ArtifactClass::kGenerated) continue;
-      (void)Unlink(path);
-    }
-  }
+  if (!leftovers.empty()) RECOMP_RETURN_IF_ERROR(DropPromotedCopies(items, leftovers));
   return out;
+}
+
+// Under the writer lock, no put can be publishing these paths: drop the generated copies of
+// promoted blobs (a crash here only leaves unindexed files for gc).
+Status PutBatch::DropPromotedCopies(const std::vector<Item>& items, const std::vector<std::string>& leftovers) {
+  RECOMP_ASSIGN_OR_RETURN(Txn txn, core_->catalog.Write());
+  for (const Item& item : items) {
+    std::string path = core_->layout.BlobPath(ArtifactClass::kGenerated, item.digest);
+    if (std::find(leftovers.begin(), leftovers.end(), path) == leftovers.end()) continue;
+    auto rec = core_->catalog.GetRecord(txn, item.digest);
+    if (rec.ok() && rec->has_value() && (*rec)->artifact_class == ArtifactClass::kGenerated) continue;
+    (void)Unlink(path);
+  }
+  return Status::Ok();
 }
 
 }  // namespace recomp::store

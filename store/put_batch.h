@@ -4,6 +4,7 @@
 // Not thread-safe: one thread per batch (the store itself is thread-safe).
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "messages/artifact_record.h"
+#include "store/lmdb_env.h"
 #include "store/staging.h"
 #include "store/store_types.h"
 
@@ -33,7 +35,9 @@ class PutBatch {
   Result<ArtifactRecord> AddBytes(std::string_view bytes, const PutOptions& opts = {});
   // Makes every added blob durable and indexed, in one LMDB commit. On failure nothing of
   // the batch is indexed (published blob files become unindexed, harmless). The batch is
-  // empty afterwards either way.
+  // empty afterwards either way. When every blob is already indexed and present, and was put
+  // within StoreOptions::touch_interval, nothing is written: no writer lock, no commit (the
+  // blobs were made durable by the commit that indexed them).
   Status Commit();
   // Commit that returns the committed record of each added blob, in order.
   Result<std::vector<ArtifactRecord>> CommitRecords();
@@ -50,8 +54,16 @@ class PutBatch {
   };
   class Committer;
   Result<ArtifactRecord> Add(Item item, const PutOptions& opts);
+  // A read snapshot reused across Adds (renewed when older than a few ms: one reader slot
+  // and no allocation per Add).
+  Result<Txn*> Snapshot(bool fresh);
+  // The index records of all `items` when nothing needs writing (see Commit), else nullopt.
+  Result<std::optional<std::vector<ArtifactRecord>>> AllKnown(const std::vector<Item>& items);
   std::shared_ptr<const StoreCore> core_;
   std::vector<Item> items_;
+  Status DropPromotedCopies(const std::vector<Item>& items, const std::vector<std::string>& leftovers);
+  std::unique_ptr<Txn> read_;
+  std::chrono::steady_clock::time_point read_at_{};
 };
 
 }  // namespace recomp::store

@@ -32,6 +32,12 @@ struct StoreOptions {
   // Temp files in tmp/ are removed (on Open and by Gc) when no live writer holds their
   // lock AND they are at least this old.
   std::chrono::seconds stale_temp_age = std::chrono::hours(1);
+  // A put of bytes already stored records its time (`touched`, the "last put" that gc's
+  // unpinned retention counts from) only when the recorded last put is older than this. So a
+  // batch whose blobs are all stored and were put recently takes no writer lock and commits
+  // nothing; gc may see a last put up to this much too early (keep unpinned retention
+  // well above it; the default is 7 days).
+  std::chrono::seconds touch_interval = std::chrono::hours(1);
 };
 
 struct PutOptions {

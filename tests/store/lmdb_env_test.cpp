@@ -3,6 +3,11 @@
 
 #include <doctest/doctest.h>
 
+#include <future>
+#include <mutex>
+#include <condition_variable>
+#include <thread>
+
 #include "tests/store/store_test_util.h"
 
 using namespace recomp;
@@ -73,4 +78,47 @@ TEST_CASE("a missing directory is a clear error") {
   auto env = Env::OpenShared("/nonexistent/recomp/index", {});
   REQUIRE_FALSE(env.ok());
   CHECK(env.status().message().find("/nonexistent/recomp/index") != std::string::npos);
+}
+
+TEST_CASE("AwaitDurable: at once for a commit this process made; else via the writer lock") {
+  testing::TempDir dir;
+  auto env = Env::OpenShared(dir.path(), {}).value();
+  MDB_dbi dbi = env->OpenDbi("t").value();
+  {
+    auto txn = Txn::Begin(*env, true).value();
+    REQUIRE(txn.Put(dbi, "k", "v").ok());
+    REQUIRE(txn.Commit().ok());
+  }
+  size_t committed = Txn::Begin(*env, false).value().id();
+  // Another thread holds the writer lock (as a writer in another process would, mid-commit).
+  std::mutex mu;
+  std::condition_variable cv;
+  bool holding = false, release = false;
+  std::thread writer([&] {
+    auto w = Txn::Begin(*env, true).value();
+    std::unique_lock<std::mutex> l(mu);
+    holding = true;
+    cv.notify_all();
+    cv.wait(l, [&] { return release; });
+  });
+  {
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait(l, [&] { return holding; });
+  }
+  auto known = std::async(std::launch::async, [&] { return env->AwaitDurable(committed); });
+  bool at_once = known.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  // A newer id than this process knows durable needs the lock: it waits for the writer.
+  auto unknown = std::async(std::launch::async, [&] { return env->AwaitDurable(committed + 1); });
+  bool waited = unknown.wait_for(std::chrono::milliseconds(50)) == std::future_status::timeout;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    release = true;
+  }
+  cv.notify_all();
+  writer.join();
+  CHECK(at_once);
+  CHECK(waited);
+  CHECK(unknown.get().ok());
+  if (at_once) CHECK(known.get().ok());
+  CHECK(Txn::Begin(*env, false).value().id() == committed);  // nothing was written
 }
