@@ -197,14 +197,17 @@ Result<std::unique_ptr<JobSandbox>> JobSandbox::Create(const std::string& root,
                                                        SandboxLimits limits) {
   RECOMP_RETURN_IF_ERROR(ValidateJobId(job_id));
   if (root.empty()) return Status::InvalidArgument("sandbox root is empty");
-  RECOMP_RETURN_IF_ERROR(store::MakeDirs(root, 0700));
   std::string dir;
+  bool made_root = false;  // the root usually exists: create it only when mkdir says ENOENT
   for (int tries = 0; dir.empty(); ++tries) {
     RECOMP_ASSIGN_OR_RETURN(std::string suffix, RandomHex(6));
     std::string candidate =
         root + "/" + std::string(job_id) + "." + std::to_string(attempt) + "." + suffix;
     if (::mkdir(candidate.c_str(), 0700) == 0) {
       dir = candidate;
+    } else if (errno == ENOENT && !made_root) {
+      RECOMP_RETURN_IF_ERROR(store::MakeDirs(root, 0700));
+      made_root = true;
     } else if (errno != EEXIST || tries >= 16) {
       return store::ErrnoStatus("mkdir sandbox", candidate, errno);
     }
@@ -376,6 +379,7 @@ Status JobSandbox::GatherDir(const std::string& rel, const std::string& physical
 Result<std::string> JobSandbox::LogForStorage() {
   RECOMP_ASSIGN_OR_RETURN(struct stat st, Lstat(log_path_));
   uint64_t size = st.st_size;
+  if (size == 0) return std::string();  // nothing to store: log_ref ""
   if (size <= limits_.max_log_bytes) return log_path_;
   // Keep the end (where the error usually is) behind a one-line marker.
   std::string tail_path = dir_ + "/job.log.tail";
@@ -411,8 +415,11 @@ Result<CollectedOutputs> JobSandbox::CollectOutputs(const std::vector<std::strin
   std::vector<std::string> paths;
   for (const auto& [rel, physical] : g.files) paths.push_back(physical);
   RECOMP_ASSIGN_OR_RETURN(std::string log, LogForStorage());
-  paths.push_back(log);
-  RECOMP_ASSIGN_OR_RETURN(std::vector<std::string> refs, sink.PutFiles(paths, producer));
+  if (!log.empty()) paths.push_back(log);
+  std::vector<std::string> refs;
+  if (!paths.empty()) {
+    RECOMP_ASSIGN_OR_RETURN(refs, sink.PutFiles(paths, producer));
+  }
   if (refs.size() != paths.size()) {
     return Status::Internal("blob sink returned " + std::to_string(refs.size()) + " refs for " +
                             std::to_string(paths.size()) + " files");
@@ -420,7 +427,7 @@ Result<CollectedOutputs> JobSandbox::CollectOutputs(const std::vector<std::strin
   CollectedOutputs result;
   size_t i = 0;
   for (const auto& [rel, physical] : g.files) result.files.push_back({rel, refs[i++]});
-  result.log_ref = refs.back();
+  if (!log.empty()) result.log_ref = refs.back();
   for (const std::string& ref : refs) {
     if (!IsArtifactRef(ref)) return Status::Internal("blob sink returned a bad ref " + Quote(ref));
   }
@@ -429,6 +436,7 @@ Result<CollectedOutputs> JobSandbox::CollectOutputs(const std::vector<std::strin
 
 Result<std::string> JobSandbox::StoreLog(BlobSink& sink, const std::string& producer) {
   RECOMP_ASSIGN_OR_RETURN(std::string log, LogForStorage());
+  if (log.empty()) return std::string();
   RECOMP_ASSIGN_OR_RETURN(std::vector<std::string> refs, sink.PutFiles({log}, producer));
   if (refs.size() != 1 || !IsArtifactRef(refs[0])) {
     return Status::Internal("blob sink returned no valid ref for the log");

@@ -37,7 +37,7 @@ struct SandboxOutput {
 
 struct CollectedOutputs {
   std::vector<SandboxOutput> files;  // sorted by path, no duplicates
-  std::string log_ref;
+  std::string log_ref;  // "" when the job wrote nothing (an empty log is not stored)
 };
 
 // Checks a job-supplied relative path lexically: non-empty, not absolute, no empty, "." or ".."
@@ -82,11 +82,13 @@ class JobSandbox {
   // work dir; a trailing '/' declares a directory: every regular file under it, recursively);
   // fails naming the path when one is missing, of the wrong type, escapes the work dir ("..",
   // absolute, a symlink resolving outside, anywhere inside a declared dir), or the limits are
-  // exceeded. Then stores the outputs and the log in ONE PutFiles call.
+  // exceeded. Then stores the outputs and the log (unless empty) in ONE PutFiles call; with no
+  // outputs and an empty log, PutFiles is not called at all.
   Result<CollectedOutputs> CollectOutputs(const std::vector<std::string>& outputs,
                                           BlobSink& sink, const std::string& producer);
 
-  // Stores only the log (e.g. after a failed job or a failed CollectOutputs).
+  // Stores only the log (e.g. after a failed job or a failed CollectOutputs); "" when it is
+  // empty (nothing stored).
   Result<std::string> StoreLog(BlobSink& sink, const std::string& producer);
 
   // Removes the sandbox tree now (idempotent). A job left running in it is the caller's bug.
@@ -106,7 +108,7 @@ class JobSandbox {
   Status AddFile(const std::string& rel, const std::string& physical, uint64_t size,
                  Gathered* g) const;
   Result<std::string> ResolveInside(const std::string& rel) const;
-  Result<std::string> LogForStorage();
+  Result<std::string> LogForStorage();  // the file to store, "" for an empty log
 
   std::string dir_;
   std::string work_dir_;

@@ -15,9 +15,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sys/prctl.h>
+
 #include <cerrno>
 #include <cstring>
-#include <fstream>
+#include <mutex>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -178,28 +180,18 @@ class SpawnSetup {
   posix_spawn_file_actions_t actions_;
 };
 
-// True when some process other than a zombie is still in process group `pgid` (scans /proc).
-bool GroupHasLiveMembers(pid_t pgid) {
-  DIR* proc = ::opendir("/proc");
-  if (proc == nullptr) return false;
-  bool live = false;
-  while (struct dirent* e = ::readdir(proc)) {
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    std::ifstream in(std::string("/proc/") + e->d_name + "/stat");
-    std::string line;
-    if (!std::getline(in, line)) continue;  // exited meanwhile
-    size_t paren = line.rfind(')');
-    if (paren == std::string::npos) continue;
-    char state = 0;
-    long ppid = 0, pgrp = 0;
-    if (std::sscanf(line.c_str() + paren + 1, " %c %ld %ld", &state, &ppid, &pgrp) != 3) continue;
-    if (pgrp == pgid && state != 'Z' && state != 'X') {
-      live = true;
-      break;
-    }
+// waitid(2) with the rusage the raw system call fills (glibc's waitid has no such argument).
+int WaitId(idtype_t type, id_t id, siginfo_t* info, int options, struct rusage* usage) {
+  return static_cast<int>(::syscall(SYS_waitid, type, id, info, options, usage));
+}
+
+// The wait(2)-style status of a child described by waitid's siginfo.
+int WaitStatusOf(const siginfo_t& info) {
+  switch (info.si_code) {
+    case CLD_EXITED: return (info.si_status & 0xff) << 8;
+    case CLD_DUMPED: return (info.si_status & 0x7f) | 0x80;
+    default: return info.si_status & 0x7f;  // CLD_KILLED
   }
-  ::closedir(proc);
-  return live;
 }
 
 void KillGroup(pid_t pgid, int sig) {
@@ -260,8 +252,19 @@ const char* OutcomeKindName(ProcessOutcome::Kind kind) {
 
 ProcessRunner::ProcessRunner(const ProcessSpec& spec) : spec_(spec) {}
 
+Status EnableChildSubreaper() {
+  static std::once_flag once;
+  static int err = 0;
+  std::call_once(once, [] {
+    if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) err = errno;
+  });
+  if (err != 0) return store::ErrnoStatus("prctl(PR_SET_CHILD_SUBREAPER)", "", err);
+  return Status::Ok();
+}
+
 Result<std::unique_ptr<ProcessRunner>> ProcessRunner::Start(const ProcessSpec& spec) {
   RECOMP_RETURN_IF_ERROR(ValidateSpec(spec));
+  RECOMP_RETURN_IF_ERROR(EnableChildSubreaper());
   std::unique_ptr<ProcessRunner> runner(new ProcessRunner(spec));
   RECOMP_RETURN_IF_ERROR(runner->Init());
   RECOMP_RETURN_IF_ERROR(runner->Spawn());
@@ -388,13 +391,33 @@ bool ProcessRunner::Poll(ProcessOutcome* out) {
       return false;
     }
   }
-  if (GroupHasLiveMembers(pid_) && now < drain_until_) {
+  bool drained = ReapGroup();
+  if (!drained && now < drain_until_) {
     ArmTimer(now + kDrainPollInterval);
     return false;
   }
-  Reap(now);
+  Finish(now, drained);
   *out = outcome_;
   return true;
+}
+
+bool ProcessRunner::ReapGroup() {
+  for (;;) {
+    siginfo_t info = {};
+    struct rusage usage = {};
+    // Only this job's group: never another job's children, never waitpid(-1).
+    if (WaitId(P_PGID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG, &usage) != 0) {
+      if (errno == EINTR) continue;
+      if (errno != ECHILD) WorkerLog().warn("waitid(P_PGID, {}): {}", pid_, std::strerror(errno));
+      return true;  // ECHILD: no child of ours is left in the group
+    }
+    if (info.si_pid == 0) return false;  // members alive, none exited yet
+    if (info.si_pid == pid_) {
+      leader_reaped_ = true;
+      leader_status_ = WaitStatusOf(info);
+      leader_usage_ = usage;
+    }
+  }
 }
 
 void ProcessRunner::OnLeaderExited(Clock::time_point now) {
@@ -433,24 +456,30 @@ void ProcessRunner::Kill() {
   Terminate(Clock::now(), ProcessOutcome::Kind::kKilled);
 }
 
-void ProcessRunner::Reap(Clock::time_point now) {
+void ProcessRunner::Finish(Clock::time_point now, bool drained) {
   outcome_ = ProcessOutcome{};
   outcome_.wall_ms = MillisSince(start_, now);
-  outcome_.group_drained = !GroupHasLiveMembers(pid_);
-  int status = 0;
-  struct rusage usage = {};
-  pid_t rc;
-  do {  // the pidfd said the leader exited: this returns at once
-    rc = ::wait4(pid_, &status, 0, &usage);
-  } while (rc < 0 && errno == EINTR);
-  if (rc != pid_) {
+  outcome_.group_drained = drained;
+  if (!leader_reaped_ && !drained) {  // gave up on the group: reap the leader alone
+    siginfo_t info = {};
+    struct rusage usage = {};
+    int rc;
+    do {  // the pidfd said the leader exited: this returns at once
+      rc = WaitId(P_PID, static_cast<id_t>(pid_), &info, WEXITED, &usage);
+    } while (rc != 0 && errno == EINTR);
+    if (rc == 0 && info.si_pid == pid_) {
+      leader_reaped_ = true;
+      leader_status_ = WaitStatusOf(info);
+      leader_usage_ = usage;
+    }
+  }
+  if (!leader_reaped_) {
     outcome_.kind = ProcessOutcome::Kind::kLost;
-    outcome_.message = "exit status of pid " + std::to_string(pid_) +
-                       " was lost (reaped elsewhere?): " + (rc < 0 ? std::strerror(errno) : "");
+    outcome_.message = "exit status of pid " + std::to_string(pid_) + " was lost (reaped elsewhere?)";
     WorkerLog().error("{}", outcome_.message);
   } else {
-    outcome_.max_rss_kb = usage.ru_maxrss;
-    DescribeExit(status, stop_kind_, spec_.timeout, &outcome_);
+    outcome_.max_rss_kb = leader_usage_.ru_maxrss;
+    DescribeExit(leader_status_, stop_kind_, spec_.timeout, &outcome_);
   }
   if (!outcome_.group_drained) {
     WorkerLog().warn("process group {} still has live members {} ms after SIGKILL", pid_,
@@ -476,10 +505,11 @@ ProcessRunner::~ProcessRunner() {
     if (stop_kind_ == ProcessOutcome::Kind::kExited) stop_kind_ = ProcessOutcome::Kind::kKilled;
     OnLeaderExited(Clock::now());
   }
-  while (GroupHasLiveMembers(pid_) && Clock::now() < drain_until_) {
+  bool drained;
+  while (!(drained = ReapGroup()) && Clock::now() < drain_until_) {
     ::poll(nullptr, 0, static_cast<int>(kDrainPollInterval.count()));
   }
-  Reap(Clock::now());
+  Finish(Clock::now(), drained);
 }
 
 Result<ProcessOutcome> RunToCompletion(const ProcessSpec& spec) {

@@ -3,6 +3,7 @@
 // Thread-compatible: one thread owns a runner; distinct runners may live on distinct threads.
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -64,6 +65,12 @@ struct ProcessOutcome {
 
 const char* OutcomeKindName(ProcessOutcome::Kind kind);
 
+// Makes this process a child subreaper (prctl PR_SET_CHILD_SUBREAPER), once per process;
+// ProcessRunner::Start calls it, the worker calls it at start. Orphaned descendants are then
+// re-parented to this process instead of init, so a job's background processes stay children
+// of the worker and its group can be waited for (waitid P_PGID) without scanning /proc.
+Status EnableChildSubreaper();
+
 class ProcessRunner {
  public:
   // Spawns spec.argv (posix_spawn, new process group) and returns at once. A spawn failure of
@@ -71,7 +78,8 @@ class ProcessRunner {
   // runner is returned already finished with a kSpawnFailed outcome. Errors are reserved for an
   // invalid spec (InvalidArgument) and worker-side failures (log file, pidfd: IOError/Internal).
   // Requires Linux >= 5.3 (pidfd_open) and that nothing else in the process reaps our child
-  // (no SIGCHLD=SIG_IGN, no waitpid(-1)).
+  // (no SIGCHLD=SIG_IGN, no waitpid(-1)). Makes the process a child subreaper (see above).
+  // Runners on distinct threads are independent: each reaps only its own process group.
   static Result<std::unique_ptr<ProcessRunner>> Start(const ProcessSpec& spec);
 
   // Kills the whole group (SIGKILL) and reaps the leader if still running; blocks at most
@@ -86,8 +94,10 @@ class ProcessRunner {
   int wait_fd() const { return epoll_fd_.get(); }
 
   // Non-blocking. Advances timers, escalates signals, reaps. Returns true and fills *out once
-  // the job is finished (leader reaped, group SIGKILLed and drained); later calls return true
-  // with the same outcome. Calling it spuriously is harmless.
+  // the job is finished: the leader exited, the group got SIGKILL, and every member that is
+  // (or, orphaned, became) our child was reaped -- waitid(P_PGID) says ECHILD -- or the drain
+  // limit (2 s) passed (group_drained = false). Later calls return true with the same
+  // outcome. Calling it spuriously is harmless.
   bool Poll(ProcessOutcome* out);
 
   // Cancels: SIGTERM to the group now, SIGKILL after kill_grace. The outcome is kKilled unless
@@ -110,7 +120,10 @@ class ProcessRunner {
   void OnLeaderExited(Clock::time_point now);
   void Terminate(Clock::time_point now, ProcessOutcome::Kind why);
   void Escalate(Clock::time_point now);
-  void Reap(Clock::time_point now);
+  // One non-blocking pass of waitid(P_PGID, pid_): reaps every exited child of ours in the
+  // job's group (keeping the leader's status). True when none is left (ECHILD): drained.
+  bool ReapGroup();
+  void Finish(Clock::time_point now, bool drained);
   void ArmTimer(Clock::time_point when);
   void AppendToLog(const std::string& line);
 
@@ -126,6 +139,9 @@ class ProcessRunner {
   Clock::time_point start_;
   Clock::time_point deadline_;     // timeout, or SIGKILL after SIGTERM
   Clock::time_point drain_until_;  // give up waiting for the group
+  bool leader_reaped_ = false;
+  int leader_status_ = 0;        // wait(2)-style status of the leader once reaped
+  struct rusage leader_usage_ = {};
   ProcessOutcome outcome_;
 };
 

@@ -99,6 +99,9 @@ Result<std::unique_ptr<WorkerAgent>> WorkerAgent::Create(zmq::context_t& ctx,
       return Status::InvalidArgument("worker: the process executor needs a blob source and sink");
     }
     if (options.work_root.empty()) return Status::InvalidArgument("worker: a work directory is required");
+    // Once, before any job: the jobs' orphans become our children, so each job's process
+    // group can be waited for with waitid(P_PGID) (see docs/worker-sandbox.md).
+    RECOMP_RETURN_IF_ERROR(EnableChildSubreaper());
   }
   if (options.worker_id.empty()) options.worker_id = DefaultWorkerId();
   if (options.worker_id.size() > 128) return Status::InvalidArgument("worker: id longer than 128 bytes");

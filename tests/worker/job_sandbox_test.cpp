@@ -244,7 +244,7 @@ TEST_CASE("declared outputs are collected sorted, files and directories, with th
 TEST_CASE("a missing or mistyped output fails the collection naming the path") {
   TempDir root;
   auto sb = MakeSandbox(root);
-  REQUIRE(RunJob(*sb, "echo x > present; mkdir dir; echo y > dir/f").success());
+  REQUIRE(RunJob(*sb, "echo working; echo x > present; mkdir dir; echo y > dir/f").success());
   FakeSink sink;
   auto missing = sb->CollectOutputs({"present", "missing.txt"}, sink, kProducer);
   CHECK(missing.status().code() == Code::kNotFound);
@@ -259,6 +259,36 @@ TEST_CASE("a missing or mistyped output fails the collection naming the path") {
   auto log = sb->StoreLog(sink, kProducer);  // the failure path still keeps the log
   REQUIRE(log.ok());
   CHECK(sink.commits.size() == 1);
+}
+
+TEST_CASE("an empty log is not stored: log_ref is empty") {
+  TempDir root;
+  auto sb = MakeSandbox(root);
+  REQUIRE(RunJob(*sb, "true").success());
+  FakeSink sink;
+  SUBCASE("no outputs either: nothing is stored, no commit at all") {
+    auto got = sb->CollectOutputs({}, sink, kProducer);
+    REQUIRE_MESSAGE(got.ok(), got.status().ToString());
+    CHECK(got->files.empty());
+    CHECK(got->log_ref.empty());
+    CHECK(sink.commits.empty());
+  }
+  SUBCASE("outputs are stored without the log") {
+    REQUIRE(RunJob(*sb, "echo x > out.bin").success());
+    auto got = sb->CollectOutputs({"out.bin"}, sink, kProducer);
+    REQUIRE_MESSAGE(got.ok(), got.status().ToString());
+    REQUIRE(got->files.size() == 1);
+    CHECK(sink.Bytes(got->files[0].ref) == "x\n");
+    CHECK(got->log_ref.empty());
+    REQUIRE(sink.commits.size() == 1);
+    CHECK(sink.commits[0].size() == 1);  // out.bin only
+  }
+  SUBCASE("StoreLog of an empty log stores nothing") {
+    auto log = sb->StoreLog(sink, kProducer);
+    REQUIRE(log.ok());
+    CHECK(log->empty());
+    CHECK(sink.commits.empty());
+  }
 }
 
 TEST_CASE("outputs escaping the working dir fail the job") {

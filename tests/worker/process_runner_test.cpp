@@ -6,11 +6,15 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -280,6 +284,75 @@ TEST_CASE("what the leader leaves behind in its group dies when it exits") {
   CHECK(out.kind == Kind::kExited);
   CHECK(out.exit_code == 0);
   CHECK_FALSE(ProcessAlive(grandchild));
+}
+
+// The parent pid of `pid` from /proc (0 when it is gone).
+pid_t ParentOf(pid_t pid) {
+  std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return 0;
+  char state = 0;
+  long ppid = 0;
+  if (std::sscanf(stat.c_str() + paren + 1, " %c %ld", &state, &ppid) != 2) return 0;
+  return static_cast<pid_t>(ppid);
+}
+
+// Gone: not even a zombie any more (reaped).
+bool Reaped(pid_t pid) { return ::kill(pid, 0) != 0 && errno == ESRCH; }
+
+TEST_CASE("the runner's process is a child subreaper: the job's orphans become its children") {
+  TempDir dir;
+  // The subshell exits at once, orphaning its background sleep; the leader keeps running.
+  auto runner = ProcessRunner::Start(
+      MakeSpec(dir, {"/bin/sh", "-c", "(sleep 100 & echo $! > gpid); exec sleep 100"}));
+  REQUIRE(runner.ok());
+  int subreaper = 0;
+  REQUIRE(::prctl(PR_GET_CHILD_SUBREAPER, &subreaper, 0, 0, 0) == 0);
+  CHECK(subreaper == 1);
+  pid_t orphan = ReadPidFile(dir / "gpid");
+  CHECK(WaitUntil([&] { return ParentOf(orphan) == ::getpid(); }));
+  (*runner)->Kill();
+  ProcessOutcome out = PollToEnd(**runner);
+  CHECK(out.kind == Kind::kKilled);
+  CHECK(out.group_drained);
+  CHECK(Reaped(orphan));  // waited for and reaped by the runner, not left to init
+}
+
+TEST_CASE("an orphaned grandchild that outlives the leader is killed and reaped before the outcome") {
+  TempDir dir;
+  auto runner = ProcessRunner::Start(
+      MakeSpec(dir, {"/bin/sh", "-c", "(sleep 100 & echo $! > gpid); exit 4"}));
+  REQUIRE(runner.ok());
+  pid_t grandchild = ReadPidFile(dir / "gpid");
+  ProcessOutcome out = PollToEnd(**runner);
+  CHECK(out.kind == Kind::kExited);
+  CHECK(out.exit_code == 4);
+  CHECK(out.group_drained);
+  CHECK(Reaped(grandchild));
+}
+
+TEST_CASE("draining a job's group never reaps another job's or the embedder's children") {
+  TempDir dir_a, dir_b;
+  pid_t unrelated = ::fork();  // a child of the embedding process, exited, not yet waited for
+  REQUIRE(unrelated >= 0);
+  if (unrelated == 0) ::_exit(7);
+  auto b = ProcessRunner::Start(MakeSpec(dir_b, {"/bin/sleep", "100"}));
+  REQUIRE(b.ok());
+  // Job A leaves a background child in its group: its drain reaps that one and its leader.
+  ProcessOutcome a = Run(MakeSpec(dir_a, {"/bin/sh", "-c", "sleep 100 & exit 0"}));
+  CHECK(a.kind == Kind::kExited);
+  CHECK(a.group_drained);
+  siginfo_t info = {};
+  REQUIRE(::waitid(P_PID, static_cast<id_t>((*b)->pid()), &info, WEXITED | WNOHANG | WNOWAIT) == 0);
+  CHECK(info.si_pid == 0);  // job B's leader: still running, still ours to wait for
+  int status = 0;
+  CHECK(::waitpid(unrelated, &status, 0) == unrelated);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 7);
+  (*b)->Kill();
+  ProcessOutcome out_b = PollToEnd(**b);
+  CHECK(out_b.kind == Kind::kKilled);
+  CHECK(out_b.signal == SIGTERM);
 }
 
 TEST_CASE("Kill cancels a running job") {
