@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "store/posix_file.h"
+#include "worker/dir_recycler.h"
 #include "worker/process_runner.h"
 
 namespace recomp::worker {
@@ -66,11 +67,6 @@ Result<struct stat> Lstat(const std::string& path) {
   return st;
 }
 
-Status MakeDir(const std::string& path, mode_t mode) {
-  if (::mkdir(path.c_str(), mode) != 0) return store::ErrnoStatus("mkdir", path, errno);
-  return Status::Ok();
-}
-
 // Sorted names in the directory open as `fd` (the fd stays open and owned by the caller).
 Result<std::vector<std::string>> ListNames(int fd, const std::string& path) {
   int dup_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
@@ -96,7 +92,8 @@ Result<std::vector<std::string>> ListDirNames(const std::string& path) {
   return ListNames(fd.get(), path);
 }
 
-Status RemoveAt(int parent_fd, const std::string& name, const std::string& path) {
+Status RemoveAt(int parent_fd, const std::string& name, const std::string& path,
+                DirRecycler* recycler) {
   struct stat st;
   if (::fstatat(parent_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     return store::ErrnoStatus("lstat", path, errno);
@@ -115,9 +112,10 @@ Status RemoveAt(int parent_fd, const std::string& name, const std::string& path)
   if (!fd.valid()) return store::ErrnoStatus("open dir", path, errno);
   RECOMP_ASSIGN_OR_RETURN(std::vector<std::string> names, ListNames(fd.get(), path));
   for (const std::string& child : names) {
-    RECOMP_RETURN_IF_ERROR(RemoveAt(fd.get(), child, path + "/" + child));
+    RECOMP_RETURN_IF_ERROR(RemoveAt(fd.get(), child, path + "/" + child, recycler));
   }
   fd = store::Fd();
+  if (recycler != nullptr) return recycler->Retire(parent_fd, name, path);
   if (::unlinkat(parent_fd, name.c_str(), AT_REMOVEDIR) != 0) {
     return store::ErrnoStatus("rmdir", path, errno);
   }
@@ -176,14 +174,14 @@ Status ValidateJobPath(std::string_view path, bool allow_dir, std::string_view w
   return Status::Ok();
 }
 
-Status RemoveTree(const std::string& path) {
+Status RemoveTree(const std::string& path, DirRecycler* recycler) {
   assert(!path.empty());
   size_t slash = path.find_last_of('/');
   std::string parent = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
   std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
   store::Fd parent_fd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!parent_fd.valid()) return store::ErrnoStatus("open dir", parent, errno);
-  return RemoveAt(parent_fd.get(), name, path);
+  return RemoveAt(parent_fd.get(), name, path, recycler);
 }
 
 JobSandbox::JobSandbox(std::string dir, SandboxLimits limits)
@@ -197,24 +195,28 @@ Result<std::unique_ptr<JobSandbox>> JobSandbox::Create(const std::string& root,
                                                        SandboxLimits limits) {
   RECOMP_RETURN_IF_ERROR(ValidateJobId(job_id));
   if (root.empty()) return Status::InvalidArgument("sandbox root is empty");
+  auto recycler = DirRecycler::ForRoot(root);
+  if (!recycler.ok() && recycler.status().code() == Status::Code::kNotFound) {
+    RECOMP_RETURN_IF_ERROR(store::MakeDirs(root, 0700));  // usually there already
+    recycler = DirRecycler::ForRoot(root);
+  }
+  if (!recycler.ok()) return recycler.status().WithContext("sandbox root");
   std::string dir;
-  bool made_root = false;  // the root usually exists: create it only when mkdir says ENOENT
   for (int tries = 0; dir.empty(); ++tries) {
     RECOMP_ASSIGN_OR_RETURN(std::string suffix, RandomHex(6));
     std::string candidate =
         root + "/" + std::string(job_id) + "." + std::to_string(attempt) + "." + suffix;
-    if (::mkdir(candidate.c_str(), 0700) == 0) {
+    Status made = (*recycler)->Make(candidate, 0700);
+    if (made.ok()) {
       dir = candidate;
-    } else if (errno == ENOENT && !made_root) {
-      RECOMP_RETURN_IF_ERROR(store::MakeDirs(root, 0700));
-      made_root = true;
-    } else if (errno != EEXIST || tries >= 16) {
-      return store::ErrnoStatus("mkdir sandbox", candidate, errno);
+    } else if (made.code() != Status::Code::kAlreadyExists || tries >= 16) {
+      return made.WithContext("sandbox");
     }
   }
   std::unique_ptr<JobSandbox> sandbox(new JobSandbox(dir, limits));  // removes `dir` from now on
-  RECOMP_RETURN_IF_ERROR(MakeDir(sandbox->work_dir_, 0700));
-  RECOMP_RETURN_IF_ERROR(MakeDir(sandbox->input_dir(), 0700));
+  sandbox->recycler_ = *recycler;
+  RECOMP_RETURN_IF_ERROR(sandbox->recycler_->Make(sandbox->work_dir_, 0700));
+  RECOMP_RETURN_IF_ERROR(sandbox->recycler_->Make(sandbox->input_dir(), 0700));
   RECOMP_ASSIGN_OR_RETURN(store::Fd log, store::CreateExclusive(sandbox->log_path_, 0600));
   char real[PATH_MAX];
   if (::realpath(sandbox->work_dir_.c_str(), real) == nullptr) {
@@ -232,7 +234,7 @@ JobSandbox::~JobSandbox() {
 
 Status JobSandbox::Remove() {
   if (removed_) return Status::Ok();
-  Status st = RemoveTree(dir_);
+  Status st = RemoveTree(dir_, recycler_.get());
   if (st.ok() || st.code() == Status::Code::kNotFound) {
     removed_ = true;
     return Status::Ok();
@@ -249,7 +251,7 @@ Status JobSandbox::MaterializeInputs(const std::vector<SandboxInput>& inputs,
     for (size_t slash = path.find('/'); slash != std::string::npos;
          slash = path.find('/', slash + 1)) {
       std::string sub = input_dir() + "/" + path.substr(0, slash);
-      if (dirs.insert(sub).second) RECOMP_RETURN_IF_ERROR(MakeDir(sub, 0700));
+      if (dirs.insert(sub).second) RECOMP_RETURN_IF_ERROR(recycler_->Make(sub, 0700));
     }
     std::string dest = input_dir() + "/" + path;
     Status st = source.Materialize(in->digest, dest);

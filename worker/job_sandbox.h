@@ -45,9 +45,12 @@ struct CollectedOutputs {
 // when `allow_dir`. `what` prefixes the message ("input path", "output path").
 Status ValidateJobPath(std::string_view path, bool allow_dir, std::string_view what);
 
+class DirRecycler;
+
 // Removes `path` and everything under it without following symlinks, first granting ourselves
 // permission on directories a job made read-only. NotFound if absent. Holds one fd per level.
-Status RemoveTree(const std::string& path);
+// With a `recycler`, emptied directories go to it (DirRecycler::Retire) instead of rmdir.
+Status RemoveTree(const std::string& path, DirRecycler* recycler = nullptr);
 
 class JobSandbox {
  public:
@@ -115,6 +118,7 @@ class JobSandbox {
   std::string work_real_;  // realpath of work_dir_, for containment checks
   std::string log_path_;
   SandboxLimits limits_;
+  std::shared_ptr<DirRecycler> recycler_;  // directories come from and go back to it
   std::vector<InputStamp> stamps_;  // one per materialised input
   bool removed_ = false;
 };

@@ -1,0 +1,160 @@
+// DirRecycler (see dir_recycler.h).
+#include "worker/dir_recycler.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <map>
+
+namespace recomp::worker {
+namespace {
+
+constexpr char kPoolPrefix[] = ".spare.";
+
+std::mutex g_mu;
+// One recycler per root (device + inode) for the life of the process: its spares are only
+// known to it, so it must not be dropped while the root is in use.
+std::map<std::pair<dev_t, ino_t>, std::shared_ptr<DirRecycler>> g_recyclers;
+
+// True when the directory open as `fd` has no entry but "." and "..".
+bool EmptyDir(int fd) {
+  int dup_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  DIR* d = dup_fd < 0 ? nullptr : ::fdopendir(dup_fd);
+  if (d == nullptr) {
+    if (dup_fd >= 0) ::close(dup_fd);
+    return false;
+  }
+  bool empty = true;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string_view n = e->d_name;
+    if (n != "." && n != "..") {
+      empty = false;
+      break;
+    }
+  }
+  ::closedir(d);
+  return empty;
+}
+
+// Removes the pools in `root` of processes that no longer exist (they hold empty
+// directories only; anything else is left for the operator).
+void RemoveStalePools(const std::string& root) {
+  DIR* d = ::opendir(root.c_str());
+  if (d == nullptr) return;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    long pid = 0;
+    if (name.rfind(kPoolPrefix, 0) != 0 || std::sscanf(name.c_str() + 7, "%ld.", &pid) != 1) continue;
+    if (pid <= 0 || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+    int pool = ::openat(::dirfd(d), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (pool < 0) continue;
+    if (DIR* p = ::fdopendir(pool)) {
+      while (struct dirent* s = ::readdir(p)) {
+        if (s->d_name[0] != '.') (void)::unlinkat(::dirfd(p), s->d_name, AT_REMOVEDIR);
+      }
+      ::closedir(p);
+    } else {
+      ::close(pool);
+    }
+    (void)::unlinkat(::dirfd(d), name.c_str(), AT_REMOVEDIR);
+  }
+  ::closedir(d);
+}
+
+}  // namespace
+
+Result<std::shared_ptr<DirRecycler>> DirRecycler::ForRoot(const std::string& root) {
+  struct stat st;
+  if (::stat(root.c_str(), &st) != 0) return store::ErrnoStatus("stat", root, errno);
+  std::lock_guard<std::mutex> lock(g_mu);
+  auto key = std::make_pair(st.st_dev, st.st_ino);
+  if (auto it = g_recyclers.find(key); it != g_recyclers.end()) {
+    struct stat pool;  // a root deleted and its inode reused: start over
+    if (::fstat(it->second->pool_fd_.get(), &pool) == 0 && pool.st_nlink > 0) return it->second;
+    g_recyclers.erase(it);
+  }
+  RemoveStalePools(root);
+  unsigned char rnd[6];
+  if (::getrandom(rnd, sizeof rnd, 0) != static_cast<ssize_t>(sizeof rnd)) {
+    return store::ErrnoStatus("getrandom", "", errno);
+  }
+  char suffix[32];
+  std::snprintf(suffix, sizeof suffix, "%d.%02x%02x%02x%02x%02x%02x", static_cast<int>(::getpid()),
+                rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+  std::shared_ptr<DirRecycler> r(new DirRecycler());
+  r->pool_ = root + "/" + kPoolPrefix + suffix;
+  if (::mkdir(r->pool_.c_str(), 0700) != 0) return store::ErrnoStatus("mkdir", r->pool_, errno);
+  r->pool_fd_ = store::Fd(::open(r->pool_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!r->pool_fd_.valid()) return store::ErrnoStatus("open dir", r->pool_, errno);
+  if (::fstat(r->pool_fd_.get(), &st) != 0) return store::ErrnoStatus("fstat", r->pool_, errno);
+  r->uid_ = st.st_uid;  // what a directory we create here gets
+  r->gid_ = st.st_gid;
+  g_recyclers[key] = r;
+  return r;
+}
+
+Status DirRecycler::Make(const std::string& path, mode_t mode) {
+  std::string spare;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!spares_.empty()) {
+      spare = std::move(spares_.back());
+      spares_.pop_back();
+    }
+  }
+  if (!spare.empty()) {
+    if (::renameat2(pool_fd_.get(), spare.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) == 0) {
+      if (::chmod(path.c_str(), mode) != 0) return store::ErrnoStatus("chmod", path, errno);
+      return Status::Ok();
+    }
+    // `path` exists or its parent does not (mkdir below says which), or the spare vanished.
+    if (::faccessat(pool_fd_.get(), spare.c_str(), F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+      std::lock_guard<std::mutex> lock(mu_);
+      spares_.push_back(std::move(spare));
+    }
+  }
+  if (::mkdir(path.c_str(), mode) != 0) return store::ErrnoStatus("mkdir", path, errno);
+  return Status::Ok();
+}
+
+bool DirRecycler::Reusable(int parent_fd, const std::string& name) const {
+  store::Fd fd(::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  struct stat st;
+  if (!fd.valid() || ::fstat(fd.get(), &st) != 0) return false;
+  // One block, ours, no subdirectory, no xattr (a default ACL would shape the next job's files).
+  if (st.st_size > 4096 || st.st_uid != uid_ || st.st_gid != gid_ || st.st_nlink != 2) return false;
+  if (::flistxattr(fd.get(), nullptr, 0) != 0) return false;
+  return EmptyDir(fd.get());
+}
+
+Status DirRecycler::Retire(int parent_fd, const std::string& name, const std::string& path) {
+  std::string spare;
+  if (Reusable(parent_fd, name)) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (spares_.size() < kMaxSpares) spare = std::to_string(next_++);
+  }
+  if (!spare.empty() &&
+      ::renameat2(parent_fd, name.c_str(), pool_fd_.get(), spare.c_str(), RENAME_NOREPLACE) == 0) {
+    std::lock_guard<std::mutex> lock(mu_);
+    spares_.push_back(std::move(spare));
+    return Status::Ok();
+  }
+  if (::unlinkat(parent_fd, name.c_str(), AT_REMOVEDIR) != 0) {
+    return store::ErrnoStatus("rmdir", path, errno);
+  }
+  return Status::Ok();
+}
+
+size_t DirRecycler::spares() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return spares_.size();
+}
+
+}  // namespace recomp::worker
