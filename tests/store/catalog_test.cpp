@@ -50,7 +50,9 @@ TEST_CASE("records, inline bytes and touch times") {
 TEST_CASE("entries: round trip, strict decoding, append-only numbering") {
   Digest d = Blake2b256::Of("y");
   ArtifactRecord r{d.Ref(), 1, ArtifactClass::kExternal, "text/plain", "2026-01-01T00:00:00.000Z", "p"};
-  auto e = DecodeEntry(EncodeEntry(r, std::string_view("y")).value()).value();
+  // The decoded entry's inline bytes are a view into `encoded`: keep it alive.
+  const std::string encoded = EncodeEntry(r, std::string_view("y")).value();
+  auto e = DecodeEntry(encoded).value();
   CHECK(e.record == r);
   CHECK(e.inline_bytes.value() == "y");
   std::string plain = EncodeEntry(r, std::nullopt).value();
