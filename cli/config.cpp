@@ -18,6 +18,7 @@ const std::map<std::string, T>& Schema() {
       {"coordinator.lost_cap", T::kInt}, {"coordinator.retry_initial_ms", T::kInt},
       {"coordinator.retry_coefficient", T::kNum}, {"coordinator.retry_max_ms", T::kInt},
       {"coordinator.cloud_gate", T::kBool}, {"coordinator.events_hwm", T::kInt},
+      {"coordinator.durable", T::kBool},
       {"broker.workers", T::kStr}, {"broker.dispatch", T::kStr},
       {"broker.heartbeat_ms", T::kInt}, {"broker.max_queue", T::kInt},
       {"worker.slots", T::kInt}, {"worker.heartbeat_ms", T::kInt},

@@ -35,6 +35,7 @@ coordinator::ServiceOptions ServiceOptionsFrom(const Config& c, const Coordinato
   o.replay_endpoint = a.replay.empty() ? c.Str("coordinator.replay", o.replay_endpoint) : a.replay;
   o.state_dir = data + "/coordinator";
   o.events_hwm = static_cast<int>(c.Int("coordinator.events_hwm", o.events_hwm));
+  o.durable = c.Bool("coordinator.durable", true);
   auto& e = o.engine;
   e.max_inflight = static_cast<uint32_t>(c.Int("coordinator.max_inflight", e.max_inflight));
   e.lost_cap = static_cast<uint32_t>(c.Int("coordinator.lost_cap", e.lost_cap));

@@ -9,6 +9,7 @@
 
 #include "coordinator/api_handler.h"
 #include "coordinator/log.h"
+#include "coordinator/pinner.h"
 #include "coordinator/zmq_io.h"
 #include "messages/protocol.h"
 #include "messages/stage_result.h"
@@ -32,6 +33,7 @@ struct CoordinatorService::Impl {
   store::ArtifactStore* store = nullptr;
   std::unique_ptr<RunEngine> engine;
   std::unique_ptr<ApiHandler> api_handler;
+  std::unique_ptr<Pinner> pinner;  // store pins, off the service thread
   std::vector<Reply> replies;  // sent after the batch commits
   std::shared_ptr<spdlog::logger> log;
 
@@ -45,7 +47,7 @@ Result<std::unique_ptr<CoordinatorService>> CoordinatorService::Create(
   std::unique_ptr<CoordinatorService> svc(new CoordinatorService());
   auto impl = std::make_unique<Impl>();
   impl->log = Log();
-  RECOMP_ASSIGN_OR_RETURN(impl->runs, RunStore::Open(opts.state_dir));
+  RECOMP_ASSIGN_OR_RETURN(impl->runs, RunStore::Open(opts.state_dir, opts.durable));
   RECOMP_ASSIGN_OR_RETURN(uint64_t last, impl->runs->LastSequence());
   impl->store = store;
   impl->engine = std::make_unique<RunEngine>(opts.engine, impl->runs.get(), store, last);
@@ -58,6 +60,8 @@ Result<std::unique_ptr<CoordinatorService>> CoordinatorService::Create(
   RECOMP_ASSIGN_OR_RETURN(svc->replay_ep_, BindSocket(impl->replay, opts.replay_endpoint, "replay"));
   RECOMP_RETURN_IF_ERROR(ConnectSocket(impl->dispatch, opts.dispatch_endpoint, "dispatch"));
   impl->api_handler = std::make_unique<ApiHandler>(impl->engine.get(), impl->runs.get());
+  impl->pinner = std::make_unique<Pinner>(store);
+  if (!opts.durable) impl->log->warn("durable = false: run-store commits are not fsynced");
   impl->opts = std::move(opts);
   svc->impl_ = std::move(impl);
   return svc;
@@ -66,21 +70,12 @@ Result<std::unique_ptr<CoordinatorService>> CoordinatorService::Create(
 CoordinatorService::~CoordinatorService() = default;
 
 Status CoordinatorService::Impl::Flush(Effects& fx) {
-  if (!fx.events.empty() || !fx.runs.empty() || !fx.jobs.empty() || !fx.cache.empty()) {
-    RECOMP_ASSIGN_OR_RETURN(RunStore::Batch batch, runs->Begin());
-    for (const Event& e : fx.events) RECOMP_RETURN_IF_ERROR(batch.AppendEvent(e));
-    for (const auto& [id, row] : fx.runs) RECOMP_RETURN_IF_ERROR(batch.PutRun(row));
-    for (const auto& [key, job] : fx.jobs) RECOMP_RETURN_IF_ERROR(batch.PutJob(job));
-    for (const StageResult& r : fx.cache) RECOMP_RETURN_IF_ERROR(batch.PutCache(r));
-    RECOMP_RETURN_IF_ERROR(batch.Commit());
-  }
-  // Durable now: only from here on is anything announced (LESSONS: Titanic).
-  for (const auto& pin : fx.pins) {
-    Status s = store->PinRun(pin.run_id, pin.state, pin.refs, std::chrono::system_clock::now());
-    if (!s.ok()) log->error("run={} pin failed: {}", pin.run_id, s.ToString());
-  }
-  for (const Event& e : fx.events) {
-    SendFrames(events, {std::string(ToString(e.type)), EncodeEvent(e)}, "events");
+  RECOMP_RETURN_IF_ERROR(engine->Commit(&fx));
+  // Durable now: only from here on is anything announced (LESSONS: Titanic). Each event is
+  // published as the very bytes that were stored.
+  for (size_t i = 0; i < fx.events.size(); ++i) {
+    SendFrames(events, {std::string(ToString(fx.events[i].type)), std::move(fx.encoded_events[i])},
+               "events");
   }
   for (const StageJob& j : fx.dispatch) {
     SendFrames(dispatch, proto::Frames(proto::kDispatch, EncodeStageJob(j)), "dispatch");
@@ -88,9 +83,9 @@ Status CoordinatorService::Impl::Flush(Effects& fx) {
   for (const proto::JobRef& r : fx.revoke) {
     SendFrames(dispatch, proto::Frames(proto::kRevoke, proto::EncodeJobRef(r)), "dispatch");
   }
-  engine->OnCommitted();
   for (Reply& r : replies) SendFrames(api, std::move(r.frames), "api");
   replies.clear();
+  pinner->Enqueue(std::move(fx.pins));  // gc hints: written in the background, in order
   return Status::Ok();
 }
 

@@ -27,6 +27,9 @@ struct ServiceOptions {
   std::string state_dir;        // LMDB directory of the run store
   int events_hwm = 100000;      // PUB high-water mark; a slower subscriber recovers by replay
   size_t max_replay_batch = 1000;
+  // false: run-store commits are not fsynced (MDB_NOSYNC). Survives a killed coordinator (the
+  // OS keeps the pages), not an OS crash or power loss. For benches and throwaway CI pools.
+  bool durable = true;
   EngineOptions engine;
 };
 

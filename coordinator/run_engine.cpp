@@ -96,6 +96,7 @@ Result<std::unique_ptr<RunEngine::ActiveRun>> RunEngine::LoadRun(const RunRow& r
     auto& shards = run->jobs[j.stage];
     if (shards.size() <= j.shard) shards.resize(j.shards);
     if (j.state != JobState::kSucceeded && j.state != JobState::kFailed) ++run->unfinished;
+    if (j.state == JobState::kSucceeded) ++run->succeeded[j.stage];
     shards[j.shard] = std::move(j);
   }
   return run;
@@ -116,7 +117,38 @@ void RunEngine::Emit(ActiveRun& run, EventType type, std::string id_suffix, nloh
   assert(s.ok() && "the engine emitted an event its own reducer refuses");
   (void)s;
   fx->events.push_back(std::move(e));
-  fx->runs[run.row.submission.run_id] = run.row;
+  fx->touched_runs.insert(run.row.submission.run_id);  // the row is copied once, at Commit
+}
+
+Status RunEngine::Commit(Effects* fx) {
+  for (const std::string& id : fx->touched_runs) {
+    if (auto it = active_.find(id); it != active_.end()) fx->runs[id] = it->second->row;
+  }  // a run that finished in this batch put its final row in fx->runs already
+  fx->encoded_events.clear();
+  fx->encoded_events.reserve(fx->events.size());
+  for (const Event& e : fx->events) fx->encoded_events.push_back(EncodeEvent(e));
+  if (fx->events.empty() && fx->runs.empty() && fx->jobs.empty() && fx->cache.empty()) return Status::Ok();
+  RECOMP_ASSIGN_OR_RETURN(RunStore::Batch batch, runs_->Begin());
+  for (size_t i = 0; i < fx->events.size(); ++i)
+    RECOMP_RETURN_IF_ERROR(batch.AppendEncodedEvent(fx->events[i], fx->encoded_events[i]));
+  for (const auto& [id, row] : fx->runs) RECOMP_RETURN_IF_ERROR(batch.PutRun(row));
+  for (const auto& [key, row] : fx->jobs) RECOMP_RETURN_IF_ERROR(batch.PutEncodedJob(key, row));
+  for (const StageResult& r : fx->cache) RECOMP_RETURN_IF_ERROR(batch.PutCache(r));
+  RECOMP_RETURN_IF_ERROR(batch.Commit());
+  OnCommitted();
+  return Status::Ok();
+}
+
+Effects::Pin RunEngine::ActivePin(const ActiveRun& run) {
+  const RunSubmission& sub = run.row.submission;
+  std::vector<Digest> refs;
+  for (const std::string* ref :
+       {&sub.module_manifest, &sub.config_manifest, &sub.provenance_manifest}) {
+    refs.push_back(ParseArtifactRef(*ref).value());
+  }
+  for (const auto& m : run.module) refs.push_back(m.digest);
+  for (const auto& t : run.pipeline.tools) refs.push_back(t.digest);
+  return {sub.run_id, store::RunPinState::kActive, std::move(refs)};
 }
 
 Result<RunStatus> RunEngine::Submit(RunSubmission sub, Effects* fx) {
@@ -162,16 +194,9 @@ Result<RunStatus> RunEngine::Submit(RunSubmission sub, Effects* fx) {
                      std::string(ToString(sub.execution_mode)) + "'";
   }
   Emit(r, EventType::kRequested, "requested", std::move(data), fx);
-  std::vector<Digest> pins;
-  for (const std::string* ref :
-       {&sub.module_manifest, &sub.config_manifest, &sub.provenance_manifest}) {
-    pins.push_back(ParseArtifactRef(*ref).value());
-  }
-  for (const auto& m : r.module) pins.push_back(m.digest);
-  for (const auto& t : r.pipeline.tools) pins.push_back(t.digest);
-  fx->pins.push_back({sub.run_id, store::RunPinState::kActive, std::move(pins)});
+  fx->pins.push_back(ActivePin(r));
   for (auto& [stage, shards] : r.jobs)
-    for (JobRow& j : shards) fx->jobs[j.Key()] = j;
+    for (JobRow& j : shards) Touch(r, j, fx);
   if (!blocked) RECOMP_RETURN_IF_ERROR(PlanReadyStages(r, fx));
   RunStatus status = r.row.status;
   active_[sub.run_id] = std::move(run);
@@ -199,6 +224,9 @@ Status RunEngine::Resume(Effects* fx) {
     }
     ActiveRun& r = **loaded;
     active_[row.submission.run_id] = std::move(loaded).value();
+    // Pins are written after the commit that accepted the run: a crash in between left it
+    // unpinned. Pinning again is idempotent.
+    fx->pins.push_back(ActivePin(r));
     if (r.row.status.state == RunState::kBlocked) continue;
     for (auto& [stage, shards] : r.jobs) {
       for (JobRow& j : shards) {
@@ -260,6 +288,7 @@ void RunEngine::FinishRun(ActiveRun& run, RunState state, const std::string& rea
       ->info("run={} completed state={} reason=\"{}\"", run.row.submission.run_id, ToString(state),
              reason);
   finished_uncommitted_[run.row.submission.run_id] = run.row;
+  fx->runs[run.row.submission.run_id] = run.row;  // its final row (it leaves active_ now)
   active_.erase(run.row.submission.run_id);  // memory stays flat: terminal runs live in LMDB only
 }
 

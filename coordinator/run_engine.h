@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -39,11 +40,13 @@ struct EngineOptions {
 // What one batch of engine calls requires, in the order it must happen.
 struct Effects {
   std::vector<Event> events;                 // append (same txn as rows), then publish
+  std::vector<std::string> encoded_events;   // EncodeEvent(events[i]), filled by Commit
+  std::set<std::string> touched_runs;        // runs whose row changed (copied once, at Commit)
   std::map<std::string, RunRow> runs;        // rows to write, by run id
-  std::map<std::string, JobRow> jobs;        // rows to write, by JobRow::Key()
+  std::map<std::string, std::string> jobs;   // JobRow::Key() -> EncodeJobRow(row), to write
   std::vector<StageResult> cache;            // action cache entries to write
   struct Pin { std::string run_id; store::RunPinState state; std::vector<Digest> refs; };
-  std::vector<Pin> pins;                     // store pins, after the commit
+  std::vector<Pin> pins;                     // store pins, after the commit (not on the path)
   std::vector<StageJob> dispatch;            // to the broker, after the commit
   std::vector<proto::JobRef> revoke;         // to the broker, after the commit
   bool empty() const { return events.empty() && runs.empty() && jobs.empty() && dispatch.empty() && revoke.empty(); }
@@ -77,9 +80,11 @@ class RunEngine {
   // The row of an active run from memory (or of one finished since the last commit), else
   // from the store.
   Result<RunStatus> GetStatus(const std::string& run_id) const;
-  // The service calls this after each batch commit: finished runs are now readable from the
-  // store.
-  void OnCommitted() { finished_uncommitted_.clear(); }
+  // Writes `fx` as ONE RunStore batch (its events, the rows of the runs they changed, job rows,
+  // cache entries), commits it and fills fx->encoded_events. Only after OK may anything in fx
+  // be announced; finished runs are then readable from the store. On error nothing was
+  // written and the caller must stop (a restart resumes from the last commit).
+  Status Commit(Effects* fx);
   size_t active_runs() const { return active_.size(); }
   size_t inflight() const { return inflight_; }
   uint64_t last_sequence() const { return seq_; }
@@ -90,6 +95,7 @@ class RunEngine {
 
   Result<std::unique_ptr<ActiveRun>> LoadRun(const RunRow& row, std::vector<JobRow> jobs);
   Status LoadInputs(const RunSubmission& sub, ActiveRun* run);
+  static Effects::Pin ActivePin(const ActiveRun& run);
   void Emit(ActiveRun& run, EventType type, std::string id_suffix, nlohmann::json data, Effects* fx);
   void Touch(ActiveRun& run, JobRow& job, Effects* fx);
   Status PlanReadyStages(ActiveRun& run, Effects* fx);
@@ -112,6 +118,8 @@ class RunEngine {
   size_t inflight_ = 0;
   std::map<std::string, std::unique_ptr<ActiveRun>> active_;
   std::map<std::string, RunRow> finished_uncommitted_;  // left active_, not yet committed
+  // Called by Commit: finished runs are now readable from the store.
+  void OnCommitted() { finished_uncommitted_.clear(); }
   std::array<std::deque<JobKey>, 3> ready_;      // by Priority: low, standard, high
   std::multimap<int64_t, JobKey> retry_at_;      // backoff timers
 };

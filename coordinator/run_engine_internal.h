@@ -12,6 +12,7 @@ struct RunEngine::ActiveRun {
   std::vector<ModuleFile> module;
   std::map<std::string, std::vector<JobRow>> jobs;         // stage -> one row per shard
   std::map<std::string, std::vector<PlannedJob>> planned;  // stage -> specs, once planned
+  std::map<std::string, uint32_t> succeeded;               // stage -> shards succeeded
   size_t unfinished = 0;                                   // jobs not succeeded/failed
 };
 

@@ -57,12 +57,13 @@ JobRow* RunEngine::FindJob(ActiveRun& run, const std::string& stage, uint32_t sh
 
 void RunEngine::Touch(ActiveRun& run, JobRow& job, Effects* fx) {
   (void)run;
-  fx->jobs[job.Key()] = job;
+  fx->jobs[job.Key()] = EncodeJobRow(job);  // a later touch in the same batch overwrites
 }
 
 Status RunEngine::PlanReadyStages(ActiveRun& run, Effects* fx) {
   const Pipeline& p = run.pipeline.pipeline;
   for (const std::string& name : p.order) {
+    if (run.planned.count(name)) continue;  // planned once; its rows moved on from there
     const Stage* st = p.FindStage(name);
     std::vector<JobRow>& rows = run.jobs[name];
     bool needs_done = true;
@@ -80,7 +81,7 @@ Status RunEngine::PlanReadyStages(ActiveRun& run, Effects* fx) {
         shard_outputs.push_back(std::move(so));
       }
     }
-    if (!needs_done || run.planned.count(name)) continue;
+    if (!needs_done) continue;
     RECOMP_ASSIGN_OR_RETURN(auto planned, PlanStageJobs(run.pipeline, name, run.module, outputs));
     for (size_t i = 0; i < rows.size(); ++i) {
       JobRow& j = rows[i];
@@ -231,15 +232,14 @@ void RunEngine::OnRejected(const proto::JobRef& ref, const std::string& run_id, 
 void RunEngine::CompleteJob(ActiveRun& run, JobRow& job, StageResult r, Effects* fx) {
   if (!r.cached) fx->cache.push_back(r);  // only successes reach here: failures never cached
   job.state = JobState::kSucceeded;
-  job.result = r;
+  job.result = std::move(r);
+  const StageResult& res = *job.result;
   --run.unfinished;
   Touch(run, job, fx);
   Emit(run, EventType::kStageCompleted, "stage/" + job.stage + "/" + std::to_string(job.shard),
-       StageEventData(job, r), fx);
-  for (const JobRow& j : run.jobs[job.stage]) {
-    if (j.state != JobState::kSucceeded) return;
-  }
-  FinishStage(run, job.stage, fx);
+       StageEventData(job, res), fx);
+  // A counter, not a scan of the stage's shards (that was O(shards^2) per stage).
+  if (++run.succeeded[job.stage] == job.shards) FinishStage(run, job.stage, fx);
 }
 
 void RunEngine::FailOrRetry(ActiveRun& run, JobRow& job, const StageResult& r, Effects* fx) {

@@ -46,6 +46,12 @@ struct RunRow {
   bool cancel_requested = false;
 };
 
+// The stored job row (version 2): a MessagePack map packed directly (no JSON on the hot path),
+// the final result nested as a StageResult map. DecodeJobRow also reads version 1 rows (the
+// JSON form). Corruption names the field of a damaged row.
+std::string EncodeJobRow(const JobRow& j);
+Result<JobRow> DecodeJobRow(std::string_view bytes);
+// The JSON view (API results, audit), and its inverse (version 1 rows).
 nlohmann::json ToJson(const JobRow& j);
 Result<JobRow> JobRowFromJson(const nlohmann::json& j);
 nlohmann::json ToJson(const RunRow& r);

@@ -1,6 +1,7 @@
 // LMDB layout (docs/coordinator-storage.md): events: seq(8 BE) -> Event; run_events:
 // run_id \0 seq(8 BE) -> ""; runs: run_id -> RunRow; jobs: JobRow::Key() -> JobRow;
-// action_cache: job_id hex -> StageResult. Rows are MessagePack of their JSON form.
+// action_cache: job_id hex -> StageResult. Run rows are MessagePack of their JSON form; job
+// rows are packed directly (EncodeJobRow, version 2).
 #include "coordinator/run_store.h"
 
 #include <cassert>
@@ -36,13 +37,14 @@ Result<T> DecodeRow(std::string_view bytes, Result<T> (*from_json)(const nlohman
 
 }  // namespace
 
-Result<std::unique_ptr<RunStore>> RunStore::Open(const std::string& dir) {
+Result<std::unique_ptr<RunStore>> RunStore::Open(const std::string& dir, bool durable) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec)
     return Status::IOError("cannot create coordinator state dir " + dir + ": " + ec.message());
   std::unique_ptr<RunStore> s(new RunStore());
   store::EnvOptions opts;
+  opts.no_sync = !durable;
   RECOMP_ASSIGN_OR_RETURN(s->env_, store::Env::OpenShared(dir, opts));
   RECOMP_ASSIGN_OR_RETURN(s->events_, s->env_->OpenDbi("events"));
   RECOMP_ASSIGN_OR_RETURN(s->run_events_, s->env_->OpenDbi("run_events"));
@@ -58,14 +60,16 @@ Result<RunStore::Batch> RunStore::Begin() {
   return Batch(std::move(txn), this);
 }
 
-Status RunStore::Batch::AppendEvent(const Event& e) {
+Status RunStore::Batch::AppendEvent(const Event& e) { return AppendEncodedEvent(e, EncodeEvent(e)); }
+
+Status RunStore::Batch::AppendEncodedEvent(const Event& e, std::string_view encoded) {
   if (e.sequence <= last_) {
     return Status::AlreadyExists("event sequence " + std::to_string(e.sequence) +
                                  " is not after the newest, " + std::to_string(last_));
   }
   last_ = e.sequence;
-  RECOMP_RETURN_IF_ERROR(
-      txn_.Put(s_->events_, SeqKey(e.sequence), EncodeEvent(e), /*no_overwrite=*/true));
+  // Sequences only grow, so the key is the greatest: MDB_APPEND (no search, full pages).
+  RECOMP_RETURN_IF_ERROR(txn_.Append(s_->events_, SeqKey(e.sequence), encoded));
   return txn_.Put(s_->run_events_, RunPrefix(e.subject) + SeqKey(e.sequence), "");
 }
 
@@ -73,8 +77,10 @@ Status RunStore::Batch::PutRun(const RunRow& r) {
   return txn_.Put(s_->runs_, r.submission.run_id, proto::JsonBody(ToJson(r)));
 }
 
-Status RunStore::Batch::PutJob(const JobRow& j) {
-  return txn_.Put(s_->jobs_, j.Key(), proto::JsonBody(ToJson(j)));
+Status RunStore::Batch::PutJob(const JobRow& j) { return PutEncodedJob(j.Key(), EncodeJobRow(j)); }
+
+Status RunStore::Batch::PutEncodedJob(std::string_view key, std::string_view encoded) {
+  return txn_.Put(s_->jobs_, key, encoded);
 }
 
 Status RunStore::Batch::PutCache(const StageResult& r) {
@@ -90,14 +96,10 @@ Status RunStore::Batch::Commit() {
 
 Result<uint64_t> RunStore::LastSequence() const {
   RECOMP_ASSIGN_OR_RETURN(store::Txn txn, store::Txn::Begin(*env_, false));
-  uint64_t last = 0;
-  // Keys are big-endian, so the last key visited is the newest; ForEach is a full scan only
-  // at startup.
-  RECOMP_RETURN_IF_ERROR(txn.ForEach(events_, [&](std::string_view k, std::string_view) {
-    last = SeqFromKey(k);
-    return Status::Ok();
-  }));
-  return last;
+  RECOMP_ASSIGN_OR_RETURN(auto last, txn.LastKey(events_));  // keys are big-endian sequences
+  if (!last) return uint64_t{0};
+  if (last->size() != 8) return Status::Corruption("events: a key is not an 8-byte sequence");
+  return SeqFromKey(*last);
 }
 
 Result<std::optional<RunRow>> RunStore::GetRun(const std::string& run_id) const {
@@ -125,7 +127,7 @@ Result<std::vector<JobRow>> RunStore::GetJobs(const std::string& run_id) const {
   std::string prefix = RunPrefix(run_id);
   RECOMP_RETURN_IF_ERROR(txn.ForEach(jobs_, [&](std::string_view k, std::string_view v) {
     if (k.substr(0, prefix.size()) != prefix) return Status::Ok();
-    RECOMP_ASSIGN_OR_RETURN(JobRow row, DecodeRow<JobRow>(v, &JobRowFromJson, "job row"));
+    RECOMP_ASSIGN_OR_RETURN(JobRow row, DecodeJobRow(v));
     rows.push_back(std::move(row));
     return Status::Ok();
   }));

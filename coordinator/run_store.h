@@ -21,16 +21,22 @@ namespace recomp::coordinator {
 
 class RunStore {
  public:
-  // Opens or creates the store in directory `dir` (created if missing).
-  static Result<std::unique_ptr<RunStore>> Open(const std::string& dir);
+  // Opens or creates the store in directory `dir` (created if missing). With `durable` false
+  // commits do not fsync (MDB_NOSYNC): a killed process loses nothing (the OS has the pages),
+  // an OS crash or power loss may lose the newest commits or damage the file.
+  static Result<std::unique_ptr<RunStore>> Open(const std::string& dir, bool durable = true);
 
   // One write transaction; aborted unless Commit() succeeds.
   class Batch {
    public:
     // Appends `e` (its sequence must be greater than every stored one) and indexes it by run.
     Status AppendEvent(const Event& e);
+    // The same, for `e` already encoded as `encoded` (= EncodeEvent(e)).
+    Status AppendEncodedEvent(const Event& e, std::string_view encoded);
     Status PutRun(const RunRow& r);
     Status PutJob(const JobRow& j);
+    // A job row already encoded: `key` = JobRow::Key(), `encoded` = EncodeJobRow(row).
+    Status PutEncodedJob(std::string_view key, std::string_view encoded);
     // Records a successful result under its job ID (failures are never cached: asserted).
     Status PutCache(const StageResult& r);
     Status Commit();

@@ -10,8 +10,13 @@ namespace recomp {
 std::string_view ToString(JobOutcome o) { return kJobOutcomeNames[static_cast<size_t>(o)]; }
 
 std::string EncodeStageResult(const StageResult& r) {
-  msgpack::sbuffer buf;
+  msgpack::sbuffer buf(256);
   wire::Packer pk(buf);
+  PackStageResult(pk, r);
+  return wire::ToBytes(buf);
+}
+
+void PackStageResult(wire::Packer& pk, const StageResult& r) {
   pk.pack_map(15);
   pk.pack("schema_version"); pk.pack(StageResult::kSchemaVersion);
   pk.pack("job_id"); pk.pack(r.job_id);
@@ -28,7 +33,6 @@ std::string EncodeStageResult(const StageResult& r) {
   pk.pack("log_ref"); pk.pack(r.log_ref);
   pk.pack("message"); pk.pack(r.message);
   pk.pack("cached"); pk.pack(r.cached);
-  return wire::ToBytes(buf);
 }
 
 namespace {

@@ -46,6 +46,8 @@ struct StageResult {
 };
 
 std::string EncodeStageResult(const StageResult& r);
+// The same map, packed into an enclosing record (e.g. a stored job row).
+void PackStageResult(wire::Packer& pk, const StageResult& r);
 Result<StageResult> DecodeStageResult(std::string_view bytes);
 Result<StageResult> DecodeStageResult(const msgpack::object& obj);
 nlohmann::json ToJson(const StageResult& r);

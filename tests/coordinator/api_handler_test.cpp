@@ -55,15 +55,9 @@ struct Api {
   Digest Put(std::string_view bytes) {
     return ParseArtifactRef(store->PutBytes(bytes).value().ref).value();
   }
-  void Persist(const Effects& fx) {
-    auto b = runs->Begin();
-    REQUIRE(b.ok());
-    for (const Event& e : fx.events) REQUIRE(b->AppendEvent(e).ok());
-    for (const auto& [id, row] : fx.runs) REQUIRE(b->PutRun(row).ok());
-    for (const auto& [key, job] : fx.jobs) REQUIRE(b->PutJob(job).ok());
-    for (const StageResult& r : fx.cache) REQUIRE(b->PutCache(r).ok());
-    REQUIRE(b->Commit().ok());
-    engine->OnCommitted();  // as CoordinatorService::Impl::Flush
+  void Persist(Effects& fx) {
+    Status s = engine->Commit(&fx);  // as CoordinatorService::Impl::Flush
+    REQUIRE_MESSAGE(s.ok(), s.ToString());
   }
   // Sends `frames`, persists the effects, returns the reply frames.
   std::vector<std::string> Send(const std::vector<std::string>& frames, Effects* out = nullptr) {

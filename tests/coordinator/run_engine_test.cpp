@@ -118,18 +118,12 @@ struct Pool {
     return ParseArtifactRef(rec->ref).value();
   }
 
-  // What CoordinatorService::Impl::Flush does before announcing anything.
-  void Persist(const Effects& fx) {
-    if (!fx.events.empty() || !fx.runs.empty() || !fx.jobs.empty() || !fx.cache.empty()) {
-      auto b = runs->Begin();
-      REQUIRE(b.ok());
-      for (const Event& e : fx.events) REQUIRE(b->AppendEvent(e).ok());
-      for (const auto& [id, row] : fx.runs) REQUIRE(b->PutRun(row).ok());
-      for (const auto& [key, job] : fx.jobs) REQUIRE(b->PutJob(job).ok());
-      for (const StageResult& r : fx.cache) REQUIRE(b->PutCache(r).ok());
-      REQUIRE(b->Commit().ok());
-      engine->OnCommitted();  // finished runs are now readable from the store
-    }
+  // What CoordinatorService::Impl::Flush does before announcing anything: the engine's one
+  // batch commit, then (off the path, in the service) the pins.
+  void Persist(Effects& fx) {
+    Status s = engine->Commit(&fx);
+    REQUIRE_MESSAGE(s.ok(), s.ToString());
+    REQUIRE(fx.encoded_events.size() == fx.events.size());
     for (const auto& pin : fx.pins) {
       REQUIRE(store->PinRun(pin.run_id, pin.state, pin.refs, std::chrono::system_clock::now()).ok());
     }
@@ -952,6 +946,11 @@ TEST_CASE("engine: resume after a crash re-offers dispatched jobs with attempt +
   REQUIRE(p.engine->Resume(&r).ok());
   p.Persist(r);
   CHECK(r.events.empty());  // resuming publishes nothing by itself
+  // ...but pins the run again: its pin may have been lost between its commit and the pinner.
+  REQUIRE(r.pins.size() == 1);
+  CHECK(r.pins[0].run_id == "run-1");
+  CHECK(r.pins[0].state == store::RunPinState::kActive);
+  CHECK(std::count(r.pins[0].refs.begin(), r.pins[0].refs.end(), p.rom) == 1);
   CHECK(p.engine->active_runs() == 1);
   CHECK(p.engine->GetStatus("run-1").value().state == RunState::kRunning);
 

@@ -1,0 +1,49 @@
+// Pinner: writes run pins (the refs a run protects from gc) into the artifact store on its own
+// thread, so a pin's durable commit is never on a run's critical path. Pins only guide gc: an
+// announced run whose pin is not yet written is protected by gc's unpinned-retention window,
+// and RunEngine::Resume re-pins every active run after a crash (docs/coordinator-storage.md).
+// Thread-safe: Enqueue/Drain from any thread; one internal thread calls ArtifactStore::PinRun.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "coordinator/run_engine.h"
+#include "store/artifact_store.h"
+
+namespace recomp::coordinator {
+
+class Pinner {
+ public:
+  // `store` must outlive the Pinner.
+  explicit Pinner(store::ArtifactStore* store);
+  ~Pinner();  // writes everything enqueued, then joins
+  Pinner(const Pinner&) = delete;
+  Pinner& operator=(const Pinner&) = delete;
+
+  // Queues `pins` in order (a run's terminal pin after its active one). Never blocks on I/O.
+  void Enqueue(std::vector<Effects::Pin> pins);
+  // Blocks until every pin enqueued before the call is written (or failed and logged).
+  void Drain();
+  // Pins written and pins that failed so far (failures are logged with the run id).
+  uint64_t written() const;
+  uint64_t failed() const;
+
+ private:
+  void Loop();
+
+  store::ArtifactStore* store_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;       // work queued, or stop
+  std::condition_variable done_cv_;  // progress made
+  std::deque<Effects::Pin> queue_;   // guarded by mu_
+  uint64_t enqueued_ = 0, finished_ = 0, failed_ = 0;  // guarded by mu_
+  bool stop_ = false;                // guarded by mu_
+  std::thread thread_;               // last: starts after the fields above exist
+};
+
+}  // namespace recomp::coordinator
