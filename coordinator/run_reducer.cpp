@@ -11,14 +11,29 @@ Status Bad(const Event& e, const std::string& why) {
                             std::string(ToString(e.type)) + ") of run " + e.subject + ": " + why);
 }
 
-void AddArtifacts(const nlohmann::json& outputs, RunStatus* s) {
+// Refs of the outputs list, or Corruption. Nothing is changed by the callers until every
+// field of an event has been read (a refused event leaves the row unchanged).
+Status OutputRefs(const Event& e, const nlohmann::json& outputs, std::vector<std::string>* refs);
+
+// Keeps `artifacts` sorted and unique: one binary search per ref, no re-sort of the whole list
+// on every stage event.
+void AddArtifacts(std::vector<std::string>& refs, RunStatus* s) {
+  for (std::string& r : refs) {
+    auto it = std::lower_bound(s->artifacts.begin(), s->artifacts.end(), r);
+    if (it == s->artifacts.end() || *it != r) s->artifacts.insert(it, std::move(r));
+  }
+}
+
+Status OutputRefs(const Event& e, const nlohmann::json& outputs, std::vector<std::string>* refs) {
+  if (!outputs.is_array()) return Bad(e, "data.outputs must be a list");
   for (const auto& o : outputs) {
     if (o.is_object() && o.contains("ref") && o["ref"].is_string()) {
-      s->artifacts.push_back(o["ref"].get<std::string>());
+      refs->push_back(o["ref"].get<std::string>());
+    } else {
+      return Bad(e, "data.outputs entries need a string ref");
     }
   }
-  std::sort(s->artifacts.begin(), s->artifacts.end());
-  s->artifacts.erase(std::unique(s->artifacts.begin(), s->artifacts.end()), s->artifacts.end());
+  return Status::Ok();
 }
 
 Status ApplyTransition(const Event& e, RunState to, RunStatus* s) {
@@ -29,13 +44,17 @@ Status ApplyTransition(const Event& e, RunState to, RunStatus* s) {
 
 Status ApplyRequested(const Event& e, RunStatus* s) {
   if (!s->run_id.empty()) return Bad(e, "a second recomp.run.requested");
+  // Read (and type-check) every field before changing anything.
+  const std::string initial = e.data.value("initial_state", "queued");
+  const bool blocked = initial == "blocked";
+  const std::string reason = blocked ? e.data.value("reason", "") : "";
   s->run_id = e.subject;
   s->state = RunState::kQueued;
   s->started_at = e.time;
   // A run accepted in a gated mode with no backend is born blocked (docs/lifecycle.md).
-  if (e.data.value("initial_state", "queued") == "blocked") {
+  if (blocked) {
     s->state = RunState::kBlocked;
-    s->reason = e.data.value("reason", "");
+    s->reason = reason;
   }
   return Status::Ok();
 }
@@ -47,10 +66,15 @@ Status ApplyStage(const Event& e, RunStatus* s) {
   }
   if (s->state != RunState::kRunning)
     return Bad(e, "stage event while " + std::string(ToString(s->state)));
+  const bool succeeded = e.data.value("outcome", "") == "succeeded";
+  std::vector<std::string> refs;
+  if (succeeded) {
+    auto it = e.data.find("outputs");
+    if (it != e.data.end()) RECOMP_RETURN_IF_ERROR(OutputRefs(e, *it, &refs));
+  }
   s->current_stage = e.data["stage"].get<std::string>();
   s->stage_attempt = e.data["attempt"].get<int64_t>();
-  if (e.data.value("outcome", "") == "succeeded")
-    AddArtifacts(e.data.value("outputs", nlohmann::json::array()), s);
+  AddArtifacts(refs, s);
   return Status::Ok();
 }
 

@@ -295,12 +295,10 @@ TEST_CASE("reducer refuses mistyped data fields with Corruption, never throws") 
   refuse({req, started, Ev(3, EventType::kCompleted, {{"state", "failed"}, {"reason", false}})});
 }
 
-// BUG (coordinator/run_reducer.cpp, ApplyEvent via ApplyRequested/ApplyStage): a mistyped data
-// field is now reported as Corruption, but only after the row was partly changed: requested
-// with {"initial_state": 1} leaves run_id/state/started_at set, a stage event with
-// {"outcome": 0} leaves current_stage/stage_attempt set. Every other refusal leaves the row
-// unchanged ("a refused event leaves the row unchanged"). Skipped so CI stays green.
-TEST_CASE("a mistyped event leaves the row unchanged" * doctest::skip()) {
+// Regression: a mistyped data field used to be reported only after the row was partly changed
+// (requested with {"initial_state": 1}; a stage event with {"outcome": 0}). The reducer now
+// reads every field before it changes anything.
+TEST_CASE("a mistyped event leaves the row unchanged") {
   RunStatus fresh;
   CHECK_FALSE(ApplyEvent(Ev(1, EventType::kRequested, {{"initial_state", 1}}), &fresh).ok());
   CHECK(fresh == RunStatus{});
@@ -310,5 +308,13 @@ TEST_CASE("a mistyped event leaves the row unchanged" * doctest::skip()) {
   RunStatus before = s;
   CHECK_FALSE(
       ApplyEvent(Ev(3, EventType::kStageCompleted, {{"stage", "a"}, {"attempt", 4}, {"outcome", 0}}), &s).ok());
+  CHECK(s == before);
+  CHECK_FALSE(ApplyEvent(Ev(3, EventType::kStageCompleted,
+                            {{"stage", "a"}, {"attempt", 4}, {"outcome", "succeeded"}, {"outputs", nlohmann::json::array({nlohmann::json{{"ref", 7}}})}}),
+                         &s).ok());
+  CHECK(s == before);
+  CHECK_FALSE(ApplyEvent(Ev(3, EventType::kStageCompleted,
+                            {{"stage", "a"}, {"attempt", 4}, {"outcome", "succeeded"}, {"outputs", "x"}}),
+                         &s).ok());
   CHECK(s == before);
 }
