@@ -475,11 +475,9 @@ void Broker::Dispatch() {
     lease.stage = job.stage;
     lease.shard = job.shard;
     lease.started = Clock::now();
-    std::string worker_id = w->hello.worker_id;
     registry_.AddLease(*w, std::move(lease));
-    SendToCoordinator(proto::kStarted, proto::JsonBody({{"job_id", job.job_id},
-                                                        {"attempt", job.attempt},
-                                                        {"worker", worker_id}}));
+    // No per-job STARTED message: the coordinator learns who runs what from WORKER_LIST (the
+    // leases, at most 10 times a second) and who ran it from the RESULT.
     MarkListDirty();
   }
 }

@@ -3,7 +3,7 @@
 //   workers:  worker agents' DEALERs connect (READY / HEARTBEAT / RESULT / DISCONNECT in,
 //             JOB / CANCEL_JOB / HEARTBEAT / DISCONNECT out);
 //   dispatch: the coordinator's DEALER connects (DISPATCH / REVOKE / HEARTBEAT in,
-//             STARTED / RESULT / REJECTED / WORKER_LIST / ERROR out).
+//             RESULT / REJECTED / WORKER_LIST / ERROR out).
 // Credit-based dispatch (a worker holds at most `slots` jobs), priority queue, heartbeats and
 // liveness both ways (MDP / Paranoid Pirate), leases fenced by (job_id, attempt), and
 // worker-lost results. The wire contract is docs/protocol.md.

@@ -14,7 +14,7 @@ namespace {
 
 using namespace testing;
 
-TEST_CASE("broker: dispatch, STARTED and RESULT forwarding") {
+TEST_CASE("broker: dispatch and RESULT forwarding; no per-job message to the coordinator") {
   BrokerHarness h;
   auto coord = h.Coord();
   StageJob job = MakeJob(1);
@@ -23,10 +23,8 @@ TEST_CASE("broker: dispatch, STARTED and RESULT forwarding") {
   w->Ready();
   StageJob got = w->ExpectJob();
   CHECK(got == job);
-  auto started = coord->ExpectStarted();
-  CHECK(started["job_id"] == job.job_id);
-  CHECK(started["attempt"] == 1);
-  CHECK(started["worker"] == "w1");
+  // The lease is reported by WORKER_LIST only (protocol 1's per-job STARTED is gone).
+  CHECK(coord->Silent(200ms));
   StageResult r = MakeResult(job, "someone-else");
   r.duration_ms = 12;
   w->Send(proto::kResult, EncodeStageResult(r));
@@ -35,6 +33,7 @@ TEST_CASE("broker: dispatch, STARTED and RESULT forwarding") {
   CHECK(fwd.outcome == JobOutcome::kSucceeded);
   CHECK(fwd.worker == "w1");  // the broker names the worker that held the lease
   CHECK(fwd.duration_ms == 12);
+  CHECK(coord->Silent(100ms));
 }
 
 TEST_CASE("broker: WORKER_LIST describes workers and their jobs") {
@@ -44,7 +43,6 @@ TEST_CASE("broker: WORKER_LIST describes workers and their jobs") {
   w->Ready();
   coord->Dispatch(MakeJob(7));
   w->ExpectJob();
-  coord->ExpectStarted();
   auto deadline = std::chrono::steady_clock::now() + 3s;
   bool seen = false;
   while (!seen && std::chrono::steady_clock::now() < deadline) {
@@ -83,9 +81,7 @@ TEST_CASE("broker: a 1-slot worker never holds 2 jobs; most free credits wins") 
   w->Finish(b);
   StageJob c = w->ExpectJob();
   w->Finish(c);
-  for (int i = 0; i < 3; ++i) {
-    coord->Expect(proto::kStarted, 3000ms, {"HEARTBEAT", "WORKER_LIST", "RESULT"});
-  }
+  for (int i = 0; i < 3; ++i) CHECK(coord->ExpectResult().outcome == JobOutcome::kSucceeded);
   CHECK(w->Silent(100ms));
 
   // A 3-slot worker joins next to the idle 1-slot one: it has the most free credits.
@@ -132,8 +128,6 @@ TEST_CASE("broker: a silent worker is lost; each held job becomes worker_lost; l
   coord->Dispatch(MakeJob(2));
   StageJob a = w->ExpectJob();
   StageJob b = w->ExpectJob();
-  coord->ExpectStarted();
-  coord->ExpectStarted();
   // The worker now stops talking. Within liveness x interval (100 ms) plus a tick, both jobs
   // come back as worker_lost.
   std::set<std::string> lost;
@@ -168,7 +162,6 @@ TEST_CASE("broker: fencing: a RESULT for another attempt or job is ignored") {
   StageJob job = MakeJob(1, Priority::kStandard, 2);
   coord->Dispatch(job);
   w->ExpectJob();
-  coord->ExpectStarted();
   StageJob old = job;
   old.attempt = 1;
   w->Finish(old);             // stale attempt
@@ -199,7 +192,6 @@ TEST_CASE("broker: REVOKE of a queued job and of a running job") {
   StageJob running = MakeJob(2);
   coord->Dispatch(running);
   w->ExpectJob();
-  coord->ExpectStarted();
   coord->Revoke(running);
   auto cancel = w->Expect(proto::kCancel);
   auto ref = proto::DecodeJobRef(cancel.body);
@@ -239,8 +231,7 @@ TEST_CASE("broker: results are held while no coordinator is connected") {
     auto coord = h.Coord();
     coord->Dispatch(job);
     w->ExpectJob();
-    coord->ExpectStarted();
-  }  // the coordinator goes away
+    }  // the coordinator goes away
   w->Finish(job);
   CHECK(w->Silent(200ms));
   auto coord2 = h.Coord();
@@ -255,7 +246,6 @@ TEST_CASE("broker: a worker re-registering on a new socket loses its old jobs") 
   w->Ready();
   coord->Dispatch(MakeJob(1));
   w->ExpectJob();
-  coord->ExpectStarted();
   auto again = h.Worker("w1");
   again->Ready();
   StageResult r = coord->ExpectResult();
@@ -302,7 +292,6 @@ TEST_CASE("broker: garbage on the workers socket: DISCONNECT, no crash, still se
   bad->Ready();
   coord->Dispatch(MakeJob(1));
   bad->ExpectJob();
-  coord->ExpectStarted();
   bad->SendRaw({"RCP1", std::string(proto::kResult), RandomBytes(50, 9)});
   bad->Expect(proto::kDisconnect);
   StageResult lost = coord->ExpectResult();
@@ -319,7 +308,6 @@ TEST_CASE("broker: garbage on the workers socket: DISCONNECT, no crash, still se
   coord->Dispatch(MakeJob(3));
   StageJob j = good->ExpectJob();
   good->Finish(j);
-  coord->ExpectStarted();
   CHECK(coord->ExpectResult().outcome == JobOutcome::kSucceeded);
 }
 
@@ -353,7 +341,6 @@ TEST_CASE("broker: garbage on the dispatch socket: ERROR, no crash, still serves
   coord->Dispatch(MakeJob(5));
   StageJob j = w->ExpectJob();
   w->Finish(j);
-  coord->ExpectStarted();
   CHECK(coord->ExpectResult().outcome == JobOutcome::kSucceeded);
 }
 

@@ -157,11 +157,6 @@ class Coordinator : public Peer {
   void Hello() { Send(proto::kHeartbeat, proto::EmptyBody()); }
   void Dispatch(const StageJob& j) { Send(proto::kDispatch, EncodeStageJob(j)); }
   void Revoke(const StageJob& j) { Send(proto::kRevoke, proto::EncodeJobRef({j.job_id, j.attempt})); }
-  nlohmann::json ExpectStarted(Ms timeout = 3000ms) {
-    auto j = proto::BodyJson(Expect(proto::kStarted, timeout).body, "started");
-    REQUIRE(j.ok());
-    return *j;
-  }
   StageResult ExpectResult(Ms timeout = 3000ms) {
     auto r = DecodeStageResult(Expect(proto::kResult, timeout).body);
     REQUIRE(r.ok());
