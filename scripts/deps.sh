@@ -3,7 +3,7 @@
 # Idempotent; needs root (or sudo). Used by scripts/test.sh and examples/t32/run.
 set -euo pipefail
 PACKAGES=(
-  g++ gcc make cmake pkg-config
+  g++ gcc make cmake ninja-build pkg-config
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev liblmdb-dev libsodium-dev libspdlog-dev
   doctest-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
   python3 python3-zmq python3-msgpack python3-jsonschema
