@@ -23,24 +23,21 @@ std::mutex g_mu;
 // known to it, so it must not be dropped while the root is in use.
 std::map<std::pair<dev_t, ino_t>, std::shared_ptr<DirRecycler>> g_recyclers;
 
-// True when the directory open as `fd` has no entry but "." and "..".
+// True when the directory open as `fd` has no entry but "." and ".." (read from its start).
 bool EmptyDir(int fd) {
-  int dup_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  DIR* d = dup_fd < 0 ? nullptr : ::fdopendir(dup_fd);
-  if (d == nullptr) {
-    if (dup_fd >= 0) ::close(dup_fd);
-    return false;
-  }
-  bool empty = true;
-  while (struct dirent* e = ::readdir(d)) {
-    std::string_view n = e->d_name;
-    if (n != "." && n != "..") {
-      empty = false;
-      break;
+  if (::lseek(fd, 0, SEEK_SET) < 0) return false;
+  alignas(struct dirent64) char buf[4096];
+  for (;;) {
+    ssize_t n = ::getdents64(fd, buf, sizeof buf);
+    if (n < 0) return false;
+    if (n == 0) return true;
+    for (ssize_t at = 0; at < n;) {
+      const auto* e = reinterpret_cast<const struct dirent64*>(buf + at);
+      std::string_view name = e->d_name;
+      if (name != "." && name != "..") return false;
+      at += e->d_reclen;
     }
   }
-  ::closedir(d);
-  return empty;
 }
 
 // Removes the pools in `root` of processes that no longer exist (they hold empty
@@ -124,19 +121,24 @@ Status DirRecycler::Make(const std::string& path, mode_t mode) {
   return Status::Ok();
 }
 
-bool DirRecycler::Reusable(int parent_fd, const std::string& name) const {
-  store::Fd fd(::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+bool DirRecycler::Reusable(int dir_fd) const {
   struct stat st;
-  if (!fd.valid() || ::fstat(fd.get(), &st) != 0) return false;
+  if (::fstat(dir_fd, &st) != 0 || !S_ISDIR(st.st_mode)) return false;
   // One block, ours, no subdirectory, no xattr (a default ACL would shape the next job's files).
   if (st.st_size > 4096 || st.st_uid != uid_ || st.st_gid != gid_ || st.st_nlink != 2) return false;
-  if (::flistxattr(fd.get(), nullptr, 0) != 0) return false;
-  return EmptyDir(fd.get());
+  if (::flistxattr(dir_fd, nullptr, 0) != 0) return false;
+  return EmptyDir(dir_fd);
 }
 
-Status DirRecycler::Retire(int parent_fd, const std::string& name, const std::string& path) {
+Status DirRecycler::Retire(int parent_fd, const std::string& name, const std::string& path,
+                           int dir_fd) {
+  store::Fd opened;
+  if (dir_fd < 0) {
+    opened = store::Fd(::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    dir_fd = opened.get();
+  }
   std::string spare;
-  if (Reusable(parent_fd, name)) {
+  if (dir_fd >= 0 && Reusable(dir_fd)) {
     std::lock_guard<std::mutex> lock(mu_);
     if (spares_.size() < kMaxSpares) spare = std::to_string(next_++);
   }

@@ -33,14 +33,15 @@ class DirRecycler {
   Status Make(const std::string& path, mode_t mode);
   // Disposes of the EMPTY directory `name` in the directory open as `parent_fd` (`path` names
   // it in errors): kept as a spare when it qualifies and the pool has room, else rmdir'ed.
-  Status Retire(int parent_fd, const std::string& name, const std::string& path);
+  // `dir_fd`, when >= 0, is the directory itself, already open (saves reopening it).
+  Status Retire(int parent_fd, const std::string& name, const std::string& path, int dir_fd = -1);
 
   size_t spares() const;  // for tests
   static constexpr size_t kMaxSpares = 256;
 
  private:
   DirRecycler() = default;
-  bool Reusable(int parent_fd, const std::string& name) const;
+  bool Reusable(int dir_fd) const;
   std::string pool_;     // the spare directory
   store::Fd pool_fd_;
   uid_t uid_ = 0;

@@ -67,21 +67,23 @@ Result<struct stat> Lstat(const std::string& path) {
   return st;
 }
 
-// Sorted names in the directory open as `fd` (the fd stays open and owned by the caller).
+// Sorted names in the directory open as `fd`, read from its start (the fd stays open and owned
+// by the caller). getdents64 on the fd itself: no dup/fdopendir/closedir per directory.
 Result<std::vector<std::string>> ListNames(int fd, const std::string& path) {
-  int dup_fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  DIR* d = dup_fd < 0 ? nullptr : ::fdopendir(dup_fd);
-  if (d == nullptr) {
-    int err = errno;
-    if (dup_fd >= 0) ::close(dup_fd);
-    return store::ErrnoStatus("opendir", path, err);
-  }
+  if (::lseek(fd, 0, SEEK_SET) < 0) return store::ErrnoStatus("rewind dir", path, errno);
   std::vector<std::string> names;
-  while (struct dirent* e = ::readdir(d)) {
-    std::string_view n = e->d_name;
-    if (n != "." && n != "..") names.emplace_back(n);
+  alignas(struct dirent64) char buf[8192];
+  for (;;) {
+    ssize_t n = ::getdents64(fd, buf, sizeof buf);
+    if (n < 0) return store::ErrnoStatus("read dir", path, errno);
+    if (n == 0) break;
+    for (ssize_t at = 0; at < n;) {
+      const auto* e = reinterpret_cast<const struct dirent64*>(buf + at);
+      std::string_view name = e->d_name;
+      if (name != "." && name != "..") names.emplace_back(name);
+      at += e->d_reclen;
+    }
   }
-  ::closedir(d);
   std::sort(names.begin(), names.end());
   return names;
 }
@@ -114,8 +116,8 @@ Status RemoveAt(int parent_fd, const std::string& name, const std::string& path,
   for (const std::string& child : names) {
     RECOMP_RETURN_IF_ERROR(RemoveAt(fd.get(), child, path + "/" + child, recycler));
   }
+  if (recycler != nullptr) return recycler->Retire(parent_fd, name, path, fd.get());
   fd = store::Fd();
-  if (recycler != nullptr) return recycler->Retire(parent_fd, name, path);
   if (::unlinkat(parent_fd, name.c_str(), AT_REMOVEDIR) != 0) {
     return store::ErrnoStatus("rmdir", path, errno);
   }

@@ -7,9 +7,8 @@
 namespace recomp::worker {
 
 Status LocalStoreBlobs::Materialize(const Digest& digest, const std::string& dest_path) {
-  if (!store_.Contains(digest)) {
-    return Status::NotFound("store has no blob " + digest.Ref());
-  }
+  // No Contains() first: LinkOrCopyTo looks the blob up itself (NotFound when not indexed;
+  // Corruption when its file is missing or its bytes do not match).
   Result<std::string> how = store_.LinkOrCopyTo(digest, dest_path);
   if (!how.ok()) {
     ::unlink(dest_path.c_str());  // the contract: nothing is left at dest_path on error

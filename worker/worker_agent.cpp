@@ -22,6 +22,7 @@
 #include "messages/artifact_ref.h"
 #include "messages/codec.h"
 #include "messages/protocol.h"
+#include "worker/job_pool.h"
 #include "worker/job_sandbox.h"
 #include "worker/process_runner.h"
 
@@ -65,7 +66,6 @@ std::string DefaultWorkerId() {
 
 struct WorkerAgent::RunningJob {
   StageJob job;
-  std::thread thread;
   std::atomic<bool> cancel{false};
   std::atomic<bool> orphan{false};  // the broker was lost: nothing is reported or stored
   int cancel_fd = -1;               // eventfd: wakes the job thread's poll
@@ -119,9 +119,7 @@ WorkerAgent::WorkerAgent(zmq::context_t& ctx, WorkerAgentOptions options, BlobSo
 
 WorkerAgent::~WorkerAgent() {
   KillAll(true);
-  for (auto& [key, job] : jobs_) {
-    if (job->thread.joinable()) job->thread.join();
-  }
+  if (pool_) pool_->WaitIdle();
   jobs_.clear();
   CloseSocket();
   if (wake_fd_ >= 0) ::close(wake_fd_);
@@ -275,9 +273,7 @@ Status WorkerAgent::Run() {
   // Graceful exit: tell the broker (it reports our jobs lost; the coordinator retries them).
   Send(proto::kDisconnect, proto::JsonBody({{"reason", "worker stopping"}}));
   KillAll(true);
-  for (auto& [key, job] : jobs_) {
-    if (job->thread.joinable()) job->thread.join();
-  }
+  if (pool_) pool_->WaitIdle();
   jobs_.clear();
   {
     std::lock_guard<std::mutex> lock(done_mu_);
@@ -378,7 +374,8 @@ void WorkerAgent::OnJob(const std::string& body) {
   ++stats_.jobs_started;
   WorkerLog().info("worker {}: job {} attempt {} ({} shard {}) started", opt_.worker_id,
                    p->job.job_id, p->job.attempt, p->job.stage, p->job.shard);
-  p->thread = std::thread([this, p] { Execute(p); });
+  if (!pool_) pool_ = std::make_unique<JobPool>(opt_.slots + 1);  // +1: one may be cleaning up
+  pool_->Submit([this, p] { Execute(p); });
 }
 
 void WorkerAgent::OnCancel(const std::string& body) {
@@ -403,8 +400,7 @@ void WorkerAgent::ReapFinished() {
     std::lock_guard<std::mutex> lock(done_mu_);
     done.swap(done_);
   }
-  for (RunningJob* p : done) {
-    if (p->thread.joinable()) p->thread.join();
+  for (RunningJob* p : done) {  // Execute no longer touches *p once it is in done_
     auto key = std::make_pair(p->job.job_id, p->job.attempt);
     auto it = jobs_.find(key);
     if (it == jobs_.end() || it->second.get() != p) continue;

@@ -2,8 +2,9 @@
 // owned by the thread that calls Run(): READY on connect, heartbeats both ways (any traffic
 // counts), JOB / CANCEL_JOB / DISCONNECT handling, and Paranoid Pirate reconnects (a new socket
 // after liveness x interval of broker silence, backoff 1 s doubling to 32 s with jitter).
-// Each job runs on its own thread (sandbox, inputs, ProcessRunner, outputs, log) so the socket
-// loop keeps heartbeating while jobs run; finished jobs wake the loop through an eventfd.
+// Each job runs on a thread of a pool of slots + 1 (sandbox, inputs, ProcessRunner, outputs,
+// log) so the socket loop keeps heartbeating while jobs run; finished jobs wake the loop through
+// an eventfd (the result is sent while the job's thread still removes its sandbox).
 // The wire contract is docs/protocol.md; the sandbox contract docs/worker-sandbox.md.
 //
 // Threading: Create on any thread; Run() on exactly one thread; Stop() from any thread or a
@@ -26,6 +27,7 @@
 #include "messages/stage_result.h"
 #include "messages/status.h"
 #include "worker/blob_source.h"
+#include "worker/job_pool.h"
 
 namespace recomp::worker {
 
@@ -85,7 +87,7 @@ class WorkerAgent {
   void KillAll(bool orphan);
   bool Send(std::string_view command, std::string body);
   void SendResult(const StageResult& r);
-  void Execute(RunningJob* job);  // runs on the job's thread
+  void Execute(RunningJob* job);  // runs on a pool thread
 
   zmq::context_t& ctx_;
   WorkerAgentOptions opt_;
@@ -105,6 +107,8 @@ class WorkerAgent {
   std::mutex done_mu_;
   std::vector<RunningJob*> done_;  // finished jobs, guarded by done_mu_
   WorkerAgentStats stats_;
+  // Runs Execute; created with the first job. Last member: joined before anything it uses dies.
+  std::unique_ptr<JobPool> pool_;
 };
 
 // "<host>:<pid>:<6 random hex>".
