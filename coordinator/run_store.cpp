@@ -1,12 +1,13 @@
 // LMDB layout (docs/coordinator-storage.md): events: seq(8 BE) -> Event; run_events:
 // run_id \0 seq(8 BE) -> ""; runs: run_id -> RunRow; jobs: JobRow::Key() -> JobRow;
-// action_cache: job_id hex -> StageResult. Run rows are MessagePack of their JSON form; job
+// action-cache/ (its own environment, MDB_NOSYNC) action_cache: job_id hex -> StageResult. Run rows are MessagePack of their JSON form; job
 // rows are packed directly (EncodeJobRow, version 2).
 #include "coordinator/run_store.h"
 
 #include <cassert>
 #include <filesystem>
 
+#include "coordinator/log.h"
 #include "messages/codec.h"
 #include "messages/protocol.h"
 
@@ -50,9 +51,34 @@ Result<std::unique_ptr<RunStore>> RunStore::Open(const std::string& dir, bool du
   RECOMP_ASSIGN_OR_RETURN(s->run_events_, s->env_->OpenDbi("run_events"));
   RECOMP_ASSIGN_OR_RETURN(s->runs_, s->env_->OpenDbi("runs"));
   RECOMP_ASSIGN_OR_RETURN(s->jobs_, s->env_->OpenDbi("jobs"));
-  RECOMP_ASSIGN_OR_RETURN(s->cache_, s->env_->OpenDbi("action_cache"));
+  RECOMP_RETURN_IF_ERROR(s->OpenCache(dir + "/action-cache"));
   RECOMP_ASSIGN_OR_RETURN(s->last_seq_, s->LastSequence());
   return s;
+}
+
+Status RunStore::OpenCache(const std::string& dir) {
+  store::EnvOptions opts;
+  opts.no_sync = true;  // a cache: losing the newest entries in an OS crash is harmless
+  opts.map_size = size_t{64} << 30;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return Status::IOError("cannot create action cache dir " + dir + ": " + ec.message());
+    auto env = store::Env::OpenShared(dir, opts);
+    Result<MDB_dbi> dbi = env.ok() ? (*env)->OpenDbi("action_cache") : Result<MDB_dbi>(env.status());
+    if (dbi.ok()) {
+      cache_env_ = std::move(env).value();
+      cache_ = *dbi;
+      return Status::Ok();
+    }
+    if (attempt == 0) {
+      Log()->warn("action cache {} unreadable ({}): discarded, starting empty", dir, dbi.status().ToString());
+      std::filesystem::remove_all(dir, ec);
+    } else {
+      return dbi.status().WithContext("action cache");
+    }
+  }
+  return Status::Ok();
 }
 
 Result<RunStore::Batch> RunStore::Begin() {
@@ -85,12 +111,22 @@ Status RunStore::Batch::PutEncodedJob(std::string_view key, std::string_view enc
 
 Status RunStore::Batch::PutCache(const StageResult& r) {
   assert(r.outcome == JobOutcome::kSucceeded && "failures are never cached");
-  return txn_.Put(s_->cache_, r.job_id, EncodeStageResult(r));
+  cache_.emplace_back(r.job_id, EncodeStageResult(r));
+  return Status::Ok();
 }
 
 Status RunStore::Batch::Commit() {
   RECOMP_RETURN_IF_ERROR(txn_.Commit());
   s_->last_seq_ = last_;
+  if (cache_.empty()) return Status::Ok();
+  // After the batch: an entry is never visible before the event that reports its job.
+  Status s = [&]() -> Status {
+    RECOMP_ASSIGN_OR_RETURN(store::Txn txn, store::Txn::Begin(*s_->cache_env_, /*write=*/true));
+    for (const auto& [key, value] : cache_) RECOMP_RETURN_IF_ERROR(txn.Put(s_->cache_, key, value));
+    return txn.Commit();
+  }();
+  if (!s.ok()) Log()->warn("action cache: {} entries not written: {}", cache_.size(), s.ToString());
+  cache_.clear();
   return Status::Ok();
 }
 
@@ -135,7 +171,7 @@ Result<std::vector<JobRow>> RunStore::GetJobs(const std::string& run_id) const {
 }
 
 Result<std::optional<StageResult>> RunStore::GetCache(const std::string& job_id) const {
-  RECOMP_ASSIGN_OR_RETURN(store::Txn txn, store::Txn::Begin(*env_, false));
+  RECOMP_ASSIGN_OR_RETURN(store::Txn txn, store::Txn::Begin(*cache_env_, false));
   RECOMP_ASSIGN_OR_RETURN(auto v, txn.Get(cache_, job_id));
   if (!v) return std::optional<StageResult>();
   auto r = DecodeStageResult(*v);

@@ -1,7 +1,8 @@
 // RunStore: the coordinator's durable state in one LMDB environment: the global event log
-// (the source of truth), a per-run event index, run rows, job rows and the action cache
-// (docs/coordinator-storage.md). Writes go through a Batch = one LMDB write transaction, so an
-// event and the rows it changes commit together (group commit: many per batch).
+// (the source of truth), a per-run event index, run rows and job rows; plus the action cache
+// in a second, non-durable environment (docs/coordinator-storage.md). Writes go through a
+// Batch = one LMDB write transaction, so an event and the rows it changes commit together
+// (group commit: many per batch); the batch's cache entries are committed right after it.
 // Thread-safe (LMDB); in practice one coordinator thread writes.
 #pragma once
 
@@ -9,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "coordinator/run_model.h"
@@ -21,7 +23,8 @@ namespace recomp::coordinator {
 
 class RunStore {
  public:
-  // Opens or creates the store in directory `dir` (created if missing). With `durable` false
+  // Opens or creates the store in directory `dir` (created if missing). An action cache that
+  // cannot be opened (damaged by an OS crash) is discarded and recreated empty. With `durable` false
   // commits do not fsync (MDB_NOSYNC): a killed process loses nothing (the OS has the pages),
   // an OS crash or power loss may lose the newest commits or damage the file.
   static Result<std::unique_ptr<RunStore>> Open(const std::string& dir, bool durable = true);
@@ -38,7 +41,10 @@ class RunStore {
     // A job row already encoded: `key` = JobRow::Key(), `encoded` = EncodeJobRow(row).
     Status PutEncodedJob(std::string_view key, std::string_view encoded);
     // Records a successful result under its job ID (failures are never cached: asserted).
+    // Written by Commit after the batch, into the cache environment.
     Status PutCache(const StageResult& r);
+    // Commits the batch durably (unless opened non-durable), then its cache entries (best
+    // effort: a cache write that fails is logged, never fails the batch).
     Status Commit();
 
    private:
@@ -47,6 +53,7 @@ class RunStore {
     store::Txn txn_;
     RunStore* s_;
     uint64_t last_;  // newest sequence in this batch or before it
+    std::vector<std::pair<std::string, std::string>> cache_;  // job_id -> encoded result
   };
   Result<Batch> Begin();
 
@@ -61,8 +68,14 @@ class RunStore {
 
  private:
   RunStore() = default;
+  Status OpenCache(const std::string& dir);
   std::shared_ptr<store::Env> env_;
-  MDB_dbi events_ = 0, run_events_ = 0, runs_ = 0, jobs_ = 0, cache_ = 0;
+  MDB_dbi events_ = 0, run_events_ = 0, runs_ = 0, jobs_ = 0;
+  // The action cache: <dir>/action-cache/, MDB_NOSYNC. Its keys are random job IDs, so a batch
+  // of N results dirties ~N pages: kept out of the fsynced environment (a lost entry only
+  // means a job runs again).
+  std::shared_ptr<store::Env> cache_env_;
+  MDB_dbi cache_ = 0;
   uint64_t last_seq_ = 0;  // newest committed sequence (one writer: the owning thread)
 };
 

@@ -5,6 +5,8 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -349,6 +351,37 @@ TEST_CASE("the action cache stores successful results by job ID") {
     REQUIRE(batch->Commit().ok());
   }
   CHECK(s->GetCache(kJobA).value().value() == r2);
+}
+
+TEST_CASE("the action cache lives in its own environment; a damaged one is discarded, the log kept") {
+  TempDir dir;
+  {
+    auto s = Open(dir);
+    auto batch = s->Begin();
+    REQUIRE(batch->AppendEvent(Ev(1, "r-1")).ok());
+    REQUIRE(batch->PutCache(OkResult(kJobA, "r-1")).ok());
+    REQUIRE(batch->Commit().ok());
+    CHECK(s->GetCache(kJobA).value().has_value());
+  }
+  const std::string cache_file = dir / "state/action-cache/data.mdb";
+  REQUIRE(std::filesystem::exists(cache_file));
+  {
+    // An OS crash under MDB_NOSYNC may leave garbage: overwrite the meta pages.
+    std::FILE* f = std::fopen(cache_file.c_str(), "r+b");
+    REQUIRE(f != nullptr);
+    std::string junk(8192, '\x5a');
+    REQUIRE(std::fwrite(junk.data(), 1, junk.size(), f) == junk.size());
+    std::fclose(f);
+  }
+  auto s = Open(dir);  // opens: the cache is recreated empty
+  auto got = s->GetCache(kJobA);
+  REQUIRE_MESSAGE(got.ok(), got.status().ToString());
+  CHECK_FALSE(got->has_value());
+  CHECK(s->LastSequence().value() == 1);  // the durable environment is untouched
+  auto batch = s->Begin();
+  REQUIRE(batch->PutCache(OkResult(kJobB, "r-2")).ok());
+  REQUIRE(batch->Commit().ok());
+  CHECK(s->GetCache(kJobB).value().has_value());
 }
 
 TEST_CASE("an uncommitted batch leaves nothing behind") {
