@@ -322,14 +322,18 @@ std::string TempDir(const std::string& tag) {
   return buf.data();
 }
 
-Pool StartPool(const Options& o, const std::string& tag, const std::string& executor, uint32_t slots) {
+// `durable` false writes `[coordinator] durable = false` (MDB_NOSYNC run store).
+Pool StartPool(const Options& o, const std::string& tag, const std::string& executor, uint32_t slots,
+               bool durable = true) {
   Pool p;
   p.dir = TempDir(tag);
   std::string cfg = p.dir + "/bench.toml";
   {
     std::ofstream out(cfg);
     out << "[coordinator]\napi = \"tcp://127.0.0.1:0\"\nevents = \"tcp://127.0.0.1:0\"\n"
-           "replay = \"tcp://127.0.0.1:0\"\n\n[broker]\nworkers = \"tcp://127.0.0.1:0\"\n";
+           "replay = \"tcp://127.0.0.1:0\"\n"
+        << (durable ? "" : "durable = false\n")
+        << "\n[broker]\nworkers = \"tcp://127.0.0.1:0\"\n";
   }
   p.coord_log = p.dir + "/coordinator.log";
   p.coord = Spawn({o.recomp, "coordinator", "--data", p.dir, "--config", cfg}, p.coord_log);
@@ -720,6 +724,19 @@ int main(int argc, char** argv) {
     StopPool(o, p);
   }
 
+  // --- the same 1-job latency with a non-durable run store (no fsync on the path) ----------
+  Latency lat_nosync;
+  {
+    Pool p = StartPool(o, "nosync", "noop", o.noop_slots, /*durable=*/false);
+    Client c(p, "recomp.run.completed");
+    WaitWorkers(p, c);
+    WarmUp(p, c, "nosync");
+    lat_nosync = OneAtATime(c, PrepareRuns(p, "nlat", o.lat_runs, 1));
+    std::printf("non-durable latency done (%.1f s)\n", Since(bench_t0));
+    std::fflush(stdout);
+    StopPool(o, p);
+  }
+
   // --- real processes: /bin/true ------------------------------------------------------------
   Throughput proc;
   Latency proc_lat;
@@ -757,6 +774,9 @@ int main(int argc, char** argv) {
               lat.ack.Pct(50), lat.ack.Pct(90), lat.ack.Pct(99));
   std::printf("%-52s p50 %.2f ms  p90 %.2f  p99 %.2f\n", "  of which OK -> run.completed (dispatch->done)",
               lat.rest.Pct(50), lat.rest.Pct(90), lat.rest.Pct(99));
+  std::printf("%-52s p50 %.2f ms  p90 %.2f  p99 %.2f  max %.2f  (n=%d)  [target p50 <= 1 ms]\n",
+              "  the same with [coordinator] durable = false", lat_nosync.total.Pct(50),
+              lat_nosync.total.Pct(90), lat_nosync.total.Pct(99), lat_nosync.total.Pct(100), lat_nosync.n);
   std::printf("%-52s %.0f jobs/s over %zu jobs in %.1f s (slots %u x 2)  = %.0f%% of raw 1 loop, %.0f%% of raw 2 loops  [target >= 80%%]\n",
               "real processes (/bin/true)", proc.rate(), proc.jobs, proc.seconds, o.slots,
               100 * proc.rate() / std::max(1.0, best(spawn1)), 100 * proc.rate() / std::max(1.0, best(spawn2)));
