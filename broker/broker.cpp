@@ -317,12 +317,19 @@ void Broker::OnWorkerResult(WorkerEntry& w, const std::string& body) {
     return;
   }
   ++stats_.results;
-  StageResult result = std::move(r).value();
-  result.worker = w.hello.worker_id;  // the broker is the authority on who ran it
-  result.run_id = lease->run_id;
-  result.stage = lease->stage;
-  result.shard = lease->shard;
-  SendToCoordinator(proto::kResult, EncodeStageResult(result));
+  // The broker is the authority on who ran it and for which run/stage/shard. An honest worker
+  // already says exactly that: its validated bytes go on unchanged (no re-encoding per job).
+  if (r->worker == w.hello.worker_id && r->run_id == lease->run_id && r->stage == lease->stage &&
+      r->shard == lease->shard) {
+    SendToCoordinator(proto::kResult, body);
+  } else {
+    StageResult result = std::move(r).value();
+    result.worker = w.hello.worker_id;
+    result.run_id = lease->run_id;
+    result.stage = lease->stage;
+    result.shard = lease->shard;
+    SendToCoordinator(proto::kResult, EncodeStageResult(result));
+  }
   MarkListDirty();
   Dispatch();
 }
@@ -395,7 +402,7 @@ void Broker::OnDispatch(const std::string& body) {
                  key.attempt);
     return;
   }
-  switch (queue_.Push(std::move(job).value())) {
+  switch (queue_.Push(QueuedJob(std::move(job).value(), body))) {
     case JobQueue::PushResult::kQueued:
       Dispatch();
       break;
@@ -425,7 +432,7 @@ void Broker::OnRevoke(const std::string& body) {
     return;
   }
   JobKey key{ref->job_id, ref->attempt};
-  if (std::optional<StageJob> job = queue_.Remove(key)) {
+  if (std::optional<QueuedJob> job = queue_.Remove(key)) {
     // Every accepted DISPATCH ends in exactly one RESULT (or REJECTED): a job revoked before it
     // reached a worker ends as cancelled, run by nobody.
     StageResult r;
@@ -459,9 +466,9 @@ void Broker::Dispatch() {
   while (!queue_.empty()) {
     WorkerEntry* w = registry_.PickForDispatch();
     if (w == nullptr) return;
-    StageJob job = *queue_.Pop();
+    QueuedJob job = std::move(queue_.Pop()).value();
     std::string identity = w->identity;
-    SendStatus st = SendToWorker(*w, proto::kJob, EncodeStageJob(job));
+    SendStatus st = SendToWorker(*w, proto::kJob, job.wire.empty() ? EncodeStageJob(job) : job.wire);
     if (st != SendStatus::kOk) {
       queue_.PushFront(std::move(job));
       if (st == SendStatus::kUnreachable) continue;  // that worker was dropped; try another

@@ -12,7 +12,7 @@ int JobQueue::Rank(Priority p) {
   return 1;
 }
 
-JobQueue::PushResult JobQueue::Push(StageJob job) {
+JobQueue::PushResult JobQueue::Push(QueuedJob job) {
   JobKey key = KeyOf(job);
   if (index_.count(key) != 0) return PushResult::kDuplicate;
   if (items_.size() >= max_size_) return PushResult::kFull;
@@ -22,7 +22,7 @@ JobQueue::PushResult JobQueue::Push(StageJob job) {
   return PushResult::kQueued;
 }
 
-void JobQueue::PushFront(StageJob job) {
+void JobQueue::PushFront(QueuedJob job) {
   JobKey key = KeyOf(job);
   if (index_.count(key) != 0) return;
   Order order{Rank(job.priority), next_front_--};
@@ -30,20 +30,20 @@ void JobQueue::PushFront(StageJob job) {
   index_.emplace(std::move(key), order);
 }
 
-std::optional<StageJob> JobQueue::Pop() {
+std::optional<QueuedJob> JobQueue::Pop() {
   if (items_.empty()) return std::nullopt;
   auto it = items_.begin();
-  StageJob job = std::move(it->second);
+  QueuedJob job = std::move(it->second);
   items_.erase(it);
   index_.erase(KeyOf(job));
   return job;
 }
 
-std::optional<StageJob> JobQueue::Remove(const JobKey& key) {
+std::optional<QueuedJob> JobQueue::Remove(const JobKey& key) {
   auto idx = index_.find(key);
   if (idx == index_.end()) return std::nullopt;
   auto it = items_.find(idx->second);
-  StageJob job = std::move(it->second);
+  QueuedJob job = std::move(it->second);
   items_.erase(it);
   index_.erase(idx);
   return job;

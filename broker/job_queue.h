@@ -25,20 +25,28 @@ struct JobKey {
 };
 inline JobKey KeyOf(const StageJob& j) { return {j.job_id, j.attempt}; }
 
+// A queued job and, when known, its wire form (the DISPATCH body the broker validated): the
+// JOB sent to a worker forwards those bytes instead of encoding the job again.
+struct QueuedJob : StageJob {
+  QueuedJob(StageJob j, std::string wire_bytes = {})  // NOLINT: implicit by design
+      : StageJob(std::move(j)), wire(std::move(wire_bytes)) {}
+  std::string wire;  // EncodeStageJob(*this), or "" when not known
+};
+
 class JobQueue {
  public:
   explicit JobQueue(size_t max_size) : max_size_(max_size) {}
 
   enum class PushResult { kQueued, kDuplicate, kFull };
   // Appends behind every queued job of the same priority. kFull when size() == max_size.
-  PushResult Push(StageJob job);
+  PushResult Push(QueuedJob job);
   // Puts a job back at the head of its priority (a send to a worker failed). Not bounded: the
   // job was already counted when it was first queued.
-  void PushFront(StageJob job);
+  void PushFront(QueuedJob job);
   // Removes and returns the next job to dispatch.
-  std::optional<StageJob> Pop();
+  std::optional<QueuedJob> Pop();
   // Removes a queued job; nullopt when it is not queued.
-  std::optional<StageJob> Remove(const JobKey& key);
+  std::optional<QueuedJob> Remove(const JobKey& key);
   bool Contains(const JobKey& key) const { return index_.count(key) != 0; }
   size_t size() const { return items_.size(); }
   bool empty() const { return items_.empty(); }
@@ -48,7 +56,7 @@ class JobQueue {
   using Order = std::pair<int, int64_t>;  // (priority rank: 0 = high, sequence)
   static int Rank(Priority p);
   size_t max_size_;
-  std::map<Order, StageJob> items_;
+  std::map<Order, QueuedJob> items_;
   std::map<JobKey, Order> index_;
   int64_t next_back_ = 0;
   int64_t next_front_ = -1;

@@ -46,6 +46,18 @@ TEST_CASE("job queue: bounded, duplicates recognised, remove and push-front") {
   CHECK_FALSE(q.Pop().has_value());
 }
 
+TEST_CASE("job queue: a job's wire bytes travel with it through push, push-front and remove") {
+  JobQueue q(4);
+  CHECK(q.Push(QueuedJob(MakeJob(1), "dispatch-body-1")) == JobQueue::PushResult::kQueued);
+  CHECK(q.Push(MakeJob(2)) == JobQueue::PushResult::kQueued);  // wire unknown
+  auto a = q.Pop();
+  REQUIRE(a);
+  CHECK(a->wire == "dispatch-body-1");
+  q.PushFront(std::move(*a));
+  CHECK(q.Remove({testing::JobId(1), 1})->wire == "dispatch-body-1");
+  CHECK(q.Pop()->wire.empty());
+}
+
 TEST_CASE("worker registry: most free credits first, ties least recently used") {
   WorkerRegistry reg;
   auto now = Clock::now();
