@@ -98,7 +98,7 @@ Result<std::shared_ptr<DirRecycler>> DirRecycler::ForRoot(const std::string& roo
 }
 
 Status DirRecycler::Make(const std::string& path, mode_t mode) {
-  std::string spare;
+  Spare spare{"", 0};
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!spares_.empty()) {
@@ -106,13 +106,16 @@ Status DirRecycler::Make(const std::string& path, mode_t mode) {
       spares_.pop_back();
     }
   }
-  if (!spare.empty()) {
-    if (::renameat2(pool_fd_.get(), spare.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) == 0) {
-      if (::chmod(path.c_str(), mode) != 0) return store::ErrnoStatus("chmod", path, errno);
+  if (!spare.name.empty()) {
+    const char* name = spare.name.c_str();
+    if (::renameat2(pool_fd_.get(), name, AT_FDCWD, path.c_str(), RENAME_NOREPLACE) == 0) {
+      if (spare.mode != (mode & 07777) && ::chmod(path.c_str(), mode) != 0) {
+        return store::ErrnoStatus("chmod", path, errno);
+      }
       return Status::Ok();
     }
     // `path` exists or its parent does not (mkdir below says which), or the spare vanished.
-    if (::faccessat(pool_fd_.get(), spare.c_str(), F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (::faccessat(pool_fd_.get(), name, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
       std::lock_guard<std::mutex> lock(mu_);
       spares_.push_back(std::move(spare));
     }
@@ -121,9 +124,10 @@ Status DirRecycler::Make(const std::string& path, mode_t mode) {
   return Status::Ok();
 }
 
-bool DirRecycler::Reusable(int dir_fd) const {
+bool DirRecycler::Reusable(int dir_fd, mode_t* mode) const {
   struct stat st;
   if (::fstat(dir_fd, &st) != 0 || !S_ISDIR(st.st_mode)) return false;
+  *mode = st.st_mode & 07777;
   // One block, ours, no subdirectory, no xattr (a default ACL would shape the next job's files).
   if (st.st_size > 4096 || st.st_uid != uid_ || st.st_gid != gid_ || st.st_nlink != 2) return false;
   if (::flistxattr(dir_fd, nullptr, 0) != 0) return false;
@@ -137,13 +141,13 @@ Status DirRecycler::Retire(int parent_fd, const std::string& name, const std::st
     opened = store::Fd(::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     dir_fd = opened.get();
   }
-  std::string spare;
-  if (dir_fd >= 0 && Reusable(dir_fd)) {
+  Spare spare{"", 0};
+  if (dir_fd >= 0 && Reusable(dir_fd, &spare.mode)) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (spares_.size() < kMaxSpares) spare = std::to_string(next_++);
+    if (spares_.size() < kMaxSpares) spare.name = std::to_string(next_++);
   }
-  if (!spare.empty() &&
-      ::renameat2(parent_fd, name.c_str(), pool_fd_.get(), spare.c_str(), RENAME_NOREPLACE) == 0) {
+  if (!spare.name.empty() &&
+      ::renameat2(parent_fd, name.c_str(), pool_fd_.get(), spare.name.c_str(), RENAME_NOREPLACE) == 0) {
     std::lock_guard<std::mutex> lock(mu_);
     spares_.push_back(std::move(spare));
     return Status::Ok();

@@ -41,13 +41,17 @@ class DirRecycler {
 
  private:
   DirRecycler() = default;
-  bool Reusable(int dir_fd) const;
+  struct Spare {
+    std::string name;  // in pool_
+    mode_t mode;       // its permission bits: Make chmods only when they differ
+  };
+  bool Reusable(int dir_fd, mode_t* mode) const;
   std::string pool_;     // the spare directory
   store::Fd pool_fd_;
   uid_t uid_ = 0;
   gid_t gid_ = 0;
   mutable std::mutex mu_;
-  std::vector<std::string> spares_;  // names in pool_
+  std::vector<Spare> spares_;
   uint64_t next_ = 0;
 };
 
