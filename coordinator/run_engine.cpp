@@ -105,13 +105,25 @@ Result<std::unique_ptr<RunEngine::ActiveRun>> RunEngine::LoadRun(const RunRow& r
 void RunEngine::Emit(ActiveRun& run, EventType type, std::string id_suffix, nlohmann::json data,
                      Effects* fx) {
   Event e;
+  e.data = std::move(data);
+  Append(run, type, std::move(id_suffix), std::move(e), fx);
+}
+
+void RunEngine::EmitPacked(ActiveRun& run, EventType type, std::string id_suffix, std::string packed,
+                           Effects* fx) {
+  Event e;
+  e.data = nullptr;  // the packed form is the data
+  e.packed_data = std::move(packed);
+  Append(run, type, std::move(id_suffix), std::move(e), fx);
+}
+
+void RunEngine::Append(ActiveRun& run, EventType type, std::string id_suffix, Event e, Effects* fx) {
   e.sequence = ++seq_;
   e.id = run.row.submission.run_id + "/" + id_suffix;
   e.source = opts_.source;
   e.type = type;
   e.subject = run.row.submission.run_id;
   e.time = NowRfc3339();
-  e.data = std::move(data);
   // The row is always the reducer's fold of the events: audit compares exactly this.
   Status s = ApplyEvent(e, &run.row.status);
   assert(s.ok() && "the engine emitted an event its own reducer refuses");

@@ -97,6 +97,9 @@ class RunEngine {
   Status LoadInputs(const RunSubmission& sub, ActiveRun* run);
   static Effects::Pin ActivePin(const ActiveRun& run);
   void Emit(ActiveRun& run, EventType type, std::string id_suffix, nlohmann::json data, Effects* fx);
+  // The same with the data already packed as a MessagePack map (Event::packed_data).
+  void EmitPacked(ActiveRun& run, EventType type, std::string id_suffix, std::string packed, Effects* fx);
+  void Append(ActiveRun& run, EventType type, std::string id_suffix, Event e, Effects* fx);
   void Touch(ActiveRun& run, JobRow& job, Effects* fx);
   Status PlanReadyStages(ActiveRun& run, Effects* fx);
   void Enqueue(ActiveRun& run, const JobRow& job);

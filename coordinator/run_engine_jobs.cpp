@@ -6,6 +6,7 @@
 
 #include "coordinator/run_engine.h"
 #include "coordinator/run_engine_internal.h"
+#include "messages/codec.h"
 
 namespace recomp::coordinator {
 namespace {
@@ -20,21 +21,27 @@ std::string ExitStatus(const StageResult& r) {
   }
 }
 
-nlohmann::json StageEventData(const JobRow& job, const StageResult& r) {
-  return {{"stage", job.stage},
-          {"shard", job.shard},
-          {"shards", job.shards},
-          {"job_id", job.job_id},
-          {"attempt", r.attempt},
-          {"worker", r.worker},
-          {"outcome", ToString(r.outcome)},
-          {"exit_status", ExitStatus(r)},
-          {"exit_code", r.exit_code},
-          {"duration_ms", r.duration_ms},
-          {"outputs", ToJson(r.outputs)},
-          {"log_ref", r.log_ref},
-          {"cached", r.cached},
-          {"message", r.message}};
+// The data of recomp.run.stage.completed (docs/events.md), packed directly: one per job, so no
+// JSON tree is built, copied and freed for it.
+std::string StageEventData(const JobRow& job, const StageResult& r) {
+  msgpack::sbuffer buf(256 + 96 * r.outputs.size() + r.message.size());
+  wire::Packer pk(buf);
+  pk.pack_map(14);
+  pk.pack("stage"); pk.pack(job.stage);
+  pk.pack("shard"); pk.pack(job.shard);
+  pk.pack("shards"); pk.pack(job.shards);
+  pk.pack("job_id"); pk.pack(job.job_id);
+  pk.pack("attempt"); pk.pack(r.attempt);
+  pk.pack("worker"); pk.pack(r.worker);
+  pk.pack("outcome"); pk.pack(ToString(r.outcome));
+  pk.pack("exit_status"); pk.pack(ExitStatus(r));
+  pk.pack("exit_code"); pk.pack(r.exit_code);
+  pk.pack("duration_ms"); pk.pack(r.duration_ms);
+  pk.pack("outputs"); PackPathRefs(pk, r.outputs);
+  pk.pack("log_ref"); pk.pack(r.log_ref);
+  pk.pack("cached"); pk.pack(r.cached);
+  pk.pack("message"); pk.pack(r.message);
+  return wire::ToBytes(buf);
 }
 
 bool AllBlobsPresent(store::ArtifactStore* store, const StageResult& r) {
@@ -236,8 +243,8 @@ void RunEngine::CompleteJob(ActiveRun& run, JobRow& job, StageResult r, Effects*
   const StageResult& res = *job.result;
   --run.unfinished;
   Touch(run, job, fx);
-  Emit(run, EventType::kStageCompleted, "stage/" + job.stage + "/" + std::to_string(job.shard),
-       StageEventData(job, res), fx);
+  EmitPacked(run, EventType::kStageCompleted, "stage/" + job.stage + "/" + std::to_string(job.shard),
+             StageEventData(job, res), fx);
   // A counter, not a scan of the stage's shards (that was O(shards^2) per stage).
   if (++run.succeeded[job.stage] == job.shards) FinishStage(run, job.stage, fx);
 }
@@ -259,8 +266,8 @@ void RunEngine::FailOrRetry(ActiveRun& run, JobRow& job, const StageResult& r, E
   job.result = r;
   --run.unfinished;
   Touch(run, job, fx);
-  Emit(run, EventType::kStageCompleted, "stage/" + job.stage + "/" + std::to_string(job.shard),
-       StageEventData(job, r), fx);
+  EmitPacked(run, EventType::kStageCompleted, "stage/" + job.stage + "/" + std::to_string(job.shard),
+             StageEventData(job, r), fx);
   std::string reason = "stage '" + job.stage + "' shard " + std::to_string(job.shard) + " " +
                        std::string(ToString(r.outcome)) + ": " + r.message +
                        (r.log_ref.empty() ? "" : " (log " + r.log_ref + ")");

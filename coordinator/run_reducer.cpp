@@ -3,6 +3,9 @@
 
 #include <algorithm>
 
+#include "messages/codec.h"
+#include "messages/stage_job.h"
+
 namespace recomp::coordinator {
 namespace {
 
@@ -44,6 +47,7 @@ Status ApplyTransition(const Event& e, RunState to, RunStatus* s) {
 
 Status ApplyRequested(const Event& e, RunStatus* s) {
   if (!s->run_id.empty()) return Bad(e, "a second recomp.run.requested");
+  if (!e.packed_data.empty()) return Bad(e, "packed data is only produced for stage events");
   // Read (and type-check) every field before changing anything.
   const std::string initial = e.data.value("initial_state", "queued");
   const bool blocked = initial == "blocked";
@@ -59,26 +63,63 @@ Status ApplyRequested(const Event& e, RunStatus* s) {
   return Status::Ok();
 }
 
-Status ApplyStage(const Event& e, RunStatus* s) {
-  if (!e.data.contains("stage") || !e.data["stage"].is_string() || !e.data.contains("attempt") ||
-      !e.data["attempt"].is_number_integer()) {
+// What a stage event changes in the row, read from either form of its data.
+struct StageFields {
+  std::string stage;
+  int64_t attempt = 0;
+  bool succeeded = false;
+  std::vector<std::string> refs;  // outputs of a success
+};
+
+Status StageFieldsFromJson(const Event& e, const nlohmann::json& d, StageFields* f) {
+  if (!d.is_object() || !d.contains("stage") || !d["stage"].is_string() || !d.contains("attempt") ||
+      !d["attempt"].is_number_integer()) {
     return Bad(e, "data needs stage and attempt");
   }
+  f->succeeded = d.value("outcome", "") == "succeeded";
+  if (f->succeeded) {
+    auto it = d.find("outputs");
+    if (it != d.end()) RECOMP_RETURN_IF_ERROR(OutputRefs(e, *it, &f->refs));
+  }
+  f->stage = d["stage"].get<std::string>();
+  f->attempt = d["attempt"].get<int64_t>();
+  return Status::Ok();
+}
+
+// The engine's hot path: packed data read with the strict MessagePack reader, no JSON tree.
+Status StageFieldsFromPacked(const Event& e, StageFields* f) {
+  auto oh = wire::Unpack(e.packed_data, "event.data");
+  if (!oh.ok()) return Bad(e, oh.status().message());
+  auto r = wire::MapReader::From(oh->get(), "event.data");
+  if (!r.ok()) return Bad(e, r.status().message());
+  std::string outcome;
+  Status st = r->Str("stage", &f->stage);
+  if (st.ok()) st = r->Int("attempt", &f->attempt);
+  if (st.ok()) st = r->Str("outcome", &outcome, wire::Need::kOptional);
+  if (!st.ok()) return Bad(e, "data needs stage and attempt: " + st.message());
+  f->succeeded = outcome == "succeeded";
+  if (!f->succeeded) return Status::Ok();
+  std::vector<PathRef> outputs;
+  if (Status o = ReadPathRefs(*r, "outputs", &outputs, wire::Need::kOptional); !o.ok())
+    return Bad(e, "data.outputs entries need a string ref: " + o.message());
+  for (PathRef& p : outputs) f->refs.push_back(std::move(p.ref));
+  return Status::Ok();
+}
+
+Status ApplyStage(const Event& e, RunStatus* s) {
+  StageFields f;
+  RECOMP_RETURN_IF_ERROR(e.packed_data.empty() ? StageFieldsFromJson(e, e.data, &f)
+                                               : StageFieldsFromPacked(e, &f));
   if (s->state != RunState::kRunning)
     return Bad(e, "stage event while " + std::string(ToString(s->state)));
-  const bool succeeded = e.data.value("outcome", "") == "succeeded";
-  std::vector<std::string> refs;
-  if (succeeded) {
-    auto it = e.data.find("outputs");
-    if (it != e.data.end()) RECOMP_RETURN_IF_ERROR(OutputRefs(e, *it, &refs));
-  }
-  s->current_stage = e.data["stage"].get<std::string>();
-  s->stage_attempt = e.data["attempt"].get<int64_t>();
-  AddArtifacts(refs, s);
+  s->current_stage = std::move(f.stage);
+  s->stage_attempt = f.attempt;
+  AddArtifacts(f.refs, s);
   return Status::Ok();
 }
 
 Status ApplyCompleted(const Event& e, RunStatus* s) {
+  if (!e.packed_data.empty()) return Bad(e, "packed data is only produced for stage events");
   auto to = ParseRunState(e.data.value("state", ""));
   if (!to.ok() || !IsTerminal(*to)) return Bad(e, "data.state must be failed or succeeded");
   RECOMP_RETURN_IF_ERROR(ApplyTransition(e, *to, s));

@@ -20,7 +20,12 @@ std::string EncodeEvent(const Event& e) {
   pk.pack("datacontenttype"); pk.pack(std::string(Event::kDataContentType));
   pk.pack("dataschema"); pk.pack(std::string(Event::kDataSchema));
   pk.pack("sequence"); pk.pack(e.sequence);
-  pk.pack("data"); wire::PackJson(pk, e.data);
+  pk.pack("data");
+  if (e.packed_data.empty()) {
+    wire::PackJson(pk, e.data);
+  } else {
+    buf.write(e.packed_data.data(), e.packed_data.size());
+  }
   return wire::ToBytes(buf);
 }
 
@@ -67,7 +72,21 @@ nlohmann::json ToJson(const Event& e) {
           {"datacontenttype", Event::kDataContentType},
           {"dataschema", Event::kDataSchema},
           {"sequence", e.sequence},
-          {"data", e.data}};
+          {"data", e.DataJson()}};
+}
+
+nlohmann::json Event::DataJson() const {
+  if (packed_data.empty()) return data;
+  auto oh = wire::Unpack(packed_data, "event.data");
+  if (!oh.ok() || oh->get().type != msgpack::type::MAP) return nullptr;
+  auto j = wire::ToJson(oh->get(), "event.data");
+  return j.ok() ? std::move(j).value() : nlohmann::json(nullptr);
+}
+
+bool Event::operator==(const Event& o) const {
+  return id == o.id && source == o.source && type == o.type && subject == o.subject &&
+         time == o.time && sequence == o.sequence &&
+         (packed_data.empty() && o.packed_data.empty() ? data == o.data : DataJson() == o.DataJson());
 }
 
 }  // namespace recomp

@@ -27,8 +27,15 @@ struct Event {
   std::string time;      // RFC 3339 UTC
   uint64_t sequence = 0; // global, strictly increasing, starting at 1
   nlohmann::json data = nlohmann::json::object();  // type-specific map (docs/events.md)
+  // Or the same map already packed as MessagePack (a producer's hot path: no JSON tree per
+  // event). When non-empty it IS the data: EncodeEvent writes it as-is and `data` is ignored.
+  // Decoded events always have it empty.
+  std::string packed_data;
 
-  bool operator==(const Event&) const = default;
+  // The data map in either form (decodes packed_data; a map that does not decode is null).
+  nlohmann::json DataJson() const;
+  // Equal attributes and equal data, whichever form each side carries it in.
+  bool operator==(const Event& o) const;
 };
 
 // Frame 2 of a published event (frame 1 is ToString(type)).

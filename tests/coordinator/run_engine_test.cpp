@@ -249,7 +249,7 @@ TEST_CASE("engine: submit, dispatch, results, validation and completion, audited
   CHECK(Types(sub_fx.events) == std::vector<std::string>{kRequested});
   CHECK(sub_fx.events[0].sequence == 1);
   CHECK(sub_fx.events[0].id == "run-1/requested");
-  CHECK(sub_fx.events[0].data["stages"] == nlohmann::json{"a", "check"});
+  CHECK(sub_fx.events[0].DataJson()["stages"] == nlohmann::json{"a", "check"});
   CHECK(sub_fx.dispatch.empty());  // only Tick dispatches
   CHECK(sub_fx.jobs.size() == 3);  // one row per (stage, shard)
   REQUIRE(sub_fx.pins.size() == 1);
@@ -302,9 +302,9 @@ TEST_CASE("engine: submit, dispatch, results, validation and completion, audited
   Effects e1 = p.Deliver(r1);
   CHECK(Types(e1.events) == std::vector<std::string>{kStage});
   CHECK(e1.events[0].id == "run-1/stage/a/1");
-  CHECK(e1.events[0].data["outcome"] == "succeeded");
-  CHECK(e1.events[0].data["cached"] == false);
-  CHECK(e1.events[0].data["exit_status"] == "exited:0");
+  CHECK(e1.events[0].DataJson()["outcome"] == "succeeded");
+  CHECK(e1.events[0].DataJson()["cached"] == false);
+  CHECK(e1.events[0].DataJson()["exit_status"] == "exited:0");
   REQUIRE(e1.cache.size() == 1);
   CHECK(e1.cache[0].job_id == r1.job_id);
   CHECK(p.Tick(kT0).dispatch.empty());
@@ -328,11 +328,11 @@ TEST_CASE("engine: submit, dispatch, results, validation and completion, audited
   StageResult rc = p.SucceedCheck(check);
   Effects ec = p.Deliver(rc);
   CHECK(Types(ec.events) == std::vector<std::string>{kStage, kValidation, kCompleted});
-  CHECK(ec.events[1].data["verdict"] == "passed");
-  CHECK(ec.events[1].data["report"] == rc.outputs[0].ref);
-  CHECK(ec.events[2].data["state"] == "succeeded");
-  CHECK(ec.events[2].data["verdict"] == "passed");
-  CHECK(ec.events[2].data["reason"] == "");
+  CHECK(ec.events[1].DataJson()["verdict"] == "passed");
+  CHECK(ec.events[1].DataJson()["report"] == rc.outputs[0].ref);
+  CHECK(ec.events[2].DataJson()["state"] == "succeeded");
+  CHECK(ec.events[2].DataJson()["verdict"] == "passed");
+  CHECK(ec.events[2].DataJson()["reason"] == "");
   REQUIRE(ec.pins.size() == 1);
   CHECK(ec.pins[0].state == store::RunPinState::kSucceeded);
 
@@ -443,13 +443,13 @@ TEST_CASE("engine: the same content under a new run id is served from the action
         std::vector<std::string>{kStarted, kStage, kStage, kStage, kValidation, kCompleted});
   for (const Event& e : t.events) {
     if (e.type != EventType::kStageCompleted) continue;
-    CHECK(e.data["cached"] == true);
-    CHECK(e.data["worker"] == "");
-    CHECK(e.data["duration_ms"] == 0);
-    CHECK(e.data["outcome"] == "succeeded");
+    CHECK(e.DataJson()["cached"] == true);
+    CHECK(e.DataJson()["worker"] == "");
+    CHECK(e.DataJson()["duration_ms"] == 0);
+    CHECK(e.DataJson()["outcome"] == "succeeded");
     // The same job IDs as the first run.
     bool known = false;
-    for (const StageJob& j : first) known = known || j.job_id == e.data["job_id"];
+    for (const StageJob& j : first) known = known || j.job_id == e.DataJson()["job_id"];
     CHECK(known);
   }
   RunStatus s2 = p.StoredStatus("run-2");
@@ -489,8 +489,8 @@ TEST_CASE("engine: a cache entry whose output blob is gone is not served") {
   CHECK(t.dispatch[0].job_id == a1.job_id);
   CHECK(t.dispatch[0].attempt == 1);
   CHECK(Types(t.events) == std::vector<std::string>{kStarted, kStage});
-  CHECK(t.events[1].data["cached"] == true);
-  CHECK(t.events[1].data["shard"] == 0);
+  CHECK(t.events[1].DataJson()["cached"] == true);
+  CHECK(t.events[1].DataJson()["shard"] == 0);
 
   // The re-run stores the same bytes again; `check` is then a hit and the run completes.
   Effects r = p.Deliver(p.SucceedA(t.dispatch[0]));
@@ -545,7 +545,7 @@ TEST_CASE("engine: a failed attempt is retried with attempt + 1 only after its b
   // Attempt 2 succeeds: the run goes on as if nothing happened.
   Effects ok = p.Deliver(p.SucceedA(again.dispatch[0]));
   REQUIRE(ok.events.size() == 1);
-  CHECK(ok.events[0].data["attempt"] == 2);
+  CHECK(ok.events[0].DataJson()["attempt"] == 2);
   CHECK(p.StoredStatus("run-1").stage_attempt == 2);
 }
 
@@ -575,12 +575,12 @@ TEST_CASE("engine: a job failing after its retries fails the run and revokes the
   last.message = "exit 2: segfault in lifter";
   Effects f = p.Deliver(last);
   CHECK(Types(f.events) == std::vector<std::string>{kStage, kCompleted});
-  CHECK(f.events[0].data["outcome"] == "failed");
-  CHECK(f.events[0].data["attempt"] == 2);
-  CHECK(f.events[0].data["log_ref"] == last.log_ref);
-  CHECK(f.events[0].data["exit_status"] == "exited:2");
-  std::string reason = f.events[1].data["reason"];
-  CHECK(f.events[1].data["state"] == "failed");
+  CHECK(f.events[0].DataJson()["outcome"] == "failed");
+  CHECK(f.events[0].DataJson()["attempt"] == 2);
+  CHECK(f.events[0].DataJson()["log_ref"] == last.log_ref);
+  CHECK(f.events[0].DataJson()["exit_status"] == "exited:2");
+  std::string reason = f.events[1].DataJson()["reason"];
+  CHECK(f.events[1].DataJson()["state"] == "failed");
   CHECK(Has(reason, "stage 'a' shard 0"));
   CHECK(Has(reason, "segfault in lifter"));
   CHECK(Has(reason, last.log_ref));
@@ -620,11 +620,11 @@ TEST_CASE("engine: a failed validation stage fails the run with verdict failed")
   bad.outputs = {{"report.json", p.Put("{\"ok\":false}").Ref()}};
   Effects f = p.Deliver(bad);  // retries = 0: final at once
   CHECK(Types(f.events) == std::vector<std::string>{kStage, kValidation, kCompleted});
-  CHECK(f.events[1].data["verdict"] == "failed");
-  CHECK(f.events[1].data["report"] == bad.outputs[0].ref);
-  CHECK(f.events[2].data["verdict"] == "failed");
-  CHECK(Has(f.events[2].data["reason"], "validation failed: "));
-  CHECK(Has(f.events[2].data["reason"], "3 functions differ"));
+  CHECK(f.events[1].DataJson()["verdict"] == "failed");
+  CHECK(f.events[1].DataJson()["report"] == bad.outputs[0].ref);
+  CHECK(f.events[2].DataJson()["verdict"] == "failed");
+  CHECK(Has(f.events[2].DataJson()["reason"], "validation failed: "));
+  CHECK(Has(f.events[2].DataJson()["reason"], "3 functions differ"));
   CHECK(p.StoredStatus("run-1").state == RunState::kFailed);
   CheckRunIsAudited(p, "run-1");
 }
@@ -651,8 +651,8 @@ TEST_CASE("engine: a lost worker is re-offered at once with attempt + 1, up to t
   // The third loss reaches the cap: the job fails (no retries), the run fails.
   Effects final_loss = p.Deliver(p.Report(job, JobOutcome::kWorkerLost));
   CHECK(Types(final_loss.events) == std::vector<std::string>{kStage, kCompleted});
-  CHECK(final_loss.events[0].data["outcome"] == "worker_lost");
-  std::string reason = final_loss.events[1].data["reason"];
+  CHECK(final_loss.events[0].DataJson()["outcome"] == "worker_lost");
+  std::string reason = final_loss.events[1].DataJson()["reason"];
   CHECK(Has(reason, "lost 3 workers (cap 3)"));
   REQUIRE(final_loss.revoke.size() == 1);
   CHECK(final_loss.revoke[0].job_id == Find(t.dispatch, "a", 1)->job_id);
@@ -732,7 +732,7 @@ TEST_CASE("engine: cancel fails the run with reason cancelled and revokes its jo
   CHECK(st.reason == "cancelled");
   CHECK(p.engine->GetStatus("run-1").value() == st);
   CHECK(Types(fx.events) == std::vector<std::string>{kCompleted});
-  CHECK(fx.events[0].data["reason"] == "cancelled");
+  CHECK(fx.events[0].DataJson()["reason"] == "cancelled");
   REQUIRE(fx.revoke.size() == 2);
   std::set<std::string> revoked;
   for (const auto& r : fx.revoke) {
@@ -820,7 +820,7 @@ TEST_CASE("engine: with the gate open a cloud run is accepted blocked and never 
   CHECK(st->state == RunState::kBlocked);
   CHECK(Has(st->reason, "no cloud backend"));
   REQUIRE(fx.events.size() == 1);
-  CHECK(fx.events[0].data["initial_state"] == "blocked");
+  CHECK(fx.events[0].DataJson()["initial_state"] == "blocked");
   CHECK(p.Tick(kT0).dispatch.empty());
   CHECK(p.StoredStatus("run-c").state == RunState::kBlocked);
   // A restart keeps it blocked and does not dispatch it.
@@ -1105,7 +1105,7 @@ TEST_CASE("engine: a success whose outputs lie outside the declared outputs fail
   p.Deliver(p.SucceedA(*Find(t.dispatch, "a", 0)));
   Effects f = p.Deliver(p.Success(*Find(t.dispatch, "a", 1), {{"elsewhere.c", "int x;\n"}}));
   CHECK(Types(f.events) == std::vector<std::string>{kStage, kCompleted});
-  std::string reason = f.events[1].data["reason"];
+  std::string reason = f.events[1].DataJson()["reason"];
   CHECK(Has(reason, "planning failed"));
   CHECK(Has(reason, "elsewhere.c"));
   CHECK(f.dispatch.empty());

@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include "messages/codec.h"
+
 #include <string>
 #include <vector>
 
@@ -316,5 +318,49 @@ TEST_CASE("a mistyped event leaves the row unchanged") {
   CHECK_FALSE(ApplyEvent(Ev(3, EventType::kStageCompleted,
                             {{"stage", "a"}, {"attempt", 4}, {"outcome", "succeeded"}, {"outputs", "x"}}),
                          &s).ok());
+  CHECK(s == before);
+}
+
+// The engine packs stage data (Event::packed_data); the reducer reads it with the strict
+// MessagePack reader and must fold exactly as it does the JSON form audit reads back.
+Event Packed(Event e) {
+  msgpack::sbuffer buf;
+  wire::Packer pk(buf);
+  wire::PackJson(pk, e.data);
+  e.data = nullptr;
+  e.packed_data = wire::ToBytes(buf);
+  return e;
+}
+
+TEST_CASE("reducer: packed stage data folds exactly like its JSON form") {
+  std::vector<Event> json_events = Happy();
+  std::vector<Event> mixed;
+  for (const Event& e : json_events)
+    mixed.push_back(e.type == EventType::kStageCompleted ? Packed(e) : e);
+  auto a = ReduceEvents(json_events);
+  auto b = ReduceEvents(mixed);
+  REQUIRE(a.ok());
+  REQUIRE_MESSAGE(b.ok(), b.status().ToString());
+  CHECK(*a == *b);
+}
+
+TEST_CASE("reducer: damaged packed stage data is refused and changes nothing") {
+  RunStatus s;
+  REQUIRE(ApplyEvent(Ev(1, EventType::kRequested), &s).ok());
+  REQUIRE(ApplyEvent(Ev(2, EventType::kStarted), &s).ok());
+  RunStatus before = s;
+  Event garbage = Ev(3, EventType::kStageCompleted);
+  garbage.data = nullptr;
+  garbage.packed_data = "\x93\x01";  // a truncated array
+  CHECK(ApplyEvent(garbage, &s).code() == Status::Code::kCorruption);
+  CHECK(s == before);
+  Event no_attempt = Packed(Ev(3, EventType::kStageCompleted, {{"stage", "a"}}));
+  CHECK(ApplyEvent(no_attempt, &s).code() == Status::Code::kCorruption);
+  Event bad_ref = Packed(Ev(3, EventType::kStageCompleted,
+                            StageData("a", 1, "succeeded", nlohmann::json::array({nlohmann::json{{"path", "out/x"}, {"ref", "nope"}}}))));
+  CHECK(ApplyEvent(bad_ref, &s).code() == Status::Code::kCorruption);
+  CHECK(s == before);
+  Event requested_packed = Packed(Ev(4, EventType::kCompleted, {{"state", "failed"}}));
+  CHECK(ApplyEvent(requested_packed, &s).code() == Status::Code::kCorruption);
   CHECK(s == before);
 }

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include "messages/artifact_record.h"
+#include "messages/codec.h"
 #include "messages/event.h"
 #include "messages/run_status.h"
 #include "messages/run_submission.h"
@@ -147,6 +148,29 @@ TEST_CASE("stage result and event are strict") {
   CHECK(eerr(Mutate(e, [](nlohmann::json& j) { j["type"] = "recomp.run.exploded"; })).find("event.type") == 0);
   CHECK(eerr(Mutate(e, [](nlohmann::json& j) { j["sequence"] = 0; })) == "event.sequence: must be >= 1");
   CHECK(eerr(Mutate(e, [](nlohmann::json& j) { j["data"] = "text"; })) == "event.data: expected a map");
+}
+
+TEST_CASE("an event with packed data encodes exactly like its JSON twin") {
+  Event json_form = Event1();
+  Event packed = Event1();
+  msgpack::sbuffer buf;
+  wire::Packer pk(buf);
+  wire::PackJson(pk, json_form.data);
+  packed.data = nullptr;
+  packed.packed_data = wire::ToBytes(buf);
+  CHECK(EncodeEvent(packed) == EncodeEvent(json_form));
+  CHECK(packed.DataJson() == json_form.data);
+  CHECK(packed == json_form);
+  Event back = DecodeEvent(EncodeEvent(packed)).value();
+  CHECK(back.packed_data.empty());  // decoded events carry JSON
+  CHECK(back == packed);
+  CHECK(ToJson(packed) == ToJson(json_form));
+  Event other = packed;
+  other.packed_data[other.packed_data.size() - 1] ^= 1;  // a different last value
+  CHECK_FALSE(other == json_form);
+  Event broken = packed;
+  broken.packed_data = "\xc1";  // never a valid MessagePack byte
+  CHECK(broken.DataJson().is_null());
 }
 
 TEST_CASE("relative paths") {
