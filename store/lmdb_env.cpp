@@ -164,7 +164,9 @@ Status Txn::Commit() {
   assert(txn_ != nullptr);
   size_t id = mdb_txn_id(txn_);
   int rc = mdb_txn_commit(std::exchange(txn_, nullptr));
-  if (rc == 0 && write_) env_->NoteDurable(id);  // synced (unless MDB_NOSYNC: then unused)
+  // Everything before this txn is on disk (we held the writer lock). This txn's own id is not
+  // noted: an empty txn commits nothing, and another process may then commit that id.
+  if (rc == 0 && write_) env_->NoteDurable(id - 1);
   return LmdbStatus(rc, "commit", env_->path());
 }
 

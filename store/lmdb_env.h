@@ -50,8 +50,9 @@ class Env {
   // Returns once the commit with id `txn_id` (a read snapshot's id()) is on disk. A commit
   // becomes visible to readers while its writer is still syncing the meta page, and the
   // writer holds the writer lock until that is done: so unless this process already knows
-  // `txn_id` is durable (it committed it or something later, or waited before), this takes
-  // the writer lock and releases it at once (no write, no fsync). At once with MDB_NOSYNC.
+  // `txn_id` is durable (it held the writer lock after that commit: a later commit of its
+  // own, or an earlier wait), this takes the writer lock and releases it at once (no write,
+  // no fsync). At once with MDB_NOSYNC.
   Status AwaitDurable(size_t txn_id);
 
  private:

@@ -255,7 +255,8 @@ Result<std::optional<std::vector<ArtifactRecord>>> PutBatch::AllKnown(const std:
     if (!present.ok() || !*present || !RecentlyPut(*core_, *txn, item.digest, r, now)) return Out();
     out.push_back(std::move(r));
   }
-  // What the snapshot shows may be a commit still syncing in another process: wait it out.
+  // What the snapshot shows may be a commit still syncing (another process's, or one whose
+  // durability this process has not seen yet): wait it out (the writer lock, no write).
   RECOMP_RETURN_IF_ERROR(core_->catalog.AwaitDurable(*txn));
   return Out(std::move(out));
 }

@@ -80,7 +80,7 @@ TEST_CASE("a missing directory is a clear error") {
   CHECK(env.status().message().find("/nonexistent/recomp/index") != std::string::npos);
 }
 
-TEST_CASE("AwaitDurable: at once for a commit this process made; else via the writer lock") {
+TEST_CASE("AwaitDurable: at once for a commit known durable; else via the writer lock") {
   testing::TempDir dir;
   auto env = Env::OpenShared(dir.path(), {}).value();
   MDB_dbi dbi = env->OpenDbi("t").value();
@@ -90,6 +90,7 @@ TEST_CASE("AwaitDurable: at once for a commit this process made; else via the wr
     REQUIRE(txn.Commit().ok());
   }
   size_t committed = Txn::Begin(*env, false).value().id();
+  REQUIRE(env->AwaitDurable(committed).ok());  // takes the free writer lock once, then knows
   // Another thread holds the writer lock (as a writer in another process would, mid-commit).
   std::mutex mu;
   std::condition_variable cv;
