@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 
 #include "messages/stage_job.h"
@@ -24,6 +25,12 @@ struct JobKey {
   bool operator==(const JobKey&) const = default;
 };
 inline JobKey KeyOf(const StageJob& j) { return {j.job_id, j.attempt}; }
+// Job IDs are hashes already: hashing the string again is cheap and well spread.
+struct JobKeyHash {
+  size_t operator()(const JobKey& k) const noexcept {
+    return std::hash<std::string>{}(k.job_id) * 31 + k.attempt;
+  }
+};
 
 // A queued job and, when known, its wire form (the DISPATCH body the broker validated): the
 // JOB sent to a worker forwards those bytes instead of encoding the job again.
@@ -57,7 +64,7 @@ class JobQueue {
   static int Rank(Priority p);
   size_t max_size_;
   std::map<Order, QueuedJob> items_;
-  std::map<JobKey, Order> index_;
+  std::unordered_map<JobKey, Order, JobKeyHash> index_;  // O(1): ~10k queued at full window
   int64_t next_back_ = 0;
   int64_t next_front_ = -1;
 };

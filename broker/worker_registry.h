@@ -96,7 +96,7 @@ class WorkerRegistry {
 
   std::unordered_map<std::string, WorkerEntry> by_identity_;
   std::unordered_map<std::string, std::string> by_worker_id_;
-  std::map<JobKey, std::string> holders_;  // lease -> identity
+  std::unordered_map<JobKey, std::string, JobKeyHash> holders_;  // lease -> identity
   std::set<OrderKey> free_order_;          // only workers with free credits
   std::multiset<uint32_t> hb_;
   uint64_t use_clock_ = 0;
