@@ -170,35 +170,4 @@ Result<std::vector<PlannedJob>> PlanStageJobs(const ResolvedPipeline& pipeline,
   return jobs;
 }
 
-Status ValidateRelativePath(std::string_view path, std::string_view what, bool allow_dir_slash) {
-  const std::string w(what);
-  if (path.empty()) return Status::InvalidArgument(w + " is empty");
-  if (path.size() > kMaxPath)
-    return Status::InvalidArgument(w + " is longer than " + std::to_string(kMaxPath) + " bytes");
-  if (path.find('\0') != std::string_view::npos)
-    return Status::InvalidArgument(w + " contains a NUL character");
-  if (path.front() == '/')
-    return Status::InvalidArgument(w +
-                                   " is absolute; it must be relative to the working directory");
-  std::string_view rest = path;
-  if (allow_dir_slash && rest.back() == '/') rest.remove_suffix(1);
-  while (true) {
-    size_t slash = rest.find('/');
-    std::string_view comp = rest.substr(0, slash);
-    if (comp.empty())
-      return Status::InvalidArgument(w + " has an empty path component ('//' or a trailing '/')");
-    if (comp == "." || comp == "..") {
-      return Status::InvalidArgument(w + " has a '" + std::string(comp) +
-                                     "' component; it must stay inside the working directory");
-    }
-    if (comp.size() > kMaxPathComponent) {
-      return Status::InvalidArgument(w + " has a component longer than " +
-                                     std::to_string(kMaxPathComponent) + " bytes");
-    }
-    if (slash == std::string_view::npos) break;
-    rest.remove_prefix(slash + 1);
-  }
-  return Status::Ok();
-}
-
 }  // namespace recomp::coordinator

@@ -12,20 +12,18 @@
 #include "coordinator/job_key.h"
 #include "coordinator/pipeline.h"
 #include "messages/artifact_ref.h"
+#include "messages/stage_job.h"
 #include "messages/status.h"
 
 namespace recomp::coordinator {
 
 // The most inputs one job may have (= wire::kMaxList, what one job message can carry).
 inline constexpr size_t kMaxJobInputs = 100000;
-inline constexpr size_t kMaxPath = 1024;          // a path in a job's working dir (= wire limit)
-inline constexpr size_t kMaxPathComponent = 255;  // one component of it (= worker/filesystem limit)
-
-// Checks a relative path in a job's working directory: non-empty, not absolute, no empty, "."
-// or ".." component, no NUL, at most kMaxPath bytes and kMaxPathComponent per component; one
-// trailing '/' is allowed only if `allow_dir_slash`. `what` names the path in the error
-// ("stage 'lift': output 'out/'"). Used for declared outputs and for reported output files.
-Status ValidateRelativePath(std::string_view path, std::string_view what, bool allow_dir_slash);
+// Paths in a job's working dir follow messages/stage_job.h: recomp::ValidateRelativePath
+// (path, what, allow_dir_slash), kMaxPath, kMaxPathComponent.
+using recomp::kMaxPath;
+using recomp::kMaxPathComponent;
+using recomp::ValidateRelativePath;
 
 // A file of the module under recompilation, placed at in/module/<name>.
 struct ModuleFile {

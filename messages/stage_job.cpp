@@ -6,24 +6,35 @@
 namespace recomp {
 
 Status ValidateRelativePath(std::string_view path) {
-  std::string shown(path.substr(0, 128));
-  if (path.empty()) return Status::InvalidArgument("empty path");
-  if (path.size() > 1024) return Status::InvalidArgument("path longer than 1024 bytes");
-  if (path.front() == '/') return Status::InvalidArgument("absolute path '" + shown + "'");
-  if (path.find('\0') != std::string_view::npos) {
-    return Status::InvalidArgument("path contains a NUL byte");
-  }
-  // One trailing '/' marks a directory output; every component before it must be a name.
-  std::string_view body = path.back() == '/' ? path.substr(0, path.size() - 1) : path;
-  size_t start = 0;
+  return ValidateRelativePath(path, "path '" + std::string(path.substr(0, 128)) + "'", true);
+}
+
+Status ValidateRelativePath(std::string_view path, std::string_view what, bool allow_dir_slash) {
+  const std::string w(what);
+  if (path.empty()) return Status::InvalidArgument(w + " is empty");
+  if (path.size() > kMaxPath)
+    return Status::InvalidArgument(w + " is longer than " + std::to_string(kMaxPath) + " bytes");
+  if (path.find('\0') != std::string_view::npos)
+    return Status::InvalidArgument(w + " contains a NUL character");
+  if (path.front() == '/')
+    return Status::InvalidArgument(w + " is absolute; it must be relative to the working directory");
+  std::string_view rest = path;
+  if (allow_dir_slash && rest.back() == '/') rest.remove_suffix(1);
   while (true) {
-    size_t end = body.find('/', start);
-    std::string_view part = body.substr(start, end == std::string_view::npos ? body.npos : end - start);
-    if (part.empty() || part == "." || part == "..") {
-      return Status::InvalidArgument("path '" + shown + "' has an empty, '.' or '..' component");
+    size_t slash = rest.find('/');
+    std::string_view comp = rest.substr(0, slash);
+    if (comp.empty())
+      return Status::InvalidArgument(w + " has an empty path component ('//' or a trailing '/')");
+    if (comp == "." || comp == "..") {
+      return Status::InvalidArgument(w + " has a '" + std::string(comp) +
+                                     "' component; it must stay inside the working directory");
     }
-    if (end == std::string_view::npos) break;
-    start = end + 1;
+    if (comp.size() > kMaxPathComponent) {
+      return Status::InvalidArgument(w + " has a component longer than " +
+                                     std::to_string(kMaxPathComponent) + " bytes");
+    }
+    if (slash == std::string_view::npos) break;
+    rest.remove_prefix(slash + 1);
   }
   return Status::Ok();
 }

@@ -25,7 +25,15 @@ struct PathRef {
   auto operator<=>(const PathRef&) const = default;
 };
 
-// A relative path with no empty, "." or ".." component, no leading '/', no NUL, <= 1024 bytes.
+inline constexpr size_t kMaxPath = 1024;          // a path in a job's working dir (= wire limit)
+inline constexpr size_t kMaxPathComponent = 255;  // one component of it (= filesystem limit)
+
+// The one rule for paths in a job's working directory (declared outputs, inputs, reported
+// output files): non-empty, not absolute, no empty, "." or ".." component, no NUL, at most
+// kMaxPath bytes and kMaxPathComponent per component; one trailing '/' (a directory output)
+// only if `allow_dir_slash`. `what` names the path in the error ("stage 'lift': output 'o/'").
+Status ValidateRelativePath(std::string_view path, std::string_view what, bool allow_dir_slash);
+// The same with what = "path '<path>'" and a trailing '/' allowed (wire records).
 Status ValidateRelativePath(std::string_view path);
 
 struct StageJob {
