@@ -171,8 +171,13 @@ Result<std::vector<JobRow>> RunStore::GetJobs(const std::string& run_id) const {
 }
 
 Result<std::optional<StageResult>> RunStore::GetCache(const std::string& job_id) const {
-  RECOMP_ASSIGN_OR_RETURN(store::Txn txn, store::Txn::Begin(*cache_env_, false));
-  RECOMP_ASSIGN_OR_RETURN(auto v, txn.Get(cache_, job_id));
+  std::lock_guard<std::mutex> lk(cache_read_mu_);
+  if (cache_read_ && !cache_read_->Renew().ok()) cache_read_.reset();  // Renew ended it
+  if (!cache_read_) {
+    RECOMP_ASSIGN_OR_RETURN(store::Txn txn, store::Txn::Begin(*cache_env_, false));
+    cache_read_.emplace(std::move(txn));
+  }
+  RECOMP_ASSIGN_OR_RETURN(auto v, cache_read_->Get(cache_, job_id));
   if (!v) return std::optional<StageResult>();
   auto r = DecodeStageResult(*v);
   if (!r.ok())

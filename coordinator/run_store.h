@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -76,6 +77,10 @@ class RunStore {
   // means a job runs again).
   std::shared_ptr<store::Env> cache_env_;
   MDB_dbi cache_ = 0;
+  // One read txn for GetCache, renewed per lookup (mdb_txn_renew keeps the reader slot: no
+  // reader-table lock and no allocation per job). Declared after cache_env_: ends before it.
+  mutable std::mutex cache_read_mu_;
+  mutable std::optional<store::Txn> cache_read_;  // guarded by cache_read_mu_
   uint64_t last_seq_ = 0;  // newest committed sequence (one writer: the owning thread)
 };
 
