@@ -75,6 +75,7 @@ class Garbage(rt.PoolTestCase):
 
     def test_garbage_everywhere(self):
         pool = self.pool(workers=2).start()
+        pool.wait_workers(2)  # `up` starts them after the coordinator: count them in `before`
         ep = pool.endpoints()
         before = sorted(pid for pid, _ in pool.processes())
         self.unanswered = []
