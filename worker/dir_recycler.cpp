@@ -97,6 +97,15 @@ Result<std::shared_ptr<DirRecycler>> DirRecycler::ForRoot(const std::string& roo
   return r;
 }
 
+DirRecycler::~DirRecycler() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (pool_fd_.valid()) {
+    for (const Spare& sp : spares_) (void)::unlinkat(pool_fd_.get(), sp.name.c_str(), AT_REMOVEDIR);
+  }
+  spares_.clear();
+  if (!pool_.empty()) (void)::rmdir(pool_.c_str());  // fails (kept) only if someone added files
+}
+
 Status DirRecycler::Make(const std::string& path, mode_t mode) {
   Spare spare{"", 0};
   {

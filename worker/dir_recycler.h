@@ -37,6 +37,9 @@ class DirRecycler {
   Status Retire(int parent_fd, const std::string& name, const std::string& path, int dir_fd = -1);
 
   size_t spares() const;  // for tests
+  // Removes the spares and the pool (a clean exit leaves no .spare.* behind; the recyclers
+  // live until static destruction).
+  ~DirRecycler();
   static constexpr size_t kMaxSpares = 256;
 
  private:
