@@ -215,13 +215,19 @@ Result<bool> Txn::Del(MDB_dbi dbi, std::string_view key) {
 
 Status Txn::ForEach(MDB_dbi dbi,
                     const std::function<Status(std::string_view, std::string_view)>& fn) const {
+  return ForEachFrom(dbi, std::string_view(), fn);
+}
+
+Status Txn::ForEachFrom(MDB_dbi dbi, std::string_view from,
+                        const std::function<Status(std::string_view, std::string_view)>& fn) const {
   assert(txn_ != nullptr);
   MDB_cursor* cur = nullptr;
   int rc = mdb_cursor_open(txn_, dbi, &cur);
   if (rc != 0) return LmdbStatus(rc, "cursor open", env_->path());
-  MDB_val k, v;
+  MDB_val k = Val(from), v;
   Status st;
-  for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+  rc = from.empty() ? mdb_cursor_get(cur, &k, &v, MDB_FIRST) : mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+  for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
     st = fn(View(k), View(v));
     if (!st.ok()) break;
   }

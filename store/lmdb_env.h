@@ -103,6 +103,9 @@ class Txn {
   // Visits every entry in key order; stops at the first non-OK status and returns it.
   Status ForEach(MDB_dbi dbi,
                  const std::function<Status(std::string_view key, std::string_view value)>& fn) const;
+  // The same, starting at the first key >= `from` (a B-tree seek: MDB_SET_RANGE).
+  Status ForEachFrom(MDB_dbi dbi, std::string_view from,
+                     const std::function<Status(std::string_view key, std::string_view value)>& fn) const;
   bool is_write() const { return write_; }
 
  private:

@@ -519,3 +519,21 @@ TEST_CASE("LastSequence is the newest event's sequence, read from the last key")
   REQUIRE(b.ok());
   CHECK(b->AppendEvent(Ev(9, "r-1")).code() == Status::Code::kAlreadyExists);
 }
+
+TEST_CASE("ReadEvents seeks: the newest few of a long log, per run and globally, and the edges") {
+  TempDir dir;
+  auto s = Open(dir);
+  std::vector<Event> events;
+  for (uint64_t i = 1; i <= 3000; ++i) events.push_back(Ev(i, i % 3 == 0 ? "r-1" : "r-10"));
+  Append(*s, events);
+  CHECK(Seqs(s->ReadEvents(2997, 10, "").value()) == std::vector<uint64_t>{2998, 2999, 3000});
+  CHECK(Seqs(s->ReadEvents(2990, 10, "r-1").value()) == std::vector<uint64_t>{2991, 2994, 2997, 3000});
+  CHECK(Seqs(s->ReadEvents(2998, 10, "r-10").value()) == std::vector<uint64_t>{2999});
+  CHECK(s->ReadEvents(3000, 10, "").value().empty());
+  CHECK(s->ReadEvents(3000, 10, "r-1").value().empty());
+  CHECK(s->ReadEvents(UINT64_MAX, 10, "").value().empty());
+  CHECK(s->ReadEvents(UINT64_MAX, 10, "r-1").value().empty());
+  CHECK(s->ReadEvents(0, 10, "r-2").value().empty());  // no such run: nothing, no scan past it
+  CHECK(s->ReadEvents(0, 2, "r-1").value().size() == 2);
+  CHECK(Seqs(s->ReadEvents(0, 1, "").value()) == std::vector<uint64_t>{1});
+}

@@ -6,7 +6,9 @@
 #include <future>
 #include <mutex>
 #include <condition_variable>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "tests/store/store_test_util.h"
 
@@ -122,4 +124,35 @@ TEST_CASE("AwaitDurable: at once for a commit known durable; else via the writer
   CHECK(unknown.get().ok());
   if (at_once) CHECK(known.get().ok());
   CHECK(Txn::Begin(*env, false).value().id() == committed);  // nothing was written
+}
+
+TEST_CASE("ForEachFrom starts at the first key >= from; ForEach visits all; a stop status ends it") {
+  testing::TempDir dir;
+  auto env = Env::OpenShared(dir.path(), {}).value();
+  MDB_dbi dbi = env->OpenDbi("seek").value();
+  {
+    auto txn = Txn::Begin(*env, true).value();
+    for (const char* k : {"a", "b1", "b3", "c"}) REQUIRE(txn.Put(dbi, k, std::string(k) + "!").ok());
+    REQUIRE(txn.Commit().ok());
+  }
+  auto txn = Txn::Begin(*env, false).value();
+  auto keys_from = [&](std::string_view from) {
+    std::vector<std::string> keys;
+    REQUIRE(txn.ForEachFrom(dbi, from, [&](std::string_view k, std::string_view v) {
+      CHECK(v == std::string(k) + "!");
+      keys.emplace_back(k);
+      return Status::Ok();
+    }).ok());
+    return keys;
+  };
+  CHECK(keys_from("b2") == std::vector<std::string>{"b3", "c"});
+  CHECK(keys_from("b1") == std::vector<std::string>{"b1", "b3", "c"});
+  CHECK(keys_from("d").empty());
+  CHECK(keys_from("") == std::vector<std::string>{"a", "b1", "b3", "c"});
+  int seen = 0;
+  Status st = txn.ForEachFrom(dbi, "a", [&](std::string_view, std::string_view) {
+    return ++seen == 2 ? Status::Cancelled("enough") : Status::Ok();
+  });
+  CHECK(st.code() == Status::Code::kCancelled);
+  CHECK(seen == 2);
 }
