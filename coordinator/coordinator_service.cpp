@@ -30,7 +30,6 @@ struct CoordinatorService::Impl {
   zmq::socket_t api, events, replay, dispatch;
   ServiceOptions opts;
   std::unique_ptr<RunStore> runs;
-  store::ArtifactStore* store = nullptr;
   std::unique_ptr<RunEngine> engine;
   std::unique_ptr<ApiHandler> api_handler;
   std::unique_ptr<Pinner> pinner;  // store pins, off the service thread
@@ -49,7 +48,6 @@ Result<std::unique_ptr<CoordinatorService>> CoordinatorService::Create(
   impl->log = Log();
   RECOMP_ASSIGN_OR_RETURN(impl->runs, RunStore::Open(opts.state_dir, opts.durable));
   RECOMP_ASSIGN_OR_RETURN(uint64_t last, impl->runs->LastSequence());
-  impl->store = store;
   impl->engine = std::make_unique<RunEngine>(opts.engine, impl->runs.get(), store, last);
   RECOMP_ASSIGN_OR_RETURN(impl->api, MakeSocket(ctx, zmq::socket_type::router, 10000));
   RECOMP_ASSIGN_OR_RETURN(impl->replay, MakeSocket(ctx, zmq::socket_type::router, 10000));

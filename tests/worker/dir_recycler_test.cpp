@@ -16,26 +16,14 @@
 #include <set>
 
 #include "worker/job_sandbox.h"
+#include "tests/worker/worker_test_util.h"
 
 namespace recomp::worker {
 namespace {
 
+using testing::TempDir;
+
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "recomp-recycler-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { (void)RemoveTree(path_); }
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 ino_t InodeOf(const std::string& path) {
   struct stat st;

@@ -16,9 +16,13 @@
 #include <sstream>
 
 #include "worker/process_runner.h"
+#include "tests/worker/worker_test_util.h"
 
 namespace recomp::worker {
 namespace {
+
+using testing::TempDir;
+using testing::NoSandboxLeft;
 
 namespace fs = std::filesystem;
 using Code = Status::Code;
@@ -29,21 +33,6 @@ std::string ReadFile(const std::string& path) {
   ss << in.rdbuf();
   return ss.str();
 }
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "recomp-sandbox-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { (void)RemoveTree(path_); }
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 Digest DigestOf(uint8_t n) {
   Digest d;
@@ -115,19 +104,6 @@ mode_t ModeOf(const std::string& path) {
   struct stat st;
   REQUIRE(::lstat(path.c_str(), &st) == 0);
   return st.st_mode & 07777;
-}
-
-// Nothing of any sandbox is left under `root`: at most the directory recycler's pool
-// (".spare.*") holding empty directories for the next jobs.
-bool NoSandboxLeft(const std::string& root) {
-  if (!fs::exists(root)) return true;
-  for (const auto& e : fs::directory_iterator(root)) {
-    if (e.path().filename().string().rfind(".spare.", 0) != 0) return false;
-    for (const auto& spare : fs::directory_iterator(e.path())) {
-      if (!spare.is_directory() || !fs::is_empty(spare.path())) return false;
-    }
-  }
-  return true;
 }
 
 const std::string kProducer = "job j1 attempt 1";

@@ -16,9 +16,12 @@
 #include "store/artifact_store.h"
 #include "worker/job_sandbox.h"
 #include "worker/local_store_blobs.h"
+#include "tests/worker/worker_test_util.h"
 
 namespace recomp::worker {
 namespace {
+
+using testing::NoSandboxLeft;
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -37,19 +40,6 @@ class TempDir {
  private:
   std::string path_;
 };
-
-// Nothing of any sandbox is left under `root`: at most the directory recycler's pool
-// (".spare.*") holding empty directories for the next jobs.
-bool NoSandboxLeft(const std::string& root) {
-  if (!fs::exists(root)) return true;
-  for (const auto& e : fs::directory_iterator(root)) {
-    if (e.path().filename().string().rfind(".spare.", 0) != 0) return false;
-    for (const auto& spare : fs::directory_iterator(e.path())) {
-      if (!spare.is_directory() || !fs::is_empty(spare.path())) return false;
-    }
-  }
-  return true;
-}
 
 struct Received {
   std::string identity;
