@@ -777,6 +777,10 @@ int main(int argc, char** argv) {
   std::printf("%-52s p50 %.2f ms  p90 %.2f  p99 %.2f  max %.2f  (n=%d)  [target p50 <= 1 ms]\n",
               "  the same with [coordinator] durable = false", lat_nosync.total.Pct(50),
               lat_nosync.total.Pct(90), lat_nosync.total.Pct(99), lat_nosync.total.Pct(100), lat_nosync.n);
+  std::printf("%-52s p50 %.2f ms  p90 %.2f  p99 %.2f\n", "    of which submit -> OK", lat_nosync.ack.Pct(50),
+              lat_nosync.ack.Pct(90), lat_nosync.ack.Pct(99));
+  std::printf("%-52s p50 %.2f ms  p90 %.2f  p99 %.2f\n", "    of which OK -> run.completed", lat_nosync.rest.Pct(50),
+              lat_nosync.rest.Pct(90), lat_nosync.rest.Pct(99));
   std::printf("%-52s %.0f jobs/s over %zu jobs in %.1f s (slots %u x 2)  = %.0f%% of raw 1 loop, %.0f%% of raw 2 loops  [target >= 80%%]\n",
               "real processes (/bin/true)", proc.rate(), proc.jobs, proc.seconds, o.slots,
               100 * proc.rate() / std::max(1.0, best(spawn1)), 100 * proc.rate() / std::max(1.0, best(spawn2)));

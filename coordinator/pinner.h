@@ -1,10 +1,13 @@
 // Pinner: writes run pins (the refs a run protects from gc) into the artifact store on its own
-// thread, so a pin's durable commit is never on a run's critical path. Pins only guide gc: an
+// thread, so a pin's durable commit is never on a run's critical path. It lingers kLinger
+// after the first queued pin and writes everything queued by then in one commit (one fsync
+// for many runs: per-pin fsyncs competed with the run store's for the disk). Pins only guide gc: an
 // announced run whose pin is not yet written is protected by gc's unpinned-retention window,
 // and RunEngine::Resume re-pins every active run after a crash (docs/coordinator-storage.md).
 // Thread-safe: Enqueue/Drain from any thread; one internal thread calls ArtifactStore::PinRun.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -29,12 +32,15 @@ class Pinner {
   void Enqueue(std::vector<Effects::Pin> pins);
   // Blocks until every pin enqueued before the call is written (or failed and logged).
   void Drain();
+  static constexpr std::chrono::milliseconds kLinger{10};
+  static constexpr size_t kMaxBatch = 4096;
   // Pins written and pins that failed so far (failures are logged with the run id).
   uint64_t written() const;
   uint64_t failed() const;
 
  private:
   void Loop();
+  uint64_t Write(const std::vector<Effects::Pin>& batch);
 
   store::ArtifactStore* store_;
   mutable std::mutex mu_;

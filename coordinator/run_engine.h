@@ -45,7 +45,7 @@ struct Effects {
   std::map<std::string, RunRow> runs;        // rows to write, by run id
   std::map<std::string, std::string> jobs;   // JobRow::Key() -> EncodeJobRow(row), to write
   std::vector<StageResult> cache;            // action cache entries to write
-  struct Pin { std::string run_id; store::RunPinState state; std::vector<Digest> refs; };
+  using Pin = store::ArtifactStore::PinUpdate;  // {run_id, state, refs}
   std::vector<Pin> pins;                     // store pins, after the commit (not on the path)
   std::vector<StageJob> dispatch;            // to the broker, after the commit
   std::vector<proto::JobRef> revoke;         // to the broker, after the commit

@@ -195,17 +195,26 @@ Result<VerifyReport> ArtifactStore::Verify(std::optional<Digest> d) { return Ver
 
 Status ArtifactStore::PinRun(const std::string& run_id, RunPinState state,
                              const std::vector<Digest>& refs, SysTime at) {
-  if (run_id.empty() || run_id.size() > 256) return Status::InvalidArgument("run id must be 1..256 bytes");
+  return PinRuns({PinUpdate{run_id, state, refs}}, at);
+}
+
+Status ArtifactStore::PinRuns(const std::vector<PinUpdate>& updates, SysTime at) {
+  for (const PinUpdate& u : updates) {
+    if (u.run_id.empty() || u.run_id.size() > 256) return Status::InvalidArgument("run id must be 1..256 bytes");
+  }
+  if (updates.empty()) return Status::Ok();
   RECOMP_ASSIGN_OR_RETURN(Txn txn, core_->catalog.Write());
-  RECOMP_ASSIGN_OR_RETURN(auto existing, core_->catalog.GetPin(txn, run_id));
-  RunPin pin = existing.value_or(RunPin{run_id, state, {}, std::nullopt, at});
-  pin.state = state;
-  pin.updated_at = at;
-  pin.finished_at = state == RunPinState::kActive ? std::nullopt : std::optional<SysTime>(at);
-  pin.refs.insert(pin.refs.end(), refs.begin(), refs.end());
-  std::sort(pin.refs.begin(), pin.refs.end());
-  pin.refs.erase(std::unique(pin.refs.begin(), pin.refs.end()), pin.refs.end());
-  RECOMP_RETURN_IF_ERROR(core_->catalog.PutPin(txn, pin));
+  for (const PinUpdate& u : updates) {  // in order: a later update of a run sees the earlier one
+    RECOMP_ASSIGN_OR_RETURN(auto existing, core_->catalog.GetPin(txn, u.run_id));
+    RunPin pin = existing.value_or(RunPin{u.run_id, u.state, {}, std::nullopt, at});
+    pin.state = u.state;
+    pin.updated_at = at;
+    pin.finished_at = u.state == RunPinState::kActive ? std::nullopt : std::optional<SysTime>(at);
+    pin.refs.insert(pin.refs.end(), u.refs.begin(), u.refs.end());
+    std::sort(pin.refs.begin(), pin.refs.end());
+    pin.refs.erase(std::unique(pin.refs.begin(), pin.refs.end()), pin.refs.end());
+    RECOMP_RETURN_IF_ERROR(core_->catalog.PutPin(txn, pin));
+  }
   return txn.Commit();
 }
 

@@ -71,6 +71,14 @@ class ArtifactStore {
   // and adds `refs` to its pinned set (refs are never removed from a pin).
   Status PinRun(const std::string& run_id, RunPinState state, const std::vector<Digest>& refs,
                 SysTime at);
+  struct PinUpdate {
+    std::string run_id;
+    RunPinState state;
+    std::vector<Digest> refs;
+  };
+  // PinRun of each update, in order, in ONE durable commit (one fsync for many runs). All or
+  // nothing: an invalid run id fails the whole batch before anything is written.
+  Status PinRuns(const std::vector<PinUpdate>& updates, SysTime at);
   Result<std::vector<RunPin>> ListPins();
   // Removes generated blobs (and external ones with `include_external`) that no active run
   // pins and whose retention passed (see GcPolicy), unindexed blob files and stale temp

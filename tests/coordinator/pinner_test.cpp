@@ -94,3 +94,23 @@ TEST_CASE("pinner: destruction writes what is still queued; an empty Enqueue is 
   REQUIRE(pins.ok());
   CHECK(pins->size() == 20);
 }
+
+TEST_CASE("pinner: pins queued while it lingers share one commit, in order") {
+  TempDir dir;
+  auto store = OpenStore(dir);
+  Digest a = Put(*store, "a"), b = Put(*store, "b");
+  Pinner pinner(store.get());
+  // One Enqueue per pin, as the coordinator does per batch: the active pin of each run, then
+  // its terminal pin in a later call. Whatever the batching, the terminal state wins.
+  for (int i = 0; i < 30; ++i) pinner.Enqueue({{"run-" + std::to_string(i), store::RunPinState::kActive, {a}}});
+  for (int i = 0; i < 30; ++i) pinner.Enqueue({{"run-" + std::to_string(i), store::RunPinState::kSucceeded, {b}}});
+  pinner.Drain();
+  CHECK(pinner.written() == 60);
+  auto pins = store->ListPins();
+  REQUIRE(pins.ok());
+  REQUIRE(pins->size() == 30);
+  for (const auto& p : *pins) {
+    CHECK(p.state == store::RunPinState::kSucceeded);
+    CHECK(p.refs.size() == 2);
+  }
+}

@@ -152,3 +152,19 @@ TEST_CASE("PinKeeper: the latest window wins across pins") {
   CHECK(s->Gc(At(t0 + days(60)), false, false).value().removed.empty());
   CHECK(s->Gc(At(t0 + days(91)), false, false).value().removed.size() == 1);
 }
+
+TEST_CASE("PinRuns applies a batch in order in one commit, and refuses it whole when a run id is bad") {
+  TempDir dir;
+  auto s = ArtifactStore::Open(dir / "s").value();
+  Digest a = D(s->PutBytes("a").value());
+  SysTime now = std::chrono::system_clock::now();
+  CHECK(s->PinRuns({{"r1", RunPinState::kActive, {a}}, {"r1", RunPinState::kFailed, {}}}, now).ok());
+  Status bad = s->PinRuns({{"r2", RunPinState::kActive, {a}}, {std::string(300, 'x'), RunPinState::kActive, {a}}}, now);
+  CHECK(bad.code() == Status::Code::kInvalidArgument);
+  auto pins = s->ListPins().value();
+  REQUIRE(pins.size() == 1);  // r2 was not written either
+  CHECK(pins.front().run_id == "r1");
+  CHECK(pins.front().state == RunPinState::kFailed);  // the later update of the batch won
+  CHECK(pins.front().refs.size() == 1);                // refs accumulate
+  CHECK(s->PinRuns({}, now).ok());
+}
