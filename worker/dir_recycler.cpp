@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <map>
 
 namespace recomp::worker {
@@ -40,6 +41,28 @@ bool EmptyDir(int fd) {
   }
 }
 
+// Removes the (empty) directories under the directory open as `fd`, recursively (spare trees
+// nest a few levels), and closes `fd`. Anything that is not an empty directory tree stays.
+void RemoveEmptyDirs(int fd, int depth) {
+  DIR* p = ::fdopendir(fd);
+  if (p == nullptr) {
+    ::close(fd);
+    return;
+  }
+  std::vector<std::string> names;
+  while (struct dirent* s = ::readdir(p)) {
+    std::string_view n = s->d_name;
+    if (n != "." && n != ".." && s->d_type == DT_DIR) names.emplace_back(n);
+  }
+  for (const std::string& n : names) {
+    int sub = ::openat(::dirfd(p), n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sub >= 0 && depth < 64) RemoveEmptyDirs(sub, depth + 1);
+    else if (sub >= 0) ::close(sub);
+    (void)::unlinkat(::dirfd(p), n.c_str(), AT_REMOVEDIR);
+  }
+  ::closedir(p);
+}
+
 // Removes the pools in `root` of processes that no longer exist (they hold empty
 // directories only; anything else is left for the operator).
 void RemoveStalePools(const std::string& root) {
@@ -52,14 +75,7 @@ void RemoveStalePools(const std::string& root) {
     if (pid <= 0 || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
     int pool = ::openat(::dirfd(d), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (pool < 0) continue;
-    if (DIR* p = ::fdopendir(pool)) {
-      while (struct dirent* s = ::readdir(p)) {
-        if (s->d_name[0] != '.') (void)::unlinkat(::dirfd(p), s->d_name, AT_REMOVEDIR);
-      }
-      ::closedir(p);
-    } else {
-      ::close(pool);
-    }
+    RemoveEmptyDirs(pool, 0);
     (void)::unlinkat(::dirfd(d), name.c_str(), AT_REMOVEDIR);
   }
   ::closedir(d);
@@ -101,8 +117,10 @@ DirRecycler::~DirRecycler() {
   std::lock_guard<std::mutex> lock(mu_);
   if (pool_fd_.valid()) {
     for (const Spare& sp : spares_) (void)::unlinkat(pool_fd_.get(), sp.name.c_str(), AT_REMOVEDIR);
+    for (const Spare& tree : trees_) RemoveSpareTree(tree);
   }
   spares_.clear();
+  trees_.clear();
   if (!pool_.empty()) (void)::rmdir(pool_.c_str());  // fails (kept) only if someone added files
 }
 
@@ -170,6 +188,81 @@ Status DirRecycler::Retire(int parent_fd, const std::string& name, const std::st
 size_t DirRecycler::spares() const {
   std::lock_guard<std::mutex> lock(mu_);
   return spares_.size();
+}
+
+size_t DirRecycler::trees() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return trees_.size();
+}
+
+void DirRecycler::RemoveSpareTree(const Spare& tree) const {
+  for (auto it = tree.skeleton.rbegin(); it != tree.skeleton.rend(); ++it) {  // children first
+    (void)::unlinkat(pool_fd_.get(), (tree.name + "/" + *it).c_str(), AT_REMOVEDIR);
+  }
+  (void)::unlinkat(pool_fd_.get(), tree.name.c_str(), AT_REMOVEDIR);
+}
+
+Result<std::vector<std::string>> DirRecycler::MakeTree(const std::string& path, mode_t mode) {
+  Spare tree;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (trees_.empty()) {
+      // No tree: a bare directory (below, outside the lock).
+    } else {
+      tree = std::move(trees_.back());
+      trees_.pop_back();
+    }
+  }
+  if (tree.name.empty()) {
+    RECOMP_RETURN_IF_ERROR(Make(path, mode));
+    return std::vector<std::string>{};
+  }
+  if (::renameat2(pool_fd_.get(), tree.name.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) != 0) {
+    // `path` exists or its parent does not (Make says which), or the spare vanished.
+    if (::faccessat(pool_fd_.get(), tree.name.c_str(), F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+      std::lock_guard<std::mutex> lock(mu_);
+      trees_.push_back(std::move(tree));
+    }
+    RECOMP_RETURN_IF_ERROR(Make(path, mode));
+    return std::vector<std::string>{};
+  }
+  if (tree.mode != (mode & 07777) && ::chmod(path.c_str(), mode) != 0) {
+    return store::ErrnoStatus("chmod", path, errno);
+  }
+  return std::move(tree.skeleton);
+}
+
+bool DirRecycler::ReusableShape(int dir_fd, size_t child_dirs, mode_t* mode) const {
+  struct stat st;
+  if (::fstat(dir_fd, &st) != 0 || !S_ISDIR(st.st_mode)) return false;
+  *mode = st.st_mode & 07777;
+  if (st.st_size > 4096 || st.st_uid != uid_ || st.st_gid != gid_ || st.st_nlink != 2 + child_dirs) return false;
+  return ::flistxattr(dir_fd, nullptr, 0) == 0;
+}
+
+Status DirRecycler::RetireTree(int parent_fd, const std::string& name, const std::string& path,
+                               int dir_fd, std::vector<std::string> skeleton) {
+  std::sort(skeleton.begin(), skeleton.end());
+  size_t top_children = 0;
+  for (const std::string& s : skeleton) top_children += s.find('/') == std::string::npos;
+  Spare tree{"", 0, std::move(skeleton)};
+  if (ReusableShape(dir_fd, top_children, &tree.mode)) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (trees_.size() < kMaxTrees) tree.name = "t" + std::to_string(next_++);
+  }
+  if (!tree.name.empty() &&
+      ::renameat2(parent_fd, name.c_str(), pool_fd_.get(), tree.name.c_str(), RENAME_NOREPLACE) == 0) {
+    std::lock_guard<std::mutex> lock(mu_);
+    trees_.push_back(std::move(tree));
+    return Status::Ok();
+  }
+  for (auto it = tree.skeleton.rbegin(); it != tree.skeleton.rend(); ++it) {
+    if (::unlinkat(dir_fd, it->c_str(), AT_REMOVEDIR) != 0) {
+      return store::ErrnoStatus("rmdir", path + "/" + *it, errno);
+    }
+  }
+  if (::unlinkat(parent_fd, name.c_str(), AT_REMOVEDIR) != 0) return store::ErrnoStatus("rmdir", path, errno);
+  return Status::Ok();
 }
 
 }  // namespace recomp::worker

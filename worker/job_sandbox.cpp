@@ -124,6 +124,58 @@ Status RemoveAt(int parent_fd, const std::string& name, const std::string& path,
   return Status::Ok();
 }
 
+Result<bool> KeepSkeletonDir(int parent_fd, const std::string& name, const std::string& path,
+                             const std::string& rel, const std::set<std::string>& skeleton,
+                             DirRecycler* recycler, std::vector<std::string>* kept);
+
+// Empties the directory open as `fd` (`path`; `rel` relative to the sandbox, "" for its top)
+// but keeps the subdirectories named in `skeleton` that still qualify (KeepSkeletonDir),
+// appending them to *kept. Returns how many direct children it kept.
+Result<size_t> EmptyKeeping(int fd, const std::string& path, const std::string& rel,
+                            const std::set<std::string>& skeleton, DirRecycler* recycler,
+                            std::vector<std::string>* kept) {
+  RECOMP_ASSIGN_OR_RETURN(std::vector<std::string> names, ListNames(fd, path));
+  size_t children = 0;
+  for (const std::string& child : names) {
+    std::string child_rel = rel.empty() ? child : rel + "/" + child;
+    std::string child_path = path + "/" + child;
+    if (skeleton.count(child_rel) != 0) {
+      RECOMP_ASSIGN_OR_RETURN(bool keep, KeepSkeletonDir(fd, child, child_path, child_rel, skeleton, recycler, kept));
+      if (keep) {
+        ++children;
+        continue;
+      }
+    }
+    RECOMP_RETURN_IF_ERROR(RemoveAt(fd, child, child_path, recycler));
+  }
+  return children;
+}
+
+// A directory of the sandbox's skeleton: if it still is a directory, reset to mode 0700,
+// emptied (keeping its own skeleton children) and of a reusable shape, it is kept (true).
+// Otherwise false: the caller removes it with whatever was kept under it.
+Result<bool> KeepSkeletonDir(int parent_fd, const std::string& name, const std::string& path,
+                             const std::string& rel, const std::set<std::string>& skeleton,
+                             DirRecycler* recycler, std::vector<std::string>* kept) {
+  struct stat st;
+  if (::fstatat(parent_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    return store::ErrnoStatus("lstat", path, errno);
+  }
+  if (!S_ISDIR(st.st_mode)) return false;
+  if ((st.st_mode & 07777) != 0700 && ::fchmodat(parent_fd, name.c_str(), 0700, 0) != 0) {
+    return store::ErrnoStatus("chmod 0700", path, errno);
+  }
+  store::Fd fd(::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) return store::ErrnoStatus("open dir", path, errno);
+  std::vector<std::string> sub;
+  RECOMP_ASSIGN_OR_RETURN(size_t children, EmptyKeeping(fd.get(), path, rel, skeleton, recycler, &sub));
+  mode_t mode;
+  if (!recycler->ReusableShape(fd.get(), children, &mode)) return false;
+  kept->insert(kept->end(), sub.begin(), sub.end());
+  kept->push_back(rel);
+  return true;
+}
+
 // Validates all input paths; on OK *by_path maps each path to its input (sorted).
 Status ValidateInputs(const std::vector<SandboxInput>& inputs, uint64_t max_inputs,
                       std::map<std::string, const SandboxInput*>* by_path) {
@@ -204,21 +256,26 @@ Result<std::unique_ptr<JobSandbox>> JobSandbox::Create(const std::string& root,
   }
   if (!recycler.ok()) return recycler.status().WithContext("sandbox root");
   std::string dir;
+  std::vector<std::string> reused;  // the empty directories a recycled tree came with
   for (int tries = 0; dir.empty(); ++tries) {
     RECOMP_ASSIGN_OR_RETURN(std::string suffix, RandomHex(6));
     std::string candidate =
         root + "/" + std::string(job_id) + "." + std::to_string(attempt) + "." + suffix;
-    Status made = (*recycler)->Make(candidate, 0700);
+    Result<std::vector<std::string>> made = (*recycler)->MakeTree(candidate, 0700);
     if (made.ok()) {
       dir = candidate;
-    } else if (made.code() != Status::Code::kAlreadyExists || tries >= 16) {
-      return made.WithContext("sandbox");
+      reused = std::move(made).value();
+    } else if (made.status().code() != Status::Code::kAlreadyExists || tries >= 16) {
+      return made.status().WithContext("sandbox");
     }
   }
   std::unique_ptr<JobSandbox> sandbox(new JobSandbox(dir, limits));  // removes `dir` from now on
   sandbox->recycler_ = *recycler;
-  RECOMP_RETURN_IF_ERROR(sandbox->recycler_->Make(sandbox->work_dir_, 0700));
-  RECOMP_RETURN_IF_ERROR(sandbox->recycler_->Make(sandbox->input_dir(), 0700));
+  sandbox->reused_.insert(reused.begin(), reused.end());
+  for (const char* rel : {"work", "work/in"}) {
+    if (sandbox->reused_.count(rel) == 0) RECOMP_RETURN_IF_ERROR(sandbox->recycler_->Make(dir + "/" + rel, 0700));
+    sandbox->skeleton_.insert(rel);
+  }
   RECOMP_ASSIGN_OR_RETURN(store::Fd log, store::CreateExclusive(sandbox->log_path_, 0600));
   char real[PATH_MAX];
   if (::realpath(sandbox->work_dir_.c_str(), real) == nullptr) {
@@ -236,12 +293,33 @@ JobSandbox::~JobSandbox() {
 
 Status JobSandbox::Remove() {
   if (removed_) return Status::Ok();
-  Status st = RemoveTree(dir_, recycler_.get());
+  Status st = recycler_ ? RecycleTree() : RemoveTree(dir_);
   if (st.ok() || st.code() == Status::Code::kNotFound) {
     removed_ = true;
     return Status::Ok();
   }
   return st;
+}
+
+Status JobSandbox::RecycleTree() {
+  size_t slash = dir_.find_last_of('/');
+  std::string parent = slash == 0 ? "/" : dir_.substr(0, slash);
+  std::string name = dir_.substr(slash + 1);
+  store::Fd parent_fd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!parent_fd.valid()) return store::ErrnoStatus("open dir", parent, errno);
+  struct stat st;
+  if (::fstatat(parent_fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    return store::ErrnoStatus("lstat", dir_, errno);
+  }
+  if (!S_ISDIR(st.st_mode)) return RemoveAt(parent_fd.get(), name, dir_, recycler_.get());
+  if ((st.st_mode & 07777) != 0700 && ::fchmodat(parent_fd.get(), name.c_str(), 0700, 0) != 0) {
+    return store::ErrnoStatus("chmod 0700", dir_, errno);
+  }
+  store::Fd fd(::openat(parent_fd.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) return store::ErrnoStatus("open dir", dir_, errno);
+  std::vector<std::string> kept;
+  RECOMP_RETURN_IF_ERROR(EmptyKeeping(fd.get(), dir_, "", skeleton_, recycler_.get(), &kept).status());
+  return recycler_->RetireTree(parent_fd.get(), name, dir_, fd.get(), std::move(kept));
 }
 
 Status JobSandbox::MaterializeInputs(const std::vector<SandboxInput>& inputs,
@@ -252,8 +330,12 @@ Status JobSandbox::MaterializeInputs(const std::vector<SandboxInput>& inputs,
   for (const auto& [path, in] : by_path) {
     for (size_t slash = path.find('/'); slash != std::string::npos;
          slash = path.find('/', slash + 1)) {
-      std::string sub = input_dir() + "/" + path.substr(0, slash);
-      if (dirs.insert(sub).second) RECOMP_RETURN_IF_ERROR(recycler_->Make(sub, 0700));
+      std::string rel = "work/in/" + path.substr(0, slash);
+      std::string sub = dir_ + "/" + rel;
+      if (dirs.insert(sub).second) {
+        if (reused_.count(rel) == 0) RECOMP_RETURN_IF_ERROR(recycler_->Make(sub, 0700));
+        skeleton_.insert(rel);
+      }
     }
     std::string dest = input_dir() + "/" + path;
     Status st = source.Materialize(in->digest, dest);
@@ -268,6 +350,14 @@ Status JobSandbox::MaterializeInputs(const std::vector<SandboxInput>& inputs,
     }
     stamps_.push_back({path, in->digest, info});
   }
+  // The recycled tree's directories this job does not use go before it can see them
+  // (children first: they sort after their parents).
+  for (auto it = reused_.rbegin(); it != reused_.rend(); ++it) {
+    if (skeleton_.count(*it) != 0) continue;
+    std::string path = dir_ + "/" + *it;
+    RECOMP_RETURN_IF_ERROR(recycler_->Retire(AT_FDCWD, path, path));
+  }
+  reused_.clear();
   for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
     if (::chmod(it->c_str(), 0555) != 0) return store::ErrnoStatus("chmod 0555", *it, errno);
   }

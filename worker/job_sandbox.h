@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -72,7 +73,8 @@ class JobSandbox {
   // Validates every path first (ValidateJobPath, no trailing '/', no duplicates, no path both a
   // file and a directory, count <= max_inputs) and creates nothing if one is bad. Then
   // materialises each as in/<path> with no write bits, and makes in/ and its subdirectories
-  // read-only. Call once, before the job runs.
+  // read-only. Call once, before the job runs (also with no inputs): a sandbox made from a
+  // recycled tree may hold empty directories of an earlier job until this call prunes them.
   Status MaterializeInputs(const std::vector<SandboxInput>& inputs, BlobSource& source);
 
   // OK when every materialised input is still the file we created, unwritten (same inode, size
@@ -112,6 +114,7 @@ class JobSandbox {
                  Gathered* g) const;
   Result<std::string> ResolveInside(const std::string& rel) const;
   Result<std::string> LogForStorage();  // the file to store, "" for an empty log
+  Status RecycleTree();  // Remove with a recycler: empties the tree, keeps skeleton_ as a spare
 
   std::string dir_;
   std::string work_dir_;
@@ -120,6 +123,11 @@ class JobSandbox {
   SandboxLimits limits_;
   std::shared_ptr<DirRecycler> recycler_;  // directories come from and go back to it
   std::vector<InputStamp> stamps_;  // one per materialised input
+  // Directories relative to dir_: those this sandbox uses ("work", "work/in", input subdirs),
+  // kept as one spare tree on removal; and those a recycled tree brought that it has not
+  // claimed yet (MaterializeInputs prunes the rest).
+  std::set<std::string> skeleton_;
+  std::set<std::string> reused_;
   bool removed_ = false;
 };
 

@@ -106,6 +106,8 @@ TEST_CASE("pools of dead processes are removed when a process first uses the roo
     auto r = DirRecycler::ForRoot(root.path());
     bool ok = r.ok() && (*r)->Make(root / "x", 0700).ok() &&
               RetireDir(**r, root.path(), "x").ok();
+    auto sb = JobSandbox::Create(root.path(), "j", 1);  // and a spare tree (nested dirs)
+    ok = ok && sb.ok() && (*sb)->Remove().ok() && (*r)->trees() == 1;
     ::_exit(ok ? 0 : 1);
   }
   int status = 0;
@@ -117,24 +119,113 @@ TEST_CASE("pools of dead processes are removed when a process first uses the roo
   CHECK(PoolCount(root.path()) == 1);  // the dead one's is gone, ours exists
 }
 
-TEST_CASE("a job sandbox takes its directories from the recycler and gives them back") {
+namespace {
+
+// A BlobSource that writes each digest's first byte as the file's content.
+struct ByteSource : BlobSource {
+  Status Materialize(const Digest& d, const std::string& dest) override {
+    std::ofstream(dest) << static_cast<int>(d.bytes[0]);
+    return Status::Ok();
+  }
+};
+
+Digest DigestN(uint8_t n) {
+  Digest d{};
+  d.bytes[0] = n;
+  return d;
+}
+
+std::set<std::string> Names(const std::string& dir) {
+  std::set<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) out.insert(e.path().filename().string());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a job sandbox goes back to the recycler as one tree and comes back in one piece") {
   TempDir root;
   std::string sandboxes = root / "sandboxes";
-  ino_t first;
+  ByteSource source;
+  ino_t top, in;
   {
     auto sb = JobSandbox::Create(sandboxes, "j1", 1).value();
-    first = InodeOf(sb->dir());
-    ::chmod(sb->input_dir().c_str(), 0555);
+    REQUIRE(sb->MaterializeInputs({{"module/rom", DigestN(1)}, {"lift/0/a.c", DigestN(2)}}, source).ok());
+    top = InodeOf(sb->dir());
+    in = InodeOf(sb->input_dir());
+    std::ofstream(sb->work_dir() + "/out.txt") << "output";
+    fs::create_directories(sb->work_dir() + "/out/deep");  // the job's own: not kept
   }
   auto r = DirRecycler::ForRoot(sandboxes).value();
-  CHECK(r->spares() == 3);  // dir, work, work/in
-  auto sb = JobSandbox::Create(sandboxes, "j2", 1).value();
-  CHECK(r->spares() == 0);
-  CHECK(ModeOf(sb->dir()) == 0700);
-  CHECK(ModeOf(sb->input_dir()) == 0700);
+  CHECK(r->trees() == 1);   // dir, work, work/in, in/module, in/lift, in/lift/0 as one spare
+  CHECK(r->spares() == 2);  // out/, out/deep/ on their own
+  {
+    auto sb = JobSandbox::Create(sandboxes, "j2", 1).value();
+    CHECK(r->trees() == 0);
+    CHECK(InodeOf(sb->dir()) == top);
+    CHECK(InodeOf(sb->input_dir()) == in);
+    CHECK(ModeOf(sb->input_dir()) == 0700);     // writable again until inputs are in
+    CHECK(Names(sb->work_dir()) == std::set<std::string>{"in"});  // no file of j1's
+    CHECK(Names(sb->dir()) == std::set<std::string>{"job.log", "work"});
+    // Another shape: in/lift/ and in/lift/0/ are pruned before the job can see them,
+    // in/module/ is reused, in/tools/ is new.
+    REQUIRE(sb->MaterializeInputs({{"module/rom", DigestN(3)}, {"tools/t.py", DigestN(4)}}, source).ok());
+    CHECK(Names(sb->input_dir()) == std::set<std::string>{"module", "tools"});
+    CHECK(Names(sb->input_dir() + "/module") == std::set<std::string>{"rom"});
+    CHECK(ModeOf(sb->input_dir()) == 0555);
+    CHECK(ModeOf(sb->input_dir() + "/tools") == 0555);
+  }
+  CHECK(r->trees() == 1);
+  auto sb = JobSandbox::Create(sandboxes, "j3", 1).value();
+  REQUIRE(sb->MaterializeInputs({}, source).ok());  // no inputs: every reused subdir goes
   CHECK(fs::is_empty(sb->input_dir()));
-  std::set<ino_t> inodes = {InodeOf(sb->dir()), InodeOf(sb->work_dir()), InodeOf(sb->input_dir())};
-  CHECK(inodes.count(first) == 1);
+  CHECK(ModeOf(sb->dir()) == 0700);
+}
+
+TEST_CASE("a sandbox whose job damaged its skeleton keeps only what still qualifies") {
+  TempDir root;
+  TempDir outside;
+  std::string sandboxes = root / "sandboxes";
+  ByteSource source;
+  {
+    auto sb = JobSandbox::Create(sandboxes, "j1", 1).value();
+    REQUIRE(sb->MaterializeInputs({{"module/rom", DigestN(1)}}, source).ok());
+    // What a hostile job could do: move in/ away and put a symlink in its place, lock a dir.
+    REQUIRE(::rename(sb->input_dir().c_str(), (sb->work_dir() + "/moved").c_str()) == 0);
+    REQUIRE(::symlink(outside.path().c_str(), sb->input_dir().c_str()) == 0);
+    REQUIRE(::chmod(sb->work_dir().c_str(), 0500) == 0);
+  }
+  CHECK(fs::is_empty(outside.path()));  // the symlink was removed, not followed
+  auto r = DirRecycler::ForRoot(sandboxes).value();
+  CHECK(r->trees() == 1);  // the top and work/ (mode restored); in/ was a symlink
+  auto sb = JobSandbox::Create(sandboxes, "j2", 1).value();
+  CHECK(ModeOf(sb->work_dir()) == 0700);
+  struct stat st;
+  REQUIRE(::lstat(sb->input_dir().c_str(), &st) == 0);
+  CHECK(S_ISDIR(st.st_mode));
+  CHECK(fs::is_empty(sb->input_dir()));
+  CHECK(Names(sb->work_dir()) == std::set<std::string>{"in"});
+  REQUIRE(sb->MaterializeInputs({{"module/rom", DigestN(2)}}, source).ok());
+  CHECK(Names(sb->input_dir()) == std::set<std::string>{"module"});
+}
+
+TEST_CASE("a marked skeleton directory is not kept in the tree") {
+  TempDir root;
+  std::string sandboxes = root / "sandboxes";
+  ByteSource source;
+  std::string marked;
+  {
+    auto sb = JobSandbox::Create(sandboxes, "j1", 1).value();
+    REQUIRE(sb->MaterializeInputs({{"module/rom", DigestN(1)}}, source).ok());
+    marked = sb->input_dir() + "/module";
+    REQUIRE(::chmod(marked.c_str(), 0700) == 0);
+    if (::setxattr(marked.c_str(), "user.recomp", "1", 1, 0) != 0) return;  // no user xattrs here
+  }
+  auto r = DirRecycler::ForRoot(sandboxes).value();
+  REQUIRE(r->trees() == 1);
+  auto sb = JobSandbox::Create(sandboxes, "j2", 1).value();
+  REQUIRE(sb->MaterializeInputs({{"module/rom", DigestN(2)}}, source).ok());
+  CHECK(::getxattr((sb->input_dir() + "/module").c_str(), "user.recomp", nullptr, 0) < 0);  // a new one
 }
 
 }  // namespace recomp::worker

@@ -37,8 +37,9 @@ inline bool NoSandboxLeft(const std::string& root) {
   if (!fs::exists(root)) return true;
   for (const auto& e : fs::directory_iterator(root)) {
     if (e.path().filename().string().rfind(".spare.", 0) != 0) return false;
-    for (const auto& spare : fs::directory_iterator(e.path())) {
-      if (!spare.is_directory() || !fs::is_empty(spare.path())) return false;
+    // Spares are empty directories, or trees of them (a recycled sandbox's skeleton).
+    for (const auto& spare : fs::recursive_directory_iterator(e.path())) {
+      if (!spare.is_directory() || spare.is_symlink()) return false;
     }
   }
   return true;
