@@ -68,15 +68,20 @@ Result<std::unique_ptr<CoordinatorService>> CoordinatorService::Create(
 CoordinatorService::~CoordinatorService() = default;
 
 Status CoordinatorService::Impl::Flush(Effects& fx) {
+  // Jobs go out BEFORE the commit, so a job runs while its dispatch is being fsynced (a 1-job
+  // run's result then waits for one commit, not two in a row). This announces nothing: a job
+  // ID names only what the job does and reads, so if we crash before the commit the restarted
+  // coordinator ignores the orphan's result (unknown run or attempt) and dispatches the same
+  // job ID again; the worst case is work done twice.
+  for (const StageJob& j : fx.dispatch) {
+    SendFrames(dispatch, proto::Frames(proto::kDispatch, EncodeStageJob(j)), "dispatch");
+  }
   RECOMP_RETURN_IF_ERROR(engine->Commit(&fx));
   // Durable now: only from here on is anything announced (LESSONS: Titanic). Each event is
   // published as the very bytes that were stored.
   for (size_t i = 0; i < fx.events.size(); ++i) {
     SendFrames(events, {std::string(ToString(fx.events[i].type)), std::move(fx.encoded_events[i])},
                "events");
-  }
-  for (const StageJob& j : fx.dispatch) {
-    SendFrames(dispatch, proto::Frames(proto::kDispatch, EncodeStageJob(j)), "dispatch");
   }
   for (const proto::JobRef& r : fx.revoke) {
     SendFrames(dispatch, proto::Frames(proto::kRevoke, proto::EncodeJobRef(r)), "dispatch");
