@@ -102,7 +102,7 @@ struct Options {
   int lat_runs = 400;          // 1-job runs, one at a time
   size_t proc_jobs = 3000;     // /bin/true jobs through the pool
   uint32_t proc_shards = 250;
-  uint32_t slots = 2;          // per worker, process phase
+  uint32_t slots = 4;          // per worker, process phase (jobs of ~1 ms: 2 per core is too few)
   uint32_t noop_slots = 64;    // per worker, control plane (credits: jobs a worker may hold)
   double soak_cap_s = 100;     // stop the soak here if the rate is too low (reported)
 };
@@ -738,7 +738,8 @@ int main(int argc, char** argv) {
   }
 
   // --- real processes: /bin/true ------------------------------------------------------------
-  Throughput proc;
+  Throughput proc;  // the best trial
+  std::vector<double> proc_rates;
   Latency proc_lat;
   {
     Pool p = StartPool(o, "proc", "process", o.slots);
@@ -748,8 +749,12 @@ int main(int argc, char** argv) {
     auto lsubs = PrepareRuns(p, "plat", o.quick ? 20 : 100, 1);
     proc_lat = OneAtATime(c, lsubs);
     size_t runs = (o.proc_jobs + o.proc_shards - 1) / o.proc_shards;
-    auto subs = PrepareRuns(p, "proc", runs, o.proc_shards);
-    proc = DriveRuns(p, c, subs, o.proc_shards, 4, 90);
+    for (int tr = 0; tr < o.trials; ++tr) {
+      auto subs = PrepareRuns(p, "proc" + std::to_string(tr), runs, o.proc_shards);
+      Throughput t = DriveRuns(p, c, subs, o.proc_shards, 4, 90);
+      proc_rates.push_back(t.rate());
+      if (tr == 0 || t.rate() > proc.rate()) proc = t;
+    }
     std::printf("process phase done (%.1f s)\n", Since(bench_t0));
     std::fflush(stdout);
     StopPool(o, p);
@@ -781,9 +786,16 @@ int main(int argc, char** argv) {
               lat_nosync.ack.Pct(90), lat_nosync.ack.Pct(99));
   std::printf("%-52s p50 %.2f ms  p90 %.2f  p99 %.2f\n", "    of which OK -> run.completed", lat_nosync.rest.Pct(50),
               lat_nosync.rest.Pct(90), lat_nosync.rest.Pct(99));
-  std::printf("%-52s %.0f jobs/s over %zu jobs in %.1f s (slots %u x 2)  = %.0f%% of raw 1 loop, %.0f%% of raw 2 loops  [target >= 80%%]\n",
-              "real processes (/bin/true)", proc.rate(), proc.jobs, proc.seconds, o.slots,
-              100 * proc.rate() / std::max(1.0, best(spawn1)), 100 * proc.rate() / std::max(1.0, best(spawn2)));
+  auto median = [](std::vector<double> v) {
+    if (v.empty()) return 0.0;
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  std::printf("%-52s %s (slots %u x 2, %zu jobs per trial)  best = %.0f%% of the best raw 1 loop, median = %.0f%% of its median; %.0f%% of raw 2 loops  [target >= 80%%]\n",
+              "real processes (/bin/true)", (BestSpread(proc_rates) + " jobs/s").c_str(), o.slots, proc.jobs,
+              100 * best(proc_rates) / std::max(1.0, best(spawn1)),
+              100 * median(proc_rates) / std::max(1.0, median(spawn1)),
+              100 * best(proc_rates) / std::max(1.0, best(spawn2)));
   std::printf("%-52s p50 %.2f ms  p90 %.2f  p99 %.2f\n", "1-job /bin/true run latency: submit -> completed",
               proc_lat.total.Pct(50), proc_lat.total.Pct(90), proc_lat.total.Pct(99));
   std::printf("coordinator memory during the soak (kB from /proc/PID/status and smaps_rollup):\n");
