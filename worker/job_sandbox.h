@@ -15,6 +15,7 @@
 #include "messages/artifact_ref.h"
 #include "messages/status.h"
 #include "worker/blob_source.h"
+#include "worker/sandbox_tree.h"  // RemoveTree, for callers that clean up sandboxes
 
 namespace recomp::worker {
 
@@ -45,13 +46,6 @@ struct CollectedOutputs {
 // components, no NUL, components <= 255 bytes, total <= 4096. A trailing '/' is accepted only
 // when `allow_dir`. `what` prefixes the message ("input path", "output path").
 Status ValidateJobPath(std::string_view path, bool allow_dir, std::string_view what);
-
-class DirRecycler;
-
-// Removes `path` and everything under it without following symlinks, first granting ourselves
-// permission on directories a job made read-only. NotFound if absent. Holds one fd per level.
-// With a `recycler`, emptied directories go to it (DirRecycler::Retire) instead of rmdir.
-Status RemoveTree(const std::string& path, DirRecycler* recycler = nullptr);
 
 class JobSandbox {
  public:
