@@ -29,9 +29,41 @@ const char* TypeName(const msgpack::object& o) {
 
 }  // namespace
 
-Result<msgpack::object_handle> Unpack(std::string_view bytes, std::string_view what) {
+namespace {
+
+// Zones kept by this thread for the next Unpack (cleared: only their first chunk stays).
+constexpr size_t kPooledZones = 4;
+thread_local std::vector<std::unique_ptr<msgpack::zone>> t_zones;
+
+std::unique_ptr<msgpack::zone> TakeZone() {
+  if (t_zones.empty()) return std::make_unique<msgpack::zone>();
+  std::unique_ptr<msgpack::zone> z = std::move(t_zones.back());
+  t_zones.pop_back();
+  return z;
+}
+
+void GiveZone(std::unique_ptr<msgpack::zone> z) {
+  if (!z || t_zones.size() >= kPooledZones) return;  // freed
+  z->clear();
+  t_zones.push_back(std::move(z));
+}
+
+}  // namespace
+
+Unpacked::~Unpacked() { GiveZone(std::move(zone_)); }
+
+Unpacked& Unpacked::operator=(Unpacked&& o) noexcept {
+  if (this != &o) {
+    GiveZone(std::move(zone_));
+    obj_ = o.obj_;
+    zone_ = std::move(o.zone_);
+  }
+  return *this;
+}
+
+Result<Unpacked> Unpack(std::string_view bytes, std::string_view what) {
+  if (bytes.empty()) return Status::InvalidArgument(std::string(what) + ": empty message");
   std::string name(what);
-  if (bytes.empty()) return Status::InvalidArgument(name + ": empty message");
   if (bytes.size() > kMaxMessageBytes) {
     return Status::ResourceExhausted(name + ": message of " + std::to_string(bytes.size()) +
                                      " bytes exceeds the limit of " +
@@ -44,13 +76,16 @@ Result<msgpack::object_handle> Unpack(std::string_view bytes, std::string_view w
                               kMaxDepth);
   try {
     size_t off = 0;
-    msgpack::object_handle oh =
-        msgpack::unpack(bytes.data(), bytes.size(), off, nullptr, nullptr, limit);
+    std::unique_ptr<msgpack::zone> zone = TakeZone();
+    bool referenced = false;  // no reference function: strings are copied into the zone
+    msgpack::object obj =
+        msgpack::unpack(*zone, bytes.data(), bytes.size(), off, referenced, nullptr, nullptr, limit);
     if (off != bytes.size()) {
+      GiveZone(std::move(zone));
       return Status::InvalidArgument(name + ": " + std::to_string(bytes.size() - off) +
                                      " trailing bytes after the MessagePack value");
     }
-    return oh;
+    return Unpacked(obj, std::move(zone));
   } catch (const msgpack::depth_size_overflow&) {
     return Status::ResourceExhausted(name + ": nesting deeper than " + std::to_string(kMaxDepth));
   } catch (const msgpack::size_overflow& e) {

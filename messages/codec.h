@@ -7,6 +7,7 @@
 #include <climits>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,10 +28,29 @@ inline constexpr size_t kMaxDepth = 16;                // nesting
 
 enum class Need { kRequired, kOptional };
 
+// One decoded MessagePack value and the zone holding it (strings are copies: `bytes` may go
+// away). Its zone is recycled through a small per-thread pool when it is destroyed: a zone's
+// first chunk is an 8 KiB malloc, paid per message before (3 % of the coordinator's CPU).
+class Unpacked {
+ public:
+  Unpacked(msgpack::object obj, std::unique_ptr<msgpack::zone> zone)
+      : obj_(obj), zone_(std::move(zone)) {}
+  ~Unpacked();
+  Unpacked(Unpacked&&) noexcept = default;
+  Unpacked& operator=(Unpacked&& o) noexcept;
+  Unpacked(const Unpacked&) = delete;
+  Unpacked& operator=(const Unpacked&) = delete;
+  const msgpack::object& get() const { return obj_; }
+
+ private:
+  msgpack::object obj_;
+  std::unique_ptr<msgpack::zone> zone_;
+};
+
 // Parses `bytes` as exactly one MessagePack value within the limits above.
 // Never throws: malformed, truncated, trailing or oversized input becomes InvalidArgument
 // naming `what`.
-Result<msgpack::object_handle> Unpack(std::string_view bytes, std::string_view what);
+Result<Unpacked> Unpack(std::string_view bytes, std::string_view what);
 
 // Reads fields of one MessagePack map. Keys must be strings. Unknown keys are ignored
 // (forward compatibility within a schema version). `obj` must outlive the reader.
