@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/config.h"  // DefaultHome, DataDir
 #include "messages/status.h"
 
 namespace recomp::cli {
@@ -17,8 +18,6 @@ int ReportStatus(const Status& s);
 void ExitIfError(const Status& s);
 // Ends the subcommand with `code` (no message) when code != 0.
 void ExitWith(int code);
-// $RECOMP_HOME, else ./.recomp.
-std::string DefaultHome();
 
 void AddArtifactCommands(CLI::App& app);
 void AddCoordinatorCommands(CLI::App& app);

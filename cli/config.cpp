@@ -1,16 +1,17 @@
 // Config loading. The schema (section -> key -> type) lives here and in config/recomp.toml.
 #include "cli/config.h"
 
+#include <cstdlib>
 #include <map>
 
-#include "cli/commands.h"
 
 namespace recomp::cli {
 namespace {
 
 enum class T { kStr, kInt, kNum, kBool };
 
-// Every accepted key. Keep in step with config/recomp.toml (a test compares them).
+// Every accepted key. Keep in step with config/recomp.toml (tests/cli/config_test.cpp
+// checks that the file loads and documents every key).
 const std::map<std::string, T>& Schema() {
   static const std::map<std::string, T> k = {
       {"coordinator.api", T::kStr}, {"coordinator.events", T::kStr},
@@ -92,6 +93,17 @@ double Config::Double(const std::string& dotted, double def) const {
 }
 bool Config::Bool(const std::string& dotted, bool def) const {
   return table_.at_path(dotted).value_or(def);
+}
+
+std::vector<std::string> Config::Keys() {
+  std::vector<std::string> keys;
+  for (const auto& [k, t] : Schema()) keys.push_back(k);
+  return keys;
+}
+
+std::string DefaultHome() {
+  const char* home = std::getenv("RECOMP_HOME");
+  return (home != nullptr && *home != '\0') ? std::string(home) : std::string("./.recomp");
 }
 
 std::string DataDir(const std::string& flag) { return flag.empty() ? DefaultHome() : flag; }

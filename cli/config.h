@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <toml++/toml.h>
 
@@ -23,13 +24,17 @@ class Config {
   double Double(const std::string& dotted, double def) const;
   bool Bool(const std::string& dotted, bool def) const;
   const std::string& path() const { return path_; }
+  // Every accepted key as "section.key" (config/recomp.toml documents each), sorted.
+  static std::vector<std::string> Keys();
 
  private:
   toml::table table_;
   std::string path_;
 };
 
-// Resolves the data directory: the flag, else $RECOMP_HOME, else ./.recomp.
+// $RECOMP_HOME when set and non-empty, else ./.recomp.
+std::string DefaultHome();
+// Resolves the data directory: the flag, else DefaultHome().
 std::string DataDir(const std::string& flag);
 
 }  // namespace recomp::cli

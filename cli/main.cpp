@@ -21,11 +21,6 @@ void ExitWith(int code) {
   if (code != 0) throw CLI::RuntimeError(code);
 }
 
-std::string DefaultHome() {
-  const char* home = std::getenv("RECOMP_HOME");
-  return (home != nullptr && *home != '\0') ? std::string(home) : std::string("./.recomp");
-}
-
 }  // namespace recomp::cli
 
 int main(int argc, char** argv) {

@@ -1,0 +1,129 @@
+// cli::Config: the documented config/recomp.toml loads and documents every accepted key;
+// unknown keys, wrong types, TOML syntax errors and missing files are refused with a message
+// naming the file and the problem; lookups fall back to the caller's defaults.
+#include "cli/config.h"
+
+#include <doctest/doctest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace recomp::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string SourceDir() {
+  const char* s = std::getenv("RECOMP_SOURCE_DIR");
+  REQUIRE_MESSAGE(s != nullptr, "RECOMP_SOURCE_DIR is set by CTest");
+  return s;
+}
+
+// A config file with `text` in a fresh temp dir (removed at scope end).
+struct TempConfig {
+  explicit TempConfig(const std::string& text) {
+    char tmpl[] = "/tmp/recomp-config-test-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl) != nullptr);
+    dir = tmpl;
+    path = dir + "/recomp.toml";
+    std::ofstream(path) << text;
+  }
+  ~TempConfig() { fs::remove_all(dir); }
+  std::string dir, path;
+};
+
+Status LoadStatus(const std::string& text) {
+  TempConfig c(text);
+  return Config::Load(c.path).status();
+}
+
+}  // namespace
+
+TEST_CASE("config/recomp.toml loads and documents every accepted key") {
+  std::string path = SourceDir() + "/config/recomp.toml";
+  auto c = Config::Load(path);
+  REQUIRE_MESSAGE(c.ok(), c.status().ToString());
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  // Each "section.key" appears as `key = ` under its `[section]` header.
+  std::set<std::string> documented;
+  std::string section, line;
+  std::istringstream lines(text.str());
+  while (std::getline(lines, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    if (line[0] == '[') {
+      section = line.substr(1, line.find(']') - 1);
+    } else if (auto eq = line.find(" = "); eq != std::string::npos) {
+      documented.insert(section + "." + line.substr(0, eq));
+    }
+  }
+  for (const std::string& key : Config::Keys()) CHECK_MESSAGE(documented.count(key) == 1, key);
+  CHECK(documented.size() == Config::Keys().size());
+  // A few documented defaults, read back typed.
+  CHECK(c->Int("coordinator.max_inflight", -1) == 10000);
+  CHECK(c->Bool("coordinator.durable", false) == true);
+  CHECK(c->Double("coordinator.retry_coefficient", 0) == doctest::Approx(2.0));
+}
+
+TEST_CASE("no config file: every lookup gives the caller's default") {
+  auto c = Config::Load("");
+  REQUIRE(c.ok());
+  CHECK(c->Str("coordinator.api", "tcp://x:1") == "tcp://x:1");
+  CHECK(c->Int("worker.slots", 7) == 7);
+  CHECK(c->Bool("coordinator.cloud_gate", true) == true);
+}
+
+TEST_CASE("values in the file win over defaults; an integer is accepted where a number is asked") {
+  TempConfig t("[worker]\nslots = 3\n[coordinator]\nretry_coefficient = 3\ndurable = false\n");
+  auto c = Config::Load(t.path);
+  REQUIRE_MESSAGE(c.ok(), c.status().ToString());
+  CHECK(c->Int("worker.slots", 1) == 3);
+  CHECK(c->Double("coordinator.retry_coefficient", 2.0) == doctest::Approx(3.0));
+  CHECK(c->Bool("coordinator.durable", true) == false);
+  CHECK(c->Str("coordinator.api", "default") == "default");  // absent: the default
+}
+
+TEST_CASE("bad config files are refused with a message naming the file and the problem") {
+  Status unknown = LoadStatus("[worker]\nslotz = 3\n");
+  CHECK(unknown.code() == Status::Code::kInvalidArgument);
+  CHECK(unknown.message().find("'worker.slotz'") != std::string::npos);
+  CHECK(unknown.message().find("recomp.toml") != std::string::npos);
+
+  Status section = LoadStatus("[wroker]\nslots = 3\n");
+  CHECK(section.message().find("'wroker.slots'") != std::string::npos);
+
+  Status type = LoadStatus("[worker]\nslots = \"three\"\n");
+  CHECK(type.code() == Status::Code::kInvalidArgument);
+  CHECK(type.message().find("'worker.slots' has the wrong type") != std::string::npos);
+
+  Status syntax = LoadStatus("[worker]\nslots = 3\nthis is not toml\n");
+  CHECK(syntax.code() == Status::Code::kInvalidArgument);
+  CHECK(syntax.message().find("line 3") != std::string::npos);
+
+  Status missing = Config::Load("/nonexistent/recomp.toml").status();
+  CHECK_FALSE(missing.ok());
+  CHECK(missing.message().find("/nonexistent/recomp.toml") != std::string::npos);
+
+  CHECK_FALSE(LoadStatus(std::string("[worker]\nslots = 1\n\xff\xfe\n")).ok());  // not UTF-8
+}
+
+TEST_CASE("DataDir: the flag, else $RECOMP_HOME, else ./.recomp") {
+  const char* old = std::getenv("RECOMP_HOME");
+  std::string saved = old ? old : "";
+  ::setenv("RECOMP_HOME", "/srv/recomp", 1);
+  CHECK(DataDir("") == "/srv/recomp");
+  CHECK(DataDir("/data") == "/data");
+  ::setenv("RECOMP_HOME", "", 1);
+  CHECK(DataDir("") == "./.recomp");
+  ::unsetenv("RECOMP_HOME");
+  CHECK(DefaultHome() == "./.recomp");
+  if (old) ::setenv("RECOMP_HOME", saved.c_str(), 1);
+}
+
+}  // namespace recomp::cli
