@@ -10,8 +10,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <map>
 
 namespace recomp::worker {
@@ -206,14 +206,12 @@ Result<std::vector<std::string>> DirRecycler::MakeTree(const std::string& path, 
   Spare tree;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (trees_.empty()) {
-      // No tree: a bare directory (below, outside the lock).
-    } else {
+    if (!trees_.empty()) {
       tree = std::move(trees_.back());
       trees_.pop_back();
     }
   }
-  if (tree.name.empty()) {
+  if (tree.name.empty()) {  // no tree: a bare directory
     RECOMP_RETURN_IF_ERROR(Make(path, mode));
     return std::vector<std::string>{};
   }
