@@ -1,6 +1,7 @@
 // ProcessRunner (see process_runner.h): posix_spawn into a new process group, a pidfd for the
 // exit, a timerfd for the timeout / kill grace / group drain, both behind one epoll fd.
 #include "worker/process_runner.h"
+#include "worker/zombie_reaper.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -308,8 +309,13 @@ Status ProcessRunner::Spawn() {
     return store::ErrnoStatus("posix_spawn setup", spec_.argv[0], rc);
   }
   // posix_spawn (not posix_spawnp): PATH was resolved above against the job's environment.
-  int rc = ::posix_spawn(&pid_, exe.c_str(), setup.actions(), setup.attr(), argv.data(),
-                         envp.data());
+  // Registered in the same breath, so the zombie reaper never takes our leader for an escapee.
+  int rc;
+  {
+    auto groups = JobGroups::Get().Lock();
+    rc = ::posix_spawn(&pid_, exe.c_str(), setup.actions(), setup.attr(), argv.data(), envp.data());
+    if (rc == 0) JobGroups::Get().AddLocked(pid_);
+  }
   if (rc != 0) {
     pid_ = 0;
     FinishSpawnFailed(DescribeSpawnError(spec_, exe, rc));
@@ -325,6 +331,7 @@ Status ProcessRunner::Watch() {
     Status st = store::ErrnoStatus("pidfd_open (needs Linux >= 5.3)", spec_.argv[0], errno);
     KillGroup(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
+    JobGroups::Get().Remove(pid_);
     pid_ = 0;
     state_ = State::kDone;
     return st;
@@ -487,6 +494,7 @@ void ProcessRunner::Finish(Clock::time_point now, bool drained) {
   }
   pidfd_ = store::Fd();
   state_ = State::kDone;
+  JobGroups::Get().Remove(pid_);  // members left behind are escapees for the reaper now
 }
 
 ProcessRunner::~ProcessRunner() {
@@ -500,6 +508,7 @@ ProcessRunner::~ProcessRunner() {
     } while (rc < 0 && errno == EINTR);
     if (rc <= 0) {
       WorkerLog().error("pid {} did not die after SIGKILL; leaving it", pid_);
+      JobGroups::Get().Remove(pid_);  // its zombie, if ever, goes to the reaper
       return;
     }
     if (stop_kind_ == ProcessOutcome::Kind::kExited) stop_kind_ = ProcessOutcome::Kind::kKilled;

@@ -24,6 +24,7 @@
 #include "messages/protocol.h"
 #include "worker/job_pool.h"
 #include "worker/job_sandbox.h"
+#include "worker/zombie_reaper.h"
 #include "worker/process_runner.h"
 
 namespace recomp::worker {
@@ -251,6 +252,13 @@ Status WorkerAgent::Run() {
         }
       }
       now = Clock::now();
+      if (opt_.executor == Executor::kProcess && now >= next_reap_) {
+        next_reap_ = now + kReapInterval;
+        if (size_t n = JobGroups::Get().ReapEscapedZombies(); n > 0) {
+          WorkerLog().info("worker {}: reaped {} zombie(s) of processes that left their job's group",
+                           opt_.worker_id, n);
+        }
+      }
       if (socket_) {
         if (now - last_heard_ > Ms(uint64_t{opt_.heartbeat_ms} * opt_.liveness)) {
           BrokerLost("no heartbeat from the broker for " + std::to_string(ElapsedMs(last_heard_)) + " ms");

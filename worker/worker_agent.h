@@ -99,6 +99,9 @@ class WorkerAgent {
   std::unique_ptr<zmq::socket_t> socket_;
   std::chrono::steady_clock::time_point last_heard_{};
   std::chrono::steady_clock::time_point last_sent_{};
+  // Zombies of processes that escaped their job's group are reaped this often (zombie_reaper.h).
+  static constexpr std::chrono::seconds kReapInterval{2};
+  std::chrono::steady_clock::time_point next_reap_{};
   std::chrono::steady_clock::time_point reconnect_at_{};
   uint32_t backoff_ms_ = 0;
   bool heard_since_connect_ = false;
