@@ -373,6 +373,10 @@ void StopPool(const Options& o, Pool& p) {
   if (!o.keep) {
     std::error_code ec;
     fs::remove_all(p.dir, ec);
+    // Deleting a phase's data (the soak's run store is ~400 MB) makes the file system free
+    // and discard its blocks in the background; the next phase's fsyncs would queue behind
+    // that. Wait for it here, outside any timing.
+    ::sync();
   } else {
     std::printf("  (kept %s)\n", p.dir.c_str());
   }
