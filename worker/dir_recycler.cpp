@@ -152,13 +152,8 @@ Status DirRecycler::Make(const std::string& path, mode_t mode) {
 }
 
 bool DirRecycler::Reusable(int dir_fd, mode_t* mode) const {
-  struct stat st;
-  if (::fstat(dir_fd, &st) != 0 || !S_ISDIR(st.st_mode)) return false;
-  *mode = st.st_mode & 07777;
   // One block, ours, no subdirectory, no xattr (a default ACL would shape the next job's files).
-  if (st.st_size > 4096 || st.st_uid != uid_ || st.st_gid != gid_ || st.st_nlink != 2) return false;
-  if (::flistxattr(dir_fd, nullptr, 0) != 0) return false;
-  return EmptyDir(dir_fd);
+  return ReusableShape(dir_fd, 0, mode) && EmptyDir(dir_fd);
 }
 
 Status DirRecycler::Retire(int parent_fd, const std::string& name, const std::string& path,

@@ -174,33 +174,12 @@ JobSandbox::~JobSandbox() {
 
 Status JobSandbox::Remove() {
   if (removed_) return Status::Ok();
-  Status st = recycler_ ? RecycleTree() : RemoveTree(dir_);
+  Status st = recycler_ ? RecycleTree(dir_, skeleton_, recycler_.get()) : RemoveTree(dir_);
   if (st.ok() || st.code() == Status::Code::kNotFound) {
     removed_ = true;
     return Status::Ok();
   }
   return st;
-}
-
-Status JobSandbox::RecycleTree() {
-  size_t slash = dir_.find_last_of('/');
-  std::string parent = slash == 0 ? "/" : dir_.substr(0, slash);
-  std::string name = dir_.substr(slash + 1);
-  store::Fd parent_fd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!parent_fd.valid()) return store::ErrnoStatus("open dir", parent, errno);
-  struct stat st;
-  if (::fstatat(parent_fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    return store::ErrnoStatus("lstat", dir_, errno);
-  }
-  if (!S_ISDIR(st.st_mode)) return RemoveAt(parent_fd.get(), name, dir_, recycler_.get());
-  if ((st.st_mode & 07777) != 0700 && ::fchmodat(parent_fd.get(), name.c_str(), 0700, 0) != 0) {
-    return store::ErrnoStatus("chmod 0700", dir_, errno);
-  }
-  store::Fd fd(::openat(parent_fd.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd.valid()) return store::ErrnoStatus("open dir", dir_, errno);
-  std::vector<std::string> kept;
-  RECOMP_RETURN_IF_ERROR(EmptyKeeping(fd.get(), dir_, "", skeleton_, recycler_.get(), &kept).status());
-  return recycler_->RetireTree(parent_fd.get(), name, dir_, fd.get(), std::move(kept));
 }
 
 Status JobSandbox::MaterializeInputs(const std::vector<SandboxInput>& inputs,

@@ -108,7 +108,6 @@ class JobSandbox {
                  Gathered* g) const;
   Result<std::string> ResolveInside(const std::string& rel) const;
   Result<std::string> LogForStorage();  // the file to store, "" for an empty log
-  Status RecycleTree();  // Remove with a recycler: empties the tree, keeps skeleton_ as a spare
 
   std::string dir_;
   std::string work_dir_;

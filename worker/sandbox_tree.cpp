@@ -105,22 +105,31 @@ Result<size_t> EmptyKeeping(int fd, const std::string& path, const std::string& 
 
 namespace {
 
+// Opens `name` in `parent_fd` as a directory to keep, first resetting its mode to 0700 (a job
+// may have changed it). An invalid Fd (no error) when it is not a directory (a symlink or a
+// file a job put in its place): the caller removes it instead.
+Result<store::Fd> OpenKeptDir(int parent_fd, const std::string& name, const std::string& path) {
+  struct stat st;
+  if (::fstatat(parent_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    return store::ErrnoStatus("lstat", path, errno);
+  }
+  if (!S_ISDIR(st.st_mode)) return store::Fd();
+  if ((st.st_mode & 07777) != 0700 && ::fchmodat(parent_fd, name.c_str(), 0700, 0) != 0) {
+    return store::ErrnoStatus("chmod 0700", path, errno);
+  }
+  store::Fd fd(::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) return store::ErrnoStatus("open dir", path, errno);
+  return fd;
+}
+
 // A directory of the sandbox's skeleton: if it still is a directory, reset to mode 0700,
 // emptied (keeping its own skeleton children) and of a reusable shape, it is kept (true).
 // Otherwise false: the caller removes it with whatever was kept under it.
 Result<bool> KeepSkeletonDir(int parent_fd, const std::string& name, const std::string& path,
                              const std::string& rel, const std::set<std::string>& skeleton,
                              DirRecycler* recycler, std::vector<std::string>* kept) {
-  struct stat st;
-  if (::fstatat(parent_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    return store::ErrnoStatus("lstat", path, errno);
-  }
-  if (!S_ISDIR(st.st_mode)) return false;
-  if ((st.st_mode & 07777) != 0700 && ::fchmodat(parent_fd, name.c_str(), 0700, 0) != 0) {
-    return store::ErrnoStatus("chmod 0700", path, errno);
-  }
-  store::Fd fd(::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd.valid()) return store::ErrnoStatus("open dir", path, errno);
+  RECOMP_ASSIGN_OR_RETURN(store::Fd fd, OpenKeptDir(parent_fd, name, path));
+  if (!fd.valid()) return false;
   std::vector<std::string> sub;
   RECOMP_ASSIGN_OR_RETURN(size_t children, EmptyKeeping(fd.get(), path, rel, skeleton, recycler, &sub));
   mode_t mode;
@@ -130,16 +139,34 @@ Result<bool> KeepSkeletonDir(int parent_fd, const std::string& name, const std::
   return true;
 }
 
-}  // namespace
-
-Status RemoveTree(const std::string& path, DirRecycler* recycler) {
+// Opens the parent directory of `path` and sets *name to its last component.
+Result<store::Fd> OpenParent(const std::string& path, std::string* name) {
   assert(!path.empty());
   size_t slash = path.find_last_of('/');
   std::string parent = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  *name = slash == std::string::npos ? path : path.substr(slash + 1);
   store::Fd parent_fd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!parent_fd.valid()) return store::ErrnoStatus("open dir", parent, errno);
+  return parent_fd;
+}
+
+}  // namespace
+
+Status RemoveTree(const std::string& path, DirRecycler* recycler) {
+  std::string name;
+  RECOMP_ASSIGN_OR_RETURN(store::Fd parent_fd, OpenParent(path, &name));
   return RemoveAt(parent_fd.get(), name, path, recycler);
+}
+
+Status RecycleTree(const std::string& path, const std::set<std::string>& skeleton,
+                   DirRecycler* recycler) {
+  std::string name;
+  RECOMP_ASSIGN_OR_RETURN(store::Fd parent_fd, OpenParent(path, &name));
+  RECOMP_ASSIGN_OR_RETURN(store::Fd fd, OpenKeptDir(parent_fd.get(), name, path));
+  if (!fd.valid()) return RemoveAt(parent_fd.get(), name, path, recycler);
+  std::vector<std::string> kept;
+  RECOMP_RETURN_IF_ERROR(EmptyKeeping(fd.get(), path, "", skeleton, recycler, &kept).status());
+  return recycler->RetireTree(parent_fd.get(), name, path, fd.get(), std::move(kept));
 }
 
 }  // namespace recomp::worker

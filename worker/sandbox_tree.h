@@ -40,4 +40,10 @@ Result<size_t> EmptyKeeping(int fd, const std::string& path, const std::string& 
                             const std::set<std::string>& skeleton, DirRecycler* recycler,
                             std::vector<std::string>* kept);
 
+// Empties the tree at `path` (EmptyKeeping from its top) and retires it with the skeleton
+// directories kept as one spare (DirRecycler::RetireTree, which removes it instead when it
+// cannot keep it). A `path` that is no longer a directory is just removed. NotFound if absent.
+Status RecycleTree(const std::string& path, const std::set<std::string>& skeleton,
+                   DirRecycler* recycler);
+
 }  // namespace recomp::worker
