@@ -58,8 +58,12 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using recomp::Status;
 
-double Since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+double Since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+double Ms(Clock::duration d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
 
 // Processes this bench started and has not reaped: stopped on a failure too.
 std::vector<pid_t> g_children;
@@ -95,16 +99,16 @@ struct Options {
   std::string recomp;
   bool quick = false, keep = false;
   size_t soak_jobs = 200000;
-  uint32_t shards = 1024;      // jobs per run in the throughput phases
-  uint32_t window = 12;        // runs in flight (12 x 1024 > max_inflight 10000: the window stays full)
-  int trials = 3;              // control-plane throughput trials (each trial_runs runs)
+  uint32_t shards = 1024;  // jobs per run in the throughput phases
+  uint32_t window = 12;    // runs in flight (12 x 1024 > max_inflight 10000: the window stays full)
+  int trials = 3;          // control-plane throughput trials (each trial_runs runs)
   uint32_t trial_runs = 16;
-  int lat_runs = 400;          // 1-job runs, one at a time
-  size_t proc_jobs = 3000;     // /bin/true jobs through the pool
+  int lat_runs = 400;       // 1-job runs, one at a time
+  size_t proc_jobs = 3000;  // /bin/true jobs through the pool
   uint32_t proc_shards = 250;
-  uint32_t slots = 4;          // per worker, process phase (jobs of ~1 ms: 2 per core is too few)
-  uint32_t noop_slots = 64;    // per worker, control plane (credits: jobs a worker may hold)
-  double soak_cap_s = 100;     // stop the soak here if the rate is too low (reported)
+  uint32_t slots = 4;        // per worker, process phase (jobs of ~1 ms: 2 per core is too few)
+  uint32_t noop_slots = 64;  // per worker, control plane (credits: jobs a worker may hold)
+  double soak_cap_s = 100;   // stop the soak here if the rate is too low (reported)
 };
 
 struct Stats {
@@ -119,7 +123,8 @@ struct Stats {
 };
 
 // Best and spread of repeated measurements (best = the highest rate, or the lowest time).
-std::string BestSpread(std::vector<double> r, const char* fmt = "%.0f", bool lower_is_better = false) {
+std::string BestSpread(std::vector<double> r, const char* fmt = "%.0f",
+                       bool lower_is_better = false) {
   if (r.empty()) return "-";
   std::sort(r.begin(), r.end());
   if (lower_is_better) std::reverse(r.begin(), r.end());
@@ -127,7 +132,8 @@ std::string BestSpread(std::vector<double> r, const char* fmt = "%.0f", bool low
   std::snprintf(a, sizeof a, fmt, r.back());
   std::snprintf(b, sizeof b, fmt, r.front());
   std::snprintf(c, sizeof c, fmt, r[r.size() / 2]);
-  return std::string(a) + " (median " + c + ", worst " + b + ", n=" + std::to_string(r.size()) + ")";
+  return std::string(a) + " (median " + c + ", worst " + b + ", n=" + std::to_string(r.size()) +
+         ")";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -163,7 +169,8 @@ EchoResult RawEcho(int serial_n, int pipelined_n) {
           parts.push_back(std::move(n));
         }
         for (size_t i = 0; i < parts.size(); ++i)
-          router.send(parts[i], i + 1 < parts.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+          router.send(parts[i],
+                      i + 1 < parts.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
       }
     }
   });
@@ -183,7 +190,10 @@ EchoResult RawEcho(int serial_n, int pipelined_n) {
     do (void)dealer.recv(m);
     while (m.more());
   };
-  for (int i = 0; i < 1000; ++i) { send(); recv(); }  // warm up (connection, caches)
+  for (int i = 0; i < 1000; ++i) {
+    send();
+    recv();
+  }  // warm up (connection, caches)
   Stats rtt;
   auto t0 = Clock::now();
   for (int i = 0; i < serial_n; ++i) {
@@ -200,7 +210,10 @@ EchoResult RawEcho(int serial_n, int pipelined_n) {
   t0 = Clock::now();
   int sent = 0, got = 0;
   while (got < pipelined_n) {
-    while (sent < pipelined_n && sent - got < kWindow) { send(); ++sent; }
+    while (sent < pipelined_n && sent - got < kWindow) {
+      send();
+      ++sent;
+    }
     recv();
     ++got;
   }
@@ -223,9 +236,11 @@ double RawSpawn(int loops, double seconds) {
       long n = 0;
       while (Since(t0) < seconds) {
         pid_t pid;
-        if (posix_spawn(&pid, "/bin/true", nullptr, nullptr, argv, envp) != 0) Fail("posix_spawn /bin/true");
+        if (posix_spawn(&pid, "/bin/true", nullptr, nullptr, argv, envp) != 0)
+          Fail("posix_spawn /bin/true");
         int st;
-        while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+        }
         ++n;
       }
       total += n;
@@ -286,7 +301,8 @@ long ProcField(const std::string& path, const std::string& key) {
   std::ifstream in(path);
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind(key + ":", 0) == 0) return std::strtol(line.c_str() + key.size() + 1, nullptr, 10);
+    if (line.rfind(key + ":", 0) == 0)
+      return std::strtol(line.c_str() + key.size() + 1, nullptr, 10);
   }
   return -1;
 }
@@ -323,8 +339,8 @@ std::string TempDir(const std::string& tag) {
 }
 
 // `durable` false writes `[coordinator] durable = false` (MDB_NOSYNC run store).
-Pool StartPool(const Options& o, const std::string& tag, const std::string& executor, uint32_t slots,
-               bool durable = true) {
+Pool StartPool(const Options& o, const std::string& tag, const std::string& executor,
+               uint32_t slots, bool durable = true) {
   Pool p;
   p.dir = TempDir(tag);
   std::string cfg = p.dir + "/bench.toml";
@@ -332,8 +348,7 @@ Pool StartPool(const Options& o, const std::string& tag, const std::string& exec
     std::ofstream out(cfg);
     out << "[coordinator]\napi = \"tcp://127.0.0.1:0\"\nevents = \"tcp://127.0.0.1:0\"\n"
            "replay = \"tcp://127.0.0.1:0\"\n"
-        << (durable ? "" : "durable = false\n")
-        << "\n[broker]\nworkers = \"tcp://127.0.0.1:0\"\n";
+        << (durable ? "" : "durable = false\n") << "\n[broker]\nworkers = \"tcp://127.0.0.1:0\"\n";
   }
   p.coord_log = p.dir + "/coordinator.log";
   p.coord = Spawn({o.recomp, "coordinator", "--data", p.dir, "--config", cfg}, p.coord_log);
@@ -356,10 +371,10 @@ Pool StartPool(const Options& o, const std::string& tag, const std::string& exec
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   for (int i = 0; i < 2; ++i) {
-    p.workers.push_back(Spawn({o.recomp, "worker", "--connect", p.workers_ep, "--data", p.dir,
-                               "--executor", executor, "--slots", std::to_string(slots), "--id",
-                               "bench-w" + std::to_string(i)},
-                              p.dir + "/worker" + std::to_string(i) + ".log"));
+    p.workers.push_back(
+        Spawn({o.recomp, "worker", "--connect", p.workers_ep, "--data", p.dir, "--executor",
+               executor, "--slots", std::to_string(slots), "--id", "bench-w" + std::to_string(i)},
+              p.dir + "/worker" + std::to_string(i) + ".log"));
   }
   return p;
 }
@@ -386,7 +401,8 @@ void StopPool(const Options& o, Pool& p) {
 // back in order) and a SUB on the events endpoint.
 class Client {
  public:
-  Client(const Pool& p, const std::string& topic) : ctx_(1), api_(ctx_, zmq::socket_type::dealer), sub_(ctx_, zmq::socket_type::sub) {
+  Client(const Pool& p, const std::string& topic)
+      : ctx_(1), api_(ctx_, zmq::socket_type::dealer), sub_(ctx_, zmq::socket_type::sub) {
     api_.set(zmq::sockopt::linger, 0);
     api_.set(zmq::sockopt::sndhwm, 100000);
     api_.set(zmq::sockopt::rcvhwm, 100000);
@@ -430,7 +446,8 @@ class Client {
     zmq::message_t env;
     if (!topic.more()) Fail("event without an envelope");
     (void)sub_.recv(env);
-    auto e = recomp::DecodeEvent(std::string_view(static_cast<const char*>(env.data()), env.size()));
+    auto e =
+        recomp::DecodeEvent(std::string_view(static_cast<const char*>(env.data()), env.size()));
     Die(e.status(), "decoding an event");
     return std::move(e).value();
   }
@@ -454,7 +471,8 @@ class Client {
     }
     auto msg = recomp::proto::Parse(frames);
     Die(msg.status(), "API reply");
-    if (msg->command == recomp::proto::kError) Die(recomp::proto::DecodeError(msg->body), "API error");
+    if (msg->command == recomp::proto::kError)
+      Die(recomp::proto::DecodeError(msg->body), "API error");
     return msg->body;
   }
   zmq::context_t ctx_;
@@ -486,7 +504,8 @@ std::vector<recomp::RunSubmission> PrepareRuns(const Pool& p, const std::string&
   std::string pipeline =
       "# pool_bench: one stage that only runs /bin/true (no outputs)\n"
       "[[stages]]\nname = \"bench\"\ncommand = [\"/bin/true\"]\noutputs = []\nretries = 0\n"
-      "timeout_s = 60\nshards = " + std::to_string(shards) + "\n";
+      "timeout_s = 60\nshards = " +
+      std::to_string(shards) + "\n";
   auto resolved = recomp::coordinator::ResolveToolRefs(pipeline, {});
   Die(resolved.status(), "ResolveToolRefs");
   recomp::store::PutOptions gen;
@@ -505,7 +524,8 @@ std::vector<recomp::RunSubmission> PrepareRuns(const Pool& p, const std::string&
   uint64_t nonce = static_cast<uint64_t>(Clock::now().time_since_epoch().count());
   for (size_t i = 0; i < n; ++i) {
     std::string run_id = "bench-" + phase + "-" + std::to_string(i);
-    auto mod = batch.AddBytes("pool_bench module " + run_id + " " + std::to_string(nonce) + "\n", ext);
+    auto mod =
+        batch.AddBytes("pool_bench module " + run_id + " " + std::to_string(nonce) + "\n", ext);
     Die(mod.status(), "module file");
     recomp::ModuleManifest mm;
     mm.files.push_back({"module.bin", mod->ref});
@@ -535,7 +555,8 @@ struct Throughput {
 // Submits `subs` keeping `window` runs in flight; waits for each recomp.run.completed.
 // `mem_pcts` (ascending): sample the coordinator's memory when that share of jobs is done.
 Throughput DriveRuns(Pool& p, Client& c, const std::vector<recomp::RunSubmission>& subs,
-                     uint32_t shards, uint32_t window, double cap_s, std::vector<int> mem_pcts = {}) {
+                     uint32_t shards, uint32_t window, double cap_s,
+                     std::vector<int> mem_pcts = {}) {
   Throughput t;
   size_t next = 0, inflight = 0, replies = 0, total_jobs = subs.size() * shards;
   size_t mem_i = 0;
@@ -547,7 +568,8 @@ Throughput DriveRuns(Pool& p, Client& c, const std::vector<recomp::RunSubmission
       ++next;
       ++inflight;
     }
-    zmq::pollitem_t items[] = {{c.api().handle(), 0, ZMQ_POLLIN, 0}, {c.sub().handle(), 0, ZMQ_POLLIN, 0}};
+    zmq::pollitem_t items[] = {{c.api().handle(), 0, ZMQ_POLLIN, 0},
+                               {c.sub().handle(), 0, ZMQ_POLLIN, 0}};
     zmq::poll(items, 2, std::chrono::milliseconds(200));
     while (c.TryReply()) ++replies;
     while (auto e = c.TryEvent()) {
@@ -557,7 +579,8 @@ Throughput DriveRuns(Pool& p, Client& c, const std::vector<recomp::RunSubmission
       t.jobs += shards;
       if (e->data.value("state", "") != "succeeded") ++t.failed_runs;
       last_progress = Clock::now();
-      while (mem_i < mem_pcts.size() && t.jobs * 100 >= total_jobs * static_cast<size_t>(mem_pcts[mem_i])) {
+      while (mem_i < mem_pcts.size() &&
+             t.jobs * 100 >= total_jobs * static_cast<size_t>(mem_pcts[mem_i])) {
         t.mem.push_back({mem_pcts[mem_i], SampleMem(p.coord)});
         ++mem_i;
       }
@@ -593,7 +616,8 @@ Latency OneAtATime(Client& c, const std::vector<recomp::RunSubmission>& subs) {
     bool done = false;
     while (!done) {
       zmq::pollitem_t it{c.sub().handle(), 0, ZMQ_POLLIN, 0};
-      if (zmq::poll(&it, 1, std::chrono::milliseconds(30000)) == 0) Fail("run " + s.run_id + " did not complete within 30 s");
+      if (zmq::poll(&it, 1, std::chrono::milliseconds(30000)) == 0)
+        Fail("run " + s.run_id + " did not complete within 30 s");
       while (auto e = c.TryEvent()) {
         if (e->type == recomp::EventType::kCompleted && e->subject == s.run_id) done = true;
       }
@@ -623,18 +647,30 @@ std::string FindRecomp(int argc, char** argv, Options* o) {
       if (i + 1 >= argc) Fail("missing value for " + a);
       *field = static_cast<std::remove_pointer_t<decltype(field)>>(std::strtod(argv[++i], nullptr));
     };
-    if (a == "--quick") o->quick = true;
-    else if (a == "--keep") o->keep = true;
-    else if (a == "--soak-jobs") num(&o->soak_jobs);
-    else if (a == "--slots") num(&o->slots);
-    else if (a == "--noop-slots") num(&o->noop_slots);
-    else if (a == "--trials") num(&o->trials);
-    else if (a == "--lat-runs") num(&o->lat_runs);
-    else if (a == "--proc-jobs") num(&o->proc_jobs);
-    else if (a == "--window") num(&o->window);
-    else if (a == "--soak-cap") num(&o->soak_cap_s);
-    else if (a.rfind("--", 0) == 0) Fail("unknown flag " + a);
-    else bin = a;
+    if (a == "--quick")
+      o->quick = true;
+    else if (a == "--keep")
+      o->keep = true;
+    else if (a == "--soak-jobs")
+      num(&o->soak_jobs);
+    else if (a == "--slots")
+      num(&o->slots);
+    else if (a == "--noop-slots")
+      num(&o->noop_slots);
+    else if (a == "--trials")
+      num(&o->trials);
+    else if (a == "--lat-runs")
+      num(&o->lat_runs);
+    else if (a == "--proc-jobs")
+      num(&o->proc_jobs);
+    else if (a == "--window")
+      num(&o->window);
+    else if (a == "--soak-cap")
+      num(&o->soak_cap_s);
+    else if (a.rfind("--", 0) == 0)
+      Fail("unknown flag " + a);
+    else
+      bin = a;
   }
   if (bin.empty()) {
     if (const char* e = std::getenv("RECOMP_BIN"); e && *e) bin = e;
@@ -642,7 +678,8 @@ std::string FindRecomp(int argc, char** argv, Options* o) {
   if (bin.empty()) {
     std::error_code ec;
     fs::path self = fs::read_symlink("/proc/self/exe", ec);
-    for (fs::path cand : {self.parent_path().parent_path() / "cli" / "recomp", self.parent_path() / "recomp"}) {
+    for (fs::path cand :
+         {self.parent_path().parent_path() / "cli" / "recomp", self.parent_path() / "recomp"}) {
       if (fs::exists(cand)) {
         bin = cand.string();
         break;
@@ -711,7 +748,8 @@ int main(int argc, char** argv) {
       Throughput t = DriveRuns(p, c, subs, o.shards, o.window, 120);
       cp_rates.push_back(t.rate());
       cp_failed += t.failed_runs;
-      std::printf("  control-plane trial %d: %zu jobs in %.2f s = %.0f jobs/s\n", tr, t.jobs, t.seconds, t.rate());
+      std::printf("  control-plane trial %d: %zu jobs in %.2f s = %.0f jobs/s\n", tr, t.jobs,
+                  t.seconds, t.rate());
       std::fflush(stdout);
     }
     // Soak: memory of the coordinator while soak_jobs pass through.
@@ -723,7 +761,8 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     mem_after = SampleMem(p.coord);
     cp_failed += soak.failed_runs;
-    std::printf("control-plane soak done: %zu jobs in %.1f s (%.1f s)\n", soak.jobs, soak.seconds, Since(bench_t0));
+    std::printf("control-plane soak done: %zu jobs in %.1f s (%.1f s)\n", soak.jobs, soak.seconds,
+                Since(bench_t0));
     std::fflush(stdout);
     StopPool(o, p);
   }
@@ -765,52 +804,69 @@ int main(int argc, char** argv) {
   }
 
   // --- report -------------------------------------------------------------------------------
-  auto best = [](const std::vector<double>& v) { return v.empty() ? 0.0 : *std::max_element(v.begin(), v.end()); };
-  std::printf("\n== pool_bench (2 workers, tcp loopback; best of repeats, spread in brackets) ==\n");
-  std::printf("%-52s %s\n", "raw ZeroMQ DEALER/ROUTER echo, 1 in flight", (BestSpread(echo_serial) + " round trips/s").c_str());
-  std::printf("%-52s %s\n", "raw ZeroMQ echo round trip p50", (BestSpread(echo_p50, "%.1f", true) + " us").c_str());
-  std::printf("%-52s %s\n", "raw ZeroMQ echo, 1000 in flight", (BestSpread(echo_pipe) + " msgs/s").c_str());
-  std::printf("%-52s %s\n", "raw posix_spawn+waitpid /bin/true, 1 loop", (BestSpread(spawn1) + " spawns/s").c_str());
-  std::printf("%-52s %s\n", "raw posix_spawn+waitpid /bin/true, 2 loops", (BestSpread(spawn2) + " spawns/s").c_str());
+  auto best = [](const std::vector<double>& v) {
+    return v.empty() ? 0.0 : *std::max_element(v.begin(), v.end());
+  };
+  std::printf(
+      "\n== pool_bench (2 workers, tcp loopback; best of repeats, spread in brackets) ==\n");
+  std::printf("%-52s %s\n", "raw ZeroMQ DEALER/ROUTER echo, 1 in flight",
+              (BestSpread(echo_serial) + " round trips/s").c_str());
+  std::printf("%-52s %s\n", "raw ZeroMQ echo round trip p50",
+              (BestSpread(echo_p50, "%.1f", true) + " us").c_str());
+  std::printf("%-52s %s\n", "raw ZeroMQ echo, 1000 in flight",
+              (BestSpread(echo_pipe) + " msgs/s").c_str());
+  std::printf("%-52s %s\n", "raw posix_spawn+waitpid /bin/true, 1 loop",
+              (BestSpread(spawn1) + " spawns/s").c_str());
+  std::printf("%-52s %s\n", "raw posix_spawn+waitpid /bin/true, 2 loops",
+              (BestSpread(spawn2) + " spawns/s").c_str());
   std::printf("%-52s %s  [target >= 20000]\n", "control plane (noop), 1024-shard runs",
               (BestSpread(cp_rates) + " jobs/s").c_str());
-  std::printf("%-52s %.0f jobs/s over %zu jobs in %.1f s%s\n", "control plane soak", soak.rate(), soak.jobs,
-              soak.seconds, soak.capped ? " (CAPPED before the end)" : "");
+  std::printf("%-52s %.0f jobs/s over %zu jobs in %.1f s%s\n", "control plane soak", soak.rate(),
+              soak.jobs, soak.seconds, soak.capped ? " (CAPPED before the end)" : "");
   std::printf("%-52s p50 %.2f ms  p90 %.2f  p99 %.2f  max %.2f  (n=%d)  [target p50 <= 1 ms]\n",
               "1-job run latency: submit -> run.completed", lat.total.Pct(50), lat.total.Pct(90),
               lat.total.Pct(99), lat.total.Pct(100), lat.n);
   std::printf("%-52s p50 %.2f ms  p90 %.2f  p99 %.2f\n", "  of which submit -> OK (accept durable)",
               lat.ack.Pct(50), lat.ack.Pct(90), lat.ack.Pct(99));
-  std::printf("%-52s p50 %.2f ms  p90 %.2f  p99 %.2f\n", "  of which OK -> run.completed (completion durable)",
-              lat.rest.Pct(50), lat.rest.Pct(90), lat.rest.Pct(99));
+  std::printf("%-52s p50 %.2f ms  p90 %.2f  p99 %.2f\n",
+              "  of which OK -> run.completed (completion durable)", lat.rest.Pct(50),
+              lat.rest.Pct(90), lat.rest.Pct(99));
   std::printf("%-52s p50 %.2f ms  p90 %.2f  p99 %.2f  max %.2f  (n=%d)  [target p50 <= 1 ms]\n",
               "  the same with [coordinator] durable = false", lat_nosync.total.Pct(50),
-              lat_nosync.total.Pct(90), lat_nosync.total.Pct(99), lat_nosync.total.Pct(100), lat_nosync.n);
-  std::printf("%-52s p50 %.2f ms  p90 %.2f  p99 %.2f\n", "    of which submit -> OK", lat_nosync.ack.Pct(50),
-              lat_nosync.ack.Pct(90), lat_nosync.ack.Pct(99));
-  std::printf("%-52s p50 %.2f ms  p90 %.2f  p99 %.2f\n", "    of which OK -> run.completed", lat_nosync.rest.Pct(50),
-              lat_nosync.rest.Pct(90), lat_nosync.rest.Pct(99));
+              lat_nosync.total.Pct(90), lat_nosync.total.Pct(99), lat_nosync.total.Pct(100),
+              lat_nosync.n);
+  std::printf("%-52s p50 %.2f ms  p90 %.2f  p99 %.2f\n", "    of which submit -> OK",
+              lat_nosync.ack.Pct(50), lat_nosync.ack.Pct(90), lat_nosync.ack.Pct(99));
+  std::printf("%-52s p50 %.2f ms  p90 %.2f  p99 %.2f\n", "    of which OK -> run.completed",
+              lat_nosync.rest.Pct(50), lat_nosync.rest.Pct(90), lat_nosync.rest.Pct(99));
   auto median = [](std::vector<double> v) {
     if (v.empty()) return 0.0;
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
   };
-  std::printf("%-52s %s (slots %u x 2, %zu jobs per trial)  best = %.0f%% of the best raw 1 loop, median = %.0f%% of its median; %.0f%% of raw 2 loops  [target >= 80%%]\n",
-              "real processes (/bin/true)", (BestSpread(proc_rates) + " jobs/s").c_str(), o.slots, proc.jobs,
-              100 * best(proc_rates) / std::max(1.0, best(spawn1)),
-              100 * median(proc_rates) / std::max(1.0, median(spawn1)),
-              100 * best(proc_rates) / std::max(1.0, best(spawn2)));
-  std::printf("%-52s p50 %.2f ms  p90 %.2f  p99 %.2f\n", "1-job /bin/true run latency: submit -> completed",
-              proc_lat.total.Pct(50), proc_lat.total.Pct(90), proc_lat.total.Pct(99));
+  std::printf(
+      "%-52s %s (slots %u x 2, %zu jobs per trial)  best = %.0f%% of the best raw 1 loop, median = "
+      "%.0f%% of its median; %.0f%% of raw 2 loops  [target >= 80%%]\n",
+      "real processes (/bin/true)", (BestSpread(proc_rates) + " jobs/s").c_str(), o.slots,
+      proc.jobs, 100 * best(proc_rates) / std::max(1.0, best(spawn1)),
+      100 * median(proc_rates) / std::max(1.0, median(spawn1)),
+      100 * best(proc_rates) / std::max(1.0, best(spawn2)));
+  std::printf("%-52s p50 %.2f ms  p90 %.2f  p99 %.2f\n",
+              "1-job /bin/true run latency: submit -> completed", proc_lat.total.Pct(50),
+              proc_lat.total.Pct(90), proc_lat.total.Pct(99));
   std::printf("coordinator memory during the soak (kB from /proc/PID/status and smaps_rollup):\n");
-  std::printf("  %-14s %10s %10s %10s %10s %14s\n", "point", "VmRSS", "RssAnon", "RssFile", "VmHWM", "Private_Dirty");
+  std::printf("  %-14s %10s %10s %10s %10s %14s\n", "point", "VmRSS", "RssAnon", "RssFile", "VmHWM",
+              "Private_Dirty");
   auto row = [](const std::string& what, const Mem& m) {
-    std::printf("  %-14s %10ld %10ld %10ld %10ld %14ld\n", what.c_str(), m.rss, m.rss_anon, m.rss_file, m.hwm, m.private_dirty);
+    std::printf("  %-14s %10ld %10ld %10ld %10ld %14ld\n", what.c_str(), m.rss, m.rss_anon,
+                m.rss_file, m.hwm, m.private_dirty);
   };
   row("before", mem_before);
   for (const auto& [pct, m] : soak.mem) row(std::to_string(pct) + "% jobs", m);
   row("idle after", mem_after);
-  if (cp_failed || proc.failed_runs) std::printf("WARNING: %zu control-plane and %zu process runs did not succeed\n", cp_failed, proc.failed_runs);
+  if (cp_failed || proc.failed_runs)
+    std::printf("WARNING: %zu control-plane and %zu process runs did not succeed\n", cp_failed,
+                proc.failed_runs);
   std::printf("total bench time %.1f s\n", Since(bench_t0));
   return 0;
 }

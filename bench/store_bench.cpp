@@ -31,7 +31,9 @@ using Clock = std::chrono::steady_clock;
 constexpr size_t kLarge = size_t{256} << 20;
 constexpr double kMiB = 1 << 20;
 
-double Since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double Since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 void Die(const recomp::Status& s, const char* what) {
   if (s.ok()) return;
@@ -71,13 +73,15 @@ struct Figures {
 };
 Figures g_fig;
 
-void Row(const std::string& what, double seconds, double bytes, double items, const char* durability) {
-  std::printf("%-52s %8.3f s %8.1f MiB/s %9.0f ops/s  %s\n", what.c_str(), seconds, bytes / seconds / kMiB,
-              items / seconds, durability);
+void Row(const std::string& what, double seconds, double bytes, double items,
+         const char* durability) {
+  std::printf("%-52s %8.3f s %8.1f MiB/s %9.0f ops/s  %s\n", what.c_str(), seconds,
+              bytes / seconds / kMiB, items / seconds, durability);
   std::fflush(stdout);
 }
 
-std::unique_ptr<ArtifactStore> OpenStore(const std::string& dir, size_t inline_max, bool durable = true) {
+std::unique_ptr<ArtifactStore> OpenStore(const std::string& dir, size_t inline_max,
+                                         bool durable = true) {
   recomp::store::StoreOptions o;
   o.inline_max_bytes = inline_max;
   o.durable = durable;
@@ -88,7 +92,9 @@ std::unique_ptr<ArtifactStore> OpenStore(const std::string& dir, size_t inline_m
 
 // Flushes every dirty page on the machine so the next timed phase pays for its own writes,
 // not for the write-back of the previous phase's files (or of their deletion).
-void QuietDisk() { ::sync(); }
+void QuietDisk() {
+  ::sync();
+}
 
 // Writes and deletes a scratch file of `size` bytes, then quiets the disk, and returns the
 // write rate. In a VM whose free memory is handed back to the host (virtio-balloon free page
@@ -131,7 +137,8 @@ void BenchLarge(const std::string& base, int rep) {
   int fd = ::open(src.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   for (size_t i = 0; i < kLarge / chunk.size(); ++i) {
     chunk[0] = static_cast<char>(i);
-    if (::write(fd, chunk.data(), chunk.size()) != static_cast<ssize_t>(chunk.size())) Die(recomp::Status::IOError("write"), "src");
+    if (::write(fd, chunk.data(), chunk.size()) != static_cast<ssize_t>(chunk.size()))
+      Die(recomp::Status::IOError("write"), "src");
   }
   ::fsync(fd);
   ::close(fd);
@@ -149,7 +156,8 @@ void BenchLarge(const std::string& base, int rep) {
   double raw2 = RawHashMiBs(chunk, kLarge);
   double raw = std::max(raw1, raw2);  // the hash speed the machine gave us around the put
   double put = kLarge / s / kMiB;
-  std::printf("  -> put / raw hash = %.0f%% (raw %.1f MiB/s: best of before/after)\n", 100 * put / raw, raw);
+  std::printf("  -> put / raw hash = %.0f%% (raw %.1f MiB/s: best of before/after)\n",
+              100 * put / raw, raw);
   g_fig.Add("raw BLAKE2b-256 of the 256 MiB (best of before/after the put)", "MiB/s", raw);
   g_fig.Add("put 256 MiB new, durable", "MiB/s", put);
   g_fig.Add("put 256 MiB new, durable / raw hash of the same run", "%", 100 * put / raw);
@@ -200,7 +208,8 @@ std::vector<std::string> SmallItems(size_t n, uint64_t seed) {
 }
 
 // n x 1 KiB in batches of `batch` (one durable commit each), as a worker stores a job's outputs.
-void BenchBatched(const std::string& base, int rep, size_t n, size_t batch, size_t inline_max, const char* label) {
+void BenchBatched(const std::string& base, int rep, size_t n, size_t batch, size_t inline_max,
+                  const char* label) {
   auto items = SmallItems(n, 1000 + rep);
   auto t0 = Clock::now();
   for (const auto& s : items) Blake2b256::Of(s);
@@ -223,7 +232,8 @@ void BenchBatched(const std::string& base, int rep, size_t n, size_t batch, size
     Die(b.Commit(), "commit");
   }
   double s = Since(t0);
-  std::string what = "put 1 KiB x " + std::to_string(n) + ", " + std::to_string(batch) + "/commit, " + label;
+  std::string what =
+      "put 1 KiB x " + std::to_string(n) + ", " + std::to_string(batch) + "/commit, " + label;
   Row(what, s, n * 1024.0, n, "one durable commit per batch");
   g_fig.Add("raw BLAKE2b-256 of " + std::to_string(n) + " x 1 KiB", "ops/s", n / raw_s);
   g_fig.Add(what, "ops/s", n / s);
@@ -254,7 +264,8 @@ void BenchSingle(const std::string& base, int rep, size_t n, size_t inline_max, 
   double s = Since(t0);
   std::string what = "put 1 KiB x " + std::to_string(n) + ", 1/commit, " + label;
   Row(what, s, n * 1024.0, n,
-      inline_max ? "each durable: LMDB commit" : "each durable: fdatasync blob + fsync dir + LMDB commit");
+      inline_max ? "each durable: LMDB commit"
+                 : "each durable: fdatasync blob + fsync dir + LMDB commit");
   g_fig.Add(what, "ops/s", n / s);
   std::filesystem::remove_all(dir);
 }

@@ -45,7 +45,9 @@ std::shared_ptr<spdlog::logger> Log() {
   return kLogger;
 }
 
-int64_t NowUnixMs() { return ToUnixMillis(std::chrono::system_clock::now()); }
+int64_t NowUnixMs() {
+  return ToUnixMillis(std::chrono::system_clock::now());
+}
 
 std::string Truncate(std::string s, size_t n = 200) {
   if (s.size() > n) s = s.substr(0, n) + "...";
@@ -81,7 +83,8 @@ Result<std::unique_ptr<Broker>> Broker::Create(zmq::context_t& ctx, BrokerOption
     return Status::Internal(std::string("broker: creating sockets: ") + e.what());
   }
   b->wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (b->wake_fd_ < 0) return Status::IOError(std::string("broker: eventfd: ") + std::strerror(errno));
+  if (b->wake_fd_ < 0)
+    return Status::IOError(std::string("broker: eventfd: ") + std::strerror(errno));
   return b;
 }
 
@@ -116,8 +119,8 @@ Status Broker::Bind() {
     dispatch_.bind(opt_.dispatch_endpoint);
     dispatch_resolved_ = dispatch_.get(zmq::sockopt::last_endpoint);
   } catch (const zmq::error_t& e) {
-    return Status::Unavailable("broker: cannot bind dispatch endpoint " +
-                               opt_.dispatch_endpoint + ": " + e.what());
+    return Status::Unavailable("broker: cannot bind dispatch endpoint " + opt_.dispatch_endpoint +
+                               ": " + e.what());
   }
   Log()->info("broker: workers on {}, dispatch on {}", workers_resolved_, dispatch_resolved_);
   return Status::Ok();
@@ -146,8 +149,10 @@ Status Broker::Run() {
           {nullptr, wake_fd_, ZMQ_POLLIN, 0},
       };
       auto now = Clock::now();
-      auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(next_housekeeping_ - now);
-      if (!outbox_.empty() && !coordinator_.empty()) timeout = std::min(timeout, std::chrono::milliseconds(5));
+      auto timeout =
+          std::chrono::duration_cast<std::chrono::milliseconds>(next_housekeeping_ - now);
+      if (!outbox_.empty() && !coordinator_.empty())
+        timeout = std::min(timeout, std::chrono::milliseconds(5));
       timeout = std::clamp(timeout, std::chrono::milliseconds(0), std::chrono::milliseconds(250));
       try {
         zmq::poll(items, 3, timeout);
@@ -207,11 +212,11 @@ void Broker::OnWorkerMessage(const std::string& identity, const std::vector<std:
     w->last_seen = now;
     w->last_seen_unix_ms = NowUnixMs();
   }
-  Result<proto::Message> msg = total_frames == frames.size()
-                                   ? proto::Parse(frames)
-                                   : Result<proto::Message>(Status::InvalidArgument(
-                                         "protocol: expected 3 frames, got " +
-                                         std::to_string(total_frames)));
+  Result<proto::Message> msg =
+      total_frames == frames.size()
+          ? proto::Parse(frames)
+          : Result<proto::Message>(Status::InvalidArgument("protocol: expected 3 frames, got " +
+                                                           std::to_string(total_frames)));
   if (!msg.ok()) {
     ++stats_.malformed;
     Log()->warn("broker: malformed message from worker peer {}: {}", PeerName(identity),
@@ -244,8 +249,8 @@ void Broker::OnWorkerMessage(const std::string& identity, const std::vector<std:
   }
   if (cmd == proto::kDisconnect) {
     std::string reason = "disconnected";
-    if (auto j = proto::BodyJson(msg->body, "disconnect"); j.ok() && j->contains("reason") &&
-                                                           (*j)["reason"].is_string()) {
+    if (auto j = proto::BodyJson(msg->body, "disconnect");
+        j.ok() && j->contains("reason") && (*j)["reason"].is_string()) {
       reason = "disconnected: " + Truncate((*j)["reason"].get<std::string>());
     }
     DropWorker(identity, "worker " + w->hello.worker_id + " " + reason, false);
@@ -311,9 +316,10 @@ void Broker::OnWorkerResult(WorkerEntry& w, const std::string& body) {
   std::optional<Lease> lease = registry_.RemoveLease(w, key);
   if (!lease) {
     ++stats_.stale_results;
-    Log()->info("broker: stale RESULT for job {} attempt {} from worker {} (not leased to it): "
-                "ignored",
-                r->job_id, r->attempt, w.hello.worker_id);
+    Log()->info(
+        "broker: stale RESULT for job {} attempt {} from worker {} (not leased to it): "
+        "ignored",
+        r->job_id, r->attempt, w.hello.worker_id);
     return;
   }
   ++stats_.results;
@@ -347,18 +353,18 @@ void Broker::DrainDispatch() {
   }
 }
 
-void Broker::OnDispatchMessage(const std::string& identity,
-                               const std::vector<std::string>& frames, size_t total_frames) {
+void Broker::OnDispatchMessage(const std::string& identity, const std::vector<std::string>& frames,
+                               size_t total_frames) {
   if (identity != coordinator_) {
     Log()->info("broker: dispatch peer {} connected", PeerName(identity));
     coordinator_ = identity;  // the latest peer that spoke is the coordinator
     MarkListDirty();
   }
-  Result<proto::Message> msg = total_frames == frames.size()
-                                   ? proto::Parse(frames)
-                                   : Result<proto::Message>(Status::InvalidArgument(
-                                         "protocol: expected 3 frames, got " +
-                                         std::to_string(total_frames)));
+  Result<proto::Message> msg =
+      total_frames == frames.size()
+          ? proto::Parse(frames)
+          : Result<proto::Message>(Status::InvalidArgument("protocol: expected 3 frames, got " +
+                                                           std::to_string(total_frames)));
   if (!msg.ok()) {
     ++stats_.malformed;
     Log()->warn("broker: malformed message on the dispatch link: {}", msg.status().message());
@@ -407,19 +413,19 @@ void Broker::OnDispatch(const std::string& body) {
       Dispatch();
       break;
     case JobQueue::PushResult::kDuplicate:
-      Log()->debug("broker: duplicate DISPATCH of queued job {} attempt {}: ignored",
-                   key.job_id, key.attempt);
+      Log()->debug("broker: duplicate DISPATCH of queued job {} attempt {}: ignored", key.job_id,
+                   key.attempt);
       break;
     case JobQueue::PushResult::kFull:
       ++stats_.rejected;
       Log()->warn("broker: queue full ({} jobs): rejecting job {} attempt {}", queue_.size(),
                   key.job_id, key.attempt);
-      SendToCoordinator(proto::kRejected,
-                        proto::JsonBody({{"job_id", key.job_id},
-                                         {"attempt", key.attempt},
-                                         {"reason", "queue full (" +
-                                                        std::to_string(queue_.max_size()) +
-                                                        " jobs)"}}));
+      SendToCoordinator(
+          proto::kRejected,
+          proto::JsonBody(
+              {{"job_id", key.job_id},
+               {"attempt", key.attempt},
+               {"reason", "queue full (" + std::to_string(queue_.max_size()) + " jobs)"}}));
       break;
   }
 }
@@ -468,11 +474,12 @@ void Broker::Dispatch() {
     if (w == nullptr) return;
     QueuedJob job = std::move(queue_.Pop()).value();
     std::string identity = w->identity;
-    SendStatus st = SendToWorker(*w, proto::kJob, job.wire.empty() ? EncodeStageJob(job) : job.wire);
+    SendStatus st =
+        SendToWorker(*w, proto::kJob, job.wire.empty() ? EncodeStageJob(job) : job.wire);
     if (st != SendStatus::kOk) {
       queue_.PushFront(std::move(job));
       if (st == SendStatus::kUnreachable) continue;  // that worker was dropped; try another
-      return;  // its pipe is full: retry on the next event
+      return;                                        // its pipe is full: retry on the next event
     }
     ++stats_.dispatched;
     Lease lease;
@@ -503,10 +510,12 @@ void Broker::Housekeeping(Clock::time_point now) {
   }
   std::vector<std::string> due;
   registry_.ForEach([&](WorkerEntry& w) {
-    if (now - w.last_sent >= std::chrono::milliseconds(w.hello.heartbeat_ms)) due.push_back(w.identity);
+    if (now - w.last_sent >= std::chrono::milliseconds(w.hello.heartbeat_ms))
+      due.push_back(w.identity);
   });
   for (const std::string& identity : due) {
-    if (WorkerEntry* w = registry_.Find(identity)) SendToWorker(*w, proto::kHeartbeat, proto::EmptyBody());
+    if (WorkerEntry* w = registry_.Find(identity))
+      SendToWorker(*w, proto::kHeartbeat, proto::EmptyBody());
   }
   if (now - last_list_sent_ >= std::chrono::milliseconds(opt_.heartbeat_ms)) SendWorkerList(now);
   if (!queue_.empty()) Dispatch();
@@ -544,7 +553,8 @@ void Broker::DropWorker(std::string identity, std::string why, bool send_disconn
 
 void Broker::SendDisconnect(const std::string& identity, const std::string& reason) {
   std::string err;
-  SendStatus st = SendFrames(workers_, identity, proto::Frames(proto::kDisconnect, DisconnectBody(reason)), &err);
+  SendStatus st = SendFrames(workers_, identity,
+                             proto::Frames(proto::kDisconnect, DisconnectBody(reason)), &err);
   if (st == SendStatus::kError) Log()->warn("broker: DISCONNECT send failed: {}", err);
 }
 
@@ -645,7 +655,8 @@ void Broker::SendWorkerList(Clock::time_point now) {
   }
   if (!outbox_.empty()) return;  // keep order: results first; the next tick sends a fresh list
   std::string err;
-  SendStatus st = SendFrames(dispatch_, coordinator_, proto::Frames(proto::kWorkerList, std::move(bytes)), &err);
+  SendStatus st = SendFrames(dispatch_, coordinator_,
+                             proto::Frames(proto::kWorkerList, std::move(bytes)), &err);
   if (st == SendStatus::kUnreachable) {
     Log()->warn("broker: coordinator peer {} gone", PeerName(coordinator_));
     coordinator_.clear();

@@ -40,14 +40,14 @@ struct BrokerOptions {
   // (it doubles as the broker's heartbeat on the dispatch link). Workers are heartbeated at
   // their own interval (sent in READY).
   uint32_t heartbeat_ms = 1000;
-  uint32_t liveness = 3;            // reserved for the dispatch link; workers use their own
-  size_t max_queue = 100000;        // queued jobs; DISPATCH beyond it is REJECTED
-  size_t max_workers = 100000;      // READY beyond it gets DISCONNECT
+  uint32_t liveness = 3;        // reserved for the dispatch link; workers use their own
+  size_t max_queue = 100000;    // queued jobs; DISPATCH beyond it is REJECTED
+  size_t max_workers = 100000;  // READY beyond it gets DISCONNECT
   // Messages for the coordinator held while it is not connected (or its pipe is full); when
   // full the oldest is dropped (logged as an error). WORKER_LIST is never buffered.
   size_t max_outbox = 100000;
   uint32_t worker_list_min_interval_ms = 100;  // rate limit of change-triggered WORKER_LIST
-  int sndhwm = 100000;              // explicit HWMs on both ROUTERs (LESSONS: default 1000)
+  int sndhwm = 100000;  // explicit HWMs on both ROUTERs (LESSONS: default 1000)
   int rcvhwm = 100000;
   // libzmq drops a connection that sends a frame larger than this (ZMQ_MAXMSGSIZE). Bodies
   // between wire::kMaxMessageBytes and this are received and answered with an error.
@@ -56,13 +56,13 @@ struct BrokerOptions {
 
 // Counters for tests and diagnostics (read from the broker thread, or after Run returned).
 struct BrokerStats {
-  uint64_t dispatched = 0;     // JOB sent to a worker
-  uint64_t results = 0;        // RESULT forwarded from a worker
-  uint64_t stale_results = 0;  // RESULT ignored by fencing
-  uint64_t workers_lost = 0;   // workers dropped (silence, unreachable, protocol error, ...)
-  uint64_t rejected = 0;       // REJECTED sent
-  uint64_t malformed = 0;      // messages that failed framing or decoding
-  uint64_t outbox_dropped = 0; // coordinator messages dropped because the outbox was full
+  uint64_t dispatched = 0;      // JOB sent to a worker
+  uint64_t results = 0;         // RESULT forwarded from a worker
+  uint64_t stale_results = 0;   // RESULT ignored by fencing
+  uint64_t workers_lost = 0;    // workers dropped (silence, unreachable, protocol error, ...)
+  uint64_t rejected = 0;        // REJECTED sent
+  uint64_t malformed = 0;       // messages that failed framing or decoding
+  uint64_t outbox_dropped = 0;  // coordinator messages dropped because the outbox was full
 };
 
 class Broker {

@@ -5,9 +5,12 @@ namespace recomp::broker {
 
 int JobQueue::Rank(Priority p) {
   switch (p) {
-    case Priority::kHigh: return 0;
-    case Priority::kStandard: return 1;
-    case Priority::kLow: return 2;
+    case Priority::kHigh:
+      return 0;
+    case Priority::kStandard:
+      return 1;
+    case Priority::kLow:
+      return 2;
   }
   return 1;
 }

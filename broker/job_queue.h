@@ -24,7 +24,9 @@ struct JobKey {
   auto operator<=>(const JobKey&) const = default;
   bool operator==(const JobKey&) const = default;
 };
-inline JobKey KeyOf(const StageJob& j) { return {j.job_id, j.attempt}; }
+inline JobKey KeyOf(const StageJob& j) {
+  return {j.job_id, j.attempt};
+}
 // Job IDs are hashes already: hashing the string again is cheap and well spread.
 struct JobKeyHash {
   size_t operator()(const JobKey& k) const noexcept {

@@ -96,7 +96,9 @@ std::vector<const WorkerEntry*> WorkerRegistry::Sorted() const {
   return out;
 }
 
-void WorkerRegistry::Unorder(const WorkerEntry& w) { free_order_.erase(KeyFor(w)); }
+void WorkerRegistry::Unorder(const WorkerEntry& w) {
+  free_order_.erase(KeyFor(w));
+}
 
 void WorkerRegistry::Order(const WorkerEntry& w) {
   if (w.free_credits() > 0) free_order_.insert(KeyFor(w));

@@ -30,18 +30,18 @@ struct Lease {
   std::string run_id;
   std::string stage;
   uint32_t shard = 0;
-  bool revoked = false;         // CANCEL_JOB sent; the lease stays until the worker reports
+  bool revoked = false;  // CANCEL_JOB sent; the lease stays until the worker reports
   Clock::time_point started;
 };
 
 struct WorkerEntry {
-  std::string identity;         // ROUTER routing id of the worker's DEALER
+  std::string identity;  // ROUTER routing id of the worker's DEALER
   proto::WorkerHello hello;
   std::map<JobKey, Lease> jobs;
   Clock::time_point last_seen;  // last message received (any traffic counts)
   Clock::time_point last_sent;  // last message sent (heartbeats fill silences)
   int64_t last_seen_unix_ms = 0;
-  uint64_t last_used = 0;       // dispatch stamp: smaller = less recently used
+  uint64_t last_used = 0;  // dispatch stamp: smaller = less recently used
 
   uint32_t free_credits() const {
     return jobs.size() >= hello.slots ? 0 : hello.slots - static_cast<uint32_t>(jobs.size());
@@ -97,7 +97,7 @@ class WorkerRegistry {
   std::unordered_map<std::string, WorkerEntry> by_identity_;
   std::unordered_map<std::string, std::string> by_worker_id_;
   std::unordered_map<JobKey, std::string, JobKeyHash> holders_;  // lease -> identity
-  std::set<OrderKey> free_order_;          // only workers with free credits
+  std::set<OrderKey> free_order_;                                // only workers with free credits
   std::multiset<uint32_t> hb_;
   uint64_t use_clock_ = 0;
 };

@@ -10,8 +10,8 @@ bool RecvBounded(zmq::socket_t& s, Received* out) {
   out->total_frames = 0;
   zmq::message_t msg;
   for (;;) {
-    auto got = s.recv(msg, out->total_frames == 0 ? zmq::recv_flags::dontwait
-                                                  : zmq::recv_flags::none);
+    auto got =
+        s.recv(msg, out->total_frames == 0 ? zmq::recv_flags::dontwait : zmq::recv_flags::none);
     if (!got) return false;  // EAGAIN before the first part (parts arrive atomically)
     ++out->total_frames;
     if (out->frames.size() < kMaxKeptFrames) out->frames.emplace_back(msg.to_string());
@@ -25,7 +25,8 @@ SendStatus SendFrames(zmq::socket_t& s, const std::string& routing_id,
   size_t i = 0;
   try {
     if (!routing_id.empty()) {
-      auto flags = zmq::send_flags::dontwait | (n > 1 ? zmq::send_flags::sndmore : zmq::send_flags::none);
+      auto flags =
+          zmq::send_flags::dontwait | (n > 1 ? zmq::send_flags::sndmore : zmq::send_flags::none);
       if (!s.send(zmq::buffer(routing_id), flags)) return SendStatus::kAgain;
       ++i;
     }

@@ -14,13 +14,15 @@ Result<Endpoints> ReadEndpoints(const std::string& data_dir) {
   std::string path = data_dir + "/endpoints.json";
   std::ifstream in(path);
   if (!in) {
-    return Status::NotFound("no " + path + ": is the pool running? (start it with `recomp up --data " +
-                            data_dir + "`, or pass --api ENDPOINT)");
+    return Status::NotFound("no " + path +
+                            ": is the pool running? (start it with `recomp up --data " + data_dir +
+                            "`, or pass --api ENDPOINT)");
   }
   std::stringstream ss;
   ss << in.rdbuf();
   nlohmann::json j = nlohmann::json::parse(ss.str(), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument(path + ": not a JSON object");
+  if (j.is_discarded() || !j.is_object())
+    return Status::InvalidArgument(path + ": not a JSON object");
   Endpoints e;
   for (auto [key, field] : {std::pair{"api", &e.api}, std::pair{"events", &e.events},
                             std::pair{"replay", &e.replay}, std::pair{"workers", &e.workers}}) {
@@ -33,7 +35,8 @@ Result<Endpoints> ReadEndpoints(const std::string& data_dir) {
 }
 
 Status WriteEndpoints(const std::string& data_dir, const Endpoints& e) {
-  nlohmann::json j = {{"api", e.api}, {"events", e.events}, {"replay", e.replay}, {"workers", e.workers}};
+  nlohmann::json j = {
+      {"api", e.api}, {"events", e.events}, {"replay", e.replay}, {"workers", e.workers}};
   std::string path = data_dir + "/endpoints.json";
   std::string tmp = path + ".tmp";
   {
@@ -41,7 +44,8 @@ Status WriteEndpoints(const std::string& data_dir, const Endpoints& e) {
     out << j.dump(2) << "\n";
     if (!out.flush()) return Status::IOError("cannot write " + tmp);
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) return Status::IOError("cannot rename " + tmp + " to " + path);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    return Status::IOError("cannot rename " + tmp + " to " + path);
   return Status::Ok();
 }
 

@@ -48,9 +48,11 @@ struct Common {
 
 CLI::App* Sub(CLI::App* parent, const std::string& name, const std::string& help, Common* c) {
   CLI::App* sub = parent->add_subcommand(name, help);
-  CLI::Option* store = sub->add_option("--store", c->store_dir, "store directory (default $RECOMP_HOME/store)");
+  CLI::Option* store =
+      sub->add_option("--store", c->store_dir, "store directory (default $RECOMP_HOME/store)");
   sub->add_option_function<std::string>(
-      "--data", [c, store](const std::string& dir) {
+      "--data",
+      [c, store](const std::string& dir) {
         if (store->count() == 0) c->store_dir = dir + "/store";  // --store wins
       },
       "data directory: use its store/ (like the other commands)");
@@ -58,8 +60,12 @@ CLI::App* Sub(CLI::App* parent, const std::string& name, const std::string& help
 }
 
 void AddPut(CLI::App* art, Common* c) {
-  struct Args { std::string file; bool external = false; std::string media = "application/octet-stream";
-                std::string producer = "cli"; };
+  struct Args {
+    std::string file;
+    bool external = false;
+    std::string media = "application/octet-stream";
+    std::string producer = "cli";
+  };
   auto a = std::make_shared<Args>();
   CLI::App* put = Sub(art, "put", "store a file ('-' = stdin); prints its ref on the last line", c);
   put->add_option("FILE", a->file, "file to store")->required();
@@ -83,7 +89,9 @@ void AddPut(CLI::App* art, Common* c) {
 }
 
 void AddGet(CLI::App* art, Common* c) {
-  struct Args { std::string ref, out; };
+  struct Args {
+    std::string ref, out;
+  };
   auto a = std::make_shared<Args>();
   CLI::App* get = Sub(art, "get", "write a blob's verified bytes to -o FILE or stdout", c);
   get->add_option("REF", a->ref, "artifact://<hex>")->required();
@@ -114,7 +122,10 @@ void AddStat(CLI::App* art, Common* c) {
 }
 
 void AddLs(CLI::App* art, Common* c) {
-  struct Args { std::string cls; bool json = false; };
+  struct Args {
+    std::string cls;
+    bool json = false;
+  };
   auto a = std::make_shared<Args>();
   CLI::App* ls = Sub(art, "ls", "list stored blobs: ref class size media_type created_at", c);
   ls->add_option("--class", a->cls, "external|generated");
@@ -134,8 +145,9 @@ void AddLs(CLI::App* art, Common* c) {
       if (a->json) {
         arr.push_back(ToJson(r));
       } else {
-        std::printf("%s %s %llu %s %s\n", r.ref.c_str(), std::string(ToString(r.artifact_class)).c_str(),
-                    static_cast<unsigned long long>(r.size), r.media_type.c_str(), r.created_at.c_str());
+        std::printf(
+            "%s %s %llu %s %s\n", r.ref.c_str(), std::string(ToString(r.artifact_class)).c_str(),
+            static_cast<unsigned long long>(r.size), r.media_type.c_str(), r.created_at.c_str());
       }
     }
     if (a->json) std::printf("%s\n", arr.dump(2).c_str());
@@ -144,7 +156,8 @@ void AddLs(CLI::App* art, Common* c) {
 
 void AddVerify(CLI::App* art, Common* c) {
   auto ref = std::make_shared<std::string>();
-  CLI::App* v = Sub(art, "verify", "re-hash all blobs (or REF); exit 1 if any is corrupt or missing", c);
+  CLI::App* v =
+      Sub(art, "verify", "re-hash all blobs (or REF); exit 1 if any is corrupt or missing", c);
   CLI::Option* ref_opt = v->add_option("REF", *ref, "only this artifact");
   v->callback([ref, ref_opt, c] {
     std::optional<Digest> only;
@@ -153,11 +166,12 @@ void AddVerify(CLI::App* art, Common* c) {
     auto rep = s->Verify(only);
     ExitIfError(rep.status());
     for (const auto& p : rep->problems) {
-      std::printf("%s %s: %s\n", std::string(store::ToString(p.kind)).c_str(), p.ref.c_str(), p.detail.c_str());
+      std::printf("%s %s: %s\n", std::string(store::ToString(p.kind)).c_str(), p.ref.c_str(),
+                  p.detail.c_str());
     }
     std::printf("verified %llu blob(s), %llu bytes, %zu problem(s)\n",
-                static_cast<unsigned long long>(rep->checked), static_cast<unsigned long long>(rep->bytes),
-                rep->problems.size());
+                static_cast<unsigned long long>(rep->checked),
+                static_cast<unsigned long long>(rep->bytes), rep->problems.size());
     std::fflush(stdout);
     if (!rep->ok()) ExitWith(1);
   });
@@ -174,8 +188,12 @@ Status ReadRetention(const std::string& path, store::GcPolicy* p) {
     return Status::IOError("config '" + path + "': " + e.what());
   }
   const toml::node_view<toml::node> r = t["store"]["retention"];
-  struct Field { const char* key; std::chrono::seconds* out; };
-  for (Field f : {Field{"failed_days", &p->failed_retention}, Field{"succeeded_days", &p->succeeded_retention},
+  struct Field {
+    const char* key;
+    std::chrono::seconds* out;
+  };
+  for (Field f : {Field{"failed_days", &p->failed_retention},
+                  Field{"succeeded_days", &p->succeeded_retention},
                   Field{"unpinned_days", &p->unpinned_retention}}) {
     auto node = r[f.key];
     if (!node) continue;
@@ -192,31 +210,42 @@ Status ReadRetention(const std::string& path, store::GcPolicy* p) {
 void PrintGc(const store::GcReport& rep) {
   const char* verb = rep.dry_run ? "would remove" : "removed";
   for (const auto& r : rep.removed) {
-    std::printf("%s %s %s %llu\n", verb, r.ref.c_str(), std::string(ToString(r.artifact_class)).c_str(),
+    std::printf("%s %s %s %llu\n", verb, r.ref.c_str(),
+                std::string(ToString(r.artifact_class)).c_str(),
                 static_cast<unsigned long long>(r.size));
   }
   for (const auto& o : rep.removed_orphans) std::printf("%s unindexed %s\n", verb, o.c_str());
   for (const auto& t : rep.removed_temps) std::printf("%s temp %s\n", verb, t.c_str());
   for (const auto& p : rep.expired_pins) std::printf("%s pin %s\n", verb, p.c_str());
   std::printf("%s %zu blob(s), %llu bytes; kept %llu\n", verb, rep.removed.size(),
-              static_cast<unsigned long long>(rep.removed_bytes), static_cast<unsigned long long>(rep.kept));
+              static_cast<unsigned long long>(rep.removed_bytes),
+              static_cast<unsigned long long>(rep.kept));
 }
 
 void AddGc(CLI::App* art, Common* c) {
-  struct Args { bool dry = false, external = false; std::string config; int older = -1; int temp_age = -1; };
+  struct Args {
+    bool dry = false, external = false;
+    std::string config;
+    int older = -1;
+    int temp_age = -1;
+  };
   auto a = std::make_shared<Args>();
   CLI::App* gc = Sub(art, "gc", "remove unpinned generated blobs past retention", c);
   gc->add_flag("--dry-run", a->dry, "list what would be removed; remove nothing");
   gc->add_flag("--external", a->external, "also collect external blobs (user inputs)");
-  gc->add_option("--config", a->config, "TOML with [store.retention] failed_days/succeeded_days/unpinned_days");
-  gc->add_option("--older-than-days", a->older, "override every retention window (days)")->check(CLI::NonNegativeNumber);
+  gc->add_option("--config", a->config,
+                 "TOML with [store.retention] failed_days/succeeded_days/unpinned_days");
+  gc->add_option("--older-than-days", a->older, "override every retention window (days)")
+      ->check(CLI::NonNegativeNumber);
   gc->add_option("--stale-temp-seconds", a->temp_age, "age after which unlocked temp files go")
-      ->check(CLI::NonNegativeNumber)->group("");
+      ->check(CLI::NonNegativeNumber)
+      ->group("");
   gc->callback([a, c] {
     store::GcPolicy policy;
     if (!a->config.empty()) ExitIfError(ReadRetention(a->config, &policy));
     if (a->older >= 0) {
-      policy.failed_retention = policy.succeeded_retention = policy.unpinned_retention = std::chrono::days(a->older);
+      policy.failed_retention = policy.succeeded_retention = policy.unpinned_retention =
+          std::chrono::days(a->older);
     }
     store::StoreOptions opts;
     opts.create_if_missing = false;
@@ -230,9 +259,13 @@ void AddGc(CLI::App* art, Common* c) {
 }
 
 void AddPin(CLI::App* art, Common* c) {
-  struct Args { std::string run, state; std::vector<std::string> refs; };
+  struct Args {
+    std::string run, state;
+    std::vector<std::string> refs;
+  };
   auto a = std::make_shared<Args>();
-  CLI::App* pin = Sub(art, "pin", "(plumbing) pin refs for a run: --state active|succeeded|failed", c);
+  CLI::App* pin =
+      Sub(art, "pin", "(plumbing) pin refs for a run: --state active|succeeded|failed", c);
   pin->group("");  // hidden: the coordinator calls ArtifactStore::PinRun directly
   pin->add_option("RUN", a->run, "run id")->required();
   pin->add_option("--state", a->state, "active|succeeded|failed")->required();
@@ -248,7 +281,10 @@ void AddPin(CLI::App* art, Common* c) {
 }
 
 void AddExport(CLI::App* art, Common* c) {
-  struct Args { std::string dir; std::vector<std::string> refs; };
+  struct Args {
+    std::string dir;
+    std::vector<std::string> refs;
+  };
   auto a = std::make_shared<Args>();
   CLI::App* ex = Sub(art, "export", "copy generated blobs to DIR/<hex>; refuses external ones", c);
   ex->add_option("DIR", a->dir, "destination directory")->required();

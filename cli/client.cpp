@@ -10,11 +10,14 @@
 namespace recomp::cli {
 
 void AddClientFlags(CLI::App* cmd, ClientFlags* f, bool with_config) {
-  cmd->add_option("--data", f->data, "data directory holding endpoints.json (default $RECOMP_HOME, else ./.recomp)");
+  cmd->add_option("--data", f->data,
+                  "data directory holding endpoints.json (default $RECOMP_HOME, else ./.recomp)");
   cmd->add_option("--api", f->api, "coordinator API endpoint (overrides endpoints.json)");
   const char* env = std::getenv("RECOMP_CONFIG");
   if (env != nullptr) f->config = env;
-  if (with_config) cmd->add_option("--config", f->config, "config file ([client] timeout_ms; default $RECOMP_CONFIG)");
+  if (with_config)
+    cmd->add_option("--config", f->config,
+                    "config file ([client] timeout_ms; default $RECOMP_CONFIG)");
   cmd->add_flag("--json", f->json, "machine-readable JSON output");
 }
 
@@ -22,7 +25,8 @@ Result<Connection> Connect(const ClientFlags& f) {
   RECOMP_ASSIGN_OR_RETURN(Config cfg, Config::Load(f.config));
   RECOMP_ASSIGN_OR_RETURN(Endpoints ep, ResolveEndpoints(f.api, DataDir(f.data)));
   Connection c;
-  c.client = std::make_unique<ApiClient>(ep.api, static_cast<int>(cfg.Int("client.timeout_ms", 10000)));
+  c.client =
+      std::make_unique<ApiClient>(ep.api, static_cast<int>(cfg.Int("client.timeout_ms", 10000)));
   c.endpoints = std::move(ep);
   return c;
 }
@@ -41,9 +45,11 @@ void PrintStatus(const RunStatus& s, bool json) {
     std::printf("%s\n", ToJson(s).dump().c_str());
     return;
   }
-  std::printf("run        %s\nstate      %s\n", s.run_id.c_str(), std::string(ToString(s.state)).c_str());
+  std::printf("run        %s\nstate      %s\n", s.run_id.c_str(),
+              std::string(ToString(s.state)).c_str());
   if (!s.current_stage.empty()) {
-    std::printf("stage      %s (attempt %lld)\n", s.current_stage.c_str(), static_cast<long long>(s.stage_attempt));
+    std::printf("stage      %s (attempt %lld)\n", s.current_stage.c_str(),
+                static_cast<long long>(s.stage_attempt));
   }
   std::printf("started    %s\nupdated    %s\n", s.started_at.c_str(), s.updated_at.c_str());
   if (!s.reason.empty()) std::printf("reason     %s\n", s.reason.c_str());

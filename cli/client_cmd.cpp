@@ -18,7 +18,9 @@ namespace recomp::cli {
 namespace {
 
 std::atomic<bool> g_client_stop{false};
-extern "C" void OnClientSignal(int) { g_client_stop.store(true); }
+extern "C" void OnClientSignal(int) {
+  g_client_stop.store(true);
+}
 
 Connection MustConnect(const ClientFlags& f) {
   auto c = Connect(f);
@@ -26,7 +28,9 @@ Connection MustConnect(const ClientFlags& f) {
   return std::move(c).value();
 }
 
-std::string RunIdBody(const std::string& run_id) { return proto::JsonBody({{"run_id", run_id}}); }
+std::string RunIdBody(const std::string& run_id) {
+  return proto::JsonBody({{"run_id", run_id}});
+}
 
 nlohmann::json MustJson(const Result<std::string>& reply, const char* what) {
   ExitIfError(reply.status());
@@ -65,11 +69,14 @@ void RunsCommand(CLI::App& app) {
     ExitIfError(r.status());
     const msgpack::object* runs = r->Find("runs");
     nlohmann::json all = nlohmann::json::array();
-    for (uint32_t i = 0; runs && runs->type == msgpack::type::ARRAY && i < runs->via.array.size; ++i) {
+    for (uint32_t i = 0; runs && runs->type == msgpack::type::ARRAY && i < runs->via.array.size;
+         ++i) {
       auto st = DecodeRunStatus(runs->via.array.ptr[i]);
       ExitIfError(st.status());
-      if (f->json) all.push_back(ToJson(*st));
-      else std::printf("%s\n", StatusLine(*st).c_str());
+      if (f->json)
+        all.push_back(ToJson(*st));
+      else
+        std::printf("%s\n", StatusLine(*st).c_str());
     }
     if (f->json) std::printf("%s\n", all.dump().c_str());
   });
@@ -92,7 +99,8 @@ void CancelCommand(CLI::App& app) {
 }
 
 std::string EventLine(const Event& e) {
-  std::string line = std::to_string(e.sequence) + " " + e.time + " " + std::string(ToString(e.type)) + " " + e.subject;
+  std::string line = std::to_string(e.sequence) + " " + e.time + " " +
+                     std::string(ToString(e.type)) + " " + e.subject;
   if (e.type == EventType::kStageCompleted) {
     line += " " + e.data.value("stage", "") + "/" + std::to_string(e.data.value("shard", 0)) + " " +
             e.data.value("outcome", "") + (e.data.value("cached", false) ? " cached" : "");
@@ -105,9 +113,15 @@ std::string EventLine(const Event& e) {
 }
 
 void EventsCommand(CLI::App& app) {
-  struct A { ClientFlags f; uint64_t from = 0; bool follow = false; std::string run; };
+  struct A {
+    ClientFlags f;
+    uint64_t from = 0;
+    bool follow = false;
+    std::string run;
+  };
   auto a = std::make_shared<A>();
-  CLI::App* c = app.add_subcommand("events", "print events (JSON lines with --json); replay then follow");
+  CLI::App* c =
+      app.add_subcommand("events", "print events (JSON lines with --json); replay then follow");
   AddClientFlags(c, &a->f);
   c->add_option("--from", a->from, "only events with a sequence greater than this");
   c->add_flag("--follow", a->follow, "keep following live events (Ctrl-C stops)");
@@ -117,30 +131,37 @@ void EventsCommand(CLI::App& app) {
     std::signal(SIGINT, OnClientSignal);
     std::signal(SIGTERM, OnClientSignal);
     EventFollower follower(conn.client.get(), conn.endpoints, a->run, a->from);
-    ExitIfError(follower.Run(a->follow, [&](const Event& e) {
-      std::printf("%s\n", a->f.json ? ToJson(e).dump().c_str() : EventLine(e).c_str());
-      std::fflush(stdout);
-      return true;
-    }, &g_client_stop));
+    ExitIfError(follower.Run(
+        a->follow,
+        [&](const Event& e) {
+          std::printf("%s\n", a->f.json ? ToJson(e).dump().c_str() : EventLine(e).c_str());
+          std::fflush(stdout);
+          return true;
+        },
+        &g_client_stop));
   });
 }
 
 void AuditCommand(CLI::App& app) {
   auto f = std::make_shared<ClientFlags>();
   auto run = std::make_shared<std::string>();
-  CLI::App* c = app.add_subcommand("audit", "rebuild a run's state from its events and compare with the stored row");
+  CLI::App* c = app.add_subcommand(
+      "audit", "rebuild a run's state from its events and compare with the stored row");
   c->add_option("RUN", *run, "run id")->required();
   AddClientFlags(c, f.get());
   c->callback([f, run] {
     Connection conn = MustConnect(*f);
-    nlohmann::json j = MustJson(conn.client->Api(std::string(proto::kAudit), RunIdBody(*run)), "audit");
+    nlohmann::json j =
+        MustJson(conn.client->Api(std::string(proto::kAudit), RunIdBody(*run)), "audit");
     bool ok = j.value("ok", false);
     if (f->json) {
       std::printf("%s\n", j.dump().c_str());
     } else {
       std::printf("run %s: %zu events replayed; stored row %s the replayed state\n", run->c_str(),
                   static_cast<size_t>(j.value("events", 0)), ok ? "matches" : "DOES NOT match");
-      if (!ok) std::printf("%s\n", j.contains("error") ? j["error"].dump().c_str() : j["diff"].dump(2).c_str());
+      if (!ok)
+        std::printf("%s\n",
+                    j.contains("error") ? j["error"].dump().c_str() : j["diff"].dump(2).c_str());
     }
     ExitWith(ok ? 0 : 1);
   });
@@ -152,7 +173,8 @@ void WorkersCommand(CLI::App& app) {
   AddClientFlags(c, f.get());
   c->callback([f] {
     Connection conn = MustConnect(*f);
-    nlohmann::json j = MustJson(conn.client->Api(std::string(proto::kWorkers), proto::EmptyBody()), "workers");
+    nlohmann::json j =
+        MustJson(conn.client->Api(std::string(proto::kWorkers), proto::EmptyBody()), "workers");
     if (f->json) {
       std::printf("%s\n", j["workers"].dump().c_str());
       return;
@@ -160,14 +182,20 @@ void WorkersCommand(CLI::App& app) {
     for (const auto& w : j["workers"]) {
       std::printf("%s  host=%s pid=%lld  slots=%lld active=%lld  last_seen=%lldms\n",
                   w.value("worker_id", "?").c_str(), w.value("host", "?").c_str(),
-                  static_cast<long long>(w.value("pid", 0)), static_cast<long long>(w.value("slots", 0)),
-                  static_cast<long long>(w.value("active", 0)), static_cast<long long>(w.value("last_seen_ms", 0)));
+                  static_cast<long long>(w.value("pid", 0)),
+                  static_cast<long long>(w.value("slots", 0)),
+                  static_cast<long long>(w.value("active", 0)),
+                  static_cast<long long>(w.value("last_seen_ms", 0)));
     }
   });
 }
 
 void LogsCommand(CLI::App& app) {
-  struct A { ClientFlags f; std::string run, stage, store; int shard = -1; };
+  struct A {
+    ClientFlags f;
+    std::string run, stage, store;
+    int shard = -1;
+  };
   auto a = std::make_shared<A>();
   CLI::App* c = app.add_subcommand("logs", "print the logs of a run's finished jobs");
   c->add_option("RUN", a->run, "run id")->required();
@@ -177,15 +205,20 @@ void LogsCommand(CLI::App& app) {
   AddClientFlags(c, &a->f);
   c->callback([a] {
     Connection conn = MustConnect(a->f);
-    nlohmann::json j = MustJson(conn.client->Api(std::string(proto::kResultOf), RunIdBody(a->run)), "results");
-    auto s = store::ArtifactStore::Open(a->store.empty() ? DataDir(a->f.data) + "/store" : a->store);
+    nlohmann::json j =
+        MustJson(conn.client->Api(std::string(proto::kResultOf), RunIdBody(a->run)), "results");
+    auto s =
+        store::ArtifactStore::Open(a->store.empty() ? DataDir(a->f.data) + "/store" : a->store);
     ExitIfError(s.status());
     for (const auto& job : j["jobs"]) {
-      if ((!a->stage.empty() && job.value("stage", "") != a->stage) || (a->shard >= 0 && job.value("shard", -1) != a->shard)) continue;
+      if ((!a->stage.empty() && job.value("stage", "") != a->stage) ||
+          (a->shard >= 0 && job.value("shard", -1) != a->shard))
+        continue;
       if (!job["result"].is_object() || job["result"].value("log_ref", "").empty()) continue;
       std::string ref = job["result"]["log_ref"];
-      std::printf("==> %s/%d (%s, %s) %s <==\n", job.value("stage", "").c_str(), job.value("shard", 0),
-                  job["result"].value("outcome", "").c_str(), job.value("state", "").c_str(), ref.c_str());
+      std::printf("==> %s/%d (%s, %s) %s <==\n", job.value("stage", "").c_str(),
+                  job.value("shard", 0), job["result"].value("outcome", "").c_str(),
+                  job.value("state", "").c_str(), ref.c_str());
       std::fflush(stdout);
       ExitIfError((*s)->GetToFd(ParseArtifactRef(ref).value(), STDOUT_FILENO));
     }
@@ -200,26 +233,31 @@ int WaitForRun(Connection& c, const std::string& run_id, bool json) {
   std::string final_state;
   std::signal(SIGINT, OnClientSignal);
   EventFollower follower(c.client.get(), c.endpoints, run_id, 0);
-  Status s = follower.Run(true, [&](const Event& e) {
-    if (e.type == EventType::kRequested) total = e.data.value("jobs", 0);
-    if (e.type == EventType::kStageCompleted) ++done;
-    if (e.type == EventType::kCompleted) final_state = e.data.value("state", "");
-    if (tty && !json) {
-      std::printf("\r\033[K[%zu/%zu] %s", done, total, EventLine(e).c_str());
-      if (e.type == EventType::kCompleted) std::printf("\n");
-    } else if (!json) {
-      std::printf("[%zu/%zu] %s\n", done, total, EventLine(e).c_str());
-    }
-    std::fflush(stdout);
-    return e.type != EventType::kCompleted;
-  }, &g_client_stop);
+  Status s = follower.Run(
+      true,
+      [&](const Event& e) {
+        if (e.type == EventType::kRequested) total = e.data.value("jobs", 0);
+        if (e.type == EventType::kStageCompleted) ++done;
+        if (e.type == EventType::kCompleted) final_state = e.data.value("state", "");
+        if (tty && !json) {
+          std::printf("\r\033[K[%zu/%zu] %s", done, total, EventLine(e).c_str());
+          if (e.type == EventType::kCompleted) std::printf("\n");
+        } else if (!json) {
+          std::printf("[%zu/%zu] %s\n", done, total, EventLine(e).c_str());
+        }
+        std::fflush(stdout);
+        return e.type != EventType::kCompleted;
+      },
+      &g_client_stop);
   if (!s.ok()) return ReportStatus(s);
   auto reply = c.client->Api(std::string(proto::kStatus), RunIdBody(run_id));
   if (!reply.ok()) return ReportStatus(reply.status());
   auto st = DecodeRunStatus(*reply);
   if (!st.ok()) return ReportStatus(st.status());
-  if (json) std::printf("%s\n", ToJson(*st).dump().c_str());
-  else PrintStatus(*st, false);
+  if (json)
+    std::printf("%s\n", ToJson(*st).dump().c_str());
+  else
+    PrintStatus(*st, false);
   return st->state == RunState::kSucceeded ? 0 : 1;
 }
 

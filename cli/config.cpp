@@ -4,7 +4,6 @@
 #include <cstdlib>
 #include <map>
 
-
 namespace recomp::cli {
 namespace {
 
@@ -14,20 +13,32 @@ enum class T { kStr, kInt, kNum, kBool };
 // checks that the file loads and documents every key).
 const std::map<std::string, T>& Schema() {
   static const std::map<std::string, T> k = {
-      {"coordinator.api", T::kStr}, {"coordinator.events", T::kStr},
-      {"coordinator.replay", T::kStr}, {"coordinator.max_inflight", T::kInt},
-      {"coordinator.lost_cap", T::kInt}, {"coordinator.retry_initial_ms", T::kInt},
-      {"coordinator.retry_coefficient", T::kNum}, {"coordinator.retry_max_ms", T::kInt},
-      {"coordinator.cloud_gate", T::kBool}, {"coordinator.events_hwm", T::kInt},
+      {"coordinator.api", T::kStr},
+      {"coordinator.events", T::kStr},
+      {"coordinator.replay", T::kStr},
+      {"coordinator.max_inflight", T::kInt},
+      {"coordinator.lost_cap", T::kInt},
+      {"coordinator.retry_initial_ms", T::kInt},
+      {"coordinator.retry_coefficient", T::kNum},
+      {"coordinator.retry_max_ms", T::kInt},
+      {"coordinator.cloud_gate", T::kBool},
+      {"coordinator.events_hwm", T::kInt},
       {"coordinator.durable", T::kBool},
-      {"broker.workers", T::kStr}, {"broker.dispatch", T::kStr},
-      {"broker.heartbeat_ms", T::kInt}, {"broker.max_queue", T::kInt},
-      {"worker.slots", T::kInt}, {"worker.heartbeat_ms", T::kInt},
-      {"worker.liveness", T::kInt}, {"worker.work_dir", T::kStr},
-      {"worker.executor", T::kStr}, {"worker.reconnect_min_ms", T::kInt},
-      {"up.workers", T::kInt}, {"up.restart_delay_ms", T::kInt},
+      {"broker.workers", T::kStr},
+      {"broker.dispatch", T::kStr},
+      {"broker.heartbeat_ms", T::kInt},
+      {"broker.max_queue", T::kInt},
+      {"worker.slots", T::kInt},
+      {"worker.heartbeat_ms", T::kInt},
+      {"worker.liveness", T::kInt},
+      {"worker.work_dir", T::kStr},
+      {"worker.executor", T::kStr},
+      {"worker.reconnect_min_ms", T::kInt},
+      {"up.workers", T::kInt},
+      {"up.restart_delay_ms", T::kInt},
       {"up.stop_grace_ms", T::kInt},
-      {"store.retention.failed_days", T::kInt}, {"store.retention.succeeded_days", T::kInt},
+      {"store.retention.failed_days", T::kInt},
+      {"store.retention.succeeded_days", T::kInt},
       {"store.retention.unpinned_days", T::kInt},
       {"client.timeout_ms", T::kInt},
   };
@@ -36,10 +47,14 @@ const std::map<std::string, T>& Schema() {
 
 bool TypeOk(const toml::node& n, T t) {
   switch (t) {
-    case T::kStr: return n.is_string();
-    case T::kInt: return n.is_integer();
-    case T::kNum: return n.is_integer() || n.is_floating_point();
-    case T::kBool: return n.is_boolean();
+    case T::kStr:
+      return n.is_string();
+    case T::kInt:
+      return n.is_integer();
+    case T::kNum:
+      return n.is_integer() || n.is_floating_point();
+    case T::kBool:
+      return n.is_boolean();
   }
   return false;
 }
@@ -106,6 +121,8 @@ std::string DefaultHome() {
   return (home != nullptr && *home != '\0') ? std::string(home) : std::string("./.recomp");
 }
 
-std::string DataDir(const std::string& flag) { return flag.empty() ? DefaultHome() : flag; }
+std::string DataDir(const std::string& flag) {
+  return flag.empty() ? DefaultHome() : flag;
+}
 
 }  // namespace recomp::cli

@@ -61,7 +61,8 @@ Status RunCoordinator(const CoordinatorArgs& a) {
   std::error_code ec;
   std::filesystem::create_directories(data, ec);
   if (ec) return Status::IOError("cannot create data dir " + data + ": " + ec.message());
-  RECOMP_ASSIGN_OR_RETURN(auto store, store::ArtifactStore::Open(a.store.empty() ? data + "/store" : a.store));
+  RECOMP_ASSIGN_OR_RETURN(auto store,
+                          store::ArtifactStore::Open(a.store.empty() ? data + "/store" : a.store));
   zmq::context_t ctx(2);
   RECOMP_ASSIGN_OR_RETURN(auto brk, broker::Broker::Create(ctx, BrokerOptionsFrom(cfg, a)));
   RECOMP_RETURN_IF_ERROR(brk->Bind());
@@ -70,11 +71,12 @@ Status RunCoordinator(const CoordinatorArgs& a) {
   RECOMP_ASSIGN_OR_RETURN(auto svc, coordinator::CoordinatorService::Create(ctx, so, store.get()));
   Status broker_status;
   std::thread broker_thread([&] { broker_status = brk->Run(); });
-  Endpoints ep{svc->api_endpoint(), svc->events_endpoint(), svc->replay_endpoint(), brk->workers_endpoint()};
+  Endpoints ep{svc->api_endpoint(), svc->events_endpoint(), svc->replay_endpoint(),
+               brk->workers_endpoint()};
   Status st = WriteEndpoints(data, ep);
   if (st.ok()) {
-    std::printf("coordinator api=%s events=%s replay=%s workers=%s\n", ep.api.c_str(), ep.events.c_str(),
-                ep.replay.c_str(), ep.workers.c_str());
+    std::printf("coordinator api=%s events=%s replay=%s workers=%s\n", ep.api.c_str(),
+                ep.events.c_str(), ep.replay.c_str(), ep.workers.c_str());
     std::fflush(stdout);
     g_service.store(svc.get());
     std::signal(SIGINT, OnCoordinatorStopSignal);
@@ -93,7 +95,8 @@ Status RunCoordinator(const CoordinatorArgs& a) {
 
 void AddCoordinatorCommands(CLI::App& app) {
   auto a = std::make_shared<CoordinatorArgs>();
-  CLI::App* c = app.add_subcommand("coordinator", "run the coordinator (with the broker as a thread)");
+  CLI::App* c =
+      app.add_subcommand("coordinator", "run the coordinator (with the broker as a thread)");
   c->add_option("--data", a->data, "data directory (default $RECOMP_HOME, else ./.recomp)");
   c->add_option("--config", a->config, "config file (see config/recomp.toml)");
   c->add_option("--api", a->api, "client API endpoint to bind");

@@ -23,7 +23,8 @@ class EventFollower {
 
   // Calls `fn` per event until it returns false, or (when !follow) the replay is exhausted,
   // or *stop becomes true. Errors: the replay endpoint is unreachable or answers an error.
-  Status Run(bool follow, const std::function<bool(const Event&)>& fn, const std::atomic<bool>* stop);
+  Status Run(bool follow, const std::function<bool(const Event&)>& fn,
+             const std::atomic<bool>* stop);
 
  private:
   // Replays after covered_, delivering matching events; sets covered_ to the head.

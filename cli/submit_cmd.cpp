@@ -38,7 +38,8 @@ Result<std::string> Put(store::ArtifactStore& s, const std::string& path, Artifa
   return rec->ref;
 }
 
-Result<std::string> PutText(store::ArtifactStore& s, const std::string& text, const std::string& media) {
+Result<std::string> PutText(store::ArtifactStore& s, const std::string& text,
+                            const std::string& media) {
   store::PutOptions o;
   o.media_type = media;
   o.producer = "cli:submit";
@@ -66,10 +67,12 @@ Result<ModuleFile> StoreModule(store::ArtifactStore& s, const std::string& arg) 
     what = arg.substr(eq + 1);
   }
   if (name.empty()) {
-    name = what.rfind("artifact://", 0) == 0 ? what.substr(11) : std::filesystem::path(what).filename().string();
+    name = what.rfind("artifact://", 0) == 0 ? what.substr(11)
+                                             : std::filesystem::path(what).filename().string();
   }
   RECOMP_RETURN_IF_ERROR(ValidateModuleFileName(name).WithContext("--module " + arg));
-  RECOMP_ASSIGN_OR_RETURN(std::string ref, RefOrFile(s, what, ArtifactClass::kExternal, "application/octet-stream"));
+  RECOMP_ASSIGN_OR_RETURN(std::string ref,
+                          RefOrFile(s, what, ArtifactClass::kExternal, "application/octet-stream"));
   return ModuleFile{name, ref};
 }
 
@@ -84,7 +87,8 @@ Result<std::string> StoreConfig(store::ArtifactStore& s, const std::string& arg)
   RECOMP_ASSIGN_OR_RETURN(coordinator::PipelineFile pf, coordinator::LoadPipelineFile(arg));
   std::map<std::string, Digest> refs;
   for (const auto& t : pf.tools) {
-    RECOMP_ASSIGN_OR_RETURN(std::string ref, Put(s, t.path.string(), ArtifactClass::kGenerated, "application/octet-stream"));
+    RECOMP_ASSIGN_OR_RETURN(std::string ref, Put(s, t.path.string(), ArtifactClass::kGenerated,
+                                                 "application/octet-stream"));
     refs[t.basename] = ParseArtifactRef(ref).value();
   }
   RECOMP_ASSIGN_OR_RETURN(std::string resolved, coordinator::ResolveToolRefs(pf.text, refs));
@@ -94,12 +98,15 @@ Result<std::string> StoreConfig(store::ArtifactStore& s, const std::string& arg)
 // A deterministic in-toto Statement naming the module files, used when --provenance is absent.
 std::string DefaultProvenance(const ModuleManifest& m, const std::string& config_ref) {
   nlohmann::json subjects = nlohmann::json::array();
-  for (const auto& f : m.files) subjects.push_back({{"name", f.name}, {"digest", {{"blake2b", f.ref.substr(11)}}}});
+  for (const auto& f : m.files)
+    subjects.push_back({{"name", f.name}, {"digest", {{"blake2b", f.ref.substr(11)}}}});
   nlohmann::json j = {{"_type", "https://in-toto.io/Statement/v1"},
                       {"subject", subjects},
                       {"predicateType", "https://slsa.dev/provenance/v1"},
-                      {"predicate", {{"buildDefinition", {{"buildType", "urn:recomp:pipeline:v1"},
-                                                          {"externalParameters", {{"config_manifest", config_ref}}}}}}}};
+                      {"predicate",
+                       {{"buildDefinition",
+                         {{"buildType", "urn:recomp:pipeline:v1"},
+                          {"externalParameters", {{"config_manifest", config_ref}}}}}}}};
   return j.dump(2) + "\n";
 }
 
@@ -118,16 +125,21 @@ Result<RunSubmission> BuildSubmission(const SubmitArgs& a, store::ArtifactStore&
   std::string text = EncodeModuleManifest(mm);
   RunSubmission sub;
   sub.run_id = a.run_id;
-  if (!sub.run_id.empty()) RECOMP_RETURN_IF_ERROR(ValidateRunId(sub.run_id).WithContext("--run-id"));
+  if (!sub.run_id.empty())
+    RECOMP_RETURN_IF_ERROR(ValidateRunId(sub.run_id).WithContext("--run-id"));
   RECOMP_ASSIGN_OR_RETURN(sub.execution_mode, ParseExecutionMode(a.mode));
   RECOMP_ASSIGN_OR_RETURN(sub.priority, ParsePriority(a.priority));
   RECOMP_RETURN_IF_ERROR(DecodeModuleManifest(text).status());  // names checked, duplicates refused
   RECOMP_ASSIGN_OR_RETURN(sub.module_manifest, PutText(s, text, "application/json"));
   RECOMP_ASSIGN_OR_RETURN(sub.config_manifest, StoreConfig(s, a.config));
   if (a.provenance.empty()) {
-    RECOMP_ASSIGN_OR_RETURN(sub.provenance_manifest, PutText(s, DefaultProvenance(mm, sub.config_manifest), "application/json"));
+    RECOMP_ASSIGN_OR_RETURN(
+        sub.provenance_manifest,
+        PutText(s, DefaultProvenance(mm, sub.config_manifest), "application/json"));
   } else {
-    RECOMP_ASSIGN_OR_RETURN(sub.provenance_manifest, RefOrFile(s, a.provenance, ArtifactClass::kGenerated, "application/json"));
+    RECOMP_ASSIGN_OR_RETURN(
+        sub.provenance_manifest,
+        RefOrFile(s, a.provenance, ArtifactClass::kGenerated, "application/json"));
   }
   sub.requested_by = Principal();
   return sub;
@@ -141,16 +153,24 @@ void AddSubmitCommand(CLI::App& app) {
   auto a = std::make_shared<SubmitArgs>();
   CLI::App* cmd = app.add_subcommand("submit", "store inputs and submit a run; prints the run id");
   AddClientFlags(cmd, &a->flags, /*with_config=*/false);
-  cmd->add_option("--module", a->modules, "[NAME=]FILE|REF of the module (repeatable; stored as external)")->required();
-  cmd->add_option("--config", a->config, "pipeline config manifest FILE|REF (TOML, docs/pipeline.md)")->required();
-  cmd->add_option("--provenance", a->provenance, "provenance manifest FILE|REF (default: a generated in-toto statement)");
-  cmd->add_option("--run-id", a->run_id, "run id (default: a new unique one); resubmitting the same content is idempotent");
+  cmd->add_option("--module", a->modules,
+                  "[NAME=]FILE|REF of the module (repeatable; stored as external)")
+      ->required();
+  cmd->add_option("--config", a->config,
+                  "pipeline config manifest FILE|REF (TOML, docs/pipeline.md)")
+      ->required();
+  cmd->add_option("--provenance", a->provenance,
+                  "provenance manifest FILE|REF (default: a generated in-toto statement)");
+  cmd->add_option(
+      "--run-id", a->run_id,
+      "run id (default: a new unique one); resubmitting the same content is idempotent");
   cmd->add_option("--mode", a->mode, "execution mode: local|cloud|hybrid (cloud/hybrid are gated)");
   cmd->add_option("--priority", a->priority, "low|standard|high");
   cmd->add_option("--store", a->store, "artifact store (default <data>/store)");
   cmd->add_flag("--wait", a->wait, "follow the run; exit 0 only if it succeeded");
   cmd->callback([a] {
-    auto s = store::ArtifactStore::Open(a->store.empty() ? DataDir(a->flags.data) + "/store" : a->store);
+    auto s =
+        store::ArtifactStore::Open(a->store.empty() ? DataDir(a->flags.data) + "/store" : a->store);
     ExitIfError(s.status());
     auto sub = BuildSubmission(*a, **s);
     ExitIfError(sub.status());
@@ -161,8 +181,10 @@ void AddSubmitCommand(CLI::App& app) {
     auto st = DecodeRunStatus(*reply);
     ExitIfError(st.status());
     if (!a->wait) {
-      if (a->flags.json) std::printf("%s\n", ToJson(*st).dump().c_str());
-      else std::printf("%s\n", st->run_id.c_str());
+      if (a->flags.json)
+        std::printf("%s\n", ToJson(*st).dump().c_str());
+      else
+        std::printf("%s\n", st->run_id.c_str());
       return;
     }
     std::printf("%s\n", st->run_id.c_str());

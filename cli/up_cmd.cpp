@@ -22,7 +22,9 @@ namespace recomp::cli {
 namespace {
 
 volatile sig_atomic_t g_up_stop = 0;
-extern "C" void OnUpSignal(int) { g_up_stop = 1; }
+extern "C" void OnUpSignal(int) {
+  g_up_stop = 1;
+}
 
 using Clock = std::chrono::steady_clock;
 
@@ -74,11 +76,13 @@ Result<Endpoints> AwaitEndpoints(const std::string& data, pid_t coordinator) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  return Status::DeadlineExceeded("the coordinator did not write " + data + "/endpoints.json within 30 s");
+  return Status::DeadlineExceeded("the coordinator did not write " + data +
+                                  "/endpoints.json within 30 s");
 }
 
 void StopAll(std::vector<Child>& kids, int grace_ms) {
-  for (Child& c : kids) if (c.pid > 0) kill(c.pid, SIGTERM);
+  for (Child& c : kids)
+    if (c.pid > 0) kill(c.pid, SIGTERM);
   auto deadline = Clock::now() + std::chrono::milliseconds(grace_ms);
   for (Child& c : kids) {
     while (c.pid > 0) {
@@ -86,7 +90,8 @@ void StopAll(std::vector<Child>& kids, int grace_ms) {
       if (waitpid(c.pid, &status, WNOHANG) == c.pid) {
         c.pid = -1;
       } else if (Clock::now() > deadline) {
-        std::fprintf(stderr, "up: %s (pid %d) did not stop in %d ms: SIGKILL\n", c.name.c_str(), c.pid, grace_ms);
+        std::fprintf(stderr, "up: %s (pid %d) did not stop in %d ms: SIGKILL\n", c.name.c_str(),
+                     c.pid, grace_ms);
         kill(c.pid, SIGKILL);
         waitpid(c.pid, &status, 0);
         c.pid = -1;
@@ -105,8 +110,8 @@ void Supervise(std::vector<Child>& kids, int delay_ms) {
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
       for (Child& c : kids) {
         if (c.pid != pid) continue;
-        std::fprintf(stderr, "up: %s (pid %d) exited (%s %d); restarting in %d ms\n", c.name.c_str(), pid,
-                     WIFSIGNALED(status) ? "signal" : "status",
+        std::fprintf(stderr, "up: %s (pid %d) exited (%s %d); restarting in %d ms\n",
+                     c.name.c_str(), pid, WIFSIGNALED(status) ? "signal" : "status",
                      WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), delay_ms);
         c.pid = -1;
         c.restart_at = Clock::now() + std::chrono::milliseconds(delay_ms);
@@ -122,11 +127,11 @@ void Supervise(std::vector<Child>& kids, int delay_ms) {
 // The [worker] settings of the config file, as `recomp worker` flags.
 std::vector<std::string> WorkerFlags(const Config& cfg, const UpArgs& a) {
   std::vector<std::string> f = {
-      "--slots", std::to_string(a.slots > 0 ? a.slots : cfg.Int("worker.slots", 1)),
+      "--slots",        std::to_string(a.slots > 0 ? a.slots : cfg.Int("worker.slots", 1)),
       "--heartbeat-ms", std::to_string(cfg.Int("worker.heartbeat_ms", 1000)),
-      "--liveness", std::to_string(cfg.Int("worker.liveness", 3)),
+      "--liveness",     std::to_string(cfg.Int("worker.liveness", 3)),
       "--reconnect-ms", std::to_string(cfg.Int("worker.reconnect_min_ms", 1000)),
-      "--executor", cfg.Str("worker.executor", "process")};
+      "--executor",     cfg.Str("worker.executor", "process")};
   std::string work = cfg.Str("worker.work_dir", "");
   if (!work.empty()) {
     f.push_back("--work-dir");
@@ -162,8 +167,9 @@ Status RunUp(const UpArgs& a) {
     return ep.status();
   }
   // A restarted coordinator must come back on the same endpoints (tcp port 0 resolved).
-  for (const auto& [flag, value] : {std::pair{"--api", ep->api}, std::pair{"--events", ep->events},
-                                    std::pair{"--replay", ep->replay}, std::pair{"--workers-endpoint", ep->workers}}) {
+  for (const auto& [flag, value] :
+       {std::pair{"--api", ep->api}, std::pair{"--events", ep->events},
+        std::pair{"--replay", ep->replay}, std::pair{"--workers-endpoint", ep->workers}}) {
     kids[0].argv.push_back(flag);
     kids[0].argv.push_back(value);
   }
@@ -176,8 +182,10 @@ Status RunUp(const UpArgs& a) {
     w.pid = Spawn(w.argv);
     kids.push_back(std::move(w));
   }
-  std::printf("recomp up: %d worker(s), data %s\napi      %s\nevents   %s\nreplay   %s\nworkers  %s\n",
-              workers, data.c_str(), ep->api.c_str(), ep->events.c_str(), ep->replay.c_str(), ep->workers.c_str());
+  std::printf(
+      "recomp up: %d worker(s), data %s\napi      %s\nevents   %s\nreplay   %s\nworkers  %s\n",
+      workers, data.c_str(), ep->api.c_str(), ep->events.c_str(), ep->replay.c_str(),
+      ep->workers.c_str());
   std::printf("endpoints written to %s/endpoints.json; Ctrl-C stops the pool\n", data.c_str());
   std::fflush(stdout);
   Supervise(kids, static_cast<int>(cfg.Int("up.restart_delay_ms", 1000)));
@@ -191,7 +199,8 @@ Status RunUp(const UpArgs& a) {
 
 void AddUpCommand(CLI::App& app) {
   auto a = std::make_shared<UpArgs>();
-  CLI::App* c = app.add_subcommand("up", "run a local pool (coordinator + N workers) in the foreground");
+  CLI::App* c =
+      app.add_subcommand("up", "run a local pool (coordinator + N workers) in the foreground");
   c->add_option("--workers", a->workers, "worker processes (default [up] workers = 2)");
   c->add_option("--slots", a->slots, "jobs per worker (default [worker] slots = 1)");
   c->add_option("--data", a->data, "data directory (default $RECOMP_HOME, else ./.recomp)");

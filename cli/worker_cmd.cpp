@@ -83,20 +83,25 @@ void RunWorker(const WorkerArgs& a) {
 
 void AddWorkerCommands(CLI::App& app) {
   auto a = std::make_shared<WorkerArgs>();
-  CLI::App* w = app.add_subcommand("worker", "run a worker agent that executes stage jobs for a broker");
+  CLI::App* w =
+      app.add_subcommand("worker", "run a worker agent that executes stage jobs for a broker");
   w->add_option("--connect", a->connect, "the broker's workers endpoint, e.g. tcp://127.0.0.1:7421")
       ->required();
   w->add_option("--slots", a->slots, "jobs run at once (credits granted to the broker)")
       ->check(CLI::Range(1, 1024));
-  auto* store_opt = w->add_option("--store", a->store_dir, "artifact store directory (default <data>/store)");
-  auto* data_opt = w->add_option("--data", a->data_dir, "recomp home: store/ and work/ below it (default $RECOMP_HOME or ./.recomp)");
+  auto* store_opt =
+      w->add_option("--store", a->store_dir, "artifact store directory (default <data>/store)");
+  auto* data_opt =
+      w->add_option("--data", a->data_dir,
+                    "recomp home: store/ and work/ below it (default $RECOMP_HOME or ./.recomp)");
   store_opt->excludes(data_opt);
   w->add_option("--work-dir", a->work_dir, "where job sandboxes are created (default <data>/work)");
   w->add_option("--heartbeat-ms", a->heartbeat_ms, "heartbeat interval sent in READY")
       ->check(CLI::Range(10, 60000));
   w->add_option("--liveness", a->liveness, "missed heartbeats before the broker is declared dead")
       ->check(CLI::Range(2, 100));
-  w->add_option("--reconnect-ms", a->reconnect_ms, "first reconnect delay (doubles to 32 s, plus jitter)")
+  w->add_option("--reconnect-ms", a->reconnect_ms,
+                "first reconnect delay (doubles to 32 s, plus jitter)")
       ->check(CLI::Range(1, 32000));
   w->add_option("--executor", a->executor, "process (run jobs) or noop (report success at once)")
       ->check(CLI::IsMember({"process", "noop"}));

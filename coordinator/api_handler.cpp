@@ -56,7 +56,8 @@ Result<std::string> ApiHandler::RunIdRequest(const std::string& body, std::strin
   return std::string();
 }
 
-Result<std::string> ApiHandler::Dispatch(const std::string& cmd, const std::string& body, Effects* fx) {
+Result<std::string> ApiHandler::Dispatch(const std::string& cmd, const std::string& body,
+                                         Effects* fx) {
   std::string run_id;
   if (cmd == proto::kSubmit) {
     RECOMP_ASSIGN_OR_RETURN(RunSubmission sub, DecodeRunSubmission(body));
@@ -68,7 +69,8 @@ Result<std::string> ApiHandler::Dispatch(const std::string& cmd, const std::stri
     RECOMP_RETURN_IF_ERROR(proto::BodyJson(body, "request").status());
     return cmd == proto::kList ? List() : proto::JsonBody({{"workers", workers_}});
   }
-  if (cmd != proto::kStatus && cmd != proto::kCancelRun && cmd != proto::kAudit && cmd != proto::kResultOf) {
+  if (cmd != proto::kStatus && cmd != proto::kCancelRun && cmd != proto::kAudit &&
+      cmd != proto::kResultOf) {
     return Status::InvalidArgument("unknown command " + cmd);
   }
   RECOMP_RETURN_IF_ERROR(RunIdRequest(body, &run_id).status());
@@ -122,11 +124,13 @@ Result<std::string> ApiHandler::Results(const std::string& run_id) {
   return proto::JsonBody({{"run_id", run_id}, {"jobs", list}});
 }
 
-std::vector<std::string> ApiHandler::Replay(const std::vector<std::string>& message, size_t max_batch) {
+std::vector<std::string> ApiHandler::Replay(const std::vector<std::string>& message,
+                                            size_t max_batch) {
   auto fail = [](const Status& s) { return proto::Frames(proto::kError, proto::ErrorBody(s)); };
   auto msg = proto::Parse(message);
   if (!msg.ok()) return fail(msg.status());
-  if (msg->command != proto::kReplay) return fail(Status::InvalidArgument("replay endpoint serves REPLAY only"));
+  if (msg->command != proto::kReplay)
+    return fail(Status::InvalidArgument("replay endpoint serves REPLAY only"));
   auto oh = wire::Unpack(msg->body, "replay");
   if (!oh.ok()) return fail(oh.status());
   auto r = wire::MapReader::From(oh->get(), "replay");
@@ -137,7 +141,8 @@ std::vector<std::string> ApiHandler::Replay(const std::vector<std::string>& mess
   if (s.ok()) s = r->Uint("limit", &limit, wire::Need::kOptional);
   if (s.ok()) s = r->Str("run_id", &run_id, wire::Need::kOptional, 128);
   if (!s.ok()) return fail(s);
-  auto events = runs_->ReadEvents(from, std::min<uint64_t>(std::max<uint64_t>(limit, 1), max_batch), run_id);
+  auto events =
+      runs_->ReadEvents(from, std::min<uint64_t>(std::max<uint64_t>(limit, 1), max_batch), run_id);
   if (!events.ok()) return fail(events.status());
   msgpack::sbuffer buf;
   wire::Packer pk(buf);

@@ -19,7 +19,8 @@ namespace {
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch()).count();
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 constexpr int kDrainLimit = 1000;  // messages per socket per loop turn: bounds one batch
@@ -33,7 +34,7 @@ struct CoordinatorService::Impl {
   std::unique_ptr<RunEngine> engine;
   std::unique_ptr<ApiHandler> api_handler;
   std::unique_ptr<Pinner> pinner;  // store pins, off the service thread
-  std::vector<Reply> replies;  // sent after the batch commits
+  std::vector<Reply> replies;      // sent after the batch commits
   std::shared_ptr<spdlog::logger> log;
 
   Status Flush(Effects& fx);
@@ -54,8 +55,10 @@ Result<std::unique_ptr<CoordinatorService>> CoordinatorService::Create(
   RECOMP_ASSIGN_OR_RETURN(impl->events, MakeSocket(ctx, zmq::socket_type::pub, opts.events_hwm));
   RECOMP_ASSIGN_OR_RETURN(impl->dispatch, MakeSocket(ctx, zmq::socket_type::dealer, 200000));
   RECOMP_ASSIGN_OR_RETURN(svc->api_ep_, BindSocket(impl->api, opts.api_endpoint, "api"));
-  RECOMP_ASSIGN_OR_RETURN(svc->events_ep_, BindSocket(impl->events, opts.events_endpoint, "events"));
-  RECOMP_ASSIGN_OR_RETURN(svc->replay_ep_, BindSocket(impl->replay, opts.replay_endpoint, "replay"));
+  RECOMP_ASSIGN_OR_RETURN(svc->events_ep_,
+                          BindSocket(impl->events, opts.events_endpoint, "events"));
+  RECOMP_ASSIGN_OR_RETURN(svc->replay_ep_,
+                          BindSocket(impl->replay, opts.replay_endpoint, "replay"));
   RECOMP_RETURN_IF_ERROR(ConnectSocket(impl->dispatch, opts.dispatch_endpoint, "dispatch"));
   impl->api_handler = std::make_unique<ApiHandler>(impl->engine.get(), impl->runs.get());
   impl->pinner = std::make_unique<Pinner>(store);
@@ -125,8 +128,9 @@ void CoordinatorService::Impl::HandleReplay(const std::vector<std::string>& fram
   // Without a tag the message is garbage, but its sender can still be told so.
   std::vector<std::string> reply = split.ok() ? split->envelope : FallbackEnvelope(frames);
   auto body = split.ok() ? api_handler->Replay(split->message, opts.max_replay_batch)
-                         : proto::Frames(proto::kError, proto::ErrorBody(Status::InvalidArgument(
-                                                            "malformed request: " + split.status().message())));
+                         : proto::Frames(proto::kError,
+                                         proto::ErrorBody(Status::InvalidArgument(
+                                             "malformed request: " + split.status().message())));
   for (auto& f : body) reply.push_back(std::move(f));
   SendFrames(replay, std::move(reply), "replay");
 }
@@ -157,7 +161,8 @@ Status CoordinatorService::Run() {
     }
     Effects batch;
     std::vector<std::string> frames;
-    for (int i = 0; i < kDrainLimit && RecvFrames(m.dispatch, &frames); ++i) m.HandleDispatch(frames, &batch);
+    for (int i = 0; i < kDrainLimit && RecvFrames(m.dispatch, &frames); ++i)
+      m.HandleDispatch(frames, &batch);
     for (int i = 0; i < kDrainLimit && RecvFrames(m.api, &frames); ++i) {
       if (auto r = m.api_handler->Handle(frames, &batch); r) m.replies.push_back(std::move(*r));
     }
@@ -169,7 +174,8 @@ Status CoordinatorService::Run() {
     // After the flush, so a replay's `head` is exactly the newest committed event.
     for (int i = 0; i < 64 && RecvFrames(m.replay, &frames); ++i) m.HandleReplay(frames);
   }
-  m.log->info("coordinator stopping: active_runs={} inflight={}", m.engine->active_runs(), m.engine->inflight());
+  m.log->info("coordinator stopping: active_runs={} inflight={}", m.engine->active_runs(),
+              m.engine->inflight());
   return Status::Ok();
 }
 

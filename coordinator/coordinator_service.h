@@ -24,8 +24,8 @@ struct ServiceOptions {
   std::string events_endpoint = "tcp://127.0.0.1:7422";
   std::string replay_endpoint = "tcp://127.0.0.1:7423";
   std::string dispatch_endpoint = "inproc://recomp-dispatch";  // the broker's dispatch ROUTER
-  std::string state_dir;        // LMDB directory of the run store
-  int events_hwm = 100000;      // PUB high-water mark; a slower subscriber recovers by replay
+  std::string state_dir;                                       // LMDB directory of the run store
+  int events_hwm = 100000;  // PUB high-water mark; a slower subscriber recovers by replay
   size_t max_replay_batch = 1000;
   // false: run-store commits are not fsynced (MDB_NOSYNC). Survives a killed coordinator (the
   // OS keeps the pages), not an OS crash or power loss. For benches and throwaway CI pools.
@@ -37,7 +37,8 @@ class CoordinatorService {
  public:
   // Opens the run store and binds the sockets (resolving tcp port 0). Fails naming the
   // endpoint that could not be bound.
-  static Result<std::unique_ptr<CoordinatorService>> Create(zmq::context_t& ctx, ServiceOptions opts,
+  static Result<std::unique_ptr<CoordinatorService>> Create(zmq::context_t& ctx,
+                                                            ServiceOptions opts,
                                                             store::ArtifactStore* store);
   ~CoordinatorService();
   // Resumes non-terminal runs, then serves until RequestStop().

@@ -3,7 +3,6 @@
 
 #include "store/blake2b.h"
 
-
 #include <algorithm>
 #include <cassert>
 
@@ -29,7 +28,9 @@ void PutCount(std::string& out, size_t n) {
 
 }  // namespace
 
-Digest Blake2b256(std::string_view bytes) { return store::Blake2b256::Of(bytes); }
+Digest Blake2b256(std::string_view bytes) {
+  return store::Blake2b256::Of(bytes);
+}
 
 std::string EncodeJobSpec(const JobSpec& spec) {
   assert(spec.shards >= 1 && spec.shard < spec.shards);
@@ -66,6 +67,8 @@ std::string EncodeJobSpec(const JobSpec& spec) {
   return out;
 }
 
-Digest ComputeJobId(const JobSpec& spec) { return Blake2b256(EncodeJobSpec(spec)); }
+Digest ComputeJobId(const JobSpec& spec) {
+  return Blake2b256(EncodeJobSpec(spec));
+}
 
 }  // namespace recomp::coordinator

@@ -52,7 +52,9 @@ uint64_t Pinner::Write(const std::vector<Effects::Pin>& batch) {
   auto now = std::chrono::system_clock::now();
   Status s = store_->PinRuns(batch, now);
   if (s.ok()) return 0;
-  if (batch.size() > 1) Log()->warn("a batch of {} pins failed ({}): writing them one by one", batch.size(), s.ToString());
+  if (batch.size() > 1)
+    Log()->warn("a batch of {} pins failed ({}): writing them one by one", batch.size(),
+                s.ToString());
   uint64_t failed = 0;
   for (const Effects::Pin& pin : batch) {
     Status one = batch.size() == 1 ? s : store_->PinRun(pin.run_id, pin.state, pin.refs, now);

@@ -44,12 +44,12 @@ class Pinner {
 
   store::ArtifactStore* store_;
   mutable std::mutex mu_;
-  std::condition_variable cv_;       // work queued, or stop
-  std::condition_variable done_cv_;  // progress made
-  std::deque<Effects::Pin> queue_;   // guarded by mu_
+  std::condition_variable cv_;                         // work queued, or stop
+  std::condition_variable done_cv_;                    // progress made
+  std::deque<Effects::Pin> queue_;                     // guarded by mu_
   uint64_t enqueued_ = 0, finished_ = 0, failed_ = 0;  // guarded by mu_
-  bool stop_ = false;                // guarded by mu_
-  std::thread thread_;               // last: starts after the fields above exist
+  bool stop_ = false;                                  // guarded by mu_
+  std::thread thread_;                                 // last: starts after the fields above exist
 };
 
 }  // namespace recomp::coordinator

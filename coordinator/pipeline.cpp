@@ -47,13 +47,20 @@ Result<toml::table> ParseToml(std::string_view text, std::string_view source) {
 
 std::string_view TypeName(const toml::node& n) {
   switch (n.type()) {
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    default: return "a date/time";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    default:
+      return "a date/time";
   }
 }
 
@@ -88,7 +95,9 @@ Status Ctx::WrongType(const toml::node& n, const std::string& what, std::string_
   return Error(&n, what + " must be " + std::string(want) + ", got " + std::string(TypeName(n)));
 }
 
-bool HasNul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
+bool HasNul(std::string_view s) {
+  return s.find('\0') != std::string_view::npos;
+}
 
 // Typed readers: each fails naming `what` and the type it got.
 Status ReadString(const Ctx& c, const toml::node& n, const std::string& what, std::string* out) {

@@ -109,15 +109,16 @@ void RunEngine::Emit(ActiveRun& run, EventType type, std::string id_suffix, nloh
   Append(run, type, std::move(id_suffix), std::move(e), fx);
 }
 
-void RunEngine::EmitPacked(ActiveRun& run, EventType type, std::string id_suffix, std::string packed,
-                           Effects* fx) {
+void RunEngine::EmitPacked(ActiveRun& run, EventType type, std::string id_suffix,
+                           std::string packed, Effects* fx) {
   Event e;
   e.data = nullptr;  // the packed form is the data
   e.packed_data = std::move(packed);
   Append(run, type, std::move(id_suffix), std::move(e), fx);
 }
 
-void RunEngine::Append(ActiveRun& run, EventType type, std::string id_suffix, Event e, Effects* fx) {
+void RunEngine::Append(ActiveRun& run, EventType type, std::string id_suffix, Event e,
+                       Effects* fx) {
   e.sequence = ++seq_;
   e.id = run.row.submission.run_id + "/" + id_suffix;
   e.source = opts_.source;
@@ -139,7 +140,8 @@ Status RunEngine::Commit(Effects* fx) {
   fx->encoded_events.clear();
   fx->encoded_events.reserve(fx->events.size());
   for (const Event& e : fx->events) fx->encoded_events.push_back(EncodeEvent(e));
-  if (fx->events.empty() && fx->runs.empty() && fx->jobs.empty() && fx->cache.empty()) return Status::Ok();
+  if (fx->events.empty() && fx->runs.empty() && fx->jobs.empty() && fx->cache.empty())
+    return Status::Ok();
   RECOMP_ASSIGN_OR_RETURN(RunStore::Batch batch, runs_->Begin());
   for (size_t i = 0; i < fx->events.size(); ++i)
     RECOMP_RETURN_IF_ERROR(batch.AppendEncodedEvent(fx->events[i], fx->encoded_events[i]));
@@ -198,7 +200,8 @@ Result<RunStatus> RunEngine::Submit(RunSubmission sub, Effects* fx) {
                          {"module_manifest", sub.module_manifest},
                          {"config_manifest", sub.config_manifest},
                          {"provenance_manifest", sub.provenance_manifest},
-                         {"stages", r.pipeline.pipeline.order}, {"jobs", r.unfinished}};
+                         {"stages", r.pipeline.pipeline.order},
+                         {"jobs", r.unfinished}};
   bool blocked = sub.execution_mode != ExecutionMode::kLocal;
   if (blocked) {
     data["initial_state"] = "blocked";
@@ -212,9 +215,8 @@ Result<RunStatus> RunEngine::Submit(RunSubmission sub, Effects* fx) {
   if (!blocked) RECOMP_RETURN_IF_ERROR(PlanReadyStages(r, fx));
   RunStatus status = r.row.status;
   active_[sub.run_id] = std::move(run);
-  Log()
-      ->info("run={} accepted stages={} blocked={}", sub.run_id, r.pipeline.pipeline.order.size(),
-             blocked);
+  Log()->info("run={} accepted stages={} blocked={}", sub.run_id, r.pipeline.pipeline.order.size(),
+              blocked);
   return status;
 }
 
@@ -249,8 +251,7 @@ Status RunEngine::Resume(Effects* fx) {
       }
     }
     RECOMP_RETURN_IF_ERROR(PlanReadyStages(r, fx));
-    Log()
-        ->info("run={} resumed state={}", row.submission.run_id, ToString(r.row.status.state));
+    Log()->info("run={} resumed state={}", row.submission.run_id, ToString(r.row.status.state));
   }
   return Status::Ok();
 }
@@ -296,9 +297,8 @@ void RunEngine::FinishRun(ActiveRun& run, RunState state, const std::string& rea
       {run.row.submission.run_id,
        state == RunState::kSucceeded ? store::RunPinState::kSucceeded : store::RunPinState::kFailed,
        std::move(refs)});
-  Log()
-      ->info("run={} completed state={} reason=\"{}\"", run.row.submission.run_id, ToString(state),
-             reason);
+  Log()->info("run={} completed state={} reason=\"{}\"", run.row.submission.run_id, ToString(state),
+              reason);
   finished_uncommitted_[run.row.submission.run_id] = run.row;
   fx->runs[run.row.submission.run_id] = run.row;  // its final row (it leaves active_ now)
   active_.erase(run.row.submission.run_id);  // memory stays flat: terminal runs live in LMDB only
@@ -307,7 +307,8 @@ void RunEngine::FinishRun(ActiveRun& run, RunState state, const std::string& rea
 Result<RunStatus> RunEngine::GetStatus(const std::string& run_id) const {
   auto it = active_.find(run_id);
   if (it != active_.end()) return it->second->row.status;
-  if (auto f = finished_uncommitted_.find(run_id); f != finished_uncommitted_.end()) return f->second.status;
+  if (auto f = finished_uncommitted_.find(run_id); f != finished_uncommitted_.end())
+    return f->second.status;
   RECOMP_ASSIGN_OR_RETURN(auto row, runs_->GetRun(run_id));
   if (!row) return Status::NotFound("no run " + run_id);
   return row->status;

@@ -28,34 +28,37 @@
 namespace recomp::coordinator {
 
 struct EngineOptions {
-  uint32_t max_inflight = 10000;      // jobs dispatched to the broker at once (all runs)
-  uint32_t lost_cap = 5;              // a job that loses this many workers fails
-  int64_t retry_initial_ms = 1000;    // Temporal's defaults: 1 s, x2, at most 100x
+  uint32_t max_inflight = 10000;    // jobs dispatched to the broker at once (all runs)
+  uint32_t lost_cap = 5;            // a job that loses this many workers fails
+  int64_t retry_initial_ms = 1000;  // Temporal's defaults: 1 s, x2, at most 100x
   double retry_coefficient = 2.0;
   int64_t retry_max_ms = 100000;
-  bool cloud_gate_open = false;       // accept cloud/hybrid runs (they block: no backend yet)
+  bool cloud_gate_open = false;  // accept cloud/hybrid runs (they block: no backend yet)
   std::string source = "recomp/coordinator";
 };
 
 // What one batch of engine calls requires, in the order it must happen.
 struct Effects {
-  std::vector<Event> events;                 // append (same txn as rows), then publish
-  std::vector<std::string> encoded_events;   // EncodeEvent(events[i]), filled by Commit
-  std::set<std::string> touched_runs;        // runs whose row changed (copied once, at Commit)
-  std::map<std::string, RunRow> runs;        // rows to write, by run id
-  std::map<std::string, std::string> jobs;   // JobRow::Key() -> EncodeJobRow(row), to write
-  std::vector<StageResult> cache;            // action cache entries to write
+  std::vector<Event> events;                    // append (same txn as rows), then publish
+  std::vector<std::string> encoded_events;      // EncodeEvent(events[i]), filled by Commit
+  std::set<std::string> touched_runs;           // runs whose row changed (copied once, at Commit)
+  std::map<std::string, RunRow> runs;           // rows to write, by run id
+  std::map<std::string, std::string> jobs;      // JobRow::Key() -> EncodeJobRow(row), to write
+  std::vector<StageResult> cache;               // action cache entries to write
   using Pin = store::ArtifactStore::PinUpdate;  // {run_id, state, refs}
-  std::vector<Pin> pins;                     // store pins, after the commit (not on the path)
-  std::vector<StageJob> dispatch;            // to the broker, after the commit
-  std::vector<proto::JobRef> revoke;         // to the broker, after the commit
-  bool empty() const { return events.empty() && runs.empty() && jobs.empty() && dispatch.empty() && revoke.empty(); }
+  std::vector<Pin> pins;                        // store pins, after the commit (not on the path)
+  std::vector<StageJob> dispatch;               // to the broker, after the commit
+  std::vector<proto::JobRef> revoke;            // to the broker, after the commit
+  bool empty() const {
+    return events.empty() && runs.empty() && jobs.empty() && dispatch.empty() && revoke.empty();
+  }
 };
 
 class RunEngine {
  public:
   // `last_sequence` is the newest stored event's sequence.
-  RunEngine(EngineOptions opts, RunStore* runs, store::ArtifactStore* store, uint64_t last_sequence);
+  RunEngine(EngineOptions opts, RunStore* runs, store::ArtifactStore* store,
+            uint64_t last_sequence);
   ~RunEngine();
 
   // Reloads every non-terminal run; jobs that were dispatched are offered again under the
@@ -91,14 +94,19 @@ class RunEngine {
 
  private:
   struct ActiveRun;
-  struct JobKey { std::string run_id, stage; uint32_t shard; };
+  struct JobKey {
+    std::string run_id, stage;
+    uint32_t shard;
+  };
 
   Result<std::unique_ptr<ActiveRun>> LoadRun(const RunRow& row, std::vector<JobRow> jobs);
   Status LoadInputs(const RunSubmission& sub, ActiveRun* run);
   static Effects::Pin ActivePin(const ActiveRun& run);
-  void Emit(ActiveRun& run, EventType type, std::string id_suffix, nlohmann::json data, Effects* fx);
+  void Emit(ActiveRun& run, EventType type, std::string id_suffix, nlohmann::json data,
+            Effects* fx);
   // The same with the data already packed as a MessagePack map (Event::packed_data).
-  void EmitPacked(ActiveRun& run, EventType type, std::string id_suffix, std::string packed, Effects* fx);
+  void EmitPacked(ActiveRun& run, EventType type, std::string id_suffix, std::string packed,
+                  Effects* fx);
   void Append(ActiveRun& run, EventType type, std::string id_suffix, Event e, Effects* fx);
   void Touch(ActiveRun& run, JobRow& job, Effects* fx);
   Status PlanReadyStages(ActiveRun& run, Effects* fx);
@@ -123,8 +131,8 @@ class RunEngine {
   std::map<std::string, RunRow> finished_uncommitted_;  // left active_, not yet committed
   // Called by Commit: finished runs are now readable from the store.
   void OnCommitted() { finished_uncommitted_.clear(); }
-  std::array<std::deque<JobKey>, 3> ready_;      // by Priority: low, standard, high
-  std::multimap<int64_t, JobKey> retry_at_;      // backoff timers
+  std::array<std::deque<JobKey>, 3> ready_;  // by Priority: low, standard, high
+  std::multimap<int64_t, JobKey> retry_at_;  // backoff timers
 };
 
 }  // namespace recomp::coordinator

@@ -17,7 +17,8 @@ std::string ExitStatus(const StageResult& r) {
     case JobOutcome::kFailed:
       return r.signal != 0 ? "signaled:" + std::to_string(r.signal)
                            : "exited:" + std::to_string(r.exit_code);
-    default: return std::string(ToString(r.outcome));
+    default:
+      return std::string(ToString(r.outcome));
   }
 }
 
@@ -27,20 +28,34 @@ std::string StageEventData(const JobRow& job, const StageResult& r) {
   msgpack::sbuffer buf(256 + 96 * r.outputs.size() + r.message.size());
   wire::Packer pk(buf);
   pk.pack_map(14);
-  pk.pack("stage"); pk.pack(job.stage);
-  pk.pack("shard"); pk.pack(job.shard);
-  pk.pack("shards"); pk.pack(job.shards);
-  pk.pack("job_id"); pk.pack(job.job_id);
-  pk.pack("attempt"); pk.pack(r.attempt);
-  pk.pack("worker"); pk.pack(r.worker);
-  pk.pack("outcome"); pk.pack(ToString(r.outcome));
-  pk.pack("exit_status"); pk.pack(ExitStatus(r));
-  pk.pack("exit_code"); pk.pack(r.exit_code);
-  pk.pack("duration_ms"); pk.pack(r.duration_ms);
-  pk.pack("outputs"); PackPathRefs(pk, r.outputs);
-  pk.pack("log_ref"); pk.pack(r.log_ref);
-  pk.pack("cached"); pk.pack(r.cached);
-  pk.pack("message"); pk.pack(r.message);
+  pk.pack("stage");
+  pk.pack(job.stage);
+  pk.pack("shard");
+  pk.pack(job.shard);
+  pk.pack("shards");
+  pk.pack(job.shards);
+  pk.pack("job_id");
+  pk.pack(job.job_id);
+  pk.pack("attempt");
+  pk.pack(r.attempt);
+  pk.pack("worker");
+  pk.pack(r.worker);
+  pk.pack("outcome");
+  pk.pack(ToString(r.outcome));
+  pk.pack("exit_status");
+  pk.pack(ExitStatus(r));
+  pk.pack("exit_code");
+  pk.pack(r.exit_code);
+  pk.pack("duration_ms");
+  pk.pack(r.duration_ms);
+  pk.pack("outputs");
+  PackPathRefs(pk, r.outputs);
+  pk.pack("log_ref");
+  pk.pack(r.log_ref);
+  pk.pack("cached");
+  pk.pack(r.cached);
+  pk.pack("message");
+  pk.pack(r.message);
   return wire::ToBytes(buf);
 }
 
@@ -144,8 +159,7 @@ void RunEngine::Tick(int64_t now_ms, Effects* fx) {
 bool RunEngine::ServeFromCache(ActiveRun& run, JobRow& job, Effects* fx) {
   auto cached = runs_->GetCache(job.job_id);
   if (!cached.ok()) {
-    Log()
-        ->warn("job={} action cache unreadable: {}", job.job_id, cached.status().ToString());
+    Log()->warn("job={} action cache unreadable: {}", job.job_id, cached.status().ToString());
     return false;
   }
   // A hit is served only if every blob it names still exists (bazel#19348).
@@ -243,8 +257,8 @@ void RunEngine::CompleteJob(ActiveRun& run, JobRow& job, StageResult r, Effects*
   const StageResult& res = *job.result;
   --run.unfinished;
   Touch(run, job, fx);
-  EmitPacked(run, EventType::kStageCompleted, "stage/" + job.stage + "/" + std::to_string(job.shard),
-             StageEventData(job, res), fx);
+  EmitPacked(run, EventType::kStageCompleted,
+             "stage/" + job.stage + "/" + std::to_string(job.shard), StageEventData(job, res), fx);
   // A counter, not a scan of the stage's shards (that was O(shards^2) per stage).
   if (++run.succeeded[job.stage] == job.shards) FinishStage(run, job.stage, fx);
 }
@@ -257,17 +271,16 @@ void RunEngine::FailOrRetry(ActiveRun& run, JobRow& job, const StageResult& r, E
     job.not_before_ms = now_ms_ + BackoffMs(job);
     Touch(run, job, fx);
     Enqueue(run, job);
-    Log()
-        ->info("run={} job={} attempt={} {}: retry in {} ms", job.run_id, job.job_id, job.attempt,
-               ToString(r.outcome), job.not_before_ms - now_ms_);
+    Log()->info("run={} job={} attempt={} {}: retry in {} ms", job.run_id, job.job_id, job.attempt,
+                ToString(r.outcome), job.not_before_ms - now_ms_);
     return;
   }
   job.state = JobState::kFailed;
   job.result = r;
   --run.unfinished;
   Touch(run, job, fx);
-  EmitPacked(run, EventType::kStageCompleted, "stage/" + job.stage + "/" + std::to_string(job.shard),
-             StageEventData(job, r), fx);
+  EmitPacked(run, EventType::kStageCompleted,
+             "stage/" + job.stage + "/" + std::to_string(job.shard), StageEventData(job, r), fx);
   std::string reason = "stage '" + job.stage + "' shard " + std::to_string(job.shard) + " " +
                        std::string(ToString(r.outcome)) + ": " + r.message +
                        (r.log_ref.empty() ? "" : " (log " + r.log_ref + ")");

@@ -30,7 +30,9 @@ Status NeedVersion(const nlohmann::json& j, const char* what) {
 }
 }  // namespace
 
-std::string_view ToString(JobState s) { return kJobStateNames[static_cast<size_t>(s)]; }
+std::string_view ToString(JobState s) {
+  return kJobStateNames[static_cast<size_t>(s)];
+}
 
 std::string JobRow::Key() const {
   std::string k = run_id;
@@ -49,17 +51,28 @@ std::string EncodeJobRow(const JobRow& j) {
   msgpack::sbuffer buf(j.result ? 384 : 160);
   wire::Packer pk(buf);
   pk.pack_map(12);
-  pk.pack("v"); pk.pack(kJobRowVersion);
-  pk.pack("run_id"); pk.pack(j.run_id);
-  pk.pack("stage"); pk.pack(j.stage);
-  pk.pack("shard"); pk.pack(j.shard);
-  pk.pack("shards"); pk.pack(j.shards);
-  pk.pack("job_id"); pk.pack(j.job_id);
-  pk.pack("state"); pk.pack(ToString(j.state));
-  pk.pack("attempt"); pk.pack(j.attempt);
-  pk.pack("failures"); pk.pack(j.failures);
-  pk.pack("lost"); pk.pack(j.lost);
-  pk.pack("not_before_ms"); pk.pack(j.not_before_ms);
+  pk.pack("v");
+  pk.pack(kJobRowVersion);
+  pk.pack("run_id");
+  pk.pack(j.run_id);
+  pk.pack("stage");
+  pk.pack(j.stage);
+  pk.pack("shard");
+  pk.pack(j.shard);
+  pk.pack("shards");
+  pk.pack(j.shards);
+  pk.pack("job_id");
+  pk.pack(j.job_id);
+  pk.pack("state");
+  pk.pack(ToString(j.state));
+  pk.pack("attempt");
+  pk.pack(j.attempt);
+  pk.pack("failures");
+  pk.pack(j.failures);
+  pk.pack("lost");
+  pk.pack(j.lost);
+  pk.pack("not_before_ms");
+  pk.pack(j.not_before_ms);
   pk.pack("result");
   if (j.result) {
     PackStageResult(pk, *j.result);

@@ -27,7 +27,7 @@ struct JobRow {
   std::string stage;
   uint32_t shard = 0;
   uint32_t shards = 1;
-  std::string job_id;         // 64 hex once planned, "" while waiting
+  std::string job_id;  // 64 hex once planned, "" while waiting
   JobState state = JobState::kWaiting;
   uint32_t attempt = 0;       // latest attempt dispatched (0 = never)
   uint32_t failures = 0;      // failed attempts (counts against `retries`)
@@ -39,10 +39,10 @@ struct JobRow {
 };
 
 struct RunRow {
-  RunSubmission submission;    // run_id filled in
-  RunStatus status;            // = ReduceEvents(this run's events)
-  std::string content_key_hex; // BLAKE2b of SubmissionContentKey: idempotent resubmission
-  std::string verdict;         // "", "passed" or "failed"
+  RunSubmission submission;     // run_id filled in
+  RunStatus status;             // = ReduceEvents(this run's events)
+  std::string content_key_hex;  // BLAKE2b of SubmissionContentKey: idempotent resubmission
+  std::string verdict;          // "", "passed" or "failed"
   bool cancel_requested = false;
 };
 

@@ -147,13 +147,21 @@ Status ApplyEventChecked(const Event& e, RunStatus* s) {
   if (IsTerminal(s->state) && !s->run_id.empty()) return Bad(e, "event after the run completed");
   Status st;
   switch (e.type) {
-    case EventType::kRequested: st = ApplyRequested(e, s); break;
-    case EventType::kStarted: st = ApplyTransition(e, RunState::kRunning, s); break;
-    case EventType::kStageCompleted: st = ApplyStage(e, s); break;
+    case EventType::kRequested:
+      st = ApplyRequested(e, s);
+      break;
+    case EventType::kStarted:
+      st = ApplyTransition(e, RunState::kRunning, s);
+      break;
+    case EventType::kStageCompleted:
+      st = ApplyStage(e, s);
+      break;
     case EventType::kValidationCompleted:
       st = s->state == RunState::kRunning ? Status::Ok() : Bad(e, "validation while not running");
       break;
-    case EventType::kCompleted: st = ApplyCompleted(e, s); break;
+    case EventType::kCompleted:
+      st = ApplyCompleted(e, s);
+      break;
   }
   if (st.ok()) s->updated_at = e.time;
   return st;

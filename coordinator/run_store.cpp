@@ -1,7 +1,7 @@
 // LMDB layout (docs/coordinator-storage.md): events: seq(8 BE) -> Event; run_events:
 // run_id \0 seq(8 BE) -> ""; runs: run_id -> RunRow; jobs: JobRow::Key() -> JobRow;
-// action-cache/ (its own environment, MDB_NOSYNC) action_cache: job_id hex -> StageResult. Run rows are MessagePack of their JSON form; job
-// rows are packed directly (EncodeJobRow, version 2).
+// action-cache/ (its own environment, MDB_NOSYNC) action_cache: job_id hex -> StageResult. Run rows
+// are MessagePack of their JSON form; job rows are packed directly (EncodeJobRow, version 2).
 #include "coordinator/run_store.h"
 
 #include <cassert>
@@ -26,7 +26,9 @@ uint64_t SeqFromKey(std::string_view k) {
   return v;
 }
 
-std::string RunPrefix(const std::string& run_id) { return run_id + std::string(1, '\0'); }
+std::string RunPrefix(const std::string& run_id) {
+  return run_id + std::string(1, '\0');
+}
 
 template <typename T>
 Result<T> DecodeRow(std::string_view bytes, Result<T> (*from_json)(const nlohmann::json&),
@@ -65,14 +67,16 @@ Status RunStore::OpenCache(const std::string& dir) {
     std::filesystem::create_directories(dir, ec);
     if (ec) return Status::IOError("cannot create action cache dir " + dir + ": " + ec.message());
     auto env = store::Env::OpenShared(dir, opts);
-    Result<MDB_dbi> dbi = env.ok() ? (*env)->OpenDbi("action_cache") : Result<MDB_dbi>(env.status());
+    Result<MDB_dbi> dbi =
+        env.ok() ? (*env)->OpenDbi("action_cache") : Result<MDB_dbi>(env.status());
     if (dbi.ok()) {
       cache_env_ = std::move(env).value();
       cache_ = *dbi;
       return Status::Ok();
     }
     if (attempt == 0) {
-      Log()->warn("action cache {} unreadable ({}): discarded, starting empty", dir, dbi.status().ToString());
+      Log()->warn("action cache {} unreadable ({}): discarded, starting empty", dir,
+                  dbi.status().ToString());
       std::filesystem::remove_all(dir, ec);
     } else {
       return dbi.status().WithContext("action cache");
@@ -86,7 +90,9 @@ Result<RunStore::Batch> RunStore::Begin() {
   return Batch(std::move(txn), this);
 }
 
-Status RunStore::Batch::AppendEvent(const Event& e) { return AppendEncodedEvent(e, EncodeEvent(e)); }
+Status RunStore::Batch::AppendEvent(const Event& e) {
+  return AppendEncodedEvent(e, EncodeEvent(e));
+}
 
 Status RunStore::Batch::AppendEncodedEvent(const Event& e, std::string_view encoded) {
   if (e.sequence <= last_) {
@@ -103,7 +109,9 @@ Status RunStore::Batch::PutRun(const RunRow& r) {
   return txn_.Put(s_->runs_, r.submission.run_id, proto::JsonBody(ToJson(r)));
 }
 
-Status RunStore::Batch::PutJob(const JobRow& j) { return PutEncodedJob(j.Key(), EncodeJobRow(j)); }
+Status RunStore::Batch::PutJob(const JobRow& j) {
+  return PutEncodedJob(j.Key(), EncodeJobRow(j));
+}
 
 Status RunStore::Batch::PutEncodedJob(std::string_view key, std::string_view encoded) {
   return txn_.Put(s_->jobs_, key, encoded);
@@ -205,21 +213,25 @@ Result<std::vector<Event>> RunStore::ReadEvents(uint64_t after, size_t limit,
   const uint64_t first = after + 1;
   Status s;
   if (run_id.empty()) {
-    s = txn.ForEachFrom(events_, SeqKey(first), [&](std::string_view k, std::string_view v) -> Status {
-      if (out.size() >= limit) return kStop;
-      auto e = DecodeEvent(v);
-      if (!e.ok())
-        return Status::Corruption("event " + std::to_string(SeqFromKey(k)) + ": " + e.status().message());
-      out.push_back(std::move(e).value());
-      return Status::Ok();
-    });
+    s = txn.ForEachFrom(events_, SeqKey(first),
+                        [&](std::string_view k, std::string_view v) -> Status {
+                          if (out.size() >= limit) return kStop;
+                          auto e = DecodeEvent(v);
+                          if (!e.ok())
+                            return Status::Corruption("event " + std::to_string(SeqFromKey(k)) +
+                                                      ": " + e.status().message());
+                          out.push_back(std::move(e).value());
+                          return Status::Ok();
+                        });
   } else {
     const std::string prefix = RunPrefix(run_id);
-    s = txn.ForEachFrom(run_events_, prefix + SeqKey(first), [&](std::string_view k, std::string_view) -> Status {
-      if (k.size() != prefix.size() + 8 || k.substr(0, prefix.size()) != prefix) return kStop;  // past the run
-      if (out.size() >= limit) return kStop;
-      return take(SeqFromKey(k));
-    });
+    s = txn.ForEachFrom(run_events_, prefix + SeqKey(first),
+                        [&](std::string_view k, std::string_view) -> Status {
+                          if (k.size() != prefix.size() + 8 || k.substr(0, prefix.size()) != prefix)
+                            return kStop;  // past the run
+                          if (out.size() >= limit) return kStop;
+                          return take(SeqFromKey(k));
+                        });
   }
   if (!s.ok() && s.code() != Status::Code::kCancelled) return s;
   return out;

@@ -25,8 +25,8 @@ namespace recomp::coordinator {
 class RunStore {
  public:
   // Opens or creates the store in directory `dir` (created if missing). An action cache that
-  // cannot be opened (damaged by an OS crash) is discarded and recreated empty. With `durable` false
-  // commits do not fsync (MDB_NOSYNC): a killed process loses nothing (the OS has the pages),
+  // cannot be opened (damaged by an OS crash) is discarded and recreated empty. With `durable`
+  // false commits do not fsync (MDB_NOSYNC): a killed process loses nothing (the OS has the pages),
   // an OS crash or power loss may lose the newest commits or damage the file.
   static Result<std::unique_ptr<RunStore>> Open(const std::string& dir, bool durable = true);
 
@@ -65,7 +65,8 @@ class RunStore {
   Result<std::vector<JobRow>> GetJobs(const std::string& run_id) const;
   Result<std::optional<StageResult>> GetCache(const std::string& job_id) const;
   // Events with sequence > `after`, oldest first, at most `limit`; only `run_id`'s if non-empty.
-  Result<std::vector<Event>> ReadEvents(uint64_t after, size_t limit, const std::string& run_id) const;
+  Result<std::vector<Event>> ReadEvents(uint64_t after, size_t limit,
+                                        const std::string& run_id) const;
 
  private:
   RunStore() = default;

@@ -27,7 +27,8 @@ Result<std::string> BindSocket(zmq::socket_t& s, const std::string& endpoint, co
     s.bind(endpoint);
     return s.get(zmq::sockopt::last_endpoint);
   } catch (const zmq::error_t& e) {
-    return Status::Unavailable(std::string("cannot bind ") + what + " endpoint " + endpoint + ": " + e.what());
+    return Status::Unavailable(std::string("cannot bind ") + what + " endpoint " + endpoint + ": " +
+                               e.what());
   }
 }
 
@@ -36,7 +37,8 @@ Status ConnectSocket(zmq::socket_t& s, const std::string& endpoint, const char* 
     s.connect(endpoint);
     return Status::Ok();
   } catch (const zmq::error_t& e) {
-    return Status::Unavailable(std::string("cannot connect ") + what + " to " + endpoint + ": " + e.what());
+    return Status::Unavailable(std::string("cannot connect ") + what + " to " + endpoint + ": " +
+                               e.what());
   }
 }
 

@@ -7,7 +7,9 @@
 
 namespace recomp {
 
-std::string_view ToString(ArtifactClass c) { return kArtifactClassNames[static_cast<size_t>(c)]; }
+std::string_view ToString(ArtifactClass c) {
+  return kArtifactClassNames[static_cast<size_t>(c)];
+}
 
 Result<ArtifactClass> ParseArtifactClass(std::string_view s) {
   return wire::ParseEnumName<ArtifactClass>(s, kArtifactClassNames, "artifact class");
@@ -17,13 +19,20 @@ std::string EncodeArtifactRecord(const ArtifactRecord& r) {
   msgpack::sbuffer buf;
   wire::Packer pk(buf);
   pk.pack_map(7);
-  pk.pack("schema_version"); pk.pack(ArtifactRecord::kSchemaVersion);
-  pk.pack("ref"); pk.pack(r.ref);
-  pk.pack("size"); pk.pack(r.size);
-  pk.pack("class"); pk.pack(std::string(ToString(r.artifact_class)));
-  pk.pack("media_type"); pk.pack(r.media_type);
-  pk.pack("created_at"); pk.pack(r.created_at);
-  pk.pack("producer"); pk.pack(r.producer);
+  pk.pack("schema_version");
+  pk.pack(ArtifactRecord::kSchemaVersion);
+  pk.pack("ref");
+  pk.pack(r.ref);
+  pk.pack("size");
+  pk.pack(r.size);
+  pk.pack("class");
+  pk.pack(std::string(ToString(r.artifact_class)));
+  pk.pack("media_type");
+  pk.pack(r.media_type);
+  pk.pack("created_at");
+  pk.pack(r.created_at);
+  pk.pack("producer");
+  pk.pack(r.producer);
   return wire::ToBytes(buf);
 }
 
@@ -33,7 +42,8 @@ Result<ArtifactRecord> DecodeArtifactRecord(const msgpack::object& obj) {
   RECOMP_RETURN_IF_ERROR(r.SchemaVersion(ArtifactRecord::kSchemaVersion, &version));
   ArtifactRecord a;
   RECOMP_RETURN_IF_ERROR(r.Str("ref", &a.ref));
-  if (auto d = ParseArtifactRef(a.ref); !d.ok()) return d.status().WithContext("artifact_record.ref");
+  if (auto d = ParseArtifactRef(a.ref); !d.ok())
+    return d.status().WithContext("artifact_record.ref");
   RECOMP_RETURN_IF_ERROR(r.Uint("size", &a.size));
   RECOMP_RETURN_IF_ERROR(wire::ParseEnum(r, "class", kArtifactClassNames, &a.artifact_class));
   RECOMP_RETURN_IF_ERROR(r.Str("media_type", &a.media_type, wire::Need::kRequired, 255));

@@ -23,12 +23,12 @@ Result<ArtifactClass> ParseArtifactClass(std::string_view s);
 
 struct ArtifactRecord {
   static constexpr int64_t kSchemaVersion = 1;
-  std::string ref;          // artifact://<hex>
-  uint64_t size = 0;        // bytes
+  std::string ref;    // artifact://<hex>
+  uint64_t size = 0;  // bytes
   ArtifactClass artifact_class = ArtifactClass::kGenerated;
-  std::string media_type;   // e.g. "application/octet-stream"
-  std::string created_at;   // RFC 3339 UTC, first put
-  std::string producer;     // who first stored it: "cli", "worker:<id>/job:<id>", ...
+  std::string media_type;  // e.g. "application/octet-stream"
+  std::string created_at;  // RFC 3339 UTC, first put
+  std::string producer;    // who first stored it: "cli", "worker:<id>/job:<id>", ...
 
   bool operator==(const ArtifactRecord&) const = default;
 };

@@ -29,12 +29,15 @@ std::string Digest::Hex() const {
   return s;
 }
 
-std::string Digest::Ref() const { return std::string(kArtifactScheme) + Hex(); }
+std::string Digest::Ref() const {
+  return std::string(kArtifactScheme) + Hex();
+}
 
 Result<Digest> ParseDigestHex(std::string_view hex) {
   if (hex.size() != kDigestBytes * 2) {
-    return Status::InvalidArgument("malformed digest '" + Shown(hex) + "': expected 64 hex digits, got " +
-                                   std::to_string(hex.size()) + " characters");
+    return Status::InvalidArgument("malformed digest '" + Shown(hex) +
+                                   "': expected 64 hex digits, got " + std::to_string(hex.size()) +
+                                   " characters");
   }
   Digest d;
   for (size_t i = 0; i < kDigestBytes; ++i) {

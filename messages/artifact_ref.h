@@ -29,6 +29,8 @@ struct Digest {
 Result<Digest> ParseArtifactRef(std::string_view ref);
 // Parses 64 lowercase hex digits.
 Result<Digest> ParseDigestHex(std::string_view hex);
-inline bool IsArtifactRef(std::string_view ref) { return ParseArtifactRef(ref).ok(); }
+inline bool IsArtifactRef(std::string_view ref) {
+  return ParseArtifactRef(ref).ok();
+}
 
 }  // namespace recomp

@@ -24,7 +24,9 @@ int64_t ToUnixMillis(SysTime t) {
   return duration_cast<milliseconds>(t.time_since_epoch()).count();
 }
 
-SysTime FromUnixMillis(int64_t ms) { return SysTime(duration_cast<SysTime::duration>(milliseconds(ms))); }
+SysTime FromUnixMillis(int64_t ms) {
+  return SysTime(duration_cast<SysTime::duration>(milliseconds(ms)));
+}
 
 std::string FormatRfc3339(SysTime t) {
   auto ms = time_point_cast<milliseconds>(t);
@@ -32,19 +34,22 @@ std::string FormatRfc3339(SysTime t) {
   year_month_day ymd{day};
   hh_mm_ss<milliseconds> tod{ms - day};
   char buf[40];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                static_cast<int>(tod.hours().count()), static_cast<int>(tod.minutes().count()),
-                static_cast<int>(tod.seconds().count()),
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
+                static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                static_cast<unsigned>(ymd.day()), static_cast<int>(tod.hours().count()),
+                static_cast<int>(tod.minutes().count()), static_cast<int>(tod.seconds().count()),
                 static_cast<int>(tod.subseconds().count()));
   return buf;
 }
 
-std::string NowRfc3339() { return FormatRfc3339(system_clock::now()); }
+std::string NowRfc3339() {
+  return FormatRfc3339(system_clock::now());
+}
 
 Result<SysTime> ParseRfc3339(std::string_view s) {
   auto bad = [&] {
-    return Status::InvalidArgument("malformed RFC 3339 time '" + std::string(s.substr(0, 64)) + "'");
+    return Status::InvalidArgument("malformed RFC 3339 time '" + std::string(s.substr(0, 64)) +
+                                   "'");
   };
   int Y, M, D, h, m, sec;
   if (!Digits(s, 0, 4, &Y) || s.size() < 20 || s[4] != '-' || !Digits(s, 5, 2, &M) || s[7] != '-' ||

@@ -12,17 +12,26 @@ std::string_view KeyOf(const msgpack::object& k) {
 
 const char* TypeName(const msgpack::object& o) {
   switch (o.type) {
-    case msgpack::type::NIL: return "nil";
-    case msgpack::type::BOOLEAN: return "boolean";
+    case msgpack::type::NIL:
+      return "nil";
+    case msgpack::type::BOOLEAN:
+      return "boolean";
     case msgpack::type::POSITIVE_INTEGER:
-    case msgpack::type::NEGATIVE_INTEGER: return "integer";
+    case msgpack::type::NEGATIVE_INTEGER:
+      return "integer";
     case msgpack::type::FLOAT32:
-    case msgpack::type::FLOAT64: return "float";
-    case msgpack::type::STR: return "string";
-    case msgpack::type::BIN: return "binary";
-    case msgpack::type::ARRAY: return "array";
-    case msgpack::type::MAP: return "map";
-    case msgpack::type::EXT: return "ext";
+    case msgpack::type::FLOAT64:
+      return "float";
+    case msgpack::type::STR:
+      return "string";
+    case msgpack::type::BIN:
+      return "binary";
+    case msgpack::type::ARRAY:
+      return "array";
+    case msgpack::type::MAP:
+      return "map";
+    case msgpack::type::EXT:
+      return "ext";
   }
   return "unknown";
 }
@@ -50,7 +59,9 @@ void GiveZone(std::unique_ptr<msgpack::zone> z) {
 
 }  // namespace
 
-Unpacked::~Unpacked() { GiveZone(std::move(zone_)); }
+Unpacked::~Unpacked() {
+  GiveZone(std::move(zone_));
+}
 
 Unpacked& Unpacked::operator=(Unpacked&& o) noexcept {
   if (this != &o) {
@@ -78,8 +89,8 @@ Result<Unpacked> Unpack(std::string_view bytes, std::string_view what) {
     size_t off = 0;
     std::unique_ptr<msgpack::zone> zone = TakeZone();
     bool referenced = false;  // no reference function: strings are copied into the zone
-    msgpack::object obj =
-        msgpack::unpack(*zone, bytes.data(), bytes.size(), off, referenced, nullptr, nullptr, limit);
+    msgpack::object obj = msgpack::unpack(*zone, bytes.data(), bytes.size(), off, referenced,
+                                          nullptr, nullptr, limit);
     if (off != bytes.size()) {
       GiveZone(std::move(zone));
       return Status::InvalidArgument(name + ": " + std::to_string(bytes.size() - off) +
@@ -131,8 +142,8 @@ Status MapReader::Missing(std::string_view key) const {
 
 Status MapReader::WrongType(std::string_view key, std::string_view expected) const {
   const msgpack::object* v = Find(key);
-  return Status::InvalidArgument(FieldName(key) + ": expected " + std::string(expected) +
-                                 ", got " + (v ? TypeName(*v) : "nil"));
+  return Status::InvalidArgument(FieldName(key) + ": expected " + std::string(expected) + ", got " +
+                                 (v ? TypeName(*v) : "nil"));
 }
 
 Status MapReader::Str(std::string_view key, std::string* out, Need need, size_t max_len) const {
@@ -191,10 +202,17 @@ Status MapReader::Double(std::string_view key, double* out, Need need) const {
   if (v == nullptr) return need == Need::kRequired ? Missing(key) : Status::Ok();
   switch (v->type) {
     case msgpack::type::FLOAT32:
-    case msgpack::type::FLOAT64: *out = v->via.f64; break;
-    case msgpack::type::POSITIVE_INTEGER: *out = static_cast<double>(v->via.u64); break;
-    case msgpack::type::NEGATIVE_INTEGER: *out = static_cast<double>(v->via.i64); break;
-    default: return WrongType(key, "number");
+    case msgpack::type::FLOAT64:
+      *out = v->via.f64;
+      break;
+    case msgpack::type::POSITIVE_INTEGER:
+      *out = static_cast<double>(v->via.u64);
+      break;
+    case msgpack::type::NEGATIVE_INTEGER:
+      *out = static_cast<double>(v->via.i64);
+      break;
+    default:
+      return WrongType(key, "number");
   }
   if (!std::isfinite(*out)) return Status::InvalidArgument(FieldName(key) + ": not finite");
   return Status::Ok();
@@ -227,8 +245,8 @@ Status MapReader::StrList(std::string_view key, std::vector<std::string>* out, N
   return Status::Ok();
 }
 
-Status MapReader::StrMap(std::string_view key, std::map<std::string, std::string>* out,
-                         Need need, size_t max_items) const {
+Status MapReader::StrMap(std::string_view key, std::map<std::string, std::string>* out, Need need,
+                         size_t max_items) const {
   MapReader sub;
   const msgpack::object* v = Find(key);
   if (v == nullptr) return need == Need::kRequired ? Missing(key) : Status::Ok();
@@ -291,12 +309,24 @@ Status MapReader::SchemaVersion(int64_t max_supported, int64_t* out) const {
 
 void PackJson(Packer& pk, const nlohmann::json& j) {
   switch (j.type()) {
-    case nlohmann::json::value_t::null: pk.pack_nil(); break;
-    case nlohmann::json::value_t::boolean: pk.pack(j.get<bool>()); break;
-    case nlohmann::json::value_t::number_integer: pk.pack(j.get<int64_t>()); break;
-    case nlohmann::json::value_t::number_unsigned: pk.pack(j.get<uint64_t>()); break;
-    case nlohmann::json::value_t::number_float: pk.pack(j.get<double>()); break;
-    case nlohmann::json::value_t::string: pk.pack(j.get_ref<const std::string&>()); break;
+    case nlohmann::json::value_t::null:
+      pk.pack_nil();
+      break;
+    case nlohmann::json::value_t::boolean:
+      pk.pack(j.get<bool>());
+      break;
+    case nlohmann::json::value_t::number_integer:
+      pk.pack(j.get<int64_t>());
+      break;
+    case nlohmann::json::value_t::number_unsigned:
+      pk.pack(j.get<uint64_t>());
+      break;
+    case nlohmann::json::value_t::number_float:
+      pk.pack(j.get<double>());
+      break;
+    case nlohmann::json::value_t::string:
+      pk.pack(j.get_ref<const std::string&>());
+      break;
     case nlohmann::json::value_t::array:
       pk.pack_array(static_cast<uint32_t>(j.size()));
       for (const auto& e : j) PackJson(pk, e);
@@ -314,21 +344,36 @@ void PackJson(Packer& pk, const nlohmann::json& j) {
       pk.pack_bin_body(reinterpret_cast<const char*>(b.data()), static_cast<uint32_t>(b.size()));
       break;
     }
-    case nlohmann::json::value_t::discarded: pk.pack_nil(); break;
+    case nlohmann::json::value_t::discarded:
+      pk.pack_nil();
+      break;
   }
 }
 
 namespace {
-Status ToJsonRec(const msgpack::object& o, nlohmann::json* out, size_t depth, const std::string& what) {
+Status ToJsonRec(const msgpack::object& o, nlohmann::json* out, size_t depth,
+                 const std::string& what) {
   if (depth > kMaxDepth) return Status::InvalidArgument(what + ": nesting too deep");
   switch (o.type) {
-    case msgpack::type::NIL: *out = nullptr; return Status::Ok();
-    case msgpack::type::BOOLEAN: *out = o.via.boolean; return Status::Ok();
-    case msgpack::type::POSITIVE_INTEGER: *out = o.via.u64; return Status::Ok();
-    case msgpack::type::NEGATIVE_INTEGER: *out = o.via.i64; return Status::Ok();
+    case msgpack::type::NIL:
+      *out = nullptr;
+      return Status::Ok();
+    case msgpack::type::BOOLEAN:
+      *out = o.via.boolean;
+      return Status::Ok();
+    case msgpack::type::POSITIVE_INTEGER:
+      *out = o.via.u64;
+      return Status::Ok();
+    case msgpack::type::NEGATIVE_INTEGER:
+      *out = o.via.i64;
+      return Status::Ok();
     case msgpack::type::FLOAT32:
-    case msgpack::type::FLOAT64: *out = o.via.f64; return Status::Ok();
-    case msgpack::type::STR: *out = std::string(o.via.str.ptr, o.via.str.size); return Status::Ok();
+    case msgpack::type::FLOAT64:
+      *out = o.via.f64;
+      return Status::Ok();
+    case msgpack::type::STR:
+      *out = std::string(o.via.str.ptr, o.via.str.size);
+      return Status::Ok();
     case msgpack::type::BIN: {
       static const char* kHex = "0123456789abcdef";
       std::string s;
@@ -360,7 +405,8 @@ Status ToJsonRec(const msgpack::object& o, nlohmann::json* out, size_t depth, co
         (*out)[std::string(KeyOf(kv.key))] = std::move(e);
       }
       return Status::Ok();
-    case msgpack::type::EXT: return Status::InvalidArgument(what + ": ext values are not allowed");
+    case msgpack::type::EXT:
+      return Status::InvalidArgument(what + ": ext values are not allowed");
   }
   return Status::InvalidArgument(what + ": unknown MessagePack type");
 }

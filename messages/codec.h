@@ -67,16 +67,15 @@ class MapReader {
   Status Uint(std::string_view key, uint64_t* out, Need need = Need::kRequired) const;
   Status Bool(std::string_view key, bool* out, Need need = Need::kRequired) const;
   Status Double(std::string_view key, double* out, Need need = Need::kRequired) const;
-  Status StrList(std::string_view key, std::vector<std::string>* out,
-                 Need need = Need::kRequired, size_t max_items = kMaxList,
-                 size_t max_len = kMaxString) const;
+  Status StrList(std::string_view key, std::vector<std::string>* out, Need need = Need::kRequired,
+                 size_t max_items = kMaxList, size_t max_len = kMaxString) const;
   Status StrMap(std::string_view key, std::map<std::string, std::string>* out,
                 Need need = Need::kRequired, size_t max_items = 1024) const;
   // A nested map; `*out` borrows the same object.
   Status Map(std::string_view key, MapReader* out, Need need = Need::kRequired) const;
   // A list of maps; each element is returned as a reader named "<record>.<key>[i]".
-  Status MapList(std::string_view key, std::vector<MapReader>* out,
-                 Need need = Need::kRequired, size_t max_items = kMaxList) const;
+  Status MapList(std::string_view key, std::vector<MapReader>* out, Need need = Need::kRequired,
+                 size_t max_items = kMaxList) const;
   // The raw value of a key, or nullptr when absent.
   const msgpack::object* Find(std::string_view key) const;
   // Checks "schema_version" is present and within [1, max_supported].
@@ -87,7 +86,8 @@ class MapReader {
   std::string FieldName(std::string_view key) const;
 
  private:
-  MapReader(const msgpack::object* map, std::string record) : map_(map), record_(std::move(record)) {}
+  MapReader(const msgpack::object* map, std::string record)
+      : map_(map), record_(std::move(record)) {}
   Status Missing(std::string_view key) const;
   Status WrongType(std::string_view key, std::string_view expected) const;
   const msgpack::object* map_ = nullptr;
@@ -105,8 +105,8 @@ Result<E> ParseEnumName(std::string_view s, const std::array<std::string_view, N
 
 // Parses an enum field from its wire name using `names` (index = enum value).
 template <typename E, size_t N>
-Status ParseEnum(const MapReader& r, std::string_view key, const std::array<std::string_view, N>& names,
-                 E* out, Need need = Need::kRequired);
+Status ParseEnum(const MapReader& r, std::string_view key,
+                 const std::array<std::string_view, N>& names, E* out, Need need = Need::kRequired);
 
 using Packer = msgpack::packer<msgpack::sbuffer>;
 
@@ -117,7 +117,9 @@ void PackJson(Packer& pk, const nlohmann::json& j);
 Result<nlohmann::json> ToJson(const msgpack::object& obj, std::string_view what);
 
 // Returns the bytes of an sbuffer as a string.
-inline std::string ToBytes(const msgpack::sbuffer& b) { return std::string(b.data(), b.size()); }
+inline std::string ToBytes(const msgpack::sbuffer& b) {
+  return std::string(b.data(), b.size());
+}
 
 // ---- template implementation ----
 template <typename E, size_t N>
@@ -133,8 +135,8 @@ Result<E> ParseEnumName(std::string_view s, const std::array<std::string_view, N
 }
 
 template <typename E, size_t N>
-Status ParseEnum(const MapReader& r, std::string_view key, const std::array<std::string_view, N>& names,
-                 E* out, Need need) {
+Status ParseEnum(const MapReader& r, std::string_view key,
+                 const std::array<std::string_view, N>& names, E* out, Need need) {
   std::string s;
   bool had = r.Find(key) != nullptr;
   RECOMP_RETURN_IF_ERROR(r.Str(key, &s, need, 64));

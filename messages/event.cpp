@@ -11,15 +11,24 @@ std::string EncodeEvent(const Event& e) {
   msgpack::sbuffer buf;
   wire::Packer pk(buf);
   pk.pack_map(10);
-  pk.pack("specversion"); pk.pack(std::string(Event::kSpecVersion));
-  pk.pack("id"); pk.pack(e.id);
-  pk.pack("source"); pk.pack(e.source);
-  pk.pack("type"); pk.pack(std::string(ToString(e.type)));
-  pk.pack("subject"); pk.pack(e.subject);
-  pk.pack("time"); pk.pack(e.time);
-  pk.pack("datacontenttype"); pk.pack(std::string(Event::kDataContentType));
-  pk.pack("dataschema"); pk.pack(std::string(Event::kDataSchema));
-  pk.pack("sequence"); pk.pack(e.sequence);
+  pk.pack("specversion");
+  pk.pack(std::string(Event::kSpecVersion));
+  pk.pack("id");
+  pk.pack(e.id);
+  pk.pack("source");
+  pk.pack(e.source);
+  pk.pack("type");
+  pk.pack(std::string(ToString(e.type)));
+  pk.pack("subject");
+  pk.pack(e.subject);
+  pk.pack("time");
+  pk.pack(e.time);
+  pk.pack("datacontenttype");
+  pk.pack(std::string(Event::kDataContentType));
+  pk.pack("dataschema");
+  pk.pack(std::string(Event::kDataSchema));
+  pk.pack("sequence");
+  pk.pack(e.sequence);
   pk.pack("data");
   if (e.packed_data.empty()) {
     wire::PackJson(pk, e.data);
@@ -34,7 +43,8 @@ Result<Event> DecodeEvent(const msgpack::object& obj) {
   std::string specversion, contenttype, dataschema;
   RECOMP_RETURN_IF_ERROR(r.Str("specversion", &specversion, wire::Need::kRequired, 16));
   if (specversion != Event::kSpecVersion) {
-    return Status::InvalidArgument("event.specversion: expected \"1.0\", got \"" + specversion + "\"");
+    return Status::InvalidArgument("event.specversion: expected \"1.0\", got \"" + specversion +
+                                   "\"");
   }
   Event e;
   RECOMP_RETURN_IF_ERROR(r.Str("id", &e.id, wire::Need::kRequired, 256));
@@ -86,7 +96,8 @@ nlohmann::json Event::DataJson() const {
 bool Event::operator==(const Event& o) const {
   return id == o.id && source == o.source && type == o.type && subject == o.subject &&
          time == o.time && sequence == o.sequence &&
-         (packed_data.empty() && o.packed_data.empty() ? data == o.data : DataJson() == o.DataJson());
+         (packed_data.empty() && o.packed_data.empty() ? data == o.data
+                                                       : DataJson() == o.DataJson());
 }
 
 }  // namespace recomp

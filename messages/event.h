@@ -20,12 +20,12 @@ struct Event {
   static constexpr std::string_view kDataContentType = "application/json";
   static constexpr std::string_view kDataSchema = "urn:recomp:event-data:v1";
 
-  std::string id;        // deterministic: derived from subject, type and the job/attempt it reports
-  std::string source;    // "recomp/coordinator"
+  std::string id;      // deterministic: derived from subject, type and the job/attempt it reports
+  std::string source;  // "recomp/coordinator"
   EventType type = EventType::kRequested;
-  std::string subject;   // the run id
-  std::string time;      // RFC 3339 UTC
-  uint64_t sequence = 0; // global, strictly increasing, starting at 1
+  std::string subject;                             // the run id
+  std::string time;                                // RFC 3339 UTC
+  uint64_t sequence = 0;                           // global, strictly increasing, starting at 1
   nlohmann::json data = nlohmann::json::object();  // type-specific map (docs/events.md)
   // Or the same map already packed as MessagePack (a producer's hot path: no JSON tree per
   // event). When non-empty it IS the data: EncodeEvent writes it as-is and `data` is ignored.

@@ -24,7 +24,8 @@ Status ValidateModuleFileName(std::string_view name) {
 
 std::string EncodeModuleManifest(const ModuleManifest& m) {
   std::vector<ModuleFile> files = m.files;
-  std::sort(files.begin(), files.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  std::sort(files.begin(), files.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
   nlohmann::json j = {{"schema_version", ModuleManifest::kSchemaVersion},
                       {"files", nlohmann::json::array()}};
   for (const ModuleFile& f : files) j["files"].push_back({{"name", f.name}, {"ref", f.ref}});
@@ -59,7 +60,8 @@ Result<ModuleManifest> DecodeModuleManifest(std::string_view text) {
     }
     m.files.push_back(std::move(mf));
   }
-  std::sort(m.files.begin(), m.files.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  std::sort(m.files.begin(), m.files.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
   return m;
 }
 

@@ -34,7 +34,9 @@ std::vector<std::string> Frames(std::string_view command, std::string body) {
   return {std::string(kTag), std::string(command), std::move(body)};
 }
 
-std::string EmptyBody() { return std::string("\x80", 1); }
+std::string EmptyBody() {
+  return std::string("\x80", 1);
+}
 
 std::string JsonBody(const nlohmann::json& j) {
   msgpack::sbuffer buf;
@@ -72,13 +74,20 @@ std::string EncodeWorkerHello(const WorkerHello& h) {
   msgpack::sbuffer buf;
   wire::Packer pk(buf);
   pk.pack_map(7);
-  pk.pack("schema_version"); pk.pack(WorkerHello::kSchemaVersion);
-  pk.pack("worker_id"); pk.pack(h.worker_id);
-  pk.pack("slots"); pk.pack(h.slots);
-  pk.pack("heartbeat_ms"); pk.pack(h.heartbeat_ms);
-  pk.pack("liveness"); pk.pack(h.liveness);
-  pk.pack("host"); pk.pack(h.host);
-  pk.pack("pid"); pk.pack(h.pid);
+  pk.pack("schema_version");
+  pk.pack(WorkerHello::kSchemaVersion);
+  pk.pack("worker_id");
+  pk.pack(h.worker_id);
+  pk.pack("slots");
+  pk.pack(h.slots);
+  pk.pack("heartbeat_ms");
+  pk.pack(h.heartbeat_ms);
+  pk.pack("liveness");
+  pk.pack(h.liveness);
+  pk.pack("host");
+  pk.pack(h.host);
+  pk.pack("pid");
+  pk.pack(h.pid);
   return wire::ToBytes(buf);
 }
 

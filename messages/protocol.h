@@ -23,18 +23,18 @@ inline constexpr size_t kMaxCommand = 32;
 
 // ---- client <-> coordinator API (REQ/DEALER client -> ROUTER "api") ----
 // Request bodies / reply bodies (reply command is kOk or kError):
-inline constexpr std::string_view kSubmit = "SUBMIT";      // RunSubmission -> RunStatus
-inline constexpr std::string_view kStatus = "STATUS";      // {run_id} -> RunStatus
-inline constexpr std::string_view kList = "LIST";          // {} -> {runs: [RunStatus]}
-inline constexpr std::string_view kCancelRun = "CANCEL";   // {run_id} -> RunStatus
-inline constexpr std::string_view kWorkers = "WORKERS";    // {} -> {workers: [WorkerInfo]}
-inline constexpr std::string_view kAudit = "AUDIT";        // {run_id} -> {ok, stored, replayed, diff}
-inline constexpr std::string_view kResultOf = "RESULTS";   // {run_id} -> {results: [StageResult]}
+inline constexpr std::string_view kSubmit = "SUBMIT";     // RunSubmission -> RunStatus
+inline constexpr std::string_view kStatus = "STATUS";     // {run_id} -> RunStatus
+inline constexpr std::string_view kList = "LIST";         // {} -> {runs: [RunStatus]}
+inline constexpr std::string_view kCancelRun = "CANCEL";  // {run_id} -> RunStatus
+inline constexpr std::string_view kWorkers = "WORKERS";   // {} -> {workers: [WorkerInfo]}
+inline constexpr std::string_view kAudit = "AUDIT";  // {run_id} -> {ok, stored, replayed, diff}
+inline constexpr std::string_view kResultOf = "RESULTS";  // {run_id} -> {results: [StageResult]}
 // Replay ("replay" ROUTER): {from: seq, limit: n, run_id?} -> {events: [Event], last: seq,
 // head: seq}. Events with sequence > from, at most `limit`; `head` is the newest sequence.
 inline constexpr std::string_view kReplay = "REPLAY";
 inline constexpr std::string_view kOk = "OK";
-inline constexpr std::string_view kError = "ERROR";        // {code, message}
+inline constexpr std::string_view kError = "ERROR";  // {code, message}
 
 // ---- coordinator <-> broker dispatch link (coordinator DEALER -> broker ROUTER) ----
 inline constexpr std::string_view kDispatch = "DISPATCH";  // c->b StageJob: queue it
@@ -45,11 +45,11 @@ inline constexpr std::string_view kRejected = "REJECTED";  // b->c {job_id, atte
 inline constexpr std::string_view kWorkerList = "WORKER_LIST";  // b->c {workers: [WorkerInfo]}
 
 // ---- worker <-> broker (worker DEALER -> broker ROUTER "workers") ----
-inline constexpr std::string_view kReady = "READY";          // w->b WorkerHello
-inline constexpr std::string_view kHeartbeat = "HEARTBEAT";  // both ways, {}
-inline constexpr std::string_view kJob = "JOB";              // b->w StageJob
-inline constexpr std::string_view kCancel = "CANCEL_JOB";    // b->w {job_id, attempt}
-inline constexpr std::string_view kDisconnect = "DISCONNECT";// both ways {reason}
+inline constexpr std::string_view kReady = "READY";            // w->b WorkerHello
+inline constexpr std::string_view kHeartbeat = "HEARTBEAT";    // both ways, {}
+inline constexpr std::string_view kJob = "JOB";                // b->w StageJob
+inline constexpr std::string_view kCancel = "CANCEL_JOB";      // b->w {job_id, attempt}
+inline constexpr std::string_view kDisconnect = "DISCONNECT";  // both ways {reason}
 
 struct Message {
   std::string command;
@@ -71,10 +71,10 @@ Result<nlohmann::json> BodyJson(std::string_view body, std::string_view what);
 
 struct WorkerHello {
   static constexpr int64_t kSchemaVersion = 1;
-  std::string worker_id;       // unique per worker process ("host:pid:random")
-  uint32_t slots = 1;          // credits: jobs it may hold at once
-  uint32_t heartbeat_ms = 1000;// the interval it will heartbeat at (both sides use it)
-  uint32_t liveness = 3;       // missed intervals before the peer is declared dead
+  std::string worker_id;         // unique per worker process ("host:pid:random")
+  uint32_t slots = 1;            // credits: jobs it may hold at once
+  uint32_t heartbeat_ms = 1000;  // the interval it will heartbeat at (both sides use it)
+  uint32_t liveness = 3;         // missed intervals before the peer is declared dead
   std::string host;
   int64_t pid = 0;
 };

@@ -13,8 +13,8 @@ constexpr Transition kTransitions[] = {
     {RS::kQueued, RS::kRunning, "a first job was dispatched", EventType::kStarted},
     {RS::kQueued, RS::kBlocked, "the run cannot be scheduled yet (e.g. no backend for its mode)",
      std::nullopt},
-    {RS::kQueued, RS::kFailed, "rejected before starting (bad pipeline, missing input) or cancelled",
-     EventType::kCompleted},
+    {RS::kQueued, RS::kFailed,
+     "rejected before starting (bad pipeline, missing input) or cancelled", EventType::kCompleted},
     {RS::kRunning, RS::kBlocked, "waiting on something outside the run (no eligible worker)",
      std::nullopt},
     {RS::kRunning, RS::kFailed, "a job failed after its retries, or the run was cancelled",
@@ -28,8 +28,12 @@ constexpr Transition kTransitions[] = {
 
 }  // namespace
 
-std::string_view ToString(RunState s) { return kRunStateNames[static_cast<size_t>(s)]; }
-std::string_view ToString(EventType t) { return kEventTypeNames[static_cast<size_t>(t)]; }
+std::string_view ToString(RunState s) {
+  return kRunStateNames[static_cast<size_t>(s)];
+}
+std::string_view ToString(EventType t) {
+  return kEventTypeNames[static_cast<size_t>(t)];
+}
 
 Result<RunState> ParseRunState(std::string_view s) {
   return wire::ParseEnumName<RunState>(s, kRunStateNames, "run state");
@@ -38,7 +42,9 @@ Result<EventType> ParseEventType(std::string_view s) {
   return wire::ParseEnumName<EventType>(s, kEventTypeNames, "event type");
 }
 
-std::span<const Transition> AllowedTransitions() { return kTransitions; }
+std::span<const Transition> AllowedTransitions() {
+  return kTransitions;
+}
 
 const Transition* FindTransition(RunState from, RunState to) {
   for (const Transition& t : kTransitions) {

@@ -35,13 +35,15 @@ Result<RunState> ParseRunState(std::string_view s);
 Result<EventType> ParseEventType(std::string_view s);
 
 // Terminal states (failed, succeeded) never change.
-constexpr bool IsTerminal(RunState s) { return s == RunState::kFailed || s == RunState::kSucceeded; }
+constexpr bool IsTerminal(RunState s) {
+  return s == RunState::kFailed || s == RunState::kSucceeded;
+}
 
 struct Transition {
   RunState from;
   RunState to;
-  std::string_view reason;          // why a run takes this edge
-  std::optional<EventType> emits;   // the event published when it is taken, if any
+  std::string_view reason;         // why a run takes this edge
+  std::optional<EventType> emits;  // the event published when it is taken, if any
 };
 
 // Every allowed transition; any pair not listed is illegal. A new run enters kQueued and

@@ -12,16 +12,25 @@ std::string EncodeRunStatus(const RunStatus& s) {
   msgpack::sbuffer buf;
   wire::Packer pk(buf);
   pk.pack_map(s.reason.empty() ? 8 : 9);
-  pk.pack("schema_version"); pk.pack(RunStatus::kSchemaVersion);
-  pk.pack("run_id"); pk.pack(s.run_id);
-  pk.pack("state"); pk.pack(std::string(ToString(s.state)));
-  pk.pack("current_stage"); pk.pack(s.current_stage);
-  pk.pack("stage_attempt"); pk.pack(s.stage_attempt);
-  pk.pack("artifacts"); pk.pack(s.artifacts);
-  pk.pack("started_at"); pk.pack(s.started_at);
-  pk.pack("updated_at"); pk.pack(s.updated_at);
+  pk.pack("schema_version");
+  pk.pack(RunStatus::kSchemaVersion);
+  pk.pack("run_id");
+  pk.pack(s.run_id);
+  pk.pack("state");
+  pk.pack(std::string(ToString(s.state)));
+  pk.pack("current_stage");
+  pk.pack(s.current_stage);
+  pk.pack("stage_attempt");
+  pk.pack(s.stage_attempt);
+  pk.pack("artifacts");
+  pk.pack(s.artifacts);
+  pk.pack("started_at");
+  pk.pack(s.started_at);
+  pk.pack("updated_at");
+  pk.pack(s.updated_at);
   if (!s.reason.empty()) {
-    pk.pack("reason"); pk.pack(s.reason);
+    pk.pack("reason");
+    pk.pack(s.reason);
   }
   return wire::ToBytes(buf);
 }
@@ -35,14 +44,17 @@ Result<RunStatus> DecodeRunStatus(const msgpack::object& obj) {
   if (Status v = ValidateRunId(s.run_id); !v.ok()) return v.WithContext("run_status.run_id");
   RECOMP_RETURN_IF_ERROR(wire::ParseEnum(r, "state", kRunStateNames, &s.state));
   RECOMP_RETURN_IF_ERROR(r.Str("current_stage", &s.current_stage, wire::Need::kRequired, 128));
-  RECOMP_RETURN_IF_ERROR(r.Int("stage_attempt", &s.stage_attempt, wire::Need::kRequired, 0, 1000000));
-  RECOMP_RETURN_IF_ERROR(r.StrList("artifacts", &s.artifacts, wire::Need::kRequired, wire::kMaxList, 128));
+  RECOMP_RETURN_IF_ERROR(
+      r.Int("stage_attempt", &s.stage_attempt, wire::Need::kRequired, 0, 1000000));
+  RECOMP_RETURN_IF_ERROR(
+      r.StrList("artifacts", &s.artifacts, wire::Need::kRequired, wire::kMaxList, 128));
   for (size_t i = 0; i < s.artifacts.size(); ++i) {
     if (auto d = ParseArtifactRef(s.artifacts[i]); !d.ok()) {
       return d.status().WithContext("run_status.artifacts[" + std::to_string(i) + "]");
     }
   }
-  for (auto [key, field] : {std::pair{"started_at", &s.started_at}, std::pair{"updated_at", &s.updated_at}}) {
+  for (auto [key, field] :
+       {std::pair{"started_at", &s.started_at}, std::pair{"updated_at", &s.updated_at}}) {
     RECOMP_RETURN_IF_ERROR(r.Str(key, field, wire::Need::kRequired, 64));
     if (auto t = ParseRfc3339(*field); !t.ok()) return t.status().WithContext(r.FieldName(key));
   }

@@ -19,12 +19,12 @@ struct RunStatus {
   static constexpr int64_t kSchemaVersion = 1;
   std::string run_id;
   RunState state = RunState::kQueued;
-  std::string current_stage;            // "" before the first stage
-  int64_t stage_attempt = 0;            // attempt of the current stage's latest job; 0 = none yet
-  std::vector<std::string> artifacts;   // artifact://<hash> produced so far (sorted, unique)
-  std::string started_at;               // RFC 3339: when the run was accepted
-  std::string updated_at;               // RFC 3339: last change
-  std::string reason;                   // optional: why blocked / failed; "" otherwise
+  std::string current_stage;           // "" before the first stage
+  int64_t stage_attempt = 0;           // attempt of the current stage's latest job; 0 = none yet
+  std::vector<std::string> artifacts;  // artifact://<hash> produced so far (sorted, unique)
+  std::string started_at;              // RFC 3339: when the run was accepted
+  std::string updated_at;              // RFC 3339: last change
+  std::string reason;                  // optional: why blocked / failed; "" otherwise
 
   bool operator==(const RunStatus&) const = default;
 };

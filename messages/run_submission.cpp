@@ -14,8 +14,12 @@ Status CheckRef(const wire::MapReader& r, std::string_view key, const std::strin
 
 }  // namespace
 
-std::string_view ToString(ExecutionMode m) { return kExecutionModeNames[static_cast<size_t>(m)]; }
-std::string_view ToString(Priority p) { return kPriorityNames[static_cast<size_t>(p)]; }
+std::string_view ToString(ExecutionMode m) {
+  return kExecutionModeNames[static_cast<size_t>(m)];
+}
+std::string_view ToString(Priority p) {
+  return kPriorityNames[static_cast<size_t>(p)];
+}
 Result<ExecutionMode> ParseExecutionMode(std::string_view s) {
   return wire::ParseEnumName<ExecutionMode>(s, kExecutionModeNames, "execution mode");
 }
@@ -45,14 +49,22 @@ std::string EncodeRunSubmission(const RunSubmission& s) {
   msgpack::sbuffer buf;
   wire::Packer pk(buf);
   pk.pack_map(8);
-  pk.pack("schema_version"); pk.pack(RunSubmission::kSchemaVersion);
-  pk.pack("run_id"); pk.pack(s.run_id);
-  pk.pack("execution_mode"); pk.pack(std::string(ToString(s.execution_mode)));
-  pk.pack("module_manifest"); pk.pack(s.module_manifest);
-  pk.pack("config_manifest"); pk.pack(s.config_manifest);
-  pk.pack("provenance_manifest"); pk.pack(s.provenance_manifest);
-  pk.pack("requested_by"); pk.pack(s.requested_by);
-  pk.pack("priority"); pk.pack(std::string(ToString(s.priority)));
+  pk.pack("schema_version");
+  pk.pack(RunSubmission::kSchemaVersion);
+  pk.pack("run_id");
+  pk.pack(s.run_id);
+  pk.pack("execution_mode");
+  pk.pack(std::string(ToString(s.execution_mode)));
+  pk.pack("module_manifest");
+  pk.pack(s.module_manifest);
+  pk.pack("config_manifest");
+  pk.pack(s.config_manifest);
+  pk.pack("provenance_manifest");
+  pk.pack(s.provenance_manifest);
+  pk.pack("requested_by");
+  pk.pack(s.requested_by);
+  pk.pack("priority");
+  pk.pack(std::string(ToString(s.priority)));
   return wire::ToBytes(buf);
 }
 

@@ -32,7 +32,7 @@ Status ValidateRunId(std::string_view run_id);
 
 struct RunSubmission {
   static constexpr int64_t kSchemaVersion = 1;
-  std::string run_id;               // empty: the coordinator assigns a new unique id
+  std::string run_id;  // empty: the coordinator assigns a new unique id
   ExecutionMode execution_mode = ExecutionMode::kLocal;
   std::string module_manifest;      // artifact://<hash>
   std::string config_manifest;      // artifact://<hash>

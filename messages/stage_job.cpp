@@ -17,7 +17,8 @@ Status ValidateRelativePath(std::string_view path, std::string_view what, bool a
   if (path.find('\0') != std::string_view::npos)
     return Status::InvalidArgument(w + " contains a NUL character");
   if (path.front() == '/')
-    return Status::InvalidArgument(w + " is absolute; it must be relative to the working directory");
+    return Status::InvalidArgument(w +
+                                   " is absolute; it must be relative to the working directory");
   std::string_view rest = path;
   if (allow_dir_slash && rest.back() == '/') rest.remove_suffix(1);
   while (true) {
@@ -43,8 +44,10 @@ void PackPathRefs(wire::Packer& pk, const std::vector<PathRef>& refs) {
   pk.pack_array(static_cast<uint32_t>(refs.size()));
   for (const PathRef& p : refs) {
     pk.pack_map(2);
-    pk.pack("path"); pk.pack(p.path);
-    pk.pack("ref"); pk.pack(p.ref);
+    pk.pack("path");
+    pk.pack(p.path);
+    pk.pack("ref");
+    pk.pack(p.ref);
   }
 }
 
@@ -57,9 +60,11 @@ Status ReadPathRefs(const wire::MapReader& r, std::string_view key, std::vector<
   for (const wire::MapReader& item : items) {
     PathRef p;
     RECOMP_RETURN_IF_ERROR(item.Str("path", &p.path, wire::Need::kRequired, 1024));
-    if (Status v = ValidateRelativePath(p.path); !v.ok()) return v.WithContext(item.FieldName("path"));
+    if (Status v = ValidateRelativePath(p.path); !v.ok())
+      return v.WithContext(item.FieldName("path"));
     RECOMP_RETURN_IF_ERROR(item.Str("ref", &p.ref, wire::Need::kRequired, 128));
-    if (auto d = ParseArtifactRef(p.ref); !d.ok()) return d.status().WithContext(item.FieldName("ref"));
+    if (auto d = ParseArtifactRef(p.ref); !d.ok())
+      return d.status().WithContext(item.FieldName("ref"));
     refs.push_back(std::move(p));
   }
   *out = std::move(refs);
@@ -76,19 +81,32 @@ std::string EncodeStageJob(const StageJob& j) {
   msgpack::sbuffer buf;
   wire::Packer pk(buf);
   pk.pack_map(13);
-  pk.pack("schema_version"); pk.pack(StageJob::kSchemaVersion);
-  pk.pack("job_id"); pk.pack(j.job_id);
-  pk.pack("run_id"); pk.pack(j.run_id);
-  pk.pack("stage"); pk.pack(j.stage);
-  pk.pack("shard"); pk.pack(j.shard);
-  pk.pack("shards"); pk.pack(j.shards);
-  pk.pack("attempt"); pk.pack(j.attempt);
-  pk.pack("argv"); pk.pack(j.argv);
-  pk.pack("env"); pk.pack(j.env);
-  pk.pack("inputs"); PackPathRefs(pk, j.inputs);
-  pk.pack("outputs"); pk.pack(j.outputs);
-  pk.pack("timeout_s"); pk.pack(j.timeout_s);
-  pk.pack("priority"); pk.pack(std::string(ToString(j.priority)));
+  pk.pack("schema_version");
+  pk.pack(StageJob::kSchemaVersion);
+  pk.pack("job_id");
+  pk.pack(j.job_id);
+  pk.pack("run_id");
+  pk.pack(j.run_id);
+  pk.pack("stage");
+  pk.pack(j.stage);
+  pk.pack("shard");
+  pk.pack(j.shard);
+  pk.pack("shards");
+  pk.pack(j.shards);
+  pk.pack("attempt");
+  pk.pack(j.attempt);
+  pk.pack("argv");
+  pk.pack(j.argv);
+  pk.pack("env");
+  pk.pack(j.env);
+  pk.pack("inputs");
+  PackPathRefs(pk, j.inputs);
+  pk.pack("outputs");
+  pk.pack(j.outputs);
+  pk.pack("timeout_s");
+  pk.pack(j.timeout_s);
+  pk.pack("priority");
+  pk.pack(std::string(ToString(j.priority)));
   return wire::ToBytes(buf);
 }
 
@@ -138,10 +156,18 @@ Result<StageJob> DecodeStageJob(std::string_view bytes) {
 }
 
 nlohmann::json ToJson(const StageJob& j) {
-  return {{"schema_version", StageJob::kSchemaVersion}, {"job_id", j.job_id},
-          {"run_id", j.run_id}, {"stage", j.stage}, {"shard", j.shard}, {"shards", j.shards},
-          {"attempt", j.attempt}, {"argv", j.argv}, {"env", j.env},
-          {"inputs", ToJson(j.inputs)}, {"outputs", j.outputs}, {"timeout_s", j.timeout_s},
+  return {{"schema_version", StageJob::kSchemaVersion},
+          {"job_id", j.job_id},
+          {"run_id", j.run_id},
+          {"stage", j.stage},
+          {"shard", j.shard},
+          {"shards", j.shards},
+          {"attempt", j.attempt},
+          {"argv", j.argv},
+          {"env", j.env},
+          {"inputs", ToJson(j.inputs)},
+          {"outputs", j.outputs},
+          {"timeout_s", j.timeout_s},
           {"priority", ToString(j.priority)}};
 }
 

@@ -38,16 +38,16 @@ Status ValidateRelativePath(std::string_view path);
 
 struct StageJob {
   static constexpr int64_t kSchemaVersion = 1;
-  std::string job_id;                       // 64 hex: BLAKE2b-256 of what the job does and reads
+  std::string job_id;  // 64 hex: BLAKE2b-256 of what the job does and reads
   std::string run_id;
   std::string stage;
   uint32_t shard = 0;
   uint32_t shards = 1;
-  uint32_t attempt = 1;                     // fencing token: results of other attempts are stale
-  std::vector<std::string> argv;            // no shell
-  std::map<std::string, std::string> env;   // the job's whole environment
-  std::vector<PathRef> inputs;              // materialised read-only under the working dir
-  std::vector<std::string> outputs;         // declared outputs; trailing '/' = directory
+  uint32_t attempt = 1;                    // fencing token: results of other attempts are stale
+  std::vector<std::string> argv;           // no shell
+  std::map<std::string, std::string> env;  // the job's whole environment
+  std::vector<PathRef> inputs;             // materialised read-only under the working dir
+  std::vector<std::string> outputs;        // declared outputs; trailing '/' = directory
   uint32_t timeout_s = 600;
   Priority priority = Priority::kStandard;
 

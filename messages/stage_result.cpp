@@ -7,7 +7,9 @@
 
 namespace recomp {
 
-std::string_view ToString(JobOutcome o) { return kJobOutcomeNames[static_cast<size_t>(o)]; }
+std::string_view ToString(JobOutcome o) {
+  return kJobOutcomeNames[static_cast<size_t>(o)];
+}
 
 std::string EncodeStageResult(const StageResult& r) {
   msgpack::sbuffer buf(256);
@@ -18,21 +20,36 @@ std::string EncodeStageResult(const StageResult& r) {
 
 void PackStageResult(wire::Packer& pk, const StageResult& r) {
   pk.pack_map(15);
-  pk.pack("schema_version"); pk.pack(StageResult::kSchemaVersion);
-  pk.pack("job_id"); pk.pack(r.job_id);
-  pk.pack("run_id"); pk.pack(r.run_id);
-  pk.pack("stage"); pk.pack(r.stage);
-  pk.pack("shard"); pk.pack(r.shard);
-  pk.pack("attempt"); pk.pack(r.attempt);
-  pk.pack("worker"); pk.pack(r.worker);
-  pk.pack("outcome"); pk.pack(std::string(ToString(r.outcome)));
-  pk.pack("exit_code"); pk.pack(r.exit_code);
-  pk.pack("signal"); pk.pack(r.signal);
-  pk.pack("duration_ms"); pk.pack(r.duration_ms);
-  pk.pack("outputs"); PackPathRefs(pk, r.outputs);
-  pk.pack("log_ref"); pk.pack(r.log_ref);
-  pk.pack("message"); pk.pack(r.message);
-  pk.pack("cached"); pk.pack(r.cached);
+  pk.pack("schema_version");
+  pk.pack(StageResult::kSchemaVersion);
+  pk.pack("job_id");
+  pk.pack(r.job_id);
+  pk.pack("run_id");
+  pk.pack(r.run_id);
+  pk.pack("stage");
+  pk.pack(r.stage);
+  pk.pack("shard");
+  pk.pack(r.shard);
+  pk.pack("attempt");
+  pk.pack(r.attempt);
+  pk.pack("worker");
+  pk.pack(r.worker);
+  pk.pack("outcome");
+  pk.pack(std::string(ToString(r.outcome)));
+  pk.pack("exit_code");
+  pk.pack(r.exit_code);
+  pk.pack("signal");
+  pk.pack(r.signal);
+  pk.pack("duration_ms");
+  pk.pack(r.duration_ms);
+  pk.pack("outputs");
+  PackPathRefs(pk, r.outputs);
+  pk.pack("log_ref");
+  pk.pack(r.log_ref);
+  pk.pack("message");
+  pk.pack(r.message);
+  pk.pack("cached");
+  pk.pack(r.cached);
 }
 
 namespace {
@@ -57,7 +74,8 @@ Result<StageResult> DecodeStageResult(const msgpack::object& obj) {
   RECOMP_RETURN_IF_ERROR(r.SchemaVersion(StageResult::kSchemaVersion, &version));
   StageResult s;
   RECOMP_RETURN_IF_ERROR(r.Str("job_id", &s.job_id, wire::Need::kRequired, 64));
-  if (auto d = ParseDigestHex(s.job_id); !d.ok()) return d.status().WithContext("stage_result.job_id");
+  if (auto d = ParseDigestHex(s.job_id); !d.ok())
+    return d.status().WithContext("stage_result.job_id");
   RECOMP_RETURN_IF_ERROR(r.Str("run_id", &s.run_id, wire::Need::kRequired, 128));
   if (Status v = ValidateRunId(s.run_id); !v.ok()) return v.WithContext("stage_result.run_id");
   RECOMP_RETURN_IF_ERROR(r.Str("stage", &s.stage, wire::Need::kRequired, 128));
@@ -67,7 +85,8 @@ Result<StageResult> DecodeStageResult(const msgpack::object& obj) {
   RECOMP_RETURN_IF_ERROR(ReadPathRefs(r, "outputs", &s.outputs));
   RECOMP_RETURN_IF_ERROR(r.Str("log_ref", &s.log_ref, wire::Need::kRequired, 128));
   if (!s.log_ref.empty()) {
-    if (auto d = ParseArtifactRef(s.log_ref); !d.ok()) return d.status().WithContext("stage_result.log_ref");
+    if (auto d = ParseArtifactRef(s.log_ref); !d.ok())
+      return d.status().WithContext("stage_result.log_ref");
   }
   RECOMP_RETURN_IF_ERROR(r.Str("message", &s.message, wire::Need::kRequired, wire::kMaxText));
   RECOMP_RETURN_IF_ERROR(r.Bool("cached", &s.cached));
@@ -80,11 +99,20 @@ Result<StageResult> DecodeStageResult(std::string_view bytes) {
 }
 
 nlohmann::json ToJson(const StageResult& r) {
-  return {{"schema_version", StageResult::kSchemaVersion}, {"job_id", r.job_id},
-          {"run_id", r.run_id}, {"stage", r.stage}, {"shard", r.shard},
-          {"attempt", r.attempt}, {"worker", r.worker}, {"outcome", ToString(r.outcome)},
-          {"exit_code", r.exit_code}, {"signal", r.signal}, {"duration_ms", r.duration_ms},
-          {"outputs", ToJson(r.outputs)}, {"log_ref", r.log_ref}, {"message", r.message},
+  return {{"schema_version", StageResult::kSchemaVersion},
+          {"job_id", r.job_id},
+          {"run_id", r.run_id},
+          {"stage", r.stage},
+          {"shard", r.shard},
+          {"attempt", r.attempt},
+          {"worker", r.worker},
+          {"outcome", ToString(r.outcome)},
+          {"exit_code", r.exit_code},
+          {"signal", r.signal},
+          {"duration_ms", r.duration_ms},
+          {"outputs", ToJson(r.outputs)},
+          {"log_ref", r.log_ref},
+          {"message", r.message},
           {"cached", r.cached}};
 }
 

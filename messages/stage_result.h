@@ -20,7 +20,14 @@ namespace recomp {
 // missing/escaping output. kTimedOut: killed at timeout_s. kCancelled: killed on request.
 // kWorkerLost: the worker died or went silent (recorded by the broker, never by a worker).
 // kError: the worker could not run the job (inputs unavailable, store failure).
-enum class JobOutcome : uint8_t { kSucceeded = 0, kFailed, kTimedOut, kCancelled, kWorkerLost, kError };
+enum class JobOutcome : uint8_t {
+  kSucceeded = 0,
+  kFailed,
+  kTimedOut,
+  kCancelled,
+  kWorkerLost,
+  kError
+};
 inline constexpr std::array<std::string_view, 6> kJobOutcomeNames = {
     "succeeded", "failed", "timed_out", "cancelled", "worker_lost", "error"};
 std::string_view ToString(JobOutcome o);
@@ -32,15 +39,15 @@ struct StageResult {
   std::string stage;
   uint32_t shard = 0;
   uint32_t attempt = 1;
-  std::string worker;              // worker id ("" for cache hits)
+  std::string worker;  // worker id ("" for cache hits)
   JobOutcome outcome = JobOutcome::kSucceeded;
-  int32_t exit_code = -1;          // -1 when the process did not exit normally
-  int32_t signal = 0;              // terminating signal, 0 if none
+  int32_t exit_code = -1;  // -1 when the process did not exit normally
+  int32_t signal = 0;      // terminating signal, 0 if none
   uint64_t duration_ms = 0;
-  std::vector<PathRef> outputs;    // sorted by path
-  std::string log_ref;             // artifact:// of stdout+stderr, "" if none
-  std::string message;             // human explanation for non-success
-  bool cached = false;             // served from the action cache
+  std::vector<PathRef> outputs;  // sorted by path
+  std::string log_ref;           // artifact:// of stdout+stderr, "" if none
+  std::string message;           // human explanation for non-success
+  bool cached = false;           // served from the action cache
 
   bool operator==(const StageResult&) const = default;
 };

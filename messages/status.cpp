@@ -5,10 +5,18 @@
 
 namespace recomp {
 namespace {
-constexpr std::array<std::string_view, 12> kNames = {
-    "OK", "INVALID_ARGUMENT", "NOT_FOUND", "ALREADY_EXISTS", "CORRUPTION", "IO_ERROR",
-    "FAILED_PRECONDITION", "UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED",
-    "CANCELLED", "INTERNAL"};
+constexpr std::array<std::string_view, 12> kNames = {"OK",
+                                                     "INVALID_ARGUMENT",
+                                                     "NOT_FOUND",
+                                                     "ALREADY_EXISTS",
+                                                     "CORRUPTION",
+                                                     "IO_ERROR",
+                                                     "FAILED_PRECONDITION",
+                                                     "UNAVAILABLE",
+                                                     "DEADLINE_EXCEEDED",
+                                                     "RESOURCE_EXHAUSTED",
+                                                     "CANCELLED",
+                                                     "INTERNAL"};
 }  // namespace
 
 std::string_view Status::CodeName(Code code) {

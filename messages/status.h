@@ -16,17 +16,17 @@ class Status {
   // Codes are stable: they are part of the CLI's and wire protocol's error replies.
   enum class Code : int {
     kOk = 0,
-    kInvalidArgument = 1,   // malformed input: a field, a ref, a flag
-    kNotFound = 2,          // a run, artifact, file that does not exist
-    kAlreadyExists = 3,     // a conflicting record under an existing key
-    kCorruption = 4,        // stored bytes do not match their digest / index
-    kIOError = 5,           // the OS refused (disk full, permission, ...)
-    kFailedPrecondition = 6,// the operation is not allowed in this state
-    kUnavailable = 7,       // a peer or resource cannot be reached now
-    kDeadlineExceeded = 8,  // a timeout elapsed
-    kResourceExhausted = 9, // a size or count limit was hit
-    kCancelled = 10,        // stopped on request
-    kInternal = 11,         // a bug or an unexpected library failure
+    kInvalidArgument = 1,     // malformed input: a field, a ref, a flag
+    kNotFound = 2,            // a run, artifact, file that does not exist
+    kAlreadyExists = 3,       // a conflicting record under an existing key
+    kCorruption = 4,          // stored bytes do not match their digest / index
+    kIOError = 5,             // the OS refused (disk full, permission, ...)
+    kFailedPrecondition = 6,  // the operation is not allowed in this state
+    kUnavailable = 7,         // a peer or resource cannot be reached now
+    kDeadlineExceeded = 8,    // a timeout elapsed
+    kResourceExhausted = 9,   // a size or count limit was hit
+    kCancelled = 10,          // stopped on request
+    kInternal = 11,           // a bug or an unexpected library failure
   };
 
   Status() = default;  // OK
@@ -38,10 +38,14 @@ class Status {
   static Status AlreadyExists(std::string m) { return {Code::kAlreadyExists, std::move(m)}; }
   static Status Corruption(std::string m) { return {Code::kCorruption, std::move(m)}; }
   static Status IOError(std::string m) { return {Code::kIOError, std::move(m)}; }
-  static Status FailedPrecondition(std::string m) { return {Code::kFailedPrecondition, std::move(m)}; }
+  static Status FailedPrecondition(std::string m) {
+    return {Code::kFailedPrecondition, std::move(m)};
+  }
   static Status Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
   static Status DeadlineExceeded(std::string m) { return {Code::kDeadlineExceeded, std::move(m)}; }
-  static Status ResourceExhausted(std::string m) { return {Code::kResourceExhausted, std::move(m)}; }
+  static Status ResourceExhausted(std::string m) {
+    return {Code::kResourceExhausted, std::move(m)};
+  }
   static Status Cancelled(std::string m) { return {Code::kCancelled, std::move(m)}; }
   static Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }
 
@@ -66,8 +70,8 @@ class Status {
 template <typename T>
 class Result {
  public:
-  Result(T value) : v_(std::move(value)) {}                // NOLINT: implicit by design
-  Result(Status status) : v_(std::move(status)) {         // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
+  Result(Status status) : v_(std::move(status)) {  // NOLINT: implicit by design
     assert(!std::get<Status>(v_).ok() && "Result constructed from an OK Status");
   }
 
@@ -76,10 +80,19 @@ class Result {
     static const Status kOk;
     return ok() ? kOk : std::get<Status>(v_);
   }
-  T& value() & { assert(ok()); return std::get<T>(v_); }
-  const T& value() const& { assert(ok()); return std::get<T>(v_); }
+  T& value() & {
+    assert(ok());
+    return std::get<T>(v_);
+  }
+  const T& value() const& {
+    assert(ok());
+    return std::get<T>(v_);
+  }
   // By value, so `for (auto& x : F().value())` and `auto& y = F().value()` never dangle.
-  T value() && { assert(ok()); return std::get<T>(std::move(v_)); }
+  T value() && {
+    assert(ok());
+    return std::get<T>(std::move(v_));
+  }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
@@ -92,10 +105,10 @@ class Result {
 }  // namespace recomp
 
 // Propagate a non-OK Status from an expression returning Status.
-#define RECOMP_RETURN_IF_ERROR(expr)            \
-  do {                                          \
-    ::recomp::Status _recomp_st = (expr);       \
-    if (!_recomp_st.ok()) return _recomp_st;    \
+#define RECOMP_RETURN_IF_ERROR(expr)         \
+  do {                                       \
+    ::recomp::Status _recomp_st = (expr);    \
+    if (!_recomp_st.ok()) return _recomp_st; \
   } while (0)
 
 #define RECOMP_CONCAT_INNER(a, b) a##b

@@ -23,11 +23,13 @@ std::string TempBeside(const std::string& dest) {
 }
 
 // Writes the verified bytes of `loc` into a new file `tmp` with `mode`.
-Status WriteVerified(const StoreCore& core, BlobLocation& loc, const std::string& tmp, mode_t mode) {
+Status WriteVerified(const StoreCore& core, BlobLocation& loc, const std::string& tmp,
+                     mode_t mode) {
   RECOMP_ASSIGN_OR_RETURN(Fd out, CreateExclusive(tmp, mode));
   if (loc.inline_bytes) {
     RECOMP_RETURN_IF_ERROR(CheckInline(loc));
-    RECOMP_RETURN_IF_ERROR(WriteAll(out.get(), loc.inline_bytes->data(), loc.inline_bytes->size(), tmp));
+    RECOMP_RETURN_IF_ERROR(
+        WriteAll(out.get(), loc.inline_bytes->data(), loc.inline_bytes->size(), tmp));
   } else {
     RECOMP_ASSIGN_OR_RETURN(Fd in, OpenBlob(core, &loc));
     RECOMP_RETURN_IF_ERROR(StreamVerified(loc, in.get(), out.get(), tmp));
@@ -48,7 +50,9 @@ Status ViaTemp(const std::string& dest, const std::function<Status(const std::st
 
 ArtifactStore::ArtifactStore(std::shared_ptr<StoreCore> core) : core_(std::move(core)) {}
 ArtifactStore::~ArtifactStore() = default;
-const std::string& ArtifactStore::root() const { return core_->layout.root(); }
+const std::string& ArtifactStore::root() const {
+  return core_->layout.root();
+}
 
 Result<std::unique_ptr<ArtifactStore>> ArtifactStore::Open(const std::string& root,
                                                            const StoreOptions& options) {
@@ -57,25 +61,29 @@ Result<std::unique_ptr<ArtifactStore>> ArtifactStore::Open(const std::string& ro
   env.map_size = options.map_size;
   env.no_sync = !options.durable;
   RECOMP_ASSIGN_OR_RETURN(Catalog catalog, Catalog::Open(layout.IndexDir(), env));
-  auto core = std::make_shared<StoreCore>(StoreCore{std::move(layout), std::move(catalog), options,
-                                                    StoreLogger()});
+  auto core = std::make_shared<StoreCore>(
+      StoreCore{std::move(layout), std::move(catalog), options, StoreLogger()});
   auto temps = core->layout.CleanStaleTemps(options.stale_temp_age, /*dry_run=*/false);
   if (!temps.ok()) {
-    core->log->warn("cleaning stale temp files in {}: {}", core->layout.TmpDir(), temps.status().ToString());
+    core->log->warn("cleaning stale temp files in {}: {}", core->layout.TmpDir(),
+                    temps.status().ToString());
   } else if (!temps->empty()) {
     core->log->info("removed {} stale temp file(s) from {}", temps->size(), core->layout.TmpDir());
   }
   return std::unique_ptr<ArtifactStore>(new ArtifactStore(std::move(core)));
 }
 
-PutBatch ArtifactStore::NewBatch() { return PutBatch(core_); }
+PutBatch ArtifactStore::NewBatch() {
+  return PutBatch(core_);
+}
 
 Result<ArtifactRecord> ArtifactStore::PutFile(const std::string& path, const PutOptions& opts) {
   PutBatch b = NewBatch();
   return Single(b, b.AddFile(path, opts));
 }
 
-Result<ArtifactRecord> ArtifactStore::PutFd(int fd, const PutOptions& opts, const std::string& name) {
+Result<ArtifactRecord> ArtifactStore::PutFd(int fd, const PutOptions& opts,
+                                            const std::string& name) {
   PutBatch b = NewBatch();
   return Single(b, b.AddFd(fd, opts, name));
 }
@@ -101,7 +109,8 @@ bool ArtifactStore::Contains(const Digest& d) {
 
 Status ArtifactStore::GetToFile(const Digest& d, const std::string& path) {
   RECOMP_ASSIGN_OR_RETURN(BlobLocation loc, Locate(*core_, d));
-  return ViaTemp(path, [&](const std::string& tmp) { return WriteVerified(*core_, loc, tmp, 0644); });
+  return ViaTemp(path,
+                 [&](const std::string& tmp) { return WriteVerified(*core_, loc, tmp, 0644); });
 }
 
 Status ArtifactStore::GetToFd(const Digest& d, int fd) {
@@ -120,7 +129,8 @@ Result<std::string> ArtifactStore::GetBytes(const Digest& d, size_t max_bytes) {
   RECOMP_ASSIGN_OR_RETURN(BlobLocation loc, Locate(*core_, d));
   if (loc.record.size > max_bytes) {
     return Status::ResourceExhausted(d.Ref() + " has " + std::to_string(loc.record.size) +
-                                     " bytes, more than the " + std::to_string(max_bytes) + " asked for");
+                                     " bytes, more than the " + std::to_string(max_bytes) +
+                                     " asked for");
   }
   if (loc.inline_bytes) {
     RECOMP_RETURN_IF_ERROR(CheckInline(loc));
@@ -130,7 +140,8 @@ Result<std::string> ArtifactStore::GetBytes(const Digest& d, size_t max_bytes) {
   std::string out(loc.record.size, '\0');
   size_t got = 0;
   while (got < out.size()) {
-    RECOMP_ASSIGN_OR_RETURN(size_t n, ReadSome(in.get(), out.data() + got, out.size() - got, loc.path));
+    RECOMP_ASSIGN_OR_RETURN(size_t n,
+                            ReadSome(in.get(), out.data() + got, out.size() - got, loc.path));
     if (n == 0) break;
     got += n;
   }
@@ -139,7 +150,8 @@ Result<std::string> ArtifactStore::GetBytes(const Digest& d, size_t max_bytes) {
   out.resize(got);
   BlobLocation view{loc.digest, loc.record, out, ""};
   if (more != 0 || !CheckInline(view).ok()) {
-    return Status::Corruption("blob " + d.Ref() + " at '" + loc.path + "' is corrupt: size or digest mismatch");
+    return Status::Corruption("blob " + d.Ref() + " at '" + loc.path +
+                              "' is corrupt: size or digest mismatch");
   }
   return out;
 }
@@ -167,8 +179,9 @@ Status ArtifactStore::ExportTo(const std::string& dir, const std::vector<Digest>
   for (const Digest& d : refs) {
     RECOMP_ASSIGN_OR_RETURN(ArtifactRecord rec, Stat(d));
     if (rec.artifact_class == ArtifactClass::kExternal) {
-      return Status::FailedPrecondition("refusing to export " + d.Ref() +
-                                        ": it is an external artifact (user input), never exported");
+      return Status::FailedPrecondition(
+          "refusing to export " + d.Ref() +
+          ": it is an external artifact (user input), never exported");
     }
   }
   RECOMP_RETURN_IF_ERROR(MakeDirs(dir, 0755));
@@ -191,7 +204,9 @@ Result<std::vector<ArtifactRecord>> ArtifactStore::List(std::optional<ArtifactCl
   return out;
 }
 
-Result<VerifyReport> ArtifactStore::Verify(std::optional<Digest> d) { return VerifyStore(*core_, d); }
+Result<VerifyReport> ArtifactStore::Verify(std::optional<Digest> d) {
+  return VerifyStore(*core_, d);
+}
 
 Status ArtifactStore::PinRun(const std::string& run_id, RunPinState state,
                              const std::vector<Digest>& refs, SysTime at) {
@@ -200,7 +215,8 @@ Status ArtifactStore::PinRun(const std::string& run_id, RunPinState state,
 
 Status ArtifactStore::PinRuns(const std::vector<PinUpdate>& updates, SysTime at) {
   for (const PinUpdate& u : updates) {
-    if (u.run_id.empty() || u.run_id.size() > 256) return Status::InvalidArgument("run id must be 1..256 bytes");
+    if (u.run_id.empty() || u.run_id.size() > 256)
+      return Status::InvalidArgument("run id must be 1..256 bytes");
   }
   if (updates.empty()) return Status::Ok();
   RECOMP_ASSIGN_OR_RETURN(Txn txn, core_->catalog.Write());

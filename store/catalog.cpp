@@ -29,7 +29,9 @@ uint64_t DecodeU64(std::string_view b) {
   return v;
 }
 
-std::string EncodeMillis(SysTime t) { return EncodeU64(static_cast<uint64_t>(ToUnixMillis(t))); }
+std::string EncodeMillis(SysTime t) {
+  return EncodeU64(static_cast<uint64_t>(ToUnixMillis(t)));
+}
 
 void PutBE(std::string& out, uint64_t v, int bytes) {
   for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -52,11 +54,13 @@ Status DecodeRefs(const msgpack::object& o, std::vector<Digest>* out) {
 
 }  // namespace
 
-Result<std::string> EncodeEntry(const ArtifactRecord& r, std::optional<std::string_view> inline_bytes) {
+Result<std::string> EncodeEntry(const ArtifactRecord& r,
+                                std::optional<std::string_view> inline_bytes) {
   RECOMP_ASSIGN_OR_RETURN(Digest d, ParseArtifactRef(r.ref));
   if (r.created_at.size() > kMaxCreatedAt || r.media_type.size() > kMaxMediaType ||
       r.producer.size() > kMaxProducer) {
-    return Status::InvalidArgument("record of " + r.ref + ": created_at, media type or producer too long");
+    return Status::InvalidArgument("record of " + r.ref +
+                                   ": created_at, media type or producer too long");
   }
   std::string out;
   out.reserve(kEntryHeader + r.created_at.size() + r.media_type.size() + r.producer.size() +
@@ -80,10 +84,13 @@ Result<std::string> EncodeEntry(const ArtifactRecord& r, std::optional<std::stri
 Result<DecodedEntry> DecodeEntry(std::string_view b) {
   if (b.size() < kEntryHeader) return Status::InvalidArgument("entry: truncated header");
   auto u8 = [&](size_t i) { return static_cast<uint8_t>(b[i]); };
-  if (u8(0) != kEntryVersion) return Status::InvalidArgument("entry: unknown version " + std::to_string(u8(0)));
+  if (u8(0) != kEntryVersion)
+    return Status::InvalidArgument("entry: unknown version " + std::to_string(u8(0)));
   uint8_t flags = u8(1), cls = u8(2);
-  if ((flags & ~kEntryInline) != 0 || u8(3) != 0) return Status::InvalidArgument("entry: unknown flags");
-  if (cls > static_cast<uint8_t>(ArtifactClass::kGenerated)) return Status::InvalidArgument("entry: bad class");
+  if ((flags & ~kEntryInline) != 0 || u8(3) != 0)
+    return Status::InvalidArgument("entry: unknown flags");
+  if (cls > static_cast<uint8_t>(ArtifactClass::kGenerated))
+    return Status::InvalidArgument("entry: bad class");
   DecodedEntry e;
   ArtifactRecord& r = e.record;
   r.size = DecodeU64(b.substr(4, 8));
@@ -105,10 +112,12 @@ Result<DecodedEntry> DecodeEntry(std::string_view b) {
   r.media_type = std::string(b.substr(at + lens[0], lens[1]));
   r.producer = std::string(b.substr(at + lens[0] + lens[1], lens[2]));
   at += lens[0] + lens[1] + lens[2];
-  if (auto t = ParseRfc3339(r.created_at); !t.ok()) return t.status().WithContext("entry.created_at");
+  if (auto t = ParseRfc3339(r.created_at); !t.ok())
+    return t.status().WithContext("entry.created_at");
   if (flags & kEntryInline) {
     e.inline_bytes = b.substr(at);
-    if (e.inline_bytes->size() != r.size) return Status::InvalidArgument("entry: inline size is not the record size");
+    if (e.inline_bytes->size() != r.size)
+      return Status::InvalidArgument("entry: inline size is not the record size");
   } else if (at != b.size()) {
     return Status::InvalidArgument("entry: trailing bytes");
   }
@@ -134,7 +143,8 @@ Result<std::optional<Catalog::Entry>> Catalog::GetEntry(const Txn& txn, const Di
   RECOMP_ASSIGN_OR_RETURN(auto seq, txn.Get(records_, Key(d)));
   if (!seq) return std::optional<Entry>();
   auto unreadable = [&](const std::string& why) {
-    return Status::Corruption("index record of " + d.Ref() + " in " + path() + " is unreadable: " + why);
+    return Status::Corruption("index record of " + d.Ref() + " in " + path() +
+                              " is unreadable: " + why);
   };
   if (seq->size() != 8) return unreadable("records value is not an entry number");
   RECOMP_ASSIGN_OR_RETURN(auto raw, txn.Get(entries_, *seq));
@@ -142,7 +152,8 @@ Result<std::optional<Catalog::Entry>> Catalog::GetEntry(const Txn& txn, const Di
   auto dec = DecodeEntry(*raw);
   if (!dec.ok()) return unreadable(dec.status().message());
   if (dec->record.ref != d.Ref()) {
-    return Status::Corruption("index record under " + d.Ref() + " in " + path() + " names " + dec->record.ref);
+    return Status::Corruption("index record under " + d.Ref() + " in " + path() + " names " +
+                              dec->record.ref);
   }
   return std::optional<Entry>(Entry{std::string(*seq), std::move(dec).value()});
 }
@@ -166,7 +177,8 @@ Status Catalog::AddRecord(Txn& txn, const Digest& d, const ArtifactRecord& r,
 }
 
 Status Catalog::AddRecord(Txn& txn, const Digest& d, const ArtifactRecord& r,
-                          std::optional<std::string_view> inline_bytes, uint64_t* next_entry) const {
+                          std::optional<std::string_view> inline_bytes,
+                          uint64_t* next_entry) const {
   if (*next_entry == 0) {
     RECOMP_ASSIGN_OR_RETURN(auto last, txn.LastKey(entries_));
     *next_entry = last ? DecodeU64(*last) + 1 : 1;
@@ -281,16 +293,23 @@ std::string EncodePin(const RunPin& pin) {
   msgpack::sbuffer buf;
   wire::Packer pk(buf);
   pk.pack_map(5);
-  pk.pack("schema_version"); pk.pack(kPinSchemaVersion);
-  pk.pack("state"); pk.pack(std::string(ToString(pin.state)));
-  pk.pack("refs"); pk.pack_array(static_cast<uint32_t>(pin.refs.size()));
+  pk.pack("schema_version");
+  pk.pack(kPinSchemaVersion);
+  pk.pack("state");
+  pk.pack(std::string(ToString(pin.state)));
+  pk.pack("refs");
+  pk.pack_array(static_cast<uint32_t>(pin.refs.size()));
   for (const Digest& d : pin.refs) {
     pk.pack_bin(kDigestBytes);
     pk.pack_bin_body(reinterpret_cast<const char*>(d.bytes.data()), kDigestBytes);
   }
   pk.pack("finished_at_ms");
-  if (pin.finished_at) pk.pack(ToUnixMillis(*pin.finished_at)); else pk.pack_nil();
-  pk.pack("updated_at_ms"); pk.pack(ToUnixMillis(pin.updated_at));
+  if (pin.finished_at)
+    pk.pack(ToUnixMillis(*pin.finished_at));
+  else
+    pk.pack_nil();
+  pk.pack("updated_at_ms");
+  pk.pack(ToUnixMillis(pin.updated_at));
   return wire::ToBytes(buf);
 }
 
@@ -301,8 +320,8 @@ Result<RunPin> DecodePin(std::string_view run_id, std::string_view bytes) {
   RECOMP_RETURN_IF_ERROR(r.SchemaVersion(kPinSchemaVersion, &version));
   RunPin pin;
   pin.run_id = std::string(run_id);
-  RECOMP_RETURN_IF_ERROR(wire::ParseEnum(r, "state", std::array<std::string_view, 3>{
-      "active", "succeeded", "failed"}, &pin.state));
+  RECOMP_RETURN_IF_ERROR(wire::ParseEnum(
+      r, "state", std::array<std::string_view, 3>{"active", "succeeded", "failed"}, &pin.state));
   const msgpack::object* refs = r.Find("refs");
   if (refs == nullptr) return Status::InvalidArgument("pin.refs: missing");
   RECOMP_RETURN_IF_ERROR(DecodeRefs(*refs, &pin.refs));
@@ -318,8 +337,8 @@ Result<std::optional<RunPin>> Catalog::GetPin(const Txn& txn, const std::string&
   if (!v) return std::optional<RunPin>();
   auto pin = DecodePin(run_id, *v);
   if (!pin.ok()) {
-    return Status::Corruption("pin of run '" + run_id + "' in " + path() + " is unreadable: " +
-                              pin.status().message());
+    return Status::Corruption("pin of run '" + run_id + "' in " + path() +
+                              " is unreadable: " + pin.status().message());
   }
   return std::optional<RunPin>(std::move(pin).value());
 }
@@ -336,8 +355,8 @@ Status Catalog::ForEachPin(const Txn& txn, const std::function<Status(const RunP
   return txn.ForEach(pins_, [&](std::string_view k, std::string_view v) -> Status {
     auto pin = DecodePin(k, v);
     if (!pin.ok()) {
-      return Status::Corruption("pin of run '" + std::string(k.substr(0, 200)) + "' in " +
-                                path() + " is unreadable: " + pin.status().message());
+      return Status::Corruption("pin of run '" + std::string(k.substr(0, 200)) + "' in " + path() +
+                                " is unreadable: " + pin.status().message());
     }
     return fn(*pin);
   });

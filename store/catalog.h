@@ -87,7 +87,8 @@ std::string EncodePin(const RunPin& pin);
 Result<RunPin> DecodePin(std::string_view run_id, std::string_view bytes);
 // Entry = record header + strings + inline bytes (when `inline_bytes`). InvalidArgument when
 // r.ref is not a ref or a string is too long.
-Result<std::string> EncodeEntry(const ArtifactRecord& r, std::optional<std::string_view> inline_bytes);
+Result<std::string> EncodeEntry(const ArtifactRecord& r,
+                                std::optional<std::string_view> inline_bytes);
 struct DecodedEntry {
   ArtifactRecord record;
   std::optional<std::string_view> inline_bytes;  // a view into the decoded bytes

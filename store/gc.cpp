@@ -21,7 +21,8 @@ bool Allowed(ArtifactClass c, bool include_external) {
 
 // Whether `rec` is collectable now, as of `txn`.
 Result<bool> Collectable(const StoreCore& core, const Txn& txn, const PinKeeper& pins,
-                         const GcPolicy& policy, SysTime now, const Digest& d, const ArtifactRecord& rec) {
+                         const GcPolicy& policy, SysTime now, const Digest& d,
+                         const ArtifactRecord& rec) {
   RECOMP_ASSIGN_OR_RETURN(auto touched, core.catalog.GetTouch(txn, d));
   SysTime base;
   if (touched) {
@@ -34,15 +35,17 @@ Result<bool> Collectable(const StoreCore& core, const Txn& txn, const PinKeeper&
 }
 
 // Blob files not (or differently) indexed as of `txn`.
-Status FindOrphans(const StoreCore& core, const Txn& txn, bool include_external, std::vector<Candidate>* out) {
+Status FindOrphans(const StoreCore& core, const Txn& txn, bool include_external,
+                   std::vector<Candidate>* out) {
   for (ArtifactClass c : {ArtifactClass::kGenerated, ArtifactClass::kExternal}) {
     if (!Allowed(c, include_external)) continue;
-    RECOMP_RETURN_IF_ERROR(core.layout.ForEachBlobFile(c, [&](const Digest& d, const std::string& path) {
-      RECOMP_ASSIGN_OR_RETURN(auto rec, core.catalog.GetRecord(txn, d));
-      RECOMP_ASSIGN_OR_RETURN(auto inl, core.catalog.GetInline(txn, d));
-      if (!rec || (*rec).artifact_class != c || inl) out->push_back({d, c, path});
-      return Status::Ok();
-    }));
+    RECOMP_RETURN_IF_ERROR(
+        core.layout.ForEachBlobFile(c, [&](const Digest& d, const std::string& path) {
+          RECOMP_ASSIGN_OR_RETURN(auto rec, core.catalog.GetRecord(txn, d));
+          RECOMP_ASSIGN_OR_RETURN(auto inl, core.catalog.GetInline(txn, d));
+          if (!rec || (*rec).artifact_class != c || inl) out->push_back({d, c, path});
+          return Status::Ok();
+        }));
   }
   return Status::Ok();
 }
@@ -59,8 +62,11 @@ Status MakePlan(const StoreCore& core, const GcPolicy& policy, SysTime now, bool
   RECOMP_RETURN_IF_ERROR(pins.Load(core.catalog, txn, policy, now));
   report->expired_pins = pins.expired();
   RECOMP_RETURN_IF_ERROR(core.catalog.ForEachRecord(
-      txn, [&](bool key_ok, std::string_view, const Digest& d, const Result<ArtifactRecord>& rec) -> Status {
-        if (!key_ok || !rec.ok() || !Allowed(rec->artifact_class, include_external)) return Status::Ok();
+      txn,
+      [&](bool key_ok, std::string_view, const Digest& d,
+          const Result<ArtifactRecord>& rec) -> Status {
+        if (!key_ok || !rec.ok() || !Allowed(rec->artifact_class, include_external))
+          return Status::Ok();
         RECOMP_ASSIGN_OR_RETURN(bool collect, Collectable(core, txn, pins, policy, now, d, *rec));
         if (!collect) {
           report->kept++;
@@ -68,7 +74,8 @@ Status MakePlan(const StoreCore& core, const GcPolicy& policy, SysTime now, bool
         }
         report->removed.push_back(*rec);
         report->removed_bytes += rec->size;
-        plan->blobs.push_back({d, rec->artifact_class, core.layout.BlobPath(rec->artifact_class, d)});
+        plan->blobs.push_back(
+            {d, rec->artifact_class, core.layout.BlobPath(rec->artifact_class, d)});
         return Status::Ok();
       }));
   RECOMP_RETURN_IF_ERROR(FindOrphans(core, txn, include_external, &plan->orphans));
@@ -77,8 +84,8 @@ Status MakePlan(const StoreCore& core, const GcPolicy& policy, SysTime now, bool
 }
 
 // Txn 1: removes the index entries that are still collectable and the expired pins.
-Status RemoveEntries(const StoreCore& core, const GcPolicy& policy, SysTime now, bool include_external,
-                     Plan* plan, GcReport* report) {
+Status RemoveEntries(const StoreCore& core, const GcPolicy& policy, SysTime now,
+                     bool include_external, Plan* plan, GcReport* report) {
   RECOMP_ASSIGN_OR_RETURN(Txn txn, core.catalog.Write());
   PinKeeper pins;
   RECOMP_RETURN_IF_ERROR(pins.Load(core.catalog, txn, policy, now));
@@ -88,7 +95,8 @@ Status RemoveEntries(const StoreCore& core, const GcPolicy& policy, SysTime now,
   for (Candidate& c : plan->blobs) {
     RECOMP_ASSIGN_OR_RETURN(auto rec, core.catalog.GetRecord(txn, c.digest));
     if (!rec || !Allowed(rec->artifact_class, include_external)) continue;
-    RECOMP_ASSIGN_OR_RETURN(bool collect, Collectable(core, txn, pins, policy, now, c.digest, *rec));
+    RECOMP_ASSIGN_OR_RETURN(bool collect,
+                            Collectable(core, txn, pins, policy, now, c.digest, *rec));
     if (!collect) {
       report->kept++;
       continue;
@@ -97,9 +105,11 @@ Status RemoveEntries(const StoreCore& core, const GcPolicy& policy, SysTime now,
     RECOMP_RETURN_IF_ERROR(core.catalog.Remove(txn, c.digest));
     report->removed.push_back(*rec);
     report->removed_bytes += rec->size;
-    removed.push_back({c.digest, rec->artifact_class, inl ? "" : core.layout.BlobPath(rec->artifact_class, c.digest)});
+    removed.push_back({c.digest, rec->artifact_class,
+                       inl ? "" : core.layout.BlobPath(rec->artifact_class, c.digest)});
   }
-  for (const std::string& run : pins.expired()) RECOMP_RETURN_IF_ERROR(core.catalog.DeletePin(txn, run).status());
+  for (const std::string& run : pins.expired())
+    RECOMP_RETURN_IF_ERROR(core.catalog.DeletePin(txn, run).status());
   report->expired_pins = pins.expired();
   RECOMP_RETURN_IF_ERROR(txn.Commit());
   plan->blobs = std::move(removed);
@@ -127,13 +137,15 @@ Status UnlinkFiles(const StoreCore& core, const Plan& plan) {
 
 }  // namespace
 
-Status PinKeeper::Load(const Catalog& catalog, const Txn& txn, const GcPolicy& policy, SysTime now) {
+Status PinKeeper::Load(const Catalog& catalog, const Txn& txn, const GcPolicy& policy,
+                       SysTime now) {
   keep_.clear();
   expired_.clear();
   return catalog.ForEachPin(txn, [&](const RunPin& pin) {
     SysTime until = SysTime::max();
     if (pin.state != RunPinState::kActive) {
-      auto window = pin.state == RunPinState::kFailed ? policy.failed_retention : policy.succeeded_retention;
+      auto window =
+          pin.state == RunPinState::kFailed ? policy.failed_retention : policy.succeeded_retention;
       until = pin.finished_at.value_or(pin.updated_at) + window;
       if (now >= until) expired_.push_back(pin.run_id);
     }
@@ -150,11 +162,13 @@ SysTime PinKeeper::KeepUntil(const Digest& d) const {
   return it == keep_.end() ? SysTime::min() : it->second;
 }
 
-Result<GcReport> RunGc(const StoreCore& core, const GcPolicy& policy, bool dry_run, bool include_external) {
+Result<GcReport> RunGc(const StoreCore& core, const GcPolicy& policy, bool dry_run,
+                       bool include_external) {
   GcReport report;
   report.dry_run = dry_run;
   SysTime now = policy.now.value_or(std::chrono::system_clock::now());
-  RECOMP_ASSIGN_OR_RETURN(report.removed_temps, core.layout.CleanStaleTemps(core.options.stale_temp_age, dry_run));
+  RECOMP_ASSIGN_OR_RETURN(report.removed_temps,
+                          core.layout.CleanStaleTemps(core.options.stale_temp_age, dry_run));
   Plan plan;
   RECOMP_RETURN_IF_ERROR(MakePlan(core, policy, now, include_external, &plan, &report));
   if (dry_run) return report;

@@ -62,7 +62,8 @@ Status Layout::CheckFormat() const {
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   if (text != kFormatLine) {
     return Status::FailedPrecondition("'" + root_ + "/FORMAT' says '" + text.substr(0, 64) +
-                                      "'; this recomp understands '" + std::string(kFormatLine) + "'");
+                                      "'; this recomp understands '" + std::string(kFormatLine) +
+                                      "'");
   }
   for (const std::string& d : {IndexDir(), TmpDir(), ClassDir(ArtifactClass::kGenerated),
                                ClassDir(ArtifactClass::kExternal)}) {

@@ -38,11 +38,13 @@ class Layout {
   // Creates the fan-out directory of `d` if needed (fsyncing its parent when created).
   Status EnsureFanoutDir(ArtifactClass c, const Digest& d) const;
   // Visits every blob file of class `c` whose name is a digest (other names are skipped).
-  Status ForEachBlobFile(ArtifactClass c,
-                         const std::function<Status(const Digest&, const std::string& path)>& fn) const;
+  Status ForEachBlobFile(
+      ArtifactClass c,
+      const std::function<Status(const Digest&, const std::string& path)>& fn) const;
   // Removes temp files no live writer holds (flock) that are at least `min_age` old.
   // Returns the names removed (or that would be, with `dry_run`).
-  Result<std::vector<std::string>> CleanStaleTemps(std::chrono::seconds min_age, bool dry_run) const;
+  Result<std::vector<std::string>> CleanStaleTemps(std::chrono::seconds min_age,
+                                                   bool dry_run) const;
 
  private:
   explicit Layout(std::string root) : root_(std::move(root)) {}

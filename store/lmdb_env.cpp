@@ -14,38 +14,69 @@ namespace {
 
 const char* MdbCodeName(int rc) {
   switch (rc) {
-    case MDB_KEYEXIST: return "MDB_KEYEXIST";
-    case MDB_NOTFOUND: return "MDB_NOTFOUND";
-    case MDB_PAGE_NOTFOUND: return "MDB_PAGE_NOTFOUND";
-    case MDB_CORRUPTED: return "MDB_CORRUPTED";
-    case MDB_PANIC: return "MDB_PANIC";
-    case MDB_VERSION_MISMATCH: return "MDB_VERSION_MISMATCH";
-    case MDB_INVALID: return "MDB_INVALID";
-    case MDB_MAP_FULL: return "MDB_MAP_FULL";
-    case MDB_DBS_FULL: return "MDB_DBS_FULL";
-    case MDB_READERS_FULL: return "MDB_READERS_FULL";
-    case MDB_TLS_FULL: return "MDB_TLS_FULL";
-    case MDB_TXN_FULL: return "MDB_TXN_FULL";
-    case MDB_CURSOR_FULL: return "MDB_CURSOR_FULL";
-    case MDB_PAGE_FULL: return "MDB_PAGE_FULL";
-    case MDB_MAP_RESIZED: return "MDB_MAP_RESIZED";
-    case MDB_INCOMPATIBLE: return "MDB_INCOMPATIBLE";
-    case MDB_BAD_RSLOT: return "MDB_BAD_RSLOT";
-    case MDB_BAD_TXN: return "MDB_BAD_TXN";
-    case MDB_BAD_VALSIZE: return "MDB_BAD_VALSIZE";
-    case MDB_BAD_DBI: return "MDB_BAD_DBI";
-    case ENOSPC: return "ENOSPC";
-    case EACCES: return "EACCES";
-    case ENOENT: return "ENOENT";
-    case EIO: return "EIO";
-    case ENOMEM: return "ENOMEM";
-    case EINVAL: return "EINVAL";
-    default: return "errno/other";
+    case MDB_KEYEXIST:
+      return "MDB_KEYEXIST";
+    case MDB_NOTFOUND:
+      return "MDB_NOTFOUND";
+    case MDB_PAGE_NOTFOUND:
+      return "MDB_PAGE_NOTFOUND";
+    case MDB_CORRUPTED:
+      return "MDB_CORRUPTED";
+    case MDB_PANIC:
+      return "MDB_PANIC";
+    case MDB_VERSION_MISMATCH:
+      return "MDB_VERSION_MISMATCH";
+    case MDB_INVALID:
+      return "MDB_INVALID";
+    case MDB_MAP_FULL:
+      return "MDB_MAP_FULL";
+    case MDB_DBS_FULL:
+      return "MDB_DBS_FULL";
+    case MDB_READERS_FULL:
+      return "MDB_READERS_FULL";
+    case MDB_TLS_FULL:
+      return "MDB_TLS_FULL";
+    case MDB_TXN_FULL:
+      return "MDB_TXN_FULL";
+    case MDB_CURSOR_FULL:
+      return "MDB_CURSOR_FULL";
+    case MDB_PAGE_FULL:
+      return "MDB_PAGE_FULL";
+    case MDB_MAP_RESIZED:
+      return "MDB_MAP_RESIZED";
+    case MDB_INCOMPATIBLE:
+      return "MDB_INCOMPATIBLE";
+    case MDB_BAD_RSLOT:
+      return "MDB_BAD_RSLOT";
+    case MDB_BAD_TXN:
+      return "MDB_BAD_TXN";
+    case MDB_BAD_VALSIZE:
+      return "MDB_BAD_VALSIZE";
+    case MDB_BAD_DBI:
+      return "MDB_BAD_DBI";
+    case ENOSPC:
+      return "ENOSPC";
+    case EACCES:
+      return "EACCES";
+    case ENOENT:
+      return "ENOENT";
+    case EIO:
+      return "EIO";
+    case ENOMEM:
+      return "ENOMEM";
+    case EINVAL:
+      return "EINVAL";
+    default:
+      return "errno/other";
   }
 }
 
-MDB_val Val(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
-std::string_view View(const MDB_val& v) { return {static_cast<const char*>(v.mv_data), v.mv_size}; }
+MDB_val Val(std::string_view s) {
+  return MDB_val{s.size(), const_cast<char*>(s.data())};
+}
+std::string_view View(const MDB_val& v) {
+  return {static_cast<const char*>(v.mv_data), v.mv_size};
+}
 
 // Process-wide registry of open environments keyed by the directory's device and inode.
 std::mutex g_envs_mu;
@@ -55,18 +86,28 @@ std::map<std::pair<dev_t, ino_t>, std::weak_ptr<Env>> g_envs;
 
 Status LmdbStatus(int rc, std::string_view op, const std::string& where) {
   if (rc == MDB_SUCCESS) return Status::Ok();
-  std::string msg = std::string(op) + " (" + where + "): " + MdbCodeName(rc) + ": " + mdb_strerror(rc);
+  std::string msg =
+      std::string(op) + " (" + where + "): " + MdbCodeName(rc) + ": " + mdb_strerror(rc);
   switch (rc) {
-    case MDB_NOTFOUND: return Status::NotFound(std::move(msg));
-    case MDB_KEYEXIST: return Status::AlreadyExists(std::move(msg));
+    case MDB_NOTFOUND:
+      return Status::NotFound(std::move(msg));
+    case MDB_KEYEXIST:
+      return Status::AlreadyExists(std::move(msg));
     case MDB_MAP_FULL:
-      return Status::ResourceExhausted(msg + " (the index reached its map size; raise StoreOptions.map_size)");
-    case MDB_CORRUPTED: case MDB_PAGE_NOTFOUND: case MDB_INVALID: case MDB_VERSION_MISMATCH:
+      return Status::ResourceExhausted(
+          msg + " (the index reached its map size; raise StoreOptions.map_size)");
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH:
     case MDB_PANIC:
       return Status::Corruption(std::move(msg));
-    case MDB_READERS_FULL: case MDB_TXN_FULL: case MDB_DBS_FULL:
+    case MDB_READERS_FULL:
+    case MDB_TXN_FULL:
+    case MDB_DBS_FULL:
       return Status::ResourceExhausted(std::move(msg));
-    default: return Status::IOError(std::move(msg));
+    default:
+      return Status::IOError(std::move(msg));
   }
 }
 
@@ -84,19 +125,25 @@ Result<std::shared_ptr<Env>> Env::OpenShared(const std::string& dir, const EnvOp
   int rc = mdb_env_create(&raw);
   if (rc != 0) return LmdbStatus(rc, "mdb_env_create", dir);
   std::shared_ptr<Env> env(new Env(raw, dir, opts.no_sync));
-  if ((rc = mdb_env_set_mapsize(raw, opts.map_size)) != 0) return LmdbStatus(rc, "mdb_env_set_mapsize", dir);
-  if ((rc = mdb_env_set_maxreaders(raw, opts.max_readers)) != 0) return LmdbStatus(rc, "mdb_env_set_maxreaders", dir);
-  if ((rc = mdb_env_set_maxdbs(raw, opts.max_dbs)) != 0) return LmdbStatus(rc, "mdb_env_set_maxdbs", dir);
+  if ((rc = mdb_env_set_mapsize(raw, opts.map_size)) != 0)
+    return LmdbStatus(rc, "mdb_env_set_mapsize", dir);
+  if ((rc = mdb_env_set_maxreaders(raw, opts.max_readers)) != 0)
+    return LmdbStatus(rc, "mdb_env_set_maxreaders", dir);
+  if ((rc = mdb_env_set_maxdbs(raw, opts.max_dbs)) != 0)
+    return LmdbStatus(rc, "mdb_env_set_maxdbs", dir);
   // MDB_NOTLS: read txns are not tied to threads (several stores/threads per process).
   unsigned flags = MDB_NOTLS | (opts.no_sync ? MDB_NOSYNC : 0);
-  if ((rc = mdb_env_open(raw, dir.c_str(), flags, 0644)) != 0) return LmdbStatus(rc, "mdb_env_open", dir);
+  if ((rc = mdb_env_open(raw, dir.c_str(), flags, 0644)) != 0)
+    return LmdbStatus(rc, "mdb_env_open", dir);
   int dead = 0;
   if ((rc = mdb_reader_check(raw, &dead)) != 0) return LmdbStatus(rc, "mdb_reader_check", dir);
   g_envs[key] = env;
   return env;
 }
 
-Env::~Env() { mdb_env_close(env_); }
+Env::~Env() {
+  mdb_env_close(env_);
+}
 
 Result<MDB_dbi> Env::OpenDbi(const std::string& name) {
   std::lock_guard<std::mutex> lock(dbi_mu_);
@@ -138,7 +185,9 @@ Result<Txn> Txn::Begin(Env& env, bool write) {
 
 Txn::Txn(Txn&& o) noexcept : txn_(std::exchange(o.txn_, nullptr)), env_(o.env_), write_(o.write_) {}
 
-Txn::~Txn() { Abort(); }
+Txn::~Txn() {
+  Abort();
+}
 
 void Txn::Abort() {
   if (txn_ != nullptr) mdb_txn_abort(std::exchange(txn_, nullptr));
@@ -182,7 +231,8 @@ Result<std::optional<std::string_view>> Txn::Get(MDB_dbi dbi, std::string_view k
 Status Txn::Put(MDB_dbi dbi, std::string_view key, std::string_view value, bool no_overwrite) {
   assert(txn_ != nullptr && write_);
   MDB_val k = Val(key), v = Val(value);
-  return LmdbStatus(mdb_put(txn_, dbi, &k, &v, no_overwrite ? MDB_NOOVERWRITE : 0), "put", env_->path());
+  return LmdbStatus(mdb_put(txn_, dbi, &k, &v, no_overwrite ? MDB_NOOVERWRITE : 0), "put",
+                    env_->path());
 }
 
 Status Txn::Append(MDB_dbi dbi, std::string_view key, std::string_view value) {
@@ -226,7 +276,8 @@ Status Txn::ForEachFrom(MDB_dbi dbi, std::string_view from,
   if (rc != 0) return LmdbStatus(rc, "cursor open", env_->path());
   MDB_val k = Val(from), v;
   Status st;
-  rc = from.empty() ? mdb_cursor_get(cur, &k, &v, MDB_FIRST) : mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+  rc = from.empty() ? mdb_cursor_get(cur, &k, &v, MDB_FIRST)
+                    : mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
   for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
     st = fn(View(k), View(v));
     if (!st.ok()) break;

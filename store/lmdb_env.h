@@ -10,8 +10,8 @@
 #include <atomic>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -64,7 +64,7 @@ class Env {
   std::string path_;
   bool no_sync_;
   std::atomic<size_t> durable_txn_{0};  // every commit up to this id is on disk
-  std::mutex dbi_mu_;                      // guards dbis_ and mdb_dbi_open
+  std::mutex dbi_mu_;                   // guards dbis_ and mdb_dbi_open
   std::map<std::string, MDB_dbi> dbis_;
 };
 
@@ -101,11 +101,13 @@ class Txn {
   // Deletes `key`; returns false when it was absent.
   Result<bool> Del(MDB_dbi dbi, std::string_view key);
   // Visits every entry in key order; stops at the first non-OK status and returns it.
-  Status ForEach(MDB_dbi dbi,
-                 const std::function<Status(std::string_view key, std::string_view value)>& fn) const;
+  Status ForEach(
+      MDB_dbi dbi,
+      const std::function<Status(std::string_view key, std::string_view value)>& fn) const;
   // The same, starting at the first key >= `from` (a B-tree seek: MDB_SET_RANGE).
-  Status ForEachFrom(MDB_dbi dbi, std::string_view from,
-                     const std::function<Status(std::string_view key, std::string_view value)>& fn) const;
+  Status ForEachFrom(
+      MDB_dbi dbi, std::string_view from,
+      const std::function<Status(std::string_view key, std::string_view value)>& fn) const;
   bool is_write() const { return write_; }
 
  private:

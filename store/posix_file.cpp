@@ -17,36 +17,57 @@ namespace {
 
 std::string ErrnoName(int err) {
   switch (err) {
-    case ENOENT: return "ENOENT";
-    case EEXIST: return "EEXIST";
-    case EACCES: return "EACCES";
-    case EPERM: return "EPERM";
-    case ENOSPC: return "ENOSPC";
-    case EDQUOT: return "EDQUOT";
-    case EROFS: return "EROFS";
-    case EISDIR: return "EISDIR";
-    case ENOTDIR: return "ENOTDIR";
-    case EXDEV: return "EXDEV";
-    case EIO: return "EIO";
-    case EMFILE: return "EMFILE";
-    case ENFILE: return "ENFILE";
-    case ENAMETOOLONG: return "ENAMETOOLONG";
-    case EINVAL: return "EINVAL";
-    case EBADF: return "EBADF";
-    case EWOULDBLOCK: return "EWOULDBLOCK";
-    default: return "errno " + std::to_string(err);
+    case ENOENT:
+      return "ENOENT";
+    case EEXIST:
+      return "EEXIST";
+    case EACCES:
+      return "EACCES";
+    case EPERM:
+      return "EPERM";
+    case ENOSPC:
+      return "ENOSPC";
+    case EDQUOT:
+      return "EDQUOT";
+    case EROFS:
+      return "EROFS";
+    case EISDIR:
+      return "EISDIR";
+    case ENOTDIR:
+      return "ENOTDIR";
+    case EXDEV:
+      return "EXDEV";
+    case EIO:
+      return "EIO";
+    case EMFILE:
+      return "EMFILE";
+    case ENFILE:
+      return "ENFILE";
+    case ENAMETOOLONG:
+      return "ENAMETOOLONG";
+    case EINVAL:
+      return "EINVAL";
+    case EBADF:
+      return "EBADF";
+    case EWOULDBLOCK:
+      return "EWOULDBLOCK";
+    default:
+      return "errno " + std::to_string(err);
   }
 }
 
 }  // namespace
 
 Status ErrnoStatus(std::string_view op, const std::string& path, int err) {
-  std::string msg = std::string(op) + " '" + path + "': " + std::strerror(err) + " (" +
-                    ErrnoName(err) + ")";
+  std::string msg =
+      std::string(op) + " '" + path + "': " + std::strerror(err) + " (" + ErrnoName(err) + ")";
   switch (err) {
-    case ENOENT: return Status::NotFound(std::move(msg));
-    case EEXIST: return Status::AlreadyExists(std::move(msg));
-    default: return Status::IOError(std::move(msg));
+    case ENOENT:
+      return Status::NotFound(std::move(msg));
+    case EEXIST:
+      return Status::AlreadyExists(std::move(msg));
+    default:
+      return Status::IOError(std::move(msg));
   }
 }
 
@@ -118,13 +139,16 @@ Status SyncData(int fd, const std::string& path) {
 
 Status StartWriteback(int fd, uint64_t offset, uint64_t len, const std::string& path) {
   if (::sync_file_range(fd, static_cast<off64_t>(offset), static_cast<off64_t>(len),
-                        SYNC_FILE_RANGE_WRITE) != 0 && errno != ENOSYS && errno != EINVAL) {
+                        SYNC_FILE_RANGE_WRITE) != 0 &&
+      errno != ENOSYS && errno != EINVAL) {
     return ErrnoStatus("sync_file_range", path, errno);
   }
   return Status::Ok();
 }
 
-void AdviseSequential(int fd) { (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL); }
+void AdviseSequential(int fd) {
+  (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+}
 
 Status SyncDir(const std::string& dir) {
   RECOMP_ASSIGN_OR_RETURN(Fd fd, OpenDir(dir));
@@ -249,7 +273,8 @@ std::string UniqueToken() {
   z ^= z >> 31;
   char buf[64];
   std::snprintf(buf, sizeof buf, "%d-%llu-%08llx", static_cast<int>(::getpid()),
-                static_cast<unsigned long long>(n), static_cast<unsigned long long>(z & 0xffffffffu));
+                static_cast<unsigned long long>(n),
+                static_cast<unsigned long long>(z & 0xffffffffu));
   return buf;
 }
 

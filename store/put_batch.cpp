@@ -18,9 +18,11 @@ Status ValidateOptions(const PutOptions& o) {
     return Status::InvalidArgument("media type must be 1..255 characters");
   }
   for (unsigned char c : o.media_type) {
-    if (c <= 0x20 || c >= 0x7f) return Status::InvalidArgument("media type has a non-printable or space character");
+    if (c <= 0x20 || c >= 0x7f)
+      return Status::InvalidArgument("media type has a non-printable or space character");
   }
-  if (o.producer.size() > 4096) return Status::InvalidArgument("producer is longer than 4096 bytes");
+  if (o.producer.size() > 4096)
+    return Status::InvalidArgument("producer is longer than 4096 bytes");
   return Status::Ok();
 }
 
@@ -81,7 +83,8 @@ class PutBatch::Committer {
 Result<ArtifactRecord> PutBatch::Committer::Store(Item& item) {
   const Digest& d = item.digest;
   auto existing = core_.catalog.GetRecord(txn_, d);
-  if (!existing.ok() && existing.status().code() != Status::Code::kCorruption) return existing.status();
+  if (!existing.ok() && existing.status().code() != Status::Code::kCorruption)
+    return existing.status();
   if (!existing.ok()) core_.log->warn("replacing unreadable index record of {}", d.Ref());
   ArtifactRecord rec = item.record;
   if (existing.ok() && existing->has_value()) {
@@ -90,7 +93,8 @@ Result<ArtifactRecord> PutBatch::Committer::Store(Item& item) {
     bool promote = rec.artifact_class == ArtifactClass::kGenerated &&
                    item.record.artifact_class == ArtifactClass::kExternal;
     if (present && !promote) {  // deduplicated: at most the touch time is written
-      if (!RecentlyPut(core_, txn_, d, rec, now_)) RECOMP_RETURN_IF_ERROR(core_.catalog.Touch(txn_, d, now_));
+      if (!RecentlyPut(core_, txn_, d, rec, now_))
+        RECOMP_RETURN_IF_ERROR(core_.catalog.Touch(txn_, d, now_));
       return rec;
     }
     if (promote) {
@@ -183,7 +187,8 @@ Result<ArtifactRecord> PutBatch::AddFd(int fd, const PutOptions& opts, const std
     }
   }
   Item item;
-  RECOMP_ASSIGN_OR_RETURN(StagedFile f, StagedFile::CopyFrom(core_->layout, fd, name, core_->options.durable));
+  RECOMP_ASSIGN_OR_RETURN(StagedFile f,
+                          StagedFile::CopyFrom(core_->layout, fd, name, core_->options.durable));
   item.digest = f.digest();
   item.staged = std::move(f);
   return Add(std::move(item), opts);
@@ -192,7 +197,8 @@ Result<ArtifactRecord> PutBatch::AddFd(int fd, const PutOptions& opts, const std
 Result<ArtifactRecord> PutBatch::AddBytes(std::string_view bytes, const PutOptions& opts) {
   RECOMP_RETURN_IF_ERROR(ValidateOptions(opts));
   Item item;
-  if (opts.artifact_class == ArtifactClass::kGenerated && bytes.size() <= core_->options.inline_max_bytes) {
+  if (opts.artifact_class == ArtifactClass::kGenerated &&
+      bytes.size() <= core_->options.inline_max_bytes) {
     item.digest = Blake2b256::Of(bytes);
     item.bytes = std::string(bytes);
   } else {
@@ -205,8 +211,8 @@ Result<ArtifactRecord> PutBatch::AddBytes(std::string_view bytes, const PutOptio
 
 Result<ArtifactRecord> PutBatch::Add(Item item, const PutOptions& opts) {
   uint64_t size = item.bytes ? item.bytes->size() : item.staged->size();
-  item.record = ArtifactRecord{item.digest.Ref(), size, opts.artifact_class, opts.media_type,
-                               NowRfc3339(), opts.producer};
+  item.record = ArtifactRecord{item.digest.Ref(), size,         opts.artifact_class,
+                               opts.media_type,   NowRfc3339(), opts.producer};
   ArtifactRecord result = item.record;
   RECOMP_ASSIGN_OR_RETURN(Txn * txn, Snapshot(/*fresh=*/false));
   auto existing = core_->catalog.GetRecord(*txn, item.digest);
@@ -214,7 +220,8 @@ Result<ArtifactRecord> PutBatch::Add(Item item, const PutOptions& opts) {
     result = **existing;
     auto present = BlobPresent(*core_, *txn, item.digest, result);
     item.likely_present = present.ok() && *present;
-    if (opts.artifact_class == ArtifactClass::kExternal) result.artifact_class = ArtifactClass::kExternal;
+    if (opts.artifact_class == ArtifactClass::kExternal)
+      result.artifact_class = ArtifactClass::kExternal;
   }
   items_.push_back(std::move(item));
   return result;
@@ -237,7 +244,8 @@ Result<Txn*> PutBatch::Snapshot(bool fresh) {
   return read_.get();
 }
 
-Result<std::optional<std::vector<ArtifactRecord>>> PutBatch::AllKnown(const std::vector<Item>& items) {
+Result<std::optional<std::vector<ArtifactRecord>>> PutBatch::AllKnown(
+    const std::vector<Item>& items) {
   using Out = std::optional<std::vector<ArtifactRecord>>;
   RECOMP_ASSIGN_OR_RETURN(Txn * txn, Snapshot(/*fresh=*/true));
   SysTime now = std::chrono::system_clock::now();
@@ -261,7 +269,9 @@ Result<std::optional<std::vector<ArtifactRecord>>> PutBatch::AllKnown(const std:
   return Out(std::move(out));
 }
 
-Status PutBatch::Commit() { return CommitRecords().status(); }
+Status PutBatch::Commit() {
+  return CommitRecords().status();
+}
 
 Result<std::vector<ArtifactRecord>> PutBatch::CommitRecords() {
   std::vector<Item> items = std::move(items_);
@@ -270,7 +280,7 @@ Result<std::vector<ArtifactRecord>> PutBatch::CommitRecords() {
   read_.reset();  // no snapshot held across the write (nor while the batch idles)
   if (!known.ok()) return known.status();
   if (*known) return std::move(**known);  // nothing new: no writer lock, no commit
-  for (Item& item : items) {  // make new bytes durable before taking the writer lock
+  for (Item& item : items) {              // make new bytes durable before taking the writer lock
     if (item.staged && !item.likely_present) {
       RECOMP_RETURN_IF_ERROR(item.staged->Seal(core_->options.durable));
       item.sealed = true;
@@ -296,13 +306,15 @@ Result<std::vector<ArtifactRecord>> PutBatch::CommitRecords() {
 
 // Under the writer lock, no put can be publishing these paths: drop the generated copies of
 // promoted blobs (a crash here only leaves unindexed files for gc).
-Status PutBatch::DropPromotedCopies(const std::vector<Item>& items, const std::vector<std::string>& leftovers) {
+Status PutBatch::DropPromotedCopies(const std::vector<Item>& items,
+                                    const std::vector<std::string>& leftovers) {
   RECOMP_ASSIGN_OR_RETURN(Txn txn, core_->catalog.Write());
   for (const Item& item : items) {
     std::string path = core_->layout.BlobPath(ArtifactClass::kGenerated, item.digest);
     if (std::find(leftovers.begin(), leftovers.end(), path) == leftovers.end()) continue;
     auto rec = core_->catalog.GetRecord(txn, item.digest);
-    if (rec.ok() && rec->has_value() && (*rec)->artifact_class == ArtifactClass::kGenerated) continue;
+    if (rec.ok() && rec->has_value() && (*rec)->artifact_class == ArtifactClass::kGenerated)
+      continue;
     (void)Unlink(path);
   }
   return Status::Ok();

@@ -46,10 +46,10 @@ class PutBatch {
  private:
   struct Item {
     Digest digest;
-    ArtifactRecord record;                  // as it will be stored when new
-    std::optional<std::string> bytes;       // small blobs kept in memory
-    std::optional<StagedFile> staged;       // others staged in tmp/
-    bool likely_present = false;            // indexed when added: skip the early fsync
+    ArtifactRecord record;             // as it will be stored when new
+    std::optional<std::string> bytes;  // small blobs kept in memory
+    std::optional<StagedFile> staged;  // others staged in tmp/
+    bool likely_present = false;       // indexed when added: skip the early fsync
     bool sealed = false;
   };
   class Committer;
@@ -61,7 +61,8 @@ class PutBatch {
   Result<std::optional<std::vector<ArtifactRecord>>> AllKnown(const std::vector<Item>& items);
   std::shared_ptr<const StoreCore> core_;
   std::vector<Item> items_;
-  Status DropPromotedCopies(const std::vector<Item>& items, const std::vector<std::string>& leftovers);
+  Status DropPromotedCopies(const std::vector<Item>& items,
+                            const std::vector<std::string>& leftovers);
   std::unique_ptr<Txn> read_;
   std::chrono::steady_clock::time_point read_at_{};
 };

@@ -12,7 +12,7 @@
 namespace recomp::store {
 namespace {
 constexpr uint64_t kWritebackChunk = 8u << 20;  // start writeback every 8 MiB
-constexpr size_t kRingSlots = 4;                 // buffers of kCopyBufferBytes in flight
+constexpr size_t kRingSlots = 4;                // buffers of kCopyBufferBytes in flight
 
 // Hashes chunks of a ring of buffers on its own thread, in order, while the caller reads the
 // next chunk and writes the current one (both only read a buffer being hashed). The caller
@@ -85,8 +85,8 @@ Result<StagedFile> StagedFile::Create(const Layout& layout) {
   return f;
 }
 
-Result<StagedFile> StagedFile::CopyFrom(const Layout& layout, int src_fd, const std::string& src_name,
-                                        bool durable) {
+Result<StagedFile> StagedFile::CopyFrom(const Layout& layout, int src_fd,
+                                        const std::string& src_name, bool durable) {
   RECOMP_ASSIGN_OR_RETURN(StagedFile f, Create(layout));
   AdviseSequential(src_fd);
   uint64_t flushed = 0;
@@ -103,7 +103,8 @@ Result<StagedFile> StagedFile::CopyFrom(const Layout& layout, int src_fd, const 
   std::unique_ptr<char[]> ring(new char[kCopyBufferBytes * kRingSlots]);
   size_t first = 0;
   while (first < kCopyBufferBytes) {
-    RECOMP_ASSIGN_OR_RETURN(size_t n, ReadSome(src_fd, ring.get() + first, kCopyBufferBytes - first, src_name));
+    RECOMP_ASSIGN_OR_RETURN(
+        size_t n, ReadSome(src_fd, ring.get() + first, kCopyBufferBytes - first, src_name));
     if (n == 0) break;
     first += n;
   }
@@ -140,7 +141,10 @@ Result<StagedFile> StagedFile::FromBytes(const Layout& layout, std::string_view 
 }
 
 StagedFile::StagedFile(StagedFile&& o) noexcept
-    : fd_(std::move(o.fd_)), path_(std::exchange(o.path_, {})), digest_(o.digest_), size_(o.size_) {}
+    : fd_(std::move(o.fd_)),
+      path_(std::exchange(o.path_, {})),
+      digest_(o.digest_),
+      size_(o.size_) {}
 
 StagedFile& StagedFile::operator=(StagedFile&& o) noexcept {
   if (this != &o) {
@@ -153,7 +157,9 @@ StagedFile& StagedFile::operator=(StagedFile&& o) noexcept {
   return *this;
 }
 
-StagedFile::~StagedFile() { Discard(); }
+StagedFile::~StagedFile() {
+  Discard();
+}
 
 Status StagedFile::Seal(bool durable) {
   if (durable) RECOMP_RETURN_IF_ERROR(SyncData(fd_.get(), path_));

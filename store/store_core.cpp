@@ -26,7 +26,8 @@ std::shared_ptr<spdlog::logger> StoreLogger() {
 Result<BlobLocation> Locate(const StoreCore& core, const Digest& d) {
   RECOMP_ASSIGN_OR_RETURN(Txn txn, core.catalog.Read());
   RECOMP_ASSIGN_OR_RETURN(auto rec, core.catalog.GetRecord(txn, d));
-  if (!rec) return Status::NotFound("no artifact " + d.Ref() + " in store '" + core.layout.root() + "'");
+  if (!rec)
+    return Status::NotFound("no artifact " + d.Ref() + " in store '" + core.layout.root() + "'");
   BlobLocation loc{d, std::move(*rec), std::nullopt, ""};
   RECOMP_ASSIGN_OR_RETURN(auto inl, core.catalog.GetInline(txn, d));
   if (inl) {
@@ -44,15 +45,17 @@ Result<Fd> OpenBlob(const StoreCore& core, BlobLocation* loc) {
     // Gone: gc removed it, or it was promoted to external, or it is really missing.
     RECOMP_ASSIGN_OR_RETURN(BlobLocation now, Locate(core, loc->digest));
     if (attempt > 0 || (now.path == loc->path && !now.inline_bytes)) {
-      return Status::Corruption("blob file of " + loc->digest.Ref() + " is missing: '" +
-                                loc->path + "'");
+      return Status::Corruption("blob file of " + loc->digest.Ref() + " is missing: '" + loc->path +
+                                "'");
     }
     *loc = std::move(now);
-    if (loc->inline_bytes) return Status::Internal("blob of " + loc->digest.Ref() + " became inline");
+    if (loc->inline_bytes)
+      return Status::Internal("blob of " + loc->digest.Ref() + " became inline");
   }
 }
 
-Status StreamVerified(const BlobLocation& loc, int src_fd, int dst_fd, const std::string& dst_name) {
+Status StreamVerified(const BlobLocation& loc, int src_fd, int dst_fd,
+                      const std::string& dst_name) {
   std::unique_ptr<char[]> buf(new char[kCopyBufferBytes]);
   Blake2b256 hasher;
   uint64_t total = 0;
@@ -66,9 +69,10 @@ Status StreamVerified(const BlobLocation& loc, int src_fd, int dst_fd, const std
     if (dst_fd >= 0) RECOMP_RETURN_IF_ERROR(WriteAll(dst_fd, buf.get(), n, dst_name));
   }
   if (total != loc.record.size) {
-    return Status::Corruption("blob " + loc.digest.Ref() + " at '" + loc.path + "' is corrupt: size " +
-                              (total > loc.record.size ? "exceeds" : std::to_string(total) + " is not") +
-                              " the recorded " + std::to_string(loc.record.size));
+    return Status::Corruption(
+        "blob " + loc.digest.Ref() + " at '" + loc.path + "' is corrupt: size " +
+        (total > loc.record.size ? "exceeds" : std::to_string(total) + " is not") +
+        " the recorded " + std::to_string(loc.record.size));
   }
   Digest got = hasher.Finish();
   if (got != loc.digest) {

@@ -9,7 +9,9 @@ constexpr std::array<std::string_view, 3> kPinStateNames = {"active", "succeeded
 constexpr std::array<std::string_view, 3> kProblemNames = {"corrupt", "missing", "unindexed"};
 }  // namespace
 
-std::string_view ToString(RunPinState s) { return kPinStateNames[static_cast<size_t>(s)]; }
+std::string_view ToString(RunPinState s) {
+  return kPinStateNames[static_cast<size_t>(s)];
+}
 
 Result<RunPinState> ParseRunPinState(std::string_view s) {
   for (size_t i = 0; i < kPinStateNames.size(); ++i) {
@@ -19,7 +21,9 @@ Result<RunPinState> ParseRunPinState(std::string_view s) {
                                  "' (expected active|succeeded|failed)");
 }
 
-std::string_view ToString(ProblemKind k) { return kProblemNames[static_cast<size_t>(k)]; }
+std::string_view ToString(ProblemKind k) {
+  return kProblemNames[static_cast<size_t>(k)];
+}
 
 bool VerifyReport::ok() const {
   for (const auto& p : problems) {

@@ -71,10 +71,10 @@ struct GcPolicy {
 
 struct GcReport {
   bool dry_run = false;
-  std::vector<ArtifactRecord> removed;   // blobs removed (or that would be, on a dry run)
+  std::vector<ArtifactRecord> removed;  // blobs removed (or that would be, on a dry run)
   uint64_t removed_bytes = 0;
-  uint64_t kept = 0;                     // blobs examined and kept
-  std::vector<std::string> expired_pins; // run ids whose pins no longer protect anything
+  uint64_t kept = 0;                         // blobs examined and kept
+  std::vector<std::string> expired_pins;     // run ids whose pins no longer protect anything
   std::vector<std::string> removed_orphans;  // refs of unindexed blob files removed
   std::vector<std::string> removed_temps;    // stale temp file names removed
 };
@@ -83,7 +83,7 @@ enum class ProblemKind : uint8_t { kCorrupt = 0, kMissing = 1, kUnindexed = 2 };
 std::string_view ToString(ProblemKind k);
 
 struct VerifyProblem {
-  std::string ref;     // artifact://<hex>, or a description of an unreadable index key
+  std::string ref;  // artifact://<hex>, or a description of an unreadable index key
   ProblemKind kind = ProblemKind::kCorrupt;
   std::string detail;  // what was found (never blob content)
 };

@@ -50,14 +50,17 @@ Status CheckOne(const StoreCore& core, const Digest& d, VerifyReport* report) {
 Status FindUnindexed(const StoreCore& core, VerifyReport* report) {
   RECOMP_ASSIGN_OR_RETURN(Txn txn, core.catalog.Read());
   for (ArtifactClass c : {ArtifactClass::kGenerated, ArtifactClass::kExternal}) {
-    RECOMP_RETURN_IF_ERROR(core.layout.ForEachBlobFile(c, [&](const Digest& d, const std::string& path) {
+    RECOMP_RETURN_IF_ERROR(core.layout.ForEachBlobFile(c, [&](const Digest& d,
+                                                              const std::string& path) {
       auto rec = core.catalog.GetRecord(txn, d);
       if (!rec.ok()) return Status::Ok();  // reported as corrupt already
       auto inl = core.catalog.GetInline(txn, d);
-      bool indexed = rec->has_value() && (*rec)->artifact_class == c && inl.ok() && !inl->has_value();
+      bool indexed =
+          rec->has_value() && (*rec)->artifact_class == c && inl.ok() && !inl->has_value();
       if (!indexed) {
-        report->problems.push_back({d.Ref(), ProblemKind::kUnindexed, "blob file '" + path +
-                                    "' has no index record (left by an interrupted put or gc)"});
+        report->problems.push_back(
+            {d.Ref(), ProblemKind::kUnindexed,
+             "blob file '" + path + "' has no index record (left by an interrupted put or gc)"});
       }
       return Status::Ok();
     }));
@@ -73,7 +76,8 @@ Result<VerifyReport> VerifyStore(const StoreCore& core, std::optional<Digest> on
     RECOMP_ASSIGN_OR_RETURN(Txn txn, core.catalog.Read());
     auto rec = core.catalog.GetRecord(txn, *only);
     if (rec.ok() && !rec->has_value()) {
-      return Status::NotFound("no artifact " + only->Ref() + " in store '" + core.layout.root() + "'");
+      return Status::NotFound("no artifact " + only->Ref() + " in store '" + core.layout.root() +
+                              "'");
     }
     txn.Abort();
     RECOMP_RETURN_IF_ERROR(CheckOne(core, *only, &report));
@@ -83,7 +87,8 @@ Result<VerifyReport> VerifyStore(const StoreCore& core, std::optional<Digest> on
   {
     RECOMP_ASSIGN_OR_RETURN(Txn txn, core.catalog.Read());
     RECOMP_RETURN_IF_ERROR(core.catalog.ForEachRecord(
-        txn, [&](bool key_ok, std::string_view raw, const Digest& d, const Result<ArtifactRecord>& rec) {
+        txn,
+        [&](bool key_ok, std::string_view raw, const Digest& d, const Result<ArtifactRecord>& rec) {
           if (!key_ok) {
             report.problems.push_back({"index-key:" + HexOf(raw), ProblemKind::kCorrupt,
                                        "index key is not a 32-byte digest"});
@@ -99,7 +104,8 @@ Result<VerifyReport> VerifyStore(const StoreCore& core, std::optional<Digest> on
   for (const Digest& d : digests) RECOMP_RETURN_IF_ERROR(CheckOne(core, d, &report));
   RECOMP_RETURN_IF_ERROR(FindUnindexed(core, &report));
   for (const auto& p : report.problems) {
-    if (p.kind != ProblemKind::kUnindexed) core.log->warn("verify: {} is {}: {}", p.ref, ToString(p.kind), p.detail);
+    if (p.kind != ProblemKind::kUnindexed)
+      core.log->warn("verify: {} is {}: {}", p.ref, ToString(p.kind), p.detail);
   }
   return report;
 }

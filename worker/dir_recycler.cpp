@@ -56,8 +56,10 @@ void RemoveEmptyDirs(int fd, int depth) {
   }
   for (const std::string& n : names) {
     int sub = ::openat(::dirfd(p), n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (sub >= 0 && depth < 64) RemoveEmptyDirs(sub, depth + 1);
-    else if (sub >= 0) ::close(sub);
+    if (sub >= 0 && depth < 64)
+      RemoveEmptyDirs(sub, depth + 1);
+    else if (sub >= 0)
+      ::close(sub);
     (void)::unlinkat(::dirfd(p), n.c_str(), AT_REMOVEDIR);
   }
   ::closedir(p);
@@ -71,7 +73,8 @@ void RemoveStalePools(const std::string& root) {
   while (struct dirent* e = ::readdir(d)) {
     std::string name = e->d_name;
     long pid = 0;
-    if (name.rfind(kPoolPrefix, 0) != 0 || std::sscanf(name.c_str() + 7, "%ld.", &pid) != 1) continue;
+    if (name.rfind(kPoolPrefix, 0) != 0 || std::sscanf(name.c_str() + 7, "%ld.", &pid) != 1)
+      continue;
     if (pid <= 0 || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
     int pool = ::openat(::dirfd(d), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (pool < 0) continue;
@@ -104,7 +107,8 @@ Result<std::shared_ptr<DirRecycler>> DirRecycler::ForRoot(const std::string& roo
   std::shared_ptr<DirRecycler> r(new DirRecycler());
   r->pool_ = root + "/" + kPoolPrefix + suffix;
   if (::mkdir(r->pool_.c_str(), 0700) != 0) return store::ErrnoStatus("mkdir", r->pool_, errno);
-  r->pool_fd_ = store::Fd(::open(r->pool_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  r->pool_fd_ =
+      store::Fd(::open(r->pool_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!r->pool_fd_.valid()) return store::ErrnoStatus("open dir", r->pool_, errno);
   if (::fstat(r->pool_fd_.get(), &st) != 0) return store::ErrnoStatus("fstat", r->pool_, errno);
   r->uid_ = st.st_uid;  // what a directory we create here gets
@@ -160,7 +164,8 @@ Status DirRecycler::Retire(int parent_fd, const std::string& name, const std::st
                            int dir_fd) {
   store::Fd opened;
   if (dir_fd < 0) {
-    opened = store::Fd(::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    opened = store::Fd(
+        ::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     dir_fd = opened.get();
   }
   Spare spare{"", 0};
@@ -168,8 +173,8 @@ Status DirRecycler::Retire(int parent_fd, const std::string& name, const std::st
     std::lock_guard<std::mutex> lock(mu_);
     if (spares_.size() < kMaxSpares) spare.name = std::to_string(next_++);
   }
-  if (!spare.name.empty() &&
-      ::renameat2(parent_fd, name.c_str(), pool_fd_.get(), spare.name.c_str(), RENAME_NOREPLACE) == 0) {
+  if (!spare.name.empty() && ::renameat2(parent_fd, name.c_str(), pool_fd_.get(),
+                                         spare.name.c_str(), RENAME_NOREPLACE) == 0) {
     std::lock_guard<std::mutex> lock(mu_);
     spares_.push_back(std::move(spare));
     return Status::Ok();
@@ -210,7 +215,8 @@ Result<std::vector<std::string>> DirRecycler::MakeTree(const std::string& path, 
     RECOMP_RETURN_IF_ERROR(Make(path, mode));
     return std::vector<std::string>{};
   }
-  if (::renameat2(pool_fd_.get(), tree.name.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) != 0) {
+  if (::renameat2(pool_fd_.get(), tree.name.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) !=
+      0) {
     // `path` exists or its parent does not (Make says which), or the spare vanished.
     if (::faccessat(pool_fd_.get(), tree.name.c_str(), F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
       std::lock_guard<std::mutex> lock(mu_);
@@ -229,7 +235,8 @@ bool DirRecycler::ReusableShape(int dir_fd, size_t child_dirs, mode_t* mode) con
   struct stat st;
   if (::fstat(dir_fd, &st) != 0 || !S_ISDIR(st.st_mode)) return false;
   *mode = st.st_mode & 07777;
-  if (st.st_size > 4096 || st.st_uid != uid_ || st.st_gid != gid_ || st.st_nlink != 2 + child_dirs) return false;
+  if (st.st_size > 4096 || st.st_uid != uid_ || st.st_gid != gid_ || st.st_nlink != 2 + child_dirs)
+    return false;
   return ::flistxattr(dir_fd, nullptr, 0) == 0;
 }
 
@@ -243,8 +250,8 @@ Status DirRecycler::RetireTree(int parent_fd, const std::string& name, const std
     std::lock_guard<std::mutex> lock(mu_);
     if (trees_.size() < kMaxTrees) tree.name = "t" + std::to_string(next_++);
   }
-  if (!tree.name.empty() &&
-      ::renameat2(parent_fd, name.c_str(), pool_fd_.get(), tree.name.c_str(), RENAME_NOREPLACE) == 0) {
+  if (!tree.name.empty() && ::renameat2(parent_fd, name.c_str(), pool_fd_.get(), tree.name.c_str(),
+                                        RENAME_NOREPLACE) == 0) {
     std::lock_guard<std::mutex> lock(mu_);
     trees_.push_back(std::move(tree));
     return Status::Ok();
@@ -254,7 +261,8 @@ Status DirRecycler::RetireTree(int parent_fd, const std::string& name, const std
       return store::ErrnoStatus("rmdir", path + "/" + *it, errno);
     }
   }
-  if (::unlinkat(parent_fd, name.c_str(), AT_REMOVEDIR) != 0) return store::ErrnoStatus("rmdir", path, errno);
+  if (::unlinkat(parent_fd, name.c_str(), AT_REMOVEDIR) != 0)
+    return store::ErrnoStatus("rmdir", path, errno);
   return Status::Ok();
 }
 

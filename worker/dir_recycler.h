@@ -64,13 +64,13 @@ class DirRecycler {
  private:
   DirRecycler() = default;
   struct Spare {
-    std::string name;  // in pool_
-    mode_t mode;       // its permission bits: Make chmods only when they differ
+    std::string name;                   // in pool_
+    mode_t mode;                        // its permission bits: Make chmods only when they differ
     std::vector<std::string> skeleton;  // trees only: the empty subdirectories, sorted
   };
   void RemoveSpareTree(const Spare& tree) const;  // rmdir, deepest first
   bool Reusable(int dir_fd, mode_t* mode) const;
-  std::string pool_;     // the spare directory
+  std::string pool_;  // the spare directory
   store::Fd pool_fd_;
   uid_t uid_ = 0;
   gid_t gid_ = 0;

@@ -9,13 +9,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <map>
 #include <set>
-#include <spdlog/spdlog.h>
 
 #include "store/posix_file.h"
 #include "worker/dir_recycler.h"
@@ -34,7 +34,9 @@ constexpr size_t kMaxPathBytes = 4096;
 constexpr size_t kMaxComponentBytes = 255;
 constexpr mode_t kWriteBits = S_IWUSR | S_IWGRP | S_IWOTH;
 
-std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
+std::string Quote(std::string_view s) {
+  return "'" + std::string(s) + "'";
+}
 
 Status ValidateJobId(std::string_view id) {
   bool ok = !id.empty() && id.size() <= 128 && id[0] != '.';
@@ -71,8 +73,8 @@ Result<struct stat> Lstat(const std::string& path) {
 Status ValidateInputs(const std::vector<SandboxInput>& inputs, uint64_t max_inputs,
                       std::map<std::string, const SandboxInput*>* by_path) {
   if (inputs.size() > max_inputs) {
-    return Status::ResourceExhausted(std::to_string(inputs.size()) + " inputs exceed the limit of " +
-                                     std::to_string(max_inputs));
+    return Status::ResourceExhausted(std::to_string(inputs.size()) +
+                                     " inputs exceed the limit of " + std::to_string(max_inputs));
   }
   for (const SandboxInput& in : inputs) {
     RECOMP_RETURN_IF_ERROR(ValidateJobPath(in.path, /*allow_dir=*/false, "input path"));
@@ -84,8 +86,8 @@ Status ValidateInputs(const std::vector<SandboxInput>& inputs, uint64_t max_inpu
     auto next = by_path->lower_bound(path + "/");
     if (next != by_path->end() && next->first.compare(0, path.size() + 1, path + "/") == 0) {
       return Status::InvalidArgument("input path " + Quote(path) +
-                                     " is both a file and a directory (see " +
-                                     Quote(next->first) + ")");
+                                     " is both a file and a directory (see " + Quote(next->first) +
+                                     ")");
     }
   }
   return Status::Ok();
@@ -154,7 +156,8 @@ Result<std::unique_ptr<JobSandbox>> JobSandbox::Create(const std::string& root,
   sandbox->recycler_ = *recycler;
   sandbox->reused_.insert(reused.begin(), reused.end());
   for (const char* rel : {"work", "work/in"}) {
-    if (sandbox->reused_.count(rel) == 0) RECOMP_RETURN_IF_ERROR(sandbox->recycler_->Make(dir + "/" + rel, 0700));
+    if (sandbox->reused_.count(rel) == 0)
+      RECOMP_RETURN_IF_ERROR(sandbox->recycler_->Make(dir + "/" + rel, 0700));
     sandbox->skeleton_.insert(rel);
   }
   RECOMP_ASSIGN_OR_RETURN(store::Fd log, store::CreateExclusive(sandbox->log_path_, 0600));
@@ -182,8 +185,7 @@ Status JobSandbox::Remove() {
   return st;
 }
 
-Status JobSandbox::MaterializeInputs(const std::vector<SandboxInput>& inputs,
-                                     BlobSource& source) {
+Status JobSandbox::MaterializeInputs(const std::vector<SandboxInput>& inputs, BlobSource& source) {
   std::map<std::string, const SandboxInput*> by_path;
   RECOMP_RETURN_IF_ERROR(ValidateInputs(inputs, limits_.max_inputs, &by_path));
   std::set<std::string> dirs = {input_dir()};
@@ -257,9 +259,8 @@ Result<std::string> JobSandbox::ResolveInside(const std::string& rel) const {
   }
   std::string resolved = real;
   if (resolved != work_real_ && resolved.compare(0, work_real_.size() + 1, work_real_ + "/") != 0) {
-    return Status::FailedPrecondition("output " + Quote(rel) +
-                                      " escapes the working dir (resolves to " + Quote(resolved) +
-                                      ")");
+    return Status::FailedPrecondition(
+        "output " + Quote(rel) + " escapes the working dir (resolves to " + Quote(resolved) + ")");
   }
   return resolved;
 }
@@ -341,8 +342,9 @@ Result<std::string> JobSandbox::LogForStorage() {
   if (!gone.ok() && gone.code() != Status::Code::kNotFound) return gone;
   RECOMP_ASSIGN_OR_RETURN(store::Fd in, store::OpenForRead(log_path_));
   RECOMP_ASSIGN_OR_RETURN(store::Fd out, store::CreateExclusive(tail_path, 0600));
-  std::string marker = "[recomp: log truncated: first " + std::to_string(size - limits_.max_log_bytes) +
-                       " of " + std::to_string(size) + " bytes dropped]\n";
+  std::string marker = "[recomp: log truncated: first " +
+                       std::to_string(size - limits_.max_log_bytes) + " of " +
+                       std::to_string(size) + " bytes dropped]\n";
   RECOMP_RETURN_IF_ERROR(store::WriteAll(out.get(), marker.data(), marker.size(), tail_path));
   if (::lseek(in.get(), static_cast<off_t>(size - limits_.max_log_bytes), SEEK_SET) < 0) {
     return store::ErrnoStatus("lseek", log_path_, errno);
@@ -350,9 +352,9 @@ Result<std::string> JobSandbox::LogForStorage() {
   std::vector<char> buf(1 << 16);
   uint64_t left = limits_.max_log_bytes;
   while (left > 0) {
-    RECOMP_ASSIGN_OR_RETURN(size_t n, store::ReadSome(in.get(), buf.data(),
-                                                      std::min<uint64_t>(left, buf.size()),
-                                                      log_path_));
+    RECOMP_ASSIGN_OR_RETURN(
+        size_t n,
+        store::ReadSome(in.get(), buf.data(), std::min<uint64_t>(left, buf.size()), log_path_));
     if (n == 0) break;
     RECOMP_RETURN_IF_ERROR(store::WriteAll(out.get(), buf.data(), n, tail_path));
     left -= n;

@@ -39,7 +39,7 @@ struct SandboxOutput {
 
 struct CollectedOutputs {
   std::vector<SandboxOutput> files;  // sorted by path, no duplicates
-  std::string log_ref;  // "" when the job wrote nothing (an empty log is not stored)
+  std::string log_ref;               // "" when the job wrote nothing (an empty log is not stored)
 };
 
 // Checks a job-supplied relative path lexically: non-empty, not absolute, no empty, "." or ".."
@@ -83,8 +83,8 @@ class JobSandbox {
   // absolute, a symlink resolving outside, anywhere inside a declared dir), or the limits are
   // exceeded. Then stores the outputs and the log (unless empty) in ONE PutFiles call; with no
   // outputs and an empty log, PutFiles is not called at all.
-  Result<CollectedOutputs> CollectOutputs(const std::vector<std::string>& outputs,
-                                          BlobSink& sink, const std::string& producer);
+  Result<CollectedOutputs> CollectOutputs(const std::vector<std::string>& outputs, BlobSink& sink,
+                                          const std::string& producer);
 
   // Stores only the log (e.g. after a failed job or a failed CollectOutputs); "" when it is
   // empty (nothing stored).
@@ -115,7 +115,7 @@ class JobSandbox {
   std::string log_path_;
   SandboxLimits limits_;
   std::shared_ptr<DirRecycler> recycler_;  // directories come from and go back to it
-  std::vector<InputStamp> stamps_;  // one per materialised input
+  std::vector<InputStamp> stamps_;         // one per materialised input
   // Directories relative to dir_: those this sandbox uses ("work", "work/in", input subdirs),
   // kept as one spare tree on removal; and those a recycled tree brought that it has not
   // claimed yet (MaterializeInputs prunes the rest).

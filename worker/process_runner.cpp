@@ -18,11 +18,11 @@
 
 #include <sys/prctl.h>
 
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 
 namespace recomp::worker {
 namespace {
@@ -119,9 +119,12 @@ std::string DescribeSpawnError(const ProcessSpec& spec, const std::string& exe, 
         return "command not found: " + name;
       }
       return "cannot execute '" + exe + "': No such file or directory (missing interpreter?)";
-    case EACCES: return "permission denied: " + exe;
-    case ENOEXEC: return "not an executable: " + exe;
-    default: return "cannot execute '" + exe + "': " + std::strerror(err);
+    case EACCES:
+      return "permission denied: " + exe;
+    case ENOEXEC:
+      return "not an executable: " + exe;
+    default:
+      return "cannot execute '" + exe + "': " + std::strerror(err);
   }
 }
 
@@ -129,9 +132,7 @@ std::string DescribeSpawnError(const ProcessSpec& spec, const std::string& exe, 
 // executable's path in *exe.
 std::string Preflight(const ProcessSpec& spec, std::string* exe) {
   struct stat st;
-  int err = ::stat(spec.working_dir.c_str(), &st) != 0 ? errno
-            : S_ISDIR(st.st_mode)                       ? 0
-                                                        : ENOTDIR;
+  int err = ::stat(spec.working_dir.c_str(), &st) != 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
   if (err == ENOENT) return "working directory does not exist: " + spec.working_dir;
   if (err != 0) return "working directory " + spec.working_dir + ": " + std::strerror(err);
   std::string error;
@@ -161,8 +162,9 @@ class SpawnSetup {
     int rc = 0;
     // New group led by the child (pgid = pid); default dispositions (the worker ignores
     // SIGPIPE for ZeroMQ; a job must not inherit that) and an empty signal mask.
-    rc = rc ? rc : posix_spawnattr_setflags(&attr_, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                                     POSIX_SPAWN_SETSIGDEF);
+    rc = rc ? rc
+            : posix_spawnattr_setflags(
+                  &attr_, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     rc = rc ? rc : posix_spawnattr_setpgroup(&attr_, 0);
     rc = rc ? rc : posix_spawnattr_setsigmask(&attr_, &none);
     rc = rc ? rc : posix_spawnattr_setsigdefault(&attr_, &all);
@@ -189,9 +191,12 @@ int WaitId(idtype_t type, id_t id, siginfo_t* info, int options, struct rusage* 
 // The wait(2)-style status of a child described by waitid's siginfo.
 int WaitStatusOf(const siginfo_t& info) {
   switch (info.si_code) {
-    case CLD_EXITED: return (info.si_status & 0xff) << 8;
-    case CLD_DUMPED: return (info.si_status & 0x7f) | 0x80;
-    default: return info.si_status & 0x7f;  // CLD_KILLED
+    case CLD_EXITED:
+      return (info.si_status & 0xff) << 8;
+    case CLD_DUMPED:
+      return (info.si_status & 0x7f) | 0x80;
+    default:
+      return info.si_status & 0x7f;  // CLD_KILLED
   }
 }
 
@@ -241,12 +246,18 @@ spdlog::logger& WorkerLog() {
 
 const char* OutcomeKindName(ProcessOutcome::Kind kind) {
   switch (kind) {
-    case ProcessOutcome::Kind::kExited: return "exited";
-    case ProcessOutcome::Kind::kSignaled: return "signaled";
-    case ProcessOutcome::Kind::kTimedOut: return "timed_out";
-    case ProcessOutcome::Kind::kKilled: return "killed";
-    case ProcessOutcome::Kind::kSpawnFailed: return "spawn_failed";
-    case ProcessOutcome::Kind::kLost: return "lost";
+    case ProcessOutcome::Kind::kExited:
+      return "exited";
+    case ProcessOutcome::Kind::kSignaled:
+      return "signaled";
+    case ProcessOutcome::Kind::kTimedOut:
+      return "timed_out";
+    case ProcessOutcome::Kind::kKilled:
+      return "killed";
+    case ProcessOutcome::Kind::kSpawnFailed:
+      return "spawn_failed";
+    case ProcessOutcome::Kind::kLost:
+      return "lost";
   }
   return "unknown";
 }
@@ -273,8 +284,8 @@ Result<std::unique_ptr<ProcessRunner>> ProcessRunner::Start(const ProcessSpec& s
 }
 
 Status ProcessRunner::Init() {
-  log_fd_ = store::Fd(::open(spec_.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                             0644));
+  log_fd_ =
+      store::Fd(::open(spec_.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
   if (!log_fd_.valid()) return store::ErrnoStatus("open job log", spec_.log_path, errno);
   timer_fd_ = store::Fd(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
   if (!timer_fd_.valid()) return store::ErrnoStatus("timerfd_create", "", errno);
@@ -482,7 +493,8 @@ void ProcessRunner::Finish(Clock::time_point now, bool drained) {
   }
   if (!leader_reaped_) {
     outcome_.kind = ProcessOutcome::Kind::kLost;
-    outcome_.message = "exit status of pid " + std::to_string(pid_) + " was lost (reaped elsewhere?)";
+    outcome_.message =
+        "exit status of pid " + std::to_string(pid_) + " was lost (reaped elsewhere?)";
     WorkerLog().error("{}", outcome_.message);
   } else {
     outcome_.max_rss_kb = leader_usage_.ru_maxrss;

@@ -53,12 +53,12 @@ struct ProcessOutcome {
     kLost,         // the exit status was reaped by someone else (SIGCHLD ignored / waitpid(-1))
   };
   Kind kind = Kind::kSpawnFailed;
-  int exit_code = -1;  // the leader's exit code when it exited (any kind), else -1
-  int signal = 0;      // the signal that ended the leader (any kind), else 0
-  std::string message;            // one-line human summary, e.g. "exited with code 2"
-  int64_t wall_ms = 0;            // spawn to reap
-  int64_t max_rss_kb = 0;         // wait4 ru_maxrss: largest of the leader and its reaped children
-  bool group_drained = true;      // false: members of the group still alive after the drain limit
+  int exit_code = -1;         // the leader's exit code when it exited (any kind), else -1
+  int signal = 0;             // the signal that ended the leader (any kind), else 0
+  std::string message;        // one-line human summary, e.g. "exited with code 2"
+  int64_t wall_ms = 0;        // spawn to reap
+  int64_t max_rss_kb = 0;     // wait4 ru_maxrss: largest of the leader and its reaped children
+  bool group_drained = true;  // false: members of the group still alive after the drain limit
 
   bool success() const { return kind == Kind::kExited && exit_code == 0; }
 };
@@ -140,7 +140,7 @@ class ProcessRunner {
   Clock::time_point deadline_;     // timeout, or SIGKILL after SIGTERM
   Clock::time_point drain_until_;  // give up waiting for the group
   bool leader_reaped_ = false;
-  int leader_status_ = 0;        // wait(2)-style status of the leader once reaped
+  int leader_status_ = 0;  // wait(2)-style status of the leader once reaped
   struct rusage leader_usage_ = {};
   ProcessOutcome outcome_;
 };

@@ -56,7 +56,8 @@ Status RemoveAt(int parent_fd, const std::string& name, const std::string& path,
     return store::ErrnoStatus("lstat", path, errno);
   }
   if (!S_ISDIR(st.st_mode)) {
-    if (::unlinkat(parent_fd, name.c_str(), 0) != 0) return store::ErrnoStatus("unlink", path, errno);
+    if (::unlinkat(parent_fd, name.c_str(), 0) != 0)
+      return store::ErrnoStatus("unlink", path, errno);
     return Status::Ok();
   }
   // A directory (not a symlink: lstat above, and nothing runs in the tree any more). The job
@@ -79,7 +80,6 @@ Status RemoveAt(int parent_fd, const std::string& name, const std::string& path,
   return Status::Ok();
 }
 
-
 // Empties the directory open as `fd` (`path`; `rel` relative to the sandbox, "" for its top)
 // but keeps the subdirectories named in `skeleton` that still qualify (KeepSkeletonDir),
 // appending them to *kept. Returns how many direct children it kept.
@@ -92,7 +92,8 @@ Result<size_t> EmptyKeeping(int fd, const std::string& path, const std::string& 
     std::string child_rel = rel.empty() ? child : rel + "/" + child;
     std::string child_path = path + "/" + child;
     if (skeleton.count(child_rel) != 0) {
-      RECOMP_ASSIGN_OR_RETURN(bool keep, KeepSkeletonDir(fd, child, child_path, child_rel, skeleton, recycler, kept));
+      RECOMP_ASSIGN_OR_RETURN(
+          bool keep, KeepSkeletonDir(fd, child, child_path, child_rel, skeleton, recycler, kept));
       if (keep) {
         ++children;
         continue;
@@ -131,7 +132,8 @@ Result<bool> KeepSkeletonDir(int parent_fd, const std::string& name, const std::
   RECOMP_ASSIGN_OR_RETURN(store::Fd fd, OpenKeptDir(parent_fd, name, path));
   if (!fd.valid()) return false;
   std::vector<std::string> sub;
-  RECOMP_ASSIGN_OR_RETURN(size_t children, EmptyKeeping(fd.get(), path, rel, skeleton, recycler, &sub));
+  RECOMP_ASSIGN_OR_RETURN(size_t children,
+                          EmptyKeeping(fd.get(), path, rel, skeleton, recycler, &sub));
   mode_t mode;
   if (!recycler->ReusableShape(fd.get(), children, &mode)) return false;
   kept->insert(kept->end(), sub.begin(), sub.end());
@@ -143,7 +145,8 @@ Result<bool> KeepSkeletonDir(int parent_fd, const std::string& name, const std::
 Result<store::Fd> OpenParent(const std::string& path, std::string* name) {
   assert(!path.empty());
   size_t slash = path.find_last_of('/');
-  std::string parent = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  std::string parent =
+      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
   *name = slash == std::string::npos ? path : path.substr(slash + 1);
   store::Fd parent_fd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!parent_fd.valid()) return store::ErrnoStatus("open dir", parent, errno);

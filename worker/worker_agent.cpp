@@ -24,8 +24,8 @@
 #include "messages/protocol.h"
 #include "worker/job_pool.h"
 #include "worker/job_sandbox.h"
-#include "worker/zombie_reaper.h"
 #include "worker/process_runner.h"
+#include "worker/zombie_reaper.h"
 
 namespace recomp::worker {
 
@@ -38,8 +38,8 @@ constexpr size_t kMaxKeptFrames = 8;
 constexpr int64_t kMaxFrameBytes = int64_t{32} << 20;
 
 uint64_t Random64() {
-  static thread_local std::mt19937_64 rng{std::random_device{}() ^
-                                          static_cast<uint64_t>(::getpid()) << 32};
+  static thread_local std::mt19937_64 rng{std::random_device{}() ^ static_cast<uint64_t>(::getpid())
+                                                                       << 32};
   return rng();
 }
 
@@ -84,8 +84,10 @@ struct WorkerAgent::RunningJob {
 Result<std::unique_ptr<WorkerAgent>> WorkerAgent::Create(zmq::context_t& ctx,
                                                          WorkerAgentOptions options,
                                                          BlobSource* source, BlobSink* sink) {
-  if (options.connect.empty()) return Status::InvalidArgument("worker: a broker endpoint is required");
-  if (options.slots < 1 || options.slots > 1024) return Status::InvalidArgument("worker: slots must be in [1, 1024]");
+  if (options.connect.empty())
+    return Status::InvalidArgument("worker: a broker endpoint is required");
+  if (options.slots < 1 || options.slots > 1024)
+    return Status::InvalidArgument("worker: slots must be in [1, 1024]");
   if (options.heartbeat_ms < 10 || options.heartbeat_ms > 60000) {
     return Status::InvalidArgument("worker: heartbeat_ms must be in [10, 60000]");
   }
@@ -99,16 +101,19 @@ Result<std::unique_ptr<WorkerAgent>> WorkerAgent::Create(zmq::context_t& ctx,
     if (source == nullptr || sink == nullptr) {
       return Status::InvalidArgument("worker: the process executor needs a blob source and sink");
     }
-    if (options.work_root.empty()) return Status::InvalidArgument("worker: a work directory is required");
+    if (options.work_root.empty())
+      return Status::InvalidArgument("worker: a work directory is required");
     // Once, before any job: the jobs' orphans become our children, so each job's process
     // group can be waited for with waitid(P_PGID) (see docs/worker-sandbox.md).
     RECOMP_RETURN_IF_ERROR(EnableChildSubreaper());
   }
   if (options.worker_id.empty()) options.worker_id = DefaultWorkerId();
-  if (options.worker_id.size() > 128) return Status::InvalidArgument("worker: id longer than 128 bytes");
+  if (options.worker_id.size() > 128)
+    return Status::InvalidArgument("worker: id longer than 128 bytes");
   std::unique_ptr<WorkerAgent> a(new WorkerAgent(ctx, std::move(options), source, sink));
   a->wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (a->wake_fd_ < 0) return Status::IOError(std::string("worker: eventfd: ") + std::strerror(errno));
+  if (a->wake_fd_ < 0)
+    return Status::IOError(std::string("worker: eventfd: ") + std::strerror(errno));
   return a;
 }
 
@@ -155,7 +160,8 @@ void WorkerAgent::Connect() {
   h.pid = ::getpid();
   ++stats_.registrations;
   Send(proto::kReady, proto::EncodeWorkerHello(h));
-  WorkerLog().info("worker {}: READY sent to {} ({} slots)", opt_.worker_id, opt_.connect, opt_.slots);
+  WorkerLog().info("worker {}: READY sent to {} ({} slots)", opt_.worker_id, opt_.connect,
+                   opt_.slots);
 }
 
 void WorkerAgent::CloseSocket() {
@@ -173,7 +179,8 @@ bool WorkerAgent::Send(std::string_view command, std::string body) {
       auto flags = zmq::send_flags::dontwait |
                    (i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
       if (!socket_->send(zmq::buffer(frames[i]), flags)) {
-        WorkerLog().warn("worker {}: {} not sent: the broker is not reading (HWM)", opt_.worker_id, command);
+        WorkerLog().warn("worker {}: {} not sent: the broker is not reading (HWM)", opt_.worker_id,
+                         command);
         return false;
       }
     }
@@ -213,7 +220,8 @@ Status WorkerAgent::Run() {
       if (socket_) {
         Ms hb(opt_.heartbeat_ms);
         timeout = std::min(timeout, std::chrono::duration_cast<Ms>(last_sent_ + hb - now));
-        timeout = std::min(timeout, std::chrono::duration_cast<Ms>(last_heard_ + hb * opt_.liveness - now));
+        timeout = std::min(timeout,
+                           std::chrono::duration_cast<Ms>(last_heard_ + hb * opt_.liveness - now));
       } else {
         timeout = std::min(timeout, std::chrono::duration_cast<Ms>(reconnect_at_ - now));
       }
@@ -255,13 +263,15 @@ Status WorkerAgent::Run() {
       if (opt_.executor == Executor::kProcess && now >= next_reap_) {
         next_reap_ = now + kReapInterval;
         if (size_t n = JobGroups::Get().ReapEscapedZombies(); n > 0) {
-          WorkerLog().info("worker {}: reaped {} zombie(s) of processes that left their job's group",
-                           opt_.worker_id, n);
+          WorkerLog().info(
+              "worker {}: reaped {} zombie(s) of processes that left their job's group",
+              opt_.worker_id, n);
         }
       }
       if (socket_) {
         if (now - last_heard_ > Ms(uint64_t{opt_.heartbeat_ms} * opt_.liveness)) {
-          BrokerLost("no heartbeat from the broker for " + std::to_string(ElapsedMs(last_heard_)) + " ms");
+          BrokerLost("no heartbeat from the broker for " + std::to_string(ElapsedMs(last_heard_)) +
+                     " ms");
         } else if (now - last_sent_ >= Ms(opt_.heartbeat_ms)) {
           Send(proto::kHeartbeat, proto::EmptyBody());
         }
@@ -299,7 +309,8 @@ void WorkerAgent::HandleMessage(const std::vector<std::string>& frames, size_t t
   }
   Result<proto::Message> msg = proto::Parse(frames);
   if (!msg.ok()) {
-    WorkerLog().warn("worker {}: ignoring malformed message: {}", opt_.worker_id, msg.status().message());
+    WorkerLog().warn("worker {}: ignoring malformed message: {}", opt_.worker_id,
+                     msg.status().message());
     return;
   }
   const std::string& cmd = msg->command;
@@ -308,8 +319,8 @@ void WorkerAgent::HandleMessage(const std::vector<std::string>& frames, size_t t
   if (cmd == proto::kCancel) return OnCancel(msg->body);
   if (cmd == proto::kDisconnect) {
     std::string reason;
-    if (auto j = proto::BodyJson(msg->body, "disconnect"); j.ok() && j->contains("reason") &&
-                                                           (*j)["reason"].is_string()) {
+    if (auto j = proto::BodyJson(msg->body, "disconnect");
+        j.ok() && j->contains("reason") && (*j)["reason"].is_string()) {
       reason = (*j)["reason"].get<std::string>().substr(0, 200);
     }
     BrokerLost("broker sent DISCONNECT (" + reason + ")");
@@ -323,14 +334,16 @@ void WorkerAgent::OnJob(const std::string& body) {
   if (!job.ok()) {
     Result<proto::JobRef> ref = proto::DecodeJobRef(body);
     if (!ref.ok()) {
-      WorkerLog().warn("worker {}: ignoring undecodable JOB: {}", opt_.worker_id, job.status().message());
+      WorkerLog().warn("worker {}: ignoring undecodable JOB: {}", opt_.worker_id,
+                       job.status().message());
       return;
     }
     StageResult r;
     r.job_id = ref->job_id;
     r.attempt = ref->attempt;
     r.run_id = "unknown";  // the broker fills run/stage/shard from its lease
-    if (auto j = proto::BodyJson(body, "job"); j.ok() && j->contains("run_id") && (*j)["run_id"].is_string()) {
+    if (auto j = proto::BodyJson(body, "job");
+        j.ok() && j->contains("run_id") && (*j)["run_id"].is_string()) {
       std::string run = (*j)["run_id"].get<std::string>();
       if (ValidateRunId(run).ok()) r.run_id = run;
     }
@@ -363,7 +376,8 @@ void WorkerAgent::OnJob(const std::string& body) {
   }
   if (jobs_.size() >= opt_.slots) {
     base.outcome = JobOutcome::kError;
-    base.message = "worker " + opt_.worker_id + " has no free slot (" + std::to_string(opt_.slots) + " busy)";
+    base.message =
+        "worker " + opt_.worker_id + " has no free slot (" + std::to_string(opt_.slots) + " busy)";
     SendResult(base);
     return;
   }
@@ -389,7 +403,8 @@ void WorkerAgent::OnJob(const std::string& body) {
 void WorkerAgent::OnCancel(const std::string& body) {
   Result<proto::JobRef> ref = proto::DecodeJobRef(body);
   if (!ref.ok()) {
-    WorkerLog().warn("worker {}: ignoring undecodable CANCEL_JOB: {}", opt_.worker_id, ref.status().message());
+    WorkerLog().warn("worker {}: ignoring undecodable CANCEL_JOB: {}", opt_.worker_id,
+                     ref.status().message());
     return;
   }
   auto it = jobs_.find({ref->job_id, ref->attempt});
@@ -398,7 +413,8 @@ void WorkerAgent::OnCancel(const std::string& body) {
                      ref->job_id, ref->attempt);
     return;
   }
-  WorkerLog().info("worker {}: cancelling job {} attempt {}", opt_.worker_id, ref->job_id, ref->attempt);
+  WorkerLog().info("worker {}: cancelling job {} attempt {}", opt_.worker_id, ref->job_id,
+                   ref->attempt);
   it->second->Cancel();
 }
 
@@ -452,9 +468,11 @@ void WorkerAgent::Execute(RunningJob* rj) {
     r.message = std::move(message);
   };
 
-  Result<std::unique_ptr<JobSandbox>> sb = JobSandbox::Create(opt_.work_root, job.job_id, job.attempt);
+  Result<std::unique_ptr<JobSandbox>> sb =
+      JobSandbox::Create(opt_.work_root, job.job_id, job.attempt);
   if (!sb.ok()) {
-    error(JobOutcome::kError, "worker could not create the job's sandbox: " + sb.status().message());
+    error(JobOutcome::kError,
+          "worker could not create the job's sandbox: " + sb.status().message());
     return finish();
   }
   JobSandbox& sandbox = **sb;
@@ -465,7 +483,8 @@ void WorkerAgent::Execute(RunningJob* rj) {
     if (log.ok()) {
       r.log_ref = *log;
     } else {
-      r.message += (r.message.empty() ? "" : "; ") + std::string("log not stored: ") + log.status().message();
+      r.message += (r.message.empty() ? "" : "; ") + std::string("log not stored: ") +
+                   log.status().message();
     }
   };
 
@@ -553,7 +572,8 @@ void WorkerAgent::Execute(RunningJob* rj) {
         r.message = "outputs: " + collected.status().message();
       } else {
         r.outcome = JobOutcome::kFailed;
-        r.message = out.message.empty() ? "exited with code " + std::to_string(out.exit_code) : out.message;
+        r.message =
+            out.message.empty() ? "exited with code " + std::to_string(out.exit_code) : out.message;
       }
       break;
     case ProcessOutcome::Kind::kSignaled:

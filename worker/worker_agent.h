@@ -37,15 +37,15 @@ enum class Executor {
 };
 
 struct WorkerAgentOptions {
-  std::string connect;              // the broker's workers endpoint, e.g. tcp://127.0.0.1:7421
-  std::string worker_id;            // "" = "<host>:<pid>:<random hex>"
-  uint32_t slots = 1;               // credits: jobs held at once (1-1024)
-  uint32_t heartbeat_ms = 1000;     // sent in READY; the broker uses it too (10-60000)
-  uint32_t liveness = 3;            // missed intervals before the peer is dead (2-100)
-  std::string work_root;            // sandbox root (required for kProcess)
+  std::string connect;           // the broker's workers endpoint, e.g. tcp://127.0.0.1:7421
+  std::string worker_id;         // "" = "<host>:<pid>:<random hex>"
+  uint32_t slots = 1;            // credits: jobs held at once (1-1024)
+  uint32_t heartbeat_ms = 1000;  // sent in READY; the broker uses it too (10-60000)
+  uint32_t liveness = 3;         // missed intervals before the peer is dead (2-100)
+  std::string work_root;         // sandbox root (required for kProcess)
   Executor executor = Executor::kProcess;
-  uint32_t reconnect_initial_ms = 1000;  // Paranoid Pirate: 1 s doubling ...
-  uint32_t reconnect_max_ms = 32000;     // ... to 32 s, each delay plus up to 50% jitter
+  uint32_t reconnect_initial_ms = 1000;        // Paranoid Pirate: 1 s doubling ...
+  uint32_t reconnect_max_ms = 32000;           // ... to 32 s, each delay plus up to 50% jitter
   std::chrono::milliseconds kill_grace{2000};  // SIGTERM -> SIGKILL on timeout/cancel
 };
 
@@ -53,15 +53,16 @@ struct WorkerAgentStats {
   std::atomic<uint64_t> registrations{0};  // READY sent (one per socket)
   std::atomic<uint64_t> jobs_started{0};
   std::atomic<uint64_t> results_sent{0};
-  std::atomic<uint64_t> broker_lost{0};    // times the broker was declared dead or said DISCONNECT
+  std::atomic<uint64_t> broker_lost{0};  // times the broker was declared dead or said DISCONNECT
 };
 
 class WorkerAgent {
  public:
   // `source` and `sink` (not owned; must outlive the agent) are required for kProcess and may
   // be null for kNoop. `ctx` must outlive the agent.
-  static Result<std::unique_ptr<WorkerAgent>> Create(zmq::context_t& ctx, WorkerAgentOptions options,
-                                                     BlobSource* source, BlobSink* sink);
+  static Result<std::unique_ptr<WorkerAgent>> Create(zmq::context_t& ctx,
+                                                     WorkerAgentOptions options, BlobSource* source,
+                                                     BlobSink* sink);
   ~WorkerAgent();
   WorkerAgent(const WorkerAgent&) = delete;
   WorkerAgent& operator=(const WorkerAgent&) = delete;

@@ -119,7 +119,8 @@ TEST_CASE("broker: priority order high > standard > low, FIFO within") {
   CHECK(order == std::vector<std::string>{JobId(3), JobId(5), JobId(2), JobId(1), JobId(4)});
 }
 
-TEST_CASE("broker: a silent worker is lost; each held job becomes worker_lost; late RESULT is stale") {
+TEST_CASE(
+    "broker: a silent worker is lost; each held job becomes worker_lost; late RESULT is stale") {
   BrokerHarness h;
   auto coord = h.Coord();
   auto w = h.Worker("quiet", 2, /*hb=*/50, /*liveness=*/2);
@@ -164,13 +165,13 @@ TEST_CASE("broker: fencing: a RESULT for another attempt or job is ignored") {
   w->ExpectJob();
   StageJob old = job;
   old.attempt = 1;
-  w->Finish(old);             // stale attempt
-  w->Finish(MakeJob(55));     // never leased
+  w->Finish(old);          // stale attempt
+  w->Finish(MakeJob(55));  // never leased
   CHECK(coord->Silent(300ms));
   w->Finish(job);
   StageResult r = coord->ExpectResult();
   CHECK(r.attempt == 2);
-  w->Finish(job);             // duplicate after the lease ended
+  w->Finish(job);  // duplicate after the lease ended
   CHECK(coord->Silent(300ms));
   CHECK(h.broker->workers_endpoint().rfind("tcp://127.0.0.1:", 0) == 0);
 }

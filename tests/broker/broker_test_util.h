@@ -74,10 +74,13 @@ class Peer {
               i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
     }
   }
-  void Send(std::string_view cmd, std::string body) { SendRaw(proto::Frames(cmd, std::move(body))); }
+  void Send(std::string_view cmd, std::string body) {
+    SendRaw(proto::Frames(cmd, std::move(body)));
+  }
 
   // Next message within `timeout`, skipping commands in `skip`.
-  std::optional<proto::Message> Recv(Ms timeout, const std::set<std::string>& skip = {"HEARTBEAT", "WORKER_LIST"}) {
+  std::optional<proto::Message> Recv(Ms timeout, const std::set<std::string>& skip = {
+                                                     "HEARTBEAT", "WORKER_LIST"}) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       auto left = std::chrono::duration_cast<Ms>(deadline - std::chrono::steady_clock::now());
@@ -156,7 +159,9 @@ class Coordinator : public Peer {
   // Announces itself (a ROUTER can only talk to peers it heard from).
   void Hello() { Send(proto::kHeartbeat, proto::EmptyBody()); }
   void Dispatch(const StageJob& j) { Send(proto::kDispatch, EncodeStageJob(j)); }
-  void Revoke(const StageJob& j) { Send(proto::kRevoke, proto::EncodeJobRef({j.job_id, j.attempt})); }
+  void Revoke(const StageJob& j) {
+    Send(proto::kRevoke, proto::EncodeJobRef({j.job_id, j.attempt}));
+  }
   StageResult ExpectResult(Ms timeout = 3000ms) {
     auto r = DecodeStageResult(Expect(proto::kResult, timeout).body);
     REQUIRE(r.ok());

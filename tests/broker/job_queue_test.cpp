@@ -29,7 +29,8 @@ TEST_CASE("job queue: bounded, duplicates recognised, remove and push-front") {
   JobQueue q(2);
   CHECK(q.Push(MakeJob(1)) == JobQueue::PushResult::kQueued);
   CHECK(q.Push(MakeJob(1)) == JobQueue::PushResult::kDuplicate);
-  CHECK(q.Push(MakeJob(1, Priority::kStandard, 2)) == JobQueue::PushResult::kQueued);  // other attempt
+  CHECK(q.Push(MakeJob(1, Priority::kStandard, 2)) ==
+        JobQueue::PushResult::kQueued);  // other attempt
   CHECK(q.Push(MakeJob(3)) == JobQueue::PushResult::kFull);
   CHECK(q.Contains({testing::JobId(1), 2}));
   auto removed = q.Remove({testing::JobId(1), 2});

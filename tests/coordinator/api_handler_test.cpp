@@ -69,14 +69,17 @@ struct Api {
     return reply->frames;
   }
   // A DEALER client's request: [identity][RCP1][command][body].
-  std::vector<std::string> Request(std::string_view command, std::string body, Effects* out = nullptr) {
+  std::vector<std::string> Request(std::string_view command, std::string body,
+                                   Effects* out = nullptr) {
     std::vector<std::string> frames = {"client-1"};
     for (auto& f : proto::Frames(command, std::move(body))) frames.push_back(std::move(f));
     return Send(frames, out);
   }
 };
 
-std::string RunIdBody(const std::string& id) { return proto::JsonBody({{"run_id", id}}); }
+std::string RunIdBody(const std::string& id) {
+  return proto::JsonBody({{"run_id", id}});
+}
 
 // Checks reply = envelope + [RCP1, ERROR, {code, message}] and returns the decoded error.
 Status ErrorReply(const std::vector<std::string>& reply, const std::vector<std::string>& envelope) {
@@ -89,7 +92,8 @@ Status ErrorReply(const std::vector<std::string>& reply, const std::vector<std::
   return s;
 }
 
-std::string OkBody(const std::vector<std::string>& reply, const std::vector<std::string>& envelope) {
+std::string OkBody(const std::vector<std::string>& reply,
+                   const std::vector<std::string>& envelope) {
   REQUIRE(reply.size() == envelope.size() + 3);
   for (size_t i = 0; i < envelope.size(); ++i) CHECK(reply[i] == envelope[i]);
   CHECK(reply[envelope.size()] == "RCP1");
@@ -121,28 +125,58 @@ TEST_CASE("api: garbage framing gets an ERROR naming the problem, envelope prese
   };
   const std::vector<Case> cases = {
       {"identity only", {"id"}, {"id"}, Status::Code::kInvalidArgument, "no RCP1 frame"},
-      {"no tag (DEALER)", {"id", "STATUS", "x"}, {"id"}, Status::Code::kInvalidArgument,
+      {"no tag (DEALER)",
+       {"id", "STATUS", "x"},
+       {"id"},
+       Status::Code::kInvalidArgument,
        "malformed request: no RCP1 frame"},
-      {"no tag (REQ)", {"id", "", "SUBMIT", "x"}, {"id", ""}, Status::Code::kInvalidArgument,
+      {"no tag (REQ)",
+       {"id", "", "SUBMIT", "x"},
+       {"id", ""},
+       Status::Code::kInvalidArgument,
        "no RCP1 frame"},
-      {"wrong tag", {"id", "", "RCP2", "STATUS", RunIdBody("r")}, {"id", ""},
-       Status::Code::kInvalidArgument, "no RCP1 frame"},
+      {"wrong tag",
+       {"id", "", "RCP2", "STATUS", RunIdBody("r")},
+       {"id", ""},
+       Status::Code::kInvalidArgument,
+       "no RCP1 frame"},
       {"tag only", {"id", "RCP1"}, {"id"}, Status::Code::kInvalidArgument, "expected 3 frames"},
       {"no body", {"id", "RCP1", "STATUS"}, {"id"}, Status::Code::kInvalidArgument, "got 2"},
-      {"extra frame", {"id", "", "RCP1", "STATUS", RunIdBody("r"), "x"}, {"id", ""},
-       Status::Code::kInvalidArgument, "got 4"},
-      {"unknown command", {"id", "RCP1", "FROB", proto::EmptyBody()}, {"id"},
-       Status::Code::kInvalidArgument, "unknown command FROB"},
-      {"worker command on the API", {"id", "RCP1", "READY", proto::EmptyBody()}, {"id"},
-       Status::Code::kInvalidArgument, "unknown command READY"},
-      {"lowercase command", {"id", "RCP1", "status", RunIdBody("r")}, {"id"},
-       Status::Code::kInvalidArgument, "[A-Z_]+"},
-      {"long command", {"id", "RCP1", std::string(33, 'A'), proto::EmptyBody()}, {"id"},
-       Status::Code::kInvalidArgument, "1-32 bytes"},
-      {"oversized body", {"id", "RCP1", "SUBMIT", std::string(wire::kMaxMessageBytes + 1, '\x80')},
-       {"id"}, Status::Code::kResourceExhausted, "exceeds the limit"},
-      {"two identities", {"proxy", "id", "", "RCP1", "FROB", ""}, {"proxy", "id", ""},
-       Status::Code::kInvalidArgument, "unknown command"},
+      {"extra frame",
+       {"id", "", "RCP1", "STATUS", RunIdBody("r"), "x"},
+       {"id", ""},
+       Status::Code::kInvalidArgument,
+       "got 4"},
+      {"unknown command",
+       {"id", "RCP1", "FROB", proto::EmptyBody()},
+       {"id"},
+       Status::Code::kInvalidArgument,
+       "unknown command FROB"},
+      {"worker command on the API",
+       {"id", "RCP1", "READY", proto::EmptyBody()},
+       {"id"},
+       Status::Code::kInvalidArgument,
+       "unknown command READY"},
+      {"lowercase command",
+       {"id", "RCP1", "status", RunIdBody("r")},
+       {"id"},
+       Status::Code::kInvalidArgument,
+       "[A-Z_]+"},
+      {"long command",
+       {"id", "RCP1", std::string(33, 'A'), proto::EmptyBody()},
+       {"id"},
+       Status::Code::kInvalidArgument,
+       "1-32 bytes"},
+      {"oversized body",
+       {"id", "RCP1", "SUBMIT", std::string(wire::kMaxMessageBytes + 1, '\x80')},
+       {"id"},
+       Status::Code::kResourceExhausted,
+       "exceeds the limit"},
+      {"two identities",
+       {"proxy", "id", "", "RCP1", "FROB", ""},
+       {"proxy", "id", ""},
+       Status::Code::kInvalidArgument,
+       "unknown command"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.what);
@@ -171,15 +205,21 @@ TEST_CASE("api: malformed bodies get an ERROR naming the field") {
       {"garbage", proto::kStatus, "\xc1", "request: "},
       {"truncated", proto::kStatus, RunIdBody("run-1").substr(0, 5), "request: truncated"},
       {"trailing", proto::kStatus, RunIdBody("run-1") + "x", "trailing bytes"},
-      {"array", proto::kStatus, proto::JsonBody(nlohmann::json::array({"run-1"})), "request: expected a map"},
+      {"array", proto::kStatus, proto::JsonBody(nlohmann::json::array({"run-1"})),
+       "request: expected a map"},
       {"no run_id", proto::kStatus, proto::EmptyBody(), "request.run_id: missing required field"},
-      {"run_id type", proto::kCancelRun, proto::JsonBody({{"run_id", 1}}), "request.run_id: expected string"},
+      {"run_id type", proto::kCancelRun, proto::JsonBody({{"run_id", 1}}),
+       "request.run_id: expected string"},
       {"run_id syntax", proto::kAudit, RunIdBody("../etc"), "request.run_id: run id must start"},
-      {"run_id chars", proto::kResultOf, RunIdBody("a b"), "request.run_id: run id 'a b' may only contain"},
-      {"run_id long", proto::kStatus, RunIdBody(std::string(129, 'r')), "request.run_id: string of 129"},
+      {"run_id chars", proto::kResultOf, RunIdBody("a b"),
+       "request.run_id: run id 'a b' may only contain"},
+      {"run_id long", proto::kStatus, RunIdBody(std::string(129, 'r')),
+       "request.run_id: string of 129"},
       {"submission garbage", proto::kSubmit, "\xc1", "run_submission: "},
-      {"submission empty map", proto::kSubmit, proto::EmptyBody(), "run_submission.schema_version: missing"},
-      {"submission bad ref", proto::kSubmit, EncodeRunSubmission(no_ref), "run_submission.config_manifest"},
+      {"submission empty map", proto::kSubmit, proto::EmptyBody(),
+       "run_submission.schema_version: missing"},
+      {"submission bad ref", proto::kSubmit, EncodeRunSubmission(no_ref),
+       "run_submission.config_manifest"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.what);
@@ -193,7 +233,8 @@ TEST_CASE("api: malformed bodies get an ERROR naming the field") {
 
 TEST_CASE("api: STATUS, CANCEL, AUDIT and RESULTS of an unknown run are NOT_FOUND") {
   Api a;
-  for (std::string_view cmd : {proto::kStatus, proto::kCancelRun, proto::kAudit, proto::kResultOf}) {
+  for (std::string_view cmd :
+       {proto::kStatus, proto::kCancelRun, proto::kAudit, proto::kResultOf}) {
     CAPTURE(cmd);
     Effects fx;
     Status s = ErrorReply(a.Request(cmd, RunIdBody("run-404"), &fx), {"client-1"});
@@ -228,32 +269,38 @@ TEST_CASE("api: SUBMIT, STATUS, LIST, WORKERS, RESULTS, AUDIT, CANCEL") {
   CHECK(submitted->state == RunState::kQueued);
   CHECK(fx.events.size() == 1);
 
-  auto status = DecodeRunStatus(OkBody(a.Request(proto::kStatus, RunIdBody("run-1")), {"client-1"}));
+  auto status =
+      DecodeRunStatus(OkBody(a.Request(proto::kStatus, RunIdBody("run-1")), {"client-1"}));
   REQUIRE(status.ok());
   CHECK(*status == *submitted);
 
   // Idempotent resubmission through the API.
   Effects again;
-  auto resubmitted = DecodeRunStatus(OkBody(a.Request(proto::kSubmit, EncodeRunSubmission(a.sub), &again), {"client-1"}));
+  auto resubmitted = DecodeRunStatus(
+      OkBody(a.Request(proto::kSubmit, EncodeRunSubmission(a.sub), &again), {"client-1"}));
   REQUIRE(resubmitted.ok());
   CHECK(*resubmitted == *submitted);
   CHECK(again.empty());
 
-  auto list = proto::BodyJson(OkBody(a.Request(proto::kList, proto::EmptyBody()), {"client-1"}), "list");
+  auto list =
+      proto::BodyJson(OkBody(a.Request(proto::kList, proto::EmptyBody()), {"client-1"}), "list");
   REQUIRE(list.ok());
   REQUIRE((*list)["runs"].size() == 1);
   CHECK((*list)["runs"][0]["run_id"] == "run-1");
   CHECK((*list)["runs"][0]["state"] == "queued");
 
-  auto none = proto::BodyJson(OkBody(a.Request(proto::kWorkers, proto::EmptyBody()), {"client-1"}), "w");
+  auto none =
+      proto::BodyJson(OkBody(a.Request(proto::kWorkers, proto::EmptyBody()), {"client-1"}), "w");
   REQUIRE(none.ok());
   CHECK((*none)["workers"] == nlohmann::json::array());
   a.api->SetWorkers(nlohmann::json::array({{{"worker_id", "box:1:x"}, {"slots", 2}}}));
-  auto workers = proto::BodyJson(OkBody(a.Request(proto::kWorkers, proto::EmptyBody()), {"client-1"}), "w");
+  auto workers =
+      proto::BodyJson(OkBody(a.Request(proto::kWorkers, proto::EmptyBody()), {"client-1"}), "w");
   REQUIRE(workers.ok());
   CHECK((*workers)["workers"][0]["worker_id"] == "box:1:x");
 
-  auto results = proto::BodyJson(OkBody(a.Request(proto::kResultOf, RunIdBody("run-1")), {"client-1"}), "r");
+  auto results =
+      proto::BodyJson(OkBody(a.Request(proto::kResultOf, RunIdBody("run-1")), {"client-1"}), "r");
   REQUIRE(results.ok());
   CHECK((*results)["run_id"] == "run-1");
   REQUIRE((*results)["jobs"].size() == 1);
@@ -261,15 +308,18 @@ TEST_CASE("api: SUBMIT, STATUS, LIST, WORKERS, RESULTS, AUDIT, CANCEL") {
   CHECK((*results)["jobs"][0]["state"] == "ready");
 
   Effects cancel_fx;
-  auto cancel_reply = DecodeRunStatus(OkBody(a.Request(proto::kCancelRun, RunIdBody("run-1"), &cancel_fx), {"client-1"}));
+  auto cancel_reply = DecodeRunStatus(
+      OkBody(a.Request(proto::kCancelRun, RunIdBody("run-1"), &cancel_fx), {"client-1"}));
   REQUIRE(cancel_reply.ok());  // its content: see "the CANCEL reply shows the cancelled run"
   CHECK(cancel_fx.events.size() == 1);
-  auto cancelled = DecodeRunStatus(OkBody(a.Request(proto::kStatus, RunIdBody("run-1")), {"client-1"}));
+  auto cancelled =
+      DecodeRunStatus(OkBody(a.Request(proto::kStatus, RunIdBody("run-1")), {"client-1"}));
   REQUIRE(cancelled.ok());
   CHECK(cancelled->state == RunState::kFailed);
   CHECK(cancelled->reason == "cancelled");
 
-  auto audit = proto::BodyJson(OkBody(a.Request(proto::kAudit, RunIdBody("run-1")), {"client-1"}), "audit");
+  auto audit =
+      proto::BodyJson(OkBody(a.Request(proto::kAudit, RunIdBody("run-1")), {"client-1"}), "audit");
   REQUIRE(audit.ok());
   CHECK((*audit)["ok"] == true);
   CHECK((*audit)["events"] == 2);
@@ -337,7 +387,8 @@ TEST_CASE("api: replay serves the log in pages and refuses malformed requests") 
 TEST_CASE("api: the CANCEL reply shows the cancelled run") {
   Api a;
   a.Request(proto::kSubmit, EncodeRunSubmission(a.sub));
-  auto reply = DecodeRunStatus(OkBody(a.Request(proto::kCancelRun, RunIdBody("run-1")), {"client-1"}));
+  auto reply =
+      DecodeRunStatus(OkBody(a.Request(proto::kCancelRun, RunIdBody("run-1")), {"client-1"}));
   REQUIRE(reply.ok());
   CHECK(reply->state == RunState::kFailed);
   CHECK(reply->reason == "cancelled");
@@ -348,8 +399,8 @@ TEST_CASE("api: the CANCEL reply shows the cancelled run") {
 TEST_CASE("api: LIST and WORKERS refuse a malformed body") {
   Api a;
   for (std::string_view cmd : {proto::kList, proto::kWorkers}) {
-    for (const std::string& body :
-         {std::string("\xc1"), proto::JsonBody(nlohmann::json::array()), proto::EmptyBody() + "x"}) {
+    for (const std::string& body : {std::string("\xc1"), proto::JsonBody(nlohmann::json::array()),
+                                    proto::EmptyBody() + "x"}) {
       CAPTURE(cmd);
       Status s = ErrorReply(a.Request(cmd, body), {"client-1"});
       CHECK(s.code() == Status::Code::kInvalidArgument);

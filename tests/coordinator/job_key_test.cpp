@@ -37,13 +37,16 @@ JobSpec Example() {
 }  // namespace
 
 TEST_CASE("BLAKE2b-256 matches the reference vector") {
-  // BLAKE2b-256("abc"), RFC 7693 parameters with a 32-byte digest (hashlib.blake2b(b"abc", digest_size=32)).
-  CHECK(Blake2b256("abc").Hex() == "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319");
+  // BLAKE2b-256("abc"), RFC 7693 parameters with a 32-byte digest (hashlib.blake2b(b"abc",
+  // digest_size=32)).
+  CHECK(Blake2b256("abc").Hex() ==
+        "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319");
 }
 
 TEST_CASE("golden job ID of the documented example") {
   // Also asserted by tests/python/test_job_id_doc.py from docs/job-id.md alone.
-  CHECK(ComputeJobId(Example()).Hex() == "e3dafee72a5809ce8ae0394b29343cfd2797f17c4b96211f618c458fed6a6ccd");
+  CHECK(ComputeJobId(Example()).Hex() ==
+        "e3dafee72a5809ce8ae0394b29343cfd2797f17c4b96211f618c458fed6a6ccd");
 }
 
 TEST_CASE("the encoding starts with the version tag and is length-prefixed") {
@@ -63,13 +66,20 @@ TEST_CASE("the job ID changes when any field changes") {
       {"argv order", [](JobSpec& s) { std::swap(s.argv[0], s.argv[1]); }},
       {"argv empty", [](JobSpec& s) { s.argv.clear(); }},
       {"env value", [](JobSpec& s) { s.env["LANG"] = "C.UTF-8"; }},
-      {"env key", [](JobSpec& s) { s.env.erase("LANG"); s.env["LC_ALL"] = "C"; }},
+      {"env key",
+       [](JobSpec& s) {
+         s.env.erase("LANG");
+         s.env["LC_ALL"] = "C";
+       }},
       {"env extra", [](JobSpec& s) { s.env["X"] = ""; }},
       {"shard", [](JobSpec& s) { s.shard = 0; }},
       {"shards", [](JobSpec& s) { s.shards = 3; }},
       {"input digest", [](JobSpec& s) { s.inputs[0].second.bytes[31] ^= 1; }},
       {"input path", [](JobSpec& s) { s.inputs[1].first = "in/module/game.z64"; }},
-      {"input extra", [](JobSpec& s) { s.inputs.push_back({"in/a/0/x", D(0)}); }},
+      {"input extra",
+       [](JobSpec& s) {
+         s.inputs.push_back({"in/a/0/x", D(0)});
+       }},
       {"input removed", [](JobSpec& s) { s.inputs.pop_back(); }},
       {"output", [](JobSpec& s) { s.outputs[0] = "out2/"; }},
       {"output dir vs file", [](JobSpec& s) { s.outputs[0] = "out"; }},

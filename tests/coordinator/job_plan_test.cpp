@@ -53,7 +53,8 @@ StageOutputs Outputs() {
   StageOutputs o;
   o["analyze"] = {{{"analysis.json", D(0x10)}}};
   for (uint8_t i = 0; i < 8; ++i) {
-    o["lift"].push_back({{"out/f_" + std::to_string(i) + ".c", D(0x20 + i)}, {"lift.log", D(0x30 + i)}});
+    o["lift"].push_back(
+        {{"out/f_" + std::to_string(i) + ".c", D(0x20 + i)}, {"lift.log", D(0x30 + i)}});
   }
   return o;
 }
@@ -198,7 +199,8 @@ TEST_CASE("planning refuses bad module names, missing or malformed need outputs"
   has(msg("link", kModule, o), "stage 'link' needs 'lift': got outputs of 7 shards, expected 8");
   o = Outputs();
   o["lift"][3].push_back({"other.txt", D(1)});
-  has(msg("link", kModule, o), "shard 3 output 'other.txt' is not inside the stage's declared outputs");
+  has(msg("link", kModule, o),
+      "shard 3 output 'other.txt' is not inside the stage's declared outputs");
   o = Outputs();
   o["lift"][3].push_back({"out/../../etc/passwd", D(1)});
   has(msg("link", kModule, o), "'..' component");
@@ -227,11 +229,14 @@ TEST_CASE("ValidateRelativePath: the working-dir path rules") {
   CHECK(ValidateRelativePath("a/", "p", true).ok());
   CHECK_FALSE(ValidateRelativePath("a/", "p", false).ok());
   CHECK(ValidateRelativePath("..x/y..", "p", false).ok());
-  CHECK(ValidateRelativePath(std::string("a\0b", 3), "p", false).message() == "p contains a NUL character");
-  CHECK(ValidateRelativePath(std::string(1025, 'a'), "p", false).message().find("longer than 1024") !=
-        std::string::npos);
-  CHECK(ValidateRelativePath(std::string(256, 'a'), "p", false).message().find("component longer than 255") !=
-        std::string::npos);
+  CHECK(ValidateRelativePath(std::string("a\0b", 3), "p", false).message() ==
+        "p contains a NUL character");
+  CHECK(
+      ValidateRelativePath(std::string(1025, 'a'), "p", false).message().find("longer than 1024") !=
+      std::string::npos);
+  CHECK(ValidateRelativePath(std::string(256, 'a'), "p", false)
+            .message()
+            .find("component longer than 255") != std::string::npos);
   CHECK(ValidateRelativePath(std::string(255, 'a') + "/" + std::string(255, 'b'), "p", false).ok());
 }
 
@@ -272,7 +277,8 @@ StageOutputs SplitOutputs() {
   StageOutputs o;
   o["analyze"] = {{{"analysis.json", D(0x10)}}};
   for (uint8_t i = 0; i < 8; ++i) {
-    o["split"].push_back({{"out/slice.json", D(0x40 + i)}, {"out/extra/" + std::to_string(i), D(0x50 + i)}});
+    o["split"].push_back(
+        {{"out/slice.json", D(0x40 + i)}, {"out/extra/" + std::to_string(i), D(0x50 + i)}});
   }
   return o;
 }
@@ -339,16 +345,19 @@ TEST_CASE("shard_inputs = same still checks every shard of the need") {
   o["split"].pop_back();
   auto r = PlanStageJobs(rp, "lift", kModule, o);
   REQUIRE_FALSE(r.ok());
-  CHECK(r.status().message().find("stage 'lift' needs 'split': got outputs of 7 shards, expected 8") !=
+  CHECK(r.status().message().find(
+            "stage 'lift' needs 'split': got outputs of 7 shards, expected 8") !=
         std::string::npos);
   o = SplitOutputs();
   o["split"][6].push_back({"elsewhere.txt", D(1)});
   r = PlanStageJobs(rp, "lift", kModule, o);
   REQUIRE_FALSE(r.ok());
-  CHECK(r.status().message().find("shard 6 output 'elsewhere.txt' is not inside") != std::string::npos);
+  CHECK(r.status().message().find("shard 6 output 'elsewhere.txt' is not inside") !=
+        std::string::npos);
   o = SplitOutputs();
   o.erase("analyze");
   r = PlanStageJobs(rp, "lift", kModule, o);
   REQUIRE_FALSE(r.ok());
-  CHECK(r.status().message().find("needs 'analyze', whose outputs were not given") != std::string::npos);
+  CHECK(r.status().message().find("needs 'analyze', whose outputs were not given") !=
+        std::string::npos);
 }

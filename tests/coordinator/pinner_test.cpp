@@ -45,7 +45,8 @@ TEST_CASE("pinner: pins are written in order; Drain waits for them") {
   for (int i = 0; i < 50; ++i) {
     std::string run = "run-" + std::to_string(i);
     batch.push_back({run, store::RunPinState::kActive, {a}});
-    batch.push_back({run, i % 2 ? store::RunPinState::kSucceeded : store::RunPinState::kFailed, {b}});
+    batch.push_back(
+        {run, i % 2 ? store::RunPinState::kSucceeded : store::RunPinState::kFailed, {b}});
   }
   pinner.Enqueue(std::move(batch));
   pinner.Drain();
@@ -87,7 +88,8 @@ TEST_CASE("pinner: destruction writes what is still queued; an empty Enqueue is 
     pinner.Enqueue({});
     pinner.Drain();  // nothing queued: returns at once
     std::vector<Effects::Pin> batch;
-    for (int i = 0; i < 20; ++i) batch.push_back({"r-" + std::to_string(i), store::RunPinState::kActive, {a}});
+    for (int i = 0; i < 20; ++i)
+      batch.push_back({"r-" + std::to_string(i), store::RunPinState::kActive, {a}});
     pinner.Enqueue(std::move(batch));
   }
   auto pins = store->ListPins();
@@ -102,8 +104,10 @@ TEST_CASE("pinner: pins queued while it lingers share one commit, in order") {
   Pinner pinner(store.get());
   // One Enqueue per pin, as the coordinator does per batch: the active pin of each run, then
   // its terminal pin in a later call. Whatever the batching, the terminal state wins.
-  for (int i = 0; i < 30; ++i) pinner.Enqueue({{"run-" + std::to_string(i), store::RunPinState::kActive, {a}}});
-  for (int i = 0; i < 30; ++i) pinner.Enqueue({{"run-" + std::to_string(i), store::RunPinState::kSucceeded, {b}}});
+  for (int i = 0; i < 30; ++i)
+    pinner.Enqueue({{"run-" + std::to_string(i), store::RunPinState::kActive, {a}}});
+  for (int i = 0; i < 30; ++i)
+    pinner.Enqueue({{"run-" + std::to_string(i), store::RunPinState::kSucceeded, {b}}});
   pinner.Drain();
   CHECK(pinner.written() == 60);
   auto pins = store->ListPins();

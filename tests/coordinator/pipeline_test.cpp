@@ -4,10 +4,10 @@
 
 #include <doctest/doctest.h>
 
+#include <unistd.h>
 #include <cstdlib>
 #include <fstream>
 #include <string>
-#include <unistd.h>
 
 using namespace recomp;
 using namespace recomp::coordinator;
@@ -30,13 +30,15 @@ std::string ErrorOf(std::string_view text) {
 }
 
 // A single stage "a" with `extra` lines appended to its table.
-std::string StageWith(std::string_view extra) { return std::string(kStageA) + std::string(extra) + "\n"; }
+std::string StageWith(std::string_view extra) {
+  return std::string(kStageA) + std::string(extra) + "\n";
+}
 
-#define CHECK_REFUSED(text, ...)                                         \
-  do {                                                                   \
-    std::string _msg = ErrorOf(text);                                    \
-    INFO("message: " << _msg);                                           \
-    CHECK_FALSE(_msg.empty());                                           \
+#define CHECK_REFUSED(text, ...)                                                               \
+  do {                                                                                         \
+    std::string _msg = ErrorOf(text);                                                          \
+    INFO("message: " << _msg);                                                                 \
+    CHECK_FALSE(_msg.empty());                                                                 \
     for (std::string_view _part : {__VA_ARGS__}) CHECK(_msg.find(_part) != std::string::npos); \
   } while (0)
 
@@ -88,7 +90,8 @@ retries = 0
 env = { LANG = "C", PYTHONHASHSEED = "0" }
 validation = true
 salt = "gcc-13"
-)", "p.toml");
+)",
+                         "p.toml");
   REQUIRE_MESSAGE(r.ok(), r.status().ToString());
   CHECK(r->tools == std::vector<std::string>{"tools/lift.py", "runtime.c"});
   CHECK(r->ToolBasenames() == std::vector<std::string>{"lift.py", "runtime.c"});
@@ -131,7 +134,8 @@ outputs = ["a"]
 name = "analyze"
 command = ["x"]
 outputs = ["a"]
-)", "p.toml");
+)",
+                         "p.toml");
   REQUIRE_MESSAGE(r.ok(), r.status().ToString());
   CHECK(r->order == std::vector<std::string>{"runtime", "analyze", "report", "lift", "link"});
 }
@@ -149,7 +153,8 @@ TEST_CASE("a pipeline without stages is refused") {
 }
 
 TEST_CASE("unknown keys are refused, naming the key") {
-  CHECK_REFUSED(StageWith("shard = 8"), "stage 'a'", "unknown key 'shard'", "did you mean 'shards'");
+  CHECK_REFUSED(StageWith("shard = 8"), "stage 'a'", "unknown key 'shard'",
+                "did you mean 'shards'");
   CHECK_REFUSED(StageWith("colour = 1"), "unknown key 'colour'", "allowed keys:");
   CHECK_REFUSED("tool = []\n" + std::string(kStageA), "unknown key 'tool'", "did you mean 'tools'");
   CHECK_REFUSED(StageWith("[stages.extra]\nx = 1"), "unknown key 'extra'");
@@ -160,16 +165,22 @@ TEST_CASE("stage errors carry the line of the offending value") {
 }
 
 TEST_CASE("stage names are checked") {
-  CHECK_REFUSED("[[stages]]\ncommand = [\"x\"]\noutputs = [\"o\"]\n", "missing required key 'name'");
+  CHECK_REFUSED("[[stages]]\ncommand = [\"x\"]\noutputs = [\"o\"]\n",
+                "missing required key 'name'");
   for (const char* bad : {"Lift", "a/b", "", "a b", "lift.py", "x\\\\y"}) {
-    CHECK_REFUSED("[[stages]]\nname = \"" + std::string(bad) + "\"\ncommand = [\"x\"]\noutputs = [\"o\"]\n",
-                  "stage name", "is invalid", "[a-z0-9_-]");
+    CHECK_REFUSED(
+        "[[stages]]\nname = \"" + std::string(bad) + "\"\ncommand = [\"x\"]\noutputs = [\"o\"]\n",
+        "stage name", "is invalid", "[a-z0-9_-]");
   }
-  CHECK_REFUSED("[[stages]]\nname = \"" + std::string(65, 'a') + "\"\ncommand = [\"x\"]\noutputs = [\"o\"]\n",
-                "is invalid");
-  CHECK_REFUSED("[[stages]]\nname = \"module\"\ncommand = [\"x\"]\noutputs = [\"o\"]\n", "'module' is reserved");
-  CHECK_REFUSED("[[stages]]\nname = \"tools\"\ncommand = [\"x\"]\noutputs = [\"o\"]\n", "'tools' is reserved");
-  CHECK_REFUSED("[[stages]]\nname = 3\ncommand = [\"x\"]\noutputs = [\"o\"]\n", "name must be a string");
+  CHECK_REFUSED(
+      "[[stages]]\nname = \"" + std::string(65, 'a') + "\"\ncommand = [\"x\"]\noutputs = [\"o\"]\n",
+      "is invalid");
+  CHECK_REFUSED("[[stages]]\nname = \"module\"\ncommand = [\"x\"]\noutputs = [\"o\"]\n",
+                "'module' is reserved");
+  CHECK_REFUSED("[[stages]]\nname = \"tools\"\ncommand = [\"x\"]\noutputs = [\"o\"]\n",
+                "'tools' is reserved");
+  CHECK_REFUSED("[[stages]]\nname = 3\ncommand = [\"x\"]\noutputs = [\"o\"]\n",
+                "name must be a string");
   CHECK(ErrorOf("[[stages]]\nname = \"lift_2-x\"\ncommand = [\"x\"]\noutputs = [\"o\"]\n").empty());
 }
 
@@ -203,13 +214,17 @@ command = ["x"]
 outputs = ["o"]
 )";
   CHECK_REFUSED(three, "dependency cycle in needs: a -> b -> c -> a");
-  CHECK_REFUSED(std::string(kStageA) + "[[stages]]\nname = \"b\"\nneeds = [\"a\", \"a\"]\ncommand = [\"x\"]\noutputs = [\"o\"]\n",
+  CHECK_REFUSED(std::string(kStageA) +
+                    "[[stages]]\nname = \"b\"\nneeds = [\"a\", \"a\"]\ncommand = [\"x\"]\noutputs "
+                    "= [\"o\"]\n",
                 "lists 'a' twice");
 }
 
 TEST_CASE("command must be a non-empty argv without empty elements") {
-  CHECK_REFUSED("[[stages]]\nname = \"a\"\noutputs = [\"o\"]\n", "stage 'a'", "missing required key 'command'");
-  CHECK_REFUSED("[[stages]]\nname = \"a\"\ncommand = []\noutputs = [\"o\"]\n", "stage 'a': command is empty");
+  CHECK_REFUSED("[[stages]]\nname = \"a\"\noutputs = [\"o\"]\n", "stage 'a'",
+                "missing required key 'command'");
+  CHECK_REFUSED("[[stages]]\nname = \"a\"\ncommand = []\noutputs = [\"o\"]\n",
+                "stage 'a': command is empty");
   CHECK_REFUSED("[[stages]]\nname = \"a\"\ncommand = [\"x\", \"\"]\noutputs = [\"o\"]\n",
                 "command[1] is an empty string");
   CHECK_REFUSED("[[stages]]\nname = \"a\"\ncommand = \"make all\"\noutputs = [\"o\"]\n",
@@ -283,7 +298,8 @@ outputs = ["out/"]
 shards = 4
 module = false
 shard_inputs = "same"
-)", "p.toml");
+)",
+                         "p.toml");
   REQUIRE_MESSAGE(r.ok(), r.status().ToString());
   CHECK(r->FindStage("analyze")->module);
   CHECK(r->FindStage("split")->module);
@@ -302,7 +318,8 @@ needs = ["a"]
 command = ["true"]
 outputs = ["x"]
 shard_inputs = "same"
-)").empty());
+)")
+            .empty());
 }
 
 TEST_CASE("module and shard_inputs are checked") {
@@ -313,8 +330,9 @@ TEST_CASE("module and shard_inputs are checked") {
   CHECK_REFUSED(StageWith("shard_inputs = \"Same\""), "must be \"all\" or \"same\"");
   CHECK_REFUSED(StageWith("shard_input = \"same\""), "did you mean 'shard_inputs'");
   // "same" with no needs, or no need of the same shard count.
-  CHECK_REFUSED(StageWith("shard_inputs = \"same\""),
-                "stage 'a': shard_inputs = \"same\" but no stage in its needs has its shard count (1)");
+  CHECK_REFUSED(
+      StageWith("shard_inputs = \"same\""),
+      "stage 'a': shard_inputs = \"same\" but no stage in its needs has its shard count (1)");
   CHECK_REFUSED(std::string(kStageA) + R"(
 [[stages]]
 name = "b"
@@ -338,18 +356,21 @@ TEST_CASE("env is checked: names, RECOMP_ reserved, string values") {
 }
 
 TEST_CASE("at most one validation stage") {
-  std::string two = StageWith("validation = true") +
-                    "[[stages]]\nname = \"b\"\ncommand = [\"x\"]\noutputs = [\"o\"]\nvalidation = true\n";
+  std::string two =
+      StageWith("validation = true") +
+      "[[stages]]\nname = \"b\"\ncommand = [\"x\"]\noutputs = [\"o\"]\nvalidation = true\n";
   CHECK_REFUSED(two, "stages 'a' and 'b' both set validation = true");
 }
 
 TEST_CASE("tools: basenames must be file names and unique") {
   CHECK_REFUSED("tools = [\"a/lift.py\", \"b/lift.py\"]\n" + std::string(kStageA),
                 "'a/lift.py' and 'b/lift.py' have the same basename 'lift.py'");
-  CHECK_REFUSED("tools = [\"tools/\"]\n" + std::string(kStageA), "tool 'tools/' does not name a file");
+  CHECK_REFUSED("tools = [\"tools/\"]\n" + std::string(kStageA),
+                "tool 'tools/' does not name a file");
   CHECK_REFUSED("tools = [\"..\"]\n" + std::string(kStageA), "does not name a file");
   CHECK_REFUSED("tools = [\"\"]\n" + std::string(kStageA), "does not name a file");
-  CHECK_REFUSED("tools = \"lift.py\"\n" + std::string(kStageA), "tools must be an array of strings");
+  CHECK_REFUSED("tools = \"lift.py\"\n" + std::string(kStageA),
+                "tools must be an array of strings");
 }
 
 TEST_CASE("tool_refs is refused in a user-written manifest") {
@@ -362,10 +383,16 @@ TEST_CASE("ResolveToolRefs appends a deterministic [tool_refs] table") {
   auto out = ResolveToolRefs(text, refs);
   REQUIRE_MESSAGE(out.ok(), out.status().ToString());
   CHECK(out->substr(0, text.size()) == text);  // the user's bytes are kept as they are
-  std::string expected_tail = "\n[tool_refs]  # written by recomp submit: tool basename -> artifact\n"
-                              "\"a b.c\" = \"" + D(2).Ref() + "\"\n"
-                              "\"q\\\"x\" = \"" + D(3).Ref() + "\"\n"
-                              "\"z.py\" = \"" + D(1).Ref() + "\"\n";
+  std::string expected_tail =
+      "\n[tool_refs]  # written by recomp submit: tool basename -> artifact\n"
+      "\"a b.c\" = \"" +
+      D(2).Ref() +
+      "\"\n"
+      "\"q\\\"x\" = \"" +
+      D(3).Ref() +
+      "\"\n"
+      "\"z.py\" = \"" +
+      D(1).Ref() + "\"\n";
   CHECK(out->substr(text.size()) == expected_tail);
   CHECK(*ResolveToolRefs(text, refs) == *out);
 
@@ -392,7 +419,8 @@ TEST_CASE("ResolveToolRefs handles a manifest without a final newline or tools")
 TEST_CASE("ResolveToolRefs refuses missing or extra refs and bad manifests") {
   const std::string text = "tools = [\"t/lift.py\"]" + std::string(kStageA);
   auto missing = ResolveToolRefs(text, {});
-  CHECK(missing.status().message().find("tool_refs has no ref for tool 'lift.py'") != std::string::npos);
+  CHECK(missing.status().message().find("tool_refs has no ref for tool 'lift.py'") !=
+        std::string::npos);
   auto extra = ResolveToolRefs(text, {{"lift.py", D(1)}, {"other.c", D(2)}});
   CHECK(extra.status().message().find("'other.c', which is not a tool") != std::string::npos);
   auto bad = ResolveToolRefs("[[stages]]\n", {});
@@ -400,15 +428,18 @@ TEST_CASE("ResolveToolRefs refuses missing or extra refs and bad manifests") {
 }
 
 TEST_CASE("ParseResolvedPipeline requires exactly one valid ref per tool") {
-  const std::string text = "tools = [\"t/lift.py\", \"rt.c\"]" + std::string(kStageA) + "[tool_refs]\n";
+  const std::string text =
+      "tools = [\"t/lift.py\", \"rt.c\"]" + std::string(kStageA) + "[tool_refs]\n";
   const std::string lift = "\"lift.py\" = \"" + D(1).Ref() + "\"\n";
   const std::string rt = "\"rt.c\" = \"" + D(2).Ref() + "\"\n";
-  auto err = [](const std::string& t) { return ParseResolvedPipeline(t, "r.toml").status().message(); };
+  auto err = [](const std::string& t) {
+    return ParseResolvedPipeline(t, "r.toml").status().message();
+  };
   CHECK(err(text + lift).find("tool_refs has no ref for tool 'rt.c'") != std::string::npos);
-  CHECK(err(text + lift + rt + "\"x.c\" = \"" + D(3).Ref() + "\"\n").find("'x.c', which is not a tool") !=
-        std::string::npos);
-  CHECK(err(text + lift + "\"rt.c\" = \"artifact://ABC\"\n").find("tool_refs.rt.c: malformed artifact ref") !=
-        std::string::npos);
+  CHECK(err(text + lift + rt + "\"x.c\" = \"" + D(3).Ref() + "\"\n")
+            .find("'x.c', which is not a tool") != std::string::npos);
+  CHECK(err(text + lift + "\"rt.c\" = \"artifact://ABC\"\n")
+            .find("tool_refs.rt.c: malformed artifact ref") != std::string::npos);
   CHECK(err(text + lift + "\"rt.c\" = 5\n").find("must be a string") != std::string::npos);
   CHECK(err("tools = [\"t/lift.py\"]" + std::string(kStageA)).find("no ref for tool 'lift.py'") !=
         std::string::npos);
@@ -437,7 +468,8 @@ TEST_CASE("LoadPipelineFile resolves tools relative to the manifest") {
   std::ofstream(dir / "cfg" / "bad.toml") << "tools = [\"tools/nope.py\"]" << kStageA;
   auto missing_tool = LoadPipelineFile(dir / "cfg" / "bad.toml");
   CHECK(missing_tool.status().code() == Status::Code::kNotFound);
-  CHECK(missing_tool.status().message().find("tool 'tools/nope.py' not found") != std::string::npos);
+  CHECK(missing_tool.status().message().find("tool 'tools/nope.py' not found") !=
+        std::string::npos);
 
   auto missing = LoadPipelineFile(dir / "cfg" / "absent.toml");
   CHECK(missing.status().code() == Status::Code::kNotFound);

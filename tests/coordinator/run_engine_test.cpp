@@ -60,7 +60,8 @@ std::vector<std::string> Types(const std::vector<Event>& events) {
 }
 
 const std::string kRequested = "recomp.run.requested", kStarted = "recomp.run.started",
-                  kStage = "recomp.run.stage.completed", kValidation = "recomp.run.validation.completed",
+                  kStage = "recomp.run.stage.completed",
+                  kValidation = "recomp.run.validation.completed",
                   kCompleted = "recomp.run.completed";
 
 // A coordinator without sockets: the engine plus the persistence step of the service.
@@ -106,7 +107,8 @@ struct Pool {
   // The "crash": a fresh engine over the same stores, at the stored head.
   void NewEngine() {
     engine.reset();
-    engine = std::make_unique<RunEngine>(opts, runs.get(), store.get(), runs->LastSequence().value());
+    engine =
+        std::make_unique<RunEngine>(opts, runs.get(), store.get(), runs->LastSequence().value());
   }
 
   Digest Put(std::string_view bytes, ArtifactClass cls = ArtifactClass::kGenerated) {
@@ -125,7 +127,8 @@ struct Pool {
     REQUIRE_MESSAGE(s.ok(), s.ToString());
     REQUIRE(fx.encoded_events.size() == fx.events.size());
     for (const auto& pin : fx.pins) {
-      REQUIRE(store->PinRun(pin.run_id, pin.state, pin.refs, std::chrono::system_clock::now()).ok());
+      REQUIRE(
+          store->PinRun(pin.run_id, pin.state, pin.refs, std::chrono::system_clock::now()).ok());
     }
     log.insert(log.end(), fx.events.begin(), fx.events.end());
   }
@@ -138,7 +141,8 @@ struct Pool {
   }
 
   RunSubmission Sub(const std::string& run_id) const {
-    return {run_id, ExecutionMode::kLocal, module_ref, config_ref, provenance_ref, "alice", Priority::kStandard};
+    return {run_id,  ExecutionMode::kLocal, module_ref, config_ref, provenance_ref,
+            "alice", Priority::kStandard};
   }
 
   Result<RunStatus> Submit(const RunSubmission& sub, Effects* out = nullptr) {
@@ -157,7 +161,8 @@ struct Pool {
   }
 
   // A worker's success: outputs stored in the store, a log, attempt of the job.
-  StageResult Success(const StageJob& j, const std::vector<std::pair<std::string, std::string>>& files) {
+  StageResult Success(const StageJob& j,
+                      const std::vector<std::pair<std::string, std::string>>& files) {
     StageResult r = Report(j, JobOutcome::kSucceeded);
     r.exit_code = 0;
     for (const auto& [path, bytes] : files) r.outputs.push_back({path, Put(bytes).Ref()});
@@ -183,9 +188,12 @@ struct Pool {
   }
   // The standard outputs of the two stages.
   StageResult SucceedA(const StageJob& j) {
-    return Success(j, {{"out/a" + std::to_string(j.shard) + ".c", "int a" + std::to_string(j.shard) + ";\n"}});
+    return Success(
+        j, {{"out/a" + std::to_string(j.shard) + ".c", "int a" + std::to_string(j.shard) + ";\n"}});
   }
-  StageResult SucceedCheck(const StageJob& j) { return Success(j, {{"report.json", "{\"ok\":true}\n"}}); }
+  StageResult SucceedCheck(const StageJob& j) {
+    return Success(j, {{"report.json", "{\"ok\":true}\n"}});
+  }
 
   RunStatus StoredStatus(const std::string& run_id) {
     auto row = runs->GetRun(run_id);
@@ -234,7 +242,8 @@ void CheckRunIsAudited(Pool& p, const std::string& run_id) {
   REQUIRE_MESSAGE(folded.ok(), folded.status().ToString());
   CHECK(*folded == p.StoredStatus(run_id));
   std::set<std::string> ids;
-  for (const Event& e : events) CHECK_MESSAGE(ids.insert(e.id).second, "duplicate event id " << e.id);
+  for (const Event& e : events)
+    CHECK_MESSAGE(ids.insert(e.id).second, "duplicate event id " << e.id);
 }
 
 }  // namespace
@@ -338,8 +347,8 @@ TEST_CASE("engine: submit, dispatch, results, validation and completion, audited
 
   // The whole log of the run, in order, with consecutive sequences.
   std::vector<Event> events = p.RunEvents("run-1");
-  CHECK(Types(events) ==
-        std::vector<std::string>{kRequested, kStarted, kStage, kStage, kStage, kValidation, kCompleted});
+  CHECK(Types(events) == std::vector<std::string>{kRequested, kStarted, kStage, kStage, kStage,
+                                                  kValidation, kCompleted});
   for (size_t i = 0; i < events.size(); ++i) CHECK(events[i].sequence == i + 1);
   CHECK(events == p.log);
 
@@ -347,12 +356,11 @@ TEST_CASE("engine: submit, dispatch, results, validation and completion, audited
   CHECK(final_status.state == RunState::kSucceeded);
   CHECK(final_status.current_stage == "check");
   CHECK(final_status.stage_attempt == 1);
-  CHECK(final_status.artifacts ==
-        [&] {
-          std::vector<std::string> a = {r0.outputs[0].ref, r1.outputs[0].ref, rc.outputs[0].ref};
-          std::sort(a.begin(), a.end());
-          return a;
-        }());
+  CHECK(final_status.artifacts == [&] {
+    std::vector<std::string> a = {r0.outputs[0].ref, r1.outputs[0].ref, rc.outputs[0].ref};
+    std::sort(a.begin(), a.end());
+    return a;
+  }());
   CHECK(final_status == ReduceEvents(events).value());
   CHECK(final_status == p.StoredStatus("run-1"));
   // Memory stays flat: a terminal run leaves the engine.
@@ -508,7 +516,8 @@ TEST_CASE("engine: a cache entry whose log blob is gone is not served either") {
   for (const JobRow& j : p.Jobs("run-1"))
     if (j.stage == "a" && j.shard == 0) a0 = j;
   Digest log = ParseArtifactRef(a0.result->log_ref).value();
-  REQUIRE(std::filesystem::remove(store::testing::BlobFile(p.store->root(), "generated", log.Hex())));
+  REQUIRE(
+      std::filesystem::remove(store::testing::BlobFile(p.store->root(), "generated", log.Hex())));
   REQUIRE(p.Submit(p.Sub("run-2")).ok());
   Effects t = p.Tick(kT0);
   REQUIRE(t.dispatch.size() == 1);
@@ -853,23 +862,26 @@ TEST_CASE("engine: bad submissions are refused naming the problem and record not
     std::string expect;
   };
   std::vector<Case> cases = {
-      {"config missing", [&](RunSubmission& s) { s.config_manifest = absent; }, Status::Code::kNotFound,
-       "config_manifest " + absent + " is not in the store"},
+      {"config missing", [&](RunSubmission& s) { s.config_manifest = absent; },
+       Status::Code::kNotFound, "config_manifest " + absent + " is not in the store"},
       {"module manifest missing", [&](RunSubmission& s) { s.module_manifest = absent; },
        Status::Code::kNotFound, "module_manifest " + absent + " is not in the store"},
       {"provenance missing", [&](RunSubmission& s) { s.provenance_manifest = absent; },
        Status::Code::kNotFound, "provenance_manifest " + absent + " is not in the store"},
       {"module file missing",
        [&](RunSubmission& s) {
-         s.module_manifest = p.Put(Pool::Module({{"game.rom", p.rom.Ref()}, {"sym.txt", absent}})).Ref();
+         s.module_manifest =
+             p.Put(Pool::Module({{"game.rom", p.rom.Ref()}, {"sym.txt", absent}})).Ref();
        },
        Status::Code::kNotFound, "module file sym.txt (" + absent + ") is not in the store"},
       {"tool missing",
        [&](RunSubmission& s) {
          s.config_manifest = p.Put(Pool::Resolved(kPipelineToml, Blake2b256("no tool"))).Ref();
        },
-       Status::Code::kNotFound, "tool run.sh (" + Blake2b256("no tool").Ref() + ") is not in the store"},
-      {"config not TOML", [&](RunSubmission& s) { s.config_manifest = p.Put("stages = [[[").Ref(); },
+       Status::Code::kNotFound,
+       "tool run.sh (" + Blake2b256("no tool").Ref() + ") is not in the store"},
+      {"config not TOML",
+       [&](RunSubmission& s) { s.config_manifest = p.Put("stages = [[[").Ref(); },
        Status::Code::kInvalidArgument, "config_manifest"},
       {"config without tool_refs",
        [&](RunSubmission& s) { s.config_manifest = p.Put(std::string(kPipelineToml)).Ref(); },
@@ -890,10 +902,12 @@ command = ["true"]
 outputs = ["o"]
 
 [tool_refs]
-"run.sh" = ")" + p.tool.Ref() + "\"\n").Ref();
+"run.sh" = ")" + p.tool.Ref() + "\"\n")
+                                 .Ref();
        },
        Status::Code::kInvalidArgument, "dependency cycle"},
-      {"module manifest not JSON", [&](RunSubmission& s) { s.module_manifest = p.Put("ROM?").Ref(); },
+      {"module manifest not JSON",
+       [&](RunSubmission& s) { s.module_manifest = p.Put("ROM?").Ref(); },
        Status::Code::kInvalidArgument, "module manifest: not a JSON object"},
       {"module manifest is the ROM", [&](RunSubmission& s) { s.module_manifest = p.rom.Ref(); },
        Status::Code::kInvalidArgument, "module manifest"},
@@ -930,7 +944,9 @@ TEST_CASE("engine: a submission without run id gets a fresh, valid one") {
   CHECK(p.engine->active_runs() == 2);
 }
 
-TEST_CASE("engine: resume after a crash re-offers dispatched jobs with attempt + 1, never redoes finished ones") {
+TEST_CASE(
+    "engine: resume after a crash re-offers dispatched jobs with attempt + 1, never redoes "
+    "finished ones") {
   Pool p;
   REQUIRE(p.Submit(p.Sub("run-1")).ok());
   Effects t = p.Tick(kT0);
@@ -974,8 +990,8 @@ TEST_CASE("engine: resume after a crash re-offers dispatched jobs with attempt +
   p.Deliver(p.SucceedCheck(t3.dispatch[0]));
 
   std::vector<Event> events = p.RunEvents("run-1");
-  CHECK(Types(events) ==
-        std::vector<std::string>{kRequested, kStarted, kStage, kStage, kStage, kValidation, kCompleted});
+  CHECK(Types(events) == std::vector<std::string>{kRequested, kStarted, kStage, kStage, kStage,
+                                                  kValidation, kCompleted});
   for (size_t i = 0; i < events.size(); ++i) CHECK(events[i].sequence == i + 1);
   CHECK(p.StoredStatus("run-1").state == RunState::kSucceeded);
   CheckRunIsAudited(p, "run-1");
@@ -1033,7 +1049,9 @@ TEST_CASE("engine: a rejected job is offered again after 100 ms with attempt + 1
   REQUIRE(p.Submit(p.Sub("run-1")).ok());
   Effects t = p.Tick(kT0);
   const StageJob a0 = *Find(t.dispatch, "a", 0);
-  Effects rej = p.Step([&](Effects* fx) { p.engine->OnRejected({a0.job_id, a0.attempt}, "run-1", fx); });
+  Effects rej = p.Step([&](Effects* fx) {
+    p.engine->OnRejected({a0.job_id, a0.attempt}, "run-1", fx);
+  });
   CHECK(rej.events.empty());
   CHECK(p.engine->inflight() == 1);
   // A rejection of another attempt or run changes nothing.
@@ -1078,7 +1096,8 @@ TEST_CASE("engine: a run whose inputs are gone fails at resume") {
   REQUIRE(p.Submit(p.Sub("run-1")).ok());
   p.Tick(kT0);
   Digest config = ParseArtifactRef(p.config_ref).value();
-  REQUIRE(std::filesystem::remove(store::testing::BlobFile(p.store->root(), "generated", config.Hex())));
+  REQUIRE(std::filesystem::remove(
+      store::testing::BlobFile(p.store->root(), "generated", config.Hex())));
   p.NewEngine();
   Effects r;
   REQUIRE(p.engine->Resume(&r).ok());
@@ -1098,7 +1117,8 @@ TEST_CASE("engine: a run whose inputs are gone fails at resume") {
   CHECK(c.empty());
 }
 
-TEST_CASE("engine: a success whose outputs lie outside the declared outputs fails the run at planning") {
+TEST_CASE(
+    "engine: a success whose outputs lie outside the declared outputs fails the run at planning") {
   Pool p;
   REQUIRE(p.Submit(p.Sub("run-1")).ok());
   Effects t = p.Tick(kT0);

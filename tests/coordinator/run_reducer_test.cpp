@@ -14,7 +14,9 @@ using namespace recomp::coordinator;
 
 namespace {
 
-std::string Ref(char c) { return "artifact://" + std::string(64, c); }
+std::string Ref(char c) {
+  return "artifact://" + std::string(64, c);
+}
 
 std::string Time(int s) {
   return "2026-01-02T03:04:" + std::string(s < 10 ? "0" : "") + std::to_string(s) + ".000Z";
@@ -35,7 +37,10 @@ Event Ev(uint64_t seq, EventType type, nlohmann::json data = nlohmann::json::obj
 
 nlohmann::json StageData(const std::string& stage, int attempt, const std::string& outcome,
                          nlohmann::json outputs = nlohmann::json::array()) {
-  return {{"stage", stage}, {"shard", 0}, {"attempt", attempt}, {"outcome", outcome},
+  return {{"stage", stage},
+          {"shard", 0},
+          {"attempt", attempt},
+          {"outcome", outcome},
           {"outputs", std::move(outputs)}};
 }
 
@@ -44,11 +49,13 @@ std::vector<Event> Happy() {
       Ev(1, EventType::kRequested, {{"execution_mode", "local"}}),
       Ev(2, EventType::kStarted),
       Ev(3, EventType::kStageCompleted,
-         StageData("lift", 1, "succeeded",
-                   {{{"path", "out/b.c"}, {"ref", Ref('b')}}, {{"path", "out/a.c"}, {"ref", Ref('a')}}})),
+         StageData(
+             "lift", 1, "succeeded",
+             {{{"path", "out/b.c"}, {"ref", Ref('b')}}, {{"path", "out/a.c"}, {"ref", Ref('a')}}})),
       Ev(4, EventType::kStageCompleted,
-         StageData("check", 2, "succeeded",
-                   {{{"path", "report.json"}, {"ref", Ref('c')}}, {{"path", "dup"}, {"ref", Ref('a')}}})),
+         StageData(
+             "check", 2, "succeeded",
+             {{{"path", "report.json"}, {"ref", Ref('c')}}, {{"path", "dup"}, {"ref", Ref('a')}}})),
       Ev(5, EventType::kValidationCompleted, {{"stage", "check"}, {"verdict", "passed"}}),
       Ev(6, EventType::kCompleted, {{"state", "succeeded"}, {"reason", ""}, {"verdict", "passed"}}),
   };
@@ -114,13 +121,16 @@ TEST_CASE("reducer: the happy sequence folds to a succeeded run") {
   CHECK(*folded == s);
 }
 
-TEST_CASE("reducer: a failed stage records attempt but not its outputs; failed completion keeps the reason") {
+TEST_CASE(
+    "reducer: a failed stage records attempt but not its outputs; failed completion keeps the "
+    "reason") {
   std::vector<Event> events = {
       Ev(1, EventType::kRequested),
       Ev(2, EventType::kStarted),
       Ev(3, EventType::kStageCompleted,
          StageData("lift", 3, "failed", {{{"path", "out/partial.c"}, {"ref", Ref('e')}}})),
-      Ev(4, EventType::kCompleted, {{"state", "failed"}, {"reason", "stage 'lift' shard 0 failed"}}),
+      Ev(4, EventType::kCompleted,
+         {{"state", "failed"}, {"reason", "stage 'lift' shard 0 failed"}}),
   };
   auto s = ReduceEvents(events);
   REQUIRE(s.ok());
@@ -132,8 +142,9 @@ TEST_CASE("reducer: a failed stage records attempt but not its outputs; failed c
 }
 
 TEST_CASE("reducer: a run cancelled before it started goes queued -> failed") {
-  auto s = ReduceEvents({Ev(1, EventType::kRequested),
-                         Ev(2, EventType::kCompleted, {{"state", "failed"}, {"reason", "cancelled"}})});
+  auto s =
+      ReduceEvents({Ev(1, EventType::kRequested),
+                    Ev(2, EventType::kCompleted, {{"state", "failed"}, {"reason", "cancelled"}})});
   REQUIRE(s.ok());
   CHECK(s->state == RunState::kFailed);
   CHECK(s->reason == "cancelled");
@@ -149,8 +160,9 @@ TEST_CASE("reducer: a run born blocked keeps its reason, and may later run or fa
   CHECK(s->reason == "no cloud backend is configured");
 
   // blocked -> failed (cancelled): the completion's reason replaces the block's.
-  auto cancelled = ReduceEvents({Ev(1, EventType::kRequested, blocked),
-                                 Ev(2, EventType::kCompleted, {{"state", "failed"}, {"reason", "cancelled"}})});
+  auto cancelled =
+      ReduceEvents({Ev(1, EventType::kRequested, blocked),
+                    Ev(2, EventType::kCompleted, {{"state", "failed"}, {"reason", "cancelled"}})});
   REQUIRE(cancelled.ok());
   CHECK(cancelled->state == RunState::kFailed);
   CHECK(cancelled->reason == "cancelled");
@@ -180,13 +192,14 @@ TEST_CASE("reducer: a blocked run refuses stage, validation and success events")
 TEST_CASE("reducer refuses a second requested") {
   CheckRefused({Ev(1, EventType::kRequested), Ev(2, EventType::kRequested)},
                "a second recomp.run.requested");
-  CheckRefused({Ev(1, EventType::kRequested), Ev(2, EventType::kStarted), Ev(3, EventType::kRequested)},
-               "a second recomp.run.requested");
+  CheckRefused(
+      {Ev(1, EventType::kRequested), Ev(2, EventType::kStarted), Ev(3, EventType::kRequested)},
+      "a second recomp.run.requested");
 }
 
 TEST_CASE("reducer refuses any event before requested") {
-  for (EventType t : {EventType::kStarted, EventType::kStageCompleted, EventType::kValidationCompleted,
-                      EventType::kCompleted}) {
+  for (EventType t : {EventType::kStarted, EventType::kStageCompleted,
+                      EventType::kValidationCompleted, EventType::kCompleted}) {
     CAPTURE(ToString(t));
     nlohmann::json data = t == EventType::kStageCompleted ? StageData("a", 1, "succeeded")
                           : t == EventType::kCompleted    ? nlohmann::json{{"state", "failed"}}
@@ -197,10 +210,10 @@ TEST_CASE("reducer refuses any event before requested") {
 
 TEST_CASE("reducer refuses any event after completed") {
   std::vector<Event> done = Happy();
-  for (const Event& extra :
-       {Ev(7, EventType::kRequested), Ev(7, EventType::kStarted),
-        Ev(7, EventType::kStageCompleted, StageData("lift", 1, "succeeded")),
-        Ev(7, EventType::kValidationCompleted), Ev(7, EventType::kCompleted, {{"state", "failed"}})}) {
+  for (const Event& extra : {Ev(7, EventType::kRequested), Ev(7, EventType::kStarted),
+                             Ev(7, EventType::kStageCompleted, StageData("lift", 1, "succeeded")),
+                             Ev(7, EventType::kValidationCompleted),
+                             Ev(7, EventType::kCompleted, {{"state", "failed"}})}) {
     CAPTURE(ToString(extra.type));
     std::vector<Event> events = done;
     events.push_back(extra);
@@ -213,35 +226,41 @@ TEST_CASE("reducer refuses any event after completed") {
 }
 
 TEST_CASE("reducer refuses stage and validation events while queued, and a second started") {
-  CheckRefused({Ev(1, EventType::kRequested), Ev(2, EventType::kStageCompleted, StageData("a", 1, "succeeded"))},
+  CheckRefused({Ev(1, EventType::kRequested),
+                Ev(2, EventType::kStageCompleted, StageData("a", 1, "succeeded"))},
                "stage event while queued");
   CheckRefused({Ev(1, EventType::kRequested), Ev(2, EventType::kValidationCompleted)},
                "validation while not running");
-  CheckRefused({Ev(1, EventType::kRequested), Ev(2, EventType::kStarted), Ev(3, EventType::kStarted)},
-               "illegal run transition");
+  CheckRefused(
+      {Ev(1, EventType::kRequested), Ev(2, EventType::kStarted), Ev(3, EventType::kStarted)},
+      "illegal run transition");
 }
 
 TEST_CASE("reducer refuses a completed event without a terminal state") {
   for (const nlohmann::json& data :
-       {nlohmann::json::object(), nlohmann::json{{"state", "running"}}, nlohmann::json{{"state", "queued"}},
-        nlohmann::json{{"state", "blocked"}}, nlohmann::json{{"state", "done"}}, nlohmann::json{{"state", ""}}}) {
+       {nlohmann::json::object(), nlohmann::json{{"state", "running"}},
+        nlohmann::json{{"state", "queued"}}, nlohmann::json{{"state", "blocked"}},
+        nlohmann::json{{"state", "done"}}, nlohmann::json{{"state", ""}}}) {
     CAPTURE(data.dump());
-    CheckRefused({Ev(1, EventType::kRequested), Ev(2, EventType::kStarted), Ev(3, EventType::kCompleted, data)},
+    CheckRefused({Ev(1, EventType::kRequested), Ev(2, EventType::kStarted),
+                  Ev(3, EventType::kCompleted, data)},
                  "data.state must be failed or succeeded");
   }
   // queued -> succeeded is not an edge of the lifecycle.
-  CheckRefused({Ev(1, EventType::kRequested), Ev(2, EventType::kCompleted, {{"state", "succeeded"}})},
-               "illegal run transition");
+  CheckRefused(
+      {Ev(1, EventType::kRequested), Ev(2, EventType::kCompleted, {{"state", "succeeded"}})},
+      "illegal run transition");
 }
 
 TEST_CASE("reducer refuses an event of another run") {
-  for (EventType t : {EventType::kStarted, EventType::kStageCompleted, EventType::kValidationCompleted,
-                      EventType::kCompleted}) {
+  for (EventType t : {EventType::kStarted, EventType::kStageCompleted,
+                      EventType::kValidationCompleted, EventType::kCompleted}) {
     CAPTURE(ToString(t));
     nlohmann::json data = t == EventType::kStageCompleted ? StageData("a", 1, "succeeded")
                           : t == EventType::kCompleted    ? nlohmann::json{{"state", "failed"}}
                                                           : nlohmann::json::object();
-    CheckRefused({Ev(1, EventType::kRequested), Ev(2, EventType::kStarted, {}, "run-1"), Ev(3, t, data, "run-2")},
+    CheckRefused({Ev(1, EventType::kRequested), Ev(2, EventType::kStarted, {}, "run-1"),
+                  Ev(3, t, data, "run-2")},
                  "subject mismatch");
   }
   // A requested for another run after this run's birth is a second birth of this row.
@@ -253,10 +272,12 @@ TEST_CASE("reducer refuses a stage event without stage and integer attempt") {
   Event req = Ev(1, EventType::kRequested), started = Ev(2, EventType::kStarted);
   for (const nlohmann::json& data :
        {nlohmann::json::object(), nlohmann::json{{"stage", "a"}}, nlohmann::json{{"attempt", 1}},
-        nlohmann::json{{"stage", 1}, {"attempt", 1}}, nlohmann::json{{"stage", "a"}, {"attempt", "1"}},
+        nlohmann::json{{"stage", 1}, {"attempt", 1}},
+        nlohmann::json{{"stage", "a"}, {"attempt", "1"}},
         nlohmann::json{{"stage", "a"}, {"attempt", 1.5}}}) {
     CAPTURE(data.dump());
-    CheckRefused({req, started, Ev(3, EventType::kStageCompleted, data)}, "data needs stage and attempt");
+    CheckRefused({req, started, Ev(3, EventType::kStageCompleted, data)},
+                 "data needs stage and attempt");
   }
 }
 
@@ -292,7 +313,8 @@ TEST_CASE("reducer refuses mistyped data fields with Corruption, never throws") 
   Event req = Ev(1, EventType::kRequested), started = Ev(2, EventType::kStarted);
   refuse({Ev(1, EventType::kRequested, {{"initial_state", 1}})});
   refuse({Ev(1, EventType::kRequested, {{"initial_state", "blocked"}, {"reason", 7}})});
-  refuse({req, started, Ev(3, EventType::kStageCompleted, {{"stage", "a"}, {"attempt", 1}, {"outcome", 0}})});
+  refuse({req, started,
+          Ev(3, EventType::kStageCompleted, {{"stage", "a"}, {"attempt", 1}, {"outcome", 0}})});
   refuse({req, started, Ev(3, EventType::kCompleted, {{"state", 4}})});
   refuse({req, started, Ev(3, EventType::kCompleted, {{"state", "failed"}, {"reason", false}})});
 }
@@ -309,15 +331,23 @@ TEST_CASE("a mistyped event leaves the row unchanged") {
   REQUIRE(ApplyEvent(Ev(2, EventType::kStarted), &s).ok());
   RunStatus before = s;
   CHECK_FALSE(
-      ApplyEvent(Ev(3, EventType::kStageCompleted, {{"stage", "a"}, {"attempt", 4}, {"outcome", 0}}), &s).ok());
+      ApplyEvent(
+          Ev(3, EventType::kStageCompleted, {{"stage", "a"}, {"attempt", 4}, {"outcome", 0}}), &s)
+          .ok());
   CHECK(s == before);
   CHECK_FALSE(ApplyEvent(Ev(3, EventType::kStageCompleted,
-                            {{"stage", "a"}, {"attempt", 4}, {"outcome", "succeeded"}, {"outputs", nlohmann::json::array({nlohmann::json{{"ref", 7}}})}}),
-                         &s).ok());
+                            {{"stage", "a"},
+                             {"attempt", 4},
+                             {"outcome", "succeeded"},
+                             {"outputs", nlohmann::json::array({nlohmann::json{{"ref", 7}}})}}),
+                         &s)
+                  .ok());
   CHECK(s == before);
-  CHECK_FALSE(ApplyEvent(Ev(3, EventType::kStageCompleted,
-                            {{"stage", "a"}, {"attempt", 4}, {"outcome", "succeeded"}, {"outputs", "x"}}),
-                         &s).ok());
+  CHECK_FALSE(
+      ApplyEvent(Ev(3, EventType::kStageCompleted,
+                    {{"stage", "a"}, {"attempt", 4}, {"outcome", "succeeded"}, {"outputs", "x"}}),
+                 &s)
+          .ok());
   CHECK(s == before);
 }
 
@@ -356,8 +386,10 @@ TEST_CASE("reducer: damaged packed stage data is refused and changes nothing") {
   CHECK(s == before);
   Event no_attempt = Packed(Ev(3, EventType::kStageCompleted, {{"stage", "a"}}));
   CHECK(ApplyEvent(no_attempt, &s).code() == Status::Code::kCorruption);
-  Event bad_ref = Packed(Ev(3, EventType::kStageCompleted,
-                            StageData("a", 1, "succeeded", nlohmann::json::array({nlohmann::json{{"path", "out/x"}, {"ref", "nope"}}}))));
+  Event bad_ref = Packed(
+      Ev(3, EventType::kStageCompleted,
+         StageData("a", 1, "succeeded",
+                   nlohmann::json::array({nlohmann::json{{"path", "out/x"}, {"ref", "nope"}}}))));
   CHECK(ApplyEvent(bad_ref, &s).code() == Status::Code::kCorruption);
   CHECK(s == before);
   Event requested_packed = Packed(Ev(4, EventType::kCompleted, {{"state", "failed"}}));

@@ -20,7 +20,9 @@ using recomp::store::testing::TempDir;
 
 namespace {
 
-std::string Ref(char c) { return "artifact://" + std::string(64, c); }
+std::string Ref(char c) {
+  return "artifact://" + std::string(64, c);
+}
 const std::string kJobA = std::string(64, 'a');
 const std::string kJobB = std::string(64, 'b');
 
@@ -63,7 +65,8 @@ std::vector<Event> Interleaved() {
 
 RunRow Row(const std::string& run_id) {
   RunRow r;
-  r.submission = {run_id, ExecutionMode::kLocal, Ref('1'), Ref('2'), Ref('3'), "alice", Priority::kHigh};
+  r.submission = {run_id,  ExecutionMode::kLocal, Ref('1'), Ref('2'), Ref('3'),
+                  "alice", Priority::kHigh};
   r.status.run_id = run_id;
   r.status.state = RunState::kRunning;
   r.status.current_stage = "lift";
@@ -353,7 +356,8 @@ TEST_CASE("the action cache stores successful results by job ID") {
   CHECK(s->GetCache(kJobA).value().value() == r2);
 }
 
-TEST_CASE("the action cache lives in its own environment; a damaged one is discarded, the log kept") {
+TEST_CASE(
+    "the action cache lives in its own environment; a damaged one is discarded, the log kept") {
   TempDir dir;
   {
     auto s = Open(dir);
@@ -501,7 +505,8 @@ TEST_CASE("job rows are stored packed (version 2); version-1 JSON rows still rea
   j.erase("lost");
   CHECK(bad(j).code() == Status::Code::kCorruption);
   CHECK(DecodeJobRow("").status().code() == Status::Code::kCorruption);
-  CHECK(DecodeJobRow(packed.substr(0, packed.size() / 2)).status().code() == Status::Code::kCorruption);
+  CHECK(DecodeJobRow(packed.substr(0, packed.size() / 2)).status().code() ==
+        Status::Code::kCorruption);
   CHECK(DecodeJobRow("\x93\x01\x02\x03").status().code() == Status::Code::kCorruption);
 }
 
@@ -527,7 +532,8 @@ TEST_CASE("ReadEvents seeks: the newest few of a long log, per run and globally,
   for (uint64_t i = 1; i <= 3000; ++i) events.push_back(Ev(i, i % 3 == 0 ? "r-1" : "r-10"));
   Append(*s, events);
   CHECK(Seqs(s->ReadEvents(2997, 10, "").value()) == std::vector<uint64_t>{2998, 2999, 3000});
-  CHECK(Seqs(s->ReadEvents(2990, 10, "r-1").value()) == std::vector<uint64_t>{2991, 2994, 2997, 3000});
+  CHECK(Seqs(s->ReadEvents(2990, 10, "r-1").value()) ==
+        std::vector<uint64_t>{2991, 2994, 2997, 3000});
   CHECK(Seqs(s->ReadEvents(2998, 10, "r-10").value()) == std::vector<uint64_t>{2999});
   CHECK(s->ReadEvents(3000, 10, "").value().empty());
   CHECK(s->ReadEvents(3000, 10, "r-1").value().empty());

@@ -11,10 +11,10 @@ using namespace recomp;
 
 TEST_CASE("every pair of states is either allowed or refused with a reason") {
   const std::set<std::pair<RunState, RunState>> allowed = {
-      {RunState::kQueued, RunState::kRunning},   {RunState::kQueued, RunState::kBlocked},
-      {RunState::kQueued, RunState::kFailed},    {RunState::kRunning, RunState::kBlocked},
-      {RunState::kRunning, RunState::kFailed},   {RunState::kRunning, RunState::kSucceeded},
-      {RunState::kBlocked, RunState::kRunning},  {RunState::kBlocked, RunState::kQueued},
+      {RunState::kQueued, RunState::kRunning},  {RunState::kQueued, RunState::kBlocked},
+      {RunState::kQueued, RunState::kFailed},   {RunState::kRunning, RunState::kBlocked},
+      {RunState::kRunning, RunState::kFailed},  {RunState::kRunning, RunState::kSucceeded},
+      {RunState::kBlocked, RunState::kRunning}, {RunState::kBlocked, RunState::kQueued},
       {RunState::kBlocked, RunState::kFailed}};
   int checked = 0;
   for (RunState from : kAllRunStates) {
@@ -59,8 +59,8 @@ TEST_CASE("transitions into a terminal state emit recomp.run.completed; start em
 
 TEST_CASE("names parse back and unknown names are refused") {
   for (RunState s : kAllRunStates) CHECK(ParseRunState(ToString(s)).value() == s);
-  CHECK(ParseRunState("paused").status().message().find("queued|running|blocked|failed|succeeded") !=
-        std::string::npos);
+  CHECK(ParseRunState("paused").status().message().find(
+            "queued|running|blocked|failed|succeeded") != std::string::npos);
   CHECK(ParseEventType("recomp.run.completed").value() == EventType::kCompleted);
   CHECK_FALSE(ParseEventType("recomp.run.done").ok());
 }
@@ -74,7 +74,8 @@ TEST_CASE("docs/lifecycle.md lists exactly the allowed transitions") {
   ss << in.rdbuf();
   std::string doc = ss.str();
   for (const Transition& t : AllowedTransitions()) {
-    std::string row = "| " + std::string(ToString(t.from)) + " | " + std::string(ToString(t.to)) + " |";
+    std::string row =
+        "| " + std::string(ToString(t.from)) + " | " + std::string(ToString(t.to)) + " |";
     CHECK_MESSAGE(doc.find(row) != std::string::npos, "missing row: ", row);
   }
 }

@@ -54,12 +54,12 @@ TEST_CASE("module manifest encoding is canonical: same files, same bytes") {
   std::string text = EncodeModuleManifest(a);
   CHECK(text.back() == '\n');
   CHECK(text.find(' ') == std::string::npos);  // compact
-  CHECK(text == "{\"files\":[{\"name\":\"x\",\"ref\":\"" + Ref('1') + "\"},{\"name\":\"y\",\"ref\":\"" +
-                     Ref('2') + "\"}],\"schema_version\":1}\n");
+  CHECK(text == "{\"files\":[{\"name\":\"x\",\"ref\":\"" + Ref('1') +
+                    "\"},{\"name\":\"y\",\"ref\":\"" + Ref('2') + "\"}],\"schema_version\":1}\n");
   // Decoding does not depend on key order, whitespace or file order.
-  auto loose = DecodeModuleManifest(
-      "{ \"files\": [ {\"ref\": \"" + Ref('2') + "\", \"name\": \"y\"},\n {\"name\": \"x\", \"ref\": \"" +
-      Ref('1') + "\"} ],\n \"schema_version\": 1 }");
+  auto loose = DecodeModuleManifest("{ \"files\": [ {\"ref\": \"" + Ref('2') +
+                                    "\", \"name\": \"y\"},\n {\"name\": \"x\", \"ref\": \"" +
+                                    Ref('1') + "\"} ],\n \"schema_version\": 1 }");
   REQUIRE(loose.ok());
   CHECK(EncodeModuleManifest(*loose) == text);
 }
@@ -85,12 +85,17 @@ TEST_CASE("module manifest refuses what is not a v1 JSON object") {
     CHECK(Has(m.status(), "not a JSON object"));
   }
   CHECK(Has(Refusal({{"files", nlohmann::json::array()}}), "schema_version must be 1"));
-  CHECK(Has(Refusal({{"schema_version", 2}, {"files", nlohmann::json::array()}}), "schema_version must be 1"));
-  CHECK(Has(Refusal({{"schema_version", 0}, {"files", nlohmann::json::array()}}), "schema_version must be 1"));
-  CHECK(Has(Refusal({{"schema_version", "1"}, {"files", nlohmann::json::array()}}), "schema_version must be 1"));
-  CHECK(Has(Refusal({{"schema_version", true}, {"files", nlohmann::json::array()}}), "schema_version must be 1"));
+  CHECK(Has(Refusal({{"schema_version", 2}, {"files", nlohmann::json::array()}}),
+            "schema_version must be 1"));
+  CHECK(Has(Refusal({{"schema_version", 0}, {"files", nlohmann::json::array()}}),
+            "schema_version must be 1"));
+  CHECK(Has(Refusal({{"schema_version", "1"}, {"files", nlohmann::json::array()}}),
+            "schema_version must be 1"));
+  CHECK(Has(Refusal({{"schema_version", true}, {"files", nlohmann::json::array()}}),
+            "schema_version must be 1"));
   CHECK(Has(Refusal({{"schema_version", 1}}), "files must be an array"));
-  CHECK(Has(Refusal({{"schema_version", 1}, {"files", nlohmann::json::object()}}), "files must be an array"));
+  CHECK(Has(Refusal({{"schema_version", 1}, {"files", nlohmann::json::object()}}),
+            "files must be an array"));
   CHECK(Has(Refusal({{"schema_version", 1}, {"files", "a"}}), "files must be an array"));
 }
 
@@ -98,8 +103,10 @@ TEST_CASE("module manifest refuses malformed file entries, naming the index") {
   CHECK(Has(Refusal(WithFiles({"a"})), "files[0]: needs string fields name and ref"));
   CHECK(Has(Refusal(WithFiles({{{"name", "a"}}})), "files[0]: needs string fields"));
   CHECK(Has(Refusal(WithFiles({{{"ref", Ref('a')}}})), "files[0]: needs string fields"));
-  CHECK(Has(Refusal(WithFiles({{{"name", 1}, {"ref", Ref('a')}}})), "files[0]: needs string fields"));
-  CHECK(Has(Refusal(WithFiles({{{"name", "a"}, {"ref", nullptr}}})), "files[0]: needs string fields"));
+  CHECK(
+      Has(Refusal(WithFiles({{{"name", 1}, {"ref", Ref('a')}}})), "files[0]: needs string fields"));
+  CHECK(Has(Refusal(WithFiles({{{"name", "a"}, {"ref", nullptr}}})),
+            "files[0]: needs string fields"));
   CHECK(Has(Refusal(WithFiles({{{"name", "ok"}, {"ref", Ref('a')}}, {{"name", "b"}}})),
             "files[1]: needs string fields"));
 }
@@ -113,7 +120,9 @@ TEST_CASE("module manifest refuses names that are not plain file names") {
     CHECK(Has(s, "module file name"));
   }
   // 255 bytes is the longest accepted name; dots and spaces inside a name are fine.
-  CHECK(DecodeModuleManifest(WithFiles({{{"name", std::string(255, 'n')}, {"ref", Ref('a')}}}).dump()).ok());
+  CHECK(
+      DecodeModuleManifest(WithFiles({{{"name", std::string(255, 'n')}, {"ref", Ref('a')}}}).dump())
+          .ok());
   CHECK(DecodeModuleManifest(WithFiles({{{"name", "...a b"}, {"ref", Ref('a')}}}).dump()).ok());
   CHECK(ValidateModuleFileName("game.z64").ok());
   CHECK_FALSE(ValidateModuleFileName("..").ok());
@@ -121,20 +130,23 @@ TEST_CASE("module manifest refuses names that are not plain file names") {
 
 TEST_CASE("module manifest refuses bad refs and duplicate names") {
   for (const std::string& ref : std::vector<std::string>{
-           "", "artifact://", "artifact://" + std::string(64, 'A'), "artifact://" + std::string(63, 'a'),
-           "sha256://" + std::string(64, 'a'), std::string(64, 'a'), Ref('a') + "x"}) {
+           "", "artifact://", "artifact://" + std::string(64, 'A'),
+           "artifact://" + std::string(63, 'a'), "sha256://" + std::string(64, 'a'),
+           std::string(64, 'a'), Ref('a') + "x"}) {
     CAPTURE(ref);
     Status s = Refusal(WithFiles({{{"name", "a"}, {"ref", ref}}}));
     CHECK(Has(s, "module manifest: files[0]"));
     CHECK(Has(s, "malformed artifact ref"));
   }
-  Status dup = Refusal(WithFiles({{{"name", "a"}, {"ref", Ref('a')}}, {{"name", "a"}, {"ref", Ref('b')}}}));
+  Status dup =
+      Refusal(WithFiles({{{"name", "a"}, {"ref", Ref('a')}}, {{"name", "a"}, {"ref", Ref('b')}}}));
   CHECK(Has(dup, "files[1]: duplicate name 'a'"));
 }
 
 TEST_CASE("module manifest refuses more than 10000 files, accepts 10000") {
   nlohmann::json files = nlohmann::json::array();
-  for (int i = 0; i < 10000; ++i) files.push_back({{"name", "f" + std::to_string(i)}, {"ref", Ref('a')}});
+  for (int i = 0; i < 10000; ++i)
+    files.push_back({{"name", "f" + std::to_string(i)}, {"ref", Ref('a')}});
   auto ok = DecodeModuleManifest(WithFiles(files).dump());
   REQUIRE_MESSAGE(ok.ok(), ok.status().ToString());
   CHECK(ok->files.size() == 10000);

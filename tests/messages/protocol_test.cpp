@@ -51,10 +51,11 @@ TEST_CASE("Parse accepts [RCP1][COMMAND][body] and returns command and body") {
   CHECK(proto::Parse({"RCP1", std::string(proto::kMaxCommand, 'A'), ""}).ok());
   // Every command name of the protocol is itself well-formed.
   for (std::string_view c :
-       {proto::kSubmit, proto::kStatus, proto::kList, proto::kCancelRun, proto::kWorkers,
-        proto::kAudit, proto::kResultOf, proto::kReplay, proto::kOk, proto::kError,
-        proto::kDispatch, proto::kRevoke, proto::kStarted, proto::kResult, proto::kRejected,
-        proto::kWorkerList, proto::kReady, proto::kHeartbeat, proto::kJob, proto::kCancel,
+       {proto::kSubmit,    proto::kStatus,    proto::kList,     proto::kCancelRun,
+        proto::kWorkers,   proto::kAudit,     proto::kResultOf, proto::kReplay,
+        proto::kOk,        proto::kError,     proto::kDispatch, proto::kRevoke,
+        proto::kStarted,   proto::kResult,    proto::kRejected, proto::kWorkerList,
+        proto::kReady,     proto::kHeartbeat, proto::kJob,      proto::kCancel,
         proto::kDisconnect}) {
     CHECK_MESSAGE(proto::Parse(proto::Frames(c, proto::EmptyBody())).ok(), c);
   }
@@ -89,7 +90,7 @@ TEST_CASE("Parse refuses empty, long and non-[A-Z_] commands") {
   REQUIRE_FALSE(longer.ok());
   CHECK(Has(longer.status(), "1-32 bytes"));
   for (const std::string& cmd : std::vector<std::string>{"status", "STATUS ", "STA-TUS", "STATUS1",
-                                                          std::string("ST\0S", 4), "\xc3\x89TAT"}) {
+                                                         std::string("ST\0S", 4), "\xc3\x89TAT"}) {
     auto m = proto::Parse({"RCP1", cmd, ""});
     REQUIRE_FALSE(m.ok());
     CHECK(Has(m.status(), "[A-Z_]+"));
@@ -116,8 +117,8 @@ TEST_CASE("Frames and EmptyBody") {
 TEST_CASE("ErrorBody and DecodeError round-trip every status code") {
   using C = Status::Code;
   for (C c : {C::kInvalidArgument, C::kNotFound, C::kAlreadyExists, C::kCorruption, C::kIOError,
-              C::kFailedPrecondition, C::kUnavailable, C::kDeadlineExceeded,
-              C::kResourceExhausted, C::kCancelled, C::kInternal}) {
+              C::kFailedPrecondition, C::kUnavailable, C::kDeadlineExceeded, C::kResourceExhausted,
+              C::kCancelled, C::kInternal}) {
     Status s(c, "something named 'x' went wrong");
     Status back = proto::DecodeError(proto::ErrorBody(s));
     CHECK(back.code() == c);
@@ -152,7 +153,7 @@ TEST_CASE("DecodeError maps unknown and OK codes to INTERNAL, refuses malformed 
 
 TEST_CASE("JsonBody and BodyJson round-trip a map; BodyJson refuses non-maps and garbage") {
   nlohmann::json j = {{"from", 5}, {"run_id", "r"}, {"nested", {{"a", {1, 2, 3}}, {"b", true}}},
-                      {"neg", -3}, {"f", 1.5}, {"nil", nullptr}};
+                      {"neg", -3}, {"f", 1.5},      {"nil", nullptr}};
   auto back = proto::BodyJson(proto::JsonBody(j), "req");
   REQUIRE(back.ok());
   CHECK(*back == j);
@@ -189,9 +190,9 @@ TEST_CASE("WorkerHello round-trips and carries schema_version 1") {
   edge.pid = INT32_MAX;
   CHECK(proto::DecodeWorkerHello(proto::EncodeWorkerHello(edge)).ok());
   // Unknown keys are ignored within a schema version.
-  CHECK(proto::DecodeWorkerHello(Mutate(proto::EncodeWorkerHello(Hello()),
-                                        [](nlohmann::json& m) { m["future"] = "x"; }))
-            .ok());
+  CHECK(proto::DecodeWorkerHello(Mutate(proto::EncodeWorkerHello(Hello()), [](nlohmann::json& m) {
+          m["future"] = "x";
+        })).ok());
 }
 
 TEST_CASE("WorkerHello refusals name the field") {
@@ -210,19 +211,30 @@ TEST_CASE("WorkerHello refusals name the field") {
       {"empty id", [](nlohmann::json& m) { m["worker_id"] = ""; }, "worker_hello.worker_id: empty"},
       {"long id", [](nlohmann::json& m) { m["worker_id"] = std::string(129, 'w'); },
        "worker_hello.worker_id: string of 129 bytes"},
-      {"id type", [](nlohmann::json& m) { m["worker_id"] = 7; }, "worker_hello.worker_id: expected string"},
-      {"slots 0", [](nlohmann::json& m) { m["slots"] = 0; }, "worker_hello.slots: 0 is out of range"},
-      {"slots 1025", [](nlohmann::json& m) { m["slots"] = 1025; }, "worker_hello.slots: 1025 is out of range"},
-      {"slots neg", [](nlohmann::json& m) { m["slots"] = -1; }, "worker_hello.slots: -1 is out of range"},
-      {"slots str", [](nlohmann::json& m) { m["slots"] = "4"; }, "worker_hello.slots: expected integer"},
-      {"hb 9", [](nlohmann::json& m) { m["heartbeat_ms"] = 9; }, "worker_hello.heartbeat_ms: 9 is out of range"},
-      {"hb big", [](nlohmann::json& m) { m["heartbeat_ms"] = 60001; }, "worker_hello.heartbeat_ms: 60001"},
-      {"liveness 1", [](nlohmann::json& m) { m["liveness"] = 1; }, "worker_hello.liveness: 1 is out of range"},
-      {"liveness 101", [](nlohmann::json& m) { m["liveness"] = 101; }, "worker_hello.liveness: 101"},
+      {"id type", [](nlohmann::json& m) { m["worker_id"] = 7; },
+       "worker_hello.worker_id: expected string"},
+      {"slots 0", [](nlohmann::json& m) { m["slots"] = 0; },
+       "worker_hello.slots: 0 is out of range"},
+      {"slots 1025", [](nlohmann::json& m) { m["slots"] = 1025; },
+       "worker_hello.slots: 1025 is out of range"},
+      {"slots neg", [](nlohmann::json& m) { m["slots"] = -1; },
+       "worker_hello.slots: -1 is out of range"},
+      {"slots str", [](nlohmann::json& m) { m["slots"] = "4"; },
+       "worker_hello.slots: expected integer"},
+      {"hb 9", [](nlohmann::json& m) { m["heartbeat_ms"] = 9; },
+       "worker_hello.heartbeat_ms: 9 is out of range"},
+      {"hb big", [](nlohmann::json& m) { m["heartbeat_ms"] = 60001; },
+       "worker_hello.heartbeat_ms: 60001"},
+      {"liveness 1", [](nlohmann::json& m) { m["liveness"] = 1; },
+       "worker_hello.liveness: 1 is out of range"},
+      {"liveness 101", [](nlohmann::json& m) { m["liveness"] = 101; },
+       "worker_hello.liveness: 101"},
       {"no host", [](nlohmann::json& m) { m.erase("host"); }, "worker_hello.host: missing"},
-      {"long host", [](nlohmann::json& m) { m["host"] = std::string(257, 'h'); }, "worker_hello.host: string of 257"},
+      {"long host", [](nlohmann::json& m) { m["host"] = std::string(257, 'h'); },
+       "worker_hello.host: string of 257"},
       {"pid neg", [](nlohmann::json& m) { m["pid"] = -1; }, "worker_hello.pid: -1 is out of range"},
-      {"pid big", [](nlohmann::json& m) { m["pid"] = int64_t{INT32_MAX} + 1; }, "worker_hello.pid:"},
+      {"pid big", [](nlohmann::json& m) { m["pid"] = int64_t{INT32_MAX} + 1; },
+       "worker_hello.pid:"},
       {"no pid", [](nlohmann::json& m) { m.erase("pid"); }, "worker_hello.pid: missing"},
   };
   for (const Case& c : cases) {

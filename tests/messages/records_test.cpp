@@ -19,8 +19,14 @@ RunSubmission Submission() {
   return {"run-1", ExecutionMode::kLocal, Ref('a'), Ref('b'), Ref('c'), "alice", Priority::kHigh};
 }
 RunStatus Status1() {
-  return {"run-1", RunState::kRunning, "lift", 2, {Ref('d')}, "2026-11-24T03:00:00.000Z",
-          "2026-11-24T03:00:01.500Z", ""};
+  return {"run-1",
+          RunState::kRunning,
+          "lift",
+          2,
+          {Ref('d')},
+          "2026-11-24T03:00:00.000Z",
+          "2026-11-24T03:00:01.500Z",
+          ""};
 }
 StageJob Job() {
   StageJob j;
@@ -74,8 +80,12 @@ TEST_CASE("every record round-trips") {
   CHECK(DecodeStageJob(EncodeStageJob(Job())).value() == Job());
   CHECK(DecodeStageResult(EncodeStageResult(Result1())).value() == Result1());
   CHECK(DecodeEvent(EncodeEvent(Event1())).value() == Event1());
-  ArtifactRecord a{Ref('3'), 10, ArtifactClass::kExternal, "application/octet-stream",
-                   "2026-11-24T03:00:00.000Z", "cli"};
+  ArtifactRecord a{Ref('3'),
+                   10,
+                   ArtifactClass::kExternal,
+                   "application/octet-stream",
+                   "2026-11-24T03:00:00.000Z",
+                   "cli"};
   CHECK(DecodeArtifactRecord(EncodeArtifactRecord(a)).value() == a);
 }
 
@@ -88,20 +98,26 @@ TEST_CASE("run submission: each field is checked and named") {
         "run_submission.priority: unknown value 'urgent' (expected low|standard|high)");
   CHECK(err(Mutate(good, [](nlohmann::json& j) { j["execution_mode"] = 3; })) ==
         "run_submission.execution_mode: expected string, got integer");
-  CHECK(err(Mutate(good, [](nlohmann::json& j) { j["config_manifest"] = "artifact://ABC"; }))
-            .find("run_submission.config_manifest: malformed artifact ref") == 0);
-  CHECK(err(Mutate(good, [](nlohmann::json& j) { j["requested_by"] = std::string(300, 'x'); }))
-            .find("run_submission.requested_by: string of 300 bytes exceeds") == 0);
-  CHECK(err(Mutate(good, [](nlohmann::json& j) { j["run_id"] = "../etc"; }))
-            .find("run_submission.run_id") == 0);
-  CHECK(err(Mutate(good, [](nlohmann::json& j) { j["schema_version"] = 2; }))
-            .find("unsupported version 2") != std::string::npos);
+  CHECK(err(Mutate(good, [](nlohmann::json& j) {
+          j["config_manifest"] = "artifact://ABC";
+        })).find("run_submission.config_manifest: malformed artifact ref") == 0);
+  CHECK(err(Mutate(good, [](nlohmann::json& j) {
+          j["requested_by"] = std::string(300, 'x');
+        })).find("run_submission.requested_by: string of 300 bytes exceeds") == 0);
+  CHECK(err(Mutate(good, [](nlohmann::json& j) {
+          j["run_id"] = "../etc";
+        })).find("run_submission.run_id") == 0);
+  CHECK(err(Mutate(good, [](nlohmann::json& j) {
+          j["schema_version"] = 2;
+        })).find("unsupported version 2") != std::string::npos);
   CHECK(err(Mutate(good, [](nlohmann::json& j) { j.erase("schema_version"); })) ==
         "run_submission.schema_version: missing required field");
   // No run id: accepted, the coordinator assigns one.
   CHECK(DecodeRunSubmission(Mutate(good, [](nlohmann::json& j) { j.erase("run_id"); })).ok());
   // cloud and hybrid pass the schema (they are gated by the coordinator, not the decoder).
-  CHECK(DecodeRunSubmission(Mutate(good, [](nlohmann::json& j) { j["execution_mode"] = "cloud"; })).ok());
+  CHECK(DecodeRunSubmission(Mutate(good, [](nlohmann::json& j) {
+          j["execution_mode"] = "cloud";
+        })).ok());
 }
 
 TEST_CASE("run submission content key ignores the run id only") {
@@ -115,10 +131,18 @@ TEST_CASE("run submission content key ignores the run id only") {
 TEST_CASE("run status: state, artifacts and times are checked") {
   std::string good = EncodeRunStatus(Status1());
   auto err = [](const std::string& b) { return DecodeRunStatus(b).status().message(); };
-  CHECK(err(Mutate(good, [](nlohmann::json& j) { j["state"] = "paused"; })).find("run_status.state: unknown value 'paused'") == 0);
-  CHECK(err(Mutate(good, [](nlohmann::json& j) { j["artifacts"] = {"nope"}; })).find("run_status.artifacts[0]") == 0);
-  CHECK(err(Mutate(good, [](nlohmann::json& j) { j["updated_at"] = "yesterday"; })).find("run_status.updated_at") == 0);
-  CHECK(err(Mutate(good, [](nlohmann::json& j) { j["stage_attempt"] = -1; })).find("run_status.stage_attempt") == 0);
+  CHECK(err(Mutate(good, [](nlohmann::json& j) {
+          j["state"] = "paused";
+        })).find("run_status.state: unknown value 'paused'") == 0);
+  CHECK(err(Mutate(good, [](nlohmann::json& j) {
+          j["artifacts"] = {"nope"};
+        })).find("run_status.artifacts[0]") == 0);
+  CHECK(err(Mutate(good, [](nlohmann::json& j) {
+          j["updated_at"] = "yesterday";
+        })).find("run_status.updated_at") == 0);
+  CHECK(err(Mutate(good, [](nlohmann::json& j) {
+          j["stage_attempt"] = -1;
+        })).find("run_status.stage_attempt") == 0);
   CHECK(err(Mutate(good, [](nlohmann::json& j) {
           j["artifacts"] = nlohmann::json::array();
           for (size_t i = 0; i <= wire::kMaxList; ++i) j["artifacts"].push_back("x");
@@ -128,26 +152,46 @@ TEST_CASE("run status: state, artifacts and times are checked") {
 TEST_CASE("stage job: hostile paths, counts and argv are refused") {
   std::string good = EncodeStageJob(Job());
   auto err = [](const std::string& b) { return DecodeStageJob(b).status().message(); };
-  CHECK(err(Mutate(good, [](nlohmann::json& j) { j["inputs"][0]["path"] = "../../etc/passwd"; })).find("stage_job.inputs[0].path") == 0);
-  CHECK(err(Mutate(good, [](nlohmann::json& j) { j["inputs"][0]["path"] = "/etc/passwd"; })).find("absolute") != std::string::npos);
-  CHECK(err(Mutate(good, [](nlohmann::json& j) { j["outputs"] = {"out/../../x"}; })).find("stage_job.outputs") == 0);
+  CHECK(err(Mutate(good, [](nlohmann::json& j) {
+          j["inputs"][0]["path"] = "../../etc/passwd";
+        })).find("stage_job.inputs[0].path") == 0);
+  CHECK(err(Mutate(good, [](nlohmann::json& j) {
+          j["inputs"][0]["path"] = "/etc/passwd";
+        })).find("absolute") != std::string::npos);
+  CHECK(err(Mutate(good, [](nlohmann::json& j) {
+          j["outputs"] = {"out/../../x"};
+        })).find("stage_job.outputs") == 0);
   CHECK(err(Mutate(good, [](nlohmann::json& j) { j["shard"] = 8; })).find("stage_job.shard") == 0);
-  CHECK(err(Mutate(good, [](nlohmann::json& j) { j["argv"] = nlohmann::json::array(); })) == "stage_job.argv: must name a program");
-  CHECK(err(Mutate(good, [](nlohmann::json& j) { j["job_id"] = "xyz"; })).find("stage_job.job_id") == 0);
-  CHECK(err(Mutate(good, [](nlohmann::json& j) { j["env"] = {{"A", 1}}; })).find("stage_job.env.A") == 0);
+  CHECK(err(Mutate(good, [](nlohmann::json& j) { j["argv"] = nlohmann::json::array(); })) ==
+        "stage_job.argv: must name a program");
+  CHECK(err(Mutate(good, [](nlohmann::json& j) {
+          j["job_id"] = "xyz";
+        })).find("stage_job.job_id") == 0);
+  CHECK(err(Mutate(good, [](nlohmann::json& j) {
+          j["env"] = {{"A", 1}};
+        })).find("stage_job.env.A") == 0);
 }
 
 TEST_CASE("stage result and event are strict") {
   auto rerr = [](const std::string& b) { return DecodeStageResult(b).status().message(); };
   std::string r = EncodeStageResult(Result1());
-  CHECK(rerr(Mutate(r, [](nlohmann::json& j) { j["outcome"] = "exploded"; })).find("stage_result.outcome") == 0);
-  CHECK(rerr(Mutate(r, [](nlohmann::json& j) { j["cached"] = "yes"; })) == "stage_result.cached: expected boolean, got string");
+  CHECK(rerr(Mutate(r, [](nlohmann::json& j) {
+          j["outcome"] = "exploded";
+        })).find("stage_result.outcome") == 0);
+  CHECK(rerr(Mutate(r, [](nlohmann::json& j) { j["cached"] = "yes"; })) ==
+        "stage_result.cached: expected boolean, got string");
   auto eerr = [](const std::string& b) { return DecodeEvent(b).status().message(); };
   std::string e = EncodeEvent(Event1());
-  CHECK(eerr(Mutate(e, [](nlohmann::json& j) { j["specversion"] = "0.3"; })).find("event.specversion") == 0);
-  CHECK(eerr(Mutate(e, [](nlohmann::json& j) { j["type"] = "recomp.run.exploded"; })).find("event.type") == 0);
-  CHECK(eerr(Mutate(e, [](nlohmann::json& j) { j["sequence"] = 0; })) == "event.sequence: must be >= 1");
-  CHECK(eerr(Mutate(e, [](nlohmann::json& j) { j["data"] = "text"; })) == "event.data: expected a map");
+  CHECK(eerr(Mutate(e, [](nlohmann::json& j) {
+          j["specversion"] = "0.3";
+        })).find("event.specversion") == 0);
+  CHECK(eerr(Mutate(e, [](nlohmann::json& j) {
+          j["type"] = "recomp.run.exploded";
+        })).find("event.type") == 0);
+  CHECK(eerr(Mutate(e, [](nlohmann::json& j) { j["sequence"] = 0; })) ==
+        "event.sequence: must be >= 1");
+  CHECK(eerr(Mutate(e, [](nlohmann::json& j) { j["data"] = "text"; })) ==
+        "event.data: expected a map");
 }
 
 TEST_CASE("an event with packed data encodes exactly like its JSON twin") {

@@ -23,6 +23,8 @@ inline std::string Mutate(const std::string& bytes, void (*edit)(nlohmann::json&
   return wire::ToBytes(buf);
 }
 
-inline std::string Ref(char c) { return "artifact://" + std::string(64, c); }
+inline std::string Ref(char c) {
+  return "artifact://" + std::string(64, c);
+}
 
 }  // namespace recomp::testing

@@ -24,7 +24,9 @@ std::unique_ptr<ArtifactStore> Open(const TempDir& dir, StoreOptions o = {}) {
   return std::move(s).value();
 }
 
-Digest D(const ArtifactRecord& r) { return ParseArtifactRef(r.ref).value(); }
+Digest D(const ArtifactRecord& r) {
+  return ParseArtifactRef(r.ref).value();
+}
 
 std::string Big(size_t n, char seed) {
   std::string s(n, '\0');
@@ -134,7 +136,9 @@ TEST_CASE("corrupt, truncated and missing blobs are Corruption; nothing is serve
   auto r = s->PutBytes(data);
   std::string blob = testing::BlobFile(s->root(), "generated", D(*r).Hex());
   testing::WriteFile(dir / "out", "previous");
-  SUBCASE("flipped byte") { testing::FlipByte(blob, 777); }
+  SUBCASE("flipped byte") {
+    testing::FlipByte(blob, 777);
+  }
   SUBCASE("truncated") {
     ::chmod(blob.c_str(), 0644);
     REQUIRE(::truncate(blob.c_str(), 1000) == 0);

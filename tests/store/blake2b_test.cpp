@@ -8,11 +8,13 @@
 using recomp::store::Blake2b256;
 
 TEST_CASE("blake2b-256 of the empty string") {
-  CHECK(Blake2b256::Of("").Hex() == "0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8");
+  CHECK(Blake2b256::Of("").Hex() ==
+        "0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8");
 }
 
 TEST_CASE("blake2b-256 of abc") {
-  CHECK(Blake2b256::Of("abc").Hex() == "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319");
+  CHECK(Blake2b256::Of("abc").Hex() ==
+        "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319");
 }
 
 TEST_CASE("blake2b-256 of the quick brown fox") {

@@ -30,7 +30,8 @@ TEST_CASE("records, inline bytes and touch times") {
   testing::TempDir dir;
   auto cat = Catalog::Open(dir.path(), {}).value();
   Digest d = Blake2b256::Of("x");
-  ArtifactRecord r{d.Ref(), 1, ArtifactClass::kGenerated, "text/plain", "2026-01-01T00:00:00.000Z", "t"};
+  ArtifactRecord r{d.Ref(), 1, ArtifactClass::kGenerated, "text/plain", "2026-01-01T00:00:00.000Z",
+                   "t"};
   auto w = cat.Write().value();
   REQUIRE(cat.PutRecord(w, d, r).ok());
   REQUIRE(cat.PutInline(w, d, "x").ok());
@@ -49,7 +50,8 @@ TEST_CASE("records, inline bytes and touch times") {
 
 TEST_CASE("entries: round trip, strict decoding, append-only numbering") {
   Digest d = Blake2b256::Of("y");
-  ArtifactRecord r{d.Ref(), 1, ArtifactClass::kExternal, "text/plain", "2026-01-01T00:00:00.000Z", "p"};
+  ArtifactRecord r{d.Ref(), 1, ArtifactClass::kExternal, "text/plain", "2026-01-01T00:00:00.000Z",
+                   "p"};
   // The decoded entry's inline bytes are a view into `encoded`: keep it alive.
   const std::string encoded = EncodeEntry(r, std::string_view("y")).value();
   auto e = DecodeEntry(encoded).value();
@@ -57,9 +59,10 @@ TEST_CASE("entries: round trip, strict decoding, append-only numbering") {
   CHECK(e.inline_bytes.value() == "y");
   std::string plain = EncodeEntry(r, std::nullopt).value();
   CHECK_FALSE(DecodeEntry(plain).value().inline_bytes.has_value());
-  CHECK_FALSE(DecodeEntry(plain + "x").ok());               // trailing bytes
-  CHECK_FALSE(DecodeEntry(plain.substr(0, 20)).ok());       // truncated
-  CHECK_FALSE(DecodeEntry(EncodeEntry(r, std::string_view("too long")).value()).ok());  // size mismatch
+  CHECK_FALSE(DecodeEntry(plain + "x").ok());          // trailing bytes
+  CHECK_FALSE(DecodeEntry(plain.substr(0, 20)).ok());  // truncated
+  CHECK_FALSE(
+      DecodeEntry(EncodeEntry(r, std::string_view("too long")).value()).ok());  // size mismatch
 
   testing::TempDir dir;
   auto cat = Catalog::Open(dir.path(), {}).value();

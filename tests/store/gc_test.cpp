@@ -9,13 +9,15 @@
 
 using namespace recomp;
 using namespace recomp::store;
-using testing::TempDir;
 using std::chrono::days;
 using std::chrono::hours;
+using testing::TempDir;
 
 namespace {
 
-Digest D(const ArtifactRecord& r) { return ParseArtifactRef(r.ref).value(); }
+Digest D(const ArtifactRecord& r) {
+  return ParseArtifactRef(r.ref).value();
+}
 
 GcPolicy At(SysTime now) {
   GcPolicy p;
@@ -123,9 +125,7 @@ TEST_CASE("gc removes unindexed blob files; verify reports them meanwhile") {
 
 TEST_CASE("stale temp files: removed only when unlocked and old enough") {
   TempDir dir;
-  {
-    auto s = ArtifactStore::Open(dir / "s").value();
-  }
+  { auto s = ArtifactStore::Open(dir / "s").value(); }
   testing::WriteFile(dir / "s/tmp/put-dead.tmp", "partial");
   StoreOptions keep;
   auto s = ArtifactStore::Open(dir / "s", keep).value();  // 1 hour: too young to go
@@ -153,18 +153,21 @@ TEST_CASE("PinKeeper: the latest window wins across pins") {
   CHECK(s->Gc(At(t0 + days(91)), false, false).value().removed.size() == 1);
 }
 
-TEST_CASE("PinRuns applies a batch in order in one commit, and refuses it whole when a run id is bad") {
+TEST_CASE(
+    "PinRuns applies a batch in order in one commit, and refuses it whole when a run id is bad") {
   TempDir dir;
   auto s = ArtifactStore::Open(dir / "s").value();
   Digest a = D(s->PutBytes("a").value());
   SysTime now = std::chrono::system_clock::now();
-  CHECK(s->PinRuns({{"r1", RunPinState::kActive, {a}}, {"r1", RunPinState::kFailed, {}}}, now).ok());
-  Status bad = s->PinRuns({{"r2", RunPinState::kActive, {a}}, {std::string(300, 'x'), RunPinState::kActive, {a}}}, now);
+  CHECK(
+      s->PinRuns({{"r1", RunPinState::kActive, {a}}, {"r1", RunPinState::kFailed, {}}}, now).ok());
+  Status bad = s->PinRuns(
+      {{"r2", RunPinState::kActive, {a}}, {std::string(300, 'x'), RunPinState::kActive, {a}}}, now);
   CHECK(bad.code() == Status::Code::kInvalidArgument);
   auto pins = s->ListPins().value();
   REQUIRE(pins.size() == 1);  // r2 was not written either
   CHECK(pins.front().run_id == "r1");
   CHECK(pins.front().state == RunPinState::kFailed);  // the later update of the batch won
-  CHECK(pins.front().refs.size() == 1);                // refs accumulate
+  CHECK(pins.front().refs.size() == 1);               // refs accumulate
   CHECK(s->PinRuns({}, now).ok());
 }

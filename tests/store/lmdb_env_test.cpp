@@ -3,9 +3,9 @@
 
 #include <doctest/doctest.h>
 
+#include <condition_variable>
 #include <future>
 #include <mutex>
-#include <condition_variable>
 #include <string>
 #include <thread>
 #include <vector>
@@ -57,12 +57,15 @@ TEST_CASE("ForEach visits in key order and stops on error") {
   auto txn = Txn::Begin(*env, true).value();
   for (const char* k : {"b", "a", "c"}) REQUIRE(txn.Put(dbi, k, "1").ok());
   std::string seen;
-  REQUIRE(txn.ForEach(dbi, [&](std::string_view k, std::string_view) {
-    seen += k;
-    return Status::Ok();
-  }).ok());
+  REQUIRE(txn.ForEach(dbi,
+                      [&](std::string_view k, std::string_view) {
+                        seen += k;
+                        return Status::Ok();
+                      })
+              .ok());
   CHECK(seen == "abc");
-  Status st = txn.ForEach(dbi, [&](std::string_view, std::string_view) { return Status::Cancelled("stop"); });
+  Status st = txn.ForEach(
+      dbi, [&](std::string_view, std::string_view) { return Status::Cancelled("stop"); });
   CHECK(st.code() == Status::Code::kCancelled);
 }
 
@@ -126,23 +129,27 @@ TEST_CASE("AwaitDurable: at once for a commit known durable; else via the writer
   CHECK(Txn::Begin(*env, false).value().id() == committed);  // nothing was written
 }
 
-TEST_CASE("ForEachFrom starts at the first key >= from; ForEach visits all; a stop status ends it") {
+TEST_CASE(
+    "ForEachFrom starts at the first key >= from; ForEach visits all; a stop status ends it") {
   testing::TempDir dir;
   auto env = Env::OpenShared(dir.path(), {}).value();
   MDB_dbi dbi = env->OpenDbi("seek").value();
   {
     auto txn = Txn::Begin(*env, true).value();
-    for (const char* k : {"a", "b1", "b3", "c"}) REQUIRE(txn.Put(dbi, k, std::string(k) + "!").ok());
+    for (const char* k : {"a", "b1", "b3", "c"})
+      REQUIRE(txn.Put(dbi, k, std::string(k) + "!").ok());
     REQUIRE(txn.Commit().ok());
   }
   auto txn = Txn::Begin(*env, false).value();
   auto keys_from = [&](std::string_view from) {
     std::vector<std::string> keys;
-    REQUIRE(txn.ForEachFrom(dbi, from, [&](std::string_view k, std::string_view v) {
-      CHECK(v == std::string(k) + "!");
-      keys.emplace_back(k);
-      return Status::Ok();
-    }).ok());
+    REQUIRE(txn.ForEachFrom(dbi, from,
+                            [&](std::string_view k, std::string_view v) {
+                              CHECK(v == std::string(k) + "!");
+                              keys.emplace_back(k);
+                              return Status::Ok();
+                            })
+                .ok());
     return keys;
   };
   CHECK(keys_from("b2") == std::vector<std::string>{"b3", "c"});

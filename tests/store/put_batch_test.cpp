@@ -15,7 +15,9 @@ using testing::TempDir;
 
 namespace {
 
-Digest D(const ArtifactRecord& r) { return ParseArtifactRef(r.ref).value(); }
+Digest D(const ArtifactRecord& r) {
+  return ParseArtifactRef(r.ref).value();
+}
 
 std::unique_ptr<ArtifactStore> Open(const TempDir& dir, StoreOptions o = {}) {
   auto s = ArtifactStore::Open(dir / "store", o);
@@ -64,7 +66,7 @@ TEST_CASE("a batch of blobs already stored and recently put writes nothing") {
   auto recs = b.CommitRecords();
   REQUIRE_MESSAGE(recs.ok(), recs.status().ToString());
   CHECK(*recs == std::vector<ArtifactRecord>{small, big, small});  // the existing records
-  CHECK(LastTxnId(index) == before);  // no write transaction was committed
+  CHECK(LastTxnId(index) == before);                  // no write transaction was committed
   CHECK_FALSE(TouchOf(index, D(small)).has_value());  // last put = created_at, within the hour
   CHECK(s->GetBytes(D(big), 1 << 20).value() == kBig);
 }

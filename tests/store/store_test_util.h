@@ -48,7 +48,8 @@ inline void FlipByte(const std::string& path, size_t offset) {
   WriteFile(path, b);
 }
 
-inline std::string BlobFile(const std::string& root, const std::string& cls, const std::string& hex) {
+inline std::string BlobFile(const std::string& root, const std::string& cls,
+                            const std::string& hex) {
   return root + "/blobs/" + cls + "/" + hex.substr(0, 2) + "/" + hex;
 }
 

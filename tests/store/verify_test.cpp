@@ -12,7 +12,9 @@ using namespace recomp::store;
 using testing::TempDir;
 
 namespace {
-Digest D(const ArtifactRecord& r) { return ParseArtifactRef(r.ref).value(); }
+Digest D(const ArtifactRecord& r) {
+  return ParseArtifactRef(r.ref).value();
+}
 }  // namespace
 
 TEST_CASE("verify finds corrupt, missing and bad index records, and one ref alone") {
@@ -28,8 +30,10 @@ TEST_CASE("verify finds corrupt, missing and bad index records, and one ref alon
     auto cat = Catalog::Open(dir / "s/index", {}).value();
     auto txn = cat.Write().value();
     ArtifactRecord r = inl;
-    REQUIRE(cat.PutRecord(txn, D(inl), ArtifactRecord{good.ref, 1, ArtifactClass::kGenerated, "x/y",
-                                                      r.created_at, ""}).ok());
+    REQUIRE(cat.PutRecord(
+                   txn, D(inl),
+                   ArtifactRecord{good.ref, 1, ArtifactClass::kGenerated, "x/y", r.created_at, ""})
+                .ok());
     REQUIRE(txn.Commit().ok());
   }
   auto rep = s->Verify().value();

@@ -15,8 +15,8 @@
 #include <fstream>
 #include <set>
 
-#include "worker/job_sandbox.h"
 #include "tests/worker/worker_test_util.h"
+#include "worker/job_sandbox.h"
 
 namespace recomp::worker {
 namespace {
@@ -104,8 +104,7 @@ TEST_CASE("pools of dead processes are removed when a process first uses the roo
   REQUIRE(child >= 0);
   if (child == 0) {  // leaves a pool with a spare behind, then dies
     auto r = DirRecycler::ForRoot(root.path());
-    bool ok = r.ok() && (*r)->Make(root / "x", 0700).ok() &&
-              RetireDir(**r, root.path(), "x").ok();
+    bool ok = r.ok() && (*r)->Make(root / "x", 0700).ok() && RetireDir(**r, root.path(), "x").ok();
     auto sb = JobSandbox::Create(root.path(), "j", 1);  // and a spare tree (nested dirs)
     ok = ok && sb.ok() && (*sb)->Remove().ok() && (*r)->trees() == 1;
     ::_exit(ok ? 0 : 1);
@@ -150,7 +149,8 @@ TEST_CASE("a job sandbox goes back to the recycler as one tree and comes back in
   ino_t top, in;
   {
     auto sb = JobSandbox::Create(sandboxes, "j1", 1).value();
-    REQUIRE(sb->MaterializeInputs({{"module/rom", DigestN(1)}, {"lift/0/a.c", DigestN(2)}}, source).ok());
+    REQUIRE(sb->MaterializeInputs({{"module/rom", DigestN(1)}, {"lift/0/a.c", DigestN(2)}}, source)
+                .ok());
     top = InodeOf(sb->dir());
     in = InodeOf(sb->input_dir());
     std::ofstream(sb->work_dir() + "/out.txt") << "output";
@@ -164,12 +164,13 @@ TEST_CASE("a job sandbox goes back to the recycler as one tree and comes back in
     CHECK(r->trees() == 0);
     CHECK(InodeOf(sb->dir()) == top);
     CHECK(InodeOf(sb->input_dir()) == in);
-    CHECK(ModeOf(sb->input_dir()) == 0700);     // writable again until inputs are in
+    CHECK(ModeOf(sb->input_dir()) == 0700);  // writable again until inputs are in
     CHECK(Names(sb->work_dir()) == std::set<std::string>{"in"});  // no file of j1's
     CHECK(Names(sb->dir()) == std::set<std::string>{"job.log", "work"});
     // Another shape: in/lift/ and in/lift/0/ are pruned before the job can see them,
     // in/module/ is reused, in/tools/ is new.
-    REQUIRE(sb->MaterializeInputs({{"module/rom", DigestN(3)}, {"tools/t.py", DigestN(4)}}, source).ok());
+    REQUIRE(sb->MaterializeInputs({{"module/rom", DigestN(3)}, {"tools/t.py", DigestN(4)}}, source)
+                .ok());
     CHECK(Names(sb->input_dir()) == std::set<std::string>{"module", "tools"});
     CHECK(Names(sb->input_dir() + "/module") == std::set<std::string>{"rom"});
     CHECK(ModeOf(sb->input_dir()) == 0555);
@@ -225,7 +226,8 @@ TEST_CASE("a marked skeleton directory is not kept in the tree") {
   REQUIRE(r->trees() == 1);
   auto sb = JobSandbox::Create(sandboxes, "j2", 1).value();
   REQUIRE(sb->MaterializeInputs({{"module/rom", DigestN(2)}}, source).ok());
-  CHECK(::getxattr((sb->input_dir() + "/module").c_str(), "user.recomp", nullptr, 0) < 0);  // a new one
+  CHECK(::getxattr((sb->input_dir() + "/module").c_str(), "user.recomp", nullptr, 0) <
+        0);  // a new one
 }
 
 }  // namespace recomp::worker

@@ -15,14 +15,14 @@
 #include <map>
 #include <sstream>
 
-#include "worker/process_runner.h"
 #include "tests/worker/worker_test_util.h"
+#include "worker/process_runner.h"
 
 namespace recomp::worker {
 namespace {
 
-using testing::TempDir;
 using testing::NoSandboxLeft;
+using testing::TempDir;
 
 namespace fs = std::filesystem;
 using Code = Status::Code;
@@ -124,8 +124,7 @@ TEST_CASE("a sandbox is a fresh, uniquely named dir, removed on destruction") {
   }
   CHECK_FALSE(fs::exists(dir));
   for (const char* bad : {"", "../x", "a/b", ".hidden", "x y"}) {
-    CHECK(JobSandbox::Create(root / "sandboxes", bad, 1).status().code() ==
-          Code::kInvalidArgument);
+    CHECK(JobSandbox::Create(root / "sandboxes", bad, 1).status().code() == Code::kInvalidArgument);
   }
 }
 
@@ -146,8 +145,9 @@ TEST_CASE("inputs are laid out under in/ read-only") {
   CHECK(ModeOf(sb->input_dir()) == 0555);
   CHECK(ModeOf(sb->input_dir() + "/syms/deep") == 0555);
   // The job sees them from its cwd; without root it cannot change or add to them.
-  ProcessOutcome out = RunJob(*sb, "cat in/rom.z64; { echo x > in/rom.z64; } 2>/dev/null ||"
-                                   " echo denied; touch in/new 2>/dev/null || echo denied");
+  ProcessOutcome out = RunJob(*sb,
+                              "cat in/rom.z64; { echo x > in/rom.z64; } 2>/dev/null ||"
+                              " echo denied; touch in/new 2>/dev/null || echo denied");
   CHECK(out.success());
   if (::geteuid() != 0) CHECK(ReadFile(sb->log_path()) == "rom bytesdenied\ndenied\n");
   // Root bypasses the modes, so its "echo x > in/rom.z64" succeeded: the check catches it.
@@ -159,15 +159,15 @@ TEST_CASE("a job that writes an input (possibly the store's hard link) is caught
   auto sb = MakeSandbox(root);
   FakeSource source;
   source.blobs = {{DigestOf(1), "rom bytes"}, {DigestOf(2), "syms"}};
-  REQUIRE(sb->MaterializeInputs({{"rom.z64", DigestOf(1)}, {"syms.toml", DigestOf(2)}}, source)
-              .ok());
-  REQUIRE(RunJob(*sb, "chmod u+w in/rom.z64 && echo patched >> in/rom.z64 && echo o > out")
-              .success());
+  REQUIRE(
+      sb->MaterializeInputs({{"rom.z64", DigestOf(1)}, {"syms.toml", DigestOf(2)}}, source).ok());
+  REQUIRE(
+      RunJob(*sb, "chmod u+w in/rom.z64 && echo patched >> in/rom.z64 && echo o > out").success());
   FakeSink sink;
   auto got = sb->CollectOutputs({"out"}, sink, kProducer);
   CHECK(got.status().code() == Code::kFailedPrecondition);
-  CHECK(got.status().message() == "input 'rom.z64' (" + DigestOf(1).Ref() +
-                                      ") was modified, replaced or removed by the job");
+  CHECK(got.status().message() ==
+        "input 'rom.z64' (" + DigestOf(1).Ref() + ") was modified, replaced or removed by the job");
   CHECK(sink.commits.empty());
 }
 
@@ -176,8 +176,8 @@ TEST_CASE("hostile or conflicting input paths are rejected before anything is cr
   auto sb = MakeSandbox(root);
   FakeSource source;
   source.blobs = {{DigestOf(1), "x"}};
-  for (const char* bad : {"/etc/passwd", "../x", "a/../../x", "a/./b", "a//b", "", "a/", ".",
-                          "..", "ok/.."}) {
+  for (const char* bad :
+       {"/etc/passwd", "../x", "a/../../x", "a/./b", "a//b", "", "a/", ".", "..", "ok/.."}) {
     INFO("path: ", bad);
     Status st = sb->MaterializeInputs({{"fine", DigestOf(1)}, {bad, DigestOf(1)}}, source);
     CHECK(st.code() == Code::kInvalidArgument);
@@ -185,9 +185,8 @@ TEST_CASE("hostile or conflicting input paths are rejected before anything is cr
   }
   Status dup = sb->MaterializeInputs({{"a", DigestOf(1)}, {"a", DigestOf(1)}}, source);
   CHECK(dup.message() == "input path 'a' is listed twice");
-  Status both = sb->MaterializeInputs({{"a", DigestOf(1)}, {"a-b", DigestOf(1)},
-                                       {"a/b", DigestOf(1)}},
-                                      source);
+  Status both = sb->MaterializeInputs(
+      {{"a", DigestOf(1)}, {"a-b", DigestOf(1)}, {"a/b", DigestOf(1)}}, source);
   CHECK(both.code() == Code::kInvalidArgument);
   CHECK(both.message().find("'a' is both a file and a directory") != std::string::npos);
   CHECK(source.calls == 0);
@@ -315,8 +314,9 @@ TEST_CASE("output count, size and log limits") {
   limits.max_output_bytes = 10;
   limits.max_log_bytes = 10;
   auto sb = MakeSandbox(root, limits);
-  REQUIRE(RunJob(*sb, "mkdir d; echo 1 > d/a; echo 2 > d/b; echo 3 > d/c; echo 0123456789 > big;"
-                      " printf 0123456789abcdefghij")
+  REQUIRE(RunJob(*sb,
+                 "mkdir d; echo 1 > d/a; echo 2 > d/b; echo 3 > d/c; echo 0123456789 > big;"
+                 " printf 0123456789abcdefghij")
               .success());
   FakeSink sink;
   auto many = sb->CollectOutputs({"d/"}, sink, kProducer);
@@ -341,10 +341,10 @@ TEST_CASE("the sandbox is removed even when the job locked parts of it") {
     FakeSource source;
     source.blobs = {{DigestOf(1), "rom"}};
     REQUIRE(sb->MaterializeInputs({{"a/b/rom", DigestOf(1)}}, source).ok());
-    REQUIRE(RunJob(*sb, "mkdir -p ro/sub/deeper && echo x > ro/sub/f && chmod 0 ro/sub &&"
-                        " chmod 0555 ro && echo y > locked && chmod 0 locked && ln -s " +
-                            outside.path() + " escape && ln -s " + outside.path() +
-                            "/keep escape_file")
+    REQUIRE(RunJob(*sb,
+                   "mkdir -p ro/sub/deeper && echo x > ro/sub/f && chmod 0 ro/sub &&"
+                   " chmod 0555 ro && echo y > locked && chmod 0 locked && ln -s " +
+                       outside.path() + " escape && ln -s " + outside.path() + "/keep escape_file")
                 .success());
     CHECK(sb->Remove().ok());
     CHECK(sb->Remove().ok());  // idempotent

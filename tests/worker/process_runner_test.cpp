@@ -7,8 +7,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
-#include <sys/wait.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -226,8 +226,7 @@ TEST_CASE("spawn failures are outcomes with clear messages, also in the log") {
 
 TEST_CASE("an invalid spec is an error, not an outcome") {
   TempDir dir;
-  CHECK(ProcessRunner::Start(MakeSpec(dir, {})).status().code() ==
-        Status::Code::kInvalidArgument);
+  CHECK(ProcessRunner::Start(MakeSpec(dir, {})).status().code() == Status::Code::kInvalidArgument);
   ProcessSpec spec = MakeSpec(dir, {"/bin/true"});
   spec.env["A=B"] = "c";
   CHECK(ProcessRunner::Start(spec).status().code() == Status::Code::kInvalidArgument);
@@ -298,7 +297,9 @@ pid_t ParentOf(pid_t pid) {
 }
 
 // Gone: not even a zombie any more (reaped).
-bool Reaped(pid_t pid) { return ::kill(pid, 0) != 0 && errno == ESRCH; }
+bool Reaped(pid_t pid) {
+  return ::kill(pid, 0) != 0 && errno == ESRCH;
+}
 
 TEST_CASE("the runner's process is a child subreaper: the job's orphans become its children") {
   TempDir dir;
@@ -318,7 +319,8 @@ TEST_CASE("the runner's process is a child subreaper: the job's orphans become i
   CHECK(Reaped(orphan));  // waited for and reaped by the runner, not left to init
 }
 
-TEST_CASE("an orphaned grandchild that outlives the leader is killed and reaped before the outcome") {
+TEST_CASE(
+    "an orphaned grandchild that outlives the leader is killed and reaped before the outcome") {
   TempDir dir;
   auto runner = ProcessRunner::Start(
       MakeSpec(dir, {"/bin/sh", "-c", "(sleep 100 & echo $! > gpid); exit 4"}));

@@ -56,7 +56,8 @@ TEST_CASE("EmptyKeeping keeps the skeleton's directories, emptied and 0700, and 
   store::Fd fd(::open((root / "top").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   REQUIRE(fd.valid());
   std::vector<std::string> kept;
-  auto n = EmptyKeeping(fd.get(), root / "top", "", {"work", "work/in", "work/in/module"}, recycler.get(), &kept);
+  auto n = EmptyKeeping(fd.get(), root / "top", "", {"work", "work/in", "work/in/module"},
+                        recycler.get(), &kept);
   REQUIRE_MESSAGE(n.ok(), n.status().ToString());
   CHECK(*n == 1);  // work/
   std::sort(kept.begin(), kept.end());

@@ -14,9 +14,9 @@
 
 #include "messages/protocol.h"
 #include "store/artifact_store.h"
+#include "tests/worker/worker_test_util.h"
 #include "worker/job_sandbox.h"
 #include "worker/local_store_blobs.h"
-#include "tests/worker/worker_test_util.h"
 
 namespace recomp::worker {
 namespace {
@@ -121,12 +121,15 @@ class FakeBroker {
     REQUIRE_MESSAGE(res.ok(), res.status().ToString());
     return *res;
   }
-  void Send(std::string_view cmd, std::string body) { SendRaw(proto::Frames(cmd, std::move(body))); }
+  void Send(std::string_view cmd, std::string body) {
+    SendRaw(proto::Frames(cmd, std::move(body)));
+  }
   void SendRaw(const std::vector<std::string>& frames) {
     REQUIRE_FALSE(peer_.empty());
     s_.send(zmq::buffer(peer_), zmq::send_flags::sndmore);
     for (size_t i = 0; i < frames.size(); ++i) {
-      s_.send(zmq::buffer(frames[i]), i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+      s_.send(zmq::buffer(frames[i]),
+              i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
     }
   }
   void SendJob(const StageJob& j) { Send(proto::kJob, EncodeStageJob(j)); }
@@ -284,8 +287,7 @@ TEST_CASE("worker agent: runs a job end to end against the store") {
   CHECK(rec->artifact_class == ArtifactClass::kGenerated);
   // The sandbox is gone: nothing survives a job but the store's blobs.
   auto wait_empty = std::chrono::steady_clock::now() + 5s;
-  while (std::chrono::steady_clock::now() < wait_empty &&
-         !NoSandboxLeft(h.options.work_root)) {
+  while (std::chrono::steady_clock::now() < wait_empty && !NoSandboxLeft(h.options.work_root)) {
     h.broker->Recv(20ms);
   }
   CHECK(NoSandboxLeft(h.options.work_root));

@@ -16,7 +16,8 @@ namespace recomp::worker::testing {
 class TempDir {
  public:
   explicit TempDir(const std::string& tag = "worker") {
-    std::string tmpl = (std::filesystem::temp_directory_path() / ("recomp-" + tag + "-XXXXXX")).string();
+    std::string tmpl =
+        (std::filesystem::temp_directory_path() / ("recomp-" + tag + "-XXXXXX")).string();
     REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
     path_ = tmpl;
   }

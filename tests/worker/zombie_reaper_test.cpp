@@ -46,9 +46,10 @@ TEST_CASE("the zombie of a process that escaped its job's group is reaped; nothi
   TempDir dir;
   // The job detaches a child into its own session and exits once the child has detached (it
   // writes its pid after setsid): when a job's leader exits, its whole group is killed.
-  auto outcome = RunToCompletion(Shell(
-      dir, "setsid /bin/sh -c 'echo $$ > escaped.pid; sleep 0.3' </dev/null >/dev/null 2>&1 &"
-           " while [ ! -s escaped.pid ]; do sleep 0.01; done"));
+  auto outcome = RunToCompletion(
+      Shell(dir,
+            "setsid /bin/sh -c 'echo $$ > escaped.pid; sleep 0.3' </dev/null >/dev/null 2>&1 &"
+            " while [ ! -s escaped.pid ]; do sleep 0.01; done"));
   REQUIRE_MESSAGE(outcome.ok(), outcome.status().ToString());
   CHECK(outcome->success());
   pid_t escaped = 0;
