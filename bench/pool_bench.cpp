@@ -46,6 +46,7 @@
 #include "messages/event.h"
 #include "messages/module_manifest.h"
 #include "messages/protocol.h"
+#include "net/framing.h"
 #include "messages/run_status.h"
 #include "messages/run_submission.h"
 #include "store/artifact_store.h"
@@ -469,7 +470,7 @@ class Client {
       (void)api_.recv(m);
       frames.push_back(m.to_string());
     }
-    auto msg = recomp::proto::Parse(frames);
+    auto msg = recomp::net::Parse(recomp::proto::kTag, frames);
     Die(msg.status(), "API reply");
     if (msg->command == recomp::proto::kError)
       Die(recomp::proto::DecodeError(msg->body), "API error");
@@ -528,7 +529,7 @@ std::vector<recomp::RunSubmission> PrepareRuns(const Pool& p, const std::string&
         batch.AddBytes("pool_bench module " + run_id + " " + std::to_string(nonce) + "\n", ext);
     Die(mod.status(), "module file");
     recomp::ModuleManifest mm;
-    mm.files.push_back({"module.bin", mod->ref});
+    mm.files.push_back({"module.bin", recomp::ParseArtifactRef(mod->ref).value()});
     auto mref = batch.AddBytes(recomp::EncodeModuleManifest(mm), gen);
     Die(mref.status(), "module manifest");
     recomp::RunSubmission s;

@@ -19,13 +19,13 @@
 #include <vector>
 
 #include "store/artifact_store.h"
-#include "store/blake2b.h"
+#include "base/blake2b.h"
 
 namespace {
 
 using recomp::Digest;
 using recomp::store::ArtifactStore;
-using recomp::store::Blake2b256;
+using recomp::Blake2b256;
 using Clock = std::chrono::steady_clock;
 
 constexpr size_t kLarge = size_t{256} << 20;

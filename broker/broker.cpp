@@ -1,6 +1,8 @@
-// Broker (see broker.h and docs/protocol.md).
+// Broker (see broker.h and docs/protocol.md): the loop, the coordinator link, assignment of
+// queued jobs to workers, housekeeping and the coordinator's outbox. The workers socket's
+// messages are handled in broker_workers.cpp.
 //
-// Design notes, with their sources (see /work/shared/LESSONS.md):
+// Design notes, with their sources (docs/protocol.md cites them):
 //  - Majordomo (RFC 18): READY carries the worker's heartbeat interval and liveness, so both
 //    sides agree; any traffic counts as a heartbeat; an unexpected command or a message from an
 //    unknown worker gets DISCONNECT and the worker re-registers on a new socket.
@@ -15,54 +17,29 @@
 //    with attempt+1.
 #include "broker/broker.h"
 
-#include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
-
-#include "messages/clock.h"
+#include "base/clock.h"
+#include "base/posix_file.h"
+#include "broker/log.h"
 #include "messages/codec.h"
 #include "messages/protocol.h"
+#include "net/framing.h"
 
 namespace recomp::broker {
-namespace {
 
-std::shared_ptr<spdlog::logger> Log() {
-  static const std::shared_ptr<spdlog::logger> kLogger = [] {
-    if (auto existing = spdlog::get("broker")) return existing;
-    try {
-      return spdlog::stderr_color_mt("broker");
-    } catch (const spdlog::spdlog_ex&) {  // registered concurrently by the host
-      return spdlog::get("broker");
-    }
-  }();
-  return kLogger;
-}
-
-int64_t NowUnixMs() {
-  return ToUnixMillis(std::chrono::system_clock::now());
-}
-
-std::string Truncate(std::string s, size_t n = 200) {
+std::string Truncate(std::string s, size_t n) {
   if (s.size() > n) s = s.substr(0, n) + "...";
   return s;
 }
 
-std::string DisconnectBody(const std::string& reason) {
-  return proto::JsonBody({{"reason", Truncate(reason, wire::kMaxText / 2)}});
-}
-
-}  // namespace
-
 Result<std::unique_ptr<Broker>> Broker::Create(zmq::context_t& ctx, BrokerOptions options) {
-  if (options.workers_endpoint.empty() || options.dispatch_endpoint.empty()) {
-    return Status::InvalidArgument("broker: workers and dispatch endpoints are required");
+  if (options.workers_endpoint.empty() || options.link_endpoint.empty()) {
+    return Status::InvalidArgument("broker: workers and link endpoints are required");
   }
   if (options.heartbeat_ms < 10 || options.heartbeat_ms > 60000) {
     return Status::InvalidArgument("broker: heartbeat_ms must be in [10, 60000]");
@@ -76,53 +53,29 @@ Result<std::unique_ptr<Broker>> Broker::Create(zmq::context_t& ctx, BrokerOption
   if (options.sndhwm < 0 || options.rcvhwm < 0) {
     return Status::InvalidArgument("broker: HWMs must be >= 0");
   }
-  std::unique_ptr<Broker> b;
-  try {
-    b.reset(new Broker(ctx, std::move(options)));
-  } catch (const zmq::error_t& e) {
-    return Status::Internal(std::string("broker: creating sockets: ") + e.what());
-  }
+  std::unique_ptr<Broker> b(new Broker(ctx, std::move(options)));
+  net::SocketOptions so;
+  so.sndhwm = b->opt_.sndhwm;
+  so.rcvhwm = b->opt_.rcvhwm;
+  RECOMP_ASSIGN_OR_RETURN(b->workers_, net::MakeSocket(ctx, zmq::socket_type::router, so));
+  RECOMP_ASSIGN_OR_RETURN(b->link_, net::MakeSocket(ctx, zmq::socket_type::router, so));
   b->wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (b->wake_fd_ < 0)
-    return Status::IOError(std::string("broker: eventfd: ") + std::strerror(errno));
+  if (b->wake_fd_ < 0) return ErrnoStatus("broker: eventfd", "", errno);
   return b;
 }
 
 Broker::Broker(zmq::context_t& ctx, BrokerOptions options)
-    : ctx_(ctx),
-      opt_(std::move(options)),
-      workers_(ctx, zmq::socket_type::router),
-      dispatch_(ctx, zmq::socket_type::router),
-      queue_(opt_.max_queue) {
-  for (zmq::socket_t* s : {&workers_, &dispatch_}) {
-    s->set(zmq::sockopt::linger, 0);
-    s->set(zmq::sockopt::router_mandatory, 1);
-    s->set(zmq::sockopt::sndhwm, opt_.sndhwm);
-    s->set(zmq::sockopt::rcvhwm, opt_.rcvhwm);
-    s->set(zmq::sockopt::maxmsgsize, opt_.max_frame_bytes);
-  }
-}
+    : ctx_(ctx), opt_(std::move(options)), queue_(opt_.max_queue) {}
 
 Broker::~Broker() {
   if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
 Status Broker::Bind() {
-  try {
-    workers_.bind(opt_.workers_endpoint);
-    workers_resolved_ = workers_.get(zmq::sockopt::last_endpoint);
-  } catch (const zmq::error_t& e) {
-    return Status::Unavailable("broker: cannot bind workers endpoint " + opt_.workers_endpoint +
-                               ": " + e.what());
-  }
-  try {
-    dispatch_.bind(opt_.dispatch_endpoint);
-    dispatch_resolved_ = dispatch_.get(zmq::sockopt::last_endpoint);
-  } catch (const zmq::error_t& e) {
-    return Status::Unavailable("broker: cannot bind dispatch endpoint " + opt_.dispatch_endpoint +
-                               ": " + e.what());
-  }
-  Log()->info("broker: workers on {}, dispatch on {}", workers_resolved_, dispatch_resolved_);
+  RECOMP_ASSIGN_OR_RETURN(workers_resolved_,
+                          net::Bind(workers_, opt_.workers_endpoint, "broker: workers"));
+  RECOMP_ASSIGN_OR_RETURN(link_resolved_, net::Bind(link_, opt_.link_endpoint, "broker: link"));
+  Log()->info("broker: workers on {}, coordinator link on {}", workers_resolved_, link_resolved_);
   return Status::Ok();
 }
 
@@ -140,234 +93,81 @@ std::chrono::milliseconds Broker::Tick() const {
 }
 
 Status Broker::Run() {
-  try {
-    next_housekeeping_ = Clock::now();
-    while (!stop_.load()) {
-      zmq::pollitem_t items[] = {
-          {workers_.handle(), 0, ZMQ_POLLIN, 0},
-          {dispatch_.handle(), 0, ZMQ_POLLIN, 0},
-          {nullptr, wake_fd_, ZMQ_POLLIN, 0},
-      };
-      auto now = Clock::now();
-      auto timeout =
-          std::chrono::duration_cast<std::chrono::milliseconds>(next_housekeeping_ - now);
-      if (!outbox_.empty() && !coordinator_.empty())
-        timeout = std::min(timeout, std::chrono::milliseconds(5));
-      timeout = std::clamp(timeout, std::chrono::milliseconds(0), std::chrono::milliseconds(250));
-      try {
-        zmq::poll(items, 3, timeout);
-      } catch (const zmq::error_t& e) {
-        if (e.num() != EINTR) throw;
-        continue;
-      }
-      if (items[2].revents & ZMQ_POLLIN) {
-        uint64_t v;
-        (void)!::read(wake_fd_, &v, sizeof v);
-      }
-      if (stop_.load()) break;
-      if (items[0].revents & ZMQ_POLLIN) DrainWorkers();
-      if (items[1].revents & ZMQ_POLLIN) DrainDispatch();
-      now = Clock::now();
-      if (now >= next_housekeeping_) {
-        Housekeeping(now);
-        next_housekeeping_ = now + Tick();
-      }
-      if (list_dirty_ &&
-          now - last_list_sent_ >= std::chrono::milliseconds(opt_.worker_list_min_interval_ms)) {
-        SendWorkerList(now);
-      }
-      FlushOutbox();
-    }
-  } catch (const zmq::error_t& e) {
-    if (e.num() == ETERM) return Status::Cancelled("broker: context terminated");
-    Log()->error("broker: zeromq error: {}", e.what());
-    return Status::Internal(std::string("broker: zeromq error: ") + e.what());
-  } catch (const std::exception& e) {
-    Log()->error("broker: unexpected exception: {}", e.what());
-    return Status::Internal(std::string("broker: unexpected exception: ") + e.what());
-  }
+  Status st = Serve();
+  if (!st.ok() && st.code() != Status::Code::kCancelled) Log()->error("broker: {}", st.ToString());
   Log()->info("broker: stopped ({} queued, {} workers)", queue_.size(), registry_.size());
+  return st;
+}
+
+Status Broker::Serve() {
+  using std::chrono::milliseconds;
+  next_housekeeping_ = Clock::now();
+  while (!stop_.load()) {
+    zmq::pollitem_t items[] = {
+        {workers_.handle(), 0, ZMQ_POLLIN, 0},
+        {link_.handle(), 0, ZMQ_POLLIN, 0},
+        {nullptr, wake_fd_, ZMQ_POLLIN, 0},
+    };
+    auto now = Clock::now();
+    auto timeout = std::chrono::duration_cast<milliseconds>(next_housekeeping_ - now);
+    if (!outbox_.empty() && !coordinator_.empty()) timeout = std::min(timeout, milliseconds(5));
+    timeout = std::clamp(timeout, milliseconds(0), milliseconds(250));
+    if (Status s = net::Poll(items, 3, timeout); !s.ok()) {
+      if (s.code() == Status::Code::kCancelled) continue;  // EINTR
+      return s;
+    }
+    if (items[2].revents & ZMQ_POLLIN) {
+      uint64_t v;
+      (void)!::read(wake_fd_, &v, sizeof v);
+    }
+    if (stop_.load()) break;
+    if (items[0].revents & ZMQ_POLLIN) {
+      RECOMP_RETURN_IF_ERROR(DrainRouter(workers_, &Broker::OnWorkerMessage));
+    }
+    if (items[1].revents & ZMQ_POLLIN) {
+      RECOMP_RETURN_IF_ERROR(DrainRouter(link_, &Broker::OnLinkMessage));
+    }
+    now = Clock::now();
+    if (now >= next_housekeeping_) {
+      Housekeeping(now);
+      next_housekeeping_ = now + Tick();
+    }
+    if (list_dirty_ && now - last_list_sent_ >= milliseconds(opt_.worker_list_min_interval_ms)) {
+      SendWorkerList(now);
+    }
+    FlushOutbox();
+  }
+  return Status::Ok();
+}
+
+Status Broker::DrainRouter(zmq::socket_t& s, Handler handler) {
+  net::Received m;
+  for (int i = 0; i < kDrainLimit; ++i) {
+    RECOMP_ASSIGN_OR_RETURN(bool got, net::Receive(s, &m));
+    if (!got) break;
+    if (m.frames.empty()) continue;
+    // [identity][protocol frames...]: what follows the identity is one protocol message.
+    net::Received rest;
+    rest.frames.assign(m.frames.begin() + 1, m.frames.end());
+    rest.total_frames = m.total_frames - 1;
+    (this->*handler)(m.frames.front(), rest);
+  }
   return Status::Ok();
 }
 
 // ---------------------------------------------------------------------------------------------
-// Workers socket
+// The coordinator link
 
-void Broker::DrainWorkers() {
-  Received m;
-  // Bounded per wake-up so the dispatch socket and housekeeping are never starved.
-  for (int i = 0; i < 1000 && RecvBounded(workers_, &m); ++i) {
-    if (m.frames.empty()) continue;
-    std::string identity = m.frames.front();
-    std::vector<std::string> rest(m.frames.begin() + 1, m.frames.end());
-    OnWorkerMessage(identity, rest, m.total_frames - 1);
-  }
-}
-
-void Broker::OnWorkerMessage(const std::string& identity, const std::vector<std::string>& frames,
-                             size_t total_frames) {
-  auto now = Clock::now();
-  WorkerEntry* w = registry_.Find(identity);
-  if (w != nullptr) {  // any traffic counts as a heartbeat
-    w->last_seen = now;
-    w->last_seen_unix_ms = NowUnixMs();
-  }
-  Result<proto::Message> msg =
-      total_frames == frames.size()
-          ? proto::Parse(frames)
-          : Result<proto::Message>(Status::InvalidArgument("protocol: expected 3 frames, got " +
-                                                           std::to_string(total_frames)));
-  if (!msg.ok()) {
-    ++stats_.malformed;
-    Log()->warn("broker: malformed message from worker peer {}: {}", PeerName(identity),
-                msg.status().message());
-    if (w != nullptr) {
-      DropWorker(identity, "protocol error: " + msg.status().message(), true);
-    } else {
-      SendDisconnect(identity, msg.status().message());
-    }
-    return;
-  }
-  const std::string& cmd = msg->command;
-  if (cmd == proto::kReady) {
-    OnWorkerReady(identity, msg->body);
-    return;
-  }
-  if (w == nullptr) {
-    // MDP: anything but READY from an unknown (or already dropped) worker gets DISCONNECT.
-    if (cmd != proto::kDisconnect) {
-      Log()->info("broker: {} from unregistered worker peer {}: sending DISCONNECT", cmd,
-                  PeerName(identity));
-      SendDisconnect(identity, "not registered: send READY");
-    }
-    return;
-  }
-  if (cmd == proto::kHeartbeat) return;
-  if (cmd == proto::kResult) {
-    OnWorkerResult(*w, msg->body);
-    return;
-  }
-  if (cmd == proto::kDisconnect) {
-    std::string reason = "disconnected";
-    if (auto j = proto::BodyJson(msg->body, "disconnect");
-        j.ok() && j->contains("reason") && (*j)["reason"].is_string()) {
-      reason = "disconnected: " + Truncate((*j)["reason"].get<std::string>());
-    }
-    DropWorker(identity, "worker " + w->hello.worker_id + " " + reason, false);
-    return;
-  }
-  ++stats_.malformed;
-  Log()->warn("broker: unexpected command {} from worker {}: disconnecting it", cmd,
-              w->hello.worker_id);
-  DropWorker(identity, "protocol error: unexpected command " + cmd, true);
-}
-
-void Broker::OnWorkerReady(const std::string& identity, const std::string& body) {
-  Result<proto::WorkerHello> hello = proto::DecodeWorkerHello(body);
-  if (!hello.ok()) {
-    ++stats_.malformed;
-    Log()->warn("broker: bad READY from worker peer {}: {}", PeerName(identity),
-                hello.status().message());
-    if (registry_.Find(identity) != nullptr) {
-      DropWorker(identity, "protocol error: bad READY: " + hello.status().message(), true);
-    } else {
-      SendDisconnect(identity, "bad READY: " + hello.status().message());
-    }
-    return;
-  }
-  if (WorkerEntry* same = registry_.Find(identity); same != nullptr) {
-    // READY twice on one socket is a protocol error (MDP): drop and make it start over.
-    DropWorker(identity, "worker " + same->hello.worker_id + " sent READY twice", true);
-    return;
-  }
-  if (WorkerEntry* old = registry_.FindByWorkerId(hello->worker_id); old != nullptr) {
-    // The worker reconnected on a new socket (it kills its jobs before doing so).
-    std::string old_identity = old->identity;
-    DropWorker(old_identity, "worker " + hello->worker_id + " re-registered", true);
-  }
-  if (registry_.size() >= opt_.max_workers) {
-    Log()->warn("broker: refusing worker {}: {} workers registered", hello->worker_id,
-                registry_.size());
-    SendDisconnect(identity, "too many workers");
-    return;
-  }
-  WorkerEntry& w = registry_.Add(identity, *hello, Clock::now(), NowUnixMs());
-  Log()->info("broker: worker {} ready ({} slots, heartbeat {} ms x {}, {} pid {})",
-              w.hello.worker_id, w.hello.slots, w.hello.heartbeat_ms, w.hello.liveness,
-              w.hello.host, w.hello.pid);
-  // Acknowledge at once so the worker knows the broker is alive and resets its backoff.
-  if (SendToWorker(w, proto::kHeartbeat, proto::EmptyBody()) == SendStatus::kUnreachable) return;
-  MarkListDirty();
-  Dispatch();
-}
-
-void Broker::OnWorkerResult(WorkerEntry& w, const std::string& body) {
-  Result<StageResult> r = DecodeStageResult(body);
-  if (!r.ok()) {
-    ++stats_.malformed;
-    Log()->warn("broker: undecodable RESULT from worker {}: {}", w.hello.worker_id,
-                r.status().message());
-    // We cannot tell which lease it ends: drop the worker so its leases are reported lost and
-    // it re-registers with a clean slate.
-    DropWorker(w.identity, "protocol error: undecodable RESULT: " + r.status().message(), true);
-    return;
-  }
-  JobKey key{r->job_id, r->attempt};
-  std::optional<Lease> lease = registry_.RemoveLease(w, key);
-  if (!lease) {
-    ++stats_.stale_results;
-    Log()->info(
-        "broker: stale RESULT for job {} attempt {} from worker {} (not leased to it): "
-        "ignored",
-        r->job_id, r->attempt, w.hello.worker_id);
-    return;
-  }
-  ++stats_.results;
-  // The broker is the authority on who ran it and for which run/stage/shard. An honest worker
-  // already says exactly that: its validated bytes go on unchanged (no re-encoding per job).
-  if (r->worker == w.hello.worker_id && r->run_id == lease->run_id && r->stage == lease->stage &&
-      r->shard == lease->shard) {
-    SendToCoordinator(proto::kResult, body);
-  } else {
-    StageResult result = std::move(r).value();
-    result.worker = w.hello.worker_id;
-    result.run_id = lease->run_id;
-    result.stage = lease->stage;
-    result.shard = lease->shard;
-    SendToCoordinator(proto::kResult, EncodeStageResult(result));
-  }
-  MarkListDirty();
-  Dispatch();
-}
-
-// ---------------------------------------------------------------------------------------------
-// Dispatch socket
-
-void Broker::DrainDispatch() {
-  Received m;
-  for (int i = 0; i < 1000 && RecvBounded(dispatch_, &m); ++i) {
-    if (m.frames.empty()) continue;
-    std::string identity = m.frames.front();
-    std::vector<std::string> rest(m.frames.begin() + 1, m.frames.end());
-    OnDispatchMessage(identity, rest, m.total_frames - 1);
-  }
-}
-
-void Broker::OnDispatchMessage(const std::string& identity, const std::vector<std::string>& frames,
-                               size_t total_frames) {
+void Broker::OnLinkMessage(const std::string& identity, const net::Received& message) {
   if (identity != coordinator_) {
-    Log()->info("broker: dispatch peer {} connected", PeerName(identity));
+    Log()->info("broker: coordinator link peer {} connected", net::PeerName(identity));
     coordinator_ = identity;  // the latest peer that spoke is the coordinator
     MarkListDirty();
   }
-  Result<proto::Message> msg =
-      total_frames == frames.size()
-          ? proto::Parse(frames)
-          : Result<proto::Message>(Status::InvalidArgument("protocol: expected 3 frames, got " +
-                                                           std::to_string(total_frames)));
+  Result<net::Message> msg = net::Parse(proto::kTag, message);
   if (!msg.ok()) {
     ++stats_.malformed;
-    Log()->warn("broker: malformed message on the dispatch link: {}", msg.status().message());
+    Log()->warn("broker: malformed message on the coordinator link: {}", msg.status().message());
     SendToCoordinator(proto::kError, proto::ErrorBody(msg.status()));
     return;
   }
@@ -379,10 +179,10 @@ void Broker::OnDispatchMessage(const std::string& identity, const std::vector<st
     // Announces the coordinator (a ROUTER can only reply to a peer it has heard from).
   } else {
     ++stats_.malformed;
-    Log()->warn("broker: unknown command {} on the dispatch link", msg->command);
+    Log()->warn("broker: unknown command {} on the coordinator link", msg->command);
     SendToCoordinator(proto::kError,
                       proto::ErrorBody(Status::InvalidArgument(
-                          "broker: unknown command " + msg->command + " on the dispatch link")));
+                          "broker: unknown command " + msg->command + " on the coordinator link")));
   }
 }
 
@@ -402,7 +202,7 @@ void Broker::OnDispatch(const std::string& body) {
     }
     return;
   }
-  JobKey key = KeyOf(*job);
+  JobRef key = RefOf(*job);
   if (registry_.Holder(key) != nullptr) {
     Log()->debug("broker: duplicate DISPATCH of running job {} attempt {}: ignored", key.job_id,
                  key.attempt);
@@ -410,7 +210,7 @@ void Broker::OnDispatch(const std::string& body) {
   }
   switch (queue_.Push(QueuedJob(std::move(job).value(), body))) {
     case JobQueue::PushResult::kQueued:
-      Dispatch();
+      AssignJobs();
       break;
     case JobQueue::PushResult::kDuplicate:
       Log()->debug("broker: duplicate DISPATCH of queued job {} attempt {}: ignored", key.job_id,
@@ -431,63 +231,54 @@ void Broker::OnDispatch(const std::string& body) {
 }
 
 void Broker::OnRevoke(const std::string& body) {
-  Result<proto::JobRef> ref = proto::DecodeJobRef(body);
+  Result<JobRef> ref = proto::DecodeJobRef(body);
   if (!ref.ok()) {
     ++stats_.malformed;
     SendToCoordinator(proto::kError, proto::ErrorBody(ref.status().WithContext("REVOKE")));
     return;
   }
-  JobKey key{ref->job_id, ref->attempt};
-  if (std::optional<QueuedJob> job = queue_.Remove(key)) {
+  if (std::optional<QueuedJob> job = queue_.Remove(*ref)) {
     // Every accepted DISPATCH ends in exactly one RESULT (or REJECTED): a job revoked before it
     // reached a worker ends as cancelled, run by nobody.
-    StageResult r;
-    r.job_id = job->job_id;
-    r.run_id = job->run_id;
-    r.stage = job->stage;
-    r.shard = job->shard;
-    r.attempt = job->attempt;
+    StageResult r = ResultFor(AttemptOf(*job));
     r.outcome = JobOutcome::kCancelled;
     r.message = "revoked before dispatch";
     SendToCoordinator(proto::kResult, EncodeStageResult(r));
     MarkListDirty();
     return;
   }
-  if (WorkerEntry* w = registry_.Holder(key); w != nullptr) {
-    auto it = w->jobs.find(key);
+  if (WorkerEntry* w = registry_.Holder(*ref); w != nullptr) {
+    auto it = w->jobs.find(*ref);
     if (it != w->jobs.end()) it->second.revoked = true;
-    Log()->info("broker: revoking job {} attempt {} on worker {}", key.job_id, key.attempt,
+    Log()->info("broker: revoking job {} attempt {} on worker {}", ref->job_id, ref->attempt,
                 w->hello.worker_id);
     // The lease (and credit) stays until the worker reports the (cancelled) result.
-    SendToWorker(*w, proto::kCancel, proto::EncodeJobRef(*ref));
+    (void)SendToWorker(*w, proto::kCancel, proto::EncodeJobRef(*ref));  // failures handled there
     return;
   }
-  Log()->debug("broker: REVOKE of unknown job {} attempt {}: ignored", key.job_id, key.attempt);
+  Log()->debug("broker: REVOKE of unknown job {} attempt {}: ignored", ref->job_id,
+               ref->attempt);
 }
 
 // ---------------------------------------------------------------------------------------------
-// Dispatch, liveness, coordinator output
+// Assignment, liveness, coordinator output
 
-void Broker::Dispatch() {
+void Broker::AssignJobs() {
   while (!queue_.empty()) {
-    WorkerEntry* w = registry_.PickForDispatch();
+    WorkerEntry* w = registry_.PickFreeSlot();
     if (w == nullptr) return;
     QueuedJob job = std::move(queue_.Pop()).value();
     std::string identity = w->identity;
-    SendStatus st =
+    net::SendResult st =
         SendToWorker(*w, proto::kJob, job.wire.empty() ? EncodeStageJob(job) : job.wire);
-    if (st != SendStatus::kOk) {
+    if (st != net::SendResult::kOk) {
       queue_.PushFront(std::move(job));
-      if (st == SendStatus::kUnreachable) continue;  // that worker was dropped; try another
-      return;                                        // its pipe is full: retry on the next event
+      if (st == net::SendResult::kUnreachable) continue;  // that worker was dropped
+      return;  // its pipe is full: retry on the next event
     }
     ++stats_.dispatched;
     Lease lease;
-    lease.job_id = job.job_id;
-    lease.attempt = job.attempt;
-    lease.run_id = job.run_id;
-    lease.stage = job.stage;
-    lease.shard = job.shard;
+    lease.job = AttemptOf(job);
     lease.started = Clock::now();
     registry_.AddLease(*w, std::move(lease));
     // No per-job STARTED message: the coordinator learns who runs what from WORKER_LIST (the
@@ -510,86 +301,31 @@ void Broker::Housekeeping(Clock::time_point now) {
   }
   std::vector<std::string> due;
   registry_.ForEach([&](WorkerEntry& w) {
-    if (now - w.last_sent >= std::chrono::milliseconds(w.hello.heartbeat_ms))
+    if (now - w.last_sent >= std::chrono::milliseconds(w.hello.heartbeat_ms)) {
       due.push_back(w.identity);
+    }
   });
   for (const std::string& identity : due) {
-    if (WorkerEntry* w = registry_.Find(identity))
-      SendToWorker(*w, proto::kHeartbeat, proto::EmptyBody());
+    // A failed heartbeat is handled (logged, or the worker dropped) in SendToWorker.
+    if (WorkerEntry* w = registry_.Find(identity)) {
+      (void)SendToWorker(*w, proto::kHeartbeat, proto::EmptyBody());
+    }
   }
   if (now - last_list_sent_ >= std::chrono::milliseconds(opt_.heartbeat_ms)) SendWorkerList(now);
-  if (!queue_.empty()) Dispatch();
-}
-
-StageResult Broker::LostResult(const WorkerEntry& w, const Lease& lease,
-                               const std::string& why) const {
-  StageResult r;
-  r.job_id = lease.job_id;
-  r.run_id = lease.run_id;
-  r.stage = lease.stage;
-  r.shard = lease.shard;
-  r.attempt = lease.attempt;
-  r.worker = w.hello.worker_id;
-  r.outcome = JobOutcome::kWorkerLost;
-  r.exit_code = -1;
-  r.duration_ms = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - lease.started).count());
-  r.message = Truncate(why, wire::kMaxText / 2);
-  return r;
-}
-
-// Takes copies: callers often pass fields of the entry this removes.
-void Broker::DropWorker(std::string identity, std::string why, bool send_disconnect) {
-  std::optional<WorkerEntry> w = registry_.Remove(identity);
-  if (!w) return;
-  ++stats_.workers_lost;
-  Log()->info("broker: dropping worker {} ({} jobs): {}", w->hello.worker_id, w->jobs.size(), why);
-  for (const auto& [key, lease] : w->jobs) {
-    SendToCoordinator(proto::kResult, EncodeStageResult(LostResult(*w, lease, why)));
-  }
-  if (send_disconnect) SendDisconnect(identity, why);
-  MarkListDirty();
-}
-
-void Broker::SendDisconnect(const std::string& identity, const std::string& reason) {
-  std::string err;
-  SendStatus st = SendFrames(workers_, identity,
-                             proto::Frames(proto::kDisconnect, DisconnectBody(reason)), &err);
-  if (st == SendStatus::kError) Log()->warn("broker: DISCONNECT send failed: {}", err);
-}
-
-SendStatus Broker::SendToWorker(WorkerEntry& w, std::string_view command, std::string body) {
-  std::string err;
-  std::string identity = w.identity;
-  SendStatus st = SendFrames(workers_, identity, proto::Frames(command, std::move(body)), &err);
-  switch (st) {
-    case SendStatus::kOk:
-      w.last_sent = Clock::now();
-      break;
-    case SendStatus::kAgain:
-      Log()->warn("broker: worker {} is not reading (HWM reached): {} not sent", w.hello.worker_id,
-                  command);
-      break;
-    case SendStatus::kUnreachable:
-      DropWorker(identity, "worker " + w.hello.worker_id + " unreachable (connection gone)", false);
-      break;
-    case SendStatus::kError:
-      Log()->warn("broker: send to worker {} failed: {}", w.hello.worker_id, err);
-      break;
-  }
-  return st;
+  if (!queue_.empty()) AssignJobs();
 }
 
 void Broker::SendToCoordinator(std::string_view command, std::string body) {
-  std::vector<std::string> frames = proto::Frames(command, std::move(body));
+  std::vector<std::string> frames = net::Frames(proto::kTag, command, std::move(body));
   if (outbox_.empty() && !coordinator_.empty()) {
     std::string err;
-    SendStatus st = SendFrames(dispatch_, coordinator_, frames, &err);
-    if (st == SendStatus::kOk) return;
-    if (st == SendStatus::kUnreachable) {
-      Log()->warn("broker: coordinator peer {} gone: holding messages", PeerName(coordinator_));
+    net::SendResult st = net::SendTo(link_, coordinator_, frames, &err);
+    if (st == net::SendResult::kOk) return;
+    if (st == net::SendResult::kUnreachable) {
+      Log()->warn("broker: coordinator peer {} gone: holding messages",
+                  net::PeerName(coordinator_));
       coordinator_.clear();
-    } else if (st == SendStatus::kError) {
+    } else if (st == net::SendResult::kError) {
       Log()->warn("broker: send to coordinator failed: {}", err);
     }
   }
@@ -605,16 +341,16 @@ void Broker::SendToCoordinator(std::string_view command, std::string body) {
 void Broker::FlushOutbox() {
   while (!outbox_.empty() && !coordinator_.empty()) {
     std::string err;
-    SendStatus st = SendFrames(dispatch_, coordinator_, outbox_.front(), &err);
-    if (st == SendStatus::kOk) {
+    net::SendResult st = net::SendTo(link_, coordinator_, outbox_.front(), &err);
+    if (st == net::SendResult::kOk) {
       outbox_.pop_front();
       continue;
     }
-    if (st == SendStatus::kUnreachable) {
-      Log()->warn("broker: coordinator peer {} gone: holding {} messages", PeerName(coordinator_),
-                  outbox_.size());
+    if (st == net::SendResult::kUnreachable) {
+      Log()->warn("broker: coordinator peer {} gone: holding {} messages",
+                  net::PeerName(coordinator_), outbox_.size());
       coordinator_.clear();
-    } else if (st == SendStatus::kError) {
+    } else if (st == net::SendResult::kError) {
       Log()->warn("broker: send to coordinator failed: {}: dropping {}", err, outbox_.front()[1]);
       outbox_.pop_front();
       continue;
@@ -631,11 +367,11 @@ void Broker::SendWorkerList(Clock::time_point now) {
   for (const WorkerEntry* w : registry_.Sorted()) {
     nlohmann::json jobs = nlohmann::json::array();
     for (const auto& [key, l] : w->jobs) {
-      jobs.push_back({{"job_id", l.job_id},
-                      {"attempt", l.attempt},
-                      {"stage", l.stage},
-                      {"shard", l.shard},
-                      {"run_id", l.run_id}});
+      jobs.push_back({{"job_id", l.job.job_id},
+                      {"attempt", l.job.attempt},
+                      {"stage", l.job.stage},
+                      {"shard", l.job.shard},
+                      {"run_id", l.job.run_id}});
     }
     workers.push_back({{"worker_id", w->hello.worker_id},
                        {"host", w->hello.host},
@@ -649,17 +385,20 @@ void Broker::SendWorkerList(Clock::time_point now) {
   }
   nlohmann::json body = {{"workers", std::move(workers)}, {"queued", queue_.size()}};
   std::string bytes = proto::JsonBody(body);
-  if (bytes.size() > wire::kMaxMessageBytes) {
-    Log()->warn("broker: WORKER_LIST of {} bytes exceeds the frame limit: not sent", bytes.size());
+  if (bytes.size() > limits::kMaxBodyBytes) {
+    Log()->warn("broker: WORKER_LIST of {} bytes exceeds the body limit: not sent", bytes.size());
     return;
   }
   if (!outbox_.empty()) return;  // keep order: results first; the next tick sends a fresh list
   std::string err;
-  SendStatus st = SendFrames(dispatch_, coordinator_,
-                             proto::Frames(proto::kWorkerList, std::move(bytes)), &err);
-  if (st == SendStatus::kUnreachable) {
-    Log()->warn("broker: coordinator peer {} gone", PeerName(coordinator_));
+  net::SendResult st = net::SendTo(
+      link_, coordinator_, net::Frames(proto::kTag, proto::kWorkerList, std::move(bytes)), &err);
+  if (st == net::SendResult::kUnreachable) {
+    Log()->warn("broker: coordinator peer {} gone", net::PeerName(coordinator_));
     coordinator_.clear();
+  } else if (st != net::SendResult::kOk) {
+    Log()->debug("broker: WORKER_LIST not sent ({}); the next tick sends a fresh one",
+                 net::ToString(st));
   }
 }
 

@@ -16,7 +16,7 @@ int JobQueue::Rank(Priority p) {
 }
 
 JobQueue::PushResult JobQueue::Push(QueuedJob job) {
-  JobKey key = KeyOf(job);
+  JobRef key = RefOf(job);
   if (index_.count(key) != 0) return PushResult::kDuplicate;
   if (items_.size() >= max_size_) return PushResult::kFull;
   Order order{Rank(job.priority), next_back_++};
@@ -26,7 +26,7 @@ JobQueue::PushResult JobQueue::Push(QueuedJob job) {
 }
 
 void JobQueue::PushFront(QueuedJob job) {
-  JobKey key = KeyOf(job);
+  JobRef key = RefOf(job);
   if (index_.count(key) != 0) return;
   Order order{Rank(job.priority), next_front_--};
   items_.emplace(order, std::move(job));
@@ -38,11 +38,11 @@ std::optional<QueuedJob> JobQueue::Pop() {
   auto it = items_.begin();
   QueuedJob job = std::move(it->second);
   items_.erase(it);
-  index_.erase(KeyOf(job));
+  index_.erase(RefOf(job));
   return job;
 }
 
-std::optional<QueuedJob> JobQueue::Remove(const JobKey& key) {
+std::optional<QueuedJob> JobQueue::Remove(const JobRef& key) {
   auto idx = index_.find(key);
   if (idx == index_.end()) return std::nullopt;
   auto it = items_.find(idx->second);

@@ -13,26 +13,14 @@
 #include <unordered_map>
 #include <utility>
 
+#include "messages/protocol.h"
 #include "messages/stage_job.h"
 
 namespace recomp::broker {
 
-// One attempt of one job: the fencing key of every lease and result.
-struct JobKey {
-  std::string job_id;
-  uint32_t attempt = 1;
-  auto operator<=>(const JobKey&) const = default;
-  bool operator==(const JobKey&) const = default;
-};
-inline JobKey KeyOf(const StageJob& j) {
-  return {j.job_id, j.attempt};
-}
-// Job IDs are hashes already: hashing the string again is cheap and well spread.
-struct JobKeyHash {
-  size_t operator()(const JobKey& k) const noexcept {
-    return std::hash<std::string>{}(k.job_id) * 31 + k.attempt;
-  }
-};
+using proto::JobRef;
+using proto::JobRefHash;
+inline JobRef RefOf(const StageJob& j) { return {j.job_id, j.attempt}; }
 
 // A queued job and, when known, its wire form (the DISPATCH body the broker validated): the
 // JOB sent to a worker forwards those bytes instead of encoding the job again.
@@ -52,11 +40,11 @@ class JobQueue {
   // Puts a job back at the head of its priority (a send to a worker failed). Not bounded: the
   // job was already counted when it was first queued.
   void PushFront(QueuedJob job);
-  // Removes and returns the next job to dispatch.
+  // Removes and returns the next job to assign.
   std::optional<QueuedJob> Pop();
   // Removes a queued job; nullopt when it is not queued.
-  std::optional<QueuedJob> Remove(const JobKey& key);
-  bool Contains(const JobKey& key) const { return index_.count(key) != 0; }
+  std::optional<QueuedJob> Remove(const JobRef& key);
+  bool Contains(const JobRef& key) const { return index_.count(key) != 0; }
   size_t size() const { return items_.size(); }
   bool empty() const { return items_.empty(); }
   size_t max_size() const { return max_size_; }
@@ -66,7 +54,7 @@ class JobQueue {
   static int Rank(Priority p);
   size_t max_size_;
   std::map<Order, QueuedJob> items_;
-  std::unordered_map<JobKey, Order, JobKeyHash> index_;  // O(1): ~10k queued at full window
+  std::unordered_map<JobRef, Order, JobRefHash> index_;  // by (job_id, attempt)
   int64_t next_back_ = 0;
   int64_t next_front_ = -1;
 };

@@ -47,21 +47,21 @@ std::optional<WorkerEntry> WorkerRegistry::Remove(const std::string& identity) {
   return w;
 }
 
-WorkerEntry* WorkerRegistry::PickForDispatch() {
+WorkerEntry* WorkerRegistry::PickFreeSlot() {
   if (free_order_.empty()) return nullptr;
   return Find(std::get<2>(*free_order_.begin()));
 }
 
 void WorkerRegistry::AddLease(WorkerEntry& w, Lease lease) {
   Unorder(w);
-  JobKey key{lease.job_id, lease.attempt};
+  JobRef key{lease.job.job_id, lease.job.attempt};
   holders_[key] = w.identity;
   w.jobs[key] = std::move(lease);
   w.last_used = ++use_clock_;
   Order(w);
 }
 
-std::optional<Lease> WorkerRegistry::RemoveLease(WorkerEntry& w, const JobKey& key) {
+std::optional<Lease> WorkerRegistry::RemoveLease(WorkerEntry& w, const JobRef& key) {
   auto it = w.jobs.find(key);
   if (it == w.jobs.end()) return std::nullopt;
   Unorder(w);
@@ -73,7 +73,7 @@ std::optional<Lease> WorkerRegistry::RemoveLease(WorkerEntry& w, const JobKey& k
   return lease;
 }
 
-WorkerEntry* WorkerRegistry::Holder(const JobKey& key) {
+WorkerEntry* WorkerRegistry::Holder(const JobRef& key) {
   auto h = holders_.find(key);
   return h == holders_.end() ? nullptr : Find(h->second);
 }

@@ -1,6 +1,6 @@
 // WorkerRegistry: the broker's view of registered workers: their hello (slots = credits,
 // heartbeat interval, liveness), their leases (jobs currently held, keyed by (job_id, attempt)),
-// liveness timestamps, and the dispatch order (most free credits first, ties least recently
+// liveness timestamps, and the assignment order (most free credits first, ties least recently
 // used). Not thread-safe: the broker thread owns it.
 #pragma once
 
@@ -25,11 +25,7 @@ using Clock = std::chrono::steady_clock;
 // A job attempt held by a worker. The credit it uses is freed only by the worker's RESULT for
 // exactly this (job_id, attempt) or by the worker being dropped.
 struct Lease {
-  std::string job_id;
-  uint32_t attempt = 1;
-  std::string run_id;
-  std::string stage;
-  uint32_t shard = 0;
+  JobAttempt job;
   bool revoked = false;  // CANCEL_JOB sent; the lease stays until the worker reports
   Clock::time_point started;
 };
@@ -37,11 +33,11 @@ struct Lease {
 struct WorkerEntry {
   std::string identity;  // ROUTER routing id of the worker's DEALER
   proto::WorkerHello hello;
-  std::map<JobKey, Lease> jobs;
+  std::map<JobRef, Lease> jobs;
   Clock::time_point last_seen;  // last message received (any traffic counts)
   Clock::time_point last_sent;  // last message sent (heartbeats fill silences)
   int64_t last_seen_unix_ms = 0;
-  uint64_t last_used = 0;  // dispatch stamp: smaller = less recently used
+  uint64_t last_used = 0;  // assignment stamp: smaller = less recently used
 
   uint32_t free_credits() const {
     return jobs.size() >= hello.slots ? 0 : hello.slots - static_cast<uint32_t>(jobs.size());
@@ -64,13 +60,13 @@ class WorkerRegistry {
 
   // The worker with the most free credits (ties: least recently used, then identity), or
   // nullptr when no worker has a free credit.
-  WorkerEntry* PickForDispatch();
+  WorkerEntry* PickFreeSlot();
   // Records a lease (consumes a credit, stamps the worker as most recently used).
   void AddLease(WorkerEntry& w, Lease lease);
   // Releases a lease of `w`; nullopt when `w` does not hold `key` (a stale result).
-  std::optional<Lease> RemoveLease(WorkerEntry& w, const JobKey& key);
+  std::optional<Lease> RemoveLease(WorkerEntry& w, const JobRef& key);
   // The worker holding `key`, or nullptr.
-  WorkerEntry* Holder(const JobKey& key);
+  WorkerEntry* Holder(const JobRef& key);
 
   // Identities of workers silent for longer than their expiry.
   std::vector<std::string> Expired(Clock::time_point now) const;
@@ -96,7 +92,7 @@ class WorkerRegistry {
 
   std::unordered_map<std::string, WorkerEntry> by_identity_;
   std::unordered_map<std::string, std::string> by_worker_id_;
-  std::unordered_map<JobKey, std::string, JobKeyHash> holders_;  // lease -> identity
+  std::unordered_map<JobRef, std::string, JobRefHash> holders_;  // lease -> identity
   std::set<OrderKey> free_order_;                                // only workers with free credits
   std::multiset<uint32_t> hb_;
   uint64_t use_clock_ = 0;

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "messages/protocol.h"
+#include "net/framing.h"
 
 namespace recomp::cli {
 
@@ -64,57 +65,46 @@ ApiClient::ApiClient(std::string api_endpoint, int timeout_ms)
 
 Result<std::string> ApiClient::Exchange(zmq::socket_t& s, const std::string& endpoint,
                                         const std::string& command, const std::string& body) {
-  try {
-    for (const std::string& f : std::vector<std::string>{std::string(proto::kTag), command}) {
-      s.send(zmq::buffer(f), zmq::send_flags::sndmore);
-    }
-    s.send(zmq::buffer(body), zmq::send_flags::none);
-    zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
-    if (zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms_)) == 0) {
-      return Status::Unavailable("no reply from the coordinator at " + endpoint + " within " +
-                                 std::to_string(timeout_ms_) + " ms (is `recomp up` running?)");
-    }
-    std::vector<std::string> frames;
-    zmq::message_t m;
-    do {
-      (void)s.recv(m, zmq::recv_flags::none);
-      frames.push_back(m.to_string());
-    } while (m.more());
-    RECOMP_ASSIGN_OR_RETURN(proto::Message reply, proto::Parse(frames));
-    if (reply.command == proto::kError) return proto::DecodeError(reply.body);
-    if (reply.command != proto::kOk) return Status::Internal("unexpected reply " + reply.command);
-    return reply.body;
-  } catch (const zmq::error_t& e) {
-    return Status::Unavailable("talking to " + endpoint + ": " + e.what());
+  std::string err;
+  net::SendResult sent = net::Send(s, net::Frames(proto::kTag, command, body), &err);
+  if (sent != net::SendResult::kOk) {
+    return Status::Unavailable("talking to " + endpoint + ": " + std::string(net::ToString(sent)) +
+                               (err.empty() ? "" : ": " + err));
   }
+  zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
+  RECOMP_RETURN_IF_ERROR(net::Poll(&item, 1, std::chrono::milliseconds(timeout_ms_)));
+  if (!(item.revents & ZMQ_POLLIN)) {
+    return Status::Unavailable("no reply from the coordinator at " + endpoint + " within " +
+                               std::to_string(timeout_ms_) + " ms (is `recomp up` running?)");
+  }
+  net::Received m;
+  RECOMP_ASSIGN_OR_RETURN(bool got, net::Receive(s, &m));
+  if (!got) return Status::Internal("talking to " + endpoint + ": reply vanished");
+  RECOMP_ASSIGN_OR_RETURN(net::Message reply, net::Parse(proto::kTag, m));
+  if (reply.command == proto::kError) return proto::DecodeError(reply.body);
+  if (reply.command != proto::kOk) return Status::Internal("unexpected reply " + reply.command);
+  return reply.body;
 }
 
-namespace {
-std::unique_ptr<zmq::socket_t> Dealer(zmq::context_t& ctx, const std::string& endpoint) {
-  auto s = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
-  s->set(zmq::sockopt::linger, 0);
-  s->connect(endpoint);
-  return s;
+Result<zmq::socket_t*> ApiClient::Socket(std::unique_ptr<zmq::socket_t>* slot,
+                                          const std::string& endpoint, const char* kind) {
+  if (!*slot) {
+    RECOMP_ASSIGN_OR_RETURN(zmq::socket_t s, net::MakeSocket(ctx_, zmq::socket_type::dealer));
+    RECOMP_RETURN_IF_ERROR(net::Connect(s, endpoint, kind));
+    *slot = std::make_unique<zmq::socket_t>(std::move(s));
+  }
+  return slot->get();
 }
-}  // namespace
 
 Result<std::string> ApiClient::Call(const std::string& kind, const std::string& command,
                                     const std::string& body) {
-  try {
-    if (!api_sock_) api_sock_ = Dealer(ctx_, api_);
-  } catch (const zmq::error_t& e) {
-    return Status::InvalidArgument(kind + " endpoint '" + api_ + "': " + e.what());
-  }
-  return Exchange(*api_sock_, api_, command, body);
+  RECOMP_ASSIGN_OR_RETURN(zmq::socket_t * s, Socket(&api_sock_, api_, kind.c_str()));
+  return Exchange(*s, api_, command, body);
 }
 
 Result<std::string> ApiClient::Replay(const std::string& replay_endpoint, const std::string& body) {
-  try {
-    if (!replay_sock_) replay_sock_ = Dealer(ctx_, replay_endpoint);
-  } catch (const zmq::error_t& e) {
-    return Status::InvalidArgument("replay endpoint '" + replay_endpoint + "': " + e.what());
-  }
-  return Exchange(*replay_sock_, replay_endpoint, std::string(proto::kReplay), body);
+  RECOMP_ASSIGN_OR_RETURN(zmq::socket_t * s, Socket(&replay_sock_, replay_endpoint, "replay"));
+  return Exchange(*s, replay_endpoint, std::string(proto::kReplay), body);
 }
 
 }  // namespace recomp::cli

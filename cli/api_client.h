@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <zmq.hpp>
 
-#include "messages/status.h"
+#include "base/status.h"
 
 namespace recomp::cli {
 
@@ -41,6 +41,9 @@ class ApiClient {
  private:
   Result<std::string> Exchange(zmq::socket_t& s, const std::string& endpoint,
                                const std::string& command, const std::string& body);
+  // The socket in *slot, created and connected to `endpoint` on first use.
+  Result<zmq::socket_t*> Socket(std::unique_ptr<zmq::socket_t>* slot, const std::string& endpoint,
+                                const char* kind);
   zmq::context_t ctx_;
   std::string api_;
   int timeout_ms_;

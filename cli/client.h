@@ -9,7 +9,7 @@
 
 #include "cli/api_client.h"
 #include "messages/run_status.h"
-#include "messages/status.h"
+#include "base/status.h"
 
 namespace recomp::cli {
 

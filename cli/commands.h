@@ -7,7 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/config.h"  // DefaultHome, DataDir
-#include "messages/status.h"
+#include "base/status.h"
 
 namespace recomp::cli {
 

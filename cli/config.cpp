@@ -25,7 +25,7 @@ const std::map<std::string, T>& Schema() {
       {"coordinator.events_hwm", T::kInt},
       {"coordinator.durable", T::kBool},
       {"broker.workers", T::kStr},
-      {"broker.dispatch", T::kStr},
+      {"broker.link", T::kStr},
       {"broker.heartbeat_ms", T::kInt},
       {"broker.max_queue", T::kInt},
       {"worker.slots", T::kInt},

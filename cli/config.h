@@ -9,7 +9,7 @@
 
 #include <toml++/toml.h>
 
-#include "messages/status.h"
+#include "base/status.h"
 
 namespace recomp::cli {
 

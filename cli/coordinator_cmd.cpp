@@ -49,7 +49,7 @@ coordinator::ServiceOptions ServiceOptionsFrom(const Config& c, const Coordinato
 broker::BrokerOptions BrokerOptionsFrom(const Config& c, const CoordinatorArgs& a) {
   broker::BrokerOptions o;
   o.workers_endpoint = a.workers.empty() ? c.Str("broker.workers", o.workers_endpoint) : a.workers;
-  o.dispatch_endpoint = c.Str("broker.dispatch", o.dispatch_endpoint);
+  o.link_endpoint = c.Str("broker.link", o.link_endpoint);
   o.heartbeat_ms = static_cast<uint32_t>(c.Int("broker.heartbeat_ms", o.heartbeat_ms));
   o.max_queue = static_cast<size_t>(c.Int("broker.max_queue", static_cast<int64_t>(o.max_queue)));
   return o;
@@ -67,7 +67,7 @@ Status RunCoordinator(const CoordinatorArgs& a) {
   RECOMP_ASSIGN_OR_RETURN(auto brk, broker::Broker::Create(ctx, BrokerOptionsFrom(cfg, a)));
   RECOMP_RETURN_IF_ERROR(brk->Bind());
   coordinator::ServiceOptions so = ServiceOptionsFrom(cfg, a, data);
-  so.dispatch_endpoint = brk->dispatch_endpoint();
+  so.link_endpoint = brk->link_endpoint();
   RECOMP_ASSIGN_OR_RETURN(auto svc, coordinator::CoordinatorService::Create(ctx, so, store.get()));
   Status broker_status;
   std::thread broker_thread([&] { broker_status = brk->Run(); });

@@ -3,10 +3,9 @@
 
 #include <chrono>
 
-#include <zmq.hpp>
-
 #include "messages/codec.h"
 #include "messages/protocol.h"
+#include "net/socket.h"
 
 namespace recomp::cli {
 
@@ -40,34 +39,28 @@ Result<bool> EventFollower::CatchUp(const std::function<bool(const Event&)>& fn)
 
 Status EventFollower::Run(bool follow, const std::function<bool(const Event&)>& fn,
                           const std::atomic<bool>* stop) {
-  zmq::socket_t sub(client_->context(), zmq::socket_type::sub);
-  try {
-    sub.set(zmq::sockopt::linger, 0);
-    sub.set(zmq::sockopt::rcvhwm, 100000);
-    sub.set(zmq::sockopt::subscribe, "recomp.run.");
-    if (follow) sub.connect(ep_.events);  // subscribe BEFORE the snapshot (Clone pattern)
-  } catch (const zmq::error_t& e) {
-    return Status::InvalidArgument("events endpoint '" + ep_.events + "': " + e.what());
-  }
+  net::SocketOptions so;
+  so.rcvhwm = 100000;
+  RECOMP_ASSIGN_OR_RETURN(zmq::socket_t sub,
+                          net::MakeSocket(client_->context(), zmq::socket_type::sub, so));
+  RECOMP_RETURN_IF_ERROR(net::Subscribe(sub, "recomp.run."));
+  // Subscribe BEFORE the snapshot (the Clone pattern, RFC 12).
+  if (follow) RECOMP_RETURN_IF_ERROR(net::Connect(sub, ep_.events, "events"));
   RECOMP_ASSIGN_OR_RETURN(bool more, CatchUp(fn));
   if (!more || !follow) return Status::Ok();
   auto idle_since = std::chrono::steady_clock::now();
   while (stop == nullptr || !stop->load()) {
     zmq::pollitem_t item{sub.handle(), 0, ZMQ_POLLIN, 0};
-    try {
-      zmq::poll(&item, 1, std::chrono::milliseconds(200));
-    } catch (const zmq::error_t& e) {
-      if (e.num() == EINTR) continue;
-      return Status::Internal(std::string("poll: ") + e.what());
+    if (Status s = net::Poll(&item, 1, std::chrono::milliseconds(200)); !s.ok()) {
+      if (s.code() == Status::Code::kCancelled) continue;  // EINTR
+      return s;
     }
     bool gap = false;
-    if (item.revents & ZMQ_POLLIN) {
-      zmq::message_t topic, body;
-      (void)sub.recv(topic);
-      if (!topic.more()) continue;
-      (void)sub.recv(body);
-      while (body.more()) (void)sub.recv(body);  // tolerate extra frames
-      auto e = DecodeEvent(body.to_string());
+    net::Received m;
+    RECOMP_ASSIGN_OR_RETURN(bool got, net::Receive(sub, &m));
+    if (got) {
+      if (m.frames.size() < 2) continue;  // [topic][event]; extra frames are tolerated
+      auto e = DecodeEvent(m.frames[1]);
       if (!e.ok() || e->sequence <= covered_) continue;
       idle_since = std::chrono::steady_clock::now();
       if (e->sequence != covered_ + 1) {

@@ -11,7 +11,7 @@
 
 #include "cli/api_client.h"
 #include "messages/event.h"
-#include "messages/status.h"
+#include "base/status.h"
 
 namespace recomp::cli {
 

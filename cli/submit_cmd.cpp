@@ -73,14 +73,15 @@ Result<ModuleFile> StoreModule(store::ArtifactStore& s, const std::string& arg) 
   RECOMP_RETURN_IF_ERROR(ValidateModuleFileName(name).WithContext("--module " + arg));
   RECOMP_ASSIGN_OR_RETURN(std::string ref,
                           RefOrFile(s, what, ArtifactClass::kExternal, "application/octet-stream"));
-  return ModuleFile{name, ref};
+  RECOMP_ASSIGN_OR_RETURN(Digest digest, ParseArtifactRef(ref));
+  return ModuleFile{name, digest};
 }
 
 // --config FILE (tools stored, manifest resolved and stored) or REF (a resolved manifest).
 Result<std::string> StoreConfig(store::ArtifactStore& s, const std::string& arg) {
   if (arg.rfind("artifact://", 0) == 0) {
     RECOMP_ASSIGN_OR_RETURN(std::string ref, RefOrFile(s, arg, ArtifactClass::kGenerated, ""));
-    RECOMP_ASSIGN_OR_RETURN(std::string text, s.GetBytes(ParseArtifactRef(ref).value(), 4u << 20));
+    RECOMP_ASSIGN_OR_RETURN(std::string text, s.GetBytes(ParseArtifactRef(ref).value(), kMaxManifestBytes));
     RECOMP_RETURN_IF_ERROR(coordinator::ParseResolvedPipeline(text, arg).status());
     return ref;
   }
@@ -99,7 +100,7 @@ Result<std::string> StoreConfig(store::ArtifactStore& s, const std::string& arg)
 std::string DefaultProvenance(const ModuleManifest& m, const std::string& config_ref) {
   nlohmann::json subjects = nlohmann::json::array();
   for (const auto& f : m.files)
-    subjects.push_back({{"name", f.name}, {"digest", {{"blake2b", f.ref.substr(11)}}}});
+    subjects.push_back({{"name", f.name}, {"digest", {{"blake2b", f.digest.Hex()}}}});
   nlohmann::json j = {{"_type", "https://in-toto.io/Statement/v1"},
                       {"subject", subjects},
                       {"predicateType", "https://slsa.dev/provenance/v1"},

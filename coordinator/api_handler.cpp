@@ -4,9 +4,9 @@
 #include "coordinator/log.h"
 
 #include "coordinator/run_reducer.h"
-#include "coordinator/zmq_io.h"
 #include "messages/codec.h"
 #include "messages/protocol.h"
+#include "net/framing.h"
 
 namespace recomp::coordinator {
 namespace {
@@ -29,19 +29,19 @@ std::string StatusesBody(const std::vector<RunStatus>& rows) {
 std::optional<Reply> ApiHandler::Handle(const std::vector<std::string>& frames, Effects* fx) {
   if (frames.empty()) return std::nullopt;
   Reply reply;
-  auto split = SplitEnvelope(frames);
+  auto split = net::SplitEnvelope(proto::kTag, frames);
   Result<std::string> body = Status::InvalidArgument("unset");
   if (!split.ok()) {
-    reply.frames = FallbackEnvelope(frames);
+    reply.frames = net::FallbackEnvelope(frames);
     body = Status::InvalidArgument("malformed request: " + split.status().message());
   } else {
     reply.frames = split->envelope;
-    auto msg = proto::Parse(split->message);
-    body = msg.ok() ? Dispatch(msg->command, msg->body, fx) : Result<std::string>(msg.status());
+    auto msg = net::Parse(proto::kTag, split->message);
+    body = msg.ok() ? Execute(msg->command, msg->body, fx) : Result<std::string>(msg.status());
   }
   bool ok = body.ok();
   if (!ok) Log()->info("api error: {}", body.status().ToString());
-  for (auto& f : proto::Frames(ok ? proto::kOk : proto::kError,
+  for (auto& f : net::Frames(proto::kTag, ok ? proto::kOk : proto::kError,
                                ok ? std::move(body).value() : proto::ErrorBody(body.status()))) {
     reply.frames.push_back(std::move(f));
   }
@@ -56,7 +56,7 @@ Result<std::string> ApiHandler::RunIdRequest(const std::string& body, std::strin
   return std::string();
 }
 
-Result<std::string> ApiHandler::Dispatch(const std::string& cmd, const std::string& body,
+Result<std::string> ApiHandler::Execute(const std::string& cmd, const std::string& body,
                                          Effects* fx) {
   std::string run_id;
   if (cmd == proto::kSubmit) {
@@ -124,10 +124,47 @@ Result<std::string> ApiHandler::Results(const std::string& run_id) {
   return proto::JsonBody({{"run_id", run_id}, {"jobs", list}});
 }
 
+std::vector<std::string> ApiHandler::ErrorFrames(const Status& s) {
+  return net::Frames(proto::kTag, proto::kError, proto::ErrorBody(s));
+}
+
+Result<std::vector<std::string>> ApiHandler::Split(const net::Received& m,
+                                                   std::vector<std::string>* envelope) {
+  auto split = net::SplitEnvelope(proto::kTag, m.frames);
+  if (!split.ok()) {
+    *envelope = net::FallbackEnvelope(m.frames);
+    return Status::InvalidArgument("malformed request: " + split.status().message());
+  }
+  *envelope = std::move(split->envelope);
+  if (m.truncated()) {
+    return Status::InvalidArgument("protocol: expected 3 frames [tag, command, body], got " +
+                                   std::to_string(m.total_frames - envelope->size()));
+  }
+  return std::move(split->message);
+}
+
+std::optional<Reply> ApiHandler::HandleMessage(const net::Received& m, Effects* fx) {
+  if (!m.truncated()) return Handle(m.frames, fx);
+  if (m.frames.empty()) return std::nullopt;
+  Reply reply;
+  Status bad = Split(m, &reply.frames).status();
+  for (auto& f : ErrorFrames(bad)) reply.frames.push_back(std::move(f));
+  return reply;
+}
+
+std::optional<Reply> ApiHandler::HandleReplay(const net::Received& m, size_t max_batch) {
+  if (m.frames.empty()) return std::nullopt;
+  Reply reply;
+  auto message = Split(m, &reply.frames);
+  auto body = message.ok() ? Replay(*message, max_batch) : ErrorFrames(message.status());
+  for (auto& f : body) reply.frames.push_back(std::move(f));
+  return reply;
+}
+
 std::vector<std::string> ApiHandler::Replay(const std::vector<std::string>& message,
                                             size_t max_batch) {
-  auto fail = [](const Status& s) { return proto::Frames(proto::kError, proto::ErrorBody(s)); };
-  auto msg = proto::Parse(message);
+  auto fail = [](const Status& s) { return ErrorFrames(s); };
+  auto msg = net::Parse(proto::kTag, message);
   if (!msg.ok()) return fail(msg.status());
   if (msg->command != proto::kReplay)
     return fail(Status::InvalidArgument("replay endpoint serves REPLAY only"));
@@ -157,7 +194,7 @@ std::vector<std::string> ApiHandler::Replay(const std::vector<std::string>& mess
   pk.pack(events->empty() ? from : events->back().sequence);
   pk.pack("head");
   pk.pack(engine_->last_sequence());
-  return proto::Frames(proto::kOk, wire::ToBytes(buf));
+  return net::Frames(proto::kTag, proto::kOk, wire::ToBytes(buf));
 }
 
 }  // namespace recomp::coordinator

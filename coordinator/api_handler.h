@@ -11,6 +11,7 @@
 
 #include "coordinator/run_engine.h"
 #include "coordinator/run_store.h"
+#include "net/socket.h"
 
 namespace recomp::coordinator {
 
@@ -24,13 +25,23 @@ class ApiHandler {
 
   // Handles one ROUTER message; nullopt only when there is no one to answer (no identity).
   std::optional<Reply> Handle(const std::vector<std::string>& frames, Effects* fx);
+  // The same for a received message; one with more than limits::kMaxFrames frames gets an
+  // ERROR naming its frame count.
+  std::optional<Reply> HandleMessage(const net::Received& m, Effects* fx);
   // Serves one replay request (protocol frames, no envelope): reply protocol frames.
   std::vector<std::string> Replay(const std::vector<std::string>& message, size_t max_batch);
+  // Serves one replay ROUTER message (envelope included); nullopt when there is no identity.
+  std::optional<Reply> HandleReplay(const net::Received& m, size_t max_batch);
   // The broker's latest worker list (WORKER_LIST body's `workers`).
   void SetWorkers(nlohmann::json workers) { workers_ = std::move(workers); }
 
  private:
-  Result<std::string> Dispatch(const std::string& command, const std::string& body, Effects* fx);
+  // Splits a received ROUTER message into *envelope and its protocol frames (the error when it
+  // has no tag or was truncated; *envelope is then the fallback).
+  static Result<std::vector<std::string>> Split(const net::Received& m,
+                                                std::vector<std::string>* envelope);
+  static std::vector<std::string> ErrorFrames(const Status& s);
+  Result<std::string> Execute(const std::string& command, const std::string& body, Effects* fx);
   Result<std::string> RunIdRequest(const std::string& body, std::string* run_id);
   Result<std::string> List();
   Result<std::string> Audit(const std::string& run_id);

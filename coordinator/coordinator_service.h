@@ -1,8 +1,9 @@
 // CoordinatorService: the coordinator's one service thread. It owns the client API ROUTER,
-// the events PUB, the replay ROUTER and the DEALER to the broker's dispatch link, and drives
-// the RunEngine. Each loop turn drains a bounded number of messages, persists the engine's
-// effects in one LMDB transaction (group commit), and only then publishes events, dispatches
-// jobs and answers clients. Wire protocol: docs/protocol.md; events: docs/events.md.
+// the events PUB, the replay ROUTER and the DEALER of the coordinator link to the broker, and
+// drives the RunEngine. Each loop turn drains a bounded number of messages, sends the jobs the
+// batch dispatched, persists the batch's effects in one LMDB transaction (group commit), and
+// only then publishes events, revokes jobs and answers clients. Wire protocol:
+// docs/protocol.md; events: docs/events.md.
 // Thread-safety: Run() on one thread; RequestStop() from any thread or a signal handler.
 #pragma once
 
@@ -14,7 +15,7 @@
 
 #include "coordinator/run_engine.h"
 #include "coordinator/run_store.h"
-#include "messages/status.h"
+#include "base/status.h"
 #include "store/artifact_store.h"
 
 namespace recomp::coordinator {
@@ -23,7 +24,7 @@ struct ServiceOptions {
   std::string api_endpoint = "tcp://127.0.0.1:7420";
   std::string events_endpoint = "tcp://127.0.0.1:7422";
   std::string replay_endpoint = "tcp://127.0.0.1:7423";
-  std::string dispatch_endpoint = "inproc://recomp-dispatch";  // the broker's dispatch ROUTER
+  std::string link_endpoint = "inproc://recomp-link";  // the broker's coordinator-link ROUTER
   std::string state_dir;                                       // LMDB directory of the run store
   int events_hwm = 100000;  // PUB high-water mark; a slower subscriber recovers by replay
   size_t max_replay_batch = 1000;

@@ -105,24 +105,6 @@ Status CheckNeeds(const ResolvedPipeline& rp, const Stage& stage, const StageOut
 
 }  // namespace
 
-Status ValidateModuleFiles(const std::vector<ModuleFile>& module) {
-  std::set<std::string_view> seen;
-  for (const ModuleFile& m : module) {
-    if (m.name.empty()) return Status::InvalidArgument("module file name is empty");
-    if (m.name.find('/') != std::string::npos || m.name == "." || m.name == ".." ||
-        m.name.find('\0') != std::string::npos || m.name.size() > kMaxPathComponent) {
-      return Status::InvalidArgument(
-          "module file name '" + m.name +
-          "' is invalid: it must be a plain file name (no '/', not "
-          "'.' or '..', no NUL, at most 255 bytes) placed at in/module/<name>");
-    }
-    if (!seen.insert(m.name).second) {
-      return Status::InvalidArgument("module file name '" + m.name + "' is given twice");
-    }
-  }
-  return Status::Ok();
-}
-
 Result<std::vector<PlannedJob>> PlanStageJobs(const ResolvedPipeline& pipeline,
                                               std::string_view stage_name,
                                               const std::vector<ModuleFile>& module,

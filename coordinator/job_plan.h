@@ -9,27 +9,23 @@
 #include <utility>
 #include <vector>
 
-#include "coordinator/job_key.h"
+#include "coordinator/job_id.h"
+#include "messages/module_manifest.h"
 #include "coordinator/pipeline.h"
 #include "messages/artifact_ref.h"
 #include "messages/stage_job.h"
-#include "messages/status.h"
+#include "base/status.h"
 
 namespace recomp::coordinator {
 
-// The most inputs one job may have (= wire::kMaxList, what one job message can carry).
-inline constexpr size_t kMaxJobInputs = 100000;
+// The most inputs one job may have (what one job message can carry).
+inline constexpr size_t kMaxJobInputs = wire::kMaxList;
 // Paths in a job's working dir follow messages/stage_job.h: recomp::ValidateRelativePath
 // (path, what, allow_dir_slash), kMaxPath, kMaxPathComponent.
 using recomp::kMaxPath;
 using recomp::kMaxPathComponent;
 using recomp::ValidateRelativePath;
 
-// A file of the module under recompilation, placed at in/module/<name>.
-struct ModuleFile {
-  std::string name;  // non-empty, no '/', not "." or "..", unique within a run
-  Digest digest;
-};
 
 // One finished shard's outputs: (path relative to its working dir, e.g. "out/f_0001.c", digest).
 using ShardOutputs = std::vector<std::pair<std::string, Digest>>;
@@ -40,9 +36,6 @@ struct PlannedJob {
   JobSpec spec;
   Digest id;  // ComputeJobId(spec)
 };
-
-// Checks module file names (see ModuleFile). InvalidArgument naming the bad or duplicate name.
-Status ValidateModuleFiles(const std::vector<ModuleFile>& module);
 
 // Plans the jobs of `stage` (one per shard, in shard order). Job k reads
 //   in/module/<name>                        every module file (unless the stage has module = false)

@@ -1,24 +1,15 @@
-// The coordinator component's spdlog logger ("coordinator", to stderr). Created on first use;
-// thread-safe (spdlog's registry).
+// The coordinator package's logger ("coordinator", to stderr; base/log.h). Thread-safe.
 #pragma once
 
 #include <memory>
 
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
+#include "base/log.h"
 
 namespace recomp::coordinator {
 
 inline std::shared_ptr<spdlog::logger> Log() {
-  static std::shared_ptr<spdlog::logger> log = [] {
-    if (auto existing = spdlog::get("coordinator")) return existing;
-    try {
-      return spdlog::stderr_color_mt("coordinator");
-    } catch (const spdlog::spdlog_ex&) {  // registered meanwhile by another thread
-      return spdlog::get("coordinator");
-    }
-  }();
-  return log;
+  static const std::shared_ptr<spdlog::logger> logger = GetLogger("coordinator");
+  return logger;
 }
 
 }  // namespace recomp::coordinator

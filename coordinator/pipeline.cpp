@@ -14,7 +14,6 @@
 namespace recomp::coordinator {
 namespace {
 
-constexpr size_t kMaxManifestBytes = 1u << 20;
 constexpr std::string_view kStageKeys[] = {"name",       "needs",     "command", "outputs",
                                            "shards",     "timeout_s", "retries", "env",
                                            "validation", "salt",      "module",  "shard_inputs"};
@@ -503,8 +502,8 @@ Result<PipelineFile> LoadPipelineFile(const std::filesystem::path& path) {
   auto size = std::filesystem::file_size(path, ec);
   if (ec) return Status::IOError("pipeline manifest '" + path.string() + "': " + ec.message());
   if (size > kMaxManifestBytes) {
-    return Status::ResourceExhausted("pipeline manifest '" + path.string() +
-                                     "' is larger than 1 MiB");
+    return Status::ResourceExhausted("pipeline manifest '" + path.string() + "' is larger than " +
+                                     std::to_string(kMaxManifestBytes >> 20) + " MiB");
   }
   std::ifstream in(path, std::ios::binary);
   std::ostringstream buf;

@@ -11,7 +11,8 @@
 #include <vector>
 
 #include "messages/artifact_ref.h"
-#include "messages/status.h"
+#include "messages/codec.h"
+#include "base/status.h"
 
 namespace recomp::coordinator {
 
@@ -23,7 +24,7 @@ inline constexpr uint32_t kMaxTimeoutS = 7 * 24 * 3600;
 inline constexpr uint32_t kDefaultRetries = 2;
 inline constexpr uint32_t kMaxRetries = 10;
 inline constexpr size_t kMaxStageName = 64;
-inline constexpr size_t kMaxString = 4096;  // one argv element or env value (= wire limit)
+inline constexpr size_t kMaxString = wire::kMaxString;  // one argv element or env value
 
 // Which shards of a need a job of this stage receives (stage key `shard_inputs`).
 enum class ShardInputs {

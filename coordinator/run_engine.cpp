@@ -1,5 +1,6 @@
 // RunEngine: submission, resume, cancel, events and run completion. Job dispatch and results
 // are in run_engine_jobs.cpp.
+#include "base/blake2b.h"
 #include "coordinator/run_engine.h"
 
 #include "coordinator/log.h"
@@ -9,13 +10,12 @@
 #include "coordinator/run_engine_internal.h"
 #include "coordinator/run_reducer.h"
 #include "messages/artifact_ref.h"
-#include "messages/clock.h"
+#include "base/clock.h"
 #include "messages/module_manifest.h"
 
 namespace recomp::coordinator {
 namespace {
 
-constexpr size_t kMaxManifestBytes = 4u << 20;
 
 std::string NewRunId() {
   std::random_device rd;
@@ -58,13 +58,13 @@ Status RunEngine::LoadInputs(const RunSubmission& sub, ActiveRun* run) {
   RECOMP_ASSIGN_OR_RETURN(ModuleManifest module, DecodeModuleManifest(module_text));
   RECOMP_RETURN_IF_ERROR(
       ReadArtifact(store_, sub.provenance_manifest, "provenance_manifest").status());
-  run->module.clear();
-  for (const auto& f : module.files) {
-    Digest d = ParseArtifactRef(f.ref).value();
-    if (!store_->Contains(d))
-      return Status::NotFound("module file " + f.name + " (" + f.ref + ") is not in the store");
-    run->module.push_back({f.name, d});
+  for (const ModuleFile& f : module.files) {
+    if (!store_->Contains(f.digest)) {
+      return Status::NotFound("module file " + f.name + " (" + f.digest.Ref() +
+                              ") is not in the store");
+    }
   }
+  run->module = std::move(module.files);
   for (const ToolRef& t : run->pipeline.tools) {
     if (!store_->Contains(t.digest)) {
       return Status::NotFound("tool " + t.basename + " (" + t.digest.Ref() +
@@ -172,7 +172,7 @@ Result<RunStatus> RunEngine::Submit(RunSubmission sub, Effects* fx) {
                                       "' is gated: only 'local' runs are accepted (open the gate "
                                       "with [coordinator] cloud_gate = true)");
   }
-  std::string content_key = Blake2b256(SubmissionContentKey(sub)).Hex();
+  std::string content_key = Blake2b256::Of(SubmissionContentKey(sub)).Hex();
   if (sub.run_id.empty()) sub.run_id = NewRunId();
   std::optional<std::string> existing_key;
   if (auto it = active_.find(sub.run_id); it != active_.end()) {

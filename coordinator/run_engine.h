@@ -2,8 +2,10 @@
 // jobs as their needs complete, serves jobs from the action cache, decides retries (backoff
 // with deterministic jitter), worker-loss re-offers and run completion, and emits the events
 // that drive every run row. It performs no network I/O: each call appends what must happen to
-// an Effects value, which the service persists in ONE LMDB batch and only then acts on
-// (publish, dispatch, reply), so nothing is announced that is not durable (LESSONS: Titanic).
+// an Effects value. The service sends the batch's DISPATCHes, persists the batch in ONE LMDB
+// transaction, and only then publishes events, revokes and replies, so nothing is announced
+// that is not durable (Titanic, RFC 9). A DISPATCH sent before its commit announces nothing: a
+// job ID names only what the job does and reads (docs/coordinator-storage.md, crash table).
 // Not thread-safe: owned by the coordinator's service thread.
 #pragma once
 
@@ -47,7 +49,7 @@ struct Effects {
   std::vector<StageResult> cache;               // action cache entries to write
   using Pin = store::ArtifactStore::PinUpdate;  // {run_id, state, refs}
   std::vector<Pin> pins;                        // store pins, after the commit (not on the path)
-  std::vector<StageJob> dispatch;               // to the broker, after the commit
+  std::vector<StageJob> dispatch;               // to the broker, before the commit
   std::vector<proto::JobRef> revoke;            // to the broker, after the commit
   bool empty() const {
     return events.empty() && runs.empty() && jobs.empty() && dispatch.empty() && revoke.empty();
@@ -94,7 +96,8 @@ class RunEngine {
 
  private:
   struct ActiveRun;
-  struct JobKey {
+  // Where a job sits in a run; JobRow::Key() is its stored form.
+  struct ShardKey {
     std::string run_id, stage;
     uint32_t shard;
   };
@@ -131,8 +134,8 @@ class RunEngine {
   std::map<std::string, RunRow> finished_uncommitted_;  // left active_, not yet committed
   // Called by Commit: finished runs are now readable from the store.
   void OnCommitted() { finished_uncommitted_.clear(); }
-  std::array<std::deque<JobKey>, 3> ready_;  // by Priority: low, standard, high
-  std::multimap<int64_t, JobKey> retry_at_;  // backoff timers
+  std::array<std::deque<ShardKey>, 3> ready_;  // by Priority: low, standard, high
+  std::multimap<int64_t, ShardKey> retry_at_;  // backoff timers
 };
 
 }  // namespace recomp::coordinator

@@ -1,5 +1,6 @@
 // RunEngine: planning stages into jobs, the ready queue, the action cache, dispatch, results,
 // retries and worker-loss re-offers.
+#include "base/blake2b.h"
 #include "coordinator/log.h"
 
 #include <cmath>
@@ -120,7 +121,7 @@ Status RunEngine::PlanReadyStages(ActiveRun& run, Effects* fx) {
 }
 
 void RunEngine::Enqueue(ActiveRun& run, const JobRow& job) {
-  JobKey key{job.run_id, job.stage, job.shard};
+  ShardKey key{job.run_id, job.stage, job.shard};
   if (job.not_before_ms > now_ms_) {
     retry_at_.emplace(job.not_before_ms, std::move(key));
     return;
@@ -136,7 +137,7 @@ int64_t RunEngine::NextWakeMs(int64_t now_ms) const {
 void RunEngine::Tick(int64_t now_ms, Effects* fx) {
   now_ms_ = now_ms;
   while (!retry_at_.empty() && retry_at_.begin()->first <= now_ms) {
-    JobKey key = retry_at_.begin()->second;
+    ShardKey key = retry_at_.begin()->second;
     retry_at_.erase(retry_at_.begin());
     auto it = active_.find(key.run_id);
     if (it != active_.end())
@@ -144,7 +145,7 @@ void RunEngine::Tick(int64_t now_ms, Effects* fx) {
   }
   for (size_t p = ready_.size(); p-- > 0;) {  // high first
     while (!ready_[p].empty() && inflight_ < opts_.max_inflight) {
-      JobKey key = std::move(ready_[p].front());
+      ShardKey key = std::move(ready_[p].front());
       ready_[p].pop_front();
       auto it = active_.find(key.run_id);
       if (it == active_.end()) continue;  // the run ended meanwhile
@@ -327,8 +328,8 @@ void RunEngine::FinishStage(ActiveRun& run, const std::string& stage, Effects* f
 int64_t RunEngine::BackoffMs(const JobRow& job) const {
   double base = opts_.retry_initial_ms * std::pow(opts_.retry_coefficient, job.failures - 1);
   base = std::min<double>(base, static_cast<double>(opts_.retry_max_ms));
-  // Deterministic jitter in [0.5, 1.0) from the job ID and attempt (LESSONS: retries).
-  Digest h = Blake2b256(job.job_id + "/" + std::to_string(job.attempt));
+  // Deterministic jitter in [0.5, 1.0) from the job ID and attempt (Temporal-style retries, seeded so a replay computes the same delay).
+  Digest h = Blake2b256::Of(job.job_id + "/" + std::to_string(job.attempt));
   uint32_t u = static_cast<uint32_t>(h.bytes[0]) << 8 | h.bytes[1];
   return static_cast<int64_t>(base * (0.5 + 0.5 * (u / 65536.0)));
 }

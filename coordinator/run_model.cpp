@@ -4,6 +4,7 @@
 
 #include <array>
 
+#include "base/endian.h"
 #include "messages/codec.h"
 
 namespace recomp::coordinator {
@@ -39,7 +40,7 @@ std::string JobRow::Key() const {
   k.push_back('\0');
   k += stage;
   k.push_back('\0');
-  for (int i = 3; i >= 0; --i) k.push_back(static_cast<char>((shard >> (8 * i)) & 0xff));
+  AppendU32(k, shard);
   return k;
 }
 

@@ -13,7 +13,7 @@
 #include "messages/run_status.h"
 #include "messages/run_submission.h"
 #include "messages/stage_result.h"
-#include "messages/status.h"
+#include "base/status.h"
 
 namespace recomp::coordinator {
 

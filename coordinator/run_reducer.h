@@ -1,13 +1,13 @@
 // The pure reducer that turns a run's events into its RunStatus. The coordinator computes
 // every stored run row with it (row = fold(events)), and `recomp audit` replays the log with it
-// and compares: the event log is the source of truth (LESSONS: Temporal). Pure; thread-safe.
+// and compares: the event log is the source of truth (as in Temporal). Pure; thread-safe.
 #pragma once
 
 #include <vector>
 
 #include "messages/event.h"
 #include "messages/run_status.h"
-#include "messages/status.h"
+#include "base/status.h"
 
 namespace recomp::coordinator {
 

@@ -8,23 +8,17 @@
 #include <filesystem>
 
 #include "coordinator/log.h"
+#include "base/endian.h"
 #include "messages/codec.h"
 #include "messages/protocol.h"
 
 namespace recomp::coordinator {
 namespace {
 
-std::string SeqKey(uint64_t seq) {
-  std::string k(8, '\0');
-  for (int i = 7; i >= 0; --i) k[7 - i] = static_cast<char>((seq >> (8 * i)) & 0xff);
-  return k;
-}
+std::string SeqKey(uint64_t seq) { return U64Bytes(seq); }
 
-uint64_t SeqFromKey(std::string_view k) {
-  uint64_t v = 0;
-  for (char c : k.substr(k.size() - 8)) v = v << 8 | static_cast<unsigned char>(c);
-  return v;
-}
+// The sequence that ends an events or run_events key.
+uint64_t SeqFromKey(std::string_view k) { return ReadBigEndian(k.substr(k.size() - 8)); }
 
 std::string RunPrefix(const std::string& run_id) {
   return run_id + std::string(1, '\0');

@@ -17,7 +17,7 @@
 #include "coordinator/run_model.h"
 #include "messages/event.h"
 #include "messages/stage_result.h"
-#include "messages/status.h"
+#include "base/status.h"
 #include "store/lmdb_env.h"
 
 namespace recomp::coordinator {

@@ -2,7 +2,7 @@
 #include "messages/artifact_record.h"
 
 #include "messages/artifact_ref.h"
-#include "messages/clock.h"
+#include "base/clock.h"
 #include "messages/codec.h"
 
 namespace recomp {

@@ -10,7 +10,7 @@
 #include <msgpack.hpp>
 #include <nlohmann/json.hpp>
 
-#include "messages/status.h"
+#include "base/status.h"
 
 namespace recomp {
 

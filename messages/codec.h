@@ -15,12 +15,13 @@
 #include <msgpack.hpp>
 #include <nlohmann/json.hpp>
 
-#include "messages/status.h"
+#include "base/limits.h"
+#include "base/status.h"
 
 namespace recomp::wire {
 
 // Limits applied to every decoded record (documented in docs/wire.md).
-inline constexpr size_t kMaxMessageBytes = 16u << 20;  // one frame
+inline constexpr size_t kMaxMessageBytes = limits::kMaxBodyBytes;  // one message body
 inline constexpr size_t kMaxString = 4096;             // ids, refs, names, one argv element
 inline constexpr size_t kMaxText = 64u << 10;          // free text: error messages, reasons
 inline constexpr size_t kMaxList = 100000;             // list items (artifacts, inputs, argv)

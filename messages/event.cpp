@@ -1,7 +1,7 @@
 // Event envelope v1 encoding.
 #include "messages/event.h"
 
-#include "messages/clock.h"
+#include "base/clock.h"
 #include "messages/codec.h"
 #include "messages/run_submission.h"
 

@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "messages/run_lifecycle.h"
-#include "messages/status.h"
+#include "base/status.h"
 
 namespace recomp {
 

@@ -11,13 +11,24 @@
 namespace recomp {
 
 Status ValidateModuleFileName(std::string_view name) {
-  if (name.empty() || name.size() > 255) {
-    return Status::InvalidArgument("module file name must be 1-255 bytes");
-  }
+  if (name.empty()) return Status::InvalidArgument("module file name is empty");
   if (name == "." || name == ".." || name.find('/') != std::string_view::npos ||
-      name.find('\0') != std::string_view::npos) {
-    return Status::InvalidArgument("module file name '" + std::string(name.substr(0, 64)) +
-                                   "' must be a plain file name (no '/', not '.' or '..')");
+      name.find('\0') != std::string_view::npos || name.size() > 255) {
+    return Status::InvalidArgument(
+        "module file name '" + Printable(name.substr(0, 64)) +
+        "' is invalid: it must be a plain file name (no '/', not '.' or '..', no NUL, at most 255 "
+        "bytes) placed at in/module/<name>");
+  }
+  return Status::Ok();
+}
+
+Status ValidateModuleFiles(const std::vector<ModuleFile>& files) {
+  std::set<std::string_view> seen;
+  for (const ModuleFile& m : files) {
+    RECOMP_RETURN_IF_ERROR(ValidateModuleFileName(m.name));
+    if (!seen.insert(m.name).second) {
+      return Status::InvalidArgument("module file name '" + m.name + "' is given twice");
+    }
   }
   return Status::Ok();
 }
@@ -28,7 +39,9 @@ std::string EncodeModuleManifest(const ModuleManifest& m) {
             [](const auto& a, const auto& b) { return a.name < b.name; });
   nlohmann::json j = {{"schema_version", ModuleManifest::kSchemaVersion},
                       {"files", nlohmann::json::array()}};
-  for (const ModuleFile& f : files) j["files"].push_back({{"name", f.name}, {"ref", f.ref}});
+  for (const ModuleFile& f : files) {
+    j["files"].push_back({{"name", f.name}, {"ref", f.digest.Ref()}});
+  }
   return j.dump() + "\n";
 }
 
@@ -52,9 +65,12 @@ Result<ModuleManifest> DecodeModuleManifest(std::string_view text) {
         !f["ref"].is_string()) {
       return Status::InvalidArgument(where + ": needs string fields name and ref");
     }
-    ModuleFile mf{f["name"].get<std::string>(), f["ref"].get<std::string>()};
+    ModuleFile mf;
+    mf.name = f["name"].get<std::string>();
     if (Status s = ValidateModuleFileName(mf.name); !s.ok()) return s.WithContext(where);
-    if (auto d = ParseArtifactRef(mf.ref); !d.ok()) return d.status().WithContext(where);
+    auto d = ParseArtifactRef(f["ref"].get<std::string>());
+    if (!d.ok()) return d.status().WithContext(where);
+    mf.digest = *d;
     if (!seen.insert(mf.name).second) {
       return Status::InvalidArgument(where + ": duplicate name '" + mf.name + "'");
     }

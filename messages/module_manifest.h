@@ -7,13 +7,15 @@
 #include <string_view>
 #include <vector>
 
-#include "messages/status.h"
+#include "base/digest.h"
+#include "base/status.h"
 
 namespace recomp {
 
+// A file of the module under recompilation; jobs see it at in/module/<name>.
 struct ModuleFile {
   std::string name;  // a single path component: no '/', not "." or "..", 1-255 bytes
-  std::string ref;   // artifact://<hash>
+  Digest digest;     // of its bytes; its ref is digest.Ref()
   bool operator==(const ModuleFile&) const = default;
 };
 
@@ -22,7 +24,11 @@ struct ModuleManifest {
   std::vector<ModuleFile> files;  // sorted by name, names unique
 };
 
+// The one rule for module file names: a plain file name (no '/', not "." or "..", no NUL,
+// 1-255 bytes). InvalidArgument naming the name.
 Status ValidateModuleFileName(std::string_view name);
+// Every name valid and no name twice.
+Status ValidateModuleFiles(const std::vector<ModuleFile>& files);
 // Canonical JSON text (sorted, compact, trailing newline): the same files give the same bytes,
 // hence the same artifact ref.
 std::string EncodeModuleManifest(const ModuleManifest& m);

@@ -1,38 +1,10 @@
-// Framing and the small protocol bodies.
+// The small protocol bodies (the framing is net/framing.h).
 #include "messages/protocol.h"
 
 #include "messages/artifact_ref.h"
 #include "messages/codec.h"
 
 namespace recomp::proto {
-
-Result<Message> Parse(const std::vector<std::string>& frames) {
-  if (frames.size() != 3) {
-    return Status::InvalidArgument("protocol: expected 3 frames [tag, command, body], got " +
-                                   std::to_string(frames.size()));
-  }
-  if (frames[0] != kTag) {
-    return Status::InvalidArgument("protocol: bad tag (expected \"RCP1\")");
-  }
-  const std::string& cmd = frames[1];
-  if (cmd.empty() || cmd.size() > kMaxCommand) {
-    return Status::InvalidArgument("protocol: command must be 1-32 bytes");
-  }
-  for (char c : cmd) {
-    if (!((c >= 'A' && c <= 'Z') || c == '_')) {
-      return Status::InvalidArgument("protocol: command must be [A-Z_]+");
-    }
-  }
-  if (frames[2].size() > wire::kMaxMessageBytes) {
-    return Status::ResourceExhausted("protocol: body of " + std::to_string(frames[2].size()) +
-                                     " bytes exceeds the limit");
-  }
-  return Message{cmd, frames[2]};
-}
-
-std::vector<std::string> Frames(std::string_view command, std::string body) {
-  return {std::string(kTag), std::string(command), std::move(body)};
-}
 
 std::string EmptyBody() {
   return std::string("\x80", 1);

@@ -1,12 +1,15 @@
-// The framing every recomp ZeroMQ conversation uses (docs/protocol.md), the command names of
-// its three conversations (client<->coordinator API, coordinator<->broker dispatch link,
-// worker<->broker), and the small bodies that are not full records. Pure values; thread-safe.
+// The control protocol (docs/protocol.md): its tag, the command names of its three
+// conversations (client<->coordinator API, the coordinator link between coordinator and
+// broker, worker<->broker), and the small bodies that are not full records. Pure values;
+// thread-safe.
 //
-// A message is [tag "RCP1"][command][body]: body is one MessagePack map (possibly empty). On a
-// ROUTER the peer identity frame(s) come first and are not part of this framing.
+// A message is [tag "RCP1"][command][body] (net/framing.h): body is one MessagePack map
+// (possibly empty). On a ROUTER the peer identity frame(s) come first.
 #pragma once
 
+#include <compare>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,12 +17,11 @@
 #include <msgpack.hpp>
 #include <nlohmann/json.hpp>
 
-#include "messages/status.h"
+#include "base/status.h"
 
 namespace recomp::proto {
 
 inline constexpr std::string_view kTag = "RCP1";
-inline constexpr size_t kMaxCommand = 32;
 
 // ---- client <-> coordinator API (REQ/DEALER client -> ROUTER "api") ----
 // Request bodies / reply bodies (reply command is kOk or kError):
@@ -36,7 +38,7 @@ inline constexpr std::string_view kReplay = "REPLAY";
 inline constexpr std::string_view kOk = "OK";
 inline constexpr std::string_view kError = "ERROR";  // {code, message}
 
-// ---- coordinator <-> broker dispatch link (coordinator DEALER -> broker ROUTER) ----
+// ---- the coordinator link (coordinator DEALER -> broker ROUTER) ----
 inline constexpr std::string_view kDispatch = "DISPATCH";  // c->b StageJob: queue it
 inline constexpr std::string_view kRevoke = "REVOKE";      // c->b {job_id, attempt}: drop/cancel
 inline constexpr std::string_view kStarted = "STARTED";    // b->c {job_id, attempt, worker}
@@ -51,15 +53,6 @@ inline constexpr std::string_view kJob = "JOB";                // b->w StageJob
 inline constexpr std::string_view kCancel = "CANCEL_JOB";      // b->w {job_id, attempt}
 inline constexpr std::string_view kDisconnect = "DISCONNECT";  // both ways {reason}
 
-struct Message {
-  std::string command;
-  std::string body;  // MessagePack map bytes
-};
-
-// Checks the tag and frame count, and that the command is printable and short. The body is
-// not decoded here. Never throws.
-Result<Message> Parse(const std::vector<std::string>& frames);
-std::vector<std::string> Frames(std::string_view command, std::string body);
 // An empty map body.
 std::string EmptyBody();
 // {code: "<STATUS_CODE_NAME>", message: "..."}
@@ -81,9 +74,19 @@ struct WorkerHello {
 std::string EncodeWorkerHello(const WorkerHello& h);
 Result<WorkerHello> DecodeWorkerHello(std::string_view body);
 
+// One attempt of one job: the fencing key of every lease and result, and the body of REVOKE
+// and CANCEL_JOB.
 struct JobRef {
   std::string job_id;
   uint32_t attempt = 1;
+  auto operator<=>(const JobRef&) const = default;
+  bool operator==(const JobRef&) const = default;
+};
+// Job IDs are hashes already: hashing the string again is cheap and well spread.
+struct JobRefHash {
+  size_t operator()(const JobRef& k) const noexcept {
+    return std::hash<std::string>{}(k.job_id) * 31 + k.attempt;
+  }
 };
 std::string EncodeJobRef(const JobRef& r);
 Result<JobRef> DecodeJobRef(std::string_view body);

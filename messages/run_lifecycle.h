@@ -7,7 +7,7 @@
 #include <span>
 #include <string_view>
 
-#include "messages/status.h"
+#include "base/status.h"
 
 namespace recomp {
 

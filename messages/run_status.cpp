@@ -2,7 +2,7 @@
 #include "messages/run_status.h"
 
 #include "messages/artifact_ref.h"
-#include "messages/clock.h"
+#include "base/clock.h"
 #include "messages/codec.h"
 #include "messages/run_submission.h"
 

@@ -11,7 +11,7 @@
 #include <msgpack.hpp>
 #include <nlohmann/json.hpp>
 
-#include "messages/status.h"
+#include "base/status.h"
 
 namespace recomp {
 
@@ -29,6 +29,10 @@ Result<Priority> ParsePriority(std::string_view s);
 // A run id: 1-128 characters of [A-Za-z0-9._:-], starting with a letter or digit. It is used in
 // keys and file names, so nothing else is accepted.
 Status ValidateRunId(std::string_view run_id);
+
+// The largest manifest (module, config or provenance) a submission may name, and the largest
+// pipeline file `recomp submit` reads.
+inline constexpr size_t kMaxManifestBytes = size_t{4} << 20;
 
 struct RunSubmission {
   static constexpr int64_t kSchemaVersion = 1;

@@ -14,7 +14,7 @@
 
 #include "messages/codec.h"
 #include "messages/run_submission.h"
-#include "messages/status.h"
+#include "base/status.h"
 
 namespace recomp {
 
@@ -25,7 +25,7 @@ struct PathRef {
   auto operator<=>(const PathRef&) const = default;
 };
 
-inline constexpr size_t kMaxPath = 1024;          // a path in a job's working dir (= wire limit)
+inline constexpr size_t kMaxPath = 1024;          // a path in a job's working dir
 inline constexpr size_t kMaxPathComponent = 255;  // one component of it (= filesystem limit)
 
 // The one rule for paths in a job's working directory (declared outputs, inputs, reported
@@ -53,6 +53,16 @@ struct StageJob {
 
   bool operator==(const StageJob&) const = default;
 };
+
+// Which attempt of which job of which run: what a lease holds and what a result names.
+struct JobAttempt {
+  std::string job_id;
+  std::string run_id;
+  std::string stage;
+  uint32_t shard = 0;
+  uint32_t attempt = 1;
+};
+JobAttempt AttemptOf(const StageJob& j);
 
 std::string EncodeStageJob(const StageJob& j);
 Result<StageJob> DecodeStageJob(std::string_view bytes);

@@ -11,6 +11,20 @@ std::string_view ToString(JobOutcome o) {
   return kJobOutcomeNames[static_cast<size_t>(o)];
 }
 
+void SetAttempt(StageResult* r, const JobAttempt& a) {
+  r->job_id = a.job_id;
+  r->run_id = a.run_id;
+  r->stage = a.stage;
+  r->shard = a.shard;
+  r->attempt = a.attempt;
+}
+
+StageResult ResultFor(const JobAttempt& a) {
+  StageResult r;
+  SetAttempt(&r, a);
+  return r;
+}
+
 std::string EncodeStageResult(const StageResult& r) {
   msgpack::sbuffer buf(256);
   wire::Packer pk(buf);

@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "messages/stage_job.h"
-#include "messages/status.h"
+#include "base/status.h"
 
 namespace recomp {
 
@@ -51,6 +51,11 @@ struct StageResult {
 
   bool operator==(const StageResult&) const = default;
 };
+
+// Sets the fields that name the attempt (job_id, run_id, stage, shard, attempt) from `a`.
+void SetAttempt(StageResult* r, const JobAttempt& a);
+// A result for attempt `a` with every other field at its default.
+StageResult ResultFor(const JobAttempt& a);
 
 std::string EncodeStageResult(const StageResult& r);
 // The same map, packed into an enclosing record (e.g. a stored job row).

@@ -4,7 +4,7 @@
 #include <algorithm>
 
 #include "store/gc.h"
-#include "store/posix_file.h"
+#include "base/posix_file.h"
 #include "store/store_core.h"
 #include "store/verify.h"
 

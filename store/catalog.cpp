@@ -1,6 +1,7 @@
 // Catalog: typed LMDB tables of the store (see catalog.h).
 #include "store/catalog.h"
 
+#include "base/endian.h"
 #include "messages/codec.h"
 
 namespace recomp::store {
@@ -17,24 +18,8 @@ std::string_view Key(const Digest& d) {
   return {reinterpret_cast<const char*>(d.bytes.data()), d.bytes.size()};
 }
 
-std::string EncodeU64(uint64_t v) {
-  std::string out(8, '\0');
-  for (int i = 7; i >= 0; --i, v >>= 8) out[i] = static_cast<char>(v & 0xff);
-  return out;
-}
-
-uint64_t DecodeU64(std::string_view b) {
-  uint64_t v = 0;
-  for (unsigned char c : b.substr(0, 8)) v = (v << 8) | c;
-  return v;
-}
-
 std::string EncodeMillis(SysTime t) {
-  return EncodeU64(static_cast<uint64_t>(ToUnixMillis(t)));
-}
-
-void PutBE(std::string& out, uint64_t v, int bytes) {
-  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  return U64Bytes(static_cast<uint64_t>(ToUnixMillis(t)));
 }
 
 Status DecodeRefs(const msgpack::object& o, std::vector<Digest>* out) {
@@ -69,11 +54,11 @@ Result<std::string> EncodeEntry(const ArtifactRecord& r,
   out.push_back(static_cast<char>(inline_bytes ? kEntryInline : 0));
   out.push_back(static_cast<char>(r.artifact_class));
   out.push_back('\0');
-  PutBE(out, r.size, 8);
+  AppendBigEndian(out, r.size, 8);
   out.append(reinterpret_cast<const char*>(d.bytes.data()), kDigestBytes);
-  PutBE(out, r.created_at.size(), 2);
-  PutBE(out, r.media_type.size(), 2);
-  PutBE(out, r.producer.size(), 2);
+  AppendBigEndian(out, r.created_at.size(), 2);
+  AppendBigEndian(out, r.media_type.size(), 2);
+  AppendBigEndian(out, r.producer.size(), 2);
   out += r.created_at;
   out += r.media_type;
   out += r.producer;
@@ -93,7 +78,7 @@ Result<DecodedEntry> DecodeEntry(std::string_view b) {
     return Status::InvalidArgument("entry: bad class");
   DecodedEntry e;
   ArtifactRecord& r = e.record;
-  r.size = DecodeU64(b.substr(4, 8));
+  r.size = ReadBigEndian(b.substr(4, 8));
   r.artifact_class = static_cast<ArtifactClass>(cls);
   Digest d;
   std::copy(b.begin() + 12, b.begin() + 12 + kDigestBytes, d.bytes.begin());
@@ -101,7 +86,7 @@ Result<DecodedEntry> DecodeEntry(std::string_view b) {
   size_t at = 12 + kDigestBytes;
   size_t lens[3];
   for (size_t& n : lens) {
-    n = (static_cast<size_t>(u8(at)) << 8) | u8(at + 1);
+    n = ReadBigEndian(b.substr(at, 2));
     at += 2;
   }
   if (lens[0] > kMaxCreatedAt || lens[1] > kMaxMediaType || lens[2] > kMaxProducer ||
@@ -148,7 +133,7 @@ Result<std::optional<Catalog::Entry>> Catalog::GetEntry(const Txn& txn, const Di
   };
   if (seq->size() != 8) return unreadable("records value is not an entry number");
   RECOMP_ASSIGN_OR_RETURN(auto raw, txn.Get(entries_, *seq));
-  if (!raw) return unreadable("entry " + std::to_string(DecodeU64(*seq)) + " is missing");
+  if (!raw) return unreadable("entry " + std::to_string(ReadBigEndian(*seq)) + " is missing");
   auto dec = DecodeEntry(*raw);
   if (!dec.ok()) return unreadable(dec.status().message());
   if (dec->record.ref != d.Ref()) {
@@ -181,9 +166,9 @@ Status Catalog::AddRecord(Txn& txn, const Digest& d, const ArtifactRecord& r,
                           uint64_t* next_entry) const {
   if (*next_entry == 0) {
     RECOMP_ASSIGN_OR_RETURN(auto last, txn.LastKey(entries_));
-    *next_entry = last ? DecodeU64(*last) + 1 : 1;
+    *next_entry = last ? ReadBigEndian(*last) + 1 : 1;
   }
-  std::string seq = EncodeU64(*next_entry);
+  std::string seq = U64Bytes(*next_entry);
   // records first: AlreadyExists leaves nothing written.
   RECOMP_RETURN_IF_ERROR(txn.Put(records_, Key(d), seq, /*no_overwrite=*/true));
   RECOMP_RETURN_IF_ERROR(WriteEntry(txn, seq, r, inline_bytes, /*append=*/true));
@@ -249,9 +234,7 @@ Status Catalog::Touch(Txn& txn, const Digest& d, SysTime t) const {
 Result<std::optional<SysTime>> Catalog::GetTouch(const Txn& txn, const Digest& d) const {
   RECOMP_ASSIGN_OR_RETURN(auto v, txn.Get(touched_, Key(d)));
   if (!v || v->size() != 8) return std::optional<SysTime>();
-  uint64_t ms = 0;
-  for (unsigned char c : *v) ms = (ms << 8) | c;
-  return std::optional<SysTime>(FromUnixMillis(static_cast<int64_t>(ms)));
+  return std::optional<SysTime>(FromUnixMillis(static_cast<int64_t>(ReadBigEndian(*v))));
 }
 
 Status Catalog::Remove(Txn& txn, const Digest& d) const {

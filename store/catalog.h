@@ -17,7 +17,7 @@
 
 #include "messages/artifact_record.h"
 #include "messages/artifact_ref.h"
-#include "messages/clock.h"
+#include "base/clock.h"
 #include "store/lmdb_env.h"
 #include "store/store_types.h"
 

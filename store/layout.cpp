@@ -3,7 +3,7 @@
 
 #include <sys/stat.h>
 
-#include "store/posix_file.h"
+#include "base/posix_file.h"
 
 namespace recomp::store {
 namespace {

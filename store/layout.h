@@ -14,7 +14,7 @@
 
 #include "messages/artifact_record.h"
 #include "messages/artifact_ref.h"
-#include "messages/status.h"
+#include "base/status.h"
 
 namespace recomp::store {
 

@@ -16,7 +16,7 @@
 #include <string>
 #include <string_view>
 
-#include "messages/status.h"
+#include "base/status.h"
 
 namespace recomp::store {
 

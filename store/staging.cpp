@@ -7,7 +7,7 @@
 #include <thread>
 #include <utility>
 
-#include "store/blake2b.h"
+#include "base/blake2b.h"
 
 namespace recomp::store {
 namespace {

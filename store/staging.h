@@ -10,7 +10,7 @@
 
 #include "messages/artifact_ref.h"
 #include "store/layout.h"
-#include "store/posix_file.h"
+#include "base/posix_file.h"
 
 namespace recomp::store {
 

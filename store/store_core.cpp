@@ -3,24 +3,15 @@
 
 #include <memory>
 
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
-
-#include "store/blake2b.h"
+#include "base/blake2b.h"
+#include "base/log.h"
 #include "store/staging.h"
 
 namespace recomp::store {
 
 std::shared_ptr<spdlog::logger> StoreLogger() {
-  static const std::shared_ptr<spdlog::logger> kLogger = [] {
-    if (auto existing = spdlog::get("store")) return existing;
-    try {
-      return spdlog::stderr_color_mt("store");
-    } catch (const spdlog::spdlog_ex&) {  // registered concurrently by the host
-      return spdlog::get("store");
-    }
-  }();
-  return kLogger;
+  static const std::shared_ptr<spdlog::logger> logger = GetLogger("store");
+  return logger;
 }
 
 Result<BlobLocation> Locate(const StoreCore& core, const Digest& d) {

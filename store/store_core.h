@@ -11,7 +11,7 @@
 
 #include "store/catalog.h"
 #include "store/layout.h"
-#include "store/posix_file.h"
+#include "base/posix_file.h"
 #include "store/store_types.h"
 
 namespace recomp::store {

@@ -11,8 +11,8 @@
 
 #include "messages/artifact_record.h"
 #include "messages/artifact_ref.h"
-#include "messages/clock.h"
-#include "messages/status.h"
+#include "base/clock.h"
+#include "base/status.h"
 
 namespace recomp::store {
 

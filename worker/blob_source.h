@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "messages/artifact_ref.h"
-#include "messages/status.h"
+#include "base/status.h"
 
 namespace recomp::worker {
 

@@ -88,7 +88,7 @@ void RemoveStalePools(const std::string& root) {
 
 Result<std::shared_ptr<DirRecycler>> DirRecycler::ForRoot(const std::string& root) {
   struct stat st;
-  if (::stat(root.c_str(), &st) != 0) return store::ErrnoStatus("stat", root, errno);
+  if (::stat(root.c_str(), &st) != 0) return ErrnoStatus("stat", root, errno);
   std::lock_guard<std::mutex> lock(g_mu);
   auto key = std::make_pair(st.st_dev, st.st_ino);
   if (auto it = g_recyclers.find(key); it != g_recyclers.end()) {
@@ -99,18 +99,18 @@ Result<std::shared_ptr<DirRecycler>> DirRecycler::ForRoot(const std::string& roo
   RemoveStalePools(root);
   unsigned char rnd[6];
   if (::getrandom(rnd, sizeof rnd, 0) != static_cast<ssize_t>(sizeof rnd)) {
-    return store::ErrnoStatus("getrandom", "", errno);
+    return ErrnoStatus("getrandom", "", errno);
   }
   char suffix[32];
   std::snprintf(suffix, sizeof suffix, "%d.%02x%02x%02x%02x%02x%02x", static_cast<int>(::getpid()),
                 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
   std::shared_ptr<DirRecycler> r(new DirRecycler());
   r->pool_ = root + "/" + kPoolPrefix + suffix;
-  if (::mkdir(r->pool_.c_str(), 0700) != 0) return store::ErrnoStatus("mkdir", r->pool_, errno);
+  if (::mkdir(r->pool_.c_str(), 0700) != 0) return ErrnoStatus("mkdir", r->pool_, errno);
   r->pool_fd_ =
-      store::Fd(::open(r->pool_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!r->pool_fd_.valid()) return store::ErrnoStatus("open dir", r->pool_, errno);
-  if (::fstat(r->pool_fd_.get(), &st) != 0) return store::ErrnoStatus("fstat", r->pool_, errno);
+      Fd(::open(r->pool_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!r->pool_fd_.valid()) return ErrnoStatus("open dir", r->pool_, errno);
+  if (::fstat(r->pool_fd_.get(), &st) != 0) return ErrnoStatus("fstat", r->pool_, errno);
   r->uid_ = st.st_uid;  // what a directory we create here gets
   r->gid_ = st.st_gid;
   g_recyclers[key] = r;
@@ -141,7 +141,7 @@ Status DirRecycler::Make(const std::string& path, mode_t mode) {
     const char* name = spare.name.c_str();
     if (::renameat2(pool_fd_.get(), name, AT_FDCWD, path.c_str(), RENAME_NOREPLACE) == 0) {
       if (spare.mode != (mode & 07777) && ::chmod(path.c_str(), mode) != 0) {
-        return store::ErrnoStatus("chmod", path, errno);
+        return ErrnoStatus("chmod", path, errno);
       }
       return Status::Ok();
     }
@@ -151,7 +151,7 @@ Status DirRecycler::Make(const std::string& path, mode_t mode) {
       spares_.push_back(std::move(spare));
     }
   }
-  if (::mkdir(path.c_str(), mode) != 0) return store::ErrnoStatus("mkdir", path, errno);
+  if (::mkdir(path.c_str(), mode) != 0) return ErrnoStatus("mkdir", path, errno);
   return Status::Ok();
 }
 
@@ -162,9 +162,9 @@ bool DirRecycler::Reusable(int dir_fd, mode_t* mode) const {
 
 Status DirRecycler::Retire(int parent_fd, const std::string& name, const std::string& path,
                            int dir_fd) {
-  store::Fd opened;
+  Fd opened;
   if (dir_fd < 0) {
-    opened = store::Fd(
+    opened = Fd(
         ::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     dir_fd = opened.get();
   }
@@ -180,7 +180,7 @@ Status DirRecycler::Retire(int parent_fd, const std::string& name, const std::st
     return Status::Ok();
   }
   if (::unlinkat(parent_fd, name.c_str(), AT_REMOVEDIR) != 0) {
-    return store::ErrnoStatus("rmdir", path, errno);
+    return ErrnoStatus("rmdir", path, errno);
   }
   return Status::Ok();
 }
@@ -226,7 +226,7 @@ Result<std::vector<std::string>> DirRecycler::MakeTree(const std::string& path, 
     return std::vector<std::string>{};
   }
   if (tree.mode != (mode & 07777) && ::chmod(path.c_str(), mode) != 0) {
-    return store::ErrnoStatus("chmod", path, errno);
+    return ErrnoStatus("chmod", path, errno);
   }
   return std::move(tree.skeleton);
 }
@@ -258,11 +258,11 @@ Status DirRecycler::RetireTree(int parent_fd, const std::string& name, const std
   }
   for (auto it = tree.skeleton.rbegin(); it != tree.skeleton.rend(); ++it) {
     if (::unlinkat(dir_fd, it->c_str(), AT_REMOVEDIR) != 0) {
-      return store::ErrnoStatus("rmdir", path + "/" + *it, errno);
+      return ErrnoStatus("rmdir", path + "/" + *it, errno);
     }
   }
   if (::unlinkat(parent_fd, name.c_str(), AT_REMOVEDIR) != 0)
-    return store::ErrnoStatus("rmdir", path, errno);
+    return ErrnoStatus("rmdir", path, errno);
   return Status::Ok();
 }
 

@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
-#include "messages/status.h"
-#include "store/posix_file.h"
+#include "base/status.h"
+#include "base/posix_file.h"
 
 namespace recomp::worker {
 
@@ -71,7 +71,7 @@ class DirRecycler {
   void RemoveSpareTree(const Spare& tree) const;  // rmdir, deepest first
   bool Reusable(int dir_fd, mode_t* mode) const;
   std::string pool_;  // the spare directory
-  store::Fd pool_fd_;
+  Fd pool_fd_;
   uid_t uid_ = 0;
   gid_t gid_ = 0;
   mutable std::mutex mu_;

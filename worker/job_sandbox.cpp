@@ -17,7 +17,8 @@
 #include <map>
 #include <set>
 
-#include "store/posix_file.h"
+#include "base/posix_file.h"
+#include "messages/stage_job.h"
 #include "worker/dir_recycler.h"
 #include "worker/process_runner.h"
 
@@ -30,8 +31,6 @@ struct JobSandbox::Gathered {
 
 namespace {
 
-constexpr size_t kMaxPathBytes = 4096;
-constexpr size_t kMaxComponentBytes = 255;
 constexpr mode_t kWriteBits = S_IWUSR | S_IWGRP | S_IWOTH;
 
 std::string Quote(std::string_view s) {
@@ -52,7 +51,7 @@ Result<std::string> RandomHex(size_t bytes) {
   unsigned char buf[16];
   assert(bytes <= sizeof buf);
   if (::getrandom(buf, bytes, 0) != static_cast<ssize_t>(bytes)) {
-    return store::ErrnoStatus("getrandom", "", errno);
+    return ErrnoStatus("getrandom", "", errno);
   }
   static const char kHex[] = "0123456789abcdef";
   std::string out;
@@ -65,7 +64,7 @@ Result<std::string> RandomHex(size_t bytes) {
 
 Result<struct stat> Lstat(const std::string& path) {
   struct stat st;
-  if (::lstat(path.c_str(), &st) != 0) return store::ErrnoStatus("lstat", path, errno);
+  if (::lstat(path.c_str(), &st) != 0) return ErrnoStatus("lstat", path, errno);
   return st;
 }
 
@@ -77,7 +76,7 @@ Status ValidateInputs(const std::vector<SandboxInput>& inputs, uint64_t max_inpu
                                      " inputs exceed the limit of " + std::to_string(max_inputs));
   }
   for (const SandboxInput& in : inputs) {
-    RECOMP_RETURN_IF_ERROR(ValidateJobPath(in.path, /*allow_dir=*/false, "input path"));
+    RECOMP_RETURN_IF_ERROR(ValidateRelativePath(in.path, "input path " + Quote(in.path.substr(0, 256)), false));
     if (!by_path->emplace(in.path, &in).second) {
       return Status::InvalidArgument("input path " + Quote(in.path) + " is listed twice");
     }
@@ -95,32 +94,6 @@ Status ValidateInputs(const std::vector<SandboxInput>& inputs, uint64_t max_inpu
 
 }  // namespace
 
-Status ValidateJobPath(std::string_view path, bool allow_dir, std::string_view what) {
-  auto bad = [&](std::string_view why) {
-    return Status::InvalidArgument(std::string(what) + " " + Quote(path.substr(0, 256)) + ": " +
-                                   std::string(why));
-  };
-  if (path.empty()) return bad("is empty");
-  if (path.size() > kMaxPathBytes) return bad("is longer than 4096 bytes");
-  if (path.find('\0') != std::string_view::npos) return bad("contains NUL");
-  if (path[0] == '/') return bad("must be relative to the working dir");
-  std::string_view body = path;
-  if (body.back() == '/') {
-    if (!allow_dir) return bad("must name a file (trailing '/')");
-    body.remove_suffix(1);
-  }
-  while (true) {
-    size_t slash = body.find('/');
-    std::string_view part = body.substr(0, slash);
-    if (part.empty()) return bad("has an empty component");
-    if (part == "." || part == "..") return bad("has a '.' or '..' component");
-    if (part.size() > kMaxComponentBytes) return bad("has a component longer than 255 bytes");
-    if (slash == std::string_view::npos) break;
-    body.remove_prefix(slash + 1);
-  }
-  return Status::Ok();
-}
-
 JobSandbox::JobSandbox(std::string dir, SandboxLimits limits)
     : dir_(std::move(dir)),
       work_dir_(dir_ + "/work"),
@@ -134,7 +107,7 @@ Result<std::unique_ptr<JobSandbox>> JobSandbox::Create(const std::string& root,
   if (root.empty()) return Status::InvalidArgument("sandbox root is empty");
   auto recycler = DirRecycler::ForRoot(root);
   if (!recycler.ok() && recycler.status().code() == Status::Code::kNotFound) {
-    RECOMP_RETURN_IF_ERROR(store::MakeDirs(root, 0700));  // usually there already
+    RECOMP_RETURN_IF_ERROR(MakeDirs(root, 0700));  // usually there already
     recycler = DirRecycler::ForRoot(root);
   }
   if (!recycler.ok()) return recycler.status().WithContext("sandbox root");
@@ -160,10 +133,10 @@ Result<std::unique_ptr<JobSandbox>> JobSandbox::Create(const std::string& root,
       RECOMP_RETURN_IF_ERROR(sandbox->recycler_->Make(dir + "/" + rel, 0700));
     sandbox->skeleton_.insert(rel);
   }
-  RECOMP_ASSIGN_OR_RETURN(store::Fd log, store::CreateExclusive(sandbox->log_path_, 0600));
+  RECOMP_ASSIGN_OR_RETURN(Fd log, CreateExclusive(sandbox->log_path_, 0600));
   char real[PATH_MAX];
   if (::realpath(sandbox->work_dir_.c_str(), real) == nullptr) {
-    return store::ErrnoStatus("realpath", sandbox->work_dir_, errno);
+    return ErrnoStatus("realpath", sandbox->work_dir_, errno);
   }
   sandbox->work_real_ = real;
   WorkerLog().debug("sandbox {} created", dir);
@@ -208,7 +181,7 @@ Status JobSandbox::MaterializeInputs(const std::vector<SandboxInput>& inputs, Bl
     }
     if ((info.st_mode & kWriteBits) != 0 &&
         ::chmod(dest.c_str(), info.st_mode & ~kWriteBits & 07777) != 0) {
-      return store::ErrnoStatus("chmod a-w", dest, errno);
+      return ErrnoStatus("chmod a-w", dest, errno);
     }
     stamps_.push_back({path, in->digest, info});
   }
@@ -221,7 +194,7 @@ Status JobSandbox::MaterializeInputs(const std::vector<SandboxInput>& inputs, Bl
   }
   reused_.clear();
   for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
-    if (::chmod(it->c_str(), 0555) != 0) return store::ErrnoStatus("chmod 0555", *it, errno);
+    if (::chmod(it->c_str(), 0555) != 0) return ErrnoStatus("chmod 0555", *it, errno);
   }
   return Status::Ok();
 }
@@ -248,14 +221,14 @@ Result<std::string> JobSandbox::ResolveInside(const std::string& rel) const {
     if (errno == ENOENT || errno == ENOTDIR) {
       return Status::NotFound("declared output " + Quote(rel) + " is missing");
     }
-    return store::ErrnoStatus("lstat output", full, errno);
+    return ErrnoStatus("lstat output", full, errno);
   }
   char real[PATH_MAX];
   if (::realpath(full.c_str(), real) == nullptr) {
     if (errno == ENOENT || errno == ELOOP) {
       return Status::FailedPrecondition("output " + Quote(rel) + " is a dangling symlink");
     }
-    return store::ErrnoStatus("realpath output", full, errno);
+    return ErrnoStatus("realpath output", full, errno);
   }
   std::string resolved = real;
   if (resolved != work_real_ && resolved.compare(0, work_real_.size() + 1, work_real_ + "/") != 0) {
@@ -282,7 +255,7 @@ Status JobSandbox::AddFile(const std::string& rel, const std::string& physical, 
 }
 
 Status JobSandbox::GatherOutput(const std::string& declared, Gathered* g) const {
-  RECOMP_RETURN_IF_ERROR(ValidateJobPath(declared, /*allow_dir=*/true, "output path"));
+  RECOMP_RETURN_IF_ERROR(ValidateRelativePath(declared, "output path " + Quote(declared.substr(0, 256)), true));
   bool want_dir = declared.back() == '/';
   std::string rel = want_dir ? declared.substr(0, declared.size() - 1) : declared;
   RECOMP_ASSIGN_OR_RETURN(std::string real, ResolveInside(rel));
@@ -338,25 +311,25 @@ Result<std::string> JobSandbox::LogForStorage() {
   if (size <= limits_.max_log_bytes) return log_path_;
   // Keep the end (where the error usually is) behind a one-line marker.
   std::string tail_path = dir_ + "/job.log.tail";
-  Status gone = store::Unlink(tail_path);
+  Status gone = Unlink(tail_path);
   if (!gone.ok() && gone.code() != Status::Code::kNotFound) return gone;
-  RECOMP_ASSIGN_OR_RETURN(store::Fd in, store::OpenForRead(log_path_));
-  RECOMP_ASSIGN_OR_RETURN(store::Fd out, store::CreateExclusive(tail_path, 0600));
+  RECOMP_ASSIGN_OR_RETURN(Fd in, OpenForRead(log_path_));
+  RECOMP_ASSIGN_OR_RETURN(Fd out, CreateExclusive(tail_path, 0600));
   std::string marker = "[recomp: log truncated: first " +
                        std::to_string(size - limits_.max_log_bytes) + " of " +
                        std::to_string(size) + " bytes dropped]\n";
-  RECOMP_RETURN_IF_ERROR(store::WriteAll(out.get(), marker.data(), marker.size(), tail_path));
+  RECOMP_RETURN_IF_ERROR(WriteAll(out.get(), marker.data(), marker.size(), tail_path));
   if (::lseek(in.get(), static_cast<off_t>(size - limits_.max_log_bytes), SEEK_SET) < 0) {
-    return store::ErrnoStatus("lseek", log_path_, errno);
+    return ErrnoStatus("lseek", log_path_, errno);
   }
   std::vector<char> buf(1 << 16);
   uint64_t left = limits_.max_log_bytes;
   while (left > 0) {
     RECOMP_ASSIGN_OR_RETURN(
         size_t n,
-        store::ReadSome(in.get(), buf.data(), std::min<uint64_t>(left, buf.size()), log_path_));
+        ReadSome(in.get(), buf.data(), std::min<uint64_t>(left, buf.size()), log_path_));
     if (n == 0) break;
-    RECOMP_RETURN_IF_ERROR(store::WriteAll(out.get(), buf.data(), n, tail_path));
+    RECOMP_RETURN_IF_ERROR(WriteAll(out.get(), buf.data(), n, tail_path));
     left -= n;
   }
   RECOMP_RETURN_IF_ERROR(out.Close(tail_path));

@@ -13,14 +13,15 @@
 #include <vector>
 
 #include "messages/artifact_ref.h"
-#include "messages/status.h"
+#include "messages/codec.h"
+#include "base/status.h"
 #include "worker/blob_source.h"
 #include "worker/sandbox_tree.h"  // RemoveTree, for callers that clean up sandboxes
 
 namespace recomp::worker {
 
 struct SandboxLimits {
-  uint64_t max_inputs = 100000;
+  uint64_t max_inputs = wire::kMaxList;  // what one job message can carry
   uint64_t max_output_files = 100000;       // regular files over all declared outputs
   uint64_t max_output_bytes = 16ull << 30;  // sum of their sizes
   uint64_t max_log_bytes = 64ull << 20;     // a longer log is stored as its last bytes
@@ -42,11 +43,6 @@ struct CollectedOutputs {
   std::string log_ref;               // "" when the job wrote nothing (an empty log is not stored)
 };
 
-// Checks a job-supplied relative path lexically: non-empty, not absolute, no empty, "." or ".."
-// components, no NUL, components <= 255 bytes, total <= 4096. A trailing '/' is accepted only
-// when `allow_dir`. `what` prefixes the message ("input path", "output path").
-Status ValidateJobPath(std::string_view path, bool allow_dir, std::string_view what);
-
 class JobSandbox {
  public:
   // Creates <root>/<job_id>.<attempt>.<random>/ (mode 0700) with work/, work/in/ and an empty
@@ -64,7 +60,7 @@ class JobSandbox {
   std::string input_dir() const { return work_dir_ + "/in"; }
   const std::string& log_path() const { return log_path_; }  // outside work/: ProcessSpec::log_path
 
-  // Validates every path first (ValidateJobPath, no trailing '/', no duplicates, no path both a
+  // Validates every path first (ValidateRelativePath of messages/stage_job.h, no trailing '/', no duplicates, no path both a
   // file and a directory, count <= max_inputs) and creates nothing if one is bad. Then
   // materialises each as in/<path> with no write bits, and makes in/ and its subdirectories
   // read-only. Call once, before the job runs (also with no inputs): a sandbox made from a

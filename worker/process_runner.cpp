@@ -1,7 +1,7 @@
 // ProcessRunner (see process_runner.h): posix_spawn into a new process group, a pidfd for the
 // exit, a timerfd for the timeout / kill grace / group drain, both behind one epoll fd.
 #include "worker/process_runner.h"
-#include "worker/zombie_reaper.h"
+#include "worker/job_groups.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -18,8 +18,7 @@
 
 #include <sys/prctl.h>
 
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
+#include "base/log.h"
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -124,7 +123,7 @@ std::string DescribeSpawnError(const ProcessSpec& spec, const std::string& exe, 
     case ENOEXEC:
       return "not an executable: " + exe;
     default:
-      return "cannot execute '" + exe + "': " + std::strerror(err);
+      return "cannot execute '" + exe + "': " + ErrnoText(err);
   }
 }
 
@@ -134,7 +133,7 @@ std::string Preflight(const ProcessSpec& spec, std::string* exe) {
   struct stat st;
   int err = ::stat(spec.working_dir.c_str(), &st) != 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
   if (err == ENOENT) return "working directory does not exist: " + spec.working_dir;
-  if (err != 0) return "working directory " + spec.working_dir + ": " + std::strerror(err);
+  if (err != 0) return "working directory " + spec.working_dir + ": " + ErrnoText(err);
   std::string error;
   *exe = ResolveCommand(spec, &error);
   return error;
@@ -203,7 +202,7 @@ int WaitStatusOf(const siginfo_t& info) {
 void KillGroup(pid_t pgid, int sig) {
   assert(pgid > 0);
   if (::kill(-pgid, sig) != 0 && errno != ESRCH) {
-    WorkerLog().warn("kill(-{}, {}): {}", pgid, SignalName(sig), std::strerror(errno));
+    WorkerLog().warn("kill(-{}, {}): {}", pgid, SignalName(sig), ErrnoText(errno));
   }
 }
 
@@ -233,14 +232,7 @@ void DescribeExit(int status, ProcessOutcome::Kind stop_kind, milliseconds timeo
 }  // namespace
 
 spdlog::logger& WorkerLog() {
-  static std::shared_ptr<spdlog::logger> logger = [] {
-    if (auto existing = spdlog::get("worker")) return existing;
-    try {
-      return spdlog::stderr_color_mt("worker");
-    } catch (const spdlog::spdlog_ex&) {  // registered concurrently by someone else
-      return spdlog::get("worker");
-    }
-  }();
+  static const std::shared_ptr<spdlog::logger> logger = GetLogger("worker");
   return *logger;
 }
 
@@ -270,7 +262,7 @@ Status EnableChildSubreaper() {
   std::call_once(once, [] {
     if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) err = errno;
   });
-  if (err != 0) return store::ErrnoStatus("prctl(PR_SET_CHILD_SUBREAPER)", "", err);
+  if (err != 0) return ErrnoStatus("prctl(PR_SET_CHILD_SUBREAPER)", "", err);
   return Status::Ok();
 }
 
@@ -285,17 +277,17 @@ Result<std::unique_ptr<ProcessRunner>> ProcessRunner::Start(const ProcessSpec& s
 
 Status ProcessRunner::Init() {
   log_fd_ =
-      store::Fd(::open(spec_.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
-  if (!log_fd_.valid()) return store::ErrnoStatus("open job log", spec_.log_path, errno);
-  timer_fd_ = store::Fd(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
-  if (!timer_fd_.valid()) return store::ErrnoStatus("timerfd_create", "", errno);
-  epoll_fd_ = store::Fd(::epoll_create1(EPOLL_CLOEXEC));
-  if (!epoll_fd_.valid()) return store::ErrnoStatus("epoll_create1", "", errno);
+      Fd(::open(spec_.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  if (!log_fd_.valid()) return ErrnoStatus("open job log", spec_.log_path, errno);
+  timer_fd_ = Fd(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+  if (!timer_fd_.valid()) return ErrnoStatus("timerfd_create", "", errno);
+  epoll_fd_ = Fd(::epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll_fd_.valid()) return ErrnoStatus("epoll_create1", "", errno);
   struct epoll_event ev = {};
   ev.events = EPOLLIN;
   ev.data.fd = timer_fd_.get();
   if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, timer_fd_.get(), &ev) != 0) {
-    return store::ErrnoStatus("epoll_ctl add timerfd", "", errno);
+    return ErrnoStatus("epoll_ctl add timerfd", "", errno);
   }
   return Status::Ok();
 }
@@ -317,16 +309,15 @@ Status ProcessRunner::Spawn() {
 
   SpawnSetup setup;
   if (int rc = setup.Configure(log_fd_.get(), spec_.working_dir); rc != 0) {
-    return store::ErrnoStatus("posix_spawn setup", spec_.argv[0], rc);
+    return ErrnoStatus("posix_spawn setup", spec_.argv[0], rc);
   }
   // posix_spawn (not posix_spawnp): PATH was resolved above against the job's environment.
   // Registered in the same breath, so the zombie reaper never takes our leader for an escapee.
-  int rc;
-  {
-    auto groups = JobGroups::Get().Lock();
+  int rc = 0;
+  JobGroups::Get().SpawnRegistered([&] {
     rc = ::posix_spawn(&pid_, exe.c_str(), setup.actions(), setup.attr(), argv.data(), envp.data());
-    if (rc == 0) JobGroups::Get().AddLocked(pid_);
-  }
+    return rc == 0 ? pid_ : 0;
+  });
   if (rc != 0) {
     pid_ = 0;
     FinishSpawnFailed(DescribeSpawnError(spec_, exe, rc));
@@ -337,9 +328,9 @@ Status ProcessRunner::Spawn() {
 
 Status ProcessRunner::Watch() {
   // The child is unreaped until we wait4 it, so its pid cannot be reused before pidfd_open.
-  pidfd_ = store::Fd(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
+  pidfd_ = Fd(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
   if (!pidfd_.valid()) {
-    Status st = store::ErrnoStatus("pidfd_open (needs Linux >= 5.3)", spec_.argv[0], errno);
+    Status st = ErrnoStatus("pidfd_open (needs Linux >= 5.3)", spec_.argv[0], errno);
     KillGroup(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
     JobGroups::Get().Remove(pid_);
@@ -351,7 +342,7 @@ Status ProcessRunner::Watch() {
   ev.events = EPOLLIN;
   ev.data.fd = pidfd_.get();
   if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, pidfd_.get(), &ev) != 0) {
-    return store::ErrnoStatus("epoll_ctl add pidfd", spec_.argv[0], errno);  // dtor kills
+    return ErrnoStatus("epoll_ctl add pidfd", spec_.argv[0], errno);  // dtor kills
   }
   if (spec_.timeout.count() > 0) {
     deadline_ = start_ + spec_.timeout;
@@ -380,13 +371,13 @@ void ProcessRunner::ArmTimer(Clock::time_point when) {
   spec.it_value.tv_nsec = ns % 1000000000;
   // steady_clock is CLOCK_MONOTONIC on Linux/libstdc++; a time in the past fires at once.
   if (::timerfd_settime(timer_fd_.get(), TFD_TIMER_ABSTIME, &spec, nullptr) != 0) {
-    WorkerLog().error("timerfd_settime: {}", std::strerror(errno));
+    WorkerLog().error("timerfd_settime: {}", ErrnoText(errno));
   }
 }
 
 void ProcessRunner::AppendToLog(const std::string& line) {
   if (::write(log_fd_.get(), line.data(), line.size()) < 0) {
-    WorkerLog().warn("append to job log {}: {}", spec_.log_path, std::strerror(errno));
+    WorkerLog().warn("append to job log {}: {}", spec_.log_path, ErrnoText(errno));
   }
 }
 
@@ -426,7 +417,7 @@ bool ProcessRunner::ReapGroup() {
     // Only this job's group: never another job's children, never waitpid(-1).
     if (WaitId(P_PGID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG, &usage) != 0) {
       if (errno == EINTR) continue;
-      if (errno != ECHILD) WorkerLog().warn("waitid(P_PGID, {}): {}", pid_, std::strerror(errno));
+      if (errno != ECHILD) WorkerLog().warn("waitid(P_PGID, {}): {}", pid_, ErrnoText(errno));
       return true;  // ECHILD: no child of ours is left in the group
     }
     if (info.si_pid == 0) return false;  // members alive, none exited yet
@@ -504,7 +495,7 @@ void ProcessRunner::Finish(Clock::time_point now, bool drained) {
     WorkerLog().warn("process group {} still has live members {} ms after SIGKILL", pid_,
                      kGroupDrainLimit.count());
   }
-  pidfd_ = store::Fd();
+  pidfd_ = Fd();
   state_ = State::kDone;
   JobGroups::Get().Remove(pid_);  // members left behind are escapees for the reaper now
 }
@@ -540,7 +531,7 @@ Result<ProcessOutcome> RunToCompletion(const ProcessSpec& spec) {
     struct pollfd pfd = {runner->wait_fd(), POLLIN, 0};
     // The timerfd wakes us for every deadline; the bound only guards against surprises.
     if (::poll(&pfd, 1, 1000) < 0 && errno != EINTR) {
-      return store::ErrnoStatus("poll job wait fd", spec.argv[0], errno);
+      return ErrnoStatus("poll job wait fd", spec.argv[0], errno);
     }
   }
   return outcome;

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "messages/status.h"
-#include "store/posix_file.h"
+#include "base/status.h"
+#include "base/posix_file.h"
 
 namespace spdlog {
 class logger;
@@ -130,10 +130,10 @@ class ProcessRunner {
   ProcessSpec spec_;
   State state_ = State::kRunning;
   pid_t pid_ = 0;
-  store::Fd pidfd_;
-  store::Fd timer_fd_;
-  store::Fd epoll_fd_;
-  store::Fd log_fd_;
+  Fd pidfd_;
+  Fd timer_fd_;
+  Fd epoll_fd_;
+  Fd log_fd_;
   bool kill_sent_ = false;  // SIGKILL escalation done (sent once)
   ProcessOutcome::Kind stop_kind_ = ProcessOutcome::Kind::kExited;  // kTimedOut/kKilled once set
   Clock::time_point start_;

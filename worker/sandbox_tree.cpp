@@ -10,7 +10,7 @@
 #include <cassert>
 #include <cerrno>
 
-#include "store/posix_file.h"
+#include "base/posix_file.h"
 #include "worker/dir_recycler.h"
 
 namespace recomp::worker {
@@ -25,12 +25,12 @@ Result<bool> KeepSkeletonDir(int parent_fd, const std::string& name, const std::
 // Sorted names in the directory open as `fd`, read from its start (the fd stays open and owned
 // by the caller). getdents64 on the fd itself: no dup/fdopendir/closedir per directory.
 Result<std::vector<std::string>> ListNames(int fd, const std::string& path) {
-  if (::lseek(fd, 0, SEEK_SET) < 0) return store::ErrnoStatus("rewind dir", path, errno);
+  if (::lseek(fd, 0, SEEK_SET) < 0) return ErrnoStatus("rewind dir", path, errno);
   std::vector<std::string> names;
   alignas(struct dirent64) char buf[8192];
   for (;;) {
     ssize_t n = ::getdents64(fd, buf, sizeof buf);
-    if (n < 0) return store::ErrnoStatus("read dir", path, errno);
+    if (n < 0) return ErrnoStatus("read dir", path, errno);
     if (n == 0) break;
     for (ssize_t at = 0; at < n;) {
       const auto* e = reinterpret_cast<const struct dirent64*>(buf + at);
@@ -44,8 +44,8 @@ Result<std::vector<std::string>> ListNames(int fd, const std::string& path) {
 }
 
 Result<std::vector<std::string>> ListDirNames(const std::string& path) {
-  store::Fd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd.valid()) return store::ErrnoStatus("open dir", path, errno);
+  Fd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoStatus("open dir", path, errno);
   return ListNames(fd.get(), path);
 }
 
@@ -53,29 +53,29 @@ Status RemoveAt(int parent_fd, const std::string& name, const std::string& path,
                 DirRecycler* recycler) {
   struct stat st;
   if (::fstatat(parent_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    return store::ErrnoStatus("lstat", path, errno);
+    return ErrnoStatus("lstat", path, errno);
   }
   if (!S_ISDIR(st.st_mode)) {
     if (::unlinkat(parent_fd, name.c_str(), 0) != 0)
-      return store::ErrnoStatus("unlink", path, errno);
+      return ErrnoStatus("unlink", path, errno);
     return Status::Ok();
   }
   // A directory (not a symlink: lstat above, and nothing runs in the tree any more). The job
   // may have made it read-only or unreadable: take rwx back before listing and unlinking.
   if ((st.st_mode & S_IRWXU) != S_IRWXU &&
       ::fchmodat(parent_fd, name.c_str(), st.st_mode | S_IRWXU, 0) != 0) {
-    return store::ErrnoStatus("chmod u+rwx", path, errno);
+    return ErrnoStatus("chmod u+rwx", path, errno);
   }
-  store::Fd fd(::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd.valid()) return store::ErrnoStatus("open dir", path, errno);
+  Fd fd(::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoStatus("open dir", path, errno);
   RECOMP_ASSIGN_OR_RETURN(std::vector<std::string> names, ListNames(fd.get(), path));
   for (const std::string& child : names) {
     RECOMP_RETURN_IF_ERROR(RemoveAt(fd.get(), child, path + "/" + child, recycler));
   }
   if (recycler != nullptr) return recycler->Retire(parent_fd, name, path, fd.get());
-  fd = store::Fd();
+  fd = Fd();
   if (::unlinkat(parent_fd, name.c_str(), AT_REMOVEDIR) != 0) {
-    return store::ErrnoStatus("rmdir", path, errno);
+    return ErrnoStatus("rmdir", path, errno);
   }
   return Status::Ok();
 }
@@ -109,17 +109,17 @@ namespace {
 // Opens `name` in `parent_fd` as a directory to keep, first resetting its mode to 0700 (a job
 // may have changed it). An invalid Fd (no error) when it is not a directory (a symlink or a
 // file a job put in its place): the caller removes it instead.
-Result<store::Fd> OpenKeptDir(int parent_fd, const std::string& name, const std::string& path) {
+Result<Fd> OpenKeptDir(int parent_fd, const std::string& name, const std::string& path) {
   struct stat st;
   if (::fstatat(parent_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    return store::ErrnoStatus("lstat", path, errno);
+    return ErrnoStatus("lstat", path, errno);
   }
-  if (!S_ISDIR(st.st_mode)) return store::Fd();
+  if (!S_ISDIR(st.st_mode)) return Fd();
   if ((st.st_mode & 07777) != 0700 && ::fchmodat(parent_fd, name.c_str(), 0700, 0) != 0) {
-    return store::ErrnoStatus("chmod 0700", path, errno);
+    return ErrnoStatus("chmod 0700", path, errno);
   }
-  store::Fd fd(::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd.valid()) return store::ErrnoStatus("open dir", path, errno);
+  Fd fd(::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoStatus("open dir", path, errno);
   return fd;
 }
 
@@ -129,7 +129,7 @@ Result<store::Fd> OpenKeptDir(int parent_fd, const std::string& name, const std:
 Result<bool> KeepSkeletonDir(int parent_fd, const std::string& name, const std::string& path,
                              const std::string& rel, const std::set<std::string>& skeleton,
                              DirRecycler* recycler, std::vector<std::string>* kept) {
-  RECOMP_ASSIGN_OR_RETURN(store::Fd fd, OpenKeptDir(parent_fd, name, path));
+  RECOMP_ASSIGN_OR_RETURN(Fd fd, OpenKeptDir(parent_fd, name, path));
   if (!fd.valid()) return false;
   std::vector<std::string> sub;
   RECOMP_ASSIGN_OR_RETURN(size_t children,
@@ -142,14 +142,14 @@ Result<bool> KeepSkeletonDir(int parent_fd, const std::string& name, const std::
 }
 
 // Opens the parent directory of `path` and sets *name to its last component.
-Result<store::Fd> OpenParent(const std::string& path, std::string* name) {
+Result<Fd> OpenParent(const std::string& path, std::string* name) {
   assert(!path.empty());
   size_t slash = path.find_last_of('/');
   std::string parent =
       slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
   *name = slash == std::string::npos ? path : path.substr(slash + 1);
-  store::Fd parent_fd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!parent_fd.valid()) return store::ErrnoStatus("open dir", parent, errno);
+  Fd parent_fd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!parent_fd.valid()) return ErrnoStatus("open dir", parent, errno);
   return parent_fd;
 }
 
@@ -157,15 +157,15 @@ Result<store::Fd> OpenParent(const std::string& path, std::string* name) {
 
 Status RemoveTree(const std::string& path, DirRecycler* recycler) {
   std::string name;
-  RECOMP_ASSIGN_OR_RETURN(store::Fd parent_fd, OpenParent(path, &name));
+  RECOMP_ASSIGN_OR_RETURN(Fd parent_fd, OpenParent(path, &name));
   return RemoveAt(parent_fd.get(), name, path, recycler);
 }
 
 Status RecycleTree(const std::string& path, const std::set<std::string>& skeleton,
                    DirRecycler* recycler) {
   std::string name;
-  RECOMP_ASSIGN_OR_RETURN(store::Fd parent_fd, OpenParent(path, &name));
-  RECOMP_ASSIGN_OR_RETURN(store::Fd fd, OpenKeptDir(parent_fd.get(), name, path));
+  RECOMP_ASSIGN_OR_RETURN(Fd parent_fd, OpenParent(path, &name));
+  RECOMP_ASSIGN_OR_RETURN(Fd fd, OpenKeptDir(parent_fd.get(), name, path));
   if (!fd.valid()) return RemoveAt(parent_fd.get(), name, path, recycler);
   std::vector<std::string> kept;
   RECOMP_RETURN_IF_ERROR(EmptyKeeping(fd.get(), path, "", skeleton, recycler, &kept).status());

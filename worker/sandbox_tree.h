@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "messages/status.h"
+#include "base/status.h"
 
 namespace recomp::worker {
 

@@ -2,9 +2,11 @@
 // owned by the thread that calls Run(): READY on connect, heartbeats both ways (any traffic
 // counts), JOB / CANCEL_JOB / DISCONNECT handling, and Paranoid Pirate reconnects (a new socket
 // after liveness x interval of broker silence, backoff 1 s doubling to 32 s with jitter).
-// Each job runs on a thread of a pool of slots + 1 (sandbox, inputs, ProcessRunner, outputs,
-// log) so the socket loop keeps heartbeating while jobs run; finished jobs wake the loop through
-// an eventfd (the result is sent while the job's thread still removes its sandbox).
+// Each job runs on a thread of a pool of slots + 1 (a JobExecution: sandbox, inputs, process,
+// outputs, log) so the socket loop keeps heartbeating while jobs run; finished jobs wake the
+// loop through an eventfd (the result is sent while the job's thread still removes its
+// sandbox). Connection changes (connected, disconnected, handshake failures) are logged from a
+// socket monitor.
 // The wire contract is docs/protocol.md; the sandbox contract docs/worker-sandbox.md.
 //
 // Threading: Create on any thread; Run() on exactly one thread; Stop() from any thread or a
@@ -16,17 +18,21 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <zmq.hpp>
 
+#include "base/mutex.h"
+#include "base/status.h"
+#include "messages/protocol.h"
 #include "messages/stage_job.h"
 #include "messages/stage_result.h"
-#include "messages/status.h"
+#include "net/monitor.h"
+#include "net/socket.h"
 #include "worker/blob_source.h"
+#include "worker/job_execution.h"
 #include "worker/job_pool.h"
 
 namespace recomp::worker {
@@ -78,13 +84,19 @@ class WorkerAgent {
   struct RunningJob;
   WorkerAgent(zmq::context_t& ctx, WorkerAgentOptions options, BlobSource* source, BlobSink* sink);
 
-  void Connect();
+  Status Serve();
+  // A new socket to the broker, and READY on it. Fails only for a malformed endpoint.
+  Status Connect();
   void CloseSocket();
   void BrokerLost(const std::string& why);
-  void HandleMessage(const std::vector<std::string>& frames, size_t total_frames);
+  // Receives what is waiting on the socket (bounded) and handles it.
+  Status DrainSocket();
+  void HandleMessage(const net::Received& message);
   void OnJob(const std::string& body);
   void OnCancel(const std::string& body);
   void ReapFinished();
+  void LogSocketEvents();
+  // Cancels every running job; with `orphan` their results are not wanted any more.
   void KillAll(bool orphan);
   bool Send(std::string_view command, std::string body);
   void SendResult(const StageResult& r);
@@ -92,24 +104,24 @@ class WorkerAgent {
 
   zmq::context_t& ctx_;
   WorkerAgentOptions opt_;
-  BlobSource* source_;
-  BlobSink* sink_;
+  ExecutionContext exec_;
   int wake_fd_ = -1;  // eventfd: Stop() and finished jobs
   std::atomic<bool> stop_{false};
 
   std::unique_ptr<zmq::socket_t> socket_;
+  std::optional<net::SocketMonitor> monitor_;  // of socket_; destroyed before it
   std::chrono::steady_clock::time_point last_heard_{};
   std::chrono::steady_clock::time_point last_sent_{};
-  // Zombies of processes that escaped their job's group are reaped this often (zombie_reaper.h).
+  // Zombies of processes that escaped their job's group are reaped this often (job_groups.h).
   static constexpr std::chrono::seconds kReapInterval{2};
   std::chrono::steady_clock::time_point next_reap_{};
   std::chrono::steady_clock::time_point reconnect_at_{};
   uint32_t backoff_ms_ = 0;
   bool heard_since_connect_ = false;
 
-  std::map<std::pair<std::string, uint32_t>, std::unique_ptr<RunningJob>> jobs_;
-  std::mutex done_mu_;
-  std::vector<RunningJob*> done_;  // finished jobs, guarded by done_mu_
+  std::map<proto::JobRef, std::unique_ptr<RunningJob>> jobs_;  // owned by the Run() thread
+  Mutex done_mu_;
+  std::vector<RunningJob*> done_ GUARDED_BY(done_mu_);  // finished jobs, to report
   WorkerAgentStats stats_;
   // Runs Execute; created with the first job. Last member: joined before anything it uses dies.
   std::unique_ptr<JobPool> pool_;

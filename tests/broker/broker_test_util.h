@@ -17,6 +17,7 @@
 
 #include "broker/broker.h"
 #include "messages/protocol.h"
+#include "net/framing.h"
 #include "messages/stage_job.h"
 #include "messages/stage_result.h"
 
@@ -48,12 +49,7 @@ inline StageJob MakeJob(int n, Priority p = Priority::kStandard, uint32_t attemp
 
 inline StageResult MakeResult(const StageJob& j, const std::string& worker,
                               JobOutcome o = JobOutcome::kSucceeded) {
-  StageResult r;
-  r.job_id = j.job_id;
-  r.run_id = j.run_id;
-  r.stage = j.stage;
-  r.shard = j.shard;
-  r.attempt = j.attempt;
+  StageResult r = ResultFor(AttemptOf(j));
   r.worker = worker;
   r.outcome = o;
   r.exit_code = o == JobOutcome::kSucceeded ? 0 : 1;
@@ -75,11 +71,11 @@ class Peer {
     }
   }
   void Send(std::string_view cmd, std::string body) {
-    SendRaw(proto::Frames(cmd, std::move(body)));
+    SendRaw(net::Frames(proto::kTag, cmd, std::move(body)));
   }
 
   // Next message within `timeout`, skipping commands in `skip`.
-  std::optional<proto::Message> Recv(Ms timeout, const std::set<std::string>& skip = {
+  std::optional<net::Message> Recv(Ms timeout, const std::set<std::string>& skip = {
                                                      "HEARTBEAT", "WORKER_LIST"}) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
@@ -94,14 +90,14 @@ class Peer {
         (void)s_.recv(m);
         frames.push_back(m.to_string());
       } while (m.more());
-      auto msg = proto::Parse(frames);
+      auto msg = net::Parse(proto::kTag, frames);
       REQUIRE_MESSAGE(msg.ok(), msg.status().ToString());
       if (skip.count(msg->command)) continue;
       return std::move(msg).value();
     }
   }
   // Waits for `cmd`, failing the test on any other (non-skipped) command or a timeout.
-  proto::Message Expect(std::string_view cmd, Ms timeout = 3000ms,
+  net::Message Expect(std::string_view cmd, Ms timeout = 3000ms,
                         const std::set<std::string>& skip = {"HEARTBEAT", "WORKER_LIST"}) {
     auto m = Recv(timeout, skip);
     REQUIRE_MESSAGE(m.has_value(), "timed out waiting for " << cmd);
@@ -174,7 +170,7 @@ class BrokerHarness {
   explicit BrokerHarness(BrokerOptions o = {}) {
     static std::atomic<int> n{0};
     o.workers_endpoint = "tcp://127.0.0.1:0";
-    o.dispatch_endpoint = "inproc://broker-test-" + std::to_string(n++);
+    o.link_endpoint = "inproc://broker-test-" + std::to_string(n++);
     auto b = Broker::Create(ctx, o);
     REQUIRE_MESSAGE(b.ok(), b.status().ToString());
     broker = std::move(b).value();
@@ -195,7 +191,7 @@ class BrokerHarness {
                                         liveness);
   }
   std::unique_ptr<Coordinator> Coord() {
-    auto c = std::make_unique<Coordinator>(ctx, broker->dispatch_endpoint());
+    auto c = std::make_unique<Coordinator>(ctx, broker->link_endpoint());
     c->Hello();
     return c;
   }

@@ -70,32 +70,32 @@ TEST_CASE("worker registry: most free credits first, ties least recently used") 
   reg.Add("idc", c, now, 0);
   auto lease = [](int n) {
     Lease l;
-    l.job_id = testing::JobId(n);
-    l.attempt = 1;
+    l.job.job_id = testing::JobId(n);
+    l.job.attempt = 1;
     return l;
   };
   // a and c tie at 2 free credits, both never used: identity breaks the tie.
-  WorkerEntry* w = reg.PickForDispatch();
+  WorkerEntry* w = reg.PickFreeSlot();
   REQUIRE(w);
   CHECK(w->hello.worker_id == "a");
   reg.AddLease(*w, lease(1));
-  w = reg.PickForDispatch();  // c has 2 free; a and b 1
+  w = reg.PickFreeSlot();  // c has 2 free; a and b 1
   CHECK(w->hello.worker_id == "c");
   reg.AddLease(*w, lease(2));
-  w = reg.PickForDispatch();  // all have 1 free: b was never used
+  w = reg.PickFreeSlot();  // all have 1 free: b was never used
   CHECK(w->hello.worker_id == "b");
   reg.AddLease(*w, lease(3));
-  w = reg.PickForDispatch();  // a and c have 1 free: a was used longer ago
+  w = reg.PickFreeSlot();  // a and c have 1 free: a was used longer ago
   CHECK(w->hello.worker_id == "a");
   reg.AddLease(*w, lease(4));
-  w = reg.PickForDispatch();
+  w = reg.PickFreeSlot();
   CHECK(w->hello.worker_id == "c");
   reg.AddLease(*w, lease(5));
-  CHECK(reg.PickForDispatch() == nullptr);
+  CHECK(reg.PickFreeSlot() == nullptr);
   CHECK(reg.Holder({testing::JobId(3), 1})->hello.worker_id == "b");
   CHECK_FALSE(reg.RemoveLease(*reg.Find("ida"), {testing::JobId(3), 1}).has_value());  // not a's
   CHECK(reg.RemoveLease(*reg.Find("idb"), {testing::JobId(3), 1}).has_value());
-  CHECK(reg.PickForDispatch()->hello.worker_id == "b");
+  CHECK(reg.PickFreeSlot()->hello.worker_id == "b");
   auto removed = reg.Remove("ida");
   REQUIRE(removed);
   CHECK(removed->jobs.size() == 2);

@@ -11,6 +11,7 @@
 #include "messages/codec.h"
 #include "messages/module_manifest.h"
 #include "messages/protocol.h"
+#include "net/framing.h"
 #include "tests/store/store_test_util.h"
 
 using namespace recomp;
@@ -45,7 +46,7 @@ struct Api {
     Digest tool = Put("echo hi > out.txt\n");
     Digest rom = Put("rom");
     ModuleManifest m;
-    m.files.push_back({"rom.bin", rom.Ref()});
+    m.files.push_back({"rom.bin", rom});
     sub.run_id = "run-1";
     sub.module_manifest = Put(EncodeModuleManifest(m)).Ref();
     sub.config_manifest = Put(ResolveToolRefs(kToml, {{"t.sh", tool}}).value()).Ref();
@@ -72,7 +73,7 @@ struct Api {
   std::vector<std::string> Request(std::string_view command, std::string body,
                                    Effects* out = nullptr) {
     std::vector<std::string> frames = {"client-1"};
-    for (auto& f : proto::Frames(command, std::move(body))) frames.push_back(std::move(f));
+    for (auto& f : net::Frames(proto::kTag, command, std::move(body))) frames.push_back(std::move(f));
     return Send(frames, out);
   }
 };
@@ -262,7 +263,7 @@ TEST_CASE("api: SUBMIT, STATUS, LIST, WORKERS, RESULTS, AUDIT, CANCEL") {
   Effects fx;
   // A REQ client: identity + empty delimiter.
   std::vector<std::string> frames = {"req-7", ""};
-  for (auto& f : proto::Frames(proto::kSubmit, EncodeRunSubmission(a.sub))) frames.push_back(f);
+  for (auto& f : net::Frames(proto::kTag, proto::kSubmit, EncodeRunSubmission(a.sub))) frames.push_back(f);
   auto submitted = DecodeRunStatus(OkBody(a.Send(frames, &fx), {"req-7", ""}));
   REQUIRE(submitted.ok());
   CHECK(submitted->run_id == "run-1");
@@ -336,7 +337,7 @@ TEST_CASE("api: replay serves the log in pages and refuses malformed requests") 
   a.Request(proto::kCancelRun, RunIdBody("run-1"));
   // Log: 1 run-1 requested, 2 run-2 requested, 3 run-1 completed.
   auto replay = [&](nlohmann::json req, size_t max_batch = 1000) {
-    auto reply = a.api->Replay(proto::Frames(proto::kReplay, proto::JsonBody(req)), max_batch);
+    auto reply = a.api->Replay(net::Frames(proto::kTag, proto::kReplay, proto::JsonBody(req)), max_batch);
     REQUIRE(reply.size() == 3);
     REQUIRE_MESSAGE(reply[1] == "OK", proto::DecodeError(reply[2]).ToString());
     auto j = proto::BodyJson(reply[2], "replay");
@@ -376,10 +377,10 @@ TEST_CASE("api: replay serves the log in pages and refuses malformed requests") 
   error({"RCP9", "REPLAY", proto::EmptyBody()}, "bad tag");
   error({"RCP1", "REPLAY"}, "expected 3 frames");
   error({"RCP1", "REPLAY", "\xc1"}, "replay: malformed");
-  error(proto::Frames(proto::kReplay, proto::JsonBody(nlohmann::json::array())), "expected a map");
-  error(proto::Frames(proto::kReplay, proto::JsonBody({{"from", -1}})), "replay.from");
-  error(proto::Frames(proto::kReplay, proto::JsonBody({{"limit", "10"}})), "replay.limit");
-  error(proto::Frames(proto::kReplay, proto::JsonBody({{"run_id", 5}})), "replay.run_id");
+  error(net::Frames(proto::kTag, proto::kReplay, proto::JsonBody(nlohmann::json::array())), "expected a map");
+  error(net::Frames(proto::kTag, proto::kReplay, proto::JsonBody({{"from", -1}})), "replay.from");
+  error(net::Frames(proto::kTag, proto::kReplay, proto::JsonBody({{"limit", "10"}})), "replay.limit");
+  error(net::Frames(proto::kTag, proto::kReplay, proto::JsonBody({{"run_id", 5}})), "replay.run_id");
 }
 
 // Regression (fixed in 7c04324): the CANCEL reply carried the status from before the cancel,

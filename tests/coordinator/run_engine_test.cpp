@@ -3,6 +3,7 @@
 // blob is gone), retries with backoff, worker-loss re-offers and their cap, stale results,
 // cancel, the cloud gate, refused submissions, and resuming after a crash. Every Effects value
 // is persisted through a RunStore batch exactly as CoordinatorService::Flush does.
+#include "base/blake2b.h"
 #include "coordinator/run_engine.h"
 
 #include <doctest/doctest.h>
@@ -15,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "coordinator/job_key.h"
+#include "coordinator/job_id.h"
 #include "coordinator/pipeline.h"
 #include "coordinator/run_reducer.h"
 #include "messages/module_manifest.h"
@@ -100,7 +101,7 @@ struct Pool {
   }
   static std::string Module(std::vector<std::pair<std::string, std::string>> files) {
     ModuleManifest m;
-    for (auto& [name, ref] : files) m.files.push_back({name, ref});
+    for (auto& [name, ref] : files) m.files.push_back({name, ParseArtifactRef(ref).value()});
     return EncodeModuleManifest(m);
   }
 
@@ -854,7 +855,7 @@ TEST_CASE("engine: with the gate open a cloud run is accepted blocked and never 
 
 TEST_CASE("engine: bad submissions are refused naming the problem and record nothing") {
   Pool p;
-  std::string absent = Blake2b256("not stored").Ref();
+  std::string absent = Blake2b256::Of("not stored").Ref();
   struct Case {
     const char* what;
     std::function<void(RunSubmission&)> edit;
@@ -876,10 +877,10 @@ TEST_CASE("engine: bad submissions are refused naming the problem and record not
        Status::Code::kNotFound, "module file sym.txt (" + absent + ") is not in the store"},
       {"tool missing",
        [&](RunSubmission& s) {
-         s.config_manifest = p.Put(Pool::Resolved(kPipelineToml, Blake2b256("no tool"))).Ref();
+         s.config_manifest = p.Put(Pool::Resolved(kPipelineToml, Blake2b256::Of("no tool"))).Ref();
        },
        Status::Code::kNotFound,
-       "tool run.sh (" + Blake2b256("no tool").Ref() + ") is not in the store"},
+       "tool run.sh (" + Blake2b256::Of("no tool").Ref() + ") is not in the store"},
       {"config not TOML",
        [&](RunSubmission& s) { s.config_manifest = p.Put("stages = [[[").Ref(); },
        Status::Code::kInvalidArgument, "config_manifest"},

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "messages/artifact_ref.h"
-#include "messages/clock.h"
+#include "base/clock.h"
 
 using namespace recomp;
 

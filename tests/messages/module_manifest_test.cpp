@@ -7,12 +7,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include "messages/artifact_ref.h"
 #include "tests/messages/test_util.h"
 
 using namespace recomp;
 using recomp::testing::Ref;
 
 namespace {
+
+// The digest whose ref is Ref(c).
+Digest D(char c) { return ParseArtifactRef(Ref(c)).value(); }
 
 bool Has(const Status& s, const std::string& text) {
   return s.message().find(text) != std::string::npos;
@@ -34,22 +38,22 @@ nlohmann::json WithFiles(nlohmann::json files) {
 
 TEST_CASE("module manifest round-trips and is sorted by name") {
   ModuleManifest m;
-  m.files = {{"symbols.toml", Ref('b')}, {"game.z64", Ref('a')}, {"a.bin", Ref('c')}};
+  m.files = {{"symbols.toml", D('b')}, {"game.z64", D('a')}, {"a.bin", D('c')}};
   std::string text = EncodeModuleManifest(m);
   auto back = DecodeModuleManifest(text);
   REQUIRE_MESSAGE(back.ok(), back.status().ToString());
   REQUIRE(back->files.size() == 3);
-  CHECK(back->files[0] == ModuleFile{"a.bin", Ref('c')});
-  CHECK(back->files[1] == ModuleFile{"game.z64", Ref('a')});
-  CHECK(back->files[2] == ModuleFile{"symbols.toml", Ref('b')});
+  CHECK(back->files[0] == ModuleFile{"a.bin", D('c')});
+  CHECK(back->files[1] == ModuleFile{"game.z64", D('a')});
+  CHECK(back->files[2] == ModuleFile{"symbols.toml", D('b')});
   // Re-encoding the decoded manifest gives the same bytes.
   CHECK(EncodeModuleManifest(*back) == text);
 }
 
 TEST_CASE("module manifest encoding is canonical: same files, same bytes") {
   ModuleManifest a, b;
-  a.files = {{"x", Ref('1')}, {"y", Ref('2')}};
-  b.files = {{"y", Ref('2')}, {"x", Ref('1')}};
+  a.files = {{"x", D('1')}, {"y", D('2')}};
+  b.files = {{"y", D('2')}, {"x", D('1')}};
   CHECK(EncodeModuleManifest(a) == EncodeModuleManifest(b));
   std::string text = EncodeModuleManifest(a);
   CHECK(text.back() == '\n');

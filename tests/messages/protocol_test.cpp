@@ -1,5 +1,5 @@
-// Protocol framing and the small bodies: Parse's refusals, error bodies for every status code,
-// JSON bodies, WorkerHello and JobRef round trips and every refusal.
+// The small protocol bodies: error bodies for every status code, JSON bodies, WorkerHello and
+// JobRef round trips and every refusal (the framing's tests are tests/net/framing_test.cpp).
 #include "messages/protocol.h"
 
 #include <doctest/doctest.h>
@@ -38,81 +38,6 @@ bool SameHello(const proto::WorkerHello& a, const proto::WorkerHello& b) {
 const std::string kJobId = std::string(64, 'a');
 
 }  // namespace
-
-TEST_CASE("Parse accepts [RCP1][COMMAND][body] and returns command and body") {
-  auto m = proto::Parse(proto::Frames(proto::kSubmit, "body-bytes"));
-  REQUIRE(m.ok());
-  CHECK(m->command == "SUBMIT");
-  CHECK(m->body == "body-bytes");
-  // The body is not decoded by Parse: empty and garbage bodies pass framing.
-  CHECK(proto::Parse({"RCP1", "STATUS", ""}).ok());
-  CHECK(proto::Parse({"RCP1", "WORKER_LIST", "\xc1"}).ok());
-  // The longest allowed command.
-  CHECK(proto::Parse({"RCP1", std::string(proto::kMaxCommand, 'A'), ""}).ok());
-  // Every command name of the protocol is itself well-formed.
-  for (std::string_view c :
-       {proto::kSubmit,    proto::kStatus,    proto::kList,     proto::kCancelRun,
-        proto::kWorkers,   proto::kAudit,     proto::kResultOf, proto::kReplay,
-        proto::kOk,        proto::kError,     proto::kDispatch, proto::kRevoke,
-        proto::kStarted,   proto::kResult,    proto::kRejected, proto::kWorkerList,
-        proto::kReady,     proto::kHeartbeat, proto::kJob,      proto::kCancel,
-        proto::kDisconnect}) {
-    CHECK_MESSAGE(proto::Parse(proto::Frames(c, proto::EmptyBody())).ok(), c);
-  }
-}
-
-TEST_CASE("Parse refuses wrong frame counts naming the count") {
-  for (size_t n : {0u, 1u, 2u, 4u, 5u}) {
-    std::vector<std::string> frames(n, "RCP1");
-    auto m = proto::Parse(frames);
-    REQUIRE_FALSE(m.ok());
-    CHECK(m.status().code() == Status::Code::kInvalidArgument);
-    CHECK(Has(m.status(), "expected 3 frames"));
-    CHECK(Has(m.status(), "got " + std::to_string(n)));
-  }
-}
-
-TEST_CASE("Parse refuses a bad tag") {
-  for (const char* tag : {"", "RCP0", "RCP2", "rcp1", "RCP1 ", "RCP"}) {
-    auto m = proto::Parse({tag, "STATUS", ""});
-    REQUIRE_FALSE(m.ok());
-    CHECK(Has(m.status(), "bad tag"));
-  }
-  // A NUL-extended tag (5 bytes) is not the tag either.
-  CHECK_FALSE(proto::Parse({std::string("RCP1\0", 5), "STATUS", ""}).ok());
-}
-
-TEST_CASE("Parse refuses empty, long and non-[A-Z_] commands") {
-  auto empty = proto::Parse({"RCP1", "", ""});
-  REQUIRE_FALSE(empty.ok());
-  CHECK(Has(empty.status(), "1-32 bytes"));
-  auto longer = proto::Parse({"RCP1", std::string(proto::kMaxCommand + 1, 'A'), ""});
-  REQUIRE_FALSE(longer.ok());
-  CHECK(Has(longer.status(), "1-32 bytes"));
-  for (const std::string& cmd : std::vector<std::string>{"status", "STATUS ", "STA-TUS", "STATUS1",
-                                                         std::string("ST\0S", 4), "\xc3\x89TAT"}) {
-    auto m = proto::Parse({"RCP1", cmd, ""});
-    REQUIRE_FALSE(m.ok());
-    CHECK(Has(m.status(), "[A-Z_]+"));
-  }
-}
-
-TEST_CASE("Parse refuses a body over the frame limit, accepts one at it") {
-  std::string at(wire::kMaxMessageBytes, 'x');
-  CHECK(proto::Parse({"RCP1", "SUBMIT", at}).ok());
-  auto over = proto::Parse({"RCP1", "SUBMIT", at + "x"});
-  REQUIRE_FALSE(over.ok());
-  CHECK(over.status().code() == Status::Code::kResourceExhausted);
-  CHECK(Has(over.status(), std::to_string(wire::kMaxMessageBytes + 1) + " bytes"));
-}
-
-TEST_CASE("Frames and EmptyBody") {
-  auto f = proto::Frames("OK", "b");
-  CHECK(f == std::vector<std::string>{"RCP1", "OK", "b"});
-  auto j = proto::BodyJson(proto::EmptyBody(), "empty");
-  REQUIRE(j.ok());
-  CHECK(*j == nlohmann::json::object());
-}
 
 TEST_CASE("ErrorBody and DecodeError round-trip every status code") {
   using C = Status::Code;

@@ -1,6 +1,6 @@
 """docs/job-id.md must be enough to recompute a job ID: this check implements the encoding from
 the page's description (standard library only), applies it to the page's worked example, and
-compares with the job ID the page states and the golden value in job_key_test.cpp."""
+compares with the job ID the page states and the golden value in job_id_test.cpp."""
 import hashlib
 import json
 import os
@@ -64,9 +64,9 @@ def main():
     if "".join(hex_runs) != enc.hex():
         errors.append("the hex listing does not match the encoding:\n  " + "".join(hex_runs) +
                       "\n  " + enc.hex())
-    with open(os.path.join(SRC, "tests", "coordinator", "job_key_test.cpp"), encoding="utf-8") as f:
+    with open(os.path.join(SRC, "tests", "coordinator", "job_id_test.cpp"), encoding="utf-8") as f:
         if stated_id not in f.read():
-            errors.append("job_key_test.cpp does not assert the page's job ID " + stated_id)
+            errors.append("job_id_test.cpp does not assert the page's job ID " + stated_id)
     for e in errors:
         print("FAIL:", e)
     if not errors:

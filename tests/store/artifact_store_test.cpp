@@ -9,7 +9,7 @@
 
 #include <thread>
 
-#include "store/blake2b.h"
+#include "base/blake2b.h"
 #include "tests/store/store_test_util.h"
 
 using namespace recomp;

@@ -3,7 +3,7 @@
 
 #include <doctest/doctest.h>
 
-#include "store/blake2b.h"
+#include "base/blake2b.h"
 #include "tests/store/store_test_util.h"
 
 using namespace recomp;

@@ -3,7 +3,7 @@
 #include <cstdio>
 
 #include "messages/artifact_record.h"
-#include "messages/clock.h"
+#include "base/clock.h"
 #include "messages/event.h"
 #include "messages/run_status.h"
 #include "messages/run_submission.h"

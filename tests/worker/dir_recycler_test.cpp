@@ -38,7 +38,7 @@ mode_t ModeOf(const std::string& path) {
 }
 
 Status RetireDir(DirRecycler& r, const std::string& parent, const std::string& name) {
-  store::Fd fd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  Fd fd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   REQUIRE(fd.valid());
   return r.Retire(fd.get(), name, parent + "/" + name);
 }

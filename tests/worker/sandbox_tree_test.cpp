@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "store/posix_file.h"
+#include "base/posix_file.h"
 #include "tests/worker/worker_test_util.h"
 #include "worker/dir_recycler.h"
 
@@ -53,7 +53,7 @@ TEST_CASE("EmptyKeeping keeps the skeleton's directories, emptied and 0700, and 
   std::ofstream(root / "top/work/out/deep/o") << "o";
   REQUIRE(::chmod((root / "top/work/in/module").c_str(), 0555) == 0);
   REQUIRE(::chmod((root / "top/work/in").c_str(), 0555) == 0);
-  store::Fd fd(::open((root / "top").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  Fd fd(::open((root / "top").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   REQUIRE(fd.valid());
   std::vector<std::string> kept;
   auto n = EmptyKeeping(fd.get(), root / "top", "", {"work", "work/in", "work/in/module"},
@@ -75,7 +75,7 @@ TEST_CASE("EmptyKeeping drops a skeleton entry that is no longer a directory") {
   auto recycler = DirRecycler::ForRoot(root.path()).value();
   fs::create_directories(root / "top/work");
   std::ofstream(root / "top/work/in") << "a file where in/ was";
-  store::Fd fd(::open((root / "top").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  Fd fd(::open((root / "top").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   std::vector<std::string> kept;
   auto n = EmptyKeeping(fd.get(), root / "top", "", {"work", "work/in"}, recycler.get(), &kept);
   REQUIRE(n.ok());

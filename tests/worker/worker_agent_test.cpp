@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "messages/protocol.h"
+#include "net/framing.h"
 #include "store/artifact_store.h"
 #include "tests/worker/worker_test_util.h"
 #include "worker/job_sandbox.h"
@@ -43,7 +44,7 @@ class TempDir {
 
 struct Received {
   std::string identity;
-  proto::Message msg;
+  net::Message msg;
 };
 
 // The broker side of the conversation, done by hand.
@@ -91,7 +92,7 @@ class FakeBroker {
         frames.push_back(m.to_string());
       } while (m.more());
       REQUIRE(frames.size() == 4);
-      auto msg = proto::Parse({frames.begin() + 1, frames.end()});
+      auto msg = net::Parse(proto::kTag, {frames.begin() + 1, frames.end()});
       REQUIRE_MESSAGE(msg.ok(), msg.status().ToString());
       // Like the real broker, only a peer that sent READY is registered (and heartbeated);
       // unlike it, traffic from unregistered peers is ignored rather than answered with
@@ -122,7 +123,7 @@ class FakeBroker {
     return *res;
   }
   void Send(std::string_view cmd, std::string body) {
-    SendRaw(proto::Frames(cmd, std::move(body)));
+    SendRaw(net::Frames(proto::kTag, cmd, std::move(body)));
   }
   void SendRaw(const std::vector<std::string>& frames) {
     REQUIRE_FALSE(peer_.empty());

@@ -1,6 +1,6 @@
-// POSIX file adapter: the one place where errno becomes a Status (naming the operation, the
-// path and what errno said), plus an RAII file descriptor and the few file operations the
-// store needs (durable writes, no-replace renames, directory fsync, advisory locks).
+// The POSIX adapter: the one place where errno becomes a Status (naming the operation, the path
+// and what errno said), an RAII file descriptor, and the file operations the store and the
+// worker need (durable writes, no-replace renames, directory fsync, advisory locks).
 // Free functions are thread-safe; an Fd object is thread-compatible.
 #pragma once
 
@@ -10,13 +10,15 @@
 #include <string>
 #include <string_view>
 
-#include "messages/status.h"
+#include "base/status.h"
 
-namespace recomp::store {
+namespace recomp {
 
 // ENOENT -> NotFound, EEXIST -> AlreadyExists, everything else -> IOError. Message:
-// "<op> '<path>': <strerror> (<ERRNO NAME>)".
+// "<op> '<path>': <strerror> (<ERRNO NAME>)", without the quoted part when `path` is empty.
 Status ErrnoStatus(std::string_view op, const std::string& path, int err);
+// "<strerror> (<ERRNO NAME>)", for messages that are not a Status (a job's failure text, logs).
+std::string ErrnoText(int err);
 
 // Owns a file descriptor; closes it on destruction. Move-only.
 class Fd {
@@ -89,4 +91,4 @@ std::string BaseName(const std::string& path);
 // A short random token (hex) for unique temporary names: pid + counter + random bits.
 std::string UniqueToken();
 
-}  // namespace recomp::store
+}  // namespace recomp

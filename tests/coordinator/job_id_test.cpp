@@ -1,6 +1,7 @@
 // Job IDs: a committed golden value, sensitivity to every field, insensitivity to ordering, and
 // an unambiguous encoding.
-#include "coordinator/job_key.h"
+#include "base/blake2b.h"
+#include "coordinator/job_id.h"
 
 #include <doctest/doctest.h>
 
@@ -39,7 +40,7 @@ JobSpec Example() {
 TEST_CASE("BLAKE2b-256 matches the reference vector") {
   // BLAKE2b-256("abc"), RFC 7693 parameters with a 32-byte digest (hashlib.blake2b(b"abc",
   // digest_size=32)).
-  CHECK(Blake2b256("abc").Hex() ==
+  CHECK(Blake2b256::Of("abc").Hex() ==
         "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319");
 }
 
@@ -54,7 +55,7 @@ TEST_CASE("the encoding starts with the version tag and is length-prefixed") {
   CHECK(enc.substr(0, 4) == std::string("\0\0\0\x10", 4));
   CHECK(enc.substr(4, 16) == "recomp-job-id/v1");
   CHECK(enc.substr(20, 8) == std::string("\0\0\0\x04lift", 8));
-  CHECK(ComputeJobId(Example()) == Blake2b256(enc));
+  CHECK(ComputeJobId(Example()) == Blake2b256::Of(enc));
 }
 
 TEST_CASE("the job ID changes when any field changes") {

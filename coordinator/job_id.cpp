@@ -1,7 +1,8 @@
 // Job ID encoding and hashing (docs/job-id.md).
-#include "coordinator/job_key.h"
+#include "coordinator/job_id.h"
 
-#include "store/blake2b.h"
+#include "base/blake2b.h"
+#include "base/endian.h"
 
 #include <algorithm>
 #include <cassert>
@@ -9,28 +10,19 @@
 namespace recomp::coordinator {
 namespace {
 
-// u32: 4 bytes, big-endian.
-void PutU32(std::string& out, uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>((v >> shift) & 0xff);
-}
-
 // str: u32 byte length, then the bytes.
 void PutStr(std::string& out, std::string_view s) {
   assert(s.size() <= UINT32_MAX);
-  PutU32(out, static_cast<uint32_t>(s.size()));
+  AppendU32(out, static_cast<uint32_t>(s.size()));
   out.append(s);
 }
 
 void PutCount(std::string& out, size_t n) {
   assert(n <= UINT32_MAX);
-  PutU32(out, static_cast<uint32_t>(n));
+  AppendU32(out, static_cast<uint32_t>(n));
 }
 
 }  // namespace
-
-Digest Blake2b256(std::string_view bytes) {
-  return store::Blake2b256::Of(bytes);
-}
 
 std::string EncodeJobSpec(const JobSpec& spec) {
   assert(spec.shards >= 1 && spec.shard < spec.shards);
@@ -45,8 +37,8 @@ std::string EncodeJobSpec(const JobSpec& spec) {
     PutStr(out, k);
     PutStr(out, v);
   }
-  PutU32(out, spec.shard);
-  PutU32(out, spec.shards);
+  AppendU32(out, spec.shard);
+  AppendU32(out, spec.shards);
   auto inputs = spec.inputs;
   std::sort(inputs.begin(), inputs.end());
   assert(std::adjacent_find(inputs.begin(), inputs.end(),
@@ -62,13 +54,13 @@ std::string EncodeJobSpec(const JobSpec& spec) {
   std::sort(outputs.begin(), outputs.end());
   PutCount(out, outputs.size());
   for (const std::string& o : outputs) PutStr(out, o);
-  PutU32(out, spec.timeout_s);
+  AppendU32(out, spec.timeout_s);
   PutStr(out, spec.salt);
   return out;
 }
 
 Digest ComputeJobId(const JobSpec& spec) {
-  return Blake2b256(EncodeJobSpec(spec));
+  return Blake2b256::Of(EncodeJobSpec(spec));
 }
 
 }  // namespace recomp::coordinator

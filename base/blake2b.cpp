@@ -1,10 +1,10 @@
 // Blake2b256 over libsodium's crypto_generichash (BLAKE2b; unkeyed; 32-byte output).
-#include "store/blake2b.h"
+#include "base/blake2b.h"
 
 #include <cassert>
 #include <cstdlib>
 
-namespace recomp::store {
+namespace recomp {
 namespace {
 
 void EnsureSodium() {
@@ -48,4 +48,4 @@ Digest Blake2b256::Of(std::string_view bytes) {
   return h.Finish();
 }
 
-}  // namespace recomp::store
+}  // namespace recomp

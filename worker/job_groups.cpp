@@ -1,5 +1,5 @@
-// JobGroups (see zombie_reaper.h).
-#include "worker/zombie_reaper.h"
+// JobGroups (see job_groups.h).
+#include "worker/job_groups.h"
 
 #include <dirent.h>
 #include <sys/wait.h>
@@ -48,13 +48,20 @@ JobGroups& JobGroups::Get() {
   return *g;
 }
 
+pid_t JobGroups::SpawnRegistered(const std::function<pid_t()>& spawn) {
+  MutexLock lock(&mu_);
+  pid_t pgid = spawn();
+  if (pgid > 0) groups_.insert(pgid);
+  return pgid;
+}
+
 void JobGroups::Remove(pid_t pgid) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   groups_.erase(pgid);
 }
 
 size_t JobGroups::ReapEscapedZombies() {
-  std::lock_guard<std::mutex> lock(mu_);  // no spawn registers a group meanwhile
+  MutexLock lock(&mu_);  // no spawn registers a group meanwhile
   size_t reaped = 0;
   for (pid_t pid : Children()) {
     char state = 0;

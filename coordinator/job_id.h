@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "messages/artifact_ref.h"
+#include "base/digest.h"
 
 namespace recomp::coordinator {
 
@@ -40,8 +40,5 @@ std::string EncodeJobSpec(const JobSpec& spec);
 
 // BLAKE2b-256 of EncodeJobSpec(spec). Its text form is Digest::Hex(): 64 lowercase hex digits.
 Digest ComputeJobId(const JobSpec& spec);
-
-// Unkeyed BLAKE2b-256 (libsodium crypto_generichash, 32-byte output) of `bytes`.
-Digest Blake2b256(std::string_view bytes);
 
 }  // namespace recomp::coordinator

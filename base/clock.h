@@ -1,5 +1,6 @@
-// RFC 3339 UTC timestamps ("2026-11-24T03:37:24.123Z"), the only time format on the wire.
-// Pure functions; thread-safe.
+// The clock: wall time as RFC 3339 UTC timestamps ("2026-11-24T03:37:24.123Z", the only time
+// format on the wire) and Unix milliseconds, and the monotonic clock for intervals and
+// deadlines. Pure functions; thread-safe.
 #pragma once
 
 #include <chrono>
@@ -7,11 +8,13 @@
 #include <string>
 #include <string_view>
 
-#include "messages/status.h"
+#include "base/status.h"
 
 namespace recomp {
 
 using SysTime = std::chrono::system_clock::time_point;
+// Intervals, timeouts and deadlines use the monotonic clock, never wall time.
+using SteadyClock = std::chrono::steady_clock;
 
 // Millisecond precision, always UTC with a trailing 'Z'.
 std::string FormatRfc3339(SysTime t);
@@ -21,5 +24,9 @@ Result<SysTime> ParseRfc3339(std::string_view s);
 // Milliseconds since the Unix epoch.
 int64_t ToUnixMillis(SysTime t);
 SysTime FromUnixMillis(int64_t ms);
+// ToUnixMillis(now).
+int64_t NowUnixMillis();
+// Whole milliseconds from `since` to now on the monotonic clock.
+int64_t MillisSince(SteadyClock::time_point since);
 
 }  // namespace recomp

@@ -1,11 +1,11 @@
 // BLAKE2b-256 against published vectors (RFC 7693 parameterisation, 32-byte digest, no key).
-#include "store/blake2b.h"
+#include "base/blake2b.h"
 
 #include <doctest/doctest.h>
 
 #include <string>
 
-using recomp::store::Blake2b256;
+using recomp::Blake2b256;
 
 TEST_CASE("blake2b-256 of the empty string") {
   CHECK(Blake2b256::Of("").Hex() ==

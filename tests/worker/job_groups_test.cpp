@@ -1,7 +1,7 @@
 // JobGroups: a process that leaves its job's group (setsid) and outlives the job is adopted
 // by this subreaper process; once it exits, ReapEscapedZombies reaps its zombie. A job's own
 // leader, registered while its runner owns it, is never taken.
-#include "worker/zombie_reaper.h"
+#include "worker/job_groups.h"
 
 #include <doctest/doctest.h>
 #include <poll.h>

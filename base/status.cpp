@@ -1,5 +1,5 @@
 // Status formatting and code names.
-#include "messages/status.h"
+#include "base/status.h"
 
 #include <array>
 

@@ -1,14 +1,14 @@
-// Blake2b256: streaming, unkeyed BLAKE2b with a 32-byte output (the artifact digest), the
-// only place recomp talks to libsodium. One hasher per thread: instances are not thread-safe.
+// Blake2b256: streaming, unkeyed BLAKE2b with a 32-byte output (the artifact digest and the job
+// ID), the one libsodium adapter. One hasher per thread: instances are not thread-safe; Of() is.
 #pragma once
 
 #include <sodium.h>
 
 #include <string_view>
 
-#include "messages/artifact_ref.h"
+#include "base/digest.h"
 
-namespace recomp::store {
+namespace recomp {
 
 class Blake2b256 {
  public:
@@ -28,4 +28,4 @@ class Blake2b256 {
   bool finished_ = false;
 };
 
-}  // namespace recomp::store
+}  // namespace recomp

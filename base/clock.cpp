@@ -1,5 +1,5 @@
 // RFC 3339 formatting and parsing with the C++20 calendar (no locale, no TZ database).
-#include "messages/clock.h"
+#include "base/clock.h"
 
 #include <cstdio>
 
@@ -40,6 +40,12 @@ std::string FormatRfc3339(SysTime t) {
                 static_cast<int>(tod.minutes().count()), static_cast<int>(tod.seconds().count()),
                 static_cast<int>(tod.subseconds().count()));
   return buf;
+}
+
+int64_t NowUnixMillis() { return ToUnixMillis(system_clock::now()); }
+
+int64_t MillisSince(SteadyClock::time_point since) {
+  return duration_cast<milliseconds>(SteadyClock::now() - since).count();
 }
 
 std::string NowRfc3339() {

@@ -1,5 +1,5 @@
 // POSIX adapter: errno named in messages, no-replace renames, directory refusal, temp locks.
-#include "store/posix_file.h"
+#include "base/posix_file.h"
 
 #include <doctest/doctest.h>
 

@@ -1,5 +1,5 @@
 // POSIX file adapter (see posix_file.h). Every errno is converted here and only here.
-#include "store/posix_file.h"
+#include "base/posix_file.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -12,7 +12,7 @@
 #include <cstring>
 #include <random>
 
-namespace recomp::store {
+namespace recomp {
 namespace {
 
 std::string ErrnoName(int err) {
@@ -58,9 +58,14 @@ std::string ErrnoName(int err) {
 
 }  // namespace
 
+std::string ErrnoText(int err) {
+  return std::string(std::strerror(err)) + " (" + ErrnoName(err) + ")";
+}
+
 Status ErrnoStatus(std::string_view op, const std::string& path, int err) {
-  std::string msg =
-      std::string(op) + " '" + path + "': " + std::strerror(err) + " (" + ErrnoName(err) + ")";
+  std::string msg = std::string(op);
+  if (!path.empty()) msg += " '" + path + "'";
+  msg += ": " + ErrnoText(err);
   switch (err) {
     case ENOENT:
       return Status::NotFound(std::move(msg));
@@ -259,8 +264,8 @@ std::string BaseName(const std::string& path) {
 }
 
 std::string UniqueToken() {
-  // One random seed per process (std::random_device per thread cost ~50 us in a VM, where it
-  // probes the CPU with cpuid: a worker paid it on every job thread), mixed with a counter.
+  // One random seed per process mixed with a counter: std::random_device is slow in a VM
+  // (it probes the CPU), too slow to construct per job thread.
   static const uint64_t seed = [] {
     std::random_device rd;
     return (static_cast<uint64_t>(rd()) << 32) ^ rd();
@@ -278,4 +283,4 @@ std::string UniqueToken() {
   return buf;
 }
 
-}  // namespace recomp::store
+}  // namespace recomp

@@ -9,8 +9,10 @@
 #include <sys/types.h>
 
 #include <cstddef>
-#include <mutex>
+#include <functional>
 #include <unordered_set>
+
+#include "base/mutex.h"
 
 namespace recomp::worker {
 
@@ -18,22 +20,22 @@ class JobGroups {
  public:
   static JobGroups& Get();  // the process-wide registry
 
-  // Hold the returned lock across posix_spawn and AddLocked: a job whose leader exits at once
-  // must not be taken for an escaped process in between.
-  std::unique_lock<std::mutex> Lock() { return std::unique_lock<std::mutex>(mu_); }
-  void AddLocked(pid_t pgid) { groups_.insert(pgid); }
+  // Runs `spawn` under the registry's lock and registers the group it returns (its leader's
+  // pid; 0 when nothing was spawned), so that a job whose leader exits at once is never taken
+  // for an escaped process. Returns what `spawn` returned.
+  pid_t SpawnRegistered(const std::function<pid_t()>& spawn) EXCLUDES(mu_);
   // The runner is done with the group: any member left is an escapee from now on.
-  void Remove(pid_t pgid);
+  void Remove(pid_t pgid) EXCLUDES(mu_);
 
   // Reaps (waitpid on the exact pid, WNOHANG) every zombie child of this process whose
   // process group is not registered; returns how many. Reads /proc/self/task/*/children and
   // /proc/<pid>/stat; a child that vanishes meanwhile is skipped.
-  size_t ReapEscapedZombies();
+  size_t ReapEscapedZombies() EXCLUDES(mu_);
 
  private:
   JobGroups() = default;
-  std::mutex mu_;
-  std::unordered_set<pid_t> groups_;  // guarded by mu_
+  Mutex mu_;
+  std::unordered_set<pid_t> groups_ GUARDED_BY(mu_);
 };
 
 }  // namespace recomp::worker

@@ -1,0 +1,142 @@
+// The cppzmq adapter (see socket.h).
+#include "net/socket.h"
+
+#include <cerrno>
+
+namespace recomp::net {
+
+Result<zmq::socket_t> MakeSocket(zmq::context_t& ctx, zmq::socket_type type,
+                                 const SocketOptions& options) {
+  try {
+    zmq::socket_t s(ctx, type);
+    s.set(zmq::sockopt::linger, 0);
+    s.set(zmq::sockopt::sndhwm, options.sndhwm);
+    s.set(zmq::sockopt::rcvhwm, options.rcvhwm);
+    s.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(options.max_frame_bytes));
+    if (type == zmq::socket_type::router) s.set(zmq::sockopt::router_mandatory, 1);
+    return s;
+  } catch (const zmq::error_t& e) {
+    return Status::Internal(std::string("zmq socket: ") + e.what());
+  }
+}
+
+Result<std::string> Bind(zmq::socket_t& s, const std::string& endpoint, std::string_view what) {
+  try {
+    s.bind(endpoint);
+    return s.get(zmq::sockopt::last_endpoint);
+  } catch (const zmq::error_t& e) {
+    return Status::Unavailable("cannot bind " + std::string(what) + " endpoint " + endpoint +
+                               ": " + e.what());
+  }
+}
+
+Status Connect(zmq::socket_t& s, const std::string& endpoint, std::string_view what) {
+  try {
+    s.connect(endpoint);
+    return Status::Ok();
+  } catch (const zmq::error_t& e) {
+    return Status::InvalidArgument(std::string(what) + " endpoint '" + endpoint + "': " +
+                                   e.what());
+  }
+}
+
+Status Subscribe(zmq::socket_t& s, std::string_view prefix) {
+  try {
+    s.set(zmq::sockopt::subscribe, prefix);
+    return Status::Ok();
+  } catch (const zmq::error_t& e) {
+    return Status::Internal(std::string("zmq subscribe: ") + e.what());
+  }
+}
+
+Status Poll(zmq::pollitem_t* items, size_t n, std::chrono::milliseconds timeout) {
+  try {
+    zmq::poll(items, n, timeout);
+    return Status::Ok();
+  } catch (const zmq::error_t& e) {
+    if (e.num() == EINTR) return Status::Cancelled("interrupted");
+    return Status::Internal(std::string("zmq poll: ") + e.what());
+  }
+}
+
+Result<bool> Receive(zmq::socket_t& s, Received* out) {
+  out->frames.clear();
+  out->total_frames = 0;
+  try {
+    zmq::message_t msg;
+    // The parts of a message arrive together: after the first, the rest never blocks.
+    if (!s.recv(msg, zmq::recv_flags::dontwait)) return false;
+    for (;;) {
+      ++out->total_frames;
+      if (out->frames.size() < limits::kMaxFrames) out->frames.emplace_back(msg.to_string());
+      if (!msg.more()) return true;
+      if (!s.recv(msg, zmq::recv_flags::none)) return true;
+    }
+  } catch (const zmq::error_t& e) {
+    if (e.num() == ETERM) return Status::Cancelled("zmq context terminated");
+    return Status::Internal(std::string("zmq recv: ") + e.what());
+  }
+}
+
+std::string_view ToString(SendResult r) {
+  switch (r) {
+    case SendResult::kOk:
+      return "sent";
+    case SendResult::kAgain:
+      return "peer not reading (high-water mark)";
+    case SendResult::kUnreachable:
+      return "peer unreachable";
+    case SendResult::kError:
+      return "send failed";
+  }
+  return "send failed";
+}
+
+namespace {
+
+// Sends `head` (if not null) and then `frames` as one message.
+SendResult SendParts(zmq::socket_t& s, const std::string* head,
+                     const std::vector<std::string>& frames, std::string* error) {
+  const size_t n = frames.size() + (head != nullptr ? 1 : 0);
+  size_t i = 0;
+  auto send_one = [&](const std::string& part) {
+    auto flags = zmq::send_flags::dontwait;
+    if (i + 1 < n) flags = flags | zmq::send_flags::sndmore;
+    ++i;
+    return s.send(zmq::buffer(part), flags).has_value();
+  };
+  try {
+    if (head != nullptr && !send_one(*head)) return SendResult::kAgain;
+    for (const std::string& f : frames) {
+      // The parts after the first are queued with it; EAGAIN can only come on the first.
+      if (!send_one(f)) return i == 1 ? SendResult::kAgain : SendResult::kError;
+    }
+  } catch (const zmq::error_t& e) {
+    if (error != nullptr) *error = e.what();
+    return e.num() == EHOSTUNREACH ? SendResult::kUnreachable : SendResult::kError;
+  }
+  return SendResult::kOk;
+}
+
+}  // namespace
+
+SendResult Send(zmq::socket_t& s, const std::vector<std::string>& frames, std::string* error) {
+  return SendParts(s, nullptr, frames, error);
+}
+
+SendResult SendTo(zmq::socket_t& s, const std::string& routing_id,
+                  const std::vector<std::string>& frames, std::string* error) {
+  return SendParts(s, &routing_id, frames, error);
+}
+
+std::string PeerName(std::string_view routing_id) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : routing_id.substr(0, 16)) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
+}  // namespace recomp::net

@@ -1,0 +1,77 @@
+// The one ZeroMQ transport (cppzmq adapter): sockets created with explicit presets, bind and
+// connect, poll, a bounded receive and non-blocking sends whose result the caller must handle.
+// Every zmq::error_t is converted here (or in framing/monitor) and nowhere else. CURVE options
+// will be set here too. Functions act on a socket the calling thread owns (one thread per
+// socket; other threads talk to it over inproc://).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "base/limits.h"
+#include "base/status.h"
+
+namespace recomp::net {
+
+// What every recomp socket is created with. LINGER 0 (shutdown never hangs on unsent data),
+// explicit high-water marks (ZeroMQ's default 1000 is no flow control), ZMQ_MAXMSGSIZE from
+// base/limits.h (a larger frame drops the connection inside libzmq), and for ROUTER sockets
+// ROUTER_MANDATORY (an unroutable send fails instead of vanishing).
+struct SocketOptions {
+  int sndhwm = 1000;
+  int rcvhwm = 1000;
+  size_t max_frame_bytes = limits::kMaxFrameBytes;
+};
+
+// A socket of `type` in `ctx` with the presets above. Internal on a libzmq failure.
+Result<zmq::socket_t> MakeSocket(zmq::context_t& ctx, zmq::socket_type type,
+                                 const SocketOptions& options = {});
+// Binds and returns the resolved endpoint (tcp port 0 or * becomes the real port).
+// Unavailable naming `what` and the endpoint when it cannot be bound.
+Result<std::string> Bind(zmq::socket_t& s, const std::string& endpoint, std::string_view what);
+// Connects (asynchronously: no peer need be there yet). InvalidArgument for a malformed
+// endpoint, naming `what`.
+Status Connect(zmq::socket_t& s, const std::string& endpoint, std::string_view what);
+// Subscribes a SUB socket to topics starting with `prefix`.
+Status Subscribe(zmq::socket_t& s, std::string_view prefix);
+// zmq_poll over `n` items for at most `timeout`; Cancelled on EINTR, Internal otherwise.
+Status Poll(zmq::pollitem_t* items, size_t n, std::chrono::milliseconds timeout);
+
+// One received message: at most limits::kMaxFrames frames are kept; longer messages are
+// counted and the rest discarded, so no peer makes us hold more than kMaxFrames frames of
+// kMaxFrameBytes each.
+struct Received {
+  std::vector<std::string> frames;  // the first kMaxFrames frames
+  size_t total_frames = 0;          // every frame of the message, kept or not
+  bool truncated() const { return total_frames != frames.size(); }
+};
+// Receives one whole message without blocking: true when one was read, false when none is
+// waiting. Cancelled when the context is terminated, Internal on other libzmq errors.
+Result<bool> Receive(zmq::socket_t& s, Received* out);
+
+// The result of a non-blocking send. Callers decide what each case means for them.
+enum class [[nodiscard]] SendResult {
+  kOk,
+  kAgain,        // the peer's pipe is at its high-water mark: nothing was sent
+  kUnreachable,  // ROUTER_MANDATORY: no such peer (EHOSTUNREACH): nothing was sent
+  kError,        // anything else (the error text is returned): nothing or part was sent
+};
+std::string_view ToString(SendResult r);
+
+// Sends `frames` as one message without blocking. `*error` (if given) gets libzmq's text for
+// kError and kUnreachable.
+SendResult Send(zmq::socket_t& s, const std::vector<std::string>& frames,
+                std::string* error = nullptr);
+// Sends [routing_id][frames...] on a ROUTER without blocking.
+SendResult SendTo(zmq::socket_t& s, const std::string& routing_id,
+                  const std::vector<std::string>& frames, std::string* error = nullptr);
+
+// Printable form of a routing id (hex of its first 16 bytes) for logs.
+std::string PeerName(std::string_view routing_id);
+
+}  // namespace recomp::net
