@@ -42,7 +42,9 @@ std::string FormatRfc3339(SysTime t) {
   return buf;
 }
 
-int64_t NowUnixMillis() { return ToUnixMillis(system_clock::now()); }
+int64_t NowUnixMillis() {
+  return ToUnixMillis(system_clock::now());
+}
 
 int64_t MillisSince(SteadyClock::time_point since) {
   return duration_cast<milliseconds>(SteadyClock::now() - since).count();

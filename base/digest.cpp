@@ -29,7 +29,9 @@ std::string Digest::Hex() const {
   return s;
 }
 
-std::string Digest::Ref() const { return std::string(kArtifactScheme) + Hex(); }
+std::string Digest::Ref() const {
+  return std::string(kArtifactScheme) + Hex();
+}
 
 Result<Digest> ParseDigestHex(std::string_view hex) {
   if (hex.size() != kDigestBytes * 2) {

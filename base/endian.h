@@ -14,8 +14,12 @@ namespace recomp {
 inline void AppendBigEndian(std::string& out, uint64_t v, int bytes) {
   for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
-inline void AppendU32(std::string& out, uint32_t v) { AppendBigEndian(out, v, 4); }
-inline void AppendU64(std::string& out, uint64_t v) { AppendBigEndian(out, v, 8); }
+inline void AppendU32(std::string& out, uint32_t v) {
+  AppendBigEndian(out, v, 4);
+}
+inline void AppendU64(std::string& out, uint64_t v) {
+  AppendBigEndian(out, v, 8);
+}
 // The 8 bytes of `v`, most significant first.
 inline std::string U64Bytes(uint64_t v) {
   std::string out;

@@ -46,9 +46,9 @@
 #include "messages/event.h"
 #include "messages/module_manifest.h"
 #include "messages/protocol.h"
-#include "net/framing.h"
 #include "messages/run_status.h"
 #include "messages/run_submission.h"
+#include "net/framing.h"
 #include "store/artifact_store.h"
 
 extern char** environ;

@@ -18,14 +18,14 @@
 #include <string>
 #include <vector>
 
-#include "store/artifact_store.h"
 #include "base/blake2b.h"
+#include "store/artifact_store.h"
 
 namespace {
 
+using recomp::Blake2b256;
 using recomp::Digest;
 using recomp::store::ArtifactStore;
-using recomp::Blake2b256;
 using Clock = std::chrono::steady_clock;
 
 constexpr size_t kLarge = size_t{256} << 20;

@@ -256,8 +256,7 @@ void Broker::OnRevoke(const std::string& body) {
     (void)SendToWorker(*w, proto::kCancel, proto::EncodeJobRef(*ref));  // failures handled there
     return;
   }
-  Log()->debug("broker: REVOKE of unknown job {} attempt {}: ignored", ref->job_id,
-               ref->attempt);
+  Log()->debug("broker: REVOKE of unknown job {} attempt {}: ignored", ref->job_id, ref->attempt);
 }
 
 // ---------------------------------------------------------------------------------------------

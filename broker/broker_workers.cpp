@@ -155,8 +155,7 @@ StageResult Broker::LostResult(const WorkerEntry& w, const Lease& lease,
   r.outcome = JobOutcome::kWorkerLost;
   r.exit_code = -1;
   r.duration_ms = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - lease.started)
-          .count());
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - lease.started).count());
   r.message = Truncate(why, wire::kMaxText / 2);
   return r;
 }
@@ -166,8 +165,7 @@ void Broker::DropWorker(std::string identity, std::string why, bool send_disconn
   std::optional<WorkerEntry> w = registry_.Remove(identity);
   if (!w) return;
   ++stats_.workers_lost;
-  Log()->info("broker: dropping worker {} ({} jobs): {}", w->hello.worker_id, w->jobs.size(),
-              why);
+  Log()->info("broker: dropping worker {} ({} jobs): {}", w->hello.worker_id, w->jobs.size(), why);
   for (const auto& [key, lease] : w->jobs) {
     SendToCoordinator(proto::kResult, EncodeStageResult(LostResult(*w, lease, why)));
   }
@@ -177,9 +175,9 @@ void Broker::DropWorker(std::string identity, std::string why, bool send_disconn
 
 void Broker::SendDisconnect(const std::string& identity, const std::string& reason) {
   std::string err;
-  net::SendResult st = net::SendTo(
-      workers_, identity, net::Frames(proto::kTag, proto::kDisconnect, DisconnectBody(reason)),
-      &err);
+  net::SendResult st =
+      net::SendTo(workers_, identity,
+                  net::Frames(proto::kTag, proto::kDisconnect, DisconnectBody(reason)), &err);
   // A peer that is gone or not reading needs no DISCONNECT: it is not registered either way.
   if (st == net::SendResult::kError) Log()->warn("broker: DISCONNECT send failed: {}", err);
 }
@@ -194,8 +192,8 @@ net::SendResult Broker::SendToWorker(WorkerEntry& w, std::string_view command, s
       w.last_sent = Clock::now();
       break;
     case net::SendResult::kAgain:
-      Log()->warn("broker: worker {} is not reading (HWM reached): {} not sent",
-                  w.hello.worker_id, command);
+      Log()->warn("broker: worker {} is not reading (HWM reached): {} not sent", w.hello.worker_id,
+                  command);
       break;
     case net::SendResult::kUnreachable:
       DropWorker(identity, "worker " + w.hello.worker_id + " unreachable (connection gone)", false);

@@ -20,7 +20,9 @@ namespace recomp::broker {
 
 using proto::JobRef;
 using proto::JobRefHash;
-inline JobRef RefOf(const StageJob& j) { return {j.job_id, j.attempt}; }
+inline JobRef RefOf(const StageJob& j) {
+  return {j.job_id, j.attempt};
+}
 
 // A queued job and, when known, its wire form (the DISPATCH body the broker validated): the
 // JOB sent to a worker forwards those bytes instead of encoding the job again.

@@ -87,7 +87,7 @@ Result<std::string> ApiClient::Exchange(zmq::socket_t& s, const std::string& end
 }
 
 Result<zmq::socket_t*> ApiClient::Socket(std::unique_ptr<zmq::socket_t>* slot,
-                                          const std::string& endpoint, const char* kind) {
+                                         const std::string& endpoint, const char* kind) {
   if (!*slot) {
     RECOMP_ASSIGN_OR_RETURN(zmq::socket_t s, net::MakeSocket(ctx_, zmq::socket_type::dealer));
     RECOMP_RETURN_IF_ERROR(net::Connect(s, endpoint, kind));

@@ -7,9 +7,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include "base/status.h"
 #include "cli/api_client.h"
 #include "messages/run_status.h"
-#include "base/status.h"
 
 namespace recomp::cli {
 

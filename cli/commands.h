@@ -6,8 +6,8 @@
 
 #include <CLI/CLI.hpp>
 
-#include "cli/config.h"  // DefaultHome, DataDir
 #include "base/status.h"
+#include "cli/config.h"  // DefaultHome, DataDir
 
 namespace recomp::cli {
 

@@ -9,9 +9,9 @@
 #include <functional>
 #include <string>
 
+#include "base/status.h"
 #include "cli/api_client.h"
 #include "messages/event.h"
-#include "base/status.h"
 
 namespace recomp::cli {
 

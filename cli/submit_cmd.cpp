@@ -81,7 +81,8 @@ Result<ModuleFile> StoreModule(store::ArtifactStore& s, const std::string& arg) 
 Result<std::string> StoreConfig(store::ArtifactStore& s, const std::string& arg) {
   if (arg.rfind("artifact://", 0) == 0) {
     RECOMP_ASSIGN_OR_RETURN(std::string ref, RefOrFile(s, arg, ArtifactClass::kGenerated, ""));
-    RECOMP_ASSIGN_OR_RETURN(std::string text, s.GetBytes(ParseArtifactRef(ref).value(), kMaxManifestBytes));
+    RECOMP_ASSIGN_OR_RETURN(std::string text,
+                            s.GetBytes(ParseArtifactRef(ref).value(), kMaxManifestBytes));
     RECOMP_RETURN_IF_ERROR(coordinator::ParseResolvedPipeline(text, arg).status());
     return ref;
   }

@@ -42,7 +42,7 @@ std::optional<Reply> ApiHandler::Handle(const std::vector<std::string>& frames, 
   bool ok = body.ok();
   if (!ok) Log()->info("api error: {}", body.status().ToString());
   for (auto& f : net::Frames(proto::kTag, ok ? proto::kOk : proto::kError,
-                               ok ? std::move(body).value() : proto::ErrorBody(body.status()))) {
+                             ok ? std::move(body).value() : proto::ErrorBody(body.status()))) {
     reply.frames.push_back(std::move(f));
   }
   return reply;
@@ -57,7 +57,7 @@ Result<std::string> ApiHandler::RunIdRequest(const std::string& body, std::strin
 }
 
 Result<std::string> ApiHandler::Execute(const std::string& cmd, const std::string& body,
-                                         Effects* fx) {
+                                        Effects* fx) {
   std::string run_id;
   if (cmd == proto::kSubmit) {
     RECOMP_ASSIGN_OR_RETURN(RunSubmission sub, DecodeRunSubmission(body));

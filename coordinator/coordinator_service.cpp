@@ -37,7 +37,7 @@ struct CoordinatorService::Impl {
   std::unique_ptr<ApiHandler> api_handler;
   std::unique_ptr<Pinner> pinner;  // store pins, off the service thread
   std::vector<Reply> replies;      // sent after the batch commits
-  std::shared_ptr<spdlog::logger> log;
+  spdlog::logger* log = nullptr;
 
   Status Flush(Effects& fx);
   void HandleLink(const net::Received& m, Effects* fx);
@@ -78,17 +78,13 @@ Result<std::unique_ptr<CoordinatorService>> CoordinatorService::Create(
   RECOMP_ASSIGN_OR_RETURN(uint64_t last, impl->runs->LastSequence());
   impl->engine = std::make_unique<RunEngine>(opts.engine, impl->runs.get(), store, last);
   RECOMP_ASSIGN_OR_RETURN(impl->api, net::MakeSocket(ctx, zmq::socket_type::router, Hwm(10000)));
-  RECOMP_ASSIGN_OR_RETURN(impl->replay,
-                          net::MakeSocket(ctx, zmq::socket_type::router, Hwm(10000)));
+  RECOMP_ASSIGN_OR_RETURN(impl->replay, net::MakeSocket(ctx, zmq::socket_type::router, Hwm(10000)));
   RECOMP_ASSIGN_OR_RETURN(impl->events,
                           net::MakeSocket(ctx, zmq::socket_type::pub, Hwm(opts.events_hwm)));
-  RECOMP_ASSIGN_OR_RETURN(impl->link,
-                          net::MakeSocket(ctx, zmq::socket_type::dealer, Hwm(200000)));
+  RECOMP_ASSIGN_OR_RETURN(impl->link, net::MakeSocket(ctx, zmq::socket_type::dealer, Hwm(200000)));
   RECOMP_ASSIGN_OR_RETURN(svc->api_ep_, net::Bind(impl->api, opts.api_endpoint, "api"));
-  RECOMP_ASSIGN_OR_RETURN(svc->events_ep_,
-                          net::Bind(impl->events, opts.events_endpoint, "events"));
-  RECOMP_ASSIGN_OR_RETURN(svc->replay_ep_,
-                          net::Bind(impl->replay, opts.replay_endpoint, "replay"));
+  RECOMP_ASSIGN_OR_RETURN(svc->events_ep_, net::Bind(impl->events, opts.events_endpoint, "events"));
+  RECOMP_ASSIGN_OR_RETURN(svc->replay_ep_, net::Bind(impl->replay, opts.replay_endpoint, "replay"));
   RECOMP_RETURN_IF_ERROR(net::Connect(impl->link, opts.link_endpoint, "coordinator link"));
   impl->api_handler = std::make_unique<ApiHandler>(impl->engine.get(), impl->runs.get());
   impl->pinner = std::make_unique<Pinner>(store);

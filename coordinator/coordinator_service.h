@@ -13,9 +13,9 @@
 
 #include <zmq.hpp>
 
+#include "base/status.h"
 #include "coordinator/run_engine.h"
 #include "coordinator/run_store.h"
-#include "base/status.h"
 #include "store/artifact_store.h"
 
 namespace recomp::coordinator {
@@ -25,7 +25,7 @@ struct ServiceOptions {
   std::string events_endpoint = "tcp://127.0.0.1:7422";
   std::string replay_endpoint = "tcp://127.0.0.1:7423";
   std::string link_endpoint = "inproc://recomp-link";  // the broker's coordinator-link ROUTER
-  std::string state_dir;                                       // LMDB directory of the run store
+  std::string state_dir;                               // LMDB directory of the run store
   int events_hwm = 100000;  // PUB high-water mark; a slower subscriber recovers by replay
   size_t max_replay_batch = 1000;
   // false: run-store commits are not fsynced (MDB_NOSYNC). Survives a killed coordinator (the

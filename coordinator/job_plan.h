@@ -9,12 +9,12 @@
 #include <utility>
 #include <vector>
 
+#include "base/status.h"
 #include "coordinator/job_id.h"
-#include "messages/module_manifest.h"
 #include "coordinator/pipeline.h"
 #include "messages/artifact_ref.h"
+#include "messages/module_manifest.h"
 #include "messages/stage_job.h"
-#include "base/status.h"
 
 namespace recomp::coordinator {
 
@@ -25,7 +25,6 @@ inline constexpr size_t kMaxJobInputs = wire::kMaxList;
 using recomp::kMaxPath;
 using recomp::kMaxPathComponent;
 using recomp::ValidateRelativePath;
-
 
 // One finished shard's outputs: (path relative to its working dir, e.g. "out/f_0001.c", digest).
 using ShardOutputs = std::vector<std::pair<std::string, Digest>>;

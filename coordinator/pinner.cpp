@@ -11,10 +11,10 @@ Pinner::Pinner(store::ArtifactStore* store) : store_(store), thread_([this] { Lo
 
 Pinner::~Pinner() {
   {
-    std::lock_guard<std::mutex> lk(mu_);
+    MutexLock lk(&mu_);
     stop_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   thread_.join();
 }
 
@@ -22,27 +22,27 @@ void Pinner::Enqueue(std::vector<Effects::Pin> pins) {
   if (pins.empty()) return;
   bool wake;
   {
-    std::lock_guard<std::mutex> lk(mu_);
+    MutexLock lk(&mu_);
     wake = queue_.empty() || queue_.size() + pins.size() >= kMaxBatch;  // else it is lingering
     for (auto& p : pins) queue_.push_back(std::move(p));
     enqueued_ += pins.size();
   }
-  if (wake) cv_.notify_one();
+  if (wake) cv_.Signal();
 }
 
 void Pinner::Drain() {
-  std::unique_lock<std::mutex> lk(mu_);
+  MutexLock lk(&mu_);
   const uint64_t target = enqueued_;
-  done_cv_.wait(lk, [&] { return finished_ >= target; });
+  while (finished_ < target) done_cv_.Wait(&mu_);
 }
 
 uint64_t Pinner::written() const {
-  std::lock_guard<std::mutex> lk(mu_);
+  MutexLock lk(&mu_);
   return finished_ - failed_;
 }
 
 uint64_t Pinner::failed() const {
-  std::lock_guard<std::mutex> lk(mu_);
+  MutexLock lk(&mu_);
   return failed_;
 }
 
@@ -69,25 +69,28 @@ uint64_t Pinner::Write(const std::vector<Effects::Pin>& batch) {
 // applies a batch in order), so a run's terminal state is never overwritten by its earlier
 // active pin.
 void Pinner::Loop() {
-  std::unique_lock<std::mutex> lk(mu_);
+  mu_.Lock();
   for (;;) {
-    cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
-    if (queue_.empty()) return;  // stop_ and nothing left
+    while (!stop_ && queue_.empty()) cv_.Wait(&mu_);
+    if (queue_.empty()) break;  // stop_ and nothing left
     // Pins are gc hints (an unpinned blob is kept for the unpinned-retention window): a few
     // ms late costs nothing, and the commit then carries every pin queued meanwhile.
-    cv_.wait_for(lk, kLinger, [&] { return stop_ || queue_.size() >= kMaxBatch; });
+    auto linger_until = std::chrono::steady_clock::now() + kLinger;
+    while (!stop_ && queue_.size() < kMaxBatch && cv_.WaitUntil(&mu_, linger_until)) {
+    }
     std::vector<Effects::Pin> batch;
     while (!queue_.empty() && batch.size() < kMaxBatch) {
       batch.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
-    lk.unlock();
+    mu_.Unlock();
     uint64_t failed = Write(batch);
-    lk.lock();
+    mu_.Lock();
     finished_ += batch.size();
     failed_ += failed;
-    done_cv_.notify_all();
+    done_cv_.SignalAll();
   }
+  mu_.Unlock();
 }
 
 }  // namespace recomp::coordinator

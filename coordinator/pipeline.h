@@ -10,9 +10,9 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.h"
 #include "messages/artifact_ref.h"
 #include "messages/codec.h"
-#include "base/status.h"
 
 namespace recomp::coordinator {
 

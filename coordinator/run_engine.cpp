@@ -1,21 +1,20 @@
 // RunEngine: submission, resume, cancel, events and run completion. Job dispatch and results
 // are in run_engine_jobs.cpp.
-#include "base/blake2b.h"
 #include "coordinator/run_engine.h"
+#include "base/blake2b.h"
 
 #include "coordinator/log.h"
 
 #include <random>
 
+#include "base/clock.h"
 #include "coordinator/run_engine_internal.h"
 #include "coordinator/run_reducer.h"
 #include "messages/artifact_ref.h"
-#include "base/clock.h"
 #include "messages/module_manifest.h"
 
 namespace recomp::coordinator {
 namespace {
-
 
 std::string NewRunId() {
   std::random_device rd;

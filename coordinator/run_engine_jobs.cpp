@@ -260,7 +260,7 @@ void RunEngine::CompleteJob(ActiveRun& run, JobRow& job, StageResult r, Effects*
   Touch(run, job, fx);
   EmitPacked(run, EventType::kStageCompleted,
              "stage/" + job.stage + "/" + std::to_string(job.shard), StageEventData(job, res), fx);
-  // A counter, not a scan of the stage's shards (that was O(shards^2) per stage).
+  // A counter, not a scan of the stage's shards: finishing a stage is O(1) per job.
   if (++run.succeeded[job.stage] == job.shards) FinishStage(run, job.stage, fx);
 }
 
@@ -328,7 +328,8 @@ void RunEngine::FinishStage(ActiveRun& run, const std::string& stage, Effects* f
 int64_t RunEngine::BackoffMs(const JobRow& job) const {
   double base = opts_.retry_initial_ms * std::pow(opts_.retry_coefficient, job.failures - 1);
   base = std::min<double>(base, static_cast<double>(opts_.retry_max_ms));
-  // Deterministic jitter in [0.5, 1.0) from the job ID and attempt (Temporal-style retries, seeded so a replay computes the same delay).
+  // Deterministic jitter in [0.5, 1.0) from the job ID and attempt (Temporal-style retries, seeded
+  // so a replay computes the same delay).
   Digest h = Blake2b256::Of(job.job_id + "/" + std::to_string(job.attempt));
   uint32_t u = static_cast<uint32_t>(h.bytes[0]) << 8 | h.bytes[1];
   return static_cast<int64_t>(base * (0.5 + 0.5 * (u / 65536.0)));

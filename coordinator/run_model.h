@@ -10,10 +10,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/status.h"
 #include "messages/run_status.h"
 #include "messages/run_submission.h"
 #include "messages/stage_result.h"
-#include "base/status.h"
 
 namespace recomp::coordinator {
 

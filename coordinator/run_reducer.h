@@ -5,9 +5,9 @@
 
 #include <vector>
 
+#include "base/status.h"
 #include "messages/event.h"
 #include "messages/run_status.h"
-#include "base/status.h"
 
 namespace recomp::coordinator {
 

@@ -7,18 +7,22 @@
 #include <cassert>
 #include <filesystem>
 
-#include "coordinator/log.h"
 #include "base/endian.h"
+#include "coordinator/log.h"
 #include "messages/codec.h"
 #include "messages/protocol.h"
 
 namespace recomp::coordinator {
 namespace {
 
-std::string SeqKey(uint64_t seq) { return U64Bytes(seq); }
+std::string SeqKey(uint64_t seq) {
+  return U64Bytes(seq);
+}
 
 // The sequence that ends an events or run_events key.
-uint64_t SeqFromKey(std::string_view k) { return ReadBigEndian(k.substr(k.size() - 8)); }
+uint64_t SeqFromKey(std::string_view k) {
+  return ReadBigEndian(k.substr(k.size() - 8));
+}
 
 std::string RunPrefix(const std::string& run_id) {
   return run_id + std::string(1, '\0');
@@ -173,7 +177,7 @@ Result<std::vector<JobRow>> RunStore::GetJobs(const std::string& run_id) const {
 }
 
 Result<std::optional<StageResult>> RunStore::GetCache(const std::string& job_id) const {
-  std::lock_guard<std::mutex> lk(cache_read_mu_);
+  MutexLock lk(&cache_read_mu_);
   if (cache_read_ && !cache_read_->Renew().ok()) cache_read_.reset();  // Renew ended it
   if (!cache_read_) {
     RECOMP_ASSIGN_OR_RETURN(store::Txn txn, store::Txn::Begin(*cache_env_, false));

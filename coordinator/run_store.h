@@ -8,16 +8,16 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "base/mutex.h"
+#include "base/status.h"
 #include "coordinator/run_model.h"
 #include "messages/event.h"
 #include "messages/stage_result.h"
-#include "base/status.h"
 #include "store/lmdb_env.h"
 
 namespace recomp::coordinator {
@@ -80,8 +80,8 @@ class RunStore {
   MDB_dbi cache_ = 0;
   // One read txn for GetCache, renewed per lookup (mdb_txn_renew keeps the reader slot: no
   // reader-table lock and no allocation per job). Declared after cache_env_: ends before it.
-  mutable std::mutex cache_read_mu_;
-  mutable std::optional<store::Txn> cache_read_;  // guarded by cache_read_mu_
+  mutable Mutex cache_read_mu_;
+  mutable std::optional<store::Txn> cache_read_ GUARDED_BY(cache_read_mu_);
   uint64_t last_seq_ = 0;  // newest committed sequence (one writer: the owning thread)
 };
 

@@ -1,8 +1,8 @@
 // ArtifactRecord v1 encoding.
 #include "messages/artifact_record.h"
 
-#include "messages/artifact_ref.h"
 #include "base/clock.h"
+#include "messages/artifact_ref.h"
 #include "messages/codec.h"
 
 namespace recomp {

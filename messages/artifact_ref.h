@@ -13,6 +13,8 @@ namespace recomp {
 // Parses "artifact://<64 lowercase hex>". Anything else (uppercase, wrong length, other scheme,
 // trailing bytes) is InvalidArgument with the offending text (truncated) in the message.
 Result<Digest> ParseArtifactRef(std::string_view ref);
-inline bool IsArtifactRef(std::string_view ref) { return ParseArtifactRef(ref).ok(); }
+inline bool IsArtifactRef(std::string_view ref) {
+  return ParseArtifactRef(ref).ok();
+}
 
 }  // namespace recomp

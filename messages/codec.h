@@ -22,16 +22,16 @@ namespace recomp::wire {
 
 // Limits applied to every decoded record (documented in docs/wire.md).
 inline constexpr size_t kMaxMessageBytes = limits::kMaxBodyBytes;  // one message body
-inline constexpr size_t kMaxString = 4096;             // ids, refs, names, one argv element
-inline constexpr size_t kMaxText = 64u << 10;          // free text: error messages, reasons
-inline constexpr size_t kMaxList = 100000;             // list items (artifacts, inputs, argv)
-inline constexpr size_t kMaxDepth = 16;                // nesting
+inline constexpr size_t kMaxString = 4096;     // ids, refs, names, one argv element
+inline constexpr size_t kMaxText = 64u << 10;  // free text: error messages, reasons
+inline constexpr size_t kMaxList = 100000;     // list items (artifacts, inputs, argv)
+inline constexpr size_t kMaxDepth = 16;        // nesting
 
 enum class Need { kRequired, kOptional };
 
 // One decoded MessagePack value and the zone holding it (strings are copies: `bytes` may go
-// away). Its zone is recycled through a small per-thread pool when it is destroyed: a zone's
-// first chunk is an 8 KiB malloc, paid per message before (3 % of the coordinator's CPU).
+// away). Its zone is recycled through a small per-thread pool when it is destroyed, so a
+// decoded message does not pay for a zone's first 8 KiB chunk (docs/performance.md).
 class Unpacked {
  public:
   Unpacked(msgpack::object obj, std::unique_ptr<msgpack::zone> zone)

@@ -1,8 +1,8 @@
 // RunStatus v1 encoding.
 #include "messages/run_status.h"
 
-#include "messages/artifact_ref.h"
 #include "base/clock.h"
+#include "messages/artifact_ref.h"
 #include "messages/codec.h"
 #include "messages/run_submission.h"
 

@@ -10,8 +10,8 @@
 #include <msgpack.hpp>
 #include <nlohmann/json.hpp>
 
-#include "messages/run_lifecycle.h"
 #include "base/status.h"
+#include "messages/run_lifecycle.h"
 
 namespace recomp {
 

@@ -77,7 +77,9 @@ nlohmann::json ToJson(const std::vector<PathRef>& refs) {
   return a;
 }
 
-JobAttempt AttemptOf(const StageJob& j) { return {j.job_id, j.run_id, j.stage, j.shard, j.attempt}; }
+JobAttempt AttemptOf(const StageJob& j) {
+  return {j.job_id, j.run_id, j.stage, j.shard, j.attempt};
+}
 
 std::string EncodeStageJob(const StageJob& j) {
   msgpack::sbuffer buf;

@@ -12,9 +12,9 @@
 #include <msgpack.hpp>
 #include <nlohmann/json.hpp>
 
+#include "base/status.h"
 #include "messages/codec.h"
 #include "messages/run_submission.h"
-#include "base/status.h"
 
 namespace recomp {
 

@@ -11,8 +11,8 @@
 #include <msgpack.hpp>
 #include <nlohmann/json.hpp>
 
-#include "messages/stage_job.h"
 #include "base/status.h"
+#include "messages/stage_job.h"
 
 namespace recomp {
 

@@ -10,8 +10,8 @@ namespace {
 
 constexpr int kEvents = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_RETRIED | ZMQ_EVENT_ACCEPTED |
                         ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
-                        ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
-                        ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+                        ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                        ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
 
 SocketEvent::Kind KindOf(uint16_t ev) {
   switch (ev) {
@@ -57,8 +57,8 @@ std::string Describe(const SocketEvent& e) {
         return "handshake with " + e.endpoint + " failed (protocol error " +
                std::to_string(e.value) + ")";
       }
-      return "handshake with " + e.endpoint + " failed (" + std::strerror(static_cast<int>(e.value)) +
-             ")";
+      return "handshake with " + e.endpoint + " failed (" +
+             std::strerror(static_cast<int>(e.value)) + ")";
     case SocketEvent::Kind::kOther:
       break;
   }

@@ -17,12 +17,12 @@ namespace recomp::net {
 
 struct SocketEvent {
   enum class Kind {
-    kConnected,          // a connection (tcp/ipc) was established
-    kConnectRetried,     // a connect attempt failed; libzmq will retry
-    kAccepted,           // a bound socket accepted a connection
-    kDisconnected,       // a connection closed
-    kHandshakeSucceeded, // the ZMTP (and, with CURVE, the security) handshake completed
-    kHandshakeFailed,    // protocol, authentication or system failure in the handshake
+    kConnected,           // a connection (tcp/ipc) was established
+    kConnectRetried,      // a connect attempt failed; libzmq will retry
+    kAccepted,            // a bound socket accepted a connection
+    kDisconnected,        // a connection closed
+    kHandshakeSucceeded,  // the ZMTP (and, with CURVE, the security) handshake completed
+    kHandshakeFailed,     // protocol, authentication or system failure in the handshake
     kOther,
   };
   Kind kind = Kind::kOther;

@@ -25,8 +25,8 @@ Result<std::string> Bind(zmq::socket_t& s, const std::string& endpoint, std::str
     s.bind(endpoint);
     return s.get(zmq::sockopt::last_endpoint);
   } catch (const zmq::error_t& e) {
-    return Status::Unavailable("cannot bind " + std::string(what) + " endpoint " + endpoint +
-                               ": " + e.what());
+    return Status::Unavailable("cannot bind " + std::string(what) + " endpoint " + endpoint + ": " +
+                               e.what());
   }
 }
 
@@ -35,8 +35,7 @@ Status Connect(zmq::socket_t& s, const std::string& endpoint, std::string_view w
     s.connect(endpoint);
     return Status::Ok();
   } catch (const zmq::error_t& e) {
-    return Status::InvalidArgument(std::string(what) + " endpoint '" + endpoint + "': " +
-                                   e.what());
+    return Status::InvalidArgument(std::string(what) + " endpoint '" + endpoint + "': " + e.what());
   }
 }
 

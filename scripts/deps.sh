@@ -7,6 +7,10 @@ PACKAGES=(
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev liblmdb-dev libsodium-dev libspdlog-dev
   doctest-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
   python3 python3-zmq python3-msgpack python3-jsonschema
+  lmdb-utils          # mdb_dump/mdb_load: tests inspect and damage store indexes with them
+  clang-15            # the thread-safety pass of the tests (tests/lint/thread_safety.py)
+  clang-format-15     # the format check (tests/lint/format_check.py; .clang-format)
+  iproute2            # network namespaces for the multi-host tests
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

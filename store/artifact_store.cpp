@@ -3,8 +3,8 @@
 
 #include <algorithm>
 
-#include "store/gc.h"
 #include "base/posix_file.h"
+#include "store/gc.h"
 #include "store/store_core.h"
 #include "store/verify.h"
 

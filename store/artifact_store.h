@@ -11,10 +11,10 @@
 #include <string_view>
 #include <vector>
 
-#include "messages/artifact_record.h"
-#include "messages/artifact_ref.h"
 #include "base/clock.h"
 #include "base/status.h"
+#include "messages/artifact_record.h"
+#include "messages/artifact_ref.h"
 #include "store/put_batch.h"
 #include "store/store_types.h"
 

@@ -15,9 +15,9 @@
 #include <optional>
 #include <string>
 
+#include "base/clock.h"
 #include "messages/artifact_record.h"
 #include "messages/artifact_ref.h"
-#include "base/clock.h"
 #include "store/lmdb_env.h"
 #include "store/store_types.h"
 

@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "messages/artifact_record.h"
 #include "messages/artifact_ref.h"
-#include "base/status.h"
 
 namespace recomp::store {
 

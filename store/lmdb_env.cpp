@@ -1,12 +1,13 @@
 // LMDB adapter (see lmdb_env.h).
 #include "store/lmdb_env.h"
 
+#include "base/posix_file.h"
+
 #include <sys/stat.h>
 
 #include <cassert>
 #include <cstring>
 #include <map>
-#include <mutex>
 #include <utility>
 
 namespace recomp::store {
@@ -79,8 +80,8 @@ std::string_view View(const MDB_val& v) {
 }
 
 // Process-wide registry of open environments keyed by the directory's device and inode.
-std::mutex g_envs_mu;
-std::map<std::pair<dev_t, ino_t>, std::weak_ptr<Env>> g_envs;
+Mutex g_envs_mu;
+std::map<std::pair<dev_t, ino_t>, std::weak_ptr<Env>> g_envs GUARDED_BY(g_envs_mu);
 
 }  // namespace
 
@@ -114,9 +115,9 @@ Status LmdbStatus(int rc, std::string_view op, const std::string& where) {
 Result<std::shared_ptr<Env>> Env::OpenShared(const std::string& dir, const EnvOptions& opts) {
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0) {
-    return Status::IOError("open index '" + dir + "': " + std::strerror(errno));
+    return ErrnoStatus("open index", dir, errno);
   }
-  std::lock_guard<std::mutex> lock(g_envs_mu);
+  MutexLock lock(&g_envs_mu);
   auto key = std::make_pair(st.st_dev, st.st_ino);
   if (auto it = g_envs.find(key); it != g_envs.end()) {
     if (auto env = it->second.lock()) return env;
@@ -146,7 +147,7 @@ Env::~Env() {
 }
 
 Result<MDB_dbi> Env::OpenDbi(const std::string& name) {
-  std::lock_guard<std::mutex> lock(dbi_mu_);
+  MutexLock lock(&dbi_mu_);
   if (auto it = dbis_.find(name); it != dbis_.end()) return it->second;
   RECOMP_ASSIGN_OR_RETURN(Txn txn, Txn::Begin(*this, /*write=*/true));
   MDB_dbi dbi;

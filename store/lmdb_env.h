@@ -11,11 +11,11 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "base/mutex.h"
 #include "base/status.h"
 
 namespace recomp::store {
@@ -64,8 +64,8 @@ class Env {
   std::string path_;
   bool no_sync_;
   std::atomic<size_t> durable_txn_{0};  // every commit up to this id is on disk
-  std::mutex dbi_mu_;                   // guards dbis_ and mdb_dbi_open
-  std::map<std::string, MDB_dbi> dbis_;
+  Mutex dbi_mu_;                        // also serialises mdb_dbi_open
+  std::map<std::string, MDB_dbi> dbis_ GUARDED_BY(dbi_mu_);
 };
 
 class Txn {

@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <set>
 
-#include "base/clock.h"
 #include "base/blake2b.h"
+#include "base/clock.h"
 #include "store/store_core.h"
 
 namespace recomp::store {

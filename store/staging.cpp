@@ -1,13 +1,12 @@
 // StagedFile (see staging.h).
 #include "store/staging.h"
 
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <utility>
 
 #include "base/blake2b.h"
+#include "base/mutex.h"
 
 namespace recomp::store {
 namespace {
@@ -22,54 +21,56 @@ class RingHasher {
   RingHasher() : thread_([this] { Run(); }) {}
   ~RingHasher() {
     {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(&mu_);
       stop_ = true;
     }
-    cv_.notify_all();
+    cv_.SignalAll();
     thread_.join();
   }
   // Queues chunk number `produced_` (the caller filled it in slot produced_ % kRingSlots).
-  void Push(const char* data, size_t n) {
+  void Push(const char* data, size_t n) EXCLUDES(mu_) {
     {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(&mu_);
       chunks_[produced_ % kRingSlots] = {data, n};
       ++produced_;
     }
-    cv_.notify_all();
+    cv_.SignalAll();
   }
   // Waits until at least `count` chunks were hashed.
-  void Wait(uint64_t count) {
-    std::unique_lock<std::mutex> l(mu_);
-    cv_.wait(l, [&] { return hashed_ >= count; });
+  void Wait(uint64_t count) EXCLUDES(mu_) {
+    MutexLock l(&mu_);
+    while (hashed_ < count) cv_.Wait(&mu_);
   }
   Digest Finish() {
     Wait(produced());
     return hasher_.Finish();
   }
-  uint64_t produced() {
-    std::lock_guard<std::mutex> l(mu_);
+  uint64_t produced() EXCLUDES(mu_) {
+    MutexLock l(&mu_);
     return produced_;
   }
 
  private:
-  void Run() {
-    std::unique_lock<std::mutex> l(mu_);
+  void Run() EXCLUDES(mu_) {
+    mu_.Lock();
     for (;;) {
-      cv_.wait(l, [&] { return stop_ || hashed_ < produced_; });
-      if (hashed_ == produced_) return;  // stopping, nothing left
+      while (!stop_ && hashed_ >= produced_) cv_.Wait(&mu_);
+      if (hashed_ == produced_) break;  // stopping, nothing left
       auto [data, n] = chunks_[hashed_ % kRingSlots];
-      l.unlock();
-      hasher_.Update(data, n);
-      l.lock();
+      mu_.Unlock();
+      hasher_.Update(data, n);  // only this thread touches hasher_ until Finish's Wait
+      mu_.Lock();
       ++hashed_;
-      cv_.notify_all();
+      cv_.SignalAll();
     }
+    mu_.Unlock();
   }
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::pair<const char*, size_t> chunks_[kRingSlots];
-  uint64_t produced_ = 0, hashed_ = 0;
-  bool stop_ = false;
+  Mutex mu_;
+  CondVar cv_;
+  std::pair<const char*, size_t> chunks_[kRingSlots] GUARDED_BY(mu_);
+  uint64_t produced_ GUARDED_BY(mu_) = 0;
+  uint64_t hashed_ GUARDED_BY(mu_) = 0;
+  bool stop_ GUARDED_BY(mu_) = false;
   Blake2b256 hasher_;
   std::thread thread_;
 };

@@ -8,9 +8,9 @@
 #include <string>
 #include <string_view>
 
+#include "base/posix_file.h"
 #include "messages/artifact_ref.h"
 #include "store/layout.h"
-#include "base/posix_file.h"
 
 namespace recomp::store {
 

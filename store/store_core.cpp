@@ -9,11 +9,6 @@
 
 namespace recomp::store {
 
-std::shared_ptr<spdlog::logger> StoreLogger() {
-  static const std::shared_ptr<spdlog::logger> logger = GetLogger("store");
-  return logger;
-}
-
 Result<BlobLocation> Locate(const StoreCore& core, const Digest& d) {
   RECOMP_ASSIGN_OR_RETURN(Txn txn, core.catalog.Read());
   RECOMP_ASSIGN_OR_RETURN(auto rec, core.catalog.GetRecord(txn, d));

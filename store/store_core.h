@@ -7,24 +7,23 @@
 #include <optional>
 #include <string>
 
-#include <spdlog/logger.h>
-
+#include "base/log.h"
+#include "base/posix_file.h"
 #include "store/catalog.h"
 #include "store/layout.h"
-#include "base/posix_file.h"
 #include "store/store_types.h"
 
 namespace recomp::store {
 
 // The "store" logger (stderr unless the host registered one named "store" first).
 // Logs refs, sizes, paths and counts; never blob content.
-std::shared_ptr<spdlog::logger> StoreLogger();
+inline const PackageLogger StoreLogger("store");
 
 struct StoreCore {
   Layout layout;
   Catalog catalog;
   StoreOptions options;
-  std::shared_ptr<spdlog::logger> log;
+  spdlog::logger* log;  // StoreLogger()
 };
 
 // Where the bytes of one indexed blob are.

@@ -9,10 +9,10 @@
 #include <string_view>
 #include <vector>
 
-#include "messages/artifact_record.h"
-#include "messages/artifact_ref.h"
 #include "base/clock.h"
 #include "base/status.h"
+#include "messages/artifact_record.h"
+#include "messages/artifact_ref.h"
 
 namespace recomp::store {
 

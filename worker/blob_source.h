@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "messages/artifact_ref.h"
 #include "base/status.h"
+#include "messages/artifact_ref.h"
 
 namespace recomp::worker {
 

@@ -19,10 +19,10 @@ namespace {
 
 constexpr char kPoolPrefix[] = ".spare.";
 
-std::mutex g_mu;
+Mutex g_mu;
 // One recycler per root (device + inode) for the life of the process: its spares are only
 // known to it, so it must not be dropped while the root is in use.
-std::map<std::pair<dev_t, ino_t>, std::shared_ptr<DirRecycler>> g_recyclers;
+std::map<std::pair<dev_t, ino_t>, std::shared_ptr<DirRecycler>> g_recyclers GUARDED_BY(g_mu);
 
 // True when the directory open as `fd` has no entry but "." and ".." (read from its start).
 bool EmptyDir(int fd) {
@@ -89,7 +89,7 @@ void RemoveStalePools(const std::string& root) {
 Result<std::shared_ptr<DirRecycler>> DirRecycler::ForRoot(const std::string& root) {
   struct stat st;
   if (::stat(root.c_str(), &st) != 0) return ErrnoStatus("stat", root, errno);
-  std::lock_guard<std::mutex> lock(g_mu);
+  MutexLock lock(&g_mu);
   auto key = std::make_pair(st.st_dev, st.st_ino);
   if (auto it = g_recyclers.find(key); it != g_recyclers.end()) {
     struct stat pool;  // a root deleted and its inode reused: start over
@@ -107,8 +107,7 @@ Result<std::shared_ptr<DirRecycler>> DirRecycler::ForRoot(const std::string& roo
   std::shared_ptr<DirRecycler> r(new DirRecycler());
   r->pool_ = root + "/" + kPoolPrefix + suffix;
   if (::mkdir(r->pool_.c_str(), 0700) != 0) return ErrnoStatus("mkdir", r->pool_, errno);
-  r->pool_fd_ =
-      Fd(::open(r->pool_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  r->pool_fd_ = Fd(::open(r->pool_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!r->pool_fd_.valid()) return ErrnoStatus("open dir", r->pool_, errno);
   if (::fstat(r->pool_fd_.get(), &st) != 0) return ErrnoStatus("fstat", r->pool_, errno);
   r->uid_ = st.st_uid;  // what a directory we create here gets
@@ -118,7 +117,7 @@ Result<std::shared_ptr<DirRecycler>> DirRecycler::ForRoot(const std::string& roo
 }
 
 DirRecycler::~DirRecycler() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (pool_fd_.valid()) {
     for (const Spare& sp : spares_) (void)::unlinkat(pool_fd_.get(), sp.name.c_str(), AT_REMOVEDIR);
     for (const Spare& tree : trees_) RemoveSpareTree(tree);
@@ -131,7 +130,7 @@ DirRecycler::~DirRecycler() {
 Status DirRecycler::Make(const std::string& path, mode_t mode) {
   Spare spare{"", 0};
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (!spares_.empty()) {
       spare = std::move(spares_.back());
       spares_.pop_back();
@@ -147,7 +146,7 @@ Status DirRecycler::Make(const std::string& path, mode_t mode) {
     }
     // `path` exists or its parent does not (mkdir below says which), or the spare vanished.
     if (::faccessat(pool_fd_.get(), name, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       spares_.push_back(std::move(spare));
     }
   }
@@ -164,18 +163,17 @@ Status DirRecycler::Retire(int parent_fd, const std::string& name, const std::st
                            int dir_fd) {
   Fd opened;
   if (dir_fd < 0) {
-    opened = Fd(
-        ::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    opened = Fd(::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     dir_fd = opened.get();
   }
   Spare spare{"", 0};
   if (dir_fd >= 0 && Reusable(dir_fd, &spare.mode)) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (spares_.size() < kMaxSpares) spare.name = std::to_string(next_++);
   }
   if (!spare.name.empty() && ::renameat2(parent_fd, name.c_str(), pool_fd_.get(),
                                          spare.name.c_str(), RENAME_NOREPLACE) == 0) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     spares_.push_back(std::move(spare));
     return Status::Ok();
   }
@@ -186,12 +184,12 @@ Status DirRecycler::Retire(int parent_fd, const std::string& name, const std::st
 }
 
 size_t DirRecycler::spares() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return spares_.size();
 }
 
 size_t DirRecycler::trees() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return trees_.size();
 }
 
@@ -205,7 +203,7 @@ void DirRecycler::RemoveSpareTree(const Spare& tree) const {
 Result<std::vector<std::string>> DirRecycler::MakeTree(const std::string& path, mode_t mode) {
   Spare tree;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (!trees_.empty()) {
       tree = std::move(trees_.back());
       trees_.pop_back();
@@ -219,7 +217,7 @@ Result<std::vector<std::string>> DirRecycler::MakeTree(const std::string& path, 
       0) {
     // `path` exists or its parent does not (Make says which), or the spare vanished.
     if (::faccessat(pool_fd_.get(), tree.name.c_str(), F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       trees_.push_back(std::move(tree));
     }
     RECOMP_RETURN_IF_ERROR(Make(path, mode));
@@ -247,12 +245,12 @@ Status DirRecycler::RetireTree(int parent_fd, const std::string& name, const std
   for (const std::string& s : skeleton) top_children += s.find('/') == std::string::npos;
   Spare tree{"", 0, std::move(skeleton)};
   if (ReusableShape(dir_fd, top_children, &tree.mode)) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (trees_.size() < kMaxTrees) tree.name = "t" + std::to_string(next_++);
   }
   if (!tree.name.empty() && ::renameat2(parent_fd, name.c_str(), pool_fd_.get(), tree.name.c_str(),
                                         RENAME_NOREPLACE) == 0) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     trees_.push_back(std::move(tree));
     return Status::Ok();
   }

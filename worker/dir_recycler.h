@@ -1,8 +1,8 @@
 // DirRecycler: keeps the empty directories a worker would remove (a finished job's sandbox
 // skeleton) and renames them into place when it next needs a directory, because on some
-// filesystems rmdir is expensive while rename is not: ext4 mounted with `discard` (the dev VM)
-// frees a directory's block on rmdir and waits for the device to discard it, ~2.5-3 ms per
-// directory, i.e. ~10 ms per job for a sandbox's four directories; a rename costs ~0.1 ms.
+// filesystems rmdir is expensive while rename is not: ext4 mounted with `discard` frees a
+// directory's block on rmdir and waits for the device to discard it (docs/performance.md has
+// the figures).
 //
 // Spares live in <root>/.spare.<pid>.<hex>/ (one pool per process and root, same filesystem
 // as the sandboxes). Only a directory that is empty, small (one block), owned by the worker's
@@ -14,12 +14,12 @@
 #include <sys/types.h>
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
-#include "base/status.h"
+#include "base/mutex.h"
 #include "base/posix_file.h"
+#include "base/status.h"
 
 namespace recomp::worker {
 
@@ -74,10 +74,10 @@ class DirRecycler {
   Fd pool_fd_;
   uid_t uid_ = 0;
   gid_t gid_ = 0;
-  mutable std::mutex mu_;
-  std::vector<Spare> spares_;  // bare directories
-  std::vector<Spare> trees_;   // directories with their skeleton
-  uint64_t next_ = 0;
+  mutable Mutex mu_;
+  std::vector<Spare> spares_ GUARDED_BY(mu_);  // bare directories
+  std::vector<Spare> trees_ GUARDED_BY(mu_);   // directories with their skeleton
+  uint64_t next_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace recomp::worker

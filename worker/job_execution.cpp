@@ -146,7 +146,8 @@ void JobExecution::Conclude() {
         auto collected = sandbox_->CollectOutputs(job_.outputs, *ctx_.sink, producer_);
         if (collected.ok()) {
           result_.outcome = JobOutcome::kSucceeded;
-          for (const SandboxOutput& o : collected->files) result_.outputs.push_back({o.path, o.ref});
+          for (const SandboxOutput& o : collected->files)
+            result_.outputs.push_back({o.path, o.ref});
           std::sort(result_.outputs.begin(), result_.outputs.end());
           result_.log_ref = collected->log_ref;
           log_stored_ = true;

@@ -8,51 +8,54 @@ namespace recomp::worker {
 JobPool::JobPool(size_t max_threads) : max_threads_(max_threads < 1 ? 1 : max_threads) {}
 
 JobPool::~JobPool() {
+  std::vector<std::thread> threads;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
+    threads.swap(threads_);  // Submit is not called once destruction began
   }
-  work_cv_.notify_all();
-  for (std::thread& t : threads_) t.join();  // each drains the queue before leaving
+  work_cv_.SignalAll();
+  for (std::thread& t : threads) t.join();  // each drains the queue before leaving
 }
 
 void JobPool::Submit(std::function<void()> task) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   queue_.push_back(std::move(task));
   if (idle_ >= queue_.size() || threads_.size() >= max_threads_) {
-    work_cv_.notify_one();
+    work_cv_.Signal();
     return;
   }
   threads_.emplace_back([this] { Loop(); });
 }
 
 void JobPool::WaitIdle() {
-  std::unique_lock<std::mutex> lock(mu_);
-  idle_cv_.wait(lock, [&] { return queue_.empty() && running_ == 0; });
+  MutexLock lock(&mu_);
+  while (!queue_.empty() || running_ != 0) idle_cv_.Wait(&mu_);
 }
 
 size_t JobPool::threads() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return threads_.size();
 }
 
 void JobPool::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  mu_.Lock();
   for (;;) {
     ++idle_;
-    work_cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    while (!stop_ && queue_.empty()) work_cv_.Wait(&mu_);
     --idle_;
-    if (queue_.empty()) return;  // stopping, nothing left
+    if (queue_.empty()) break;  // stopping, nothing left
     std::function<void()> task = std::move(queue_.front());
     queue_.pop_front();
     ++running_;
-    lock.unlock();
+    mu_.Unlock();
     task();
     task = nullptr;  // destroy captures outside the lock, before reporting idle
-    lock.lock();
+    mu_.Lock();
     --running_;
-    idle_cv_.notify_all();
+    idle_cv_.SignalAll();
   }
+  mu_.Unlock();
 }
 
 }  // namespace recomp::worker

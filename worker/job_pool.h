@@ -4,13 +4,13 @@
 // the pool is destroyed. Thread-safe: Submit and WaitIdle may be called from any thread.
 #pragma once
 
-#include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
+
+#include "base/mutex.h"
 
 namespace recomp::worker {
 
@@ -23,22 +23,22 @@ class JobPool {
   JobPool& operator=(const JobPool&) = delete;
 
   // Queues `task`; an idle thread runs it, or a new one when fewer than max_threads exist.
-  void Submit(std::function<void()> task);
+  void Submit(std::function<void()> task) EXCLUDES(mu_);
   // Blocks until no task is queued or running.
-  void WaitIdle();
-  size_t threads() const;  // started so far
+  void WaitIdle() EXCLUDES(mu_);
+  size_t threads() const EXCLUDES(mu_);  // started so far
 
  private:
-  void Loop();
+  void Loop() EXCLUDES(mu_);
   const size_t max_threads_;
-  mutable std::mutex mu_;
-  std::condition_variable work_cv_;  // a task was queued, or stopping
-  std::condition_variable idle_cv_;  // a task finished
-  std::deque<std::function<void()>> queue_;
-  size_t idle_ = 0;     // threads waiting for work
-  size_t running_ = 0;  // tasks being run
-  bool stop_ = false;
-  std::vector<std::thread> threads_;
+  mutable Mutex mu_;
+  CondVar work_cv_;  // a task was queued, or stopping
+  CondVar idle_cv_;  // a task finished
+  std::deque<std::function<void()>> queue_ GUARDED_BY(mu_);
+  size_t idle_ GUARDED_BY(mu_) = 0;     // threads waiting for work
+  size_t running_ GUARDED_BY(mu_) = 0;  // tasks being run
+  bool stop_ GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_ GUARDED_BY(mu_);
 };
 
 }  // namespace recomp::worker

@@ -76,7 +76,8 @@ Status ValidateInputs(const std::vector<SandboxInput>& inputs, uint64_t max_inpu
                                      " inputs exceed the limit of " + std::to_string(max_inputs));
   }
   for (const SandboxInput& in : inputs) {
-    RECOMP_RETURN_IF_ERROR(ValidateRelativePath(in.path, "input path " + Quote(in.path.substr(0, 256)), false));
+    RECOMP_RETURN_IF_ERROR(
+        ValidateRelativePath(in.path, "input path " + Quote(in.path.substr(0, 256)), false));
     if (!by_path->emplace(in.path, &in).second) {
       return Status::InvalidArgument("input path " + Quote(in.path) + " is listed twice");
     }
@@ -139,13 +140,13 @@ Result<std::unique_ptr<JobSandbox>> JobSandbox::Create(const std::string& root,
     return ErrnoStatus("realpath", sandbox->work_dir_, errno);
   }
   sandbox->work_real_ = real;
-  WorkerLog().debug("sandbox {} created", dir);
+  WorkerLog()->debug("sandbox {} created", dir);
   return sandbox;
 }
 
 JobSandbox::~JobSandbox() {
   Status st = Remove();
-  if (!st.ok()) WorkerLog().error("removing sandbox {}: {}", dir_, st.ToString());
+  if (!st.ok()) WorkerLog()->error("removing sandbox {}: {}", dir_, st.ToString());
 }
 
 Status JobSandbox::Remove() {
@@ -255,7 +256,8 @@ Status JobSandbox::AddFile(const std::string& rel, const std::string& physical, 
 }
 
 Status JobSandbox::GatherOutput(const std::string& declared, Gathered* g) const {
-  RECOMP_RETURN_IF_ERROR(ValidateRelativePath(declared, "output path " + Quote(declared.substr(0, 256)), true));
+  RECOMP_RETURN_IF_ERROR(
+      ValidateRelativePath(declared, "output path " + Quote(declared.substr(0, 256)), true));
   bool want_dir = declared.back() == '/';
   std::string rel = want_dir ? declared.substr(0, declared.size() - 1) : declared;
   RECOMP_ASSIGN_OR_RETURN(std::string real, ResolveInside(rel));
@@ -326,8 +328,7 @@ Result<std::string> JobSandbox::LogForStorage() {
   uint64_t left = limits_.max_log_bytes;
   while (left > 0) {
     RECOMP_ASSIGN_OR_RETURN(
-        size_t n,
-        ReadSome(in.get(), buf.data(), std::min<uint64_t>(left, buf.size()), log_path_));
+        size_t n, ReadSome(in.get(), buf.data(), std::min<uint64_t>(left, buf.size()), log_path_));
     if (n == 0) break;
     RECOMP_RETURN_IF_ERROR(WriteAll(out.get(), buf.data(), n, tail_path));
     left -= n;

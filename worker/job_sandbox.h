@@ -12,16 +12,16 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.h"
 #include "messages/artifact_ref.h"
 #include "messages/codec.h"
-#include "base/status.h"
 #include "worker/blob_source.h"
 #include "worker/sandbox_tree.h"  // RemoveTree, for callers that clean up sandboxes
 
 namespace recomp::worker {
 
 struct SandboxLimits {
-  uint64_t max_inputs = wire::kMaxList;  // what one job message can carry
+  uint64_t max_inputs = wire::kMaxList;     // what one job message can carry
   uint64_t max_output_files = 100000;       // regular files over all declared outputs
   uint64_t max_output_bytes = 16ull << 30;  // sum of their sizes
   uint64_t max_log_bytes = 64ull << 20;     // a longer log is stored as its last bytes
@@ -60,11 +60,11 @@ class JobSandbox {
   std::string input_dir() const { return work_dir_ + "/in"; }
   const std::string& log_path() const { return log_path_; }  // outside work/: ProcessSpec::log_path
 
-  // Validates every path first (ValidateRelativePath of messages/stage_job.h, no trailing '/', no duplicates, no path both a
-  // file and a directory, count <= max_inputs) and creates nothing if one is bad. Then
-  // materialises each as in/<path> with no write bits, and makes in/ and its subdirectories
-  // read-only. Call once, before the job runs (also with no inputs): a sandbox made from a
-  // recycled tree may hold empty directories of an earlier job until this call prunes them.
+  // Validates every path first (ValidateRelativePath of messages/stage_job.h, no trailing '/', no
+  // duplicates, no path both a file and a directory, count <= max_inputs) and creates nothing if
+  // one is bad. Then materialises each as in/<path> with no write bits, and makes in/ and its
+  // subdirectories read-only. Call once, before the job runs (also with no inputs): a sandbox made
+  // from a recycled tree may hold empty directories of an earlier job until this call prunes them.
   Status MaterializeInputs(const std::vector<SandboxInput>& inputs, BlobSource& source);
 
   // OK when every materialised input is still the file we created, unwritten (same inode, size

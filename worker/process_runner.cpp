@@ -18,10 +18,10 @@
 
 #include <sys/prctl.h>
 
-#include "base/log.h"
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include "base/log.h"
 
 namespace recomp::worker {
 namespace {
@@ -202,7 +202,7 @@ int WaitStatusOf(const siginfo_t& info) {
 void KillGroup(pid_t pgid, int sig) {
   assert(pgid > 0);
   if (::kill(-pgid, sig) != 0 && errno != ESRCH) {
-    WorkerLog().warn("kill(-{}, {}): {}", pgid, SignalName(sig), ErrnoText(errno));
+    WorkerLog()->warn("kill(-{}, {}): {}", pgid, SignalName(sig), ErrnoText(errno));
   }
 }
 
@@ -230,11 +230,6 @@ void DescribeExit(int status, ProcessOutcome::Kind stop_kind, milliseconds timeo
 }
 
 }  // namespace
-
-spdlog::logger& WorkerLog() {
-  static const std::shared_ptr<spdlog::logger> logger = GetLogger("worker");
-  return *logger;
-}
 
 const char* OutcomeKindName(ProcessOutcome::Kind kind) {
   switch (kind) {
@@ -276,8 +271,7 @@ Result<std::unique_ptr<ProcessRunner>> ProcessRunner::Start(const ProcessSpec& s
 }
 
 Status ProcessRunner::Init() {
-  log_fd_ =
-      Fd(::open(spec_.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  log_fd_ = Fd(::open(spec_.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
   if (!log_fd_.valid()) return ErrnoStatus("open job log", spec_.log_path, errno);
   timer_fd_ = Fd(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
   if (!timer_fd_.valid()) return ErrnoStatus("timerfd_create", "", errno);
@@ -348,7 +342,7 @@ Status ProcessRunner::Watch() {
     deadline_ = start_ + spec_.timeout;
     ArmTimer(deadline_);
   }
-  WorkerLog().debug("spawned pid {} ({}) in {}", pid_, spec_.argv[0], spec_.working_dir);
+  WorkerLog()->debug("spawned pid {} ({}) in {}", pid_, spec_.argv[0], spec_.working_dir);
   return Status::Ok();
 }
 
@@ -358,7 +352,7 @@ void ProcessRunner::FinishSpawnFailed(const std::string& message) {
   outcome_.message = message;
   outcome_.wall_ms = MillisSince(start_, Clock::now());
   AppendToLog("recomp: spawn failed: " + message + "\n");
-  WorkerLog().warn("spawn failed: {}", message);
+  WorkerLog()->warn("spawn failed: {}", message);
   state_ = State::kDone;
   ArmTimer(Clock::now());  // make wait_fd readable so a poller notices at once
 }
@@ -371,13 +365,13 @@ void ProcessRunner::ArmTimer(Clock::time_point when) {
   spec.it_value.tv_nsec = ns % 1000000000;
   // steady_clock is CLOCK_MONOTONIC on Linux/libstdc++; a time in the past fires at once.
   if (::timerfd_settime(timer_fd_.get(), TFD_TIMER_ABSTIME, &spec, nullptr) != 0) {
-    WorkerLog().error("timerfd_settime: {}", ErrnoText(errno));
+    WorkerLog()->error("timerfd_settime: {}", ErrnoText(errno));
   }
 }
 
 void ProcessRunner::AppendToLog(const std::string& line) {
   if (::write(log_fd_.get(), line.data(), line.size()) < 0) {
-    WorkerLog().warn("append to job log {}: {}", spec_.log_path, ErrnoText(errno));
+    WorkerLog()->warn("append to job log {}: {}", spec_.log_path, ErrnoText(errno));
   }
 }
 
@@ -417,7 +411,7 @@ bool ProcessRunner::ReapGroup() {
     // Only this job's group: never another job's children, never waitpid(-1).
     if (WaitId(P_PGID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG, &usage) != 0) {
       if (errno == EINTR) continue;
-      if (errno != ECHILD) WorkerLog().warn("waitid(P_PGID, {}): {}", pid_, ErrnoText(errno));
+      if (errno != ECHILD) WorkerLog()->warn("waitid(P_PGID, {}): {}", pid_, ErrnoText(errno));
       return true;  // ECHILD: no child of ours is left in the group
     }
     if (info.si_pid == 0) return false;  // members alive, none exited yet
@@ -486,14 +480,14 @@ void ProcessRunner::Finish(Clock::time_point now, bool drained) {
     outcome_.kind = ProcessOutcome::Kind::kLost;
     outcome_.message =
         "exit status of pid " + std::to_string(pid_) + " was lost (reaped elsewhere?)";
-    WorkerLog().error("{}", outcome_.message);
+    WorkerLog()->error("{}", outcome_.message);
   } else {
     outcome_.max_rss_kb = leader_usage_.ru_maxrss;
     DescribeExit(leader_status_, stop_kind_, spec_.timeout, &outcome_);
   }
   if (!outcome_.group_drained) {
-    WorkerLog().warn("process group {} still has live members {} ms after SIGKILL", pid_,
-                     kGroupDrainLimit.count());
+    WorkerLog()->warn("process group {} still has live members {} ms after SIGKILL", pid_,
+                      kGroupDrainLimit.count());
   }
   pidfd_ = Fd();
   state_ = State::kDone;
@@ -510,7 +504,7 @@ ProcessRunner::~ProcessRunner() {
       rc = ::poll(&pfd, 1, static_cast<int>(kGroupDrainLimit.count()));
     } while (rc < 0 && errno == EINTR);
     if (rc <= 0) {
-      WorkerLog().error("pid {} did not die after SIGKILL; leaving it", pid_);
+      WorkerLog()->error("pid {} did not die after SIGKILL; leaving it", pid_);
       JobGroups::Get().Remove(pid_);  // its zombie, if ever, goes to the reaper
       return;
     }

@@ -13,17 +13,14 @@
 #include <string>
 #include <vector>
 
-#include "base/status.h"
+#include "base/log.h"
 #include "base/posix_file.h"
-
-namespace spdlog {
-class logger;
-}
+#include "base/status.h"
 
 namespace recomp::worker {
 
-// The spdlog logger "worker" shared by worker/ (registered on first use if nobody did).
-spdlog::logger& WorkerLog();
+// The worker package's logger ("worker", to stderr; base/log.h).
+inline const PackageLogger WorkerLog("worker");
 
 // How the child is started. Nothing is inherited from the worker except its uid/gid, rlimits and
 // umask: the environment is exactly `env`, stdin is /dev/null, fds >= 3 are closed, every signal

@@ -56,8 +56,7 @@ Status RemoveAt(int parent_fd, const std::string& name, const std::string& path,
     return ErrnoStatus("lstat", path, errno);
   }
   if (!S_ISDIR(st.st_mode)) {
-    if (::unlinkat(parent_fd, name.c_str(), 0) != 0)
-      return ErrnoStatus("unlink", path, errno);
+    if (::unlinkat(parent_fd, name.c_str(), 0) != 0) return ErrnoStatus("unlink", path, errno);
     return Status::Ok();
   }
   // A directory (not a symlink: lstat above, and nothing runs in the tree any more). The job

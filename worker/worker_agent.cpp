@@ -34,8 +34,8 @@ namespace {
 constexpr int kDrainLimit = 1000;  // messages handled per wake-up
 
 uint64_t Random64() {
-  static thread_local std::mt19937_64 rng{std::random_device{}() ^
-                                          static_cast<uint64_t>(::getpid()) << 32};
+  static thread_local std::mt19937_64 rng{std::random_device{}() ^ static_cast<uint64_t>(::getpid())
+                                                                       << 32};
   return rng();
 }
 
@@ -137,7 +137,7 @@ Status WorkerAgent::Connect() {
   if (auto mon = net::SocketMonitor::Start(ctx_, *socket_); mon.ok()) {
     monitor_.emplace(std::move(mon).value());
   } else {
-    WorkerLog().warn("worker {}: no socket monitor: {}", opt_.worker_id, mon.status().message());
+    WorkerLog()->warn("worker {}: no socket monitor: {}", opt_.worker_id, mon.status().message());
   }
   proto::WorkerHello h;
   h.worker_id = opt_.worker_id;
@@ -148,8 +148,8 @@ Status WorkerAgent::Connect() {
   h.pid = ::getpid();
   ++stats_.registrations;
   Send(proto::kReady, proto::EncodeWorkerHello(h));
-  WorkerLog().info("worker {}: READY sent to {} ({} slots)", opt_.worker_id, opt_.connect,
-                   opt_.slots);
+  WorkerLog()->info("worker {}: READY sent to {} ({} slots)", opt_.worker_id, opt_.connect,
+                    opt_.slots);
   return Status::Ok();
 }
 
@@ -165,7 +165,7 @@ void WorkerAgent::LogSocketEvents() {
   if (!monitor_) return;
   for (const net::SocketEvent& e : monitor_->Drain()) {
     if (e.kind == net::SocketEvent::Kind::kConnectRetried) continue;  // every retry: too chatty
-    WorkerLog().info("worker {}: {}", opt_.worker_id, net::Describe(e));
+    WorkerLog()->info("worker {}: {}", opt_.worker_id, net::Describe(e));
   }
 }
 
@@ -174,8 +174,8 @@ bool WorkerAgent::Send(std::string_view command, std::string body) {
   std::string err;
   net::SendResult r = net::Send(*socket_, net::Frames(proto::kTag, command, std::move(body)), &err);
   if (r != net::SendResult::kOk) {
-    WorkerLog().warn("worker {}: {} not sent: {}{}", opt_.worker_id, command, net::ToString(r),
-                     err.empty() ? "" : ": " + err);
+    WorkerLog()->warn("worker {}: {} not sent: {}{}", opt_.worker_id, command, net::ToString(r),
+                      err.empty() ? "" : ": " + err);
     return false;
   }
   last_sent_ = Clock::now();
@@ -194,7 +194,7 @@ void WorkerAgent::BrokerLost(const std::string& why) {
   uint32_t jitter = static_cast<uint32_t>(Random64() % (backoff_ms_ / 2 + 1));
   uint32_t delay = backoff_ms_ + jitter;
   reconnect_at_ = Clock::now() + Ms(delay);
-  WorkerLog().warn("worker {}: {}; reconnecting in {} ms", opt_.worker_id, why, delay);
+  WorkerLog()->warn("worker {}: {}; reconnecting in {} ms", opt_.worker_id, why, delay);
   backoff_ms_ = std::min(backoff_ms_ * 2, opt_.reconnect_max_ms);
 }
 
@@ -217,7 +217,7 @@ Status WorkerAgent::Run() {
     done_.clear();
   }
   CloseSocket();
-  WorkerLog().info("worker {}: stopped", opt_.worker_id);
+  WorkerLog()->info("worker {}: stopped", opt_.worker_id);
   return Status::Ok();
 }
 
@@ -229,8 +229,8 @@ Status WorkerAgent::Serve() {
     if (socket_) {
       Ms hb(opt_.heartbeat_ms);
       timeout = std::min(timeout, std::chrono::duration_cast<Ms>(last_sent_ + hb - now));
-      timeout = std::min(timeout,
-                         std::chrono::duration_cast<Ms>(last_heard_ + hb * opt_.liveness - now));
+      timeout =
+          std::min(timeout, std::chrono::duration_cast<Ms>(last_heard_ + hb * opt_.liveness - now));
     } else {
       timeout = std::min(timeout, std::chrono::duration_cast<Ms>(reconnect_at_ - now));
     }
@@ -255,8 +255,8 @@ Status WorkerAgent::Serve() {
     if (opt_.executor == Executor::kProcess && now >= next_reap_) {
       next_reap_ = now + kReapInterval;
       if (size_t k = JobGroups::Get().ReapEscapedZombies(); k > 0) {
-        WorkerLog().info("worker {}: reaped {} zombie(s) of processes that left their job's group",
-                         opt_.worker_id, k);
+        WorkerLog()->info("worker {}: reaped {} zombie(s) of processes that left their job's group",
+                          opt_.worker_id, k);
       }
     }
     if (socket_) {
@@ -292,8 +292,8 @@ Status WorkerAgent::DrainSocket() {
 void WorkerAgent::HandleMessage(const net::Received& message) {
   Result<net::Message> msg = net::Parse(proto::kTag, message);
   if (!msg.ok()) {
-    WorkerLog().warn("worker {}: ignoring malformed message: {}", opt_.worker_id,
-                     msg.status().message());
+    WorkerLog()->warn("worker {}: ignoring malformed message: {}", opt_.worker_id,
+                      msg.status().message());
     return;
   }
   const std::string& cmd = msg->command;
@@ -309,7 +309,7 @@ void WorkerAgent::HandleMessage(const net::Received& message) {
     BrokerLost("broker sent DISCONNECT (" + reason + ")");
     return;
   }
-  WorkerLog().warn("worker {}: ignoring unexpected command {}", opt_.worker_id, cmd);
+  WorkerLog()->warn("worker {}: ignoring unexpected command {}", opt_.worker_id, cmd);
 }
 
 void WorkerAgent::OnJob(const std::string& body) {
@@ -317,8 +317,8 @@ void WorkerAgent::OnJob(const std::string& body) {
   if (!job.ok()) {
     Result<proto::JobRef> ref = proto::DecodeJobRef(body);
     if (!ref.ok()) {
-      WorkerLog().warn("worker {}: ignoring undecodable JOB: {}", opt_.worker_id,
-                       job.status().message());
+      WorkerLog()->warn("worker {}: ignoring undecodable JOB: {}", opt_.worker_id,
+                        job.status().message());
       return;
     }
     StageResult r;
@@ -333,14 +333,14 @@ void WorkerAgent::OnJob(const std::string& body) {
     r.worker = opt_.worker_id;
     r.outcome = JobOutcome::kError;
     r.message = "worker could not decode the job: " + job.status().message();
-    WorkerLog().warn("worker {}: {}", opt_.worker_id, r.message);
+    WorkerLog()->warn("worker {}: {}", opt_.worker_id, r.message);
     SendResult(r);
     return;
   }
   proto::JobRef key{job->job_id, job->attempt};
   if (jobs_.count(key) != 0) {
-    WorkerLog().info("worker {}: duplicate JOB {} attempt {}: already running", opt_.worker_id,
-                     key.job_id, key.attempt);
+    WorkerLog()->info("worker {}: duplicate JOB {} attempt {}: already running", opt_.worker_id,
+                      key.job_id, key.attempt);
     return;
   }
   StageResult base = ResultFor(AttemptOf(*job));
@@ -354,8 +354,8 @@ void WorkerAgent::OnJob(const std::string& body) {
   }
   if (jobs_.size() >= opt_.slots) {
     base.outcome = JobOutcome::kError;
-    base.message = "worker " + opt_.worker_id + " has no free slot (" +
-                   std::to_string(opt_.slots) + " busy)";
+    base.message =
+        "worker " + opt_.worker_id + " has no free slot (" + std::to_string(opt_.slots) + " busy)";
     SendResult(base);
     return;
   }
@@ -372,8 +372,8 @@ void WorkerAgent::OnJob(const std::string& body) {
   RunningJob* p = rj.get();
   jobs_.emplace(key, std::move(rj));
   ++stats_.jobs_started;
-  WorkerLog().info("worker {}: job {} attempt {} ({} shard {}) started", opt_.worker_id,
-                   p->job.job_id, p->job.attempt, p->job.stage, p->job.shard);
+  WorkerLog()->info("worker {}: job {} attempt {} ({} shard {}) started", opt_.worker_id,
+                    p->job.job_id, p->job.attempt, p->job.stage, p->job.shard);
   if (!pool_) pool_ = std::make_unique<JobPool>(opt_.slots + 1);  // +1: one may be cleaning up
   pool_->Submit([this, p] { Execute(p); });
 }
@@ -381,18 +381,18 @@ void WorkerAgent::OnJob(const std::string& body) {
 void WorkerAgent::OnCancel(const std::string& body) {
   Result<proto::JobRef> ref = proto::DecodeJobRef(body);
   if (!ref.ok()) {
-    WorkerLog().warn("worker {}: ignoring undecodable CANCEL_JOB: {}", opt_.worker_id,
-                     ref.status().message());
+    WorkerLog()->warn("worker {}: ignoring undecodable CANCEL_JOB: {}", opt_.worker_id,
+                      ref.status().message());
     return;
   }
   auto it = jobs_.find(*ref);
   if (it == jobs_.end()) {
-    WorkerLog().info("worker {}: CANCEL_JOB for job {} attempt {} not running", opt_.worker_id,
-                     ref->job_id, ref->attempt);
+    WorkerLog()->info("worker {}: CANCEL_JOB for job {} attempt {} not running", opt_.worker_id,
+                      ref->job_id, ref->attempt);
     return;
   }
-  WorkerLog().info("worker {}: cancelling job {} attempt {}", opt_.worker_id, ref->job_id,
-                   ref->attempt);
+  WorkerLog()->info("worker {}: cancelling job {} attempt {}", opt_.worker_id, ref->job_id,
+                    ref->attempt);
   it->second->control->Cancel(false);
 }
 
@@ -406,9 +406,9 @@ void WorkerAgent::ReapFinished() {
     auto it = jobs_.find(proto::JobRef{p->job.job_id, p->job.attempt});
     if (it == jobs_.end() || it->second.get() != p) continue;
     if (!p->control->orphaned() && socket_) {
-      WorkerLog().info("worker {}: job {} attempt {} {}{}", opt_.worker_id, p->job.job_id,
-                       p->job.attempt, ToString(p->result.outcome),
-                       p->result.message.empty() ? "" : ": " + p->result.message);
+      WorkerLog()->info("worker {}: job {} attempt {} {}{}", opt_.worker_id, p->job.job_id,
+                        p->job.attempt, ToString(p->result.outcome),
+                        p->result.message.empty() ? "" : ": " + p->result.message);
       SendResult(p->result);
     }
     jobs_.erase(it);

@@ -17,9 +17,9 @@
 
 #include "broker/broker.h"
 #include "messages/protocol.h"
-#include "net/framing.h"
 #include "messages/stage_job.h"
 #include "messages/stage_result.h"
+#include "net/framing.h"
 
 namespace recomp::broker::testing {
 
@@ -76,7 +76,7 @@ class Peer {
 
   // Next message within `timeout`, skipping commands in `skip`.
   std::optional<net::Message> Recv(Ms timeout, const std::set<std::string>& skip = {
-                                                     "HEARTBEAT", "WORKER_LIST"}) {
+                                                   "HEARTBEAT", "WORKER_LIST"}) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       auto left = std::chrono::duration_cast<Ms>(deadline - std::chrono::steady_clock::now());
@@ -98,7 +98,7 @@ class Peer {
   }
   // Waits for `cmd`, failing the test on any other (non-skipped) command or a timeout.
   net::Message Expect(std::string_view cmd, Ms timeout = 3000ms,
-                        const std::set<std::string>& skip = {"HEARTBEAT", "WORKER_LIST"}) {
+                      const std::set<std::string>& skip = {"HEARTBEAT", "WORKER_LIST"}) {
     auto m = Recv(timeout, skip);
     REQUIRE_MESSAGE(m.has_value(), "timed out waiting for " << cmd);
     REQUIRE_MESSAGE(m->command == cmd, "expected " << cmd << ", got " << m->command);

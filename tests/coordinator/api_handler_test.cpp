@@ -73,7 +73,8 @@ struct Api {
   std::vector<std::string> Request(std::string_view command, std::string body,
                                    Effects* out = nullptr) {
     std::vector<std::string> frames = {"client-1"};
-    for (auto& f : net::Frames(proto::kTag, command, std::move(body))) frames.push_back(std::move(f));
+    for (auto& f : net::Frames(proto::kTag, command, std::move(body)))
+      frames.push_back(std::move(f));
     return Send(frames, out);
   }
 };
@@ -263,7 +264,8 @@ TEST_CASE("api: SUBMIT, STATUS, LIST, WORKERS, RESULTS, AUDIT, CANCEL") {
   Effects fx;
   // A REQ client: identity + empty delimiter.
   std::vector<std::string> frames = {"req-7", ""};
-  for (auto& f : net::Frames(proto::kTag, proto::kSubmit, EncodeRunSubmission(a.sub))) frames.push_back(f);
+  for (auto& f : net::Frames(proto::kTag, proto::kSubmit, EncodeRunSubmission(a.sub)))
+    frames.push_back(f);
   auto submitted = DecodeRunStatus(OkBody(a.Send(frames, &fx), {"req-7", ""}));
   REQUIRE(submitted.ok());
   CHECK(submitted->run_id == "run-1");
@@ -337,7 +339,8 @@ TEST_CASE("api: replay serves the log in pages and refuses malformed requests") 
   a.Request(proto::kCancelRun, RunIdBody("run-1"));
   // Log: 1 run-1 requested, 2 run-2 requested, 3 run-1 completed.
   auto replay = [&](nlohmann::json req, size_t max_batch = 1000) {
-    auto reply = a.api->Replay(net::Frames(proto::kTag, proto::kReplay, proto::JsonBody(req)), max_batch);
+    auto reply =
+        a.api->Replay(net::Frames(proto::kTag, proto::kReplay, proto::JsonBody(req)), max_batch);
     REQUIRE(reply.size() == 3);
     REQUIRE_MESSAGE(reply[1] == "OK", proto::DecodeError(reply[2]).ToString());
     auto j = proto::BodyJson(reply[2], "replay");
@@ -377,10 +380,13 @@ TEST_CASE("api: replay serves the log in pages and refuses malformed requests") 
   error({"RCP9", "REPLAY", proto::EmptyBody()}, "bad tag");
   error({"RCP1", "REPLAY"}, "expected 3 frames");
   error({"RCP1", "REPLAY", "\xc1"}, "replay: malformed");
-  error(net::Frames(proto::kTag, proto::kReplay, proto::JsonBody(nlohmann::json::array())), "expected a map");
+  error(net::Frames(proto::kTag, proto::kReplay, proto::JsonBody(nlohmann::json::array())),
+        "expected a map");
   error(net::Frames(proto::kTag, proto::kReplay, proto::JsonBody({{"from", -1}})), "replay.from");
-  error(net::Frames(proto::kTag, proto::kReplay, proto::JsonBody({{"limit", "10"}})), "replay.limit");
-  error(net::Frames(proto::kTag, proto::kReplay, proto::JsonBody({{"run_id", 5}})), "replay.run_id");
+  error(net::Frames(proto::kTag, proto::kReplay, proto::JsonBody({{"limit", "10"}})),
+        "replay.limit");
+  error(net::Frames(proto::kTag, proto::kReplay, proto::JsonBody({{"run_id", 5}})),
+        "replay.run_id");
 }
 
 // Regression (fixed in 7c04324): the CANCEL reply carried the status from before the cancel,

@@ -1,7 +1,7 @@
 // Job IDs: a committed golden value, sensitivity to every field, insensitivity to ordering, and
 // an unambiguous encoding.
-#include "base/blake2b.h"
 #include "coordinator/job_id.h"
+#include "base/blake2b.h"
 
 #include <doctest/doctest.h>
 

@@ -3,8 +3,8 @@
 // blob is gone), retries with backoff, worker-loss re-offers and their cap, stale results,
 // cancel, the cloud gate, refused submissions, and resuming after a crash. Every Effects value
 // is persisted through a RunStore batch exactly as CoordinatorService::Flush does.
-#include "base/blake2b.h"
 #include "coordinator/run_engine.h"
+#include "base/blake2b.h"
 
 #include <doctest/doctest.h>
 

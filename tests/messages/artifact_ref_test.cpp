@@ -3,8 +3,8 @@
 
 #include <vector>
 
-#include "messages/artifact_ref.h"
 #include "base/clock.h"
+#include "messages/artifact_ref.h"
 
 using namespace recomp;
 

@@ -16,7 +16,9 @@ using recomp::testing::Ref;
 namespace {
 
 // The digest whose ref is Ref(c).
-Digest D(char c) { return ParseArtifactRef(Ref(c)).value(); }
+Digest D(char c) {
+  return ParseArtifactRef(Ref(c)).value();
+}
 
 bool Has(const Status& s, const std::string& text) {
   return s.message().find(text) != std::string::npos;

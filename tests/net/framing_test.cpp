@@ -95,7 +95,6 @@ TEST_CASE("Frames and EmptyBody") {
   CHECK(*j == nlohmann::json::object());
 }
 
-
 TEST_CASE("Parse of a received message refuses a truncated one with its real frame count") {
   net::Received r;
   r.frames = {"RCP1", "STATUS", ""};
@@ -115,7 +114,8 @@ TEST_CASE("A tag is a parameter: another protocol's tag is refused by this one's
   CHECK(Has(m.status(), "expected \"RCP1\""));
 }
 
-TEST_CASE("SplitEnvelope splits at the tag after the identity; FallbackEnvelope keeps REQ's delimiter") {
+TEST_CASE(
+    "SplitEnvelope splits at the tag after the identity; FallbackEnvelope keeps REQ's delimiter") {
   auto dealer = net::SplitEnvelope(proto::kTag, {"id", "RCP1", "STATUS", "b"});
   REQUIRE(dealer.ok());
   CHECK(dealer->envelope == std::vector<std::string>{"id"});

@@ -79,7 +79,7 @@ TEST_CASE("the monitor reports a failed handshake with a peer that is not ZeroMQ
     zmq::context_t ctx;
     auto client = net::MakeSocket(ctx, zmq::socket_type::dealer);
     REQUIRE(client.ok());
-    client->set(zmq::sockopt::reconnect_ivl, 60000);  // one attempt is enough here
+    client->set(zmq::sockopt::reconnect_ivl, 60000);     // one attempt is enough here
     auto mon = net::SocketMonitor::Start(ctx, *client);  // destroyed before the socket
     REQUIRE(mon.ok());
     std::string ep = "tcp://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));

@@ -2,8 +2,8 @@
 // same ToJson the CLI uses, so tests/python/test_schemas.py can validate what the code emits.
 #include <cstdio>
 
-#include "messages/artifact_record.h"
 #include "base/clock.h"
+#include "messages/artifact_record.h"
 #include "messages/event.h"
 #include "messages/run_status.h"
 #include "messages/run_submission.h"

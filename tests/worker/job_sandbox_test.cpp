@@ -22,9 +22,9 @@
 namespace recomp::worker {
 namespace {
 
+using recomp::ValidateRelativePath;
 using testing::NoSandboxLeft;
 using testing::TempDir;
-using recomp::ValidateRelativePath;
 
 namespace fs = std::filesystem;
 using Code = Status::Code;
@@ -43,46 +43,16 @@ Digest DigestOf(uint8_t n) {
   return d;
 }
 
-// Writes blobs as fresh read-only files (like a store copy would).
-class FakeSource : public BlobSource {
+// The sink every sandbox test expects its producer from.
+class FakeSink : public testing::MemorySink {
  public:
-  std::map<Digest, std::string> blobs;
-  int calls = 0;
-  Status Materialize(const Digest& digest, const std::string& dest) override {
-    ++calls;
-    auto it = blobs.find(digest);
-    if (it == blobs.end()) return Status::NotFound("no blob " + digest.Ref());
-    int fd = ::open(dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) return Status::IOError("create " + dest);
-    bool ok = ::write(fd, it->second.data(), it->second.size()) ==
-              static_cast<ssize_t>(it->second.size());
-    ::close(fd);
-    return ok ? Status::Ok() : Status::IOError("write " + dest);  // left writable on purpose
-  }
-};
-
-// Content-addressed in memory: equal bytes give equal refs. Records each commit.
-class FakeSink : public BlobSink {
- public:
-  std::map<std::string, std::string> blobs;  // ref -> bytes
-  std::vector<std::vector<std::string>> commits;
   Result<std::vector<std::string>> PutFiles(const std::vector<std::string>& paths,
                                             const std::string& producer) override {
     CHECK(producer == "job j1 attempt 1");
-    commits.push_back(paths);
-    std::vector<std::string> refs;
-    for (const auto& p : paths) {
-      std::string bytes = ReadFile(p);
-      char hex[17];
-      std::snprintf(hex, sizeof hex, "%016zx", std::hash<std::string>{}(bytes));
-      std::string ref = "artifact://" + std::string(hex) + hex + hex + hex;
-      blobs[ref] = bytes;
-      refs.push_back(ref);
-    }
-    return refs;
+    return MemorySink::PutFiles(paths, producer);
   }
-  std::string Bytes(const std::string& ref) { return blobs.at(ref); }
 };
+using testing::FakeSource;
 
 std::unique_ptr<JobSandbox> MakeSandbox(const TempDir& root, SandboxLimits limits = {}) {
   auto sb = JobSandbox::Create(root / "sandboxes", "j1", 1, limits);

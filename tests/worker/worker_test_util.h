@@ -6,9 +6,18 @@
 
 #include <doctest/doctest.h>
 
-#include <filesystem>
-#include <string>
+#include <fcntl.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "worker/blob_source.h"
 #include "worker/job_sandbox.h"
 
 namespace recomp::worker::testing {
@@ -45,5 +54,48 @@ inline bool NoSandboxLeft(const std::string& root) {
   }
   return true;
 }
+
+// Writes blobs as fresh files (like a store copy would), left writable on purpose.
+class FakeSource : public BlobSource {
+ public:
+  std::map<Digest, std::string> blobs;
+  int calls = 0;
+  Status Materialize(const Digest& digest, const std::string& dest) override {
+    ++calls;
+    auto it = blobs.find(digest);
+    if (it == blobs.end()) return Status::NotFound("no blob " + digest.Ref());
+    int fd = ::open(dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) return Status::IOError("create " + dest);
+    bool ok = ::write(fd, it->second.data(), it->second.size()) ==
+              static_cast<ssize_t>(it->second.size());
+    ::close(fd);
+    return ok ? Status::Ok() : Status::IOError("write " + dest);
+  }
+};
+
+// Content-addressed in memory: equal bytes give equal refs. Records each commit.
+class MemorySink : public BlobSink {
+ public:
+  std::map<std::string, std::string> blobs;  // ref -> bytes
+  std::vector<std::vector<std::string>> commits;
+  std::vector<std::string> producers;
+  Result<std::vector<std::string>> PutFiles(const std::vector<std::string>& paths,
+                                            const std::string& producer) override {
+    commits.push_back(paths);
+    producers.push_back(producer);
+    std::vector<std::string> refs;
+    for (const auto& p : paths) {
+      std::ifstream in(p, std::ios::binary);
+      std::string bytes((std::istreambuf_iterator<char>(in)), {});
+      char hex[17];
+      std::snprintf(hex, sizeof hex, "%016zx", std::hash<std::string>{}(bytes));
+      std::string ref = "artifact://" + std::string(hex) + hex + hex + hex;
+      blobs[ref] = bytes;
+      refs.push_back(ref);
+    }
+    return refs;
+  }
+  std::string Bytes(const std::string& ref) { return blobs.at(ref); }
+};
 
 }  // namespace recomp::worker::testing
