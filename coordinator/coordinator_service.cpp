@@ -6,10 +6,12 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "base/digest.h"
 #include "coordinator/api_handler.h"
 #include "coordinator/log.h"
 #include "coordinator/pinner.h"
 #include "messages/protocol.h"
+#include "messages/run_lifecycle.h"
 #include "messages/stage_result.h"
 #include "net/framing.h"
 #include "net/socket.h"
@@ -19,6 +21,9 @@ namespace {
 
 constexpr int kDrainLimit = 1000;  // messages per socket per loop turn: bounds one batch
 constexpr int kReplayLimit = 64;   // replay requests per loop turn
+// The longest subscription the events endpoint reads: event type names are short. A longer
+// one makes libzmq drop the subscriber's connection (ZMQ_MAXMSGSIZE).
+constexpr size_t kMaxSubscriptionBytes = 256;
 
 net::SocketOptions Hwm(int hwm) {
   net::SocketOptions o;
@@ -41,6 +46,10 @@ struct CoordinatorService::Impl {
 
   Status Flush(Effects& fx);
   void HandleLink(const net::Received& m, Effects* fx);
+  // A (un)subscription from an events subscriber: accepted only for a prefix of a known event
+  // type, so no subscriber can grow the socket's topic trie.
+  void HandleSubscription(const net::Received& m);
+  uint64_t refused_subscriptions = 0;
   // Sends and logs what was not sent: every caller's next step does not depend on the send
   // (lost DISPATCHes and replies are recovered by the peers' own retries and timeouts).
   void SendOrLog(zmq::socket_t& s, const std::vector<std::string>& frames, const char* what);
@@ -69,6 +78,24 @@ Status CoordinatorService::Impl::Drain(zmq::socket_t& s, int limit, F&& fn) {
   return Status::Ok();
 }
 
+void CoordinatorService::Impl::HandleSubscription(const net::Received& m) {
+  if (m.frames.size() != 1 || m.truncated() || m.frames[0].empty() ||
+      (m.frames[0][0] != 0 && m.frames[0][0] != 1)) {
+    return;  // not a subscription message: XPUB passes only those up; ignore anything else
+  }
+  const bool subscribe = m.frames[0][0] == 1;
+  std::string_view topic = std::string_view(m.frames[0]).substr(1);
+  if (!IsEventTopicPrefix(topic)) {
+    if (refused_subscriptions++ % 1000 == 0) {
+      log->warn("events: refused a subscription to an unknown topic '{}' ({} so far)",
+                Printable(topic.substr(0, 64)), refused_subscriptions);
+    }
+    return;
+  }
+  Status s = subscribe ? net::Subscribe(events, topic) : net::Unsubscribe(events, topic);
+  if (!s.ok()) log->warn("events: {}", s.ToString());
+}
+
 Result<std::unique_ptr<CoordinatorService>> CoordinatorService::Create(
     zmq::context_t& ctx, ServiceOptions opts, store::ArtifactStore* store) {
   std::unique_ptr<CoordinatorService> svc(new CoordinatorService());
@@ -79,8 +106,10 @@ Result<std::unique_ptr<CoordinatorService>> CoordinatorService::Create(
   impl->engine = std::make_unique<RunEngine>(opts.engine, impl->runs.get(), store, last);
   RECOMP_ASSIGN_OR_RETURN(impl->api, net::MakeSocket(ctx, zmq::socket_type::router, Hwm(10000)));
   RECOMP_ASSIGN_OR_RETURN(impl->replay, net::MakeSocket(ctx, zmq::socket_type::router, Hwm(10000)));
-  RECOMP_ASSIGN_OR_RETURN(impl->events,
-                          net::MakeSocket(ctx, zmq::socket_type::pub, Hwm(opts.events_hwm)));
+  net::SocketOptions events_opts = Hwm(opts.events_hwm);
+  events_opts.xpub_manual = true;  // only known topics are accepted (HandleSubscription)
+  events_opts.max_frame_bytes = kMaxSubscriptionBytes;
+  RECOMP_ASSIGN_OR_RETURN(impl->events, net::MakeSocket(ctx, zmq::socket_type::xpub, events_opts));
   RECOMP_ASSIGN_OR_RETURN(impl->link, net::MakeSocket(ctx, zmq::socket_type::dealer, Hwm(200000)));
   RECOMP_ASSIGN_OR_RETURN(svc->api_ep_, net::Bind(impl->api, opts.api_endpoint, "api"));
   RECOMP_ASSIGN_OR_RETURN(svc->events_ep_, net::Bind(impl->events, opts.events_endpoint, "events"));
@@ -167,11 +196,14 @@ Status CoordinatorService::Run() {
     long timeout = (wake < 0 || wake > 100) ? 100 : static_cast<long>(wake);
     zmq::pollitem_t items[] = {{m.api.handle(), 0, ZMQ_POLLIN, 0},
                                {m.link.handle(), 0, ZMQ_POLLIN, 0},
-                               {m.replay.handle(), 0, ZMQ_POLLIN, 0}};
-    if (Status s = net::Poll(items, 3, std::chrono::milliseconds(timeout)); !s.ok()) {
+                               {m.replay.handle(), 0, ZMQ_POLLIN, 0},
+                               {m.events.handle(), 0, ZMQ_POLLIN, 0}};
+    if (Status s = net::Poll(items, 4, std::chrono::milliseconds(timeout)); !s.ok()) {
       if (s.code() == Status::Code::kCancelled) continue;  // EINTR
       return s;
     }
+    RECOMP_RETURN_IF_ERROR(
+        m.Drain(m.events, kDrainLimit, [&](const net::Received& r) { m.HandleSubscription(r); }));
     Effects batch;
     RECOMP_RETURN_IF_ERROR(
         m.Drain(m.link, kDrainLimit, [&](const net::Received& r) { m.HandleLink(r, &batch); }));

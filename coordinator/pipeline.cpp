@@ -9,25 +9,27 @@
 #include <sstream>
 #include <system_error>
 
-#include "coordinator/job_plan.h"  // ValidateRelativePath: the working-dir path rules
+#include "coordinator/job_plan.h"
+#include "coordinator/pipeline_graph.h"  // ValidateRelativePath: the working-dir path rules
 
 namespace recomp::coordinator {
 namespace {
 
-constexpr std::string_view kStageKeys[] = {"name",       "needs",     "command", "outputs",
-                                           "shards",     "timeout_s", "retries", "env",
-                                           "validation", "salt",      "module",  "shard_inputs"};
+constexpr std::string_view kStageKeys[] = {
+    "name", "needs",      "command", "outputs", "shards",       "timeout_s",       "retries",
+    "env",  "validation", "salt",    "module",  "shard_inputs", "retry_exit_codes"};
 constexpr std::string_view kTopKeys[] = {"tools", "stages", "tool_refs"};
 
 // Where errors are reported: "<source>:<line>: <message>".
 struct Ctx {
   std::string_view source;
-  Status Error(const toml::node* at, const std::string& msg) const {
+  Status Error(const toml::node* at, const std::string& msg,
+               Status::Code code = Status::Code::kInvalidArgument) const {
     std::string where(source);
     if (at != nullptr && at->source().begin.line > 0) {
       where += ":" + std::to_string(at->source().begin.line);
     }
-    return Status::InvalidArgument(where + ": " + msg);
+    return Status(code, where + ": " + msg);
   }
   Status WrongType(const toml::node& n, const std::string& what, std::string_view want) const;
 };
@@ -162,6 +164,29 @@ Status ReadEnv(const Ctx& c, const toml::node& n, const std::string& what,
   return Status::Ok();
 }
 
+// A list of distinct exit codes 1..255, at most kMaxRetryExitCodes.
+Status ReadExitCodes(const Ctx& c, const toml::node& n, const std::string& what,
+                     std::vector<int32_t>* out) {
+  const auto* arr = n.as_array();
+  if (arr == nullptr) return c.WrongType(n, what, "an array of integers");
+  if (arr->size() > kMaxRetryExitCodes) {
+    return c.Error(&n, what + " lists more than " + std::to_string(kMaxRetryExitCodes) + " codes");
+  }
+  for (const toml::node& e : *arr) {
+    const auto* i = e.as_integer();
+    if (i == nullptr) return c.WrongType(e, what + " element", "an integer");
+    int64_t code = i->get();
+    if (code < 1 || code > 255) {
+      return c.Error(&e, what + " element " + std::to_string(code) + " is not an exit code 1..255");
+    }
+    if (std::find(out->begin(), out->end(), code) != out->end()) {
+      return c.Error(&e, what + " lists " + std::to_string(code) + " twice");
+    }
+    out->push_back(static_cast<int32_t>(code));
+  }
+  return Status::Ok();
+}
+
 // Reads one key of a [[stages]] entry into `s`.
 Status ReadStageKey(const Ctx& c, std::string_view key, const toml::node& v, Stage* s) {
   const std::string what = "stage '" + s->name + "': " + std::string(key);
@@ -173,6 +198,7 @@ Status ReadStageKey(const Ctx& c, std::string_view key, const toml::node& v, Sta
   if (key == "timeout_s") return ReadUint(c, v, what, 1, kMaxTimeoutS, &s->timeout_s);
   if (key == "retries") return ReadUint(c, v, what, 0, kMaxRetries, &s->retries);
   if (key == "env") return ReadEnv(c, v, what, &s->env);
+  if (key == "retry_exit_codes") return ReadExitCodes(c, v, what, &s->retry_exit_codes);
   if (key == "salt") return ReadString(c, v, what, &s->salt);
   if (key == "validation" || key == "module") {
     if (!v.is_boolean()) return c.WrongType(v, what, "a boolean");
@@ -235,6 +261,15 @@ Status CheckOutputs(const Ctx& c, const toml::node& at, const Stage& s) {
 }
 
 Status CheckStage(const Ctx& c, const toml::table& t, const Stage& s) {
+  size_t env_bytes = 0;
+  for (const auto& [k, v] : s.env) env_bytes += k.size() + v.size();
+  if (env_bytes > kMaxStageEnvBytes) {
+    return c.Error(t.get("env"),
+                   "stage '" + s.name + "': env is " + std::to_string(env_bytes) +
+                       " bytes, more than " + std::to_string(kMaxStageEnvBytes) +
+                       ": pass large data as a tool or module file instead",
+                   Status::Code::kResourceExhausted);
+  }
   for (std::string_view req : {"command", "outputs"}) {
     if (!t.contains(req))
       return c.Error(&t, "stage '" + s.name + "': missing required key '" + std::string(req) + "'");
@@ -263,91 +298,6 @@ Result<Stage> ReadStage(const Ctx& c, const toml::node& n, size_t index) {
   for (auto&& [key, value] : *t) RECOMP_RETURN_IF_ERROR(ReadStageKey(c, key.str(), value, &s));
   RECOMP_RETURN_IF_ERROR(CheckStage(c, *t, s));
   return s;
-}
-
-size_t IndexOf(const Pipeline& p, std::string_view name) {
-  const Stage* s = p.FindStage(name);
-  assert(s != nullptr && "needs are checked before ordering");
-  return static_cast<size_t>(s - p.stages.data());
-}
-
-// Called when no unfinished stage is ready: every unfinished stage has an unfinished need, so
-// following first unfinished needs from any of them must revisit a stage. Returns "a -> b -> a".
-std::string DescribeCycle(const Pipeline& p, const std::vector<bool>& done) {
-  std::vector<size_t> path;
-  size_t i = static_cast<size_t>(std::find(done.begin(), done.end(), false) - done.begin());
-  while (std::find(path.begin(), path.end(), i) == path.end()) {
-    path.push_back(i);
-    for (const std::string& n : p.stages[i].needs) {
-      if (!done[IndexOf(p, n)]) {
-        i = IndexOf(p, n);
-        break;
-      }
-    }
-  }
-  std::string out;
-  for (auto it = std::find(path.begin(), path.end(), i); it != path.end(); ++it) {
-    out += p.stages[*it].name + " -> ";
-  }
-  return out + p.stages[i].name;
-}
-
-// Kahn's algorithm, always taking the earliest-declared ready stage; fails naming a cycle.
-Status Order(const Ctx& c, Pipeline& p) {
-  std::vector<bool> done(p.stages.size(), false);
-  while (p.order.size() < p.stages.size()) {
-    size_t next = 0;
-    for (; next < p.stages.size(); ++next) {
-      const auto& needs = p.stages[next].needs;
-      if (!done[next] && std::all_of(needs.begin(), needs.end(),
-                                     [&](const std::string& n) { return done[IndexOf(p, n)]; })) {
-        break;
-      }
-    }
-    if (next == p.stages.size()) {
-      return c.Error(nullptr, "dependency cycle in needs: " + DescribeCycle(p, done));
-    }
-    done[next] = true;
-    p.order.push_back(p.stages[next].name);
-  }
-  return Status::Ok();
-}
-
-// Cross-stage checks: unique names, known needs, no cycle, at most one validation stage.
-Status CheckGraph(const Ctx& c, const toml::array& arr, Pipeline& p) {
-  std::map<std::string, size_t> seen;
-  const Stage* validation = nullptr;
-  for (size_t i = 0; i < p.stages.size(); ++i) {
-    const Stage& s = p.stages[i];
-    if (!seen.emplace(s.name, i).second)
-      return c.Error(arr.get(i), "duplicate stage name '" + s.name + "'");
-    if (s.validation && validation != nullptr) {
-      return c.Error(arr.get(i), "stages '" + validation->name + "' and '" + s.name +
-                                     "' both set validation = true; at most one stage may");
-    }
-    if (s.validation) validation = &s;
-  }
-  for (size_t i = 0; i < p.stages.size(); ++i) {
-    std::set<std::string> needs;
-    for (const std::string& n : p.stages[i].needs) {
-      if (!seen.count(n))
-        return c.Error(arr.get(i),
-                       "stage '" + p.stages[i].name + "' needs unknown stage '" + n + "'");
-      if (!needs.insert(n).second)
-        return c.Error(arr.get(i),
-                       "stage '" + p.stages[i].name + "' lists '" + n + "' twice in needs");
-    }
-    const Stage& s = p.stages[i];
-    if (s.shard_inputs == ShardInputs::kSame &&
-        std::none_of(s.needs.begin(), s.needs.end(),
-                     [&](const std::string& n) { return p.FindStage(n)->shards == s.shards; })) {
-      return c.Error(arr.get(i), "stage '" + s.name +
-                                     "': shard_inputs = \"same\" but no stage in its needs has "
-                                     "its shard count (" +
-                                     std::to_string(s.shards) + ")");
-    }
-  }
-  return Order(c, p);
 }
 
 std::string Basename(std::string_view path) {
@@ -423,7 +373,10 @@ Result<Pipeline> ParseRoot(const Ctx& c, const toml::table& root, bool resolved)
     RECOMP_ASSIGN_OR_RETURN(Stage s, ReadStage(c, *arr->get(i), i));
     p.stages.push_back(std::move(s));
   }
-  RECOMP_RETURN_IF_ERROR(CheckGraph(c, *arr, p));
+  if (auto problem = BuildGraph(&p)) {
+    return c.Error(problem->stage ? arr->get(*problem->stage) : nullptr, problem->status.message(),
+                   problem->status.code());
+  }
   return p;
 }
 
@@ -449,9 +402,8 @@ std::string TomlQuote(std::string_view s) {
 }  // namespace
 
 const Stage* Pipeline::FindStage(std::string_view name) const {
-  auto it =
-      std::find_if(stages.begin(), stages.end(), [&](const Stage& s) { return s.name == name; });
-  return it == stages.end() ? nullptr : &*it;
+  auto it = index.find(name);
+  return it == index.end() ? nullptr : &stages[it->second];
 }
 
 const Stage* Pipeline::ValidationStage() const {

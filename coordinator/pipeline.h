@@ -24,6 +24,11 @@ inline constexpr uint32_t kMaxTimeoutS = 7 * 24 * 3600;
 inline constexpr uint32_t kDefaultRetries = 2;
 inline constexpr uint32_t kMaxRetries = 10;
 inline constexpr size_t kMaxStageName = 64;
+inline constexpr size_t kMaxStages = 1000;              // stages of one pipeline
+inline constexpr uint64_t kMaxRunJobs = 100000;         // jobs of one run (its stages' shards)
+inline constexpr size_t kMaxStageEnvBytes = 64u << 10;  // one stage's env, keys and values
+inline constexpr uint64_t kMaxPlanBytes = 64u << 20;    // shards x (argv + env), all stages
+inline constexpr size_t kMaxRetryExitCodes = 32;
 inline constexpr size_t kMaxString = wire::kMaxString;  // one argv element or env value
 
 // Which shards of a need a job of this stage receives (stage key `shard_inputs`).
@@ -33,13 +38,16 @@ enum class ShardInputs {
 };
 
 struct Stage {
-  std::string name;                        // [a-z0-9_-]+, not "module" or "tools"
-  std::vector<std::string> needs;          // stages whose outputs this one reads
-  std::vector<std::string> command;        // argv, non-empty, no empty element
-  std::vector<std::string> outputs;        // relative paths; trailing '/' = a directory
-  uint32_t shards = kDefaultShards;        // 1..kMaxShards
-  uint32_t timeout_s = kDefaultTimeoutS;   // 1..kMaxTimeoutS, one attempt
-  uint32_t retries = kDefaultRetries;      // 0..kMaxRetries, extra attempts after a failure
+  std::string name;                       // [a-z0-9_-]+, not "module" or "tools"
+  std::vector<std::string> needs;         // stages whose outputs this one reads
+  std::vector<std::string> command;       // argv, non-empty, no empty element
+  std::vector<std::string> outputs;       // relative paths; trailing '/' = a directory
+  uint32_t shards = kDefaultShards;       // 1..kMaxShards
+  uint32_t timeout_s = kDefaultTimeoutS;  // 1..kMaxTimeoutS, one attempt
+  uint32_t retries = kDefaultRetries;     // 0..kMaxRetries, extra attempts after a failure
+  // Exit codes (1..255) after which a failed attempt is retried. Timeouts, lost workers and
+  // worker errors are always retried; any other non-zero exit is final.
+  std::vector<int32_t> retry_exit_codes;
   std::map<std::string, std::string> env;  // no RECOMP_* keys
   bool validation = false;                 // this stage's result is the run's verdict
   std::string salt;                        // part of the job ID; change it to drop cached results
@@ -51,8 +59,12 @@ struct Pipeline {
   std::vector<std::string> tools;  // paths as written, relative to the manifest's directory
   std::vector<Stage> stages;       // declaration order
   std::vector<std::string> order;  // topological order, ties broken by declaration order
+  // Built by the parser (pipeline_graph.h): stage name -> index in `stages`, and for each
+  // stage the indexes of the stages that need it.
+  std::map<std::string, size_t, std::less<>> index;
+  std::vector<std::vector<size_t>> dependents;
 
-  // nullptr when no stage has that name.
+  // nullptr when no stage has that name. O(log stages).
   const Stage* FindStage(std::string_view name) const;
   // The stage with validation = true, or nullptr.
   const Stage* ValidationStage() const;

@@ -77,9 +77,12 @@ class RunEngine {
   void OnResult(const StageResult& r, Effects* fx);
   // The broker refused a job (queue full): offered again shortly.
   void OnRejected(const proto::JobRef& ref, const std::string& run_id, Effects* fx);
-  // Dispatches ready jobs (cache first) up to the in-flight window; wakes retries due by now.
+  // Dispatches ready jobs (cache first) up to the in-flight window, at most kMaxJobsPerTick
+  // of them per call; wakes retries due by now.
   void Tick(int64_t now_ms, Effects* fx);
-  // Milliseconds until the next retry is due, or -1 when none is waiting.
+  static constexpr size_t kMaxJobsPerTick = 1000;
+  // Milliseconds until Tick has work: 0 when ready jobs were left over, else until the next
+  // retry is due; -1 when nothing is waiting.
   int64_t NextWakeMs(int64_t now_ms) const;
 
   // The row of an active run from memory (or of one finished since the last commit), else
@@ -112,7 +115,10 @@ class RunEngine {
                   Effects* fx);
   void Append(ActiveRun& run, EventType type, std::string id_suffix, Event e, Effects* fx);
   void Touch(ActiveRun& run, JobRow& job, Effects* fx);
+  // Plans every stage whose needs have all succeeded (at submit and resume).
   Status PlanReadyStages(ActiveRun& run, Effects* fx);
+  // Plans stage `index` if all its needs have succeeded and it is not planned yet.
+  Status PlanStageIfReady(ActiveRun& run, size_t index, Effects* fx);
   void Enqueue(ActiveRun& run, const JobRow& job);
   bool ServeFromCache(ActiveRun& run, JobRow& job, Effects* fx);
   void Dispatch(ActiveRun& run, JobRow& job, Effects* fx);

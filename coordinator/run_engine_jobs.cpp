@@ -3,6 +3,7 @@
 #include "base/blake2b.h"
 #include "coordinator/log.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "coordinator/run_engine.h"
@@ -84,39 +85,42 @@ void RunEngine::Touch(ActiveRun& run, JobRow& job, Effects* fx) {
 }
 
 Status RunEngine::PlanReadyStages(ActiveRun& run, Effects* fx) {
-  const Pipeline& p = run.pipeline.pipeline;
-  for (const std::string& name : p.order) {
-    if (run.planned.count(name)) continue;  // planned once; its rows moved on from there
-    const Stage* st = p.FindStage(name);
-    std::vector<JobRow>& rows = run.jobs[name];
-    bool needs_done = true;
-    StageOutputs outputs;
-    for (const std::string& need : st->needs) {
-      for (const JobRow& j : run.jobs[need]) {
-        if (j.state != JobState::kSucceeded) needs_done = false;
-      }
-      if (!needs_done) break;
-      auto& shard_outputs = outputs[need];
-      for (const JobRow& j : run.jobs[need]) {
-        ShardOutputs so;
-        for (const PathRef& o : j.result->outputs)
-          so.emplace_back(o.path, ParseArtifactRef(o.ref).value());
-        shard_outputs.push_back(std::move(so));
-      }
-    }
-    if (!needs_done) continue;
-    RECOMP_ASSIGN_OR_RETURN(auto planned, PlanStageJobs(run.pipeline, name, run.module, outputs));
-    for (size_t i = 0; i < rows.size(); ++i) {
-      JobRow& j = rows[i];
-      if (j.state == JobState::kWaiting) {
-        j.job_id = planned[i].id.Hex();
-        j.state = JobState::kReady;
-        Touch(run, j, fx);
-        Enqueue(run, j);
-      }
-    }
-    run.planned[name] = std::move(planned);
+  for (size_t i = 0; i < run.pipeline.pipeline.stages.size(); ++i) {
+    RECOMP_RETURN_IF_ERROR(PlanStageIfReady(run, i, fx));
   }
+  return Status::Ok();
+}
+
+Status RunEngine::PlanStageIfReady(ActiveRun& run, size_t index, Effects* fx) {
+  const Pipeline& p = run.pipeline.pipeline;
+  const Stage& st = p.stages[index];
+  if (run.planned.count(st.name)) return Status::Ok();  // planned once; its rows moved on
+  for (const std::string& need : st.needs) {
+    if (run.succeeded[need] < p.stages[p.index.at(need)].shards) return Status::Ok();
+  }
+  StageOutputs outputs;
+  for (const std::string& need : st.needs) {
+    auto& shard_outputs = outputs[need];
+    for (const JobRow& j : run.jobs[need]) {
+      ShardOutputs so;
+      for (const PathRef& o : j.result->outputs) {
+        so.emplace_back(o.path, ParseArtifactRef(o.ref).value());
+      }
+      shard_outputs.push_back(std::move(so));
+    }
+  }
+  RECOMP_ASSIGN_OR_RETURN(auto planned, PlanStageJobs(run.pipeline, st.name, run.module, outputs));
+  std::vector<JobRow>& rows = run.jobs[st.name];
+  for (size_t i = 0; i < rows.size(); ++i) {
+    JobRow& j = rows[i];
+    if (j.state == JobState::kWaiting) {
+      j.job_id = planned[i].id.Hex();
+      j.state = JobState::kReady;
+      Touch(run, j, fx);
+      Enqueue(run, j);
+    }
+  }
+  run.planned[st.name] = std::move(planned);
   return Status::Ok();
 }
 
@@ -130,6 +134,11 @@ void RunEngine::Enqueue(ActiveRun& run, const JobRow& job) {
 }
 
 int64_t RunEngine::NextWakeMs(int64_t now_ms) const {
+  if (inflight_ < opts_.max_inflight) {  // work left over by a bounded Tick: at once
+    for (const auto& q : ready_) {
+      if (!q.empty()) return 0;
+    }
+  }
   if (retry_at_.empty()) return -1;
   return std::max<int64_t>(0, retry_at_.begin()->first - now_ms);
 }
@@ -143,8 +152,10 @@ void RunEngine::Tick(int64_t now_ms, Effects* fx) {
     if (it != active_.end())
       ready_[static_cast<size_t>(it->second->row.submission.priority)].push_back(key);
   }
+  size_t handled = 0;  // bounded, so the service answers clients between turns
   for (size_t p = ready_.size(); p-- > 0;) {  // high first
-    while (!ready_[p].empty() && inflight_ < opts_.max_inflight) {
+    while (!ready_[p].empty() && inflight_ < opts_.max_inflight && handled < kMaxJobsPerTick) {
+      ++handled;
       ShardKey key = std::move(ready_[p].front());
       ready_[p].pop_front();
       auto it = active_.find(key.run_id);
@@ -264,10 +275,34 @@ void RunEngine::CompleteJob(ActiveRun& run, JobRow& job, StageResult r, Effects*
   if (++run.succeeded[job.stage] == job.shards) FinishStage(run, job.stage, fx);
 }
 
+namespace {
+
+// Whether another attempt could end differently: timeouts, lost workers, worker-side errors and
+// cancellations by someone other than the run always; a non-zero exit only for the exit codes
+// the stage lists (docs/pipeline.md, "Retries").
+bool Retryable(const Stage& st, const StageResult& r) {
+  switch (r.outcome) {
+    case JobOutcome::kTimedOut:
+    case JobOutcome::kWorkerLost:
+    case JobOutcome::kError:
+    case JobOutcome::kCancelled:
+      return true;
+    case JobOutcome::kFailed:
+      return r.signal == 0 && r.exit_code > 0 &&
+             std::find(st.retry_exit_codes.begin(), st.retry_exit_codes.end(), r.exit_code) !=
+                 st.retry_exit_codes.end();
+    case JobOutcome::kSucceeded:
+      break;
+  }
+  return false;
+}
+
+}  // namespace
+
 void RunEngine::FailOrRetry(ActiveRun& run, JobRow& job, const StageResult& r, Effects* fx) {
   const Stage* st = run.pipeline.pipeline.FindStage(job.stage);
   job.failures += 1;
-  if (job.failures <= st->retries) {
+  if (job.failures <= st->retries && Retryable(*st, r)) {
     job.state = JobState::kReady;
     job.not_before_ms = now_ms_ + BackoffMs(job);
     Touch(run, job, fx);
@@ -321,8 +356,14 @@ void RunEngine::FinishStage(ActiveRun& run, const std::string& stage, Effects* f
     FinishRun(run, RunState::kSucceeded, "", fx);
     return;
   }
-  Status s = PlanReadyStages(run, fx);
-  if (!s.ok()) FinishRun(run, RunState::kFailed, "planning failed: " + s.message(), fx);
+  const Pipeline& p = run.pipeline.pipeline;
+  for (size_t d : p.dependents[p.index.at(stage)]) {
+    Status s = PlanStageIfReady(run, d, fx);
+    if (!s.ok()) {
+      FinishRun(run, RunState::kFailed, "planning failed: " + s.message(), fx);
+      return;
+    }
+  }
 }
 
 int64_t RunEngine::BackoffMs(const JobRow& job) const {

@@ -69,4 +69,11 @@ Status CheckTransition(RunState from, RunState to) {
                                     ": not in the lifecycle table (docs/lifecycle.md)");
 }
 
+bool IsEventTopicPrefix(std::string_view prefix) {
+  for (std::string_view name : kEventTypeNames) {
+    if (name.substr(0, prefix.size()) == prefix) return true;
+  }
+  return false;
+}
+
 }  // namespace recomp

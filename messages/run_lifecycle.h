@@ -33,6 +33,9 @@ std::string_view ToString(RunState s);
 std::string_view ToString(EventType t);
 Result<RunState> ParseRunState(std::string_view s);
 Result<EventType> ParseEventType(std::string_view s);
+// True when `prefix` starts some event type's name (the empty prefix and "recomp.run." do):
+// the subscriptions the events endpoint accepts.
+bool IsEventTopicPrefix(std::string_view prefix);
 
 // Terminal states (failed, succeeded) never change.
 constexpr bool IsTerminal(RunState s) {

@@ -14,6 +14,7 @@ Result<zmq::socket_t> MakeSocket(zmq::context_t& ctx, zmq::socket_type type,
     s.set(zmq::sockopt::rcvhwm, options.rcvhwm);
     s.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(options.max_frame_bytes));
     if (type == zmq::socket_type::router) s.set(zmq::sockopt::router_mandatory, 1);
+    if (options.xpub_manual) s.set(zmq::sockopt::xpub_manual, 1);
     return s;
   } catch (const zmq::error_t& e) {
     return Status::Internal(std::string("zmq socket: ") + e.what());
@@ -45,6 +46,15 @@ Status Subscribe(zmq::socket_t& s, std::string_view prefix) {
     return Status::Ok();
   } catch (const zmq::error_t& e) {
     return Status::Internal(std::string("zmq subscribe: ") + e.what());
+  }
+}
+
+Status Unsubscribe(zmq::socket_t& s, std::string_view prefix) {
+  try {
+    s.set(zmq::sockopt::unsubscribe, prefix);
+    return Status::Ok();
+  } catch (const zmq::error_t& e) {
+    return Status::Internal(std::string("zmq unsubscribe: ") + e.what());
   }
 }
 

@@ -26,6 +26,9 @@ struct SocketOptions {
   int sndhwm = 1000;
   int rcvhwm = 1000;
   size_t max_frame_bytes = limits::kMaxFrameBytes;
+  // XPUB only: subscriptions are delivered to the owner, which accepts each with Subscribe
+  // (ZMQ_XPUB_MANUAL); nothing a subscriber sends enters the socket's topic trie by itself.
+  bool xpub_manual = false;
 };
 
 // A socket of `type` in `ctx` with the presets above. Internal on a libzmq failure.
@@ -37,8 +40,11 @@ Result<std::string> Bind(zmq::socket_t& s, const std::string& endpoint, std::str
 // Connects (asynchronously: no peer need be there yet). InvalidArgument for a malformed
 // endpoint, naming `what`.
 Status Connect(zmq::socket_t& s, const std::string& endpoint, std::string_view what);
-// Subscribes a SUB socket to topics starting with `prefix`.
+// Subscribes a SUB socket to topics starting with `prefix`; on a manual XPUB, accepts the
+// subscription just received (its subscriber gets messages starting with `prefix`).
 Status Subscribe(zmq::socket_t& s, std::string_view prefix);
+// On a manual XPUB, accepts the unsubscription just received.
+Status Unsubscribe(zmq::socket_t& s, std::string_view prefix);
 // zmq_poll over `n` items for at most `timeout`; Cancelled on EINTR, Internal otherwise.
 Status Poll(zmq::pollitem_t* items, size_t n, std::chrono::milliseconds timeout);
 

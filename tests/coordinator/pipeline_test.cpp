@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <unistd.h>
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -495,4 +496,96 @@ TEST_CASE("the repository's sample pipeline (config/pipelines/t32.toml) loads") 
   auto resolved = ResolveToolRefs(f->text, refs);
   REQUIRE_MESSAGE(resolved.ok(), resolved.status().ToString());
   CHECK(ParseResolvedPipeline(*resolved, path.string()).ok());
+}
+
+namespace {
+
+// An inline env table of exactly `bytes` key and value bytes (values of at most 4000 bytes).
+std::string Env(size_t bytes) {
+  std::string out = "{ ";
+  for (int i = 0; bytes > 0; ++i) {
+    std::string key = "V" + std::to_string(1000 + i);  // 5 bytes
+    size_t value = std::min<size_t>(bytes - key.size(), 4000);
+    out += (i ? ", " : "") + key + " = \"" + std::string(value, 'x') + "\"";
+    bytes -= key.size() + value;
+    if (bytes > 0 && bytes <= key.size()) {  // too small for another variable: widen this one
+      out.insert(out.size() - 1, std::string(bytes, 'x'));
+      bytes = 0;
+    }
+  }
+  return out + " }";
+}
+
+// A pipeline of `n` stages, each needing the previous one (a chain), with `shards` shards and
+// `env_bytes` bytes of env each.
+std::string Chain(size_t n, uint32_t shards = 1, size_t env_bytes = 0) {
+  std::string out;
+  for (size_t i = 0; i < n; ++i) {
+    out += "[[stages]]\nname = \"s" + std::to_string(i) + "\"\ncommand = [\"true\"]\n";
+    out += "outputs = [\"o\"]\nshards = " + std::to_string(shards) + "\n";
+    if (i > 0) out += "needs = [\"s" + std::to_string(i - 1) + "\"]\n";
+    if (env_bytes > 0) out += "env = " + Env(env_bytes) + "\n";
+  }
+  return out;
+}
+
+Status RefusalOf(const std::string& text) {
+  auto r = ParsePipeline(text, "p.toml");
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+}  // namespace
+
+TEST_CASE("retry_exit_codes is read and checked") {
+  auto ok = ParsePipeline(std::string(kStageA) + "retry_exit_codes = [75, 1, 255]\n", "p.toml");
+  REQUIRE_MESSAGE(ok.ok(), ok.status().ToString());
+  CHECK(ok->stages[0].retry_exit_codes == std::vector<int32_t>{75, 1, 255});
+  CHECK(ParsePipeline(kStageA, "p.toml")->stages[0].retry_exit_codes.empty());
+  CHECK(ErrorOf(std::string(kStageA) + "retry_exit_codes = [0]\n").find("1..255") !=
+        std::string::npos);
+  CHECK(ErrorOf(std::string(kStageA) + "retry_exit_codes = [256]\n").find("1..255") !=
+        std::string::npos);
+  CHECK(ErrorOf(std::string(kStageA) + "retry_exit_codes = [3, 3]\n").find("lists 3 twice") !=
+        std::string::npos);
+  CHECK(ErrorOf(std::string(kStageA) + "retry_exit_codes = 3\n").find("an array of integers") !=
+        std::string::npos);
+  std::string many = "retry_exit_codes = [";
+  for (int i = 1; i <= 33; ++i) many += std::to_string(i) + (i < 33 ? ", " : "]\n");
+  CHECK(ErrorOf(std::string(kStageA) + many).find("more than 32") != std::string::npos);
+}
+
+TEST_CASE("a run's plan is capped: stages, jobs, env bytes, and shards x (argv + env)") {
+  CHECK(ParsePipeline(Chain(kMaxStages), "p.toml").ok());
+  Status stages = RefusalOf(Chain(kMaxStages + 1));
+  CHECK(stages.code() == Status::Code::kResourceExhausted);
+  CHECK(stages.message().find("pipeline has 1001 stages, more than 1000") != std::string::npos);
+
+  Status jobs = RefusalOf(Chain(98, kMaxShards));  // 98 x 1024 = 100,352 jobs
+  CHECK(jobs.code() == Status::Code::kResourceExhausted);
+  CHECK(jobs.message().find("plans 100352 jobs") != std::string::npos);
+
+  Status env = RefusalOf(Chain(1, 1, kMaxStageEnvBytes + 1));
+  CHECK(env.code() == Status::Code::kResourceExhausted);
+  CHECK(env.message().find("p.toml:") == 0);  // the line of the stage
+  CHECK(env.message().find("env is 65537 bytes, more than 65536") != std::string::npos);
+
+  // 1024 shards x 64 KiB of env = 64 MiB: at the cap; two such stages exceed it.
+  CHECK(ParsePipeline(Chain(1, kMaxShards, 65000), "p.toml").ok());
+  Status plan = RefusalOf(Chain(2, kMaxShards, 65000));
+  CHECK(plan.code() == Status::Code::kResourceExhausted);
+  CHECK(plan.message().find("of command and environment") != std::string::npos);
+  CHECK(plan.message().find("more than 64 MiB") != std::string::npos);
+}
+
+TEST_CASE("a long chain parses quickly, in order, with indexed lookups and dependents") {
+  auto p = ParsePipeline(Chain(kMaxStages), "p.toml");
+  REQUIRE(p.ok());
+  REQUIRE(p->order.size() == kMaxStages);
+  CHECK(p->order.front() == "s0");
+  CHECK(p->order.back() == "s999");
+  CHECK(p->FindStage("s500") == &p->stages[500]);
+  CHECK(p->FindStage("nope") == nullptr);
+  REQUIRE(p->dependents.size() == kMaxStages);
+  CHECK(p->dependents[0] == std::vector<size_t>{1});
+  CHECK(p->dependents.back().empty());
 }

@@ -37,6 +37,7 @@ command = ["/bin/sh", "in/tools/run.sh", "a"]
 outputs = ["out/"]
 shards = 2
 retries = 1
+retry_exit_codes = [2]
 env = { LANG = "C" }
 
 [[stages]]
@@ -179,7 +180,7 @@ struct Pool {
     r.attempt = j.attempt;
     r.worker = "box:1:w";
     r.outcome = outcome;
-    r.exit_code = outcome == JobOutcome::kFailed ? 2 : -1;
+    r.exit_code = outcome == JobOutcome::kFailed ? 2 : -1;  // stage a retries exit 2
     r.duration_ms = 12;
     r.log_ref = Put("log of " + j.stage + "/" + std::to_string(j.shard) + " attempt " +
                     std::to_string(j.attempt))
@@ -651,8 +652,8 @@ TEST_CASE("engine: a lost worker is re-offered at once with attempt + 1, up to t
     CHECK(job.attempt == attempt);
     Effects lost = p.Deliver(p.Report(job, JobOutcome::kWorkerLost));
     CHECK(lost.events.empty());
-    CHECK(p.engine->NextWakeMs(kT0) == -1);  // no backoff
-    Effects again = p.Tick(kT0);             // same time: offered at once
+    CHECK(p.engine->NextWakeMs(kT0) == 0);  // no backoff: Tick has it now
+    Effects again = p.Tick(kT0);            // same time: offered at once
     REQUIRE(again.dispatch.size() == 1);
     CHECK(again.dispatch[0].job_id == job.job_id);
     CHECK(again.dispatch[0].attempt == attempt + 1);
@@ -1133,4 +1134,57 @@ TEST_CASE(
   CHECK(p.StoredStatus("run-1").state == RunState::kFailed);
   CHECK(p.engine->active_runs() == 0);
   CheckRunIsAudited(p, "run-1");
+}
+
+TEST_CASE("engine: a non-zero exit the stage does not list is final at once") {
+  Pool p;
+  REQUIRE(p.Submit(p.Sub("run-1")).ok());
+  Effects t = p.Tick(kT0);
+  StageResult r = p.Report(*Find(t.dispatch, "a", 0), JobOutcome::kFailed);
+  r.exit_code = 3;  // stage a (retries = 1) lists only 2
+  Effects f = p.Deliver(r);
+  CHECK(Types(f.events) == std::vector<std::string>{kStage, kCompleted});
+  CHECK(f.events[1].DataJson()["state"] == "failed");
+  CHECK(p.engine->NextWakeMs(kT0) == -1);  // nothing waits for a retry
+}
+
+TEST_CASE("engine: a killing signal is final; a timeout and a worker error are retried") {
+  for (JobOutcome o : {JobOutcome::kTimedOut, JobOutcome::kError, JobOutcome::kFailed}) {
+    CAPTURE(ToString(o));
+    Pool p;
+    REQUIRE(p.Submit(p.Sub("run-1")).ok());
+    Effects t = p.Tick(kT0);
+    StageResult r = p.Report(*Find(t.dispatch, "a", 0), o);
+    if (o == JobOutcome::kFailed) {
+      r.exit_code = -1;
+      r.signal = 11;  // a crash is deterministic for the same inputs
+    }
+    Effects f = p.Deliver(r);
+    if (o == JobOutcome::kFailed) {
+      CHECK(Types(f.events) == std::vector<std::string>{kStage, kCompleted});
+    } else {
+      CHECK(f.events.empty());
+      CHECK(p.engine->NextWakeMs(kT0) >= 500);
+    }
+  }
+}
+
+TEST_CASE("engine: a deterministic validation failure is not retried") {
+  constexpr std::string_view kToml = R"(tools = ["tools/run.sh"]
+
+[[stages]]
+name = "check"
+command = ["/bin/sh", "in/tools/run.sh", "check"]
+outputs = ["report.json"]
+retries = 3
+validation = true
+)";
+  Pool p;
+  p.config_ref = p.Put(Pool::Resolved(kToml, p.tool)).Ref();
+  REQUIRE(p.Submit(p.Sub("run-1")).ok());
+  Effects t = p.Tick(kT0);
+  REQUIRE(t.dispatch.size() == 1);
+  Effects f = p.Deliver(p.Report(t.dispatch[0], JobOutcome::kFailed));
+  CHECK(Types(f.events) == std::vector<std::string>{kStage, kValidation, kCompleted});
+  CHECK(f.events[1].DataJson()["verdict"] == "failed");
 }

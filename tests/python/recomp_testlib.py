@@ -545,10 +545,13 @@ note("done")
 
 
 def stage(name, needs=(), shards=1, env=None, timeout_s=60, retries=0, validation=False,
-          salt="", command=None, outputs=("out/",)):
+          salt="", command=None, outputs=("out/",), retry_exit_codes=(3,)):
+    """A stage dict for write_pipeline. step.py's deliberate failure exits 3, which the stage
+    retries by default here (retry_exit_codes), so `retries` applies to it."""
     return {"name": name, "needs": list(needs),
             "command": list(command or [PYTHON, "in/tools/step.py"]), "outputs": list(outputs),
             "shards": shards, "timeout_s": timeout_s, "retries": retries,
+            "retry_exit_codes": list(retry_exit_codes),
             "env": dict(env or {}), "validation": validation, "salt": salt}
 
 
@@ -565,7 +568,8 @@ def write_pipeline(directory, name, stages, tools=None, common_env=None):
         env = dict(common_env or {})
         env.update(st["env"])
         lines.append("[[stages]]")
-        for k in ("name", "needs", "command", "outputs", "shards", "timeout_s", "retries"):
+        for k in ("name", "needs", "command", "outputs", "shards", "timeout_s", "retries",
+                  "retry_exit_codes"):
             lines.append("%s = %s" % (k, toml_value(st[k])))
         lines.append("env = %s" % toml_value(env))
         lines.append("validation = %s" % toml_value(st["validation"]))
