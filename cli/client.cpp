@@ -32,11 +32,15 @@ Result<Connection> Connect(const ClientFlags& f) {
 }
 
 std::string StatusLine(const RunStatus& s) {
+  return StatusLine(s, s.artifacts.size());
+}
+
+std::string StatusLine(const RunStatus& s, size_t artifact_count) {
   std::string line = s.run_id + "  " + std::string(ToString(s.state));
   if (!s.current_stage.empty()) {
     line += "  stage=" + s.current_stage + " attempt=" + std::to_string(s.stage_attempt);
   }
-  line += "  artifacts=" + std::to_string(s.artifacts.size()) + "  updated " + s.updated_at;
+  line += "  artifacts=" + std::to_string(artifact_count) + "  updated " + s.updated_at;
   return line;
 }
 

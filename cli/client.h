@@ -30,6 +30,8 @@ Result<Connection> Connect(const ClientFlags& f);
 
 // One line: "<run_id>  <state>  stage=<s> attempt=<n>  artifacts=<k>  updated <t>".
 std::string StatusLine(const RunStatus& s);
+// The same with the artifact count given (a LIST entry carries the count, not the list).
+std::string StatusLine(const RunStatus& s, size_t artifact_count);
 // Prints the status as pretty JSON (--json) or as a few human lines.
 void PrintStatus(const RunStatus& s, bool json);
 

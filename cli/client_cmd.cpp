@@ -55,30 +55,41 @@ void StatusCommand(CLI::App& app) {
   });
 }
 
+// Pages through LIST (docs/protocol.md), printing each run as its page arrives.
+Status PrintRuns(ApiClient& client, bool json) {
+  nlohmann::json all = nlohmann::json::array();
+  std::string after;
+  for (size_t pages = 0; pages < 1000000; ++pages) {  // a cursor always moves forward
+    RECOMP_ASSIGN_OR_RETURN(std::string reply,
+                            client.Api(std::string(proto::kList),
+                                       proto::JsonBody({{"limit", 1000}, {"after", after}})));
+    RECOMP_ASSIGN_OR_RETURN(nlohmann::json page, proto::BodyJson(reply, "runs"));
+    if (!page.contains("runs") || !page["runs"].is_array() || !page.contains("next") ||
+        !page["next"].is_string()) {
+      return Status::InvalidArgument("LIST reply: needs runs (an array) and next (a string)");
+    }
+    for (nlohmann::json& entry : page["runs"]) {
+      if (json) {
+        all.push_back(std::move(entry));
+        continue;
+      }
+      RECOMP_ASSIGN_OR_RETURN(RunStatus st, DecodeRunStatus(proto::JsonBody(entry)));
+      std::printf("%s\n", StatusLine(st, entry.value("artifact_count", 0)).c_str());
+    }
+    after = page["next"].get<std::string>();
+    if (after.empty()) break;
+  }
+  if (json) std::printf("%s\n", all.dump().c_str());
+  return Status::Ok();
+}
+
 void RunsCommand(CLI::App& app) {
   auto f = std::make_shared<ClientFlags>();
   CLI::App* c = app.add_subcommand("runs", "list runs");
   AddClientFlags(c, f.get());
   c->callback([f] {
     Connection conn = MustConnect(*f);
-    auto reply = conn.client->Api(std::string(proto::kList), proto::EmptyBody());
-    ExitIfError(reply.status());
-    auto oh = wire::Unpack(*reply, "runs");
-    ExitIfError(oh.status());
-    auto r = wire::MapReader::From(oh->get(), "runs");
-    ExitIfError(r.status());
-    const msgpack::object* runs = r->Find("runs");
-    nlohmann::json all = nlohmann::json::array();
-    for (uint32_t i = 0; runs && runs->type == msgpack::type::ARRAY && i < runs->via.array.size;
-         ++i) {
-      auto st = DecodeRunStatus(runs->via.array.ptr[i]);
-      ExitIfError(st.status());
-      if (f->json)
-        all.push_back(ToJson(*st));
-      else
-        std::printf("%s\n", StatusLine(*st).c_str());
-    }
-    if (f->json) std::printf("%s\n", all.dump().c_str());
+    ExitIfError(PrintRuns(*conn.client, f->json));
   });
 }
 

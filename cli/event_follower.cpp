@@ -17,8 +17,10 @@ Result<bool> EventFollower::CatchUp(const std::function<bool(const Event&)>& fn)
     RECOMP_ASSIGN_OR_RETURN(auto oh, wire::Unpack(body, "replay reply"));
     RECOMP_ASSIGN_OR_RETURN(wire::MapReader r, wire::MapReader::From(oh.get(), "replay reply"));
     uint64_t last = 0, head = 0;
+    bool more = false;
     RECOMP_RETURN_IF_ERROR(r.Uint("last", &last));
     RECOMP_RETURN_IF_ERROR(r.Uint("head", &head));
+    RECOMP_RETURN_IF_ERROR(r.Bool("more", &more));
     const msgpack::object* events = r.Find("events");
     if (events == nullptr || events->type != msgpack::type::ARRAY) {
       return Status::InvalidArgument("replay reply: events must be an array");
@@ -29,11 +31,12 @@ Result<bool> EventFollower::CatchUp(const std::function<bool(const Event&)>& fn)
       covered_ = e.sequence;
       if (!fn(e)) return false;
     }
-    // A short page means we reached the head the coordinator had committed.
-    if (events->via.array.size < 1000) {
+    // A page that was not cut short reached the head the coordinator had committed.
+    if (!more) {
       covered_ = std::max(covered_, head);
       return true;
     }
+    covered_ = std::max(covered_, last);
   }
 }
 

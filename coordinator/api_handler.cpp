@@ -9,22 +9,7 @@
 #include "net/framing.h"
 
 namespace recomp::coordinator {
-namespace {
-
-std::string StatusesBody(const std::vector<RunStatus>& rows) {
-  msgpack::sbuffer buf;
-  wire::Packer pk(buf);
-  pk.pack_map(1);
-  pk.pack("runs");
-  pk.pack_array(static_cast<uint32_t>(rows.size()));
-  for (const RunStatus& s : rows) {
-    std::string b = EncodeRunStatus(s);
-    buf.write(b.data(), b.size());  // a packed map is a valid array element
-  }
-  return wire::ToBytes(buf);
-}
-
-}  // namespace
+namespace {}  // namespace
 
 std::optional<Reply> ApiHandler::Handle(const std::vector<std::string>& frames, Effects* fx) {
   if (frames.empty()) return std::nullopt;
@@ -64,10 +49,11 @@ Result<std::string> ApiHandler::Execute(const std::string& cmd, const std::strin
     RECOMP_ASSIGN_OR_RETURN(RunStatus st, engine_->Submit(std::move(sub), fx));
     return EncodeRunStatus(st);
   }
-  if (cmd == proto::kList || cmd == proto::kWorkers) {
+  if (cmd == proto::kList) return List(body);
+  if (cmd == proto::kWorkers) {
     // No fields, but the body must still be exactly one map (docs/protocol.md).
     RECOMP_RETURN_IF_ERROR(proto::BodyJson(body, "request").status());
-    return cmd == proto::kList ? List() : proto::JsonBody({{"workers", workers_}});
+    return proto::JsonBody({{"workers", workers_}});
   }
   if (cmd != proto::kStatus && cmd != proto::kCancelRun && cmd != proto::kAudit &&
       cmd != proto::kResultOf) {
@@ -86,14 +72,28 @@ Result<std::string> ApiHandler::Execute(const std::string& cmd, const std::strin
   return Results(run_id);
 }
 
-Result<std::string> ApiHandler::List() {
-  RECOMP_ASSIGN_OR_RETURN(auto rows, runs_->ListRuns());
-  std::vector<RunStatus> statuses;
-  for (const RunRow& r : rows) {
-    auto live = engine_->GetStatus(r.submission.run_id);
-    statuses.push_back(live.ok() ? *live : r.status);
+Result<std::string> ApiHandler::List(const std::string& body) {
+  RECOMP_ASSIGN_OR_RETURN(auto oh, wire::Unpack(body, "list"));
+  RECOMP_ASSIGN_OR_RETURN(wire::MapReader r, wire::MapReader::From(oh.get(), "list"));
+  int64_t limit = kDefaultListLimit;
+  std::string after;
+  RECOMP_RETURN_IF_ERROR(r.Int("limit", &limit, wire::Need::kOptional, 1, kMaxListLimit));
+  RECOMP_RETURN_IF_ERROR(r.Str("after", &after, wire::Need::kOptional, 128));
+  // One row more than asked says whether another page follows.
+  RECOMP_ASSIGN_OR_RETURN(auto rows, runs_->ListRunsPage(after, static_cast<size_t>(limit) + 1));
+  const bool more = rows.size() > static_cast<size_t>(limit);
+  if (more) rows.pop_back();
+  nlohmann::json runs = nlohmann::json::array();
+  for (const RunRow& row : rows) {
+    auto live = engine_->GetStatus(row.submission.run_id);
+    nlohmann::json entry = ToJson(live.ok() ? *live : row.status);
+    // The list view names how many artifacts a run has; STATUS lists them.
+    entry["artifact_count"] = entry["artifacts"].size();
+    entry["artifacts"] = nlohmann::json::array();
+    runs.push_back(std::move(entry));
   }
-  return StatusesBody(statuses);
+  return proto::JsonBody(
+      {{"runs", std::move(runs)}, {"next", more ? rows.back().submission.run_id : ""}});
 }
 
 Result<std::string> ApiHandler::Audit(const std::string& run_id) {
@@ -178,12 +178,15 @@ std::vector<std::string> ApiHandler::Replay(const std::vector<std::string>& mess
   if (s.ok()) s = r->Uint("limit", &limit, wire::Need::kOptional);
   if (s.ok()) s = r->Str("run_id", &run_id, wire::Need::kOptional, 128);
   if (!s.ok()) return fail(s);
-  auto events =
-      runs_->ReadEvents(from, std::min<uint64_t>(std::max<uint64_t>(limit, 1), max_batch), run_id);
+  bool more = false;
+  auto events = runs_->ReadEvents(from, std::min<uint64_t>(std::max<uint64_t>(limit, 1), max_batch),
+                                  run_id, kMaxReplayPageBytes, &more);
   if (!events.ok()) return fail(events.status());
   msgpack::sbuffer buf;
   wire::Packer pk(buf);
-  pk.pack_map(3);
+  pk.pack_map(4);
+  pk.pack("more");
+  pk.pack(more);
   pk.pack("events");
   pk.pack_array(static_cast<uint32_t>(events->size()));
   for (const Event& e : *events) {

@@ -28,7 +28,9 @@ class ApiHandler {
   // The same for a received message; one with more than limits::kMaxFrames frames gets an
   // ERROR naming its frame count.
   std::optional<Reply> HandleMessage(const net::Received& m, Effects* fx);
-  // Serves one replay request (protocol frames, no envelope): reply protocol frames.
+  // Serves one replay request (protocol frames, no envelope): reply protocol frames. A page
+  // holds at most `max_batch` events and kMaxReplayPageBytes of them (at least one event).
+  static constexpr size_t kMaxReplayPageBytes = size_t{4} << 20;
   std::vector<std::string> Replay(const std::vector<std::string>& message, size_t max_batch);
   // Serves one replay ROUTER message (envelope included); nullopt when there is no identity.
   std::optional<Reply> HandleReplay(const net::Received& m, size_t max_batch);
@@ -43,7 +45,10 @@ class ApiHandler {
   static std::vector<std::string> ErrorFrames(const Status& s);
   Result<std::string> Execute(const std::string& command, const std::string& body, Effects* fx);
   Result<std::string> RunIdRequest(const std::string& body, std::string* run_id);
-  Result<std::string> List();
+  // LIST {limit?, after?} -> {runs: [list entries], next}: docs/protocol.md.
+  Result<std::string> List(const std::string& body);
+  static constexpr int64_t kDefaultListLimit = 100;
+  static constexpr int64_t kMaxListLimit = 1000;
   Result<std::string> Audit(const std::string& run_id);
   Result<std::string> Results(const std::string& run_id);
 

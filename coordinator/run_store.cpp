@@ -152,6 +152,23 @@ Result<std::optional<RunRow>> RunStore::GetRun(const std::string& run_id) const 
   return std::optional<RunRow>(std::move(row));
 }
 
+Result<std::vector<RunRow>> RunStore::ListRunsPage(const std::string& after, size_t limit) const {
+  RECOMP_ASSIGN_OR_RETURN(store::Txn txn, store::Txn::Begin(*env_, false));
+  std::vector<RunRow> rows;
+  static const Status kStop = Status::Cancelled("enough");
+  auto visit = [&](std::string_view k, std::string_view v) {
+    if (k == after) return Status::Ok();  // the cursor itself was on the previous page
+    if (rows.size() >= limit) return kStop;
+    RECOMP_ASSIGN_OR_RETURN(RunRow row, DecodeRow<RunRow>(v, &RunRowFromJson, "run row"));
+    rows.push_back(std::move(row));
+    return Status::Ok();
+  };
+  // LMDB refuses an empty key to seek to: the first page starts at the beginning.
+  Status s = after.empty() ? txn.ForEach(runs_, visit) : txn.ForEachFrom(runs_, after, visit);
+  if (!s.ok() && s.code() != Status::Code::kCancelled) return s;
+  return rows;
+}
+
 Result<std::vector<RunRow>> RunStore::ListRuns() const {
   RECOMP_ASSIGN_OR_RETURN(store::Txn txn, store::Txn::Begin(*env_, false));
   std::vector<RunRow> rows;
@@ -192,19 +209,33 @@ Result<std::optional<StageResult>> RunStore::GetCache(const std::string& job_id)
 }
 
 Result<std::vector<Event>> RunStore::ReadEvents(uint64_t after, size_t limit,
-                                                const std::string& run_id) const {
+                                                const std::string& run_id, size_t max_bytes,
+                                                bool* more) const {
   RECOMP_ASSIGN_OR_RETURN(store::Txn txn, store::Txn::Begin(*env_, false));
   std::vector<Event> out;
+  if (more != nullptr) *more = false;
+  size_t bytes = 0;
+  static const Status kStop = Status::Cancelled("enough");
+  // A page holds at least one event, and stops before the one that would exceed max_bytes.
+  bool cut = false;
+  auto full = [&](std::string_view v) {
+    if (out.size() >= limit || (!out.empty() && bytes + v.size() > max_bytes)) {
+      cut = true;  // there is a next event, and it did not fit
+      return true;
+    }
+    bytes += v.size();
+    return false;
+  };
   auto take = [&](uint64_t seq) -> Status {
     RECOMP_ASSIGN_OR_RETURN(auto v, txn.Get(events_, SeqKey(seq)));
     if (!v) return Status::Corruption("event " + std::to_string(seq) + " is indexed but missing");
+    if (full(*v)) return kStop;
     auto e = DecodeEvent(*v);
     if (!e.ok())
       return Status::Corruption("event " + std::to_string(seq) + ": " + e.status().message());
     out.push_back(std::move(e).value());
     return Status::Ok();
   };
-  static const Status kStop = Status::Cancelled("enough");
   // Both tables are seeked to the first wanted key (a B-tree descent), so a replay costs the
   // events it returns, not the log's length.
   if (after == UINT64_MAX) return out;
@@ -213,7 +244,7 @@ Result<std::vector<Event>> RunStore::ReadEvents(uint64_t after, size_t limit,
   if (run_id.empty()) {
     s = txn.ForEachFrom(events_, SeqKey(first),
                         [&](std::string_view k, std::string_view v) -> Status {
-                          if (out.size() >= limit) return kStop;
+                          if (full(v)) return kStop;
                           auto e = DecodeEvent(v);
                           if (!e.ok())
                             return Status::Corruption("event " + std::to_string(SeqFromKey(k)) +
@@ -227,11 +258,11 @@ Result<std::vector<Event>> RunStore::ReadEvents(uint64_t after, size_t limit,
                         [&](std::string_view k, std::string_view) -> Status {
                           if (k.size() != prefix.size() + 8 || k.substr(0, prefix.size()) != prefix)
                             return kStop;  // past the run
-                          if (out.size() >= limit) return kStop;
                           return take(SeqFromKey(k));
                         });
   }
   if (!s.ok() && s.code() != Status::Code::kCancelled) return s;
+  if (more != nullptr) *more = cut;
   return out;
 }
 

@@ -62,11 +62,15 @@ class RunStore {
   Result<uint64_t> LastSequence() const;
   Result<std::optional<RunRow>> GetRun(const std::string& run_id) const;
   Result<std::vector<RunRow>> ListRuns() const;
+  // At most `limit` runs with an id after `after` ("" = from the first), in id order.
+  Result<std::vector<RunRow>> ListRunsPage(const std::string& after, size_t limit) const;
   Result<std::vector<JobRow>> GetJobs(const std::string& run_id) const;
   Result<std::optional<StageResult>> GetCache(const std::string& job_id) const;
-  // Events with sequence > `after`, oldest first, at most `limit`; only `run_id`'s if non-empty.
-  Result<std::vector<Event>> ReadEvents(uint64_t after, size_t limit,
-                                        const std::string& run_id) const;
+  // Events with sequence > `after`, oldest first, at most `limit` and, past the first, at most
+  // `max_bytes` of stored event bytes in all; only `run_id`'s if non-empty. `*more` (if given)
+  // says whether a limit cut the page short of the last such event.
+  Result<std::vector<Event>> ReadEvents(uint64_t after, size_t limit, const std::string& run_id,
+                                        size_t max_bytes = SIZE_MAX, bool* more = nullptr) const;
 
  private:
   RunStore() = default;

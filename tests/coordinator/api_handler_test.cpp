@@ -356,6 +356,10 @@ TEST_CASE("api: replay serves the log in pages and refuses malformed requests") 
   CHECK(seqs(all) == std::vector<uint64_t>{1, 2, 3});
   CHECK(all["last"] == 3);
   CHECK(all["head"] == 3);
+  CHECK(all["more"] == false);
+  CHECK(replay({{"from", 0}, {"limit", 2}})["more"] == true);
+  CHECK(replay({{"from", 1}, {"limit", 2}})["more"] == false);  // 2 and 3: nothing left
+  CHECK(replay({{"run_id", "run-2"}, {"limit", 1}})["more"] == false);
   CHECK(all["events"][0]["type"] == "recomp.run.requested");
   CHECK(seqs(replay({{"from", 1}, {"limit", 1}})) == std::vector<uint64_t>{2});
   CHECK(seqs(replay({{"from", 0}, {"limit", 0}})) == std::vector<uint64_t>{1});  // 0 counts as 1
@@ -412,5 +416,42 @@ TEST_CASE("api: LIST and WORKERS refuse a malformed body") {
       Status s = ErrorReply(a.Request(cmd, body), {"client-1"});
       CHECK(s.code() == Status::Code::kInvalidArgument);
     }
+  }
+}
+
+TEST_CASE("api: LIST pages by run id with a cursor, without artifact lists") {
+  Api a;
+  for (int i = 0; i < 5; ++i) {
+    RunSubmission s = a.sub;
+    s.run_id = "run-" + std::to_string(i);
+    OkBody(a.Request(proto::kSubmit, EncodeRunSubmission(s)), {"client-1"});
+  }
+  auto list = [&](nlohmann::json req) {
+    auto j = proto::BodyJson(OkBody(a.Request(proto::kList, proto::JsonBody(req)), {"client-1"}),
+                             "list");
+    REQUIRE(j.ok());
+    return *j;
+  };
+  std::vector<std::string> seen;
+  std::string after;
+  for (int page = 0; page < 10; ++page) {
+    nlohmann::json p = list({{"limit", 2}, {"after", after}});
+    CHECK(p["runs"].size() <= 2);
+    for (const auto& r : p["runs"]) {
+      seen.push_back(r["run_id"]);
+      CHECK(r["artifacts"] == nlohmann::json::array());
+      CHECK(r.contains("artifact_count"));
+    }
+    after = p["next"];
+    if (after.empty()) break;
+  }
+  CHECK(seen == std::vector<std::string>{"run-0", "run-1", "run-2", "run-3", "run-4"});
+  CHECK(list(nlohmann::json::object())["runs"].size() == 5);  // default limit 100
+  CHECK(list({{"limit", 5}})["next"] == "");                  // exactly one full page: no more
+  for (const nlohmann::json& bad : {nlohmann::json{{"limit", 0}}, nlohmann::json{{"limit", 1001}},
+                                    nlohmann::json{{"limit", "2"}}, nlohmann::json{{"after", 7}}}) {
+    CAPTURE(bad.dump());
+    Status s = ErrorReply(a.Request(proto::kList, proto::JsonBody(bad)), {"client-1"});
+    CHECK(s.code() == Status::Code::kInvalidArgument);
   }
 }

@@ -297,7 +297,7 @@ def replay_all(endpoint, run_id=None, start=0, limit=1000):
             body["run_id"] = run_id
         reply = c.ok("REPLAY", body)
         events.extend(reply["events"])
-        if len(reply["events"]) < limit or reply["last"] >= reply["head"]:
+        if not reply["more"]:
             return events
         last = reply["last"]
 
