@@ -279,6 +279,8 @@ void Broker::AssignJobs() {
     Lease lease;
     lease.job = AttemptOf(job);
     lease.started = Clock::now();
+    lease.deadline = lease.started + std::chrono::seconds(job.timeout_s) +
+                     std::chrono::milliseconds(opt_.lease_grace_ms);
     registry_.AddLease(*w, std::move(lease));
     // No per-job STARTED message: the coordinator learns who runs what from WORKER_LIST (the
     // leases, at most 10 times a second) and who ran it from the RESULT.
@@ -296,6 +298,18 @@ void Broker::Housekeeping(Clock::time_point now) {
     DropWorker(identity,
                "worker " + w->hello.worker_id + " lost: no heartbeat for " +
                    std::to_string(silent.count()) + " ms",
+               true);
+  }
+  for (const auto& [identity, lease] : registry_.OverdueLeases(now)) {
+    WorkerEntry* w = registry_.Find(identity);
+    if (w == nullptr) continue;
+    auto held = std::chrono::duration_cast<std::chrono::seconds>(now - lease.started);
+    Log()->warn("broker: worker {} still holds job {} attempt {} after {} s: dropping it",
+                w->hello.worker_id, lease.job.job_id, lease.job.attempt, held.count());
+    DropWorker(identity,
+               "worker " + w->hello.worker_id + " held job " + lease.job.job_id + " attempt " +
+                   std::to_string(lease.job.attempt) + " for " + std::to_string(held.count()) +
+                   " s, past its timeout and the lease grace",
                true);
   }
   std::vector<std::string> due;

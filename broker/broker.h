@@ -48,6 +48,9 @@ struct BrokerOptions {
   // full the oldest is dropped (logged as an error). WORKER_LIST is never buffered.
   size_t max_outbox = 100000;
   uint32_t worker_list_min_interval_ms = 100;  // rate limit of change-triggered WORKER_LIST
+  // A lease ends this long after its job's timeout_s: a worker that still holds it (it kills a
+  // job at timeout_s and reports it) is dropped and its jobs are reported worker_lost.
+  uint32_t lease_grace_ms = 60000;
   int sndhwm = 100000;  // explicit HWMs on both ROUTERs (ZeroMQ's default 1000 is no control)
   int rcvhwm = 100000;
 };

@@ -86,6 +86,20 @@ std::vector<std::string> WorkerRegistry::Expired(Clock::time_point now) const {
   return out;
 }
 
+std::vector<std::pair<std::string, Lease>> WorkerRegistry::OverdueLeases(
+    Clock::time_point now) const {
+  std::vector<std::pair<std::string, Lease>> out;
+  for (const auto& [id, w] : by_identity_) {
+    for (const auto& [key, lease] : w.jobs) {
+      if (now > lease.deadline) {
+        out.emplace_back(id, lease);
+        break;  // one is enough: the worker is dropped with all its leases
+      }
+    }
+  }
+  return out;
+}
+
 std::vector<const WorkerEntry*> WorkerRegistry::Sorted() const {
   std::vector<const WorkerEntry*> out;
   out.reserve(by_identity_.size());

@@ -28,6 +28,9 @@ struct Lease {
   JobAttempt job;
   bool revoked = false;  // CANCEL_JOB sent; the lease stays until the worker reports
   Clock::time_point started;
+  // The job's timeout_s plus the broker's grace after `started`: a worker still holding the
+  // lease then is dropped, whatever its heartbeats say.
+  Clock::time_point deadline;
 };
 
 struct WorkerEntry {
@@ -70,6 +73,8 @@ class WorkerRegistry {
 
   // Identities of workers silent for longer than their expiry.
   std::vector<std::string> Expired(Clock::time_point now) const;
+  // The first lease of each worker holding one past its deadline: (identity, lease).
+  std::vector<std::pair<std::string, Lease>> OverdueLeases(Clock::time_point now) const;
   // Smallest heartbeat interval among registered workers (0 when none).
   uint32_t MinHeartbeatMs() const { return hb_.empty() ? 0 : *hb_.begin(); }
 

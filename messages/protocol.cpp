@@ -76,6 +76,11 @@ Result<WorkerHello> DecodeWorkerHello(std::string_view body) {
   RECOMP_RETURN_IF_ERROR(r.Int("liveness", &liveness, wire::Need::kRequired, 2, 100));
   RECOMP_RETURN_IF_ERROR(r.Str("host", &h.host, wire::Need::kRequired, 256));
   RECOMP_RETURN_IF_ERROR(r.Int("pid", &h.pid, wire::Need::kRequired, 0, INT32_MAX));
+  if (static_cast<uint64_t>(hb) * static_cast<uint64_t>(liveness) > kMaxLivenessWindowMs) {
+    return Status::InvalidArgument(
+        "worker_hello: heartbeat_ms x liveness = " + std::to_string(hb * liveness) +
+        " ms exceeds " + std::to_string(kMaxLivenessWindowMs) + " ms");
+  }
   h.slots = static_cast<uint32_t>(slots);
   h.heartbeat_ms = static_cast<uint32_t>(hb);
   h.liveness = static_cast<uint32_t>(liveness);

@@ -62,6 +62,10 @@ Status DecodeError(std::string_view body);
 std::string JsonBody(const nlohmann::json& j);
 Result<nlohmann::json> BodyJson(std::string_view body, std::string_view what);
 
+// The longest a peer may stay silent before it is declared dead (heartbeat_ms x liveness): a
+// worker cannot hold its jobs through a longer silence.
+inline constexpr uint64_t kMaxLivenessWindowMs = 60000;
+
 struct WorkerHello {
   static constexpr int64_t kSchemaVersion = 1;
   std::string worker_id;         // unique per worker process ("host:pid:random")

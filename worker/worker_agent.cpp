@@ -76,6 +76,10 @@ Result<std::unique_ptr<WorkerAgent>> WorkerAgent::Create(zmq::context_t& ctx,
   if (options.liveness < 2 || options.liveness > 100) {
     return Status::InvalidArgument("worker: liveness must be in [2, 100]");
   }
+  if (uint64_t{options.heartbeat_ms} * options.liveness > proto::kMaxLivenessWindowMs) {
+    return Status::InvalidArgument("worker: heartbeat_ms x liveness must be at most " +
+                                   std::to_string(proto::kMaxLivenessWindowMs) + " ms");
+  }
   if (options.reconnect_initial_ms < 1 || options.reconnect_max_ms < options.reconnect_initial_ms) {
     return Status::InvalidArgument("worker: need 1 <= reconnect_initial_ms <= reconnect_max_ms");
   }

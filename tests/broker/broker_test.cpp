@@ -361,5 +361,49 @@ TEST_CASE("broker: Stop is prompt and Create validates options") {
   CHECK(h.run_status.ok());
 }
 
+TEST_CASE(
+    "broker: a worker that heartbeats but holds a job past its timeout and grace is dropped") {
+  BrokerOptions o;
+  o.lease_grace_ms = 300;
+  BrokerHarness h(o);
+  auto coord = h.Coord();
+  auto w = h.Worker("sitter", 4, /*hb=*/100, /*liveness=*/50);
+  w->Ready();
+  StageJob job = MakeJob(1);
+  job.timeout_s = 1;
+  coord->Dispatch(job);
+  w->ExpectJob();
+  // The worker keeps heartbeating and never answers; after 1 s + 300 ms the lease ends.
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  std::optional<StageResult> lost;
+  while (!lost && std::chrono::steady_clock::now() < deadline) {
+    w->Send(proto::kHeartbeat, proto::EmptyBody());
+    if (auto m = coord->Recv(100ms); m && m->command == proto::kResult) {
+      lost = DecodeStageResult(m->body).value();
+    }
+  }
+  REQUIRE(lost.has_value());
+  CHECK(lost->outcome == JobOutcome::kWorkerLost);
+  CHECK(lost->job_id == job.job_id);
+  CHECK(lost->message.find("past its timeout and the lease grace") != std::string::npos);
+  w->Expect(proto::kDisconnect, 2000ms);
+}
+
+TEST_CASE("broker: a READY asking for a liveness window over 60 s is refused") {
+  BrokerHarness h;
+  auto w = h.Worker("sleepy", 1, /*hb=*/60000, /*liveness=*/2);
+  w->Send(proto::kReady, proto::EncodeWorkerHello([] {
+            proto::WorkerHello hello;
+            hello.worker_id = "sleepy";
+            hello.heartbeat_ms = 60000;
+            hello.liveness = 2;
+            hello.host = "h";
+            return hello;
+          }()));
+  auto m = w->Expect(proto::kDisconnect, 3000ms);
+  CHECK(proto::BodyJson(m.body, "d")->at("reason").get<std::string>().find("exceeds 60000 ms") !=
+        std::string::npos);
+}
+
 }  // namespace
 }  // namespace recomp::broker

@@ -110,7 +110,7 @@ TEST_CASE("WorkerHello round-trips and carries schema_version 1") {
   edge.pid = 0;
   CHECK(proto::DecodeWorkerHello(proto::EncodeWorkerHello(edge)).ok());
   edge.slots = 1;
-  edge.heartbeat_ms = 60000;
+  edge.heartbeat_ms = 600;  // x 100 = the 60 s liveness window, the bound of their product
   edge.liveness = 100;
   edge.pid = INT32_MAX;
   CHECK(proto::DecodeWorkerHello(proto::EncodeWorkerHello(edge)).ok());
@@ -207,4 +207,15 @@ TEST_CASE("JobRef round-trips; refuses bad job ids and attempts") {
   }
   CHECK_FALSE(proto::DecodeJobRef("\xc1").ok());
   CHECK_FALSE(proto::DecodeJobRef(proto::EmptyBody()).ok());
+}
+
+TEST_CASE("WorkerHello refuses a liveness window over kMaxLivenessWindowMs") {
+  proto::WorkerHello h = Hello();
+  h.heartbeat_ms = 30000;
+  h.liveness = 2;  // exactly 60 s: accepted
+  CHECK(proto::DecodeWorkerHello(proto::EncodeWorkerHello(h)).ok());
+  h.liveness = 3;
+  auto r = proto::DecodeWorkerHello(proto::EncodeWorkerHello(h));
+  REQUIRE_FALSE(r.ok());
+  CHECK(Has(r.status(), "heartbeat_ms x liveness = 90000 ms exceeds 60000 ms"));
 }
