@@ -1,7 +1,9 @@
 // `recomp up`: runs a whole local pool in the foreground: one `recomp coordinator` child and
 // N `recomp worker` children; restarts any that dies (the coordinator on the same endpoints,
-// so workers reconnect to it); stops them all on SIGINT/SIGTERM, leaving no orphan (children
-// also get PR_SET_PDEATHSIG, so even `kill -9` of `up` takes them down).
+// so workers reconnect to it) with a doubling backoff, and gives up loudly (stopping the pool,
+// exit 1) when a child keeps dying soon after it starts; stops them all on SIGINT/SIGTERM,
+// leaving no orphan (children also get PR_SET_PDEATHSIG, so even `kill -9` of `up` takes them
+// down).
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -38,7 +40,17 @@ struct Child {
   std::vector<std::string> argv;
   std::string name;
   Clock::time_point restart_at{};  // when dead: time to start again
+  Clock::time_point started{};
+  int quick_failures = 0;  // deaths in a row, each within RestartPolicy::healthy of starting
   pid_t pid = -1;
+};
+
+// How dead children are restarted ([up] in the config).
+struct RestartPolicy {
+  std::chrono::milliseconds initial{1000};  // the first delay; it doubles per quick failure
+  std::chrono::milliseconds max{30000};     // ... up to this
+  std::chrono::seconds healthy{30};         // a child that ran this long starts over at 1
+  int max_quick_failures = 10;              // one more and up gives up
 };
 
 std::string SelfExe() {
@@ -102,26 +114,65 @@ void StopAll(std::vector<Child>& kids, int grace_ms) {
   }
 }
 
-// Reaps dead children and restarts them after `delay_ms`. Returns when asked to stop.
-void Supervise(std::vector<Child>& kids, int delay_ms) {
+void Start(Child& c) {
+  c.pid = Spawn(c.argv);
+  c.started = Clock::now();
+}
+
+// Records the death of `c`; false when it died too often in a row to be restarted.
+bool ScheduleRestart(Child& c, int status, const RestartPolicy& policy) {
+  auto now = Clock::now();
+  c.quick_failures = now - c.started < policy.healthy ? c.quick_failures + 1 : 1;
+  const char* how = WIFSIGNALED(status) ? "signal" : "status";
+  int code = WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status);
+  if (c.quick_failures > policy.max_quick_failures) {
+    std::fprintf(stderr,
+                 "up: ERROR: %s (pid %d) exited (%s %d), its %d%s death in a row within %lld s "
+                 "of starting: giving up and stopping the pool (see its log above)\n",
+                 c.name.c_str(), c.pid, how, code, c.quick_failures,
+                 c.quick_failures % 10 == 1 ? "st" : "th",
+                 static_cast<long long>(policy.healthy.count()));
+    c.pid = -1;
+    return false;
+  }
+  std::chrono::milliseconds delay = policy.initial * (1LL << std::min(c.quick_failures - 1, 20));
+  delay = std::min(delay, policy.max);
+  std::fprintf(stderr, "up: %s (pid %d) exited (%s %d); restarting in %lld ms\n", c.name.c_str(),
+               c.pid, how, code, static_cast<long long>(delay.count()));
+  c.pid = -1;
+  c.restart_at = now + delay;
+  return true;
+}
+
+// Reaps dead children and restarts them with the policy's backoff. Returns OK when asked to
+// stop, an error when a child keeps dying.
+Status Supervise(std::vector<Child>& kids, const RestartPolicy& policy) {
   while (!g_up_stop) {
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
       for (Child& c : kids) {
         if (c.pid != pid) continue;
-        std::fprintf(stderr, "up: %s (pid %d) exited (%s %d); restarting in %d ms\n",
-                     c.name.c_str(), pid, WIFSIGNALED(status) ? "signal" : "status",
-                     WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), delay_ms);
-        c.pid = -1;
-        c.restart_at = Clock::now() + std::chrono::milliseconds(delay_ms);
+        if (!ScheduleRestart(c, status, policy)) {
+          return Status::Unavailable(c.name + " keeps exiting soon after it starts: gave up");
+        }
       }
     }
     for (Child& c : kids) {
-      if (c.pid < 0 && Clock::now() >= c.restart_at) c.pid = Spawn(c.argv);
+      if (c.pid < 0 && Clock::now() >= c.restart_at) Start(c);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  return Status::Ok();
+}
+
+RestartPolicy PolicyFrom(const Config& cfg) {
+  RestartPolicy p;
+  p.initial = std::chrono::milliseconds(cfg.Int("up.restart_delay_ms", p.initial.count()));
+  p.max = std::chrono::milliseconds(cfg.Int("up.restart_max_delay_ms", p.max.count()));
+  p.healthy = std::chrono::seconds(cfg.Int("up.restart_healthy_s", p.healthy.count()));
+  p.max_quick_failures = static_cast<int>(cfg.Int("up.max_quick_failures", 10));
+  return p;
 }
 
 // The [worker] settings of the config file, as `recomp worker` flags.
@@ -160,7 +211,7 @@ Status RunUp(const UpArgs& a) {
   kids[0].name = "coordinator";
   kids[0].argv = {self, "coordinator"};
   kids[0].argv.insert(kids[0].argv.end(), common.begin(), common.end());
-  kids[0].pid = Spawn(kids[0].argv);
+  Start(kids[0]);
   auto ep = AwaitEndpoints(data, kids[0].pid);
   if (!ep.ok()) {
     StopAll(kids, 2000);
@@ -179,7 +230,7 @@ Status RunUp(const UpArgs& a) {
     w.name = "worker " + std::to_string(i);
     w.argv = {self, "worker", "--connect", ep->workers, "--data", data};
     w.argv.insert(w.argv.end(), worker_flags.begin(), worker_flags.end());
-    w.pid = Spawn(w.argv);
+    Start(w);
     kids.push_back(std::move(w));
   }
   std::printf(
@@ -188,11 +239,11 @@ Status RunUp(const UpArgs& a) {
       ep->workers.c_str());
   std::printf("endpoints written to %s/endpoints.json; Ctrl-C stops the pool\n", data.c_str());
   std::fflush(stdout);
-  Supervise(kids, static_cast<int>(cfg.Int("up.restart_delay_ms", 1000)));
+  Status st = Supervise(kids, PolicyFrom(cfg));
   std::fprintf(stderr, "up: stopping\n");
   StopAll(kids, static_cast<int>(cfg.Int("up.stop_grace_ms", 5000)));
   std::filesystem::remove(data + "/endpoints.json", ec);
-  return Status::Ok();
+  return st;
 }
 
 }  // namespace

@@ -102,7 +102,8 @@ def write_config(path, overrides=None):
         },
         "broker": {"workers": "tcp://127.0.0.1:%d" % free_port(), "heartbeat_ms": 200},
         "worker": {"heartbeat_ms": 200, "liveness": 3, "reconnect_min_ms": 100},
-        "up": {"restart_delay_ms": 200, "stop_grace_ms": 3000},
+        "up": {"restart_delay_ms": 200, "restart_max_delay_ms": 400, "max_quick_failures": 1000,
+               "stop_grace_ms": 3000},
         "client": {"timeout_ms": 10000},
     }
     for section, kv in (overrides or {}).items():
