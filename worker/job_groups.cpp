@@ -2,7 +2,12 @@
 #include "worker/job_groups.h"
 
 #include <dirent.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -10,8 +15,55 @@
 #include <string>
 #include <vector>
 
+#include "base/posix_file.h"
+
 namespace recomp::worker {
 namespace {
+
+// One message to the guard: {op, pgid}, 8 bytes, sent atomically on a SOCK_SEQPACKET socket.
+struct GuardRecord {
+  int32_t op;  // 1 = add, 2 = remove
+  int32_t pgid;
+};
+constexpr size_t kMaxGuarded = 65536;
+pid_t g_guarded[kMaxGuarded];  // the guard's table (in the guard process, a copy of this one)
+
+// The guard process's body, after fork() from a multithreaded process: async-signal-safe calls
+// only (no allocation, no locks). Leaves the worker's process group so that a signal to the
+// worker's group spares it, keeps only its socket, and on EOF kills every registered group.
+[[noreturn]] void GuardMain(int sock) {
+  ::setsid();
+  ::prctl(PR_SET_NAME, kGuardName, 0, 0, 0);  // its argv is the worker's: `ps -o comm` tells
+  struct sigaction ignore = {};
+  ignore.sa_handler = SIG_IGN;
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) ::sigaction(sig, &ignore, nullptr);
+  if (sock != 3) {
+    ::dup2(sock, 3);
+    sock = 3;
+  }
+  if (::syscall(SYS_close_range, 4U, ~0U, 0U) != 0) {
+    for (int fd = 4; fd < 65536; ++fd) ::close(fd);
+  }
+  size_t n = 0;
+  for (;;) {
+    GuardRecord r;
+    ssize_t got = ::recv(sock, &r, sizeof r, 0);
+    if (got < 0 && errno == EINTR) continue;
+    if (got != static_cast<ssize_t>(sizeof r)) break;  // EOF (the worker is gone) or an error
+    if (r.op == 1 && n < kMaxGuarded) {
+      g_guarded[n++] = r.pgid;
+    } else if (r.op == 2) {
+      for (size_t i = 0; i < n; ++i) {
+        if (g_guarded[i] == r.pgid) {
+          g_guarded[i] = g_guarded[--n];
+          break;
+        }
+      }
+    }
+  }
+  for (size_t i = 0; i < n; ++i) ::kill(-g_guarded[i], SIGKILL);
+  ::_exit(0);
+}
 
 // Children of every thread of this process (a subreaper's adopted orphans may hang off any).
 std::vector<pid_t> Children() {
@@ -48,16 +100,47 @@ JobGroups& JobGroups::Get() {
   return *g;
 }
 
+Status JobGroups::StartGuard() {
+  MutexLock lock(&mu_);
+  if (guard_fd_ >= 0) return Status::Ok();
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+    return ErrnoStatus("job guard: socketpair", "", errno);
+  }
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    int err = errno;
+    ::close(sv[0]);
+    ::close(sv[1]);
+    return ErrnoStatus("job guard: fork", "", err);
+  }
+  if (pid == 0) GuardMain(sv[1]);
+  ::close(sv[1]);
+  guard_fd_ = sv[0];
+  for (pid_t g : groups_) TellGuard(1, g);
+  return Status::Ok();
+}
+
+void JobGroups::TellGuard(int32_t op, pid_t pgid) {
+  if (guard_fd_ < 0) return;
+  GuardRecord r{op, static_cast<int32_t>(pgid)};
+  // A guard that died cannot protect anyone; the jobs still run (and are reaped) as usual.
+  (void)::send(guard_fd_, &r, sizeof r, MSG_NOSIGNAL);
+}
+
 pid_t JobGroups::SpawnRegistered(const std::function<pid_t()>& spawn) {
   MutexLock lock(&mu_);
   pid_t pgid = spawn();
-  if (pgid > 0) groups_.insert(pgid);
+  if (pgid > 0) {
+    groups_.insert(pgid);
+    TellGuard(1, pgid);
+  }
   return pgid;
 }
 
 void JobGroups::Remove(pid_t pgid) {
   MutexLock lock(&mu_);
-  groups_.erase(pgid);
+  if (groups_.erase(pgid) > 0) TellGuard(2, pgid);
 }
 
 size_t JobGroups::ReapEscapedZombies() {

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -116,8 +117,8 @@ Result<std::unique_ptr<JobSandbox>> JobSandbox::Create(const std::string& root,
   std::vector<std::string> reused;  // the empty directories a recycled tree came with
   for (int tries = 0; dir.empty(); ++tries) {
     RECOMP_ASSIGN_OR_RETURN(std::string suffix, RandomHex(6));
-    std::string candidate =
-        root + "/" + std::string(job_id) + "." + std::to_string(attempt) + "." + suffix;
+    std::string candidate = root + "/" + std::string(job_id) + "." + std::to_string(attempt) + "." +
+                            std::to_string(::getpid()) + "." + suffix;
     Result<std::vector<std::string>> made = (*recycler)->MakeTree(candidate, 0700);
     if (made.ok()) {
       dir = candidate;
@@ -372,6 +373,39 @@ Result<std::string> JobSandbox::StoreLog(BlobSink& sink, const std::string& prod
     return Status::Internal("blob sink returned no valid ref for the log");
   }
   return refs[0];
+}
+
+namespace {
+
+// The owner of a sandbox directory named "<job_id>.<attempt>.<pid>.<12 hex>", or 0.
+pid_t SandboxOwner(const std::string& name) {
+  size_t hex = name.rfind('.');
+  if (hex == std::string::npos || name.size() - hex - 1 != 12 || hex == 0) return 0;
+  size_t pid = name.rfind('.', hex - 1);
+  if (pid == std::string::npos || pid + 1 == hex) return 0;
+  long value = 0;
+  for (size_t i = pid + 1; i < hex; ++i) {
+    if (name[i] < '0' || name[i] > '9' || value > 1 << 24) return 0;
+    value = value * 10 + (name[i] - '0');
+  }
+  return static_cast<pid_t>(value);
+}
+
+}  // namespace
+
+Result<size_t> ReclaimDeadSandboxes(const std::string& root) {
+  std::vector<std::string> dead;
+  Status listed = ListDir(root, [&](const std::string& name) {
+    pid_t owner = name[0] == '.' ? 0 : SandboxOwner(name);
+    if (owner > 0 && ::kill(owner, 0) != 0 && errno == ESRCH) dead.push_back(name);
+    return Status::Ok();
+  });
+  if (listed.code() == Status::Code::kNotFound) return size_t{0};
+  RECOMP_RETURN_IF_ERROR(listed);
+  for (const std::string& name : dead) {
+    RECOMP_RETURN_IF_ERROR(RemoveTree(root + "/" + name).WithContext("reclaiming sandbox"));
+  }
+  return dead.size();
 }
 
 }  // namespace recomp::worker

@@ -43,9 +43,13 @@ struct CollectedOutputs {
   std::string log_ref;               // "" when the job wrote nothing (an empty log is not stored)
 };
 
+// Removes the sandbox directories under `root` whose worker process no longer exists (left by
+// a worker that was killed): their names end in ".<pid>.<12 hex>". Returns how many.
+Result<size_t> ReclaimDeadSandboxes(const std::string& root);
+
 class JobSandbox {
  public:
-  // Creates <root>/<job_id>.<attempt>.<random>/ (mode 0700) with work/, work/in/ and an empty
+  // Creates <root>/<job_id>.<attempt>.<pid>.<random>/ (mode 0700) with work/, work/in/ and an empty
   // job.log; creates `root` if missing. job_id: 1-128 of [A-Za-z0-9._-], not starting with '.'.
   static Result<std::unique_ptr<JobSandbox>> Create(const std::string& root,
                                                     std::string_view job_id, uint32_t attempt,

@@ -22,6 +22,7 @@
 #include "messages/protocol.h"
 #include "net/framing.h"
 #include "worker/job_groups.h"
+#include "worker/job_sandbox.h"
 #include "worker/process_runner.h"
 
 namespace recomp::worker {
@@ -91,8 +92,15 @@ Result<std::unique_ptr<WorkerAgent>> WorkerAgent::Create(zmq::context_t& ctx,
       return Status::InvalidArgument("worker: a work directory is required");
     }
     // Once, before any job: the jobs' orphans become our children, so each job's process
-    // group can be waited for with waitid(P_PGID) (see docs/worker-sandbox.md).
+    // group can be waited for with waitid(P_PGID); the guard kills the jobs if we die; and
+    // what dead workers left in the work directory goes (see docs/worker-sandbox.md).
     RECOMP_RETURN_IF_ERROR(EnableChildSubreaper());
+    RECOMP_RETURN_IF_ERROR(JobGroups::Get().StartGuard());
+    RECOMP_ASSIGN_OR_RETURN(size_t reclaimed, ReclaimDeadSandboxes(options.work_root));
+    if (reclaimed > 0) {
+      WorkerLog()->info("worker: removed {} sandbox(es) left by dead workers in {}", reclaimed,
+                        options.work_root);
+    }
   }
   if (options.worker_id.empty()) options.worker_id = DefaultWorkerId();
   if (options.worker_id.size() > 128) {

@@ -173,6 +173,14 @@ def processes_mentioning(token):
     return out
 
 
+def proc_comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
 def is_recomp(argv, subcommand):
     """argv is `recomp <subcommand> ...` (the binary under any name RECOMP_BIN gives)."""
     return (len(argv) > 1 and argv[1] == subcommand and
@@ -401,7 +409,12 @@ class Pool:
         return processes_mentioning(self.data)
 
     def worker_pids(self):
-        return [pid for pid, argv in self.processes() if is_recomp(argv, "worker")]
+        """Worker processes (not their job guards, which share their command line)."""
+        return [pid for pid, argv in self.processes()
+                if is_recomp(argv, "worker") and proc_comm(pid) != "recomp-guard"]
+
+    def guard_pids(self):
+        return [pid for pid, argv in self.processes() if proc_comm(pid) == "recomp-guard"]
 
     def coordinator_pids(self):
         return [pid for pid, argv in self.processes() if is_recomp(argv, "coordinator")]

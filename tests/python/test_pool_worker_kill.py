@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""kill -9 of a worker in the middle of a job: the broker notices (heartbeats), the job is
-offered again (a new attempt), `recomp up` restarts the worker, and the run succeeds with the
+"""kill -9 of a worker in the middle of a job: the job's processes die with it, the broker
+notices (heartbeats), the job is offered again (a new attempt), `recomp up` restarts the
+worker (which reclaims the dead one's sandbox), and the run succeeds with the
 same artifacts as an undisturbed run (a reference run of the same pipeline with another salt:
 different job IDs, identical output bytes)."""
 import os
@@ -40,6 +41,10 @@ class WorkerKill(rt.PoolTestCase):
         argv = rt.proc_cmdline(worker) or []
         self.assertEqual(argv[1:2], ["worker"], "the job's parent should be a recomp worker: %r" % argv)
         os.kill(worker, signal.SIGKILL)
+        # The job dies with its worker (the worker's guard kills its group), instead of running
+        # on under init beside the next attempt.
+        rt.wait_for(lambda: rt.proc_state(job_pid) in (None, "Z", "X"), 10,
+                    "the killed worker's job %d to die with it" % job_pid)
 
         final = pool.wait_state(run_id, timeout=120)
         self.assertEqual(final["state"], "succeeded", final)
@@ -54,6 +59,10 @@ class WorkerKill(rt.PoolTestCase):
         # `recomp up` replaced the dead worker.
         rt.wait_for(lambda: len(pool.worker_pids()) == 2 and worker not in pool.worker_pids(), 30,
                     "recomp up to restart the killed worker")
+        # The new worker removed the sandbox the dead one left (named ...<pid>.<hex>).
+        work = os.path.join(pool.data, "work")
+        rt.wait_for(lambda: not [n for n in os.listdir(work) if ".%d." % worker in n], 30,
+                    "the dead worker's sandbox to be reclaimed")
         audit = pool.cli("audit", run_id)
         self.assertEqual(audit.returncode, 0)
         pool.stop()

@@ -6,6 +6,9 @@
 #include <doctest/doctest.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -81,6 +84,67 @@ TEST_CASE("a running job's exited leader is left to its runner") {
   while (!(*runner)->Poll(&out)) ::poll(nullptr, 0, 5);
   CHECK(out.kind == ProcessOutcome::Kind::kExited);
   CHECK(out.exit_code == 7);  // not kLost
+}
+
+TEST_CASE("the guard kills every registered job group when its process dies, even by SIGKILL") {
+  int pipefd[2];
+  REQUIRE(::pipe(pipefd) == 0);
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    // The "worker": starts the guard, spawns a job (a shell with a child of its own, in a new
+    // process group), reports the group, and waits to be killed.
+    ::close(pipefd[0]);
+    if (!JobGroups::Get().StartGuard().ok()) ::_exit(2);
+    pid_t pgid = JobGroups::Get().SpawnRegistered([] {
+      posix_spawnattr_t attr;
+      posix_spawnattr_init(&attr);
+      posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+      posix_spawnattr_setpgroup(&attr, 0);
+      char* argv[] = {const_cast<char*>("/bin/sh"), const_cast<char*>("-c"),
+                      const_cast<char*>("sleep 60 & sleep 60; wait"), nullptr};
+      char* envp[] = {const_cast<char*>("PATH=/usr/bin:/bin"), nullptr};
+      pid_t pid = 0;
+      int rc = posix_spawn(&pid, "/bin/sh", nullptr, &attr, argv, envp);
+      posix_spawnattr_destroy(&attr);
+      return rc == 0 ? pid : 0;
+    });
+    (void)!::write(pipefd[1], &pgid, sizeof pgid);
+    for (;;) ::pause();
+  }
+  ::close(pipefd[1]);
+  pid_t pgid = 0;
+  REQUIRE(::read(pipefd[0], &pgid, sizeof pgid) == static_cast<ssize_t>(sizeof pgid));
+  ::close(pipefd[0]);
+  REQUIRE(pgid > 0);
+  // Both sleeps are up (the group has 3 members) before the worker dies.
+  auto members = [pgid] {
+    int n = 0;
+    for (const auto& e : fs::directory_iterator("/proc")) {
+      std::string name = e.path().filename();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      pid_t pid = std::stoi(name);
+      char state = StateOf(pid);
+      if (state == 0 || state == 'Z') continue;
+      if (::getpgid(pid) == pgid) ++n;
+    }
+    return n;
+  };
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (members() < 3 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(members() == 3);
+  ::kill(child, SIGKILL);
+  REQUIRE(::waitpid(child, nullptr, 0) == child);
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (members() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  CHECK(members() == 0);
+  // This process may be a subreaper (an earlier case ran jobs): reap what it adopted.
+  while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+  }
 }
 
 }  // namespace recomp::worker

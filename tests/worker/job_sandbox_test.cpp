@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -332,6 +333,30 @@ TEST_CASE("the sandbox is removed even when the job locked parts of it") {
   }
   CHECK_FALSE(fs::exists(dir));
   CHECK(NoSandboxLeft(root / "sandboxes"));
+}
+
+TEST_CASE("sandboxes of dead workers are reclaimed; live ones and anything else stay") {
+  TempDir root;
+  pid_t dead = ::fork();
+  if (dead == 0) ::_exit(0);
+  REQUIRE(::waitpid(dead, nullptr, 0) == dead);  // a pid that no longer runs
+  const std::string hex = "0123456789ab";
+  const std::string gone = root / ("j1.1." + std::to_string(dead) + "." + hex);
+  const std::string mine = root / ("j1.2." + std::to_string(::getpid()) + "." + hex);
+  for (const std::string& d :
+       {gone + "/work/in/sub", mine + "/work", root / ".spare.1.x", root / "unrelated.dir"}) {
+    fs::create_directories(d);
+  }
+  { std::ofstream(gone + "/work/in/sub/f") << "x"; }
+  fs::permissions(gone + "/work/in", fs::perms::owner_read | fs::perms::owner_exec);
+  auto n = ReclaimDeadSandboxes(root.path());
+  REQUIRE_MESSAGE(n.ok(), n.status().ToString());
+  CHECK(*n == 1);
+  CHECK_FALSE(fs::exists(gone));
+  CHECK(fs::exists(mine));
+  CHECK(fs::exists(root / ".spare.1.x"));
+  CHECK(fs::exists(root / "unrelated.dir"));
+  CHECK(ReclaimDeadSandboxes(root / "absent").value() == 0);
 }
 
 TEST_CASE("job paths are validated lexically") {
