@@ -44,6 +44,11 @@ Result<std::string> ApiHandler::RunIdRequest(const std::string& body, std::strin
 Result<std::string> ApiHandler::Execute(const std::string& cmd, const std::string& body,
                                         Effects* fx) {
   std::string run_id;
+  if (!paused_.empty() && (cmd == proto::kSubmit || cmd == proto::kCancelRun)) {
+    return Status::ResourceExhausted("the coordinator cannot record anything now (" + paused_ +
+                                     "): " + cmd +
+                                     " is refused until it can; it retries every second");
+  }
   if (cmd == proto::kSubmit) {
     RECOMP_ASSIGN_OR_RETURN(RunSubmission sub, DecodeRunSubmission(body));
     RECOMP_ASSIGN_OR_RETURN(RunStatus st, engine_->Submit(std::move(sub), fx));
@@ -196,7 +201,7 @@ std::vector<std::string> ApiHandler::Replay(const std::vector<std::string>& mess
   pk.pack("last");
   pk.pack(events->empty() ? from : events->back().sequence);
   pk.pack("head");
-  pk.pack(engine_->last_sequence());
+  pk.pack(runs_->committed_sequence());  // never a sequence of a batch not committed yet
   return net::Frames(proto::kTag, proto::kOk, wire::ToBytes(buf));
 }
 

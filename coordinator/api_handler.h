@@ -36,6 +36,9 @@ class ApiHandler {
   std::optional<Reply> HandleReplay(const net::Received& m, size_t max_batch);
   // The broker's latest worker list (WORKER_LIST body's `workers`).
   void SetWorkers(nlohmann::json workers) { workers_ = std::move(workers); }
+  // While `reason` is not empty the coordinator cannot record anything: SUBMIT and CANCEL are
+  // refused with RESOURCE_EXHAUSTED naming it; reads are served.
+  void SetPaused(std::string reason) { paused_ = std::move(reason); }
 
  private:
   // Splits a received ROUTER message into *envelope and its protocol frames (the error when it
@@ -55,6 +58,7 @@ class ApiHandler {
   RunEngine* engine_;
   RunStore* runs_;
   nlohmann::json workers_ = nlohmann::json::array();
+  std::string paused_;
 };
 
 }  // namespace recomp::coordinator

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <vector>
 
 #include "base/clock.h"
@@ -44,7 +45,23 @@ struct CoordinatorService::Impl {
   std::vector<Reply> replies;      // sent after the batch commits
   spdlog::logger* log = nullptr;
 
-  Status Flush(Effects& fx);
+  // Sends the batch's DISPATCHes, then commits and announces it; when the commit fails, the
+  // coordinator pauses (Pause) instead of stopping.
+  void Flush(Effects& fx);
+  // Commits `fx` (one LMDB transaction) and only then publishes its events, sends its
+  // REVOKEs and the replies waiting for it, and queues its pins. Retry-safe: on error nothing
+  // was written or sent.
+  Status CommitAndAnnounce(Effects& fx);
+  // Keeps `fx` to commit again every kRetryInterval: while it waits, the coordinator refuses
+  // SUBMIT and CANCEL, dispatches nothing and reads no results, and serves reads and replay.
+  void Pause(Effects fx, const Status& why);
+  void RetryPending();
+  void SendReplies();
+  // One loop turn: poll, read what is waiting (bounded), act on it, answer.
+  Status Turn();
+  static constexpr std::chrono::seconds kRetryInterval{1};
+  std::optional<Effects> pending;  // the batch whose commit failed; set = paused
+  SteadyClock::time_point paused_since{}, next_retry{};
   void HandleLink(const net::Received& m, Effects* fx);
   // A (un)subscription from an events subscriber: accepted only for a prefix of a known event
   // type, so no subscriber can grow the socket's topic trie.
@@ -125,7 +142,7 @@ Result<std::unique_ptr<CoordinatorService>> CoordinatorService::Create(
 
 CoordinatorService::~CoordinatorService() = default;
 
-Status CoordinatorService::Impl::Flush(Effects& fx) {
+void CoordinatorService::Impl::Flush(Effects& fx) {
   // Jobs go out BEFORE the commit, so a job runs while its dispatch is being fsynced (a 1-job
   // run's result then waits for one commit, not two in a row). This announces nothing: a job
   // ID names only what the job does and reads, so if we crash before the commit the restarted
@@ -134,6 +151,41 @@ Status CoordinatorService::Impl::Flush(Effects& fx) {
   for (const StageJob& j : fx.dispatch) {
     SendOrLog(link, net::Frames(proto::kTag, proto::kDispatch, EncodeStageJob(j)), "link");
   }
+  fx.dispatch.clear();  // sent once, also when the commit below must be retried
+  if (Status s = CommitAndAnnounce(fx); !s.ok()) Pause(std::move(fx), s);
+}
+
+void CoordinatorService::Impl::Pause(Effects fx, const Status& why) {
+  log->critical(
+      "cannot persist state ({}): paused; submissions and cancellations are refused "
+      "and nothing is dispatched until a retry of the commit succeeds",
+      why.ToString());
+  pending = std::move(fx);
+  paused_since = SteadyClock::now();
+  next_retry = paused_since + kRetryInterval;
+  api_handler->SetPaused(why.message());
+}
+
+void CoordinatorService::Impl::RetryPending() {
+  if (SteadyClock::now() < next_retry) return;
+  next_retry = SteadyClock::now() + kRetryInterval;
+  Status s = CommitAndAnnounce(*pending);
+  if (!s.ok()) {
+    log->warn("still cannot persist state after {} s: {}", MillisSince(paused_since) / 1000,
+              s.ToString());
+    return;
+  }
+  log->warn("state persisted again after {} s: resumed", MillisSince(paused_since) / 1000);
+  pending.reset();
+  api_handler->SetPaused("");
+}
+
+void CoordinatorService::Impl::SendReplies() {
+  for (Reply& r : replies) SendOrLog(api, r.frames, "api");
+  replies.clear();
+}
+
+Status CoordinatorService::Impl::CommitAndAnnounce(Effects& fx) {
   RECOMP_RETURN_IF_ERROR(engine->Commit(&fx));
   // Durable now: only from here on is anything announced (Titanic, RFC 9). Each event is
   // published as the very bytes that were stored.
@@ -144,8 +196,7 @@ Status CoordinatorService::Impl::Flush(Effects& fx) {
   for (const proto::JobRef& r : fx.revoke) {
     SendOrLog(link, net::Frames(proto::kTag, proto::kRevoke, proto::EncodeJobRef(r)), "link");
   }
-  for (Reply& r : replies) SendOrLog(api, r.frames, "api");
-  replies.clear();
+  SendReplies();
   pinner->Enqueue(std::move(fx.pins));  // gc hints: written in the background, in order
   return Status::Ok();
 }
@@ -182,7 +233,7 @@ Status CoordinatorService::Run() {
   Effects fx;
   RECOMP_RETURN_IF_ERROR(m.engine->Resume(&fx));
   m.engine->Tick(NowUnixMillis(), &fx);
-  RECOMP_RETURN_IF_ERROR(m.Flush(fx));
+  m.Flush(fx);
   m.log->info("coordinator serving api={} events={} replay={}", api_ep_, events_ep_, replay_ep_);
   int64_t next_heartbeat = 0;
   while (!stop_.load()) {
@@ -192,41 +243,55 @@ Status CoordinatorService::Run() {
       m.SendOrLog(m.link, net::Frames(proto::kTag, proto::kHeartbeat, proto::EmptyBody()), "link");
       next_heartbeat = NowUnixMillis() + 1000;
     }
-    int64_t wake = m.engine->NextWakeMs(NowUnixMillis());
-    long timeout = (wake < 0 || wake > 100) ? 100 : static_cast<long>(wake);
-    zmq::pollitem_t items[] = {{m.api.handle(), 0, ZMQ_POLLIN, 0},
-                               {m.link.handle(), 0, ZMQ_POLLIN, 0},
-                               {m.replay.handle(), 0, ZMQ_POLLIN, 0},
-                               {m.events.handle(), 0, ZMQ_POLLIN, 0}};
-    if (Status s = net::Poll(items, 4, std::chrono::milliseconds(timeout)); !s.ok()) {
-      if (s.code() == Status::Code::kCancelled) continue;  // EINTR
-      return s;
-    }
-    RECOMP_RETURN_IF_ERROR(
-        m.Drain(m.events, kDrainLimit, [&](const net::Received& r) { m.HandleSubscription(r); }));
-    Effects batch;
-    RECOMP_RETURN_IF_ERROR(
-        m.Drain(m.link, kDrainLimit, [&](const net::Received& r) { m.HandleLink(r, &batch); }));
-    RECOMP_RETURN_IF_ERROR(m.Drain(m.api, kDrainLimit, [&](const net::Received& r) {
-      if (auto reply = m.api_handler->HandleMessage(r, &batch); reply) {
-        m.replies.push_back(std::move(*reply));
-      }
-    }));
-    m.engine->Tick(NowUnixMillis(), &batch);
-    if (Status s = m.Flush(batch); !s.ok()) {
-      m.log->critical("cannot persist state, stopping: {}", s.ToString());
-      return s;  // nothing was announced; a restart resumes from the last commit
-    }
-    // After the flush, so a replay's `head` is exactly the newest committed event.
-    RECOMP_RETURN_IF_ERROR(m.Drain(m.replay, kReplayLimit, [&](const net::Received& r) {
-      if (auto reply = m.api_handler->HandleReplay(r, m.opts.max_replay_batch); reply) {
-        m.SendOrLog(m.replay, reply->frames, "replay");
-      }
-    }));
+    RECOMP_RETURN_IF_ERROR(m.Turn());
   }
   m.log->info("coordinator stopping: active_runs={} inflight={}", m.engine->active_runs(),
               m.engine->inflight());
   return Status::Ok();
+}
+
+Status CoordinatorService::Impl::Turn() {
+  int64_t wake = pending ? 100 : engine->NextWakeMs(NowUnixMillis());
+  long timeout = (wake < 0 || wake > 100) ? 100 : static_cast<long>(wake);
+  // While paused the link is not read (it is last, left out): results stay with the broker
+  // until they can be recorded.
+  zmq::pollitem_t items[] = {{api.handle(), 0, ZMQ_POLLIN, 0},
+                             {replay.handle(), 0, ZMQ_POLLIN, 0},
+                             {events.handle(), 0, ZMQ_POLLIN, 0},
+                             {link.handle(), 0, ZMQ_POLLIN, 0}};
+  if (Status s = net::Poll(items, pending ? 3 : 4, std::chrono::milliseconds(timeout)); !s.ok()) {
+    return s.code() == Status::Code::kCancelled ? Status::Ok() : s;  // EINTR: next turn
+  }
+  RECOMP_RETURN_IF_ERROR(
+      Drain(events, kDrainLimit, [&](const net::Received& r) { HandleSubscription(r); }));
+  if (pending) {
+    RetryPending();
+    if (pending) {  // still paused: answer reads (and refuse changes) at once
+      Effects none;
+      RECOMP_RETURN_IF_ERROR(Drain(api, kDrainLimit, [&](const net::Received& r) {
+        if (auto reply = api_handler->HandleMessage(r, &none); reply) {
+          SendOrLog(api, reply->frames, "api");
+        }
+      }));
+    }
+  } else {
+    Effects batch;
+    RECOMP_RETURN_IF_ERROR(
+        Drain(link, kDrainLimit, [&](const net::Received& r) { HandleLink(r, &batch); }));
+    RECOMP_RETURN_IF_ERROR(Drain(api, kDrainLimit, [&](const net::Received& r) {
+      if (auto reply = api_handler->HandleMessage(r, &batch); reply) {
+        replies.push_back(std::move(*reply));
+      }
+    }));
+    engine->Tick(NowUnixMillis(), &batch);
+    Flush(batch);
+  }
+  // After the flush, so a replay's `head` is the newest committed event.
+  return Drain(replay, kReplayLimit, [&](const net::Received& r) {
+    if (auto reply = api_handler->HandleReplay(r, opts.max_replay_batch); reply) {
+      SendOrLog(replay, reply->frames, "replay");
+    }
+  });
 }
 
 }  // namespace recomp::coordinator

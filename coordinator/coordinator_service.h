@@ -2,8 +2,9 @@
 // the events PUB, the replay ROUTER and the DEALER of the coordinator link to the broker, and
 // drives the RunEngine. Each loop turn drains a bounded number of messages, sends the jobs the
 // batch dispatched, persists the batch's effects in one LMDB transaction (group commit), and
-// only then publishes events, revokes jobs and answers clients. Wire protocol:
-// docs/protocol.md; events: docs/events.md.
+// only then publishes events, revokes jobs and answers clients. A commit that fails pauses
+// the service (it refuses changes and retries the batch every second) instead of stopping it
+// (docs/coordinator-storage.md). Wire protocol: docs/protocol.md; events: docs/events.md.
 // Thread-safety: Run() on one thread; RequestStop() from any thread or a signal handler.
 #pragma once
 

@@ -60,6 +60,9 @@ class RunStore {
 
   // The newest event's sequence, 0 when the log is empty.
   Result<uint64_t> LastSequence() const;
+  // The same as of this store's last commit (no read): events an engine numbered in a batch
+  // that is not committed yet are not counted.
+  uint64_t committed_sequence() const { return last_seq_; }
   Result<std::optional<RunRow>> GetRun(const std::string& run_id) const;
   Result<std::vector<RunRow>> ListRuns() const;
   // At most `limit` runs with an id after `after` ("" = from the first), in id order.
