@@ -175,6 +175,8 @@ void Broker::OnLinkMessage(const std::string& identity, const net::Received& mes
     OnDispatch(msg->body);
   } else if (msg->command == proto::kRevoke) {
     OnRevoke(msg->body);
+  } else if (msg->command == proto::kReconcile) {
+    OnReconcile(msg->body);
   } else if (msg->command == proto::kHeartbeat) {
     // Announces the coordinator (a ROUTER can only reply to a peer it has heard from).
   } else {
@@ -243,7 +245,7 @@ void Broker::OnRevoke(const std::string& body) {
     StageResult r = ResultFor(AttemptOf(*job));
     r.outcome = JobOutcome::kCancelled;
     r.message = "revoked before dispatch";
-    SendToCoordinator(proto::kResult, EncodeStageResult(r));
+    SendResultToCoordinator(r, EncodeStageResult(r));
     MarkListDirty();
     return;
   }
@@ -328,7 +330,41 @@ void Broker::Housekeeping(Clock::time_point now) {
   if (!queue_.empty()) AssignJobs();
 }
 
-void Broker::SendToCoordinator(std::string_view command, std::string body) {
+void Broker::OnReconcile(const std::string& body) {
+  Result<std::vector<JobRef>> refs = proto::DecodeJobRefs("jobs", body);
+  if (!refs.ok()) {
+    ++stats_.malformed;
+    SendToCoordinator(proto::kError, proto::ErrorBody(refs.status().WithContext("RECONCILE")));
+    return;
+  }
+  std::vector<JobRef> unknown;
+  for (const JobRef& ref : *refs) {
+    if (!queue_.Contains(ref) && registry_.Holder(ref) == nullptr &&
+        outbox_results_.count(ref) == 0) {
+      unknown.push_back(ref);
+    }
+  }
+  if (!unknown.empty()) {
+    Log()->warn("broker: {} of {} attempts the coordinator has in flight are unknown here",
+                unknown.size(), refs->size());
+  }
+  SendToCoordinator(proto::kReconciled, proto::EncodeJobRefs("unknown", unknown));
+}
+
+void Broker::SendResultToCoordinator(const StageResult& r, std::string body) {
+  SendToCoordinator(proto::kResult, std::move(body), JobRef{r.job_id, r.attempt});
+}
+
+void Broker::PopOutbox() {
+  if (const auto& ref = outbox_.front().result) {
+    auto it = outbox_results_.find(*ref);
+    if (it != outbox_results_.end() && --it->second == 0) outbox_results_.erase(it);
+  }
+  outbox_.pop_front();
+}
+
+void Broker::SendToCoordinator(std::string_view command, std::string body,
+                               std::optional<JobRef> result) {
   std::vector<std::string> frames = net::Frames(proto::kTag, command, std::move(body));
   if (outbox_.empty() && !coordinator_.empty()) {
     std::string err;
@@ -345,18 +381,19 @@ void Broker::SendToCoordinator(std::string_view command, std::string body) {
   if (outbox_.size() >= opt_.max_outbox) {
     ++stats_.outbox_dropped;
     Log()->error("broker: coordinator outbox full ({} messages): dropping the oldest ({})",
-                 outbox_.size(), outbox_.front()[1]);
-    outbox_.pop_front();
+                 outbox_.size(), outbox_.front().frames[1]);
+    PopOutbox();  // a dropped RESULT's job becomes unknown: RECONCILE has it offered again
   }
-  outbox_.push_back(std::move(frames));
+  if (result) ++outbox_results_[*result];
+  outbox_.push_back({std::move(frames), std::move(result)});
 }
 
 void Broker::FlushOutbox() {
   while (!outbox_.empty() && !coordinator_.empty()) {
     std::string err;
-    net::SendResult st = net::SendTo(link_, coordinator_, outbox_.front(), &err);
+    net::SendResult st = net::SendTo(link_, coordinator_, outbox_.front().frames, &err);
     if (st == net::SendResult::kOk) {
-      outbox_.pop_front();
+      PopOutbox();
       continue;
     }
     if (st == net::SendResult::kUnreachable) {
@@ -364,8 +401,9 @@ void Broker::FlushOutbox() {
                   net::PeerName(coordinator_), outbox_.size());
       coordinator_.clear();
     } else if (st == net::SendResult::kError) {
-      Log()->warn("broker: send to coordinator failed: {}: dropping {}", err, outbox_.front()[1]);
-      outbox_.pop_front();
+      Log()->warn("broker: send to coordinator failed: {}: dropping {}", err,
+                  outbox_.front().frames[1]);
+      PopOutbox();
       continue;
     }
     return;

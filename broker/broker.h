@@ -20,7 +20,9 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <zmq.hpp>
@@ -105,7 +107,11 @@ class Broker {
   void AssignJobs();
   void Housekeeping(Clock::time_point now);
   std::chrono::milliseconds Tick() const;
-  void SendToCoordinator(std::string_view command, std::string body);
+  void SendToCoordinator(std::string_view command, std::string body,
+                         std::optional<JobRef> result = std::nullopt);
+  void SendResultToCoordinator(const StageResult& r, std::string body);
+  void PopOutbox();
+  void OnReconcile(const std::string& body);
   void FlushOutbox();
   void SendWorkerList(Clock::time_point now);
   void MarkListDirty() { list_dirty_ = true; }
@@ -133,7 +139,14 @@ class Broker {
   JobQueue queue_;
   WorkerRegistry registry_;
   std::string coordinator_;  // routing id of the link peer ("" until it sends something)
-  std::deque<std::vector<std::string>> outbox_;
+  // Messages held for the coordinator; a RESULT remembers its attempt, which the broker still
+  // knows (RECONCILE) while it waits here.
+  struct Outgoing {
+    std::vector<std::string> frames;
+    std::optional<JobRef> result;
+  };
+  std::deque<Outgoing> outbox_;
+  std::unordered_map<JobRef, size_t, JobRefHash> outbox_results_;  // RESULTs held, by attempt
   bool list_dirty_ = false;
   Clock::time_point last_list_sent_{};
   Clock::time_point next_housekeeping_{};

@@ -137,12 +137,12 @@ void Broker::OnWorkerResult(WorkerEntry& w, const std::string& body) {
   const JobAttempt& a = lease->job;
   if (r->worker == w.hello.worker_id && r->run_id == a.run_id && r->stage == a.stage &&
       r->shard == a.shard) {
-    SendToCoordinator(proto::kResult, body);
+    SendResultToCoordinator(*r, body);
   } else {
     StageResult result = std::move(r).value();
     SetAttempt(&result, a);
     result.worker = w.hello.worker_id;
-    SendToCoordinator(proto::kResult, EncodeStageResult(result));
+    SendResultToCoordinator(result, EncodeStageResult(result));
   }
   MarkListDirty();
   AssignJobs();
@@ -167,7 +167,8 @@ void Broker::DropWorker(std::string identity, std::string why, bool send_disconn
   ++stats_.workers_lost;
   Log()->info("broker: dropping worker {} ({} jobs): {}", w->hello.worker_id, w->jobs.size(), why);
   for (const auto& [key, lease] : w->jobs) {
-    SendToCoordinator(proto::kResult, EncodeStageResult(LostResult(*w, lease, why)));
+    StageResult lost = LostResult(*w, lease, why);
+    SendResultToCoordinator(lost, EncodeStageResult(lost));
   }
   if (send_disconnect) SendDisconnect(identity, why);
   MarkListDirty();

@@ -57,6 +57,9 @@ struct CoordinatorService::Impl {
   void Pause(Effects fx, const Status& why);
   void RetryPending();
   void SendReplies();
+  // Every reconcile_interval_ms: RECONCILE the jobs in flight with the broker.
+  void Reconcile();
+  int64_t next_reconcile = 0;
   // One loop turn: poll, read what is waiting (bounded), act on it, answer.
   Status Turn();
   static constexpr std::chrono::seconds kRetryInterval{1};
@@ -180,6 +183,18 @@ void CoordinatorService::Impl::RetryPending() {
   api_handler->SetPaused("");
 }
 
+void CoordinatorService::Impl::Reconcile() {
+  const int64_t now = NowUnixMillis();
+  if (now < next_reconcile) return;
+  next_reconcile = now + opts.reconcile_interval_ms;
+  std::vector<proto::JobRef> flying = engine->InFlight();
+  if (flying.empty()) return;
+  // The link is ordered: the broker answers after every DISPATCH sent before this, and its
+  // answer arrives after every RESULT it sent before it, so a job it calls unknown was lost.
+  SendOrLog(link, net::Frames(proto::kTag, proto::kReconcile, proto::EncodeJobRefs("jobs", flying)),
+            "link");
+}
+
 void CoordinatorService::Impl::SendReplies() {
   for (Reply& r : replies) SendOrLog(api, r.frames, "api");
   replies.clear();
@@ -215,9 +230,15 @@ void CoordinatorService::Impl::HandleLink(const net::Received& m, Effects* fx) {
     }
     engine->OnResult(*r, fx);
   } else if (msg->command == proto::kRejected) {
-    auto j = proto::BodyJson(msg->body, "rejected");
     auto ref = proto::DecodeJobRef(msg->body);
-    if (j.ok() && ref.ok()) engine->OnRejected(*ref, j->value("run_id", ""), fx);
+    if (ref.ok()) engine->OnRejected(*ref, fx);
+  } else if (msg->command == proto::kReconciled) {
+    auto unknown = proto::DecodeJobRefs("unknown", msg->body);
+    if (!unknown.ok()) {
+      log->warn("coordinator link: bad RECONCILED: {}", unknown.status().ToString());
+      return;
+    }
+    for (const proto::JobRef& ref : *unknown) engine->OnUnknownToBroker(ref, fx);
   } else if (msg->command == proto::kWorkerList) {
     auto j = proto::BodyJson(msg->body, "worker_list");
     if (j.ok()) api_handler->SetWorkers(j->value("workers", nlohmann::json::array()));
@@ -275,6 +296,7 @@ Status CoordinatorService::Impl::Turn() {
       }));
     }
   } else {
+    Reconcile();
     Effects batch;
     RECOMP_RETURN_IF_ERROR(
         Drain(link, kDrainLimit, [&](const net::Received& r) { HandleLink(r, &batch); }));

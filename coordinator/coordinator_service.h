@@ -29,6 +29,9 @@ struct ServiceOptions {
   std::string state_dir;                               // LMDB directory of the run store
   int events_hwm = 100000;  // PUB high-water mark; a slower subscriber recovers by replay
   size_t max_replay_batch = 1000;
+  // How often the jobs in flight are checked against the broker (RECONCILE), so a DISPATCH or
+  // a RESULT lost on the way is offered again instead of waiting for a restart.
+  int64_t reconcile_interval_ms = 10000;
   // false: run-store commits are not fsynced (MDB_NOSYNC). Survives a killed coordinator (the
   // OS keeps the pages), not an OS crash or power loss. For benches and throwaway CI pools.
   bool durable = true;

@@ -274,6 +274,7 @@ void RunEngine::FinishRun(ActiveRun& run, RunState state, const std::string& rea
       if (j.state == JobState::kDispatched) {
         fx->revoke.push_back({j.job_id, j.attempt});
         --inflight_;
+        Land(j.job_id);
       }
       if (j.state == JobState::kDispatched || j.state == JobState::kReady) {
         j.state = JobState::kFailed;  // abandoned with the run; queues skip it

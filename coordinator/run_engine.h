@@ -17,6 +17,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "coordinator/job_plan.h"
@@ -76,7 +77,13 @@ class RunEngine {
   // A result from the broker. Stale attempts and unknown runs are ignored (and logged).
   void OnResult(const StageResult& r, Effects* fx);
   // The broker refused a job (queue full): offered again shortly.
-  void OnRejected(const proto::JobRef& ref, const std::string& run_id, Effects* fx);
+  void OnRejected(const proto::JobRef& ref, Effects* fx);
+  // The jobs dispatched and not landed, for the reconciliation with the broker (RECONCILE).
+  std::vector<proto::JobRef> InFlight() const;
+  // The broker has never heard of `ref` (neither queued, leased nor reported): its DISPATCH or
+  // its RESULT was lost. Handled like a lost worker: offered again with attempt + 1, counting
+  // towards the lost cap. Ignored when `ref` is no longer in flight.
+  void OnUnknownToBroker(const proto::JobRef& ref, Effects* fx);
   // Dispatches ready jobs (cache first) up to the in-flight window, at most kMaxJobsPerTick
   // of them per call; wakes retries due by now.
   void Tick(int64_t now_ms, Effects* fx);
@@ -128,6 +135,10 @@ class RunEngine {
   void FinishRun(ActiveRun& run, RunState state, const std::string& reason, Effects* fx);
   void StartIfQueued(ActiveRun& run, Effects* fx);
   JobRow* FindJob(ActiveRun& run, const std::string& stage, uint32_t shard);
+  // The run and job of `ref` when that exact attempt is in flight, else nullptr.
+  ActiveRun* FindFlying(const proto::JobRef& ref, JobRow** job);
+  // A dispatched job left flight (a result, a rejection, a revoke): its twins try again.
+  void Land(const std::string& job_id);
   int64_t BackoffMs(const JobRow& job) const;
 
   EngineOptions opts_;
@@ -142,6 +153,10 @@ class RunEngine {
   void OnCommitted() { finished_uncommitted_.clear(); }
   std::array<std::deque<ShardKey>, 3> ready_;  // by Priority: low, standard, high
   std::multimap<int64_t, ShardKey> retry_at_;  // backoff timers
+  // At most one attempt of a job ID is in flight (broker leases are keyed by job ID and
+  // attempt): the job in flight by ID, and the jobs of other runs waiting for it to land.
+  std::unordered_map<std::string, ShardKey> flying_;
+  std::unordered_map<std::string, std::vector<ShardKey>> twins_;
 };
 
 }  // namespace recomp::coordinator

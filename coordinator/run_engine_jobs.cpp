@@ -189,6 +189,14 @@ bool RunEngine::ServeFromCache(ActiveRun& run, JobRow& job, Effects* fx) {
 }
 
 void RunEngine::Dispatch(ActiveRun& run, JobRow& job, Effects* fx) {
+  ShardKey key{job.run_id, job.stage, job.shard};
+  if (auto it = flying_.find(job.job_id); it != flying_.end()) {
+    // The same job (same ID: same work and inputs) is in flight for another run: wait for it
+    // and be served from the action cache (or run it) once it lands.
+    twins_[job.job_id].push_back(std::move(key));
+    return;
+  }
+  flying_.emplace(job.job_id, std::move(key));
   StartIfQueued(run, fx);
   const PlannedJob& pj = run.planned.at(job.stage).at(job.shard);
   job.attempt += 1;
@@ -226,6 +234,7 @@ void RunEngine::OnResult(const StageResult& r, Effects* fx) {
     return;
   }
   --inflight_;
+  Land(job->job_id);
   if (r.outcome == JobOutcome::kSucceeded) {
     CompleteJob(run, *job, r, fx);
   } else if (r.outcome == JobOutcome::kWorkerLost && job->lost + 1 < opts_.lost_cap) {
@@ -246,20 +255,62 @@ void RunEngine::OnResult(const StageResult& r, Effects* fx) {
   }
 }
 
-void RunEngine::OnRejected(const proto::JobRef& ref, const std::string& run_id, Effects* fx) {
-  auto it = active_.find(run_id);
-  if (it == active_.end()) return;
-  for (auto& [stage, shards] : it->second->jobs) {
-    for (JobRow& j : shards) {
-      if (j.job_id == ref.job_id && j.attempt == ref.attempt && j.state == JobState::kDispatched) {
-        --inflight_;
-        j.state = JobState::kReady;
-        j.not_before_ms = now_ms_ + 100;
-        Touch(*it->second, j, fx);
-        Enqueue(*it->second, j);
-      }
-    }
+void RunEngine::OnRejected(const proto::JobRef& ref, Effects* fx) {
+  JobRow* job = nullptr;
+  ActiveRun* run = FindFlying(ref, &job);
+  if (run == nullptr) return;
+  --inflight_;
+  Land(ref.job_id);
+  job->state = JobState::kReady;
+  job->not_before_ms = now_ms_ + 100;
+  Touch(*run, *job, fx);
+  Enqueue(*run, *job);
+}
+
+std::vector<proto::JobRef> RunEngine::InFlight() const {
+  std::vector<proto::JobRef> out;
+  out.reserve(flying_.size());
+  for (const auto& [job_id, key] : flying_) {
+    auto it = active_.find(key.run_id);
+    if (it == active_.end()) continue;
+    const JobRow& j = it->second->jobs.at(key.stage).at(key.shard);
+    if (j.state == JobState::kDispatched) out.push_back({j.job_id, j.attempt});
   }
+  return out;
+}
+
+void RunEngine::OnUnknownToBroker(const proto::JobRef& ref, Effects* fx) {
+  JobRow* job = nullptr;
+  if (FindFlying(ref, &job) == nullptr) return;  // it landed meanwhile
+  StageResult lost = ResultFor({job->job_id, job->run_id, job->stage, job->shard, job->attempt});
+  lost.outcome = JobOutcome::kWorkerLost;
+  lost.message = "the broker does not know job " + ref.job_id + " attempt " +
+                 std::to_string(ref.attempt) + " (its DISPATCH or its RESULT was lost)";
+  Log()->warn("run={} {}: offered again", job->run_id, lost.message);
+  OnResult(lost, fx);
+}
+
+RunEngine::ActiveRun* RunEngine::FindFlying(const proto::JobRef& ref, JobRow** job) {
+  auto f = flying_.find(ref.job_id);
+  if (f == flying_.end()) return nullptr;
+  auto it = active_.find(f->second.run_id);
+  if (it == active_.end()) return nullptr;
+  JobRow* j = FindJob(*it->second, f->second.stage, f->second.shard);
+  if (j == nullptr || j->state != JobState::kDispatched || j->attempt != ref.attempt) {
+    return nullptr;
+  }
+  *job = j;
+  return it->second.get();
+}
+
+void RunEngine::Land(const std::string& job_id) {
+  flying_.erase(job_id);
+  auto t = twins_.find(job_id);
+  if (t == twins_.end()) return;
+  // The twins try again after this batch is committed (the next Tick), so a success is in the
+  // action cache for them by then.
+  for (ShardKey& key : t->second) retry_at_.emplace(now_ms_ + 1, std::move(key));
+  twins_.erase(t);
 }
 
 void RunEngine::CompleteJob(ActiveRun& run, JobRow& job, StageResult r, Effects* fx) {

@@ -103,4 +103,39 @@ Result<JobRef> DecodeJobRef(std::string_view body) {
   return j;
 }
 
+std::string EncodeJobRefs(std::string_view key, const std::vector<JobRef>& refs) {
+  msgpack::sbuffer buf(32 + refs.size() * 96);
+  wire::Packer pk(buf);
+  pk.pack_map(1);
+  pk.pack(key);
+  pk.pack_array(static_cast<uint32_t>(refs.size()));
+  for (const JobRef& r : refs) {
+    pk.pack_map(2);
+    pk.pack("job_id");
+    pk.pack(r.job_id);
+    pk.pack("attempt");
+    pk.pack(r.attempt);
+  }
+  return wire::ToBytes(buf);
+}
+
+Result<std::vector<JobRef>> DecodeJobRefs(std::string_view key, std::string_view body) {
+  RECOMP_ASSIGN_OR_RETURN(auto oh, wire::Unpack(body, key));
+  RECOMP_ASSIGN_OR_RETURN(wire::MapReader r, wire::MapReader::From(oh.get(), std::string(key)));
+  std::vector<wire::MapReader> items;
+  RECOMP_RETURN_IF_ERROR(r.MapList(key, &items));
+  std::vector<JobRef> out;
+  out.reserve(items.size());
+  for (const wire::MapReader& item : items) {
+    JobRef j;
+    int64_t attempt;
+    RECOMP_RETURN_IF_ERROR(item.Str("job_id", &j.job_id, wire::Need::kRequired, 64));
+    if (auto d = ParseDigestHex(j.job_id); !d.ok()) return d.status().WithContext(item.record());
+    RECOMP_RETURN_IF_ERROR(item.Int("attempt", &attempt, wire::Need::kRequired, 1, 1000000));
+    j.attempt = static_cast<uint32_t>(attempt);
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
 }  // namespace recomp::proto

@@ -45,6 +45,10 @@ inline constexpr std::string_view kStarted = "STARTED";    // b->c {job_id, atte
 inline constexpr std::string_view kResult = "RESULT";      // b->c and w->b: StageResult
 inline constexpr std::string_view kRejected = "REJECTED";  // b->c {job_id, attempt, reason}
 inline constexpr std::string_view kWorkerList = "WORKER_LIST";  // b->c {workers: [WorkerInfo]}
+// c->b {jobs: [JobRef]}: the attempts the coordinator has in flight. The broker answers
+// RECONCILED {unknown: [JobRef]}: those it neither queues, leases nor holds a RESULT of.
+inline constexpr std::string_view kReconcile = "RECONCILE";
+inline constexpr std::string_view kReconciled = "RECONCILED";
 
 // ---- worker <-> broker (worker DEALER -> broker ROUTER "workers") ----
 inline constexpr std::string_view kReady = "READY";            // w->b WorkerHello
@@ -94,5 +98,9 @@ struct JobRefHash {
 };
 std::string EncodeJobRef(const JobRef& r);
 Result<JobRef> DecodeJobRef(std::string_view body);
+// {<key>: [JobRef...]}, the body of RECONCILE ("jobs") and RECONCILED ("unknown"); at most
+// wire::kMaxList refs.
+std::string EncodeJobRefs(std::string_view key, const std::vector<JobRef>& refs);
+Result<std::vector<JobRef>> DecodeJobRefs(std::string_view key, std::string_view body);
 
 }  // namespace recomp::proto

@@ -405,5 +405,29 @@ TEST_CASE("broker: a READY asking for a liveness window over 60 s is refused") {
         std::string::npos);
 }
 
+TEST_CASE("broker: RECONCILE names the attempts it neither queues, leases nor holds") {
+  BrokerHarness h;
+  auto coord = h.Coord();
+  auto w = h.Worker("one", 1);
+  w->Ready();
+  StageJob leased = MakeJob(1), queued = MakeJob(2), lost = MakeJob(3);
+  coord->Dispatch(leased);
+  coord->Dispatch(queued);
+  w->ExpectJob();  // `leased` goes to the worker; `queued` waits for its slot
+  coord->Send(proto::kReconcile,
+              proto::EncodeJobRefs("jobs", {RefOf(leased), RefOf(queued), RefOf(lost)}));
+  auto reply = coord->Expect(proto::kReconciled);
+  auto unknown = proto::DecodeJobRefs("unknown", reply.body);
+  REQUIRE(unknown.ok());
+  CHECK(*unknown == std::vector<JobRef>{RefOf(lost)});
+  // Once its RESULT went out, an attempt is unknown too (the coordinator has it by then).
+  w->Finish(leased);
+  CHECK(coord->ExpectResult().job_id == leased.job_id);
+  coord->Send(proto::kReconcile, proto::EncodeJobRefs("jobs", {RefOf(leased)}));
+  CHECK(proto::DecodeJobRefs("unknown", coord->Expect(proto::kReconciled).body)->size() == 1);
+  coord->Send(proto::kReconcile, proto::JsonBody({{"jobs", "nope"}}));
+  coord->Expect(proto::kError);
+}
+
 }  // namespace
 }  // namespace recomp::broker

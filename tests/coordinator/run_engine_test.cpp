@@ -1051,15 +1051,13 @@ TEST_CASE("engine: a rejected job is offered again after 100 ms with attempt + 1
   REQUIRE(p.Submit(p.Sub("run-1")).ok());
   Effects t = p.Tick(kT0);
   const StageJob a0 = *Find(t.dispatch, "a", 0);
-  Effects rej = p.Step([&](Effects* fx) {
-    p.engine->OnRejected({a0.job_id, a0.attempt}, "run-1", fx);
-  });
+  Effects rej = p.Step([&](Effects* fx) { p.engine->OnRejected({a0.job_id, a0.attempt}, fx); });
   CHECK(rej.events.empty());
   CHECK(p.engine->inflight() == 1);
-  // A rejection of another attempt or run changes nothing.
-  Effects other = p.Step([&](Effects* fx) { p.engine->OnRejected({a0.job_id, 9}, "run-1", fx); });
+  // A rejection of another attempt, or of an attempt no longer in flight, changes nothing.
+  Effects other = p.Step([&](Effects* fx) { p.engine->OnRejected({a0.job_id, 9}, fx); });
   CHECK(other.empty());
-  CHECK(p.Step([&](Effects* fx) { p.engine->OnRejected({a0.job_id, 1}, "run-9", fx); }).empty());
+  CHECK(p.Step([&](Effects* fx) { p.engine->OnRejected({a0.job_id, 1}, fx); }).empty());
   CHECK(p.Tick(kT0 + 99).dispatch.empty());
   Effects again = p.Tick(kT0 + 100);
   REQUIRE(again.dispatch.size() == 1);
@@ -1187,4 +1185,51 @@ validation = true
   Effects f = p.Deliver(p.Report(t.dispatch[0], JobOutcome::kFailed));
   CHECK(Types(f.events) == std::vector<std::string>{kStage, kValidation, kCompleted});
   CHECK(f.events[1].DataJson()["verdict"] == "failed");
+}
+
+TEST_CASE("engine: an identical job in flight for another run is not dispatched twice") {
+  Pool p;
+  REQUIRE(p.Submit(p.Sub("run-1")).ok());
+  REQUIRE(p.Submit(p.Sub("run-2")).ok());  // the same manifests: the same job IDs
+  Effects t = p.Tick(kT0);
+  REQUIRE(t.dispatch.size() == 2);  // run-1's two shards; run-2's wait for them
+  for (const StageJob& j : t.dispatch) CHECK(j.run_id == "run-1");
+  CHECK(p.engine->InFlight().size() == 2);
+  // run-1's shard 0 lands: run-2's shard 0 is served from the cache after the commit.
+  Effects done = p.Deliver(p.SucceedA(*Find(t.dispatch, "a", 0)));
+  CHECK(done.dispatch.empty());
+  Effects next = p.Tick(kT0 + 1);
+  CHECK(next.dispatch.empty());
+  bool cached = false;
+  for (const Event& e : next.events) {
+    if (e.subject == "run-2" && e.type == EventType::kStageCompleted) {
+      cached = e.DataJson()["cached"] == true;
+    }
+  }
+  CHECK(cached);
+  // run-1's shard 1 fails for good: run-2's shard 1 runs itself (attempt 1 of its own).
+  StageResult bad = p.Report(*Find(t.dispatch, "a", 1), JobOutcome::kFailed);
+  bad.exit_code = 9;  // not retried
+  p.Deliver(bad);
+  Effects own = p.Tick(kT0 + 2);
+  REQUIRE(own.dispatch.size() == 1);
+  CHECK(own.dispatch[0].run_id == "run-2");
+  CHECK(own.dispatch[0].shard == 1);
+}
+
+TEST_CASE("engine: a job the broker does not know is offered again as if its worker was lost") {
+  Pool p;
+  REQUIRE(p.Submit(p.Sub("run-1")).ok());
+  Effects t = p.Tick(kT0);
+  const StageJob a0 = *Find(t.dispatch, "a", 0);
+  auto flying = p.engine->InFlight();
+  CHECK(flying.size() == 2);
+  Effects lost = p.Step([&](Effects* fx) { p.engine->OnUnknownToBroker({a0.job_id, 1}, fx); });
+  CHECK(lost.events.empty());
+  Effects again = p.Tick(kT0);
+  REQUIRE(again.dispatch.size() == 1);
+  CHECK(again.dispatch[0].job_id == a0.job_id);
+  CHECK(again.dispatch[0].attempt == 2);
+  // A stale report (the attempt landed or moved on) changes nothing.
+  CHECK(p.Step([&](Effects* fx) { p.engine->OnUnknownToBroker({a0.job_id, 1}, fx); }).empty());
 }
