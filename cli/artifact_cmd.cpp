@@ -1,7 +1,10 @@
 // `recomp artifact ...`: a thin CLI over store::ArtifactStore (see docs/store.md).
 // Exit codes: 0 ok, 1 runtime failure (missing file, corrupt blob, full disk), 2 usage
 // (malformed ref, bad flag value).
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <cstdio>
 #include <iostream>
@@ -12,8 +15,10 @@
 
 #include <toml++/toml.h>
 
+#include "base/posix_file.h"
 #include "cli/commands.h"
 #include "messages/artifact_ref.h"
+#include "messages/tree.h"
 #include "store/artifact_store.h"
 
 namespace recomp::cli {
@@ -88,17 +93,56 @@ void AddPut(CLI::App* art, Common* c) {
   });
 }
 
+// Writes the entries of tree `d` under `dir` (created when missing), or only the
+// entry `only` to the file `dir`, with their exec bits.
+Status ExtractTree(ArtifactStore& s, const Digest& d, const std::string& dir,
+                   const std::string& only) {
+  RECOMP_ASSIGN_OR_RETURN(std::string text, s.GetBytes(d, kMaxTreeBytes));
+  RECOMP_ASSIGN_OR_RETURN(Tree tree, DecodeTree(text));
+  bool found = false;
+  if (only.empty()) RECOMP_RETURN_IF_ERROR(MakeDirs(dir, 0755));
+  for (const TreeEntry& e : tree.entries) {
+    if (!only.empty() && e.path != only) continue;
+    found = true;
+    const std::string dest = only.empty() ? dir + "/" + e.path : dir;
+    if (only.empty()) RECOMP_RETURN_IF_ERROR(MakeDirs(DirName(dest), 0755));
+    RECOMP_RETURN_IF_ERROR(s.GetToFile(e.digest, dest));
+    if (::chmod(dest.c_str(), e.executable ? 0755 : 0644) != 0) {
+      return ErrnoStatus("chmod", dest, errno);
+    }
+  }
+  if (!only.empty() && !found) {
+    return Status::NotFound("tree " + d.Ref() + " has no entry '" + only + "'");
+  }
+  return Status::Ok();
+}
+
 void AddGet(CLI::App* art, Common* c) {
   struct Args {
-    std::string ref, out;
+    std::string ref, out, entry;
+    bool raw = false;
   };
   auto a = std::make_shared<Args>();
-  CLI::App* get = Sub(art, "get", "write a blob's verified bytes to -o FILE or stdout", c);
+  CLI::App* get = Sub(art, "get",
+                      "write a blob's verified bytes to -o FILE or stdout; a tree (a directory "
+                      "output) to -o DIR",
+                      c);
   get->add_option("REF", a->ref, "artifact://<hex>")->required();
-  get->add_option("-o,--output", a->out, "output file (replaced atomically)");
+  get->add_option("-o,--output", a->out,
+                  "output file (replaced atomically); for a tree, a new directory");
+  get->add_option("--entry", a->entry, "of a tree: only this file (path inside the directory)");
+  get->add_flag("--raw", a->raw, "a tree's own bytes (its JSON listing), not its files");
   get->callback([a, c] {
     Digest d = ParseRefOrUsage(a->ref);
     auto s = OpenStore(c->store_dir, false);
+    auto rec = s->Stat(d);
+    ExitIfError(rec.status());
+    if (rec->media_type == kTreeMediaType && !a->raw) {
+      if (a->out.empty()) Usage(Status::InvalidArgument(a->ref + " is a tree: give -o DIR"));
+      ExitIfError(ExtractTree(*s, d, a->out, a->entry));
+      return;
+    }
+    if (!a->entry.empty()) Usage(Status::InvalidArgument(a->ref + " is not a tree: no --entry"));
     if (a->out.empty()) {
       std::fflush(stdout);
       ExitIfError(s->GetToFd(d, STDOUT_FILENO));

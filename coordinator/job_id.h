@@ -15,7 +15,7 @@
 namespace recomp::coordinator {
 
 // The version tag that opens every encoding; bump it whenever the encoding changes.
-inline constexpr std::string_view kJobIdVersion = "recomp-job-id/v1";
+inline constexpr std::string_view kJobIdVersion = "recomp-job-id/v2";
 
 // Everything one job does and reads.
 struct JobSpec {

@@ -1,6 +1,8 @@
 // Stage → jobs expansion (layout: docs/pipeline.md, "Working directory").
 #include "coordinator/job_plan.h"
 
+#include "messages/tree.h"
+
 #include <algorithm>
 #include <cassert>
 #include <set>
@@ -8,8 +10,12 @@
 namespace recomp::coordinator {
 namespace {
 
-// True if `path` is a declared output file of `s`, or lies under one of its directory outputs.
+// True if `path` is a declared output of `s` (a directory output by its tree, "out/"), or a file
+// under one of its directory outputs.
 bool IsDeclaredOutput(const Stage& s, std::string_view path) {
+  if (IsTreePath(path)) {
+    return std::find(s.outputs.begin(), s.outputs.end(), path) != s.outputs.end();
+  }
   for (const std::string& o : s.outputs) {
     if (o.back() == '/' ? path.substr(0, o.size()) == o && path.size() > o.size() : path == o) {
       return true;
@@ -32,11 +38,21 @@ Status CheckNeedOutputs(const Stage& stage, const Stage& need,
     std::set<std::string_view> seen;
     for (const auto& [path, digest] : shards[i]) {
       const std::string what = ctx + ": shard " + std::to_string(i) + " output '" + path + "'";
-      RECOMP_RETURN_IF_ERROR(ValidateRelativePath(path, what, /*allow_dir_slash=*/false));
+      RECOMP_RETURN_IF_ERROR(ValidateRelativePath(path, what, /*allow_dir_slash=*/true));
       if (!IsDeclaredOutput(need, path)) {
         return Status::InvalidArgument(what + " is not inside the stage's declared outputs");
       }
       if (!seen.insert(path).second) return Status::InvalidArgument(what + " is listed twice");
+    }
+    // A directory output is either one tree or its files, never both.
+    for (std::string_view path : seen) {
+      if (!IsTreePath(path)) continue;
+      auto next = seen.upper_bound(path);
+      if (next != seen.end() && next->substr(0, path.size()) == path) {
+        return Status::InvalidArgument(ctx + ": shard " + std::to_string(i) + " lists '" +
+                                       std::string(path) +
+                                       "' both as a tree and as files under it");
+      }
     }
   }
   return Status::Ok();

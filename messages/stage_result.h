@@ -32,6 +32,11 @@ inline constexpr std::array<std::string_view, 6> kJobOutcomeNames = {
     "succeeded", "failed", "timed_out", "cancelled", "worker_lost", "error"};
 std::string_view ToString(JobOutcome o);
 
+// The largest encoded StageResult a worker reports. A job whose result would be larger (too
+// many declared file outputs; a directory output is one tree whatever it holds) fails naming
+// this cap, so a result always fits a frame and the events that carry it.
+inline constexpr size_t kMaxResultBytes = size_t{1} << 20;
+
 struct StageResult {
   static constexpr int64_t kSchemaVersion = 1;
   std::string job_id;

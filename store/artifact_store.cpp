@@ -126,34 +126,7 @@ Status ArtifactStore::GetToFd(const Digest& d, int fd) {
 }
 
 Result<std::string> ArtifactStore::GetBytes(const Digest& d, size_t max_bytes) {
-  RECOMP_ASSIGN_OR_RETURN(BlobLocation loc, Locate(*core_, d));
-  if (loc.record.size > max_bytes) {
-    return Status::ResourceExhausted(d.Ref() + " has " + std::to_string(loc.record.size) +
-                                     " bytes, more than the " + std::to_string(max_bytes) +
-                                     " asked for");
-  }
-  if (loc.inline_bytes) {
-    RECOMP_RETURN_IF_ERROR(CheckInline(loc));
-    return std::move(*loc.inline_bytes);
-  }
-  RECOMP_ASSIGN_OR_RETURN(Fd in, OpenBlob(*core_, &loc));
-  std::string out(loc.record.size, '\0');
-  size_t got = 0;
-  while (got < out.size()) {
-    RECOMP_ASSIGN_OR_RETURN(size_t n,
-                            ReadSome(in.get(), out.data() + got, out.size() - got, loc.path));
-    if (n == 0) break;
-    got += n;
-  }
-  char extra;
-  RECOMP_ASSIGN_OR_RETURN(size_t more, ReadSome(in.get(), &extra, 1, loc.path));
-  out.resize(got);
-  BlobLocation view{loc.digest, loc.record, out, ""};
-  if (more != 0 || !CheckInline(view).ok()) {
-    return Status::Corruption("blob " + d.Ref() + " at '" + loc.path +
-                              "' is corrupt: size or digest mismatch");
-  }
-  return out;
+  return ReadBytes(*core_, d, max_bytes);
 }
 
 Result<std::string> ArtifactStore::LinkOrCopyTo(const Digest& d, const std::string& dest) {

@@ -6,6 +6,8 @@
 
 #include <set>
 
+#include "messages/tree.h"
+
 namespace recomp::store {
 namespace {
 
@@ -50,6 +52,41 @@ Status FindOrphans(const StoreCore& core, const Txn& txn, bool include_external,
   return Status::Ok();
 }
 
+// Raises the keep time of every entry of every tree to the tree's own, so a tree that is kept
+// never names a blob that is gone (a cache hit checks only the tree). A tree that cannot be
+// read is logged; its entries then follow their own windows.
+Status KeepTreeEntries(const StoreCore& core, const Txn& txn, const GcPolicy& policy, SysTime now,
+                       PinKeeper* pins) {
+  std::vector<std::pair<Digest, SysTime>> trees;
+  RECOMP_RETURN_IF_ERROR(core.catalog.ForEachRecord(
+      txn,
+      [&](bool key_ok, std::string_view, const Digest& d,
+          const Result<ArtifactRecord>& rec) -> Status {
+        if (!key_ok || !rec.ok() || rec->media_type != kTreeMediaType) return Status::Ok();
+        RECOMP_ASSIGN_OR_RETURN(auto touched, core.catalog.GetTouch(txn, d));
+        SysTime base;
+        if (touched) {
+          base = *touched;
+        } else {
+          RECOMP_ASSIGN_OR_RETURN(base, ParseRfc3339(rec->created_at));
+        }
+        SysTime keep = std::max(base + policy.unpinned_retention, pins->KeepUntil(d));
+        if (keep > now) trees.emplace_back(d, keep);
+        return Status::Ok();
+      }));
+  for (const auto& [d, keep] : trees) {
+    Result<std::string> bytes = ReadBytes(core, d, kMaxTreeBytes);
+    Result<Tree> tree = bytes.ok() ? DecodeTree(*bytes) : Result<Tree>(bytes.status());
+    if (!tree.ok()) {
+      core.log->warn("gc: tree {} unreadable, its entries keep their own windows: {}", d.Ref(),
+                     tree.status().ToString());
+      continue;
+    }
+    for (const TreeEntry& e : tree->entries) pins->Raise(e.digest, keep);
+  }
+  return Status::Ok();
+}
+
 struct Plan {
   std::vector<Candidate> blobs;
   std::vector<Candidate> orphans;
@@ -60,6 +97,7 @@ Status MakePlan(const StoreCore& core, const GcPolicy& policy, SysTime now, bool
   RECOMP_ASSIGN_OR_RETURN(Txn txn, core.catalog.Read());
   PinKeeper pins;
   RECOMP_RETURN_IF_ERROR(pins.Load(core.catalog, txn, policy, now));
+  RECOMP_RETURN_IF_ERROR(KeepTreeEntries(core, txn, policy, now, &pins));
   report->expired_pins = pins.expired();
   RECOMP_RETURN_IF_ERROR(core.catalog.ForEachRecord(
       txn,
@@ -89,6 +127,7 @@ Status RemoveEntries(const StoreCore& core, const GcPolicy& policy, SysTime now,
   RECOMP_ASSIGN_OR_RETURN(Txn txn, core.catalog.Write());
   PinKeeper pins;
   RECOMP_RETURN_IF_ERROR(pins.Load(core.catalog, txn, policy, now));
+  RECOMP_RETURN_IF_ERROR(KeepTreeEntries(core, txn, policy, now, &pins));
   std::vector<Candidate> removed;
   report->removed.clear();
   report->removed_bytes = 0;
@@ -155,6 +194,11 @@ Status PinKeeper::Load(const Catalog& catalog, const Txn& txn, const GcPolicy& p
     }
     return Status::Ok();
   });
+}
+
+void PinKeeper::Raise(const Digest& d, SysTime until) {
+  auto [it, inserted] = keep_.emplace(d, until);
+  if (!inserted) it->second = std::max(it->second, until);
 }
 
 SysTime PinKeeper::KeepUntil(const Digest& d) const {

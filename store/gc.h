@@ -1,6 +1,7 @@
 // Gc: retention-based garbage collection of blobs (generated; external only when asked).
 // A blob is kept while any active run pins it, until finished_at + the failed/succeeded
-// window of every terminal run pinning it, and until last put + the unpinned window.
+// window of every terminal run pinning it, and until last put + the unpinned window; the
+// entries of a tree (messages/tree.h) are kept at least as long as the tree.
 // Deletion runs under LMDB's writer lock with everything re-checked, so it is safe against
 // concurrent puts (deduplicating or not) and pins from other threads and processes.
 #pragma once
@@ -21,6 +22,8 @@ class PinKeeper {
  public:
   Status Load(const Catalog& catalog, const Txn& txn, const GcPolicy& policy, SysTime now);
   SysTime KeepUntil(const Digest& d) const;
+  // Keeps `d` at least until `until` (a tree's entries for as long as the tree is kept).
+  void Raise(const Digest& d, SysTime until);
   const std::vector<std::string>& expired() const { return expired_; }
 
  private:

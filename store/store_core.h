@@ -43,6 +43,8 @@ Result<Fd> OpenBlob(const StoreCore& core, BlobLocation* loc);
 // Reads `src` to its end with bounded memory, writing to `dst_fd` unless it is -1, and checks
 // size and digest against `loc`. Corruption (naming ref and path) on any mismatch.
 Status StreamVerified(const BlobLocation& loc, int src_fd, int dst_fd, const std::string& dst_name);
+// The whole blob `d`, verified; ResourceExhausted when it has more than `max_bytes`.
+Result<std::string> ReadBytes(const StoreCore& core, const Digest& d, size_t max_bytes);
 // Checks the inline bytes of `loc` against its digest and size.
 Status CheckInline(const BlobLocation& loc);
 // Whether the blob of `rec` is present as of `txn` (inline entry, or a regular file of the

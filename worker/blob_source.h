@@ -17,12 +17,13 @@ class BlobSource {
   virtual ~BlobSource() = default;
 
   // Creates `dest_path` (absolute; its parent exists; it does not exist yet) as a regular file
-  // holding exactly the blob's bytes, with no write permission bits. It may be a hard link to
-  // the store's immutable copy, so the caller must never write or chmod it beyond removing
-  // write bits. NotFound when the store has no such blob; Corruption when the bytes do not
-  // match the digest; other codes for I/O or transfer failures. On error nothing is left at
-  // dest_path.
-  virtual Status Materialize(const Digest& digest, const std::string& dest_path) = 0;
+  // holding exactly the blob's bytes, with no write permission bits, and with execute bits
+  // when `executable` (a tree entry that had them). It may be a hard link to the store's
+  // immutable copy, so the caller must never write or chmod it beyond removing write bits.
+  // NotFound when the store has no such blob; Corruption when the bytes do not match the
+  // digest; other codes for I/O or transfer failures. On error nothing is left at dest_path.
+  virtual Status Materialize(const Digest& digest, const std::string& dest_path,
+                             bool executable) = 0;
 };
 
 class BlobSink {

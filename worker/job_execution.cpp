@@ -151,6 +151,15 @@ void JobExecution::Conclude() {
           std::sort(result_.outputs.begin(), result_.outputs.end());
           result_.log_ref = collected->log_ref;
           log_stored_ = true;
+          if (size_t bytes = EncodeStageResult(result_).size(); bytes > kMaxResultBytes) {
+            result_.outcome = JobOutcome::kFailed;
+            result_.message = "the job's result would be " + std::to_string(bytes) + " bytes (" +
+                              std::to_string(result_.outputs.size()) + " outputs), over the " +
+                              std::to_string(kMaxResultBytes) +
+                              "-byte limit of a result: declare a directory output (one tree) "
+                              "instead of many files";
+            result_.outputs.clear();
+          }
           return;
         }
         result_.outcome = CollectFailure(collected.status());

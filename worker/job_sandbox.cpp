@@ -20,6 +20,7 @@
 
 #include "base/posix_file.h"
 #include "messages/stage_job.h"
+#include "messages/tree.h"
 #include "worker/dir_recycler.h"
 #include "worker/process_runner.h"
 
@@ -70,13 +71,13 @@ Result<struct stat> Lstat(const std::string& path) {
 }
 
 // Validates all input paths; on OK *by_path maps each path to its input (sorted).
-Status ValidateInputs(const std::vector<SandboxInput>& inputs, uint64_t max_inputs,
-                      std::map<std::string, const SandboxInput*>* by_path) {
+Status ValidateInputs(const std::vector<PlacedFile>& inputs, uint64_t max_inputs,
+                      std::map<std::string, const PlacedFile*>* by_path) {
   if (inputs.size() > max_inputs) {
     return Status::ResourceExhausted(std::to_string(inputs.size()) +
                                      " inputs exceed the limit of " + std::to_string(max_inputs));
   }
-  for (const SandboxInput& in : inputs) {
+  for (const PlacedFile& in : inputs) {
     RECOMP_RETURN_IF_ERROR(
         ValidateRelativePath(in.path, "input path " + Quote(in.path.substr(0, 256)), false));
     if (!by_path->emplace(in.path, &in).second) {
@@ -160,9 +161,34 @@ Status JobSandbox::Remove() {
   return st;
 }
 
+Result<std::vector<PlacedFile>> JobSandbox::ExpandInputs(const std::vector<SandboxInput>& inputs,
+                                                         BlobSource& source) const {
+  std::vector<PlacedFile> files;
+  files.reserve(inputs.size());
+  for (const SandboxInput& in : inputs) {
+    if (!IsTreePath(in.path)) {
+      files.push_back({in.path, in.digest, false});
+      continue;
+    }
+    RECOMP_RETURN_IF_ERROR(ValidateRelativePath(
+        in.path, "input path " + Quote(in.path.substr(0, 256)), /*allow_dir_slash=*/true));
+    RECOMP_ASSIGN_OR_RETURN(auto entries,
+                            ExpandTree(in.path, in.digest, source, dir_ + "/tree-input"));
+    if (files.size() + entries.size() > limits_.max_inputs) {
+      return Status::ResourceExhausted("inputs with tree " + Quote(in.path) +
+                                       " exceed the limit of " +
+                                       std::to_string(limits_.max_inputs) + " files");
+    }
+    files.insert(files.end(), std::make_move_iterator(entries.begin()),
+                 std::make_move_iterator(entries.end()));
+  }
+  return files;
+}
+
 Status JobSandbox::MaterializeInputs(const std::vector<SandboxInput>& inputs, BlobSource& source) {
-  std::map<std::string, const SandboxInput*> by_path;
-  RECOMP_RETURN_IF_ERROR(ValidateInputs(inputs, limits_.max_inputs, &by_path));
+  RECOMP_ASSIGN_OR_RETURN(std::vector<PlacedFile> files, ExpandInputs(inputs, source));
+  std::map<std::string, const PlacedFile*> by_path;
+  RECOMP_RETURN_IF_ERROR(ValidateInputs(files, limits_.max_inputs, &by_path));
   std::set<std::string> dirs = {input_dir()};
   for (const auto& [path, in] : by_path) {
     for (size_t slash = path.find('/'); slash != std::string::npos;
@@ -175,7 +201,7 @@ Status JobSandbox::MaterializeInputs(const std::vector<SandboxInput>& inputs, Bl
       }
     }
     std::string dest = input_dir() + "/" + path;
-    Status st = source.Materialize(in->digest, dest);
+    Status st = source.Materialize(in->digest, dest, in->executable);
     if (!st.ok()) return st.WithContext("input " + Quote(path) + " (" + in->digest.Ref() + ")");
     RECOMP_ASSIGN_OR_RETURN(struct stat info, Lstat(dest));
     if (!S_ISREG(info.st_mode)) {
@@ -343,8 +369,31 @@ Result<CollectedOutputs> JobSandbox::CollectOutputs(const std::vector<std::strin
   RECOMP_RETURN_IF_ERROR(CheckInputsUnchanged());
   Gathered g;
   for (const std::string& declared : outputs) RECOMP_RETURN_IF_ERROR(GatherOutput(declared, &g));
+  // Everything is stored in one PutFiles: the files, one tree per directory output, the log.
   std::vector<std::string> paths;
-  for (const auto& [rel, physical] : g.files) paths.push_back(physical);
+  std::map<std::string, size_t> index;  // physical path -> position in `paths`
+  for (const auto& [rel, physical] : g.files) {
+    if (index.emplace(physical, paths.size()).second) paths.push_back(physical);
+  }
+  std::map<std::string, std::string> named;  // declared output -> the file that names it
+  std::set<std::string> declared(outputs.begin(), outputs.end());
+  size_t trees = 0;
+  for (const std::string& d : declared) {
+    if (!IsTreePath(d)) {
+      named[d] = g.files.at(d);
+      continue;
+    }
+    std::vector<std::pair<std::string, std::string>> entries;
+    for (auto it = g.files.lower_bound(d); it != g.files.end() && it->first.rfind(d, 0) == 0;
+         ++it) {
+      entries.emplace_back(it->first.substr(d.size()), it->second);
+    }
+    std::string tree = dir_ + "/output-" + std::to_string(trees++) + ".tree.json";
+    RECOMP_RETURN_IF_ERROR(WriteTreeFile(entries, tree).WithContext("output " + Quote(d)));
+    named[d] = tree;
+    index.emplace(tree, paths.size());
+    paths.push_back(tree);
+  }
   RECOMP_ASSIGN_OR_RETURN(std::string log, LogForStorage());
   if (!log.empty()) paths.push_back(log);
   std::vector<std::string> refs;
@@ -355,13 +404,12 @@ Result<CollectedOutputs> JobSandbox::CollectOutputs(const std::vector<std::strin
     return Status::Internal("blob sink returned " + std::to_string(refs.size()) + " refs for " +
                             std::to_string(paths.size()) + " files");
   }
-  CollectedOutputs result;
-  size_t i = 0;
-  for (const auto& [rel, physical] : g.files) result.files.push_back({rel, refs[i++]});
-  if (!log.empty()) result.log_ref = refs.back();
   for (const std::string& ref : refs) {
     if (!IsArtifactRef(ref)) return Status::Internal("blob sink returned a bad ref " + Quote(ref));
   }
+  CollectedOutputs result;
+  for (const auto& [d, file] : named) result.files.push_back({d, refs[index.at(file)]});
+  if (!log.empty()) result.log_ref = refs.back();
   return result;
 }
 

@@ -17,6 +17,7 @@
 #include "messages/codec.h"
 #include "worker/blob_source.h"
 #include "worker/sandbox_tree.h"  // RemoveTree, for callers that clean up sandboxes
+#include "worker/tree_io.h"
 
 namespace recomp::worker {
 
@@ -28,18 +29,20 @@ struct SandboxLimits {
 };
 
 struct SandboxInput {
-  std::string path;  // relative to in/ (e.g. "rom.z64", "syms/game.toml")
+  // Relative to in/ (e.g. "rom.z64", "syms/game.toml"); with a trailing '/' ("lift/0/out/")
+  // a directory: `digest` is then a tree's (messages/tree.h), materialised as its entries.
+  std::string path;
   Digest digest;
 };
 
 struct SandboxOutput {
-  std::string path;  // relative to the working dir, as the job declared it (or under a dir)
-  std::string ref;   // "artifact://<hex>"
+  std::string path;  // a declared output, relative to the working dir ("out.bin", "gen/")
+  std::string ref;   // "artifact://<hex>": the file's, or for a directory ("gen/") its tree's
   bool operator==(const SandboxOutput&) const = default;
 };
 
 struct CollectedOutputs {
-  std::vector<SandboxOutput> files;  // sorted by path, no duplicates
+  std::vector<SandboxOutput> files;  // one per declared output, sorted by path
   std::string log_ref;               // "" when the job wrote nothing (an empty log is not stored)
 };
 
@@ -64,10 +67,11 @@ class JobSandbox {
   std::string input_dir() const { return work_dir_ + "/in"; }
   const std::string& log_path() const { return log_path_; }  // outside work/: ProcessSpec::log_path
 
-  // Validates every path first (ValidateRelativePath of messages/stage_job.h, no trailing '/', no
-  // duplicates, no path both a file and a directory, count <= max_inputs) and creates nothing if
-  // one is bad. Then materialises each as in/<path> with no write bits, and makes in/ and its
-  // subdirectories read-only. Call once, before the job runs (also with no inputs): a sandbox made
+  // Expands every tree input into its entries, then validates every path (ValidateRelativePath
+  // of messages/stage_job.h, no duplicates, no path both a file and a directory, count <=
+  // max_inputs) and creates nothing if one is bad. Then materialises each as in/<path> with no
+  // write bits (and the exec bits its tree gave it), and makes in/ and its subdirectories
+  // read-only. Call once, before the job runs (also with no inputs): a sandbox made
   // from a recycled tree may hold empty directories of an earlier job until this call prunes them.
   Status MaterializeInputs(const std::vector<SandboxInput>& inputs, BlobSource& source);
 
@@ -81,8 +85,9 @@ class JobSandbox {
   // work dir; a trailing '/' declares a directory: every regular file under it, recursively);
   // fails naming the path when one is missing, of the wrong type, escapes the work dir ("..",
   // absolute, a symlink resolving outside, anywhere inside a declared dir), or the limits are
-  // exceeded. Then stores the outputs and the log (unless empty) in ONE PutFiles call; with no
-  // outputs and an empty log, PutFiles is not called at all.
+  // exceeded. A directory output is stored as its files plus one tree listing them
+  // (messages/tree.h), and named by the tree's ref. Then stores the outputs and the log (unless
+  // empty) in ONE PutFiles call; with no outputs and an empty log, PutFiles is not called.
   Result<CollectedOutputs> CollectOutputs(const std::vector<std::string>& outputs, BlobSink& sink,
                                           const std::string& producer);
 
@@ -108,6 +113,9 @@ class JobSandbox {
                  Gathered* g) const;
   Result<std::string> ResolveInside(const std::string& rel) const;
   Result<std::string> LogForStorage();  // the file to store, "" for an empty log
+  // The inputs with every tree input replaced by its entries.
+  Result<std::vector<PlacedFile>> ExpandInputs(const std::vector<SandboxInput>& inputs,
+                                               BlobSource& source) const;
 
   std::string dir_;
   std::string work_dir_;

@@ -4,15 +4,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+
+#include "base/posix_file.h"
+#include "messages/tree.h"
+
 namespace recomp::worker {
 
-Status LocalStoreBlobs::Materialize(const Digest& digest, const std::string& dest_path) {
-  // No Contains() first: LinkOrCopyTo looks the blob up itself (NotFound when not indexed;
+Status LocalStoreBlobs::Materialize(const Digest& digest, const std::string& dest_path,
+                                    bool executable) {
+  // No Contains() first: the store looks the blob up itself (NotFound when not indexed;
   // Corruption when its file is missing or its bytes do not match).
-  Result<std::string> how = store_.LinkOrCopyTo(digest, dest_path);
-  if (!how.ok()) {
+  Status st = executable ? store_.GetToFile(digest, dest_path)
+                         : store_.LinkOrCopyTo(digest, dest_path).status();
+  if (st.ok() && executable && ::chmod(dest_path.c_str(), 0555) != 0) {
+    st = ErrnoStatus("chmod 0555", dest_path, errno);
+  }
+  if (!st.ok()) {
     ::unlink(dest_path.c_str());  // the contract: nothing is left at dest_path on error
-    return how.status().WithContext("materialising " + digest.Ref());
+    return st.WithContext("materialising " + digest.Ref());
   }
   return Status::Ok();
 }
@@ -20,10 +30,14 @@ Status LocalStoreBlobs::Materialize(const Digest& digest, const std::string& des
 std::string LocalStoreBlobs::MediaTypeFor(const std::string& path) {
   size_t slash = path.rfind('/');
   std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-  if (base == "job.log" || base == "job.log.tail") {
+  const bool log = base == "job.log" || base == "job.log.tail";
+  const bool tree = base.size() > 10 && base.compare(base.size() - 10, 10, ".tree.json") == 0;
+  if (log || tree) {
     std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
     struct stat st;
-    if (::lstat((dir + "/work").c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return "text/plain";
+    if (::lstat((dir + "/work").c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      return log ? "text/plain" : std::string(kTreeMediaType);
+    }
   }
   return "application/octet-stream";
 }

@@ -18,10 +18,13 @@ class LocalStoreBlobs : public BlobSource, public BlobSink {
   // `store` must outlive this adapter.
   explicit LocalStoreBlobs(store::ArtifactStore& store) : store_(store) {}
 
-  Status Materialize(const Digest& digest, const std::string& dest_path) override;
-  // Stored as generated blobs with `producer`. Media type: "text/plain" for a job log (a file
-  // named job.log or job.log.tail directly in a JobSandbox dir, i.e. next to its work/ dir: the
-  // BlobSink seam carries no media type), "application/octet-stream" otherwise.
+  // An executable file is a verified copy (mode 0555): the store's own copy is 0444 and a hard
+  // link shares its mode.
+  Status Materialize(const Digest& digest, const std::string& dest_path, bool executable) override;
+  // Stored as generated blobs with `producer`. Media type (the BlobSink seam carries none, so
+  // it follows from where JobSandbox puts the file, next to its work/ dir): "text/plain" for a
+  // job log (job.log, job.log.tail), kTreeMediaType for a tree (*.tree.json),
+  // "application/octet-stream" otherwise.
   Result<std::vector<std::string>> PutFiles(const std::vector<std::string>& paths,
                                             const std::string& producer) override;
 

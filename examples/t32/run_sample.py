@@ -186,13 +186,15 @@ def main():
             say("job logs: %s logs %s --data %s" % (recomp, run_id, data))
             return 1
         fetched = {}
-        for key, name in (("t32prog", "t32prog"), ("report.json", "report.json")):
-            refs = [ref for (st, sh, path), ref in outputs.items() if path.endswith("/" + key)]
+        # Directory outputs ("out/") are trees: fetch the one file wanted from the stage's tree.
+        for stage, name in (("link", "t32prog"), ("validate", "report.json")):
+            refs = [ref for (st, sh, path), ref in outputs.items() if st == stage and path == "out/"]
             if not refs:
-                say("no %s among the outputs" % key)
+                say("no %s output of stage %s" % (name, stage))
                 return 1
             dest = os.path.join(out, name)
-            pool.cli("artifact", "get", refs[0], "-o", dest, "--store", os.path.join(data, "store"), data=False)
+            pool.cli("artifact", "get", refs[0], "--entry", name, "-o", dest,
+                     "--store", os.path.join(data, "store"), data=False)
             fetched[name] = dest
         os.chmod(fetched["t32prog"], 0o755)
         with open(fetched["report.json"]) as f:

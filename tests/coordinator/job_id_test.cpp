@@ -47,13 +47,13 @@ TEST_CASE("BLAKE2b-256 matches the reference vector") {
 TEST_CASE("golden job ID of the documented example") {
   // Also asserted by tests/python/test_job_id_doc.py from docs/job-id.md alone.
   CHECK(ComputeJobId(Example()).Hex() ==
-        "e3dafee72a5809ce8ae0394b29343cfd2797f17c4b96211f618c458fed6a6ccd");
+        "1cf5ed61ca198a001ad1e02a8d94ff714cb2f24d354c5edeb5432eae680101dd");
 }
 
 TEST_CASE("the encoding starts with the version tag and is length-prefixed") {
   std::string enc = EncodeJobSpec(Example());
   CHECK(enc.substr(0, 4) == std::string("\0\0\0\x10", 4));
-  CHECK(enc.substr(4, 16) == "recomp-job-id/v1");
+  CHECK(enc.substr(4, 16) == "recomp-job-id/v2");
   CHECK(enc.substr(20, 8) == std::string("\0\0\0\x04lift", 8));
   CHECK(ComputeJobId(Example()) == Blake2b256::Of(enc));
 }

@@ -205,8 +205,11 @@ TEST_CASE("planning refuses bad module names, missing or malformed need outputs"
   o["lift"][3].push_back({"out/../../etc/passwd", D(1)});
   has(msg("link", kModule, o), "'..' component");
   o = Outputs();
-  o["lift"][3].push_back({"out/", D(1)});
+  o["lift"][3].push_back({"out//", D(1)});
   has(msg("link", kModule, o), "empty path component");
+  o = Outputs();
+  o["lift"][3].push_back({"out/", D(1)});  // the tree of out/, beside files under out/
+  has(msg("link", kModule, o), "shard 3 lists 'out/' both as a tree and as files under it");
   o = Outputs();
   o["lift"][2].push_back(o["lift"][2][0]);
   has(msg("link", kModule, o), "shard 2 output 'out/f_2.c' is listed twice");

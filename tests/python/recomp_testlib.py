@@ -508,6 +508,18 @@ class Pool:
         with open(out, "rb") as f:
             return f.read()
 
+    def tree_files(self, ref):
+        """The files of a tree (a directory output), {path: bytes}, via `artifact get -o DIR`."""
+        out = os.path.join(self.root, "tree-" + ref.rsplit("/", 1)[-1])
+        if not os.path.isdir(out):
+            self.artifact_get(ref, out)
+        files = {}
+        for base, _, names in os.walk(out):
+            for n in names:
+                with open(os.path.join(base, n), "rb") as f:
+                    files[os.path.relpath(os.path.join(base, n), out)] = f.read()
+        return files
+
 
 # ---------------------------------------------------------------------------------------------
 # Small pipelines

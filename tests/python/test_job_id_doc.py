@@ -21,7 +21,7 @@ def s(x):
 
 
 def encode(spec):
-    e = s("recomp-job-id/v1") + s(spec["stage"])
+    e = s("recomp-job-id/v2") + s(spec["stage"])
     e += u32(len(spec["argv"])) + b"".join(s(a) for a in spec["argv"])
     env = sorted(spec["env"].items(), key=lambda kv: kv[0].encode())
     e += u32(len(env)) + b"".join(s(k) + s(v) for k, v in env)

@@ -53,11 +53,13 @@ class Basic(rt.PoolTestCase):
         outs = rt.stage_outputs(events)
         self.assertEqual(sorted(outs), [("a", 0), ("b", 0), ("b", 1), ("b", 2), ("c", 0)])
         # Fan-out and fan-in: every b shard saw a's output, c saw every b shard's output.
-        c_out = pool.artifact_bytes(outs[("c", 0)][0][1]).decode()
+        # Each stage's out/ is one tree holding <stage>-<shard>.txt.
+        self.assertEqual([o[0] for o in outs[("c", 0)]], ["out/"])
+        c_out = pool.tree_files(outs[("c", 0)][0][1])["c-0.txt"].decode()
         for shard in range(3):
             self.assertIn("in/b/%d/out/b-%d.txt" % (shard, shard), c_out)
         self.assertIn("in/module/input.bin", c_out)
-        b1 = pool.artifact_bytes(outs[("b", 1)][0][1]).decode()
+        b1 = pool.tree_files(outs[("b", 1)][0][1])["b-1.txt"].decode()
         self.assertIn("in/a/0/out/a-0.txt", b1)
         self.assertTrue(b1.startswith("b 1 "), b1)
         for ref in (o[1] for v in outs.values() for o in v):

@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include "messages/tree.h"
 #include "store/artifact_store.h"
 #include "tests/store/store_test_util.h"
 
@@ -170,4 +171,31 @@ TEST_CASE(
   CHECK(pins.front().state == RunPinState::kFailed);  // the later update of the batch won
   CHECK(pins.front().refs.size() == 1);               // refs accumulate
   CHECK(s->PinRuns({}, now).ok());
+}
+
+TEST_CASE("a tree's entries are kept as long as the tree is") {
+  TempDir dir;
+  auto s = ArtifactStore::Open(dir / "s").value();
+  SysTime now = std::chrono::system_clock::now();
+  auto entry = s->PutBytes("inside").value();
+  Tree tree;
+  tree.entries.push_back({"a.txt", false, 6, D(entry)});
+  PutOptions tree_opts;
+  tree_opts.media_type = std::string(kTreeMediaType);
+  auto tree_rec = s->PutBytes(EncodeTree(tree), tree_opts).value();
+  auto loose = s->PutBytes("not in any tree").value();
+  // An active run pins only the tree: the entry is kept with it, past its own window.
+  REQUIRE(s->PinRun("r1", RunPinState::kActive, {D(tree_rec)}, now).ok());
+  s->Gc(At(now + days(8)), false, false).value();
+  CHECK_FALSE(s->Contains(D(loose)));
+  CHECK(s->Contains(D(tree_rec)));
+  CHECK(s->Contains(D(entry)));
+  // The run succeeds on day 9: both stay its 30 days, then both go.
+  REQUIRE(s->PinRun("r1", RunPinState::kSucceeded, {D(tree_rec)}, now + days(9)).ok());
+  s->Gc(At(now + days(38)), false, false).value();
+  CHECK(s->Contains(D(entry)));
+  s->Gc(At(now + days(40)), false, false).value();
+  CHECK_FALSE(s->Contains(D(tree_rec)));
+  CHECK_FALSE(s->Contains(D(entry)));
+  CHECK(s->Verify().value().problems.empty());
 }

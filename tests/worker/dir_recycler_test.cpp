@@ -122,7 +122,7 @@ namespace {
 
 // A BlobSource that writes each digest's first byte as the file's content.
 struct ByteSource : BlobSource {
-  Status Materialize(const Digest& d, const std::string& dest) override {
+  Status Materialize(const Digest& d, const std::string& dest, bool) override {
     std::ofstream(dest) << static_cast<int>(d.bytes[0]);
     return Status::Ok();
   }

@@ -59,8 +59,9 @@ TEST_CASE("a clean exit stores outputs and log in one commit and names the attem
   CHECK(r.attempt == 2);
   CHECK(r.worker == "w1");
   REQUIRE(r.outputs.size() == 1);
-  CHECK(r.outputs[0].path == "out/a.c");
-  CHECK(h.sink.Bytes(r.outputs[0].ref) == "c\n");
+  CHECK(r.outputs[0].path == "out/");  // a directory output is named by its tree
+  using Files = std::vector<std::pair<std::string, std::string>>;
+  CHECK(h.sink.TreeFiles(r.outputs[0].ref) == Files{{"a.c", "c\n"}});
   CHECK(h.Log(r) == "hello\n");
   CHECK(h.sink.commits.size() == 1);
   CHECK(h.sink.producers[0] == "worker:w1");
@@ -149,6 +150,25 @@ TEST_CASE("a sandbox that cannot be created is reported, with nothing stored") {
   CHECK(r.outcome == JobOutcome::kError);
   CHECK(r.message.rfind("worker could not create the job's sandbox: ", 0) == 0);
   CHECK(h.sink.commits.empty());
+}
+
+TEST_CASE("a result over kMaxResultBytes fails the job naming the cap; a tree holds any count") {
+  Harness h;
+  // 8,000 declared files with paths of ~100 bytes: a result of about 1.4 MB.
+  const std::string dir = "o/" + std::string(90, 'd');
+  std::string script = "mkdir -p " + dir + " && cd " + dir +
+                       " && i=0; while [ $i -lt 8000 ]; do : > f$i; i=$((i+1)); done";
+  std::vector<std::string> outputs;
+  for (int i = 0; i < 8000; ++i) outputs.push_back(dir + "/f" + std::to_string(i));
+  StageResult many = h.Run(h.Job(script, outputs));
+  CHECK(many.outcome == JobOutcome::kFailed);
+  CHECK(many.message.find("-byte limit of a result") != std::string::npos);
+  CHECK(many.outputs.empty());
+  // The same files as one directory output: one tree ref.
+  StageResult tree = h.Run(h.Job(script, {"o/"}));
+  CHECK_MESSAGE(tree.outcome == JobOutcome::kSucceeded, tree.message);
+  REQUIRE(tree.outputs.size() == 1);
+  CHECK(EncodeStageResult(tree).size() < 4096);
 }
 
 }  // namespace recomp::worker

@@ -15,8 +15,11 @@
 #include <functional>
 #include <map>
 #include <sstream>
+#include <tuple>
 
+#include "base/blake2b.h"
 #include "messages/stage_job.h"
+#include "messages/tree.h"
 #include "tests/worker/worker_test_util.h"
 #include "worker/process_runner.h"
 
@@ -150,7 +153,7 @@ TEST_CASE("hostile or conflicting input paths are rejected before anything is cr
   FakeSource source;
   source.blobs = {{DigestOf(1), "x"}};
   for (const char* bad :
-       {"/etc/passwd", "../x", "a/../../x", "a/./b", "a//b", "", "a/", ".", "..", "ok/.."}) {
+       {"/etc/passwd", "../x", "a/../../x", "a/./b", "a//b", "", ".", "..", "ok/.."}) {
     INFO("path: ", bad);
     Status st = sb->MaterializeInputs({{"fine", DigestOf(1)}, {bad, DigestOf(1)}}, source);
     CHECK(st.code() == Code::kInvalidArgument);
@@ -193,11 +196,13 @@ TEST_CASE("declared outputs are collected sorted, files and directories, with th
   REQUIRE_MESSAGE(got.ok(), got.status().ToString());
   std::vector<std::string> paths;
   for (const auto& f : got->files) paths.push_back(f.path);
-  CHECK(paths == std::vector<std::string>{"gen/a.c", "gen/link.c", "gen/sub/b.c", "out.bin"});
-  CHECK(sink.Bytes(got->files[0].ref) == "a\n");
-  CHECK(got->files[1].ref == got->files[0].ref);  // the inside symlink is stored by content
-  CHECK(sink.Bytes(got->files[2].ref) == "b\n");
-  CHECK(sink.Bytes(got->files[3].ref) == "bin\n");
+  CHECK(paths == std::vector<std::string>{"gen/", "gen/a.c", "out.bin"});
+  // A directory is one tree; the inside symlink is stored by content.
+  using Files = std::vector<std::pair<std::string, std::string>>;
+  CHECK(sink.TreeFiles(got->files[0].ref) ==
+        Files{{"a.c", "a\n"}, {"link.c", "a\n"}, {"sub/b.c", "b\n"}});
+  CHECK(sink.Bytes(got->files[1].ref) == "a\n");
+  CHECK(sink.Bytes(got->files[2].ref) == "bin\n");
   CHECK(sink.Bytes(got->log_ref) == "building\n");
   CHECK(sink.commits.size() == 1);  // one durable commit for outputs and log
 }
@@ -333,6 +338,64 @@ TEST_CASE("the sandbox is removed even when the job locked parts of it") {
   }
   CHECK_FALSE(fs::exists(dir));
   CHECK(NoSandboxLeft(root / "sandboxes"));
+}
+
+TEST_CASE("a tree input is materialised as its entries, with their exec bits") {
+  TempDir root;
+  auto sb = MakeSandbox(root);
+  FakeSource source;
+  Tree tree;
+  for (auto [path, bytes, exec] : {std::tuple{"run.sh", "#!/bin/sh\necho ran\n", true},
+                                   std::tuple{"sub/data.txt", "data\n", false}}) {
+    TreeEntry e;
+    e.path = path;
+    e.executable = exec;
+    e.size = std::string(bytes).size();
+    e.digest = Blake2b256::Of(bytes);
+    source.blobs[e.digest] = bytes;
+    tree.entries.push_back(e);
+  }
+  std::string text = EncodeTree(tree);
+  Digest tree_digest = Blake2b256::Of(text);
+  source.blobs[tree_digest] = text;
+  REQUIRE(
+      sb->MaterializeInputs({{"lift/0/out/", tree_digest}, {"rom", DigestOf(1)}}, source).code() ==
+      Code::kNotFound);  // rom is not in the source: nothing was made
+  auto sb2 = MakeSandbox(root);
+  Status st = sb2->MaterializeInputs({{"lift/0/out/", tree_digest}}, source);
+  REQUIRE_MESSAGE(st.ok(), st.ToString());
+  CHECK(ReadFile(sb2->input_dir() + "/lift/0/out/sub/data.txt") == "data\n");
+  struct stat run;
+  REQUIRE(::stat((sb2->input_dir() + "/lift/0/out/run.sh").c_str(), &run) == 0);
+  CHECK((run.st_mode & 0111) != 0);
+  CHECK((run.st_mode & 0222) == 0);
+  CHECK(RunJob(*sb2, "in/lift/0/out/run.sh > ran.txt").success());
+  // A tree input whose blob is not a tree is refused naming the input.
+  source.blobs[DigestOf(2)] = "not json";
+  auto sb3 = MakeSandbox(root);
+  Status bad = sb3->MaterializeInputs({{"x/", DigestOf(2)}}, source);
+  CHECK(bad.code() == Code::kInvalidArgument);
+  CHECK(bad.message().find("tree input 'x/'") == 0);
+}
+
+TEST_CASE("an executable output keeps its exec bit in the tree") {
+  TempDir root;
+  auto sb = MakeSandbox(root);
+  REQUIRE(RunJob(*sb,
+                 "mkdir bin && printf 'x' > bin/tool && chmod 755 bin/tool && "
+                 "printf 'y' > bin/data")
+              .success());
+  FakeSink sink;
+  auto got = sb->CollectOutputs({"bin/"}, sink, kProducer);
+  REQUIRE_MESSAGE(got.ok(), got.status().ToString());
+  auto tree = DecodeTree(sink.Bytes(got->files[0].ref));
+  REQUIRE(tree.ok());
+  REQUIRE(tree->entries.size() == 2);
+  CHECK(tree->entries[0].path == "data");
+  CHECK_FALSE(tree->entries[0].executable);
+  CHECK(tree->entries[1].path == "tool");
+  CHECK(tree->entries[1].executable);
+  CHECK(tree->entries[1].size == 1);
 }
 
 TEST_CASE("sandboxes of dead workers are reclaimed; live ones and anything else stay") {

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "messages/protocol.h"
+#include "messages/tree.h"
 #include "net/framing.h"
 #include "store/artifact_store.h"
 #include "tests/worker/worker_test_util.h"
@@ -266,14 +267,21 @@ TEST_CASE("worker agent: runs a job end to end against the store") {
   CHECK(r.attempt == 4);
   CHECK(r.worker == "test-worker");
   CHECK(r.exit_code == 0);
-  REQUIRE(r.outputs.size() == 3);
+  REQUIRE(r.outputs.size() == 2);
   CHECK(r.outputs[0].path == "out/copy.txt");
-  CHECK(r.outputs[1].path == "out/dir/all_env.txt");
-  CHECK(r.outputs[2].path == "out/dir/env.txt");
+  CHECK(r.outputs[1].path == "out/dir/");  // a directory output is named by its tree
   CHECK(h.Blob(r.outputs[0].ref) == "hello input\n");
-  CHECK(h.Blob(r.outputs[2].ref) == j.job_id + " 4 lift\n");
+  auto tree = DecodeTree(h.Blob(r.outputs[1].ref));
+  REQUIRE_MESSAGE(tree.ok(), tree.status().ToString());
+  REQUIRE(tree->entries.size() == 2);
+  CHECK(tree->entries[0].path == "all_env.txt");
+  CHECK(tree->entries[1].path == "env.txt");
+  CHECK(h.Blob(tree->entries[1].digest.Ref()) == j.job_id + " 4 lift\n");
+  auto tree_rec = h.store->Stat(*ParseArtifactRef(r.outputs[1].ref));
+  REQUIRE(tree_rec.ok());
+  CHECK(tree_rec->media_type == kTreeMediaType);
   // Exactly the job's env plus RECOMP_JOB_ID and RECOMP_ATTEMPT (sh adds PWD, SHLVL, _ itself).
-  std::string env = h.Blob(r.outputs[1].ref);
+  std::string env = h.Blob(tree->entries[0].digest.Ref());
   CHECK(env.find("PATH=/usr/bin:/bin\n") != std::string::npos);
   CHECK(env.find("RECOMP_ATTEMPT=4\n") != std::string::npos);
   CHECK(env.find("HOME=") == std::string::npos);

@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "base/blake2b.h"
+#include "messages/tree.h"
 #include "worker/blob_source.h"
 #include "worker/job_sandbox.h"
 
@@ -60,11 +62,12 @@ class FakeSource : public BlobSource {
  public:
   std::map<Digest, std::string> blobs;
   int calls = 0;
-  Status Materialize(const Digest& digest, const std::string& dest) override {
+  Status Materialize(const Digest& digest, const std::string& dest, bool executable) override {
     ++calls;
     auto it = blobs.find(digest);
     if (it == blobs.end()) return Status::NotFound("no blob " + digest.Ref());
-    int fd = ::open(dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int fd =
+        ::open(dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, executable ? 0755 : 0644);
     if (fd < 0) return Status::IOError("create " + dest);
     bool ok = ::write(fd, it->second.data(), it->second.size()) ==
               static_cast<ssize_t>(it->second.size());
@@ -96,6 +99,23 @@ class MemorySink : public BlobSink {
     return refs;
   }
   std::string Bytes(const std::string& ref) { return blobs.at(ref); }
+  // The tree stored under `ref`, each entry as (path, bytes).
+  std::vector<std::pair<std::string, std::string>> TreeFiles(const std::string& ref) {
+    auto tree = DecodeTree(Bytes(ref));
+    REQUIRE_MESSAGE(tree.ok(), tree.status().ToString());
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const TreeEntry& e : tree->entries) out.emplace_back(e.path, ByDigest(e.digest));
+    return out;
+  }
+
+ private:
+  std::string ByDigest(const Digest& d) {
+    for (const auto& [ref, bytes] : blobs) {
+      if (Blake2b256::Of(bytes) == d) return bytes;
+    }
+    FAIL("no stored blob has digest " << d.Hex());
+    return "";
+  }
 };
 
 }  // namespace recomp::worker::testing
