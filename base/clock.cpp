@@ -1,6 +1,8 @@
 // RFC 3339 formatting and parsing with the C++20 calendar (no locale, no TZ database).
 #include "base/clock.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 
 namespace recomp {
@@ -25,6 +27,9 @@ int64_t ToUnixMillis(SysTime t) {
 }
 
 SysTime FromUnixMillis(int64_t ms) {
+  // SysTime counts nanoseconds in 64 bits (years 1678-2261): saturate instead of overflowing.
+  constexpr int64_t kMax = INT64_MAX / 1000000 - 1;
+  ms = std::clamp<int64_t>(ms, -kMax, kMax);
   return SysTime(duration_cast<SysTime::duration>(milliseconds(ms)));
 }
 
@@ -93,6 +98,11 @@ Result<SysTime> ParseRfc3339(std::string_view s) {
   }
   year_month_day ymd{year{Y}, month{static_cast<unsigned>(M)}, day{static_cast<unsigned>(D)}};
   if (pos != s.size() || !ymd.ok() || h > 23 || m > 59 || sec > 60) return bad();
+  if (Y < kMinYear || Y > kMaxYear) {  // beyond them SysTime's 64-bit nanoseconds overflow
+    return Status::InvalidArgument("RFC 3339 time '" + std::string(s.substr(0, 64)) +
+                                   "' is outside the years " + std::to_string(kMinYear) + "-" +
+                                   std::to_string(kMaxYear));
+  }
   auto t = sys_days{ymd} + hours{h} + minutes{m} + seconds{sec} + milliseconds{frac_ms} -
            minutes{offset_min};
   return SysTime(duration_cast<SysTime::duration>(t.time_since_epoch()));

@@ -19,10 +19,14 @@ using SteadyClock = std::chrono::steady_clock;
 // Millisecond precision, always UTC with a trailing 'Z'.
 std::string FormatRfc3339(SysTime t);
 std::string NowRfc3339();
-// Accepts "YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)"; InvalidArgument otherwise.
+// Accepts "YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)" with a year in
+// [kMinYear, kMaxYear] (what SysTime holds); InvalidArgument otherwise.
 Result<SysTime> ParseRfc3339(std::string_view s);
+inline constexpr int kMinYear = 1700;
+inline constexpr int kMaxYear = 2200;
 // Milliseconds since the Unix epoch.
 int64_t ToUnixMillis(SysTime t);
+// Saturates at the range SysTime holds (about 1678-2261) rather than overflowing.
 SysTime FromUnixMillis(int64_t ms);
 // ToUnixMillis(now).
 int64_t NowUnixMillis();

@@ -1,6 +1,9 @@
 // Config loading. The schema (section -> key -> type) lives here and in config/recomp.toml.
 #include "cli/config.h"
 
+#include <fstream>
+#include <iterator>
+
 #include <cstdlib>
 #include <map>
 
@@ -84,19 +87,28 @@ Status Check(const toml::table& t, const std::string& prefix, const std::string&
 }  // namespace
 
 Result<Config> Config::Load(const std::string& path) {
+  if (path.empty()) return Config();
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound("config '" + path + "' not found (or not readable)");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return Status::IOError("config '" + path + "': read failed");
+  return Parse(text, path);
+}
+
+Result<Config> Config::Parse(std::string_view text, const std::string& source) {
   Config c;
-  c.path_ = path;
-  if (path.empty()) return c;
+  c.path_ = source;
   try {
-    c.table_ = toml::parse_file(path);
+    c.table_ = toml::parse(text, source);
   } catch (const toml::parse_error& e) {
     const auto& src = e.source();
-    return Status::InvalidArgument("config '" + path + "' line " + std::to_string(src.begin.line) +
-                                   ": " + std::string(e.description()));
+    return Status::InvalidArgument("config '" + source + "' line " +
+                                   std::to_string(src.begin.line) + ": " +
+                                   std::string(e.description()));
   } catch (const std::exception& e) {
-    return Status::IOError("config '" + path + "': " + e.what());
+    return Status::InvalidArgument("config '" + source + "': " + e.what());
   }
-  RECOMP_RETURN_IF_ERROR(Check(c.table_, "", path));
+  RECOMP_RETURN_IF_ERROR(Check(c.table_, "", source));
   return c;
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <toml++/toml.h>
@@ -15,8 +16,11 @@ namespace recomp::cli {
 
 class Config {
  public:
-  // Loads and validates `path`; an empty path gives the built-in defaults.
+  // Loads and validates `path`; an empty path gives the built-in defaults. NotFound when the
+  // file cannot be opened.
   static Result<Config> Load(const std::string& path);
+  // Validates `text` as a config file; `source` names it in errors.
+  static Result<Config> Parse(std::string_view text, const std::string& source);
 
   // The value at "section.key", or `def` when absent. Type mismatches were refused by Load.
   std::string Str(const std::string& dotted, const std::string& def) const;

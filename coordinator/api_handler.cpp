@@ -78,12 +78,9 @@ Result<std::string> ApiHandler::Execute(const std::string& cmd, const std::strin
 }
 
 Result<std::string> ApiHandler::List(const std::string& body) {
-  RECOMP_ASSIGN_OR_RETURN(auto oh, wire::Unpack(body, "list"));
-  RECOMP_ASSIGN_OR_RETURN(wire::MapReader r, wire::MapReader::From(oh.get(), "list"));
-  int64_t limit = kDefaultListLimit;
-  std::string after;
-  RECOMP_RETURN_IF_ERROR(r.Int("limit", &limit, wire::Need::kOptional, 1, kMaxListLimit));
-  RECOMP_RETURN_IF_ERROR(r.Str("after", &after, wire::Need::kOptional, 128));
+  RECOMP_ASSIGN_OR_RETURN(proto::ListRequest q, proto::DecodeListRequest(body));
+  const int64_t limit = q.limit;
+  const std::string& after = q.after;
   // One row more than asked says whether another page follows.
   RECOMP_ASSIGN_OR_RETURN(auto rows, runs_->ListRunsPage(after, static_cast<size_t>(limit) + 1));
   const bool more = rows.size() > static_cast<size_t>(limit);
@@ -173,16 +170,10 @@ std::vector<std::string> ApiHandler::Replay(const std::vector<std::string>& mess
   if (!msg.ok()) return fail(msg.status());
   if (msg->command != proto::kReplay)
     return fail(Status::InvalidArgument("replay endpoint serves REPLAY only"));
-  auto oh = wire::Unpack(msg->body, "replay");
-  if (!oh.ok()) return fail(oh.status());
-  auto r = wire::MapReader::From(oh->get(), "replay");
-  if (!r.ok()) return fail(r.status());
-  uint64_t from = 0, limit = max_batch;
-  std::string run_id;
-  Status s = r->Uint("from", &from, wire::Need::kOptional);
-  if (s.ok()) s = r->Uint("limit", &limit, wire::Need::kOptional);
-  if (s.ok()) s = r->Str("run_id", &run_id, wire::Need::kOptional, 128);
-  if (!s.ok()) return fail(s);
+  auto q = proto::DecodeReplayRequest(msg->body);
+  if (!q.ok()) return fail(q.status());
+  const uint64_t from = q->from, limit = q->limit;
+  const std::string& run_id = q->run_id;
   bool more = false;
   auto events = runs_->ReadEvents(from, std::min<uint64_t>(std::max<uint64_t>(limit, 1), max_batch),
                                   run_id, kMaxReplayPageBytes, &more);

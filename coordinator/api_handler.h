@@ -50,8 +50,7 @@ class ApiHandler {
   Result<std::string> RunIdRequest(const std::string& body, std::string* run_id);
   // LIST {limit?, after?} -> {runs: [list entries], next}: docs/protocol.md.
   Result<std::string> List(const std::string& body);
-  static constexpr int64_t kDefaultListLimit = 100;
-  static constexpr int64_t kMaxListLimit = 1000;
+
   Result<std::string> Audit(const std::string& run_id);
   Result<std::string> Results(const std::string& run_id);
 

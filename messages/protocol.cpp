@@ -138,4 +138,23 @@ Result<std::vector<JobRef>> DecodeJobRefs(std::string_view key, std::string_view
   return out;
 }
 
+Result<ReplayRequest> DecodeReplayRequest(std::string_view body) {
+  RECOMP_ASSIGN_OR_RETURN(auto oh, wire::Unpack(body, "replay"));
+  RECOMP_ASSIGN_OR_RETURN(wire::MapReader r, wire::MapReader::From(oh.get(), "replay"));
+  ReplayRequest q;
+  RECOMP_RETURN_IF_ERROR(r.Uint("from", &q.from, wire::Need::kOptional));
+  RECOMP_RETURN_IF_ERROR(r.Uint("limit", &q.limit, wire::Need::kOptional));
+  RECOMP_RETURN_IF_ERROR(r.Str("run_id", &q.run_id, wire::Need::kOptional, 128));
+  return q;
+}
+
+Result<ListRequest> DecodeListRequest(std::string_view body) {
+  RECOMP_ASSIGN_OR_RETURN(auto oh, wire::Unpack(body, "list"));
+  RECOMP_ASSIGN_OR_RETURN(wire::MapReader r, wire::MapReader::From(oh.get(), "list"));
+  ListRequest q;
+  RECOMP_RETURN_IF_ERROR(r.Int("limit", &q.limit, wire::Need::kOptional, 1, 1000));
+  RECOMP_RETURN_IF_ERROR(r.Str("after", &q.after, wire::Need::kOptional, 128));
+  return q;
+}
+
 }  // namespace recomp::proto

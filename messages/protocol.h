@@ -82,6 +82,22 @@ struct WorkerHello {
 std::string EncodeWorkerHello(const WorkerHello& h);
 Result<WorkerHello> DecodeWorkerHello(std::string_view body);
 
+// REPLAY's body: events with sequence > from, at most `limit` (0 counts as 1), of `run_id` only
+// when not empty.
+struct ReplayRequest {
+  uint64_t from = 0;
+  uint64_t limit = 1000;
+  std::string run_id;
+};
+Result<ReplayRequest> DecodeReplayRequest(std::string_view body);
+
+// LIST's body: at most `limit` runs (1..1000) with ids after `after`.
+struct ListRequest {
+  int64_t limit = 100;
+  std::string after;
+};
+Result<ListRequest> DecodeListRequest(std::string_view body);
+
 // One attempt of one job: the fencing key of every lease and result, and the body of REVOKE
 // and CANCEL_JOB.
 struct JobRef {

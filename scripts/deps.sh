@@ -8,7 +8,8 @@ PACKAGES=(
   doctest-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
   python3 python3-zmq python3-msgpack python3-jsonschema
   lmdb-utils          # mdb_dump/mdb_load: tests inspect and damage store indexes with them
-  clang-15            # the thread-safety pass of the tests (tests/lint/thread_safety.py)
+  clang-15            # the thread-safety pass (tests/lint/thread_safety.py) and the fuzzers
+  libfuzzer-15-dev    # libFuzzer for the fuzz targets (scripts/fuzz.sh)
   clang-format-15     # the format check (tests/lint/format_check.py; .clang-format)
   iproute2            # network namespaces for the multi-host tests
 )

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, configures, builds (-j2) and runs every
-# CTest test (doctest units, Python integration tests with real processes, the T32 sample).
+# CTest test (doctest units, Python integration tests with real processes, the T32 sample),
+# then every fuzz target for a bounded time (scripts/fuzz.sh).
 #
 # By default the ONE build is instrumented with AddressSanitizer + UndefinedBehaviorSanitizer,
 # asserts on, optimised with -Og (build-asan/): every test, the Python integration tests'
@@ -34,4 +35,8 @@ else
   export RECOMP_SANITIZED=1
   run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-Og -g1" -DRECOMP_SANITIZE=ON
 fi
+# Every decoder a peer can reach, fuzzed from its seed corpus for a bounded time (clang-15,
+# libFuzzer, ASan+UBSan; bench/fuzz_bench.sh runs the long version).
+echo "== fuzz targets, ${FUZZ_SECONDS:-10} s each =="
+bash scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
 echo "== all tests passed in $(( $(date +%s) - start )) s =="

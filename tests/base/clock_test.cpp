@@ -37,3 +37,13 @@ TEST_CASE("NowUnixMillis follows the wall clock; MillisSince the monotonic one")
   std::this_thread::sleep_for(std::chrono::milliseconds(5));  // a duration to measure, not a sync
   CHECK(MillisSince(t0) >= 5);
 }
+
+TEST_CASE("times SysTime cannot hold are refused or saturate, never overflow") {
+  CHECK(ParseRfc3339("2200-12-31T23:59:59Z").ok());
+  auto far = ParseRfc3339("4052-01-01T00:00:00Z");
+  REQUIRE_FALSE(far.ok());
+  CHECK(far.status().message().find("outside the years 1700-2200") != std::string::npos);
+  CHECK_FALSE(ParseRfc3339("1600-01-01T00:00:00Z").ok());
+  CHECK(ToUnixMillis(FromUnixMillis(INT64_MAX)) > ToUnixMillis(FromUnixMillis(0)));
+  CHECK(ToUnixMillis(FromUnixMillis(INT64_MIN)) < 0);
+}
