@@ -121,6 +121,16 @@ Status CheckNeeds(const ResolvedPipeline& rp, const Stage& stage, const StageOut
 
 }  // namespace
 
+JobSpec PlannedJob::Spec() const {
+  JobSpec s = *stage_part;
+  s.shard = shard;
+  s.inputs = *inputs;
+  s.env["RECOMP_SHARD"] = std::to_string(shard);
+  s.env["RECOMP_SHARDS"] = std::to_string(s.shards);
+  s.env["RECOMP_STAGE"] = s.stage;
+  return s;
+}
+
 Result<std::vector<PlannedJob>> PlanStageJobs(const ResolvedPipeline& pipeline,
                                               std::string_view stage_name,
                                               const std::vector<ModuleFile>& module,
@@ -135,34 +145,31 @@ Result<std::vector<PlannedJob>> PlanStageJobs(const ResolvedPipeline& pipeline,
   const bool per_shard = std::any_of(stage->needs.begin(), stage->needs.end(), [&](const auto& n) {
     return SameShardOnly(*stage, *pipeline.pipeline.FindStage(n));
   });
-  Inputs shared;
+  auto part = std::make_shared<JobSpec>();
+  part->stage = stage->name;
+  part->argv = stage->command;
+  part->env = stage->env;
+  part->shards = stage->shards;
+  part->outputs = stage->outputs;
+  part->timeout_s = stage->timeout_s;
+  part->salt = stage->salt;
+  std::shared_ptr<const Inputs> shared;
   if (!per_shard) {
-    RECOMP_ASSIGN_OR_RETURN(shared, JobInputs(pipeline, *stage, 0, module, outputs));
+    RECOMP_ASSIGN_OR_RETURN(Inputs all, JobInputs(pipeline, *stage, 0, module, outputs));
+    shared = std::make_shared<const Inputs>(std::move(all));
   }
   std::vector<PlannedJob> jobs;
   jobs.reserve(stage->shards);
   for (uint32_t shard = 0; shard < stage->shards; ++shard) {
-    Inputs inputs;
-    if (per_shard) {
-      RECOMP_ASSIGN_OR_RETURN(inputs, JobInputs(pipeline, *stage, shard, module, outputs));
-    } else {
-      inputs = shared;
-    }
     PlannedJob job;
-    JobSpec& s = job.spec;
-    s.stage = stage->name;
-    s.argv = stage->command;
-    s.env = stage->env;
-    s.env["RECOMP_SHARD"] = std::to_string(shard);
-    s.env["RECOMP_SHARDS"] = std::to_string(stage->shards);
-    s.env["RECOMP_STAGE"] = stage->name;
-    s.shard = shard;
-    s.shards = stage->shards;
-    s.inputs = std::move(inputs);
-    s.outputs = stage->outputs;
-    s.timeout_s = stage->timeout_s;
-    s.salt = stage->salt;
-    job.id = ComputeJobId(s);
+    job.stage_part = part;
+    job.shard = shard;
+    job.inputs = shared;
+    if (per_shard) {
+      RECOMP_ASSIGN_OR_RETURN(Inputs own, JobInputs(pipeline, *stage, shard, module, outputs));
+      job.inputs = std::make_shared<const Inputs>(std::move(own));
+    }
+    job.id = ComputeJobId(job.Spec());
     jobs.push_back(std::move(job));
   }
   return jobs;

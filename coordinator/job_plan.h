@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -31,9 +32,20 @@ using ShardOutputs = std::vector<std::pair<std::string, Digest>>;
 // Per stage name: one ShardOutputs per shard, indexed by shard (size = that stage's `shards`).
 using StageOutputs = std::map<std::string, std::vector<ShardOutputs>>;
 
+// One planned job. What the shards of a stage have in common (argv, the stage's env, outputs,
+// and the inputs when every shard reads the same) is shared between them, not copied per shard:
+// a stage may have kMaxShards shards and an env of kMaxStageEnvBytes.
 struct PlannedJob {
-  JobSpec spec;
-  Digest id;  // ComputeJobId(spec)
+  using Inputs = std::vector<std::pair<std::string, Digest>>;
+  // The stage's part: env holds only the stage's own env; shard and inputs are left empty.
+  std::shared_ptr<const JobSpec> stage_part;
+  std::shared_ptr<const Inputs> inputs;  // sorted by path
+  uint32_t shard = 0;
+  Digest id;  // ComputeJobId(Spec())
+
+  // The whole spec, built on each call: the stage's part, this shard, its inputs, and env plus
+  // RECOMP_SHARD, RECOMP_SHARDS and RECOMP_STAGE.
+  JobSpec Spec() const;
 };
 
 // Plans the jobs of `stage` (one per shard, in shard order). Job k reads

@@ -198,7 +198,7 @@ void RunEngine::Dispatch(ActiveRun& run, JobRow& job, Effects* fx) {
   }
   flying_.emplace(job.job_id, std::move(key));
   StartIfQueued(run, fx);
-  const PlannedJob& pj = run.planned.at(job.stage).at(job.shard);
+  JobSpec spec = run.planned.at(job.stage).at(job.shard).Spec();  // copied for in-flight jobs only
   job.attempt += 1;
   job.state = JobState::kDispatched;
   ++inflight_;
@@ -209,11 +209,11 @@ void RunEngine::Dispatch(ActiveRun& run, JobRow& job, Effects* fx) {
   sj.shard = job.shard;
   sj.shards = job.shards;
   sj.attempt = job.attempt;
-  sj.argv = pj.spec.argv;
-  sj.env = pj.spec.env;
-  for (const auto& [path, digest] : pj.spec.inputs) sj.inputs.push_back({path, digest.Ref()});
-  sj.outputs = pj.spec.outputs;
-  sj.timeout_s = pj.spec.timeout_s;
+  sj.argv = std::move(spec.argv);
+  sj.env = std::move(spec.env);
+  for (const auto& [path, digest] : spec.inputs) sj.inputs.push_back({path, digest.Ref()});
+  sj.outputs = std::move(spec.outputs);
+  sj.timeout_s = spec.timeout_s;
   sj.priority = run.row.submission.priority;
   fx->dispatch.push_back(std::move(sj));
   Touch(run, job, fx);

@@ -75,7 +75,7 @@ TEST_CASE("an unsharded first stage reads the module and the tools") {
   auto jobs = PlanStageJobs(Resolve(kPipeline), "analyze", kModule, {});
   REQUIRE_MESSAGE(jobs.ok(), jobs.status().ToString());
   REQUIRE(jobs->size() == 1);
-  const JobSpec& s = (*jobs)[0].spec;
+  const JobSpec s = (*jobs)[0].Spec();
   CHECK(s.stage == "analyze");
   CHECK(s.argv == std::vector<std::string>{"python3", "in/tools/lift.py", "--analyze"});
   CHECK(s.inputs == std::vector<std::pair<std::string, Digest>>{{"in/module/game.z64", D(0x01)},
@@ -96,7 +96,7 @@ TEST_CASE("a stage with 8 shards fans out to 8 jobs") {
   REQUIRE_MESSAGE(jobs.ok(), jobs.status().ToString());
   REQUIRE(jobs->size() == 8);
   for (uint32_t i = 0; i < 8; ++i) {
-    const JobSpec& s = (*jobs)[i].spec;
+    const JobSpec s = (*jobs)[i].Spec();
     CHECK(s.shard == i);
     CHECK(s.shards == 8);
     CHECK(s.env == std::map<std::string, std::string>{{"LANG", "C"},
@@ -117,7 +117,7 @@ TEST_CASE("an unsharded stage reads every shard of a sharded need") {
   auto jobs = PlanStageJobs(Resolve(kPipeline), "link", kModule, Outputs());
   REQUIRE_MESSAGE(jobs.ok(), jobs.status().ToString());
   REQUIRE(jobs->size() == 1);
-  const JobSpec& s = (*jobs)[0].spec;
+  const JobSpec s = (*jobs)[0].Spec();
   CHECK(s.inputs.size() == 2 + 2 + 1 + 16);
   for (uint8_t i = 0; i < 8; ++i) {
     const std::string dir = "in/lift/" + std::to_string(i) + "/";
@@ -293,17 +293,20 @@ TEST_CASE("module = false: no module files, tools still given") {
   REQUIRE_MESSAGE(jobs.ok(), jobs.status().ToString());
   REQUIRE(jobs->size() == 8);
   for (const PlannedJob& j : *jobs) {
-    CHECK(j.spec.inputs.size() == 2 + 16);  // tools + every shard of split ("all" by default)
-    CHECK(HasInput(j.spec, "in/tools/lift.py", D(0xa1)));
-    CHECK(HasInput(j.spec, "in/split/7/out/slice.json", D(0x47)));
-    for (const auto& [path, d] : j.spec.inputs) CHECK(path.rfind("in/module/", 0) != 0);
+    CHECK(j.Spec().inputs.size() == 2 + 16);  // tools + every shard of split ("all" by default)
+    CHECK(HasInput(j.Spec(), "in/tools/lift.py", D(0xa1)));
+    CHECK(HasInput(j.Spec(), "in/split/7/out/slice.json", D(0x47)));
+    for (const auto& [path, d] : j.Spec().inputs) CHECK(path.rfind("in/module/", 0) != 0);
+    // Shards that read the same share their inputs and their stage's part (argv, env).
+    CHECK(j.inputs == jobs->front().inputs);
+    CHECK(j.stage_part == jobs->front().stage_part);
   }
   // The module does not reach the job IDs.
   CHECK(Ids(*jobs) == Ids(*PlanStageJobs(Resolve(kSamePipeline), "nomodule", {}, SplitOutputs())));
   // The default (module = true) stage still gets it.
   auto split = PlanStageJobs(Resolve(kSamePipeline), "split", kModule, SplitOutputs());
   REQUIRE(split.ok());
-  CHECK(HasInput((*split)[3].spec, "in/module/game.z64", D(0x01)));
+  CHECK(HasInput((*split)[3].Spec(), "in/module/game.z64", D(0x01)));
 }
 
 TEST_CASE("shard_inputs = same: job k reads shard k of a same-count need, all of the others") {
@@ -312,7 +315,7 @@ TEST_CASE("shard_inputs = same: job k reads shard k of a same-count need, all of
   REQUIRE_MESSAGE(jobs.ok(), jobs.status().ToString());
   REQUIRE(jobs->size() == 8);
   for (uint8_t k = 0; k < 8; ++k) {
-    const JobSpec& s = (*jobs)[k].spec;
+    const JobSpec s = (*jobs)[k].Spec();
     const std::string dir = "in/split/" + std::to_string(k) + "/";
     CHECK(s.inputs == std::vector<std::pair<std::string, Digest>>{
                           {"in/analyze/0/analysis.json", D(0x10)},
