@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
 
+#include "base/memory.h"
 #include "broker/broker.h"
 #include "cli/api_client.h"
 #include "cli/commands.h"
@@ -56,6 +57,8 @@ broker::BrokerOptions BrokerOptionsFrom(const Config& c, const CoordinatorArgs& 
 }
 
 Status RunCoordinator(const CoordinatorArgs& a) {
+  // Peers may make libzmq buffer large frames (docs/protocol.md, "Bounds"): give them back.
+  ReturnLargeAllocationsPromptly();
   RECOMP_ASSIGN_OR_RETURN(Config cfg, Config::Load(a.config));
   std::string data = DataDir(a.data);
   std::error_code ec;

@@ -8,6 +8,7 @@
 
 #include "base/clock.h"
 #include "base/digest.h"
+#include "base/memory.h"
 #include "coordinator/api_handler.h"
 #include "coordinator/log.h"
 #include "coordinator/pinner.h"
@@ -25,6 +26,8 @@ constexpr int kReplayLimit = 64;   // replay requests per loop turn
 // The longest subscription the events endpoint reads: event type names are short. A longer
 // one makes libzmq drop the subscriber's connection (ZMQ_MAXMSGSIZE).
 constexpr size_t kMaxSubscriptionBytes = 256;
+// How often freed memory is handed back (malloc_trim: its cost grows with the free space).
+constexpr int64_t kTrimIntervalMs = 10000;
 
 net::SocketOptions Hwm(int hwm) {
   net::SocketOptions o;
@@ -60,6 +63,9 @@ struct CoordinatorService::Impl {
   // Every reconcile_interval_ms: RECONCILE the jobs in flight with the broker.
   void Reconcile();
   int64_t next_reconcile = 0;
+  // Every kTrimIntervalMs: hand memory freed since (a peer's burst) back to the system.
+  void TrimMemory();
+  int64_t next_trim = 0;
   // One loop turn: poll, read what is waiting (bounded), act on it, answer.
   Status Turn();
   static constexpr std::chrono::seconds kRetryInterval{1};
@@ -195,6 +201,13 @@ void CoordinatorService::Impl::Reconcile() {
             "link");
 }
 
+void CoordinatorService::Impl::TrimMemory() {
+  const int64_t now = NowUnixMillis();
+  if (now < next_trim) return;
+  next_trim = now + kTrimIntervalMs;
+  ReleaseFreeMemory();
+}
+
 void CoordinatorService::Impl::SendReplies() {
   for (Reply& r : replies) SendOrLog(api, r.frames, "api");
   replies.clear();
@@ -285,6 +298,7 @@ Status CoordinatorService::Impl::Turn() {
   }
   RECOMP_RETURN_IF_ERROR(
       Drain(events, kDrainLimit, [&](const net::Received& r) { HandleSubscription(r); }));
+  TrimMemory();
   if (pending) {
     RetryPending();
     if (pending) {  // still paused: answer reads (and refuse changes) at once
