@@ -84,10 +84,12 @@ class RunEngine {
   // its RESULT was lost. Handled like a lost worker: offered again with attempt + 1, counting
   // towards the lost cap. Ignored when `ref` is no longer in flight.
   void OnUnknownToBroker(const proto::JobRef& ref, Effects* fx);
-  // Dispatches ready jobs (cache first) up to the in-flight window, at most kMaxJobsPerTick
-  // of them per call; wakes retries due by now.
+  // Dispatches ready jobs (cache first) up to the in-flight window, per call at most
+  // kMaxJobsPerTick of them and kMaxDispatchBytesPerTick of their argv and env; wakes retries
+  // due by now.
   void Tick(int64_t now_ms, Effects* fx);
   static constexpr size_t kMaxJobsPerTick = 1000;
+  static constexpr size_t kMaxDispatchBytesPerTick = size_t{4} << 20;
   // Milliseconds until Tick has work: 0 when ready jobs were left over, else until the next
   // retry is due; -1 when nothing is waiting.
   int64_t NextWakeMs(int64_t now_ms) const;
@@ -128,7 +130,8 @@ class RunEngine {
   Status PlanStageIfReady(ActiveRun& run, size_t index, Effects* fx);
   void Enqueue(ActiveRun& run, const JobRow& job);
   bool ServeFromCache(ActiveRun& run, JobRow& job, Effects* fx);
-  void Dispatch(ActiveRun& run, JobRow& job, Effects* fx);
+  // Returns the bytes of the job's argv and env (0 when it waits for a twin in flight).
+  size_t Dispatch(ActiveRun& run, JobRow& job, Effects* fx);
   void CompleteJob(ActiveRun& run, JobRow& job, StageResult r, Effects* fx);
   void FailOrRetry(ActiveRun& run, JobRow& job, const StageResult& r, Effects* fx);
   void FinishStage(ActiveRun& run, const std::string& stage, Effects* fx);

@@ -152,9 +152,10 @@ void RunEngine::Tick(int64_t now_ms, Effects* fx) {
     if (it != active_.end())
       ready_[static_cast<size_t>(it->second->row.submission.priority)].push_back(key);
   }
-  size_t handled = 0;  // bounded, so the service answers clients between turns
+  size_t handled = 0, bytes = 0;  // bounded, so the service answers clients between turns
   for (size_t p = ready_.size(); p-- > 0;) {  // high first
-    while (!ready_[p].empty() && inflight_ < opts_.max_inflight && handled < kMaxJobsPerTick) {
+    while (!ready_[p].empty() && inflight_ < opts_.max_inflight && handled < kMaxJobsPerTick &&
+           bytes < kMaxDispatchBytesPerTick) {
       ++handled;
       ShardKey key = std::move(ready_[p].front());
       ready_[p].pop_front();
@@ -163,7 +164,7 @@ void RunEngine::Tick(int64_t now_ms, Effects* fx) {
       ActiveRun& run = *it->second;
       JobRow* job = FindJob(run, key.stage, key.shard);
       if (job == nullptr || job->state != JobState::kReady) continue;
-      if (!ServeFromCache(run, *job, fx)) Dispatch(run, *job, fx);
+      if (!ServeFromCache(run, *job, fx)) bytes += Dispatch(run, *job, fx);
     }
   }
 }
@@ -188,13 +189,13 @@ bool RunEngine::ServeFromCache(ActiveRun& run, JobRow& job, Effects* fx) {
   return true;
 }
 
-void RunEngine::Dispatch(ActiveRun& run, JobRow& job, Effects* fx) {
+size_t RunEngine::Dispatch(ActiveRun& run, JobRow& job, Effects* fx) {
   ShardKey key{job.run_id, job.stage, job.shard};
   if (auto it = flying_.find(job.job_id); it != flying_.end()) {
     // The same job (same ID: same work and inputs) is in flight for another run: wait for it
     // and be served from the action cache (or run it) once it lands.
     twins_[job.job_id].push_back(std::move(key));
-    return;
+    return 0;
   }
   flying_.emplace(job.job_id, std::move(key));
   StartIfQueued(run, fx);
@@ -209,6 +210,9 @@ void RunEngine::Dispatch(ActiveRun& run, JobRow& job, Effects* fx) {
   sj.shard = job.shard;
   sj.shards = job.shards;
   sj.attempt = job.attempt;
+  size_t bytes = 0;
+  for (const std::string& a : spec.argv) bytes += a.size();
+  for (const auto& [k, v] : spec.env) bytes += k.size() + v.size();
   sj.argv = std::move(spec.argv);
   sj.env = std::move(spec.env);
   for (const auto& [path, digest] : spec.inputs) sj.inputs.push_back({path, digest.Ref()});
@@ -217,6 +221,7 @@ void RunEngine::Dispatch(ActiveRun& run, JobRow& job, Effects* fx) {
   sj.priority = run.row.submission.priority;
   fx->dispatch.push_back(std::move(sj));
   Touch(run, job, fx);
+  return bytes;
 }
 
 void RunEngine::OnResult(const StageResult& r, Effects* fx) {

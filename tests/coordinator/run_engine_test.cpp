@@ -1233,3 +1233,30 @@ TEST_CASE("engine: a job the broker does not know is offered again as if its wor
   // A stale report (the attempt landed or moved on) changes nothing.
   CHECK(p.Step([&](Effects* fx) { p.engine->OnUnknownToBroker({a0.job_id, 1}, fx); }).empty());
 }
+
+TEST_CASE("engine: one Tick dispatches at most kMaxDispatchBytesPerTick of argv and env") {
+  // 200 shards of a stage with a 60,000-byte env: 12 MB of job messages in all.
+  std::string toml =
+      "tools = [\"tools/run.sh\"]\n\n[[stages]]\nname = \"wide\"\n"
+      "command = [\"/bin/sh\", \"in/tools/run.sh\"]\noutputs = []\nshards = 200\n"
+      "env = { ";
+  for (int i = 0; i < 15; ++i) {
+    toml += (i ? ", " : "") + std::string("V") + std::to_string(i) + " = \"" +
+            std::string(4000, 'x') + "\"";
+  }
+  toml += " }\n";
+  Pool p;
+  RunSubmission sub = p.Sub("run-wide");
+  sub.config_manifest = p.Put(Pool::Resolved(toml, p.tool)).Ref();
+  REQUIRE(p.Submit(sub).ok());
+  const size_t per_job = 15 * (2 + 4000);
+  size_t total = 0;
+  for (int tick = 0; tick < 10 && total < 200; ++tick) {
+    Effects t = p.Tick(kT0);
+    REQUIRE(!t.dispatch.empty());
+    CHECK((t.dispatch.size() - 1) * per_job < RunEngine::kMaxDispatchBytesPerTick);
+    total += t.dispatch.size();
+    if (total < 200) CHECK(p.engine->NextWakeMs(kT0) == 0);  // the rest at once, next turn
+  }
+  CHECK(total == 200);
+}
