@@ -27,7 +27,7 @@ inline constexpr size_t kMaxStageName = 64;
 inline constexpr size_t kMaxStages = 1000;              // stages of one pipeline
 inline constexpr uint64_t kMaxRunJobs = 100000;         // jobs of one run (its stages' shards)
 inline constexpr size_t kMaxStageEnvBytes = 64u << 10;  // one stage's env, keys and values
-inline constexpr uint64_t kMaxPlanBytes = 64u << 20;    // shards x (argv + env), all stages
+inline constexpr uint64_t kMaxPlanBytes = 16u << 20;    // shards x (argv + env), all stages
 inline constexpr size_t kMaxRetryExitCodes = 32;
 inline constexpr size_t kMaxString = wire::kMaxString;  // one argv element or env value
 

@@ -569,12 +569,12 @@ TEST_CASE("a run's plan is capped: stages, jobs, env bytes, and shards x (argv +
   CHECK(env.message().find("p.toml:") == 0);  // the line of the stage
   CHECK(env.message().find("env is 65537 bytes, more than 65536") != std::string::npos);
 
-  // 1024 shards x 64 KiB of env = 64 MiB: at the cap; two such stages exceed it.
-  CHECK(ParsePipeline(Chain(1, kMaxShards, 65000), "p.toml").ok());
-  Status plan = RefusalOf(Chain(2, kMaxShards, 65000));
+  // 1024 shards x 16 KB of env = 16 MB: under the 16 MiB cap; two such stages exceed it.
+  CHECK(ParsePipeline(Chain(1, kMaxShards, 16000), "p.toml").ok());
+  Status plan = RefusalOf(Chain(2, kMaxShards, 16000));
   CHECK(plan.code() == Status::Code::kResourceExhausted);
   CHECK(plan.message().find("of command and environment") != std::string::npos);
-  CHECK(plan.message().find("more than 64 MiB") != std::string::npos);
+  CHECK(plan.message().find("more than 16 MiB") != std::string::npos);
 }
 
 TEST_CASE("a long chain parses quickly, in order, with indexed lookups and dependents") {
