@@ -16,6 +16,9 @@ import recomp_testlib as rt  # noqa: E402
 import zmq  # noqa: E402
 
 MiB = abuse.MiB
+# Under the sanitizers the allocator is ASan's (quarantine, shadow memory): the outcomes are
+# checked, the memory figures only in a plain build.
+MEASURE_MEMORY = not os.environ.get("RECOMP_SANITIZED")
 
 
 class Abuse(rt.PoolTestCase):
@@ -39,7 +42,7 @@ class Abuse(rt.PoolTestCase):
             with abuse.Measure(self.p) as m:
                 reply = abuse.oversized_frame(self.ep[name], 40 * MiB)
             self.assertIsNone(reply, "%s answered a 40 MiB frame" % name)
-            if not m.result["peak_is_since_start"]:
+            if MEASURE_MEMORY and not m.result["peak_is_since_start"]:
                 self.assertLess(m.result["peak_mb"], m.result["rss_before_mb"] + 16, (name, m.result))
         self.assert_same_coordinator_serves()
 
@@ -50,6 +53,9 @@ class Abuse(rt.PoolTestCase):
         with abuse.Measure(self.p, settle_s=0) as m:  # 1-byte frames: ~20 B held per wire byte
             secs, sent = abuse.endless_multipart(self.ep["api"], 8 * MiB, frame_bytes=1)
         self.assertGreaterEqual(sent, 8 * MiB)
+        if not MEASURE_MEMORY:
+            self.assert_same_coordinator_serves()
+            return
         if not m.result["peak_is_since_start"]:
             self.assertGreater(m.result["peak_mb"], before + 64, "the message was not buffered?")
         rt.wait_for(lambda: self.rss_mb() < before + 24, 30,
@@ -61,7 +67,8 @@ class Abuse(rt.PoolTestCase):
         before = self.rss_mb()
         dropped = abuse.big_subscriptions(self.ep["events"], 20, MiB)
         self.assertGreater(dropped, 0, "1 MB subscriptions must cut their connections")
-        self.assertLess(self.rss_mb(), before + 16)
+        if MEASURE_MEMORY:
+            self.assertLess(self.rss_mb(), before + 16)
         ctx = zmq.Context.instance()
         good, bogus = ctx.socket(zmq.SUB), ctx.socket(zmq.SUB)
         for s, topic in ((good, b"recomp.run."), (bogus, b"bogus.")):
