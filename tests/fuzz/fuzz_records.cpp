@@ -31,11 +31,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   RoundTrip(
       bytes, [](std::string_view b) { return DecodeRunSubmission(b); }, &EncodeRunSubmission);
 #elif RECOMP_FUZZ_RECORD == 2
-  RoundTrip(bytes, [](std::string_view b) { return DecodeRunStatus(b); }, &EncodeRunStatus);
+  RoundTrip(
+      bytes, [](std::string_view b) { return DecodeRunStatus(b); }, &EncodeRunStatus);
 #elif RECOMP_FUZZ_RECORD == 3
-  RoundTrip(bytes, [](std::string_view b) { return DecodeStageJob(b); }, &EncodeStageJob);
+  RoundTrip(
+      bytes, [](std::string_view b) { return DecodeStageJob(b); }, &EncodeStageJob);
 #elif RECOMP_FUZZ_RECORD == 4
-  RoundTrip(bytes, [](std::string_view b) { return DecodeStageResult(b); }, &EncodeStageResult);
+  RoundTrip(
+      bytes, [](std::string_view b) { return DecodeStageResult(b); }, &EncodeStageResult);
 #elif RECOMP_FUZZ_RECORD == 5
   auto e = DecodeEvent(bytes);
   if (e.ok()) {

@@ -29,7 +29,9 @@ void Seed(const std::string& target, const std::string& name, const std::string&
   std::ofstream(g_root + "/" + target + "/" + name, std::ios::binary) << bytes;
 }
 
-std::string Ref(char c) { return "artifact://" + std::string(64, c); }
+std::string Ref(char c) {
+  return "artifact://" + std::string(64, c);
+}
 
 StageJob Job() {
   StageJob j;
@@ -58,8 +60,8 @@ int main(int argc, char** argv) {
        EncodeRunSubmission({"run-1", ExecutionMode::kLocal, Ref('a'), Ref('b'), Ref('c'), "alice",
                             Priority::kHigh}));
   Seed("run_status", "running",
-       EncodeRunStatus({"run-1", RunState::kRunning, "lift", 2, {Ref('d')}, NowRfc3339(),
-                        NowRfc3339(), ""}));
+       EncodeRunStatus(
+           {"run-1", RunState::kRunning, "lift", 2, {Ref('d')}, NowRfc3339(), NowRfc3339(), ""}));
   Seed("stage_job", "lift", EncodeStageJob(Job()));
   StageResult r = ResultFor(AttemptOf(Job()));
   r.worker = "w1";
