@@ -38,12 +38,13 @@ def free_port():
 
 
 def write_config(path):
-    """A pool config on free local ports (a sample must not collide with another pool)."""
+    """A pool config on ports the OS picks (a sample must not collide with another pool;
+    `recomp up` brings a restarted coordinator back on the ports it got)."""
     with open(path, "w") as f:
-        f.write("# written by examples/t32/run: free ports for this sample's pool\n"
-                "[coordinator]\napi = \"tcp://127.0.0.1:%d\"\nevents = \"tcp://127.0.0.1:%d\"\n"
-                "replay = \"tcp://127.0.0.1:%d\"\n\n[broker]\nworkers = \"tcp://127.0.0.1:%d\"\n"
-                % (free_port(), free_port(), free_port(), free_port()))
+        f.write("# written by examples/t32/run: OS-chosen ports for this sample's pool\n"
+                "[coordinator]\napi = \"tcp://127.0.0.1:0\"\nevents = \"tcp://127.0.0.1:0\"\n"
+                "replay = \"tcp://127.0.0.1:0\"\nblobs = \"tcp://127.0.0.1:0\"\n\n"
+                "[broker]\nworkers = \"tcp://127.0.0.1:0\"\n")
     return path
 
 

@@ -89,18 +89,22 @@ def toml_value(v):
     raise TypeError("cannot write %r as TOML" % (v,))
 
 
-def write_config(path, overrides=None):
-    """Writes a recomp config for tests: free fixed ports (so a restarted coordinator comes back
-    on the same endpoints), fast heartbeats, retries and restarts. Returns the path."""
+def write_config(path, overrides=None, fixed_ports=False):
+    """Writes a recomp config for tests: ports the OS picks when each endpoint is bound (`recomp
+    up` brings a restarted coordinator back on them; no race between tests run in parallel), or
+    with `fixed_ports` free ports chosen now (for a coordinator restarted by the test itself),
+    fast heartbeats, retries and restarts. Returns the path."""
+    port = (lambda: free_port()) if fixed_ports else (lambda: 0)
     cfg = {
         "coordinator": {
-            "api": "tcp://127.0.0.1:%d" % free_port(),
-            "events": "tcp://127.0.0.1:%d" % free_port(),
-            "replay": "tcp://127.0.0.1:%d" % free_port(),
+            "api": "tcp://127.0.0.1:%d" % port(),
+            "events": "tcp://127.0.0.1:%d" % port(),
+            "replay": "tcp://127.0.0.1:%d" % port(),
+            "blobs": "tcp://127.0.0.1:%d" % port(),
             "retry_initial_ms": 100,
             "retry_max_ms": 1000,
         },
-        "broker": {"workers": "tcp://127.0.0.1:%d" % free_port(), "heartbeat_ms": 200},
+        "broker": {"workers": "tcp://127.0.0.1:%d" % port(), "heartbeat_ms": 200},
         "worker": {"heartbeat_ms": 200, "liveness": 3, "reconnect_min_ms": 100},
         "up": {"restart_delay_ms": 200, "restart_max_delay_ms": 400, "max_quick_failures": 1000,
                "stop_grace_ms": 3000},
@@ -317,13 +321,15 @@ def replay_all(endpoint, run_id=None, start=0, limit=1000):
 class Pool:
     """`recomp up` (or coordinator + workers started separately) on a temp data dir."""
 
-    def __init__(self, root, workers=2, config_overrides=None, config=None, name="pool"):
+    def __init__(self, root, workers=2, config_overrides=None, config=None, name="pool",
+                 fixed_ports=False):
         self.root = root                      # a TempDir path: everything lives under it
         self.data = os.path.join(root, name + "-data")
         os.makedirs(self.data, exist_ok=True)
         self.logs = os.path.join(root, "logs")
         os.makedirs(self.logs, exist_ok=True)
-        self.config = config or write_config(os.path.join(root, name + ".toml"), config_overrides)
+        self.config = config or write_config(os.path.join(root, name + ".toml"), config_overrides,
+                                             fixed_ports)
         self.workers = workers
         self.name = name
         self.up = None

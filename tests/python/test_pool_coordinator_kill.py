@@ -63,7 +63,7 @@ class CoordinatorKill(rt.PoolTestCase):
         pool.stop()
 
     def test_kill_separate_coordinator_and_restart(self):
-        pool = self.pool(workers=2, name="parts")
+        pool = self.pool(workers=2, name="parts", fixed_ports=True)
         coord = pool.start_coordinator()
         workers = [pool.start_worker(), pool.start_worker()]
         run_id = self.prepare(pool)
