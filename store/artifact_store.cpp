@@ -77,6 +77,24 @@ PutBatch ArtifactStore::NewBatch() {
   return PutBatch(core_);
 }
 
+Result<StagedFile> ArtifactStore::BeginUpload() {
+  return StagedFile::ForAppend(core_->layout);
+}
+
+Result<BlobReader> ArtifactStore::OpenReader(const Digest& d) {
+  RECOMP_ASSIGN_OR_RETURN(BlobLocation loc, Locate(*core_, d));
+  BlobReader r;
+  if (loc.inline_bytes) {
+    RECOMP_RETURN_IF_ERROR(CheckInline(loc));
+    r.inline_bytes_ = std::move(loc.inline_bytes);
+  } else {
+    RECOMP_ASSIGN_OR_RETURN(r.fd_, OpenBlob(*core_, &loc));
+    r.path_ = loc.path;
+  }
+  r.record_ = std::move(loc.record);
+  return r;
+}
+
 Result<ArtifactRecord> ArtifactStore::PutFile(const std::string& path, const PutOptions& opts) {
   PutBatch b = NewBatch();
   return Single(b, b.AddFile(path, opts));

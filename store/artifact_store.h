@@ -15,7 +15,9 @@
 #include "base/status.h"
 #include "messages/artifact_record.h"
 #include "messages/artifact_ref.h"
+#include "store/blob_reader.h"
 #include "store/put_batch.h"
+#include "store/staging.h"
 #include "store/store_types.h"
 
 namespace recomp::store {
@@ -40,6 +42,9 @@ class ArtifactStore {
   Result<ArtifactRecord> PutBytes(std::string_view bytes, const PutOptions& opts = {});
   // A batch: many puts, one durable commit (see put_batch.h).
   PutBatch NewBatch();
+  // An empty staged file in this store's tmp/ for bytes that arrive piece by piece (an
+  // upload): Append, FinishAppend, then PutBatch::AddStaged. Removed if dropped before that.
+  Result<StagedFile> BeginUpload();
 
   // The index record; NotFound when absent, Corruption when unreadable.
   Result<ArtifactRecord> Stat(const Digest& d);
@@ -52,6 +57,9 @@ class ArtifactStore {
   // Writes the bytes to `fd` (e.g. stdout): verified in a first pass, then copied (and
   // re-verified) in a second; on a first-pass mismatch nothing is written.
   Status GetToFd(const Digest& d, int fd);
+  // The blob open for ranged, unverified reads (blob_reader.h). NotFound when not indexed;
+  // Corruption when indexed but its file is missing.
+  Result<BlobReader> OpenReader(const Digest& d);
   // The verified bytes; ResourceExhausted when larger than `max_bytes`.
   Result<std::string> GetBytes(const Digest& d, size_t max_bytes);
   // Materialises the blob read-only (0444) at `dest` (replacing it): a hard link when on the

@@ -209,6 +209,23 @@ Result<ArtifactRecord> PutBatch::AddBytes(std::string_view bytes, const PutOptio
   return Add(std::move(item), opts);
 }
 
+Result<ArtifactRecord> PutBatch::AddStaged(StagedFile file, const PutOptions& opts) {
+  RECOMP_RETURN_IF_ERROR(ValidateOptions(opts));
+  if (opts.artifact_class == ArtifactClass::kGenerated &&
+      file.size() <= core_->options.inline_max_bytes) {
+    RECOMP_ASSIGN_OR_RETURN(Fd fd, OpenForRead(file.path()));
+    RECOMP_ASSIGN_OR_RETURN(auto small, ReadSmall(fd.get(), file.size(), file.path()));
+    if (!small || Blake2b256::Of(*small) != file.digest()) {
+      return Status::Corruption("staged upload " + file.path() + " changed before its commit");
+    }
+    return AddBytes(*small, opts);
+  }
+  Item item;
+  item.digest = file.digest();
+  item.staged = std::move(file);
+  return Add(std::move(item), opts);
+}
+
 Result<ArtifactRecord> PutBatch::Add(Item item, const PutOptions& opts) {
   uint64_t size = item.bytes ? item.bytes->size() : item.staged->size();
   item.record = ArtifactRecord{item.digest.Ref(), size,         opts.artifact_class,

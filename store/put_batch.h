@@ -33,6 +33,9 @@ class PutBatch {
   // Stages everything readable from `fd` (not closed). `name` is used in errors.
   Result<ArtifactRecord> AddFd(int fd, const PutOptions& opts = {}, const std::string& name = "fd");
   Result<ArtifactRecord> AddBytes(std::string_view bytes, const PutOptions& opts = {});
+  // Adds a file already staged in this store's tmp/ (ArtifactStore::BeginUpload, appended and
+  // finished): no second copy and no second hash. The batch owns it from now on.
+  Result<ArtifactRecord> AddStaged(StagedFile file, const PutOptions& opts = {});
   // Makes every added blob durable and indexed, in one LMDB commit. On failure nothing of
   // the batch is indexed (published blob files become unindexed, harmless). The batch is
   // empty afterwards either way. When every blob is already indexed and present, and was put

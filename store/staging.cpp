@@ -1,6 +1,7 @@
 // StagedFile (see staging.h).
 #include "store/staging.h"
 
+#include <cassert>
 #include <memory>
 #include <thread>
 #include <utility>
@@ -141,11 +142,32 @@ Result<StagedFile> StagedFile::FromBytes(const Layout& layout, std::string_view 
   return f;
 }
 
+Result<StagedFile> StagedFile::ForAppend(const Layout& layout) {
+  RECOMP_ASSIGN_OR_RETURN(StagedFile f, Create(layout));
+  f.appending_ = std::make_unique<Blake2b256>();
+  return f;
+}
+
+Status StagedFile::Append(std::string_view bytes) {
+  assert(appending_ && "Append on a StagedFile that is not appending");
+  RECOMP_RETURN_IF_ERROR(WriteAll(fd_.get(), bytes.data(), bytes.size(), path_));
+  appending_->Update(bytes);
+  size_ += bytes.size();
+  return Status::Ok();
+}
+
+void StagedFile::FinishAppend() {
+  assert(appending_ && "FinishAppend on a StagedFile that is not appending");
+  digest_ = appending_->Finish();
+  appending_.reset();
+}
+
 StagedFile::StagedFile(StagedFile&& o) noexcept
     : fd_(std::move(o.fd_)),
       path_(std::exchange(o.path_, {})),
       digest_(o.digest_),
-      size_(o.size_) {}
+      size_(o.size_),
+      appending_(std::move(o.appending_)) {}
 
 StagedFile& StagedFile::operator=(StagedFile&& o) noexcept {
   if (this != &o) {
@@ -154,6 +176,7 @@ StagedFile& StagedFile::operator=(StagedFile&& o) noexcept {
     path_ = std::exchange(o.path_, {});
     digest_ = o.digest_;
     size_ = o.size_;
+    appending_ = std::move(o.appending_);
   }
   return *this;
 }

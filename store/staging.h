@@ -1,13 +1,17 @@
 // StagedFile: one blob being written into the store's tmp/ directory: a new temp file, held
 // under an exclusive flock for its whole life (so temp cleaning never removes a live one),
-// filled and hashed in a single pass, then sealed (fdatasync, 0444) and published by a
-// no-replace rename. The temp file is removed on destruction unless published.
+// filled and hashed in a single pass (all at once, or appended piece by piece as an upload
+// arrives), then sealed (fdatasync, 0444) and published by a no-replace rename. The temp file
+// is removed on destruction unless published.
 // Thread-compatible: one thread uses a StagedFile at a time.
 #pragma once
 
 #include <string>
 #include <string_view>
 
+#include <memory>
+
+#include "base/blake2b.h"
 #include "base/posix_file.h"
 #include "messages/artifact_ref.h"
 #include "store/layout.h"
@@ -28,6 +32,8 @@ class StagedFile {
                                      bool durable = true);
   // Writes `bytes` to a new temp file.
   static Result<StagedFile> FromBytes(const Layout& layout, std::string_view bytes);
+  // An empty temp file to fill with Append (hashed as it grows) and close with FinishAppend.
+  static Result<StagedFile> ForAppend(const Layout& layout);
 
   StagedFile(StagedFile&& o) noexcept;
   StagedFile& operator=(StagedFile&& o) noexcept;
@@ -36,6 +42,11 @@ class StagedFile {
   const Digest& digest() const { return digest_; }
   uint64_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  // Appends `bytes` (only on a ForAppend file, before FinishAppend). IOError naming the file.
+  Status Append(std::string_view bytes);
+  // Ends appending: digest() is then the hash of everything appended.
+  void FinishAppend();
+
   // Makes the bytes durable (fdatasync, unless `durable` is false) and read-only (0444).
   Status Seal(bool durable = true);
   // Renames the temp file to `dest`. Without `replace`, an existing `dest` is AlreadyExists
@@ -51,6 +62,7 @@ class StagedFile {
   std::string path_;
   Digest digest_;
   uint64_t size_ = 0;
+  std::unique_ptr<Blake2b256> appending_;  // set between ForAppend and FinishAppend
 };
 
 }  // namespace recomp::store
