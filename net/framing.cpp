@@ -7,10 +7,25 @@ std::vector<std::string> Frames(std::string_view tag, std::string_view command, 
   return {std::string(tag), std::string(command), std::move(body)};
 }
 
-Result<Message> Parse(std::string_view tag, const std::vector<std::string>& frames) {
-  if (frames.size() != 3) {
-    return Status::InvalidArgument("protocol: expected 3 frames [tag, command, body], got " +
-                                   std::to_string(frames.size()));
+std::vector<std::string> Frames(std::string_view tag, std::string_view command, std::string body,
+                                std::string data) {
+  return {std::string(tag), std::string(command), std::move(body), std::move(data)};
+}
+
+Result<Message> Parse(std::string_view tag, const std::vector<std::string>& frames,
+                      DataFrame data) {
+  std::vector<std::string> copy = frames;
+  return Parse(tag, std::move(copy), data);
+}
+
+Result<Message> Parse(std::string_view tag, std::vector<std::string>&& frames, DataFrame data) {
+  bool with_data = data == DataFrame::kOptional && frames.size() == 4;
+  if (frames.size() != 3 && !with_data) {
+    return Status::InvalidArgument(std::string("protocol: expected ") +
+                                   (data == DataFrame::kOptional
+                                        ? "3 or 4 frames [tag, command, body, data?]"
+                                        : "3 frames [tag, command, body]") +
+                                   ", got " + std::to_string(frames.size()));
   }
   if (frames[0] != tag) {
     return Status::InvalidArgument("protocol: bad tag (expected \"" + std::string(tag) + "\")");
@@ -28,15 +43,22 @@ Result<Message> Parse(std::string_view tag, const std::vector<std::string>& fram
     return Status::ResourceExhausted("protocol: body of " + std::to_string(frames[2].size()) +
                                      " bytes exceeds the limit");
   }
-  return Message{cmd, frames[2]};
+  Message m{std::move(frames[1]), std::move(frames[2]), {}, with_data};
+  if (with_data) m.data = std::move(frames[3]);
+  return m;
 }
 
-Result<Message> Parse(std::string_view tag, const Received& received) {
+Result<Message> Parse(std::string_view tag, const Received& received, DataFrame data) {
+  Received copy = received;
+  return Parse(tag, std::move(copy), data);
+}
+
+Result<Message> Parse(std::string_view tag, Received&& received, DataFrame data) {
   if (received.truncated()) {
-    return Status::InvalidArgument("protocol: expected 3 frames [tag, command, body], got " +
+    return Status::InvalidArgument("protocol: expected at most 4 frames, got " +
                                    std::to_string(received.total_frames));
   }
-  return Parse(tag, received.frames);
+  return Parse(tag, std::move(received.frames), data);
 }
 
 Result<RouterMessage> SplitEnvelope(std::string_view tag, const std::vector<std::string>& frames) {

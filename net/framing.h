@@ -1,4 +1,6 @@
-// Framing of a recomp protocol message: [tag][command][body], where the tag names the protocol
+// Framing of a recomp protocol message: [tag][command][body], and for protocols that move bytes
+// (the blob protocol) an optional 4th frame [data] of raw bytes (at most limits::kMaxFrameBytes,
+// which the transport enforces). Here the tag names the protocol
 // and its version (the caller passes it: "RCP1" for the control protocol of messages/protocol.h),
 // the command is 1-32 bytes of [A-Z_], and the body is opaque here (at most
 // limits::kMaxBodyBytes). On a ROUTER the routing envelope comes first. docs/protocol.md.
@@ -20,15 +22,29 @@ inline constexpr size_t kMaxCommand = 32;
 struct Message {
   std::string command;
   std::string body;
+  std::string data;  // the 4th frame, when the protocol has one and it was sent
+  bool has_data = false;
 };
 
-// The three frames of a message.
+// Whether a message may carry the 4th [data] frame.
+enum class DataFrame { kNever, kOptional };
+
+// The three frames of a message, and the four of one with data.
 std::vector<std::string> Frames(std::string_view tag, std::string_view command, std::string body);
+std::vector<std::string> Frames(std::string_view tag, std::string_view command, std::string body,
+                                std::string data);
 // Checks the frame count, the tag and the command; the body is not decoded. InvalidArgument
-// naming what is wrong; ResourceExhausted for a body over limits::kMaxBodyBytes.
-Result<Message> Parse(std::string_view tag, const std::vector<std::string>& frames);
+// naming what is wrong; ResourceExhausted for a body over limits::kMaxBodyBytes. Moves the
+// frames out of `frames`.
+Result<Message> Parse(std::string_view tag, std::vector<std::string>&& frames,
+                      DataFrame data = DataFrame::kNever);
+Result<Message> Parse(std::string_view tag, const std::vector<std::string>& frames,
+                      DataFrame data = DataFrame::kNever);
 // The same for a received message (a truncated one is refused with its frame count).
-Result<Message> Parse(std::string_view tag, const Received& received);
+Result<Message> Parse(std::string_view tag, const Received& received,
+                      DataFrame data = DataFrame::kNever);
+Result<Message> Parse(std::string_view tag, Received&& received,
+                      DataFrame data = DataFrame::kNever);
 
 // A ROUTER message split at the tag: the routing envelope (identity frames, up to and including
 // the empty delimiter a REQ peer sends) and the protocol frames from the tag on.

@@ -133,3 +133,24 @@ TEST_CASE(
   CHECK(net::FallbackEnvelope({"id", "", "junk"}) == std::vector<std::string>{"id", ""});
   CHECK(net::FallbackEnvelope({"id", "junk"}) == std::vector<std::string>{"id"});
 }
+
+TEST_CASE("A data frame is accepted only where the protocol has one, and is moved out whole") {
+  std::string bytes(300000, 'x');
+  auto frames = net::Frames("RBL1", "CHUNK", proto::EmptyBody(), bytes);
+  CHECK(frames.size() == 4);
+  auto refused = net::Parse("RBL1", frames);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(Has(refused.status(), "expected 3 frames"));
+  auto m = net::Parse("RBL1", std::move(frames), net::DataFrame::kOptional);
+  REQUIRE(m.ok());
+  CHECK(m->has_data);
+  CHECK(m->data == bytes);
+  auto plain = net::Parse("RBL1", net::Frames("RBL1", "STAT", proto::EmptyBody()),
+                          net::DataFrame::kOptional);
+  REQUIRE(plain.ok());
+  CHECK_FALSE(plain->has_data);
+  auto five = net::Parse("RBL1", std::vector<std::string>{"RBL1", "PUT", "", "a", "b"},
+                         net::DataFrame::kOptional);
+  REQUIRE_FALSE(five.ok());
+  CHECK(Has(five.status(), "3 or 4 frames"));
+}
