@@ -26,6 +26,7 @@
 #include "base/clock.h"
 #include "base/posix_file.h"
 #include "broker/log.h"
+#include "messages/artifact_ref.h"
 #include "messages/codec.h"
 #include "messages/protocol.h"
 #include "net/framing.h"
@@ -283,6 +284,12 @@ void Broker::AssignJobs() {
     lease.started = Clock::now();
     lease.deadline = lease.started + std::chrono::seconds(job.timeout_s) +
                      std::chrono::milliseconds(opt_.lease_grace_ms);
+    std::vector<Digest> inputs;
+    inputs.reserve(job.inputs.size());
+    for (const PathRef& in : job.inputs) {
+      if (auto d = ParseArtifactRef(in.ref); d.ok()) inputs.push_back(*d);
+    }
+    grants_.Grant(w->hello.worker_id, JobRef{job.job_id, job.attempt}, std::move(inputs));
     registry_.AddLease(*w, std::move(lease));
     // No per-job STARTED message: the coordinator learns who runs what from WORKER_LIST (the
     // leases, at most 10 times a second) and who ran it from the RESULT.

@@ -29,6 +29,7 @@
 
 #include "base/limits.h"
 #include "base/status.h"
+#include "broker/input_grants.h"
 #include "broker/job_queue.h"
 #include "broker/worker_registry.h"
 #include "messages/stage_result.h"
@@ -53,6 +54,8 @@ struct BrokerOptions {
   // A lease ends this long after its job's timeout_s: a worker that still holds it (it kills a
   // job at timeout_s and reports it) is dropped and its jobs are reported worker_lost.
   uint32_t lease_grace_ms = 60000;
+  // The blob service endpoint told to workers in WELCOME ("" = none).
+  std::string blobs_endpoint;
   int sndhwm = 100000;  // explicit HWMs on both ROUTERs (ZeroMQ's default 1000 is no control)
   int rcvhwm = 100000;
 };
@@ -79,6 +82,8 @@ class Broker {
 
   // Binds both sockets. Unavailable when an endpoint cannot be bound (address in use, ...).
   Status Bind();
+  // The blob service endpoint WELCOME names (before Run).
+  void SetBlobsEndpoint(std::string endpoint) { opt_.blobs_endpoint = std::move(endpoint); }
   // Serves until Stop(). Never throws; returns the Status that ended it (OK after Stop).
   Status Run();
   // Makes Run() return soon (within one poll wake-up). Thread-safe, idempotent.
@@ -89,6 +94,8 @@ class Broker {
   std::string link_endpoint() const { return link_resolved_; }
   // Only meaningful from the broker thread or after Run() returned.
   const BrokerStats& stats() const { return stats_; }
+  // Which worker holds a job naming which input: thread-safe, for the blob service.
+  const InputGrants& grants() const { return grants_; }
 
  private:
   Broker(zmq::context_t& ctx, BrokerOptions options);
@@ -151,6 +158,7 @@ class Broker {
   Clock::time_point last_list_sent_{};
   Clock::time_point next_housekeeping_{};
   BrokerStats stats_;
+  InputGrants grants_;
 };
 
 // `s` cut to `n` bytes with "..." appended when cut (reasons and messages from peers).

@@ -104,8 +104,10 @@ void Broker::OnWorkerReady(const std::string& identity, const std::string& body)
   Log()->info("broker: worker {} ready ({} slots, heartbeat {} ms x {}, {} pid {})",
               w.hello.worker_id, w.hello.slots, w.hello.heartbeat_ms, w.hello.liveness,
               w.hello.host, w.hello.pid);
-  // Acknowledge at once so the worker knows the broker is alive and resets its backoff.
-  if (SendToWorker(w, proto::kHeartbeat, proto::EmptyBody()) == net::SendResult::kUnreachable) {
+  // Acknowledge at once so the worker knows the broker is alive and resets its backoff, and
+  // where the blob service is.
+  if (SendToWorker(w, proto::kWelcome, proto::JsonBody({{"blobs", opt_.blobs_endpoint}})) ==
+      net::SendResult::kUnreachable) {
     return;
   }
   MarkListDirty();
@@ -124,6 +126,7 @@ void Broker::OnWorkerResult(WorkerEntry& w, const std::string& body) {
     return;
   }
   std::optional<Lease> lease = registry_.RemoveLease(w, JobRef{r->job_id, r->attempt});
+  if (lease) grants_.Revoke(w.hello.worker_id, JobRef{r->job_id, r->attempt});
   if (!lease) {
     ++stats_.stale_results;
     Log()->info(
@@ -165,6 +168,7 @@ void Broker::DropWorker(std::string identity, std::string why, bool send_disconn
   std::optional<WorkerEntry> w = registry_.Remove(identity);
   if (!w) return;
   ++stats_.workers_lost;
+  grants_.RevokeWorker(w->hello.worker_id);
   Log()->info("broker: dropping worker {} ({} jobs): {}", w->hello.worker_id, w->jobs.size(), why);
   for (const auto& [key, lease] : w->jobs) {
     StageResult lost = LostResult(*w, lease, why);

@@ -32,12 +32,16 @@ Result<Endpoints> ReadEndpoints(const std::string& data_dir) {
     }
     *field = j[key].get<std::string>();
   }
+  if (j.contains("blobs") && j["blobs"].is_string()) e.blobs = j["blobs"].get<std::string>();
   return e;
 }
 
 Status WriteEndpoints(const std::string& data_dir, const Endpoints& e) {
-  nlohmann::json j = {
-      {"api", e.api}, {"events", e.events}, {"replay", e.replay}, {"workers", e.workers}};
+  nlohmann::json j = {{"api", e.api},
+                      {"events", e.events},
+                      {"replay", e.replay},
+                      {"workers", e.workers},
+                      {"blobs", e.blobs}};
   std::string path = data_dir + "/endpoints.json";
   std::string tmp = path + ".tmp";
   {

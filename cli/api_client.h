@@ -15,6 +15,7 @@ namespace recomp::cli {
 
 struct Endpoints {
   std::string api, events, replay, workers;
+  std::string blobs;  // "" when the coordinator runs no blob service
 };
 
 // Reads DIR/endpoints.json. NotFound (with a hint to start `recomp up`) when absent.

@@ -1,6 +1,7 @@
 // `recomp coordinator`: the coordinator process: the broker on a thread, the coordinator
 // service on the main thread, the artifact store and run store under the data directory.
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <thread>
 
@@ -12,6 +13,7 @@
 #include "cli/api_client.h"
 #include "cli/commands.h"
 #include "cli/config.h"
+#include "coordinator/blob_service.h"
 #include "coordinator/coordinator_service.h"
 #include "store/artifact_store.h"
 
@@ -25,8 +27,38 @@ extern "C" void OnCoordinatorStopSignal(int) {
 }
 
 struct CoordinatorArgs {
-  std::string data, config, api, events, replay, workers, store;
+  std::string data, config, api, events, replay, workers, blobs, store;
+  bool insecure = false;
 };
+
+// Whether `endpoint` can only be reached from this machine (loopback tcp, ipc, inproc).
+bool LoopbackOnly(const std::string& endpoint) {
+  const std::string tcp = "tcp://";
+  if (endpoint.rfind(tcp, 0) != 0) return true;
+  std::string host = endpoint.substr(tcp.size(), endpoint.rfind(':') - tcp.size());
+  return host.rfind("127.", 0) == 0 || host == "localhost" || host == "[::1]" || host == "::1";
+}
+
+// Until CURVE authentication lands (issue 11), anyone who reaches an endpoint may use it.
+Status CheckExposure(const std::vector<std::pair<std::string, std::string>>& endpoints,
+                     bool insecure) {
+  for (const auto& [what, ep] : endpoints) {
+    if (LoopbackOnly(ep)) continue;
+    if (insecure) {
+      spdlog::warn(
+          "{} endpoint {} is reachable from other machines WITHOUT authentication "
+          "(--insecure)",
+          what, ep);
+      continue;
+    }
+    return Status::FailedPrecondition(
+        what + " endpoint " + ep +
+        " is not loopback: anyone who can reach it could submit "
+        "runs, run jobs as a worker and read or write every generated artifact, unauthenticated "
+        "and unencrypted. Pass --insecure to accept that (only on a network you trust)");
+  }
+  return Status::Ok();
+}
 
 coordinator::ServiceOptions ServiceOptionsFrom(const Config& c, const CoordinatorArgs& a,
                                                const std::string& data) {
@@ -44,6 +76,19 @@ coordinator::ServiceOptions ServiceOptionsFrom(const Config& c, const Coordinato
   e.retry_coefficient = c.Double("coordinator.retry_coefficient", e.retry_coefficient);
   e.retry_max_ms = c.Int("coordinator.retry_max_ms", e.retry_max_ms);
   e.cloud_gate_open = c.Bool("coordinator.cloud_gate", false);
+  return o;
+}
+
+coordinator::BlobServiceOptions BlobOptionsFrom(const Config& c, const CoordinatorArgs& a) {
+  coordinator::BlobServiceOptions o;
+  o.endpoint = a.blobs.empty() ? c.Str("coordinator.blobs", o.endpoint) : a.blobs;
+  o.uploads.max_staging_bytes = static_cast<uint64_t>(
+      c.Int("blobs.staging_bytes", static_cast<int64_t>(o.uploads.max_staging_bytes)));
+  o.uploads.idle_timeout = std::chrono::seconds(c.Int("blobs.upload_idle_s", 60));
+  // Test hook (tests/python): corrupt every n-th blob payload in transit.
+  if (const char* flip = std::getenv("RECOMP_TEST_FLIP_BLOB_BYTE")) {
+    o.flip_byte_every = static_cast<uint32_t>(std::strtoul(flip, nullptr, 10));
+  }
   return o;
 }
 
@@ -66,20 +111,35 @@ Status RunCoordinator(const CoordinatorArgs& a) {
   if (ec) return Status::IOError("cannot create data dir " + data + ": " + ec.message());
   RECOMP_ASSIGN_OR_RETURN(auto store,
                           store::ArtifactStore::Open(a.store.empty() ? data + "/store" : a.store));
-  zmq::context_t ctx(2);
-  RECOMP_ASSIGN_OR_RETURN(auto brk, broker::Broker::Create(ctx, BrokerOptionsFrom(cfg, a)));
-  RECOMP_RETURN_IF_ERROR(brk->Bind());
   coordinator::ServiceOptions so = ServiceOptionsFrom(cfg, a, data);
+  broker::BrokerOptions bo = BrokerOptionsFrom(cfg, a);
+  coordinator::BlobServiceOptions blob_opt = BlobOptionsFrom(cfg, a);
+  RECOMP_RETURN_IF_ERROR(CheckExposure({{"api", so.api_endpoint},
+                                        {"events", so.events_endpoint},
+                                        {"replay", so.replay_endpoint},
+                                        {"workers", bo.workers_endpoint},
+                                        {"blobs", blob_opt.endpoint}},
+                                       a.insecure));
+  zmq::context_t ctx(2);
+  RECOMP_ASSIGN_OR_RETURN(auto brk, broker::Broker::Create(ctx, bo));
+  const broker::InputGrants& grants = brk->grants();
+  blob_opt.may_read_external = [&grants](const std::string& worker, const Digest& d) {
+    return grants.Holds(worker, d);
+  };
+  RECOMP_ASSIGN_OR_RETURN(auto blobs, coordinator::BlobService::Create(ctx, blob_opt, store.get()));
+  brk->SetBlobsEndpoint(blobs->endpoint());
+  RECOMP_RETURN_IF_ERROR(brk->Bind());
   so.link_endpoint = brk->link_endpoint();
   RECOMP_ASSIGN_OR_RETURN(auto svc, coordinator::CoordinatorService::Create(ctx, so, store.get()));
-  Status broker_status;
+  Status broker_status, blob_status;
   std::thread broker_thread([&] { broker_status = brk->Run(); });
+  std::thread blob_thread([&] { blob_status = blobs->Run(); });
   Endpoints ep{svc->api_endpoint(), svc->events_endpoint(), svc->replay_endpoint(),
-               brk->workers_endpoint()};
+               brk->workers_endpoint(), blobs->endpoint()};
   Status st = WriteEndpoints(data, ep);
   if (st.ok()) {
-    std::printf("coordinator api=%s events=%s replay=%s workers=%s\n", ep.api.c_str(),
-                ep.events.c_str(), ep.replay.c_str(), ep.workers.c_str());
+    std::printf("coordinator api=%s events=%s replay=%s workers=%s blobs=%s\n", ep.api.c_str(),
+                ep.events.c_str(), ep.replay.c_str(), ep.workers.c_str(), ep.blobs.c_str());
     std::fflush(stdout);
     g_service.store(svc.get());
     std::signal(SIGINT, OnCoordinatorStopSignal);
@@ -89,8 +149,11 @@ Status RunCoordinator(const CoordinatorArgs& a) {
     std::filesystem::remove(data + "/endpoints.json", ec);
   }
   brk->Stop();
+  blobs->Stop();
   broker_thread.join();
+  blob_thread.join();
   if (!broker_status.ok()) spdlog::error("broker stopped: {}", broker_status.ToString());
+  if (!blob_status.ok()) spdlog::error("blob service stopped: {}", blob_status.ToString());
   return st;
 }
 
@@ -106,7 +169,12 @@ void AddCoordinatorCommands(CLI::App& app) {
   c->add_option("--events", a->events, "events PUB endpoint to bind");
   c->add_option("--replay", a->replay, "replay endpoint to bind");
   c->add_option("--workers-endpoint", a->workers, "endpoint workers connect to");
+  c->add_option("--blobs", a->blobs,
+                "blob service endpoint to bind (workers and clients on "
+                "other machines fetch and upload blobs there)");
   c->add_option("--store", a->store, "artifact store directory (default <data>/store)");
+  c->add_flag("--insecure", a->insecure,
+              "allow binding endpoints to non-loopback addresses without authentication");
   c->callback([a] { ExitIfError(RunCoordinator(*a)); });
 }
 

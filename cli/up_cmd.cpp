@@ -34,6 +34,7 @@ struct UpArgs {
   int workers = -1;
   int slots = -1;
   std::string data, config;
+  bool insecure = false;
 };
 
 struct Child {
@@ -211,6 +212,7 @@ Status RunUp(const UpArgs& a) {
   kids[0].name = "coordinator";
   kids[0].argv = {self, "coordinator"};
   kids[0].argv.insert(kids[0].argv.end(), common.begin(), common.end());
+  if (a.insecure) kids[0].argv.push_back("--insecure");
   Start(kids[0]);
   auto ep = AwaitEndpoints(data, kids[0].pid);
   if (!ep.ok()) {
@@ -220,7 +222,8 @@ Status RunUp(const UpArgs& a) {
   // A restarted coordinator must come back on the same endpoints (tcp port 0 resolved).
   for (const auto& [flag, value] :
        {std::pair{"--api", ep->api}, std::pair{"--events", ep->events},
-        std::pair{"--replay", ep->replay}, std::pair{"--workers-endpoint", ep->workers}}) {
+        std::pair{"--replay", ep->replay}, std::pair{"--workers-endpoint", ep->workers},
+        std::pair{"--blobs", ep->blobs}}) {
     kids[0].argv.push_back(flag);
     kids[0].argv.push_back(value);
   }
@@ -234,9 +237,10 @@ Status RunUp(const UpArgs& a) {
     kids.push_back(std::move(w));
   }
   std::printf(
-      "recomp up: %d worker(s), data %s\napi      %s\nevents   %s\nreplay   %s\nworkers  %s\n",
+      "recomp up: %d worker(s), data %s\napi      %s\nevents   %s\nreplay   %s\nworkers  %s\n"
+      "blobs    %s\n",
       workers, data.c_str(), ep->api.c_str(), ep->events.c_str(), ep->replay.c_str(),
-      ep->workers.c_str());
+      ep->workers.c_str(), ep->blobs.c_str());
   std::printf("endpoints written to %s/endpoints.json; Ctrl-C stops the pool\n", data.c_str());
   std::fflush(stdout);
   Status st = Supervise(kids, PolicyFrom(cfg));
@@ -256,6 +260,8 @@ void AddUpCommand(CLI::App& app) {
   c->add_option("--slots", a->slots, "jobs per worker (default [worker] slots = 1)");
   c->add_option("--data", a->data, "data directory (default $RECOMP_HOME, else ./.recomp)");
   c->add_option("--config", a->config, "config file (see config/recomp.toml)");
+  c->add_flag("--insecure", a->insecure,
+              "let the coordinator bind non-loopback endpoints without authentication");
   c->callback([a] { ExitIfError(RunUp(*a)); });
 }
 

@@ -2,6 +2,7 @@
 // and executes stage jobs until SIGINT/SIGTERM (see docs/protocol.md). Exit codes: 0 stopped by
 // a signal, 1 runtime failure (store unavailable, ZeroMQ error), 2 usage.
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <cstdio>
@@ -12,7 +13,9 @@
 
 #include "cli/commands.h"
 #include "store/artifact_store.h"
+#include "worker/blob_cache.h"
 #include "worker/local_store_blobs.h"
+#include "worker/remote_blobs.h"
 #include "worker/worker_agent.h"
 
 namespace recomp::cli {
@@ -36,7 +39,56 @@ struct WorkerArgs {
   uint32_t reconnect_ms = 1000;
   std::string executor = "process";
   std::string id;
+  std::string blobs;
+  std::string cache_dir;
+  uint64_t cache_max_bytes = uint64_t{10} << 30;
+  uint64_t cache_max_files = 100000;
 };
+
+// Where a worker's inputs and outputs go: the store directory (a worker on the coordinator's
+// machine), or the coordinator's blob service through a local cache (any other machine).
+struct Blobs {
+  std::unique_ptr<store::ArtifactStore> store;
+  std::unique_ptr<worker::LocalStoreBlobs> local;
+  std::unique_ptr<worker::BlobCache> cache;
+  std::unique_ptr<worker::RemoteBlobs> remote;
+  worker::BlobSource* source() const {
+    return local ? static_cast<worker::BlobSource*>(local.get()) : remote.get();
+  }
+  worker::BlobSink* sink() const {
+    return local ? static_cast<worker::BlobSink*>(local.get()) : remote.get();
+  }
+};
+
+// --store, or a store already under --data: local. Otherwise remote (--blobs, or the endpoint
+// the broker names in WELCOME).
+Status OpenBlobs(const WorkerArgs& a, const std::string& home, zmq::context_t& ctx,
+                 const std::string& worker_id, Blobs* out) {
+  std::string store_dir = a.store_dir.empty() ? home + "/store" : a.store_dir;
+  struct stat st;
+  bool local = !a.store_dir.empty() ||
+               (a.blobs.empty() && ::stat((store_dir + "/FORMAT").c_str(), &st) == 0);
+  if (local) {
+    auto opened = store::ArtifactStore::Open(store_dir);
+    RECOMP_RETURN_IF_ERROR(opened.status().WithContext("opening store '" + store_dir + "'"));
+    out->store = std::move(opened).value();
+    out->local = std::make_unique<worker::LocalStoreBlobs>(*out->store);
+    std::fprintf(stderr, "recomp worker: using the store at %s\n", store_dir.c_str());
+    return Status::Ok();
+  }
+  worker::BlobCacheOptions co;
+  co.dir = a.cache_dir.empty() ? home + "/cache" : a.cache_dir;
+  co.max_bytes = a.cache_max_bytes;
+  co.max_files = a.cache_max_files;
+  RECOMP_ASSIGN_OR_RETURN(out->cache, worker::BlobCache::Open(co));
+  transfer::BlobClientOptions bo;
+  bo.endpoint = a.blobs;
+  bo.worker = worker_id;
+  out->remote = std::make_unique<worker::RemoteBlobs>(ctx, bo, *out->cache);
+  std::fprintf(stderr, "recomp worker: no local store: blobs through %s, cache %s\n",
+               a.blobs.empty() ? "the endpoint the broker names" : a.blobs.c_str(), co.dir.c_str());
+  return Status::Ok();
+}
 
 void RunWorker(const WorkerArgs& a) {
   const std::string home = a.data_dir.empty() ? DefaultHome() : a.data_dir;
@@ -50,18 +102,18 @@ void RunWorker(const WorkerArgs& a) {
   o.reconnect_max_ms = std::max<uint32_t>(32000, a.reconnect_ms);
   o.executor = a.executor == "noop" ? worker::Executor::kNoop : worker::Executor::kProcess;
   o.work_root = a.work_dir.empty() ? home + "/work" : a.work_dir;
+  if (o.worker_id.empty()) o.worker_id = worker::DefaultWorkerId();
 
-  std::unique_ptr<store::ArtifactStore> st;
-  std::unique_ptr<worker::LocalStoreBlobs> blobs;
-  if (o.executor == worker::Executor::kProcess) {
-    const std::string store_dir = a.store_dir.empty() ? home + "/store" : a.store_dir;
-    auto opened = store::ArtifactStore::Open(store_dir);
-    ExitIfError(opened.status().WithContext("opening store '" + store_dir + "'"));
-    st = std::move(opened).value();
-    blobs = std::make_unique<worker::LocalStoreBlobs>(*st);
-  }
   zmq::context_t ctx;
-  auto agent = worker::WorkerAgent::Create(ctx, o, blobs.get(), blobs.get());
+  Blobs blobs;
+  if (o.executor == worker::Executor::kProcess) {
+    ExitIfError(OpenBlobs(a, home, ctx, o.worker_id, &blobs));
+    if (blobs.remote && a.blobs.empty()) {
+      worker::RemoteBlobs* remote = blobs.remote.get();
+      o.on_blob_endpoint = [remote](const std::string& ep) { remote->SetEndpoint(ep); };
+    }
+  }
+  auto agent = worker::WorkerAgent::Create(ctx, o, blobs.source(), blobs.sink());
   if (!agent.ok()) {
     std::fprintf(stderr, "error: %s\n", agent.status().ToString().c_str());
     throw CLI::RuntimeError(2);
@@ -106,6 +158,15 @@ void AddWorkerCommands(CLI::App& app) {
   w->add_option("--executor", a->executor, "process (run jobs) or noop (report success at once)")
       ->check(CLI::IsMember({"process", "noop"}));
   w->add_option("--id", a->id, "worker id (default <host>:<pid>:<random>)");
+  auto* blobs_opt = w->add_option(
+      "--blobs", a->blobs,
+      "the coordinator's blob service (default: the one the broker names); implies no local "
+      "store");
+  blobs_opt->excludes(store_opt);
+  w->add_option("--cache-dir", a->cache_dir,
+                "blob cache of a worker without a store (default <data>/cache; emptied at start)");
+  w->add_option("--cache-max-bytes", a->cache_max_bytes, "blob cache byte cap (default 10 GiB)");
+  w->add_option("--cache-max-files", a->cache_max_files, "blob cache file cap (default 100000)");
   w->callback([a] { RunWorker(*a); });
 }
 

@@ -51,7 +51,10 @@ inline constexpr std::string_view kReconcile = "RECONCILE";
 inline constexpr std::string_view kReconciled = "RECONCILED";
 
 // ---- worker <-> broker (worker DEALER -> broker ROUTER "workers") ----
-inline constexpr std::string_view kReady = "READY";            // w->b WorkerHello
+inline constexpr std::string_view kReady = "READY";  // w->b WorkerHello
+// b->w {blobs: endpoint}: READY's acknowledgement, naming the blob service (docs/blob-protocol.md;
+// a wildcard host means "the host you reached me at").
+inline constexpr std::string_view kWelcome = "WELCOME";
 inline constexpr std::string_view kHeartbeat = "HEARTBEAT";    // both ways, {}
 inline constexpr std::string_view kJob = "JOB";                // b->w StageJob
 inline constexpr std::string_view kCancel = "CANCEL_JOB";      // b->w {job_id, attempt}

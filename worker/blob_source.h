@@ -24,6 +24,9 @@ class BlobSource {
   // digest; other codes for I/O or transfer failures. On error nothing is left at dest_path.
   virtual Status Materialize(const Digest& digest, const std::string& dest_path,
                              bool executable) = 0;
+  // Says which blobs the next Materialize calls will ask for, so a remote source can fetch the
+  // small ones in a few round trips. Optional: errors are left to Materialize.
+  virtual void Prefetch(const std::vector<Digest>& digests) { (void)digests; }
 };
 
 class BlobSink {
@@ -38,5 +41,10 @@ class BlobSink {
   virtual Result<std::vector<std::string>> PutFiles(const std::vector<std::string>& paths,
                                                     const std::string& producer) = 0;
 };
+
+// The media type a stored output gets (the BlobSink seam carries none, so it follows from
+// where JobSandbox puts the file, next to its work/ dir): "text/plain" for a job log (job.log,
+// job.log.tail), kTreeMediaType for a tree (*.tree.json), "application/octet-stream" otherwise.
+std::string OutputMediaType(const std::string& path);
 
 }  // namespace recomp::worker

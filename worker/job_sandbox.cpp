@@ -189,6 +189,10 @@ Status JobSandbox::MaterializeInputs(const std::vector<SandboxInput>& inputs, Bl
   RECOMP_ASSIGN_OR_RETURN(std::vector<PlacedFile> files, ExpandInputs(inputs, source));
   std::map<std::string, const PlacedFile*> by_path;
   RECOMP_RETURN_IF_ERROR(ValidateInputs(files, limits_.max_inputs, &by_path));
+  std::vector<Digest> digests;
+  digests.reserve(by_path.size());
+  for (const auto& entry : by_path) digests.push_back(entry.second->digest);
+  source.Prefetch(digests);
   std::set<std::string> dirs = {input_dir()};
   for (const auto& [path, in] : by_path) {
     for (size_t slash = path.find('/'); slash != std::string::npos;

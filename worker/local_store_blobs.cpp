@@ -27,21 +27,6 @@ Status LocalStoreBlobs::Materialize(const Digest& digest, const std::string& des
   return Status::Ok();
 }
 
-std::string LocalStoreBlobs::MediaTypeFor(const std::string& path) {
-  size_t slash = path.rfind('/');
-  std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-  const bool log = base == "job.log" || base == "job.log.tail";
-  const bool tree = base.size() > 10 && base.compare(base.size() - 10, 10, ".tree.json") == 0;
-  if (log || tree) {
-    std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
-    struct stat st;
-    if (::lstat((dir + "/work").c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-      return log ? "text/plain" : std::string(kTreeMediaType);
-    }
-  }
-  return "application/octet-stream";
-}
-
 Result<std::vector<std::string>> LocalStoreBlobs::PutFiles(const std::vector<std::string>& paths,
                                                            const std::string& producer) {
   std::vector<std::string> refs;
@@ -50,7 +35,7 @@ Result<std::vector<std::string>> LocalStoreBlobs::PutFiles(const std::vector<std
   for (const std::string& p : paths) {
     store::PutOptions opts;
     opts.artifact_class = ArtifactClass::kGenerated;
-    opts.media_type = MediaTypeFor(p);
+    opts.media_type = OutputMediaType(p);
     opts.producer = producer;
     Result<ArtifactRecord> rec = batch.AddFile(p, opts);
     if (!rec.ok()) return rec.status().WithContext("storing " + p);

@@ -21,14 +21,9 @@ class LocalStoreBlobs : public BlobSource, public BlobSink {
   // An executable file is a verified copy (mode 0555): the store's own copy is 0444 and a hard
   // link shares its mode.
   Status Materialize(const Digest& digest, const std::string& dest_path, bool executable) override;
-  // Stored as generated blobs with `producer`. Media type (the BlobSink seam carries none, so
-  // it follows from where JobSandbox puts the file, next to its work/ dir): "text/plain" for a
-  // job log (job.log, job.log.tail), kTreeMediaType for a tree (*.tree.json),
-  // "application/octet-stream" otherwise.
+  // Stored as generated blobs with `producer` and OutputMediaType.
   Result<std::vector<std::string>> PutFiles(const std::vector<std::string>& paths,
                                             const std::string& producer) override;
-
-  static std::string MediaTypeFor(const std::string& path);
 
  private:
   store::ArtifactStore& store_;

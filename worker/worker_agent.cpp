@@ -310,6 +310,7 @@ void WorkerAgent::HandleMessage(const net::Received& message) {
   }
   const std::string& cmd = msg->command;
   if (cmd == proto::kHeartbeat) return;
+  if (cmd == proto::kWelcome) return OnWelcome(msg->body);
   if (cmd == proto::kJob) return OnJob(msg->body);
   if (cmd == proto::kCancel) return OnCancel(msg->body);
   if (cmd == proto::kDisconnect) {
@@ -322,6 +323,24 @@ void WorkerAgent::HandleMessage(const net::Received& message) {
     return;
   }
   WorkerLog()->warn("worker {}: ignoring unexpected command {}", opt_.worker_id, cmd);
+}
+
+void WorkerAgent::OnWelcome(const std::string& body) {
+  auto j = proto::BodyJson(body, "welcome");
+  if (!j.ok() || !j->contains("blobs") || !(*j)["blobs"].is_string()) return;
+  std::string blobs = ResolveAdvertisedEndpoint((*j)["blobs"].get<std::string>(), opt_.connect);
+  if (!blobs.empty() && opt_.on_blob_endpoint) opt_.on_blob_endpoint(blobs);
+}
+
+std::string ResolveAdvertisedEndpoint(const std::string& advertised, const std::string& connected) {
+  const std::string tcp = "tcp://";
+  if (advertised.rfind(tcp, 0) != 0 || connected.rfind(tcp, 0) != 0) return advertised;
+  size_t colon = advertised.rfind(':');
+  std::string host = advertised.substr(tcp.size(), colon - tcp.size());
+  if (host != "*" && host != "0.0.0.0" && host != "::" && host != "[::]") return advertised;
+  size_t their_colon = connected.rfind(':');
+  if (their_colon == std::string::npos || their_colon < tcp.size()) return advertised;
+  return connected.substr(0, their_colon) + advertised.substr(colon);
 }
 
 void WorkerAgent::OnJob(const std::string& body) {

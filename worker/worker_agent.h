@@ -16,6 +16,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -53,6 +54,9 @@ struct WorkerAgentOptions {
   uint32_t reconnect_initial_ms = 1000;        // Paranoid Pirate: 1 s doubling ...
   uint32_t reconnect_max_ms = 32000;           // ... to 32 s, each delay plus up to 50% jitter
   std::chrono::milliseconds kill_grace{2000};  // SIGTERM -> SIGKILL on timeout/cancel
+  // Called (on the Run() thread) with the blob service endpoint the broker's WELCOME names,
+  // a wildcard host replaced by the host of `connect`.
+  std::function<void(const std::string&)> on_blob_endpoint;
 };
 
 struct WorkerAgentStats {
@@ -93,6 +97,7 @@ class WorkerAgent {
   Status DrainSocket();
   void HandleMessage(const net::Received& message);
   void OnJob(const std::string& body);
+  void OnWelcome(const std::string& body);
   void OnCancel(const std::string& body);
   void ReapFinished();
   void LogSocketEvents();
@@ -126,6 +131,10 @@ class WorkerAgent {
   // Runs Execute; created with the first job. Last member: joined before anything it uses dies.
   std::unique_ptr<JobPool> pool_;
 };
+
+// `advertised` (an endpoint a service bound, e.g. tcp://0.0.0.0:7424) as reachable by a peer
+// that reached the same machine at `connected`: a wildcard host becomes connected's host.
+std::string ResolveAdvertisedEndpoint(const std::string& advertised, const std::string& connected);
 
 // "<host>:<pid>:<6 random hex>".
 std::string DefaultWorkerId();

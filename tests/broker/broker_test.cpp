@@ -6,6 +6,7 @@
 
 #include <random>
 
+#include "base/blake2b.h"
 #include "broker_test_util.h"
 #include "messages/codec.h"
 
@@ -34,6 +35,29 @@ TEST_CASE("broker: dispatch and RESULT forwarding; no per-job message to the coo
   CHECK(fwd.worker == "w1");  // the broker names the worker that held the lease
   CHECK(fwd.duration_ms == 12);
   CHECK(coord->Silent(100ms));
+}
+
+TEST_CASE("broker: WELCOME names the blob service; a worker holds its jobs' inputs only") {
+  BrokerOptions o;
+  o.blobs_endpoint = "tcp://0.0.0.0:7424";
+  BrokerHarness h(o);
+  auto coord = h.Coord();
+  StageJob job = MakeJob(1);
+  Digest rom = Blake2b256::Of("rom");
+  job.inputs = {{"in/module/game.rom", rom.Ref()}};
+  coord->Dispatch(job);
+  auto w = h.Worker("w1");
+  auto welcome = proto::BodyJson(w->Ready(), "welcome");
+  REQUIRE(welcome.ok());
+  CHECK((*welcome)["blobs"] == "tcp://0.0.0.0:7424");
+  auto other = h.Worker("w2");
+  other->Ready();
+  w->ExpectJob();
+  CHECK(h.broker->grants().Holds("w1", rom));
+  CHECK_FALSE(h.broker->grants().Holds("w2", rom));
+  w->Send(proto::kResult, EncodeStageResult(MakeResult(job, "w1")));
+  coord->ExpectResult();
+  CHECK_FALSE(h.broker->grants().Holds("w1", rom));
 }
 
 TEST_CASE("broker: WORKER_LIST describes workers and their jobs") {

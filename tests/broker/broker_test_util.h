@@ -128,10 +128,11 @@ class FakeWorker : public Peer {
     hello_.host = "testhost";
     hello_.pid = 42;
   }
-  // Sends READY and waits for the broker's acknowledging HEARTBEAT.
-  void Ready() {
+  // Sends READY and waits for the broker's acknowledging WELCOME (which names the blob
+  // service); returns its body.
+  std::string Ready() {
     Send(proto::kReady, proto::EncodeWorkerHello(hello_));
-    Expect(proto::kHeartbeat, 3000ms, {"WORKER_LIST"});
+    return Expect(proto::kWelcome, 3000ms, {"WORKER_LIST"}).body;
   }
   StageJob ExpectJob(Ms timeout = 3000ms) {
     auto m = Expect(proto::kJob, timeout);
