@@ -16,6 +16,8 @@
 #include <toml++/toml.h>
 
 #include "base/posix_file.h"
+#include "cli/blob_access.h"
+#include "cli/client.h"
 #include "cli/commands.h"
 #include "messages/artifact_ref.h"
 #include "messages/tree.h"
@@ -49,9 +51,11 @@ std::unique_ptr<ArtifactStore> OpenStore(const std::string& dir, bool create) {
 
 struct Common {
   std::string store_dir = DefaultHome() + "/store";
+  std::string api;  // put/get/stat: the coordinator whose blob service to use
 };
 
-CLI::App* Sub(CLI::App* parent, const std::string& name, const std::string& help, Common* c) {
+CLI::App* Sub(CLI::App* parent, const std::string& name, const std::string& help, Common* c,
+              bool remote = false) {
   CLI::App* sub = parent->add_subcommand(name, help);
   CLI::Option* store =
       sub->add_option("--store", c->store_dir, "store directory (default $RECOMP_HOME/store)");
@@ -61,7 +65,24 @@ CLI::App* Sub(CLI::App* parent, const std::string& name, const std::string& help
         if (store->count() == 0) c->store_dir = dir + "/store";  // --store wins
       },
       "data directory: use its store/ (like the other commands)");
+  if (remote) {
+    sub->add_option("--api", c->api,
+                    "a coordinator's API endpoint: use its blob service (from another machine)")
+        ->excludes(store);
+  }
   return sub;
+}
+
+// The store (or with --api the coordinator's blob service) for put/get/stat.
+std::unique_ptr<BlobAccess> Access(Common* c, bool create) {
+  if (c->api.empty()) return LocalBlobAccess(OpenStore(c->store_dir, create));
+  ClientFlags f;
+  f.api = c->api;
+  auto conn = Connect(f);
+  ExitIfError(conn.status());
+  auto access = OpenBlobAccess(f, "", &*conn);
+  ExitIfError(access.status());
+  return std::move(access).value();
 }
 
 void AddPut(CLI::App* art, Common* c) {
@@ -72,30 +93,31 @@ void AddPut(CLI::App* art, Common* c) {
     std::string producer = "cli";
   };
   auto a = std::make_shared<Args>();
-  CLI::App* put = Sub(art, "put", "store a file ('-' = stdin); prints its ref on the last line", c);
+  CLI::App* put =
+      Sub(art, "put", "store a file ('-' = stdin); prints its ref on the last line", c, true);
   put->add_option("FILE", a->file, "file to store")->required();
   put->add_flag("--external", a->external, "user input (ROM, asset): kept apart, never exported");
   put->add_option("--media-type", a->media, "media type recorded with the blob");
   put->add_option("--producer", a->producer, "who produced it (recorded)");
   put->callback([a, c] {
-    auto s = OpenStore(c->store_dir, /*create=*/true);
+    auto s = Access(c, /*create=*/true);
     store::PutOptions o;
     o.artifact_class = a->external ? ArtifactClass::kExternal : ArtifactClass::kGenerated;
     o.media_type = a->media;
     o.producer = a->producer;
-    auto rec = a->file == "-" ? s->PutFd(STDIN_FILENO, o, "stdin") : s->PutFile(a->file, o);
-    if (rec.status().code() == Status::Code::kInvalidArgument && a->file != "-" &&
-        rec.status().message().find("is a directory") == std::string::npos) {
-      Usage(rec.status());
+    auto ref = a->file == "-" ? s->PutFd(STDIN_FILENO, o, "stdin") : s->PutFile(a->file, o);
+    if (ref.status().code() == Status::Code::kInvalidArgument && a->file != "-" &&
+        ref.status().message().find("is a directory") == std::string::npos) {
+      Usage(ref.status());
     }
-    ExitIfError(rec.status().WithContext("put into store '" + s->root() + "'"));
-    std::printf("%s\n", rec->ref.c_str());
+    ExitIfError(ref.status().WithContext("put into " + s->Where()));
+    std::printf("%s\n", ref->c_str());
   });
 }
 
 // Writes the entries of tree `d` under `dir` (created when missing), or only the
 // entry `only` to the file `dir`, with their exec bits.
-Status ExtractTree(ArtifactStore& s, const Digest& d, const std::string& dir,
+Status ExtractTree(BlobAccess& s, const Digest& d, const std::string& dir,
                    const std::string& only) {
   RECOMP_ASSIGN_OR_RETURN(std::string text, s.GetBytes(d, kMaxTreeBytes));
   RECOMP_ASSIGN_OR_RETURN(Tree tree, DecodeTree(text));
@@ -126,7 +148,7 @@ void AddGet(CLI::App* art, Common* c) {
   CLI::App* get = Sub(art, "get",
                       "write a blob's verified bytes to -o FILE or stdout; a tree (a directory "
                       "output) to -o DIR",
-                      c);
+                      c, true);
   get->add_option("REF", a->ref, "artifact://<hex>")->required();
   get->add_option("-o,--output", a->out,
                   "output file (replaced atomically); for a tree, a new directory");
@@ -134,7 +156,7 @@ void AddGet(CLI::App* art, Common* c) {
   get->add_flag("--raw", a->raw, "a tree's own bytes (its JSON listing), not its files");
   get->callback([a, c] {
     Digest d = ParseRefOrUsage(a->ref);
-    auto s = OpenStore(c->store_dir, false);
+    auto s = Access(c, false);
     auto rec = s->Stat(d);
     ExitIfError(rec.status());
     if (rec->media_type == kTreeMediaType && !a->raw) {
@@ -154,11 +176,11 @@ void AddGet(CLI::App* art, Common* c) {
 
 void AddStat(CLI::App* art, Common* c) {
   auto ref = std::make_shared<std::string>();
-  CLI::App* st = Sub(art, "stat", "print a blob's index record as JSON", c);
+  CLI::App* st = Sub(art, "stat", "print a blob's index record as JSON", c, true);
   st->add_option("REF", *ref, "artifact://<hex>")->required();
   st->callback([ref, c] {
     Digest d = ParseRefOrUsage(*ref);
-    auto s = OpenStore(c->store_dir, false);
+    auto s = Access(c, false);
     auto rec = s->Stat(d);
     ExitIfError(rec.status());
     std::printf("%s\n", ToJson(*rec).dump(2).c_str());

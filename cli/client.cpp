@@ -6,6 +6,8 @@
 
 #include "cli/commands.h"
 #include "cli/config.h"
+#include "messages/protocol.h"
+#include "net/socket.h"
 
 namespace recomp::cli {
 
@@ -27,6 +29,19 @@ Result<Connection> Connect(const ClientFlags& f) {
   Connection c;
   c.client =
       std::make_unique<ApiClient>(ep.api, static_cast<int>(cfg.Int("client.timeout_ms", 10000)));
+  if (!f.api.empty()) {
+    // Given only --api (another machine): the coordinator names its other endpoints.
+    auto named = c.client->Api(std::string(proto::kEndpoints), proto::EmptyBody());
+    if (named.ok()) {
+      auto j = proto::BodyJson(*named, "endpoints");
+      for (auto [key, field] : {std::pair{"events", &ep.events}, std::pair{"replay", &ep.replay},
+                                std::pair{"workers", &ep.workers}, std::pair{"blobs", &ep.blobs}}) {
+        if (j.ok() && j->contains(key) && (*j)[key].is_string()) {
+          *field = net::ResolveWildcardHost((*j)[key].get<std::string>(), f.api);
+        }
+      }
+    }
+  }
   c.endpoints = std::move(ep);
   return c;
 }

@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstdio>
 
+#include "cli/blob_access.h"
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "cli/config.h"
@@ -12,7 +13,6 @@
 #include "messages/artifact_ref.h"
 #include "messages/codec.h"
 #include "messages/protocol.h"
-#include "store/artifact_store.h"
 
 namespace recomp::cli {
 namespace {
@@ -218,8 +218,7 @@ void LogsCommand(CLI::App& app) {
     Connection conn = MustConnect(a->f);
     nlohmann::json j =
         MustJson(conn.client->Api(std::string(proto::kResultOf), RunIdBody(a->run)), "results");
-    auto s =
-        store::ArtifactStore::Open(a->store.empty() ? DataDir(a->f.data) + "/store" : a->store);
+    auto s = OpenBlobAccess(a->f, a->store, &conn);
     ExitIfError(s.status());
     for (const auto& job : j["jobs"]) {
       if ((!a->stage.empty() && job.value("stage", "") != a->stage) ||

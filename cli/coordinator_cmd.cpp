@@ -130,6 +130,8 @@ Status RunCoordinator(const CoordinatorArgs& a) {
   brk->SetBlobsEndpoint(blobs->endpoint());
   RECOMP_RETURN_IF_ERROR(brk->Bind());
   so.link_endpoint = brk->link_endpoint();
+  so.workers_endpoint = brk->workers_endpoint();
+  so.blobs_endpoint = blobs->endpoint();
   RECOMP_ASSIGN_OR_RETURN(auto svc, coordinator::CoordinatorService::Create(ctx, so, store.get()));
   Status broker_status, blob_status;
   std::thread broker_thread([&] { broker_status = brk->Run(); });

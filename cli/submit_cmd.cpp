@@ -1,11 +1,13 @@
 // `recomp submit`: stores the module files (as external), the pipeline's tools and the
-// resolved config manifest, a module manifest and a provenance manifest in the local store,
+// resolved config manifest, a module manifest and a provenance manifest in the store (the
+// local one, or the coordinator's through its blob service from another machine),
 // submits the v1 run submission, and with --wait follows the run's events to its end.
 #include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 
+#include "cli/blob_access.h"
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "cli/config.h"
@@ -15,7 +17,6 @@
 #include "messages/module_manifest.h"
 #include "messages/protocol.h"
 #include "messages/run_submission.h"
-#include "store/artifact_store.h"
 
 namespace recomp::cli {
 namespace {
@@ -27,39 +28,38 @@ struct SubmitArgs {
   bool wait = false;
 };
 
-Result<std::string> Put(store::ArtifactStore& s, const std::string& path, ArtifactClass cls,
+Result<std::string> Put(BlobAccess& s, const std::string& path, ArtifactClass cls,
                         const std::string& media) {
   store::PutOptions o;
   o.artifact_class = cls;
   o.media_type = media;
   o.producer = "cli:submit";
-  auto rec = s.PutFile(path, o);
-  if (!rec.ok()) return rec.status().WithContext("storing " + path);
-  return rec->ref;
+  auto ref = s.PutFile(path, o);
+  if (!ref.ok()) return ref.status().WithContext("storing " + path);
+  return ref;
 }
 
-Result<std::string> PutText(store::ArtifactStore& s, const std::string& text,
-                            const std::string& media) {
+Result<std::string> PutText(BlobAccess& s, const std::string& text, const std::string& media) {
   store::PutOptions o;
   o.media_type = media;
   o.producer = "cli:submit";
-  RECOMP_ASSIGN_OR_RETURN(ArtifactRecord rec, s.PutBytes(text, o));
-  return rec.ref;
+  return s.PutBytes(text, o);
 }
 
 // An existing ref (checked present) or a file to store.
-Result<std::string> RefOrFile(store::ArtifactStore& s, const std::string& arg, ArtifactClass cls,
+Result<std::string> RefOrFile(BlobAccess& s, const std::string& arg, ArtifactClass cls,
                               const std::string& media) {
   if (arg.rfind("artifact://", 0) == 0) {
     RECOMP_ASSIGN_OR_RETURN(Digest d, ParseArtifactRef(arg));
-    if (!s.Contains(d)) return Status::NotFound(arg + " is not in the store " + s.root());
+    RECOMP_ASSIGN_OR_RETURN(bool there, s.Contains(d));
+    if (!there) return Status::NotFound(arg + " is not in the " + s.Where());
     return arg;
   }
   return Put(s, arg, cls, media);
 }
 
 // --module [NAME=]FILE|REF
-Result<ModuleFile> StoreModule(store::ArtifactStore& s, const std::string& arg) {
+Result<ModuleFile> StoreModule(BlobAccess& s, const std::string& arg) {
   std::string name, what = arg;
   size_t eq = arg.find('=');
   if (eq != std::string::npos && arg.rfind("artifact://", 0) != 0) {
@@ -78,7 +78,7 @@ Result<ModuleFile> StoreModule(store::ArtifactStore& s, const std::string& arg) 
 }
 
 // --config FILE (tools stored, manifest resolved and stored) or REF (a resolved manifest).
-Result<std::string> StoreConfig(store::ArtifactStore& s, const std::string& arg) {
+Result<std::string> StoreConfig(BlobAccess& s, const std::string& arg) {
   if (arg.rfind("artifact://", 0) == 0) {
     RECOMP_ASSIGN_OR_RETURN(std::string ref, RefOrFile(s, arg, ArtifactClass::kGenerated, ""));
     RECOMP_ASSIGN_OR_RETURN(std::string text,
@@ -117,7 +117,7 @@ std::string Principal() {
   return (u && *u) ? std::string("local:") + u : "local:uid" + std::to_string(getuid());
 }
 
-Result<RunSubmission> BuildSubmission(const SubmitArgs& a, store::ArtifactStore& s) {
+Result<RunSubmission> BuildSubmission(const SubmitArgs& a, BlobAccess& s) {
   if (a.modules.empty()) return Status::InvalidArgument("give at least one --module FILE|REF");
   ModuleManifest mm;
   for (const std::string& m : a.modules) {
@@ -168,16 +168,17 @@ void AddSubmitCommand(CLI::App& app) {
       "run id (default: a new unique one); resubmitting the same content is idempotent");
   cmd->add_option("--mode", a->mode, "execution mode: local|cloud|hybrid (cloud/hybrid are gated)");
   cmd->add_option("--priority", a->priority, "low|standard|high");
-  cmd->add_option("--store", a->store, "artifact store (default <data>/store)");
+  cmd->add_option("--store", a->store,
+                  "artifact store (default <data>/store; with --api and no --store, the "
+                  "coordinator's blob service)");
   cmd->add_flag("--wait", a->wait, "follow the run; exit 0 only if it succeeded");
   cmd->callback([a] {
-    auto s =
-        store::ArtifactStore::Open(a->store.empty() ? DataDir(a->flags.data) + "/store" : a->store);
+    auto conn = Connect(a->flags);
+    ExitIfError(conn.status());
+    auto s = OpenBlobAccess(a->flags, a->store, &*conn);
     ExitIfError(s.status());
     auto sub = BuildSubmission(*a, **s);
     ExitIfError(sub.status());
-    auto conn = Connect(a->flags);
-    ExitIfError(conn.status());
     auto reply = conn->client->Api(std::string(proto::kSubmit), EncodeRunSubmission(*sub));
     ExitIfError(reply.status());
     auto st = DecodeRunStatus(*reply);

@@ -55,6 +55,10 @@ Result<std::string> ApiHandler::Execute(const std::string& cmd, const std::strin
     return EncodeRunStatus(st);
   }
   if (cmd == proto::kList) return List(body);
+  if (cmd == proto::kEndpoints) {
+    RECOMP_RETURN_IF_ERROR(proto::BodyJson(body, "request").status());
+    return proto::JsonBody(endpoints_);
+  }
   if (cmd == proto::kWorkers) {
     // No fields, but the body must still be exactly one map (docs/protocol.md).
     RECOMP_RETURN_IF_ERROR(proto::BodyJson(body, "request").status());

@@ -34,6 +34,8 @@ class ApiHandler {
   std::vector<std::string> Replay(const std::vector<std::string>& message, size_t max_batch);
   // Serves one replay ROUTER message (envelope included); nullopt when there is no identity.
   std::optional<Reply> HandleReplay(const net::Received& m, size_t max_batch);
+  // What ENDPOINTS answers: {api, events, replay, workers, blobs} as bound.
+  void SetEndpoints(nlohmann::json endpoints) { endpoints_ = std::move(endpoints); }
   // The broker's latest worker list (WORKER_LIST body's `workers`).
   void SetWorkers(nlohmann::json workers) { workers_ = std::move(workers); }
   // While `reason` is not empty the coordinator cannot record anything: SUBMIT and CANCEL are
@@ -57,6 +59,7 @@ class ApiHandler {
   RunEngine* engine_;
   RunStore* runs_;
   nlohmann::json workers_ = nlohmann::json::array();
+  nlohmann::json endpoints_ = nlohmann::json::object();
   std::string paused_;
 };
 

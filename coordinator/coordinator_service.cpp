@@ -142,6 +142,11 @@ Result<std::unique_ptr<CoordinatorService>> CoordinatorService::Create(
   RECOMP_ASSIGN_OR_RETURN(svc->replay_ep_, net::Bind(impl->replay, opts.replay_endpoint, "replay"));
   RECOMP_RETURN_IF_ERROR(net::Connect(impl->link, opts.link_endpoint, "coordinator link"));
   impl->api_handler = std::make_unique<ApiHandler>(impl->engine.get(), impl->runs.get());
+  impl->api_handler->SetEndpoints({{"api", svc->api_ep_},
+                                   {"events", svc->events_ep_},
+                                   {"replay", svc->replay_ep_},
+                                   {"workers", opts.workers_endpoint},
+                                   {"blobs", opts.blobs_endpoint}});
   impl->pinner = std::make_unique<Pinner>(store);
   if (!opts.durable) impl->log->warn("durable = false: run-store commits are not fsynced");
   impl->opts = std::move(opts);

@@ -26,7 +26,10 @@ struct ServiceOptions {
   std::string events_endpoint = "tcp://127.0.0.1:7422";
   std::string replay_endpoint = "tcp://127.0.0.1:7423";
   std::string link_endpoint = "inproc://recomp-link";  // the broker's coordinator-link ROUTER
-  std::string state_dir;                               // LMDB directory of the run store
+  // Told to clients by ENDPOINTS beside the service's own (as bound elsewhere; may be "").
+  std::string workers_endpoint;
+  std::string blobs_endpoint;
+  std::string state_dir;    // LMDB directory of the run store
   int events_hwm = 100000;  // PUB high-water mark; a slower subscriber recovers by replay
   size_t max_replay_batch = 1000;
   // How often the jobs in flight are checked against the broker (RECONCILE), so a DISPATCH or

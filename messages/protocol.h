@@ -32,6 +32,9 @@ inline constexpr std::string_view kCancelRun = "CANCEL";  // {run_id} -> RunStat
 inline constexpr std::string_view kWorkers = "WORKERS";   // {} -> {workers: [WorkerInfo]}
 inline constexpr std::string_view kAudit = "AUDIT";  // {run_id} -> {ok, stored, replayed, diff}
 inline constexpr std::string_view kResultOf = "RESULTS";  // {run_id} -> {results: [StageResult]}
+// {} -> {api, events, replay, workers, blobs}: the endpoints as bound (a wildcard host means
+// the host the client reached the API at), so a client given only --api finds the rest.
+inline constexpr std::string_view kEndpoints = "ENDPOINTS";
 // Replay ("replay" ROUTER): {from: seq, limit: n, run_id?} -> {events: [Event], last: seq,
 // head: seq}. Events with sequence > from, at most `limit`; `head` is the newest sequence.
 inline constexpr std::string_view kReplay = "REPLAY";

@@ -148,4 +148,15 @@ std::string PeerName(std::string_view routing_id) {
   return out;
 }
 
+std::string ResolveWildcardHost(const std::string& advertised, const std::string& connected) {
+  const std::string tcp = "tcp://";
+  if (advertised.rfind(tcp, 0) != 0 || connected.rfind(tcp, 0) != 0) return advertised;
+  size_t colon = advertised.rfind(':');
+  std::string host = advertised.substr(tcp.size(), colon - tcp.size());
+  if (host != "*" && host != "0.0.0.0" && host != "::" && host != "[::]") return advertised;
+  size_t their_colon = connected.rfind(':');
+  if (their_colon == std::string::npos || their_colon < tcp.size()) return advertised;
+  return connected.substr(0, their_colon) + advertised.substr(colon);
+}
+
 }  // namespace recomp::net

@@ -77,6 +77,11 @@ SendResult Send(zmq::socket_t& s, const std::vector<std::string>& frames,
 SendResult SendTo(zmq::socket_t& s, const std::string& routing_id,
                   const std::vector<std::string>& frames, std::string* error = nullptr);
 
+// `advertised` (an endpoint a service bound, e.g. tcp://0.0.0.0:7424) as reachable by a peer
+// that reached the same machine at `connected`: a wildcard host (*, 0.0.0.0, ::) becomes
+// connected's host; anything else is returned as is.
+std::string ResolveWildcardHost(const std::string& advertised, const std::string& connected);
+
 // Printable form of a routing id (hex of its first 16 bytes) for logs.
 std::string PeerName(std::string_view routing_id);
 

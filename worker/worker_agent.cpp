@@ -328,20 +328,10 @@ void WorkerAgent::HandleMessage(const net::Received& message) {
 void WorkerAgent::OnWelcome(const std::string& body) {
   auto j = proto::BodyJson(body, "welcome");
   if (!j.ok() || !j->contains("blobs") || !(*j)["blobs"].is_string()) return;
-  std::string blobs = ResolveAdvertisedEndpoint((*j)["blobs"].get<std::string>(), opt_.connect);
+  std::string blobs = net::ResolveWildcardHost((*j)["blobs"].get<std::string>(), opt_.connect);
   if (!blobs.empty() && opt_.on_blob_endpoint) opt_.on_blob_endpoint(blobs);
 }
 
-std::string ResolveAdvertisedEndpoint(const std::string& advertised, const std::string& connected) {
-  const std::string tcp = "tcp://";
-  if (advertised.rfind(tcp, 0) != 0 || connected.rfind(tcp, 0) != 0) return advertised;
-  size_t colon = advertised.rfind(':');
-  std::string host = advertised.substr(tcp.size(), colon - tcp.size());
-  if (host != "*" && host != "0.0.0.0" && host != "::" && host != "[::]") return advertised;
-  size_t their_colon = connected.rfind(':');
-  if (their_colon == std::string::npos || their_colon < tcp.size()) return advertised;
-  return connected.substr(0, their_colon) + advertised.substr(colon);
-}
 
 void WorkerAgent::OnJob(const std::string& body) {
   Result<StageJob> job = DecodeStageJob(body);

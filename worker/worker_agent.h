@@ -132,10 +132,6 @@ class WorkerAgent {
   std::unique_ptr<JobPool> pool_;
 };
 
-// `advertised` (an endpoint a service bound, e.g. tcp://0.0.0.0:7424) as reachable by a peer
-// that reached the same machine at `connected`: a wildcard host becomes connected's host.
-std::string ResolveAdvertisedEndpoint(const std::string& advertised, const std::string& connected);
-
 // "<host>:<pid>:<6 random hex>".
 std::string DefaultWorkerId();
 

@@ -141,3 +141,13 @@ TEST_CASE("PeerName is the hex of at most 16 bytes") {
   CHECK(net::PeerName(std::string("\x00\x01\xff", 3)) == "0001ff");
   CHECK(net::PeerName(std::string(40, 'a')).size() == 32);
 }
+
+TEST_CASE("a wildcard host in an advertised endpoint becomes the host the worker reached") {
+  CHECK(net::ResolveWildcardHost("tcp://0.0.0.0:7424", "tcp://build.lan:7421") ==
+        "tcp://build.lan:7424");
+  CHECK(net::ResolveWildcardHost("tcp://*:7424", "tcp://198.18.0.1:7421") ==
+        "tcp://198.18.0.1:7424");
+  CHECK(net::ResolveWildcardHost("tcp://127.0.0.1:7424", "tcp://198.18.0.1:7421") ==
+        "tcp://127.0.0.1:7424");
+  CHECK(net::ResolveWildcardHost("", "tcp://x:1").empty());
+}

@@ -6,6 +6,7 @@ artifacts of a run on workers that open the store. A second submission moves no 
 A byte flipped in transit is caught: nothing corrupt is stored or cached. (Across network
 namespaces: test_netns_remote.py.)"""
 import hashlib
+import json
 import os
 import sys
 
@@ -125,6 +126,70 @@ class RemoteWorkers(rt.PoolTestCase):
         self.assertEqual(verify.returncode, 0, verify.stdout + verify.stderr)
         files = cache_files(os.path.join(home, "cache"))
         self.assertTrue(all(files.values()), "a corrupt blob was cached: %r" % files)
+        pool.stop()
+
+
+EXEC_PY = r'''
+import os
+print("making an executable")
+os.makedirs("out", exist_ok=True)
+with open("out/run.sh", "w") as f:
+    f.write("#!/bin/sh\necho hi\n")
+os.chmod("out/run.sh", 0o755)
+with open("out/data.txt", "w") as f:
+    f.write("plain\n")
+'''
+
+
+class RemoteClient(rt.PoolTestCase):
+    def test_a_client_with_only_the_api_endpoint(self):
+        pool = self.pool(workers=0, name="served")
+        pool.start_coordinator()
+        RemoteWorkers.start_remote_worker(self, pool, "w0")
+        pool.wait_workers(1)
+        api = pool.endpoints()["api"]
+        home = self.tmp.join("laptop")  # no store, no endpoints.json
+        os.makedirs(home)
+        env = dict(os.environ, RECOMP_HOME=home)
+
+        def cli(*args, check=True):
+            return rt.run([rt.RECOMP_BIN, *args], env=env, cwd=home, check=check)
+
+        mod = rt.write_module(self.tmp.join("mod"), text="laptop module\n")
+        st = rt.stage("x", command=[rt.PYTHON, "in/tools/exec.py"])
+        cfg = rt.write_pipeline(self.tmp.join("p"), "p", [st], tools={"exec.py": EXEC_PY})
+        p = cli("submit", "--api", api, "--module", mod, "--config", cfg, "--wait", "--json")
+        rec = rt.last_json_line(p.stdout)
+        self.assertEqual(rec["state"], "succeeded", p.stdout + p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(home, "store")))
+        tree = rec["artifacts"][0]
+        out = os.path.join(home, "got")
+        cli("artifact", "get", tree, "-o", out, "--api", api)
+        self.assertEqual(os.stat(os.path.join(out, "run.sh")).st_mode & 0o777, 0o755)
+        self.assertEqual(os.stat(os.path.join(out, "data.txt")).st_mode & 0o777, 0o644)
+        with open(os.path.join(out, "data.txt")) as f:
+            self.assertEqual(f.read(), "plain\n")
+        stat = json.loads(cli("artifact", "stat", tree, "--api", api).stdout)
+        self.assertEqual(stat["media_type"], "application/vnd.recomp.tree+json")
+        logs = cli("logs", rec["run_id"], "--api", api)
+        self.assertIn("==> x/0", logs.stdout)
+        self.assertIn("making an executable", logs.stdout)
+        status = cli("status", rec["run_id"], "--api", api, "--json")
+        self.assertEqual(rt.last_json_line(status.stdout)["state"], "succeeded")
+        blob = self.tmp.join("blob.bin")
+        with open(blob, "wb") as f:
+            f.write(os.urandom(300000))
+        ref = cli("artifact", "put", blob, "--api", api).stdout.split()[-1]
+        back = os.path.join(home, "blob.back")
+        cli("artifact", "get", ref, "-o", back, "--api", api)
+        with open(blob, "rb") as a, open(back, "rb") as b:
+            self.assertEqual(a.read(), b.read())
+        # The module is the user's: the client that sent it cannot read it back (no job).
+        mod_ref = "artifact://" + hashlib.blake2b(b"laptop module\n", digest_size=32).hexdigest()
+        refused = cli("artifact", "get", mod_ref, "-o", os.path.join(home, "m"), "--api", api,
+                      check=False)
+        self.assertNotEqual(refused.returncode, 0)
+        self.assertIn("external", refused.stderr)
         pool.stop()
 
 

@@ -1,7 +1,6 @@
 // RemoteBlobs against a real blob service on loopback: inputs materialised through the cache
 // (1,000 small ones in at most 2 round trips; a cached one with none), outputs uploaded in one
-// commit and copied into the cache, external inputs never cached; and the WELCOME endpoint
-// resolution for wildcard binds.
+// commit and copied into the cache, external inputs never cached.
 #include "worker/remote_blobs.h"
 
 #include <sys/stat.h>
@@ -15,7 +14,6 @@
 #include "coordinator/blob_service.h"
 #include "store/artifact_store.h"
 #include "tests/store/store_test_util.h"
-#include "worker/worker_agent.h"
 
 using namespace recomp;
 using namespace recomp::worker;
@@ -133,14 +131,4 @@ TEST_CASE("no endpoint yet is Unavailable with a hint") {
   Status st = blobs.Materialize(Blake2b256::Of("x"), dir / "x", false);
   CHECK(st.code() == Status::Code::kUnavailable);
   CHECK(st.message().find("--blobs") != std::string::npos);
-}
-
-TEST_CASE("a wildcard host in an advertised endpoint becomes the host the worker reached") {
-  CHECK(ResolveAdvertisedEndpoint("tcp://0.0.0.0:7424", "tcp://build.lan:7421") ==
-        "tcp://build.lan:7424");
-  CHECK(ResolveAdvertisedEndpoint("tcp://*:7424", "tcp://198.18.0.1:7421") ==
-        "tcp://198.18.0.1:7424");
-  CHECK(ResolveAdvertisedEndpoint("tcp://127.0.0.1:7424", "tcp://198.18.0.1:7421") ==
-        "tcp://127.0.0.1:7424");
-  CHECK(ResolveAdvertisedEndpoint("", "tcp://x:1").empty());
 }
