@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <set>
 
 #include "base/clock.h"
 #include "base/posix_file.h"
@@ -266,10 +267,16 @@ void Broker::OnRevoke(const std::string& body) {
 // Assignment, liveness, coordinator output
 
 void Broker::AssignJobs() {
+  std::set<Labels> idle;  // label sets of free workers that no queued job fits, this turn
   while (!queue_.empty()) {
-    WorkerEntry* w = registry_.PickFreeSlot();
+    WorkerEntry* w = registry_.PickFreeSlot([&](const Labels& l) { return idle.count(l) == 0; });
     if (w == nullptr) return;
-    QueuedJob job = std::move(queue_.Pop()).value();
+    std::optional<QueuedJob> next = queue_.PopFor(w->hello.labels);
+    if (!next) {
+      idle.insert(w->hello.labels);
+      continue;
+    }
+    QueuedJob job = std::move(next).value();
     std::string identity = w->identity;
     net::SendResult st =
         SendToWorker(*w, proto::kJob, job.wire.empty() ? EncodeStageJob(job) : job.wire);
@@ -297,7 +304,24 @@ void Broker::AssignJobs() {
   }
 }
 
+void Broker::FailUnservable(Clock::time_point now) {
+  auto wait = std::chrono::seconds(opt_.no_worker_timeout_s);
+  auto expired = queue_.TakeUnservable(
+      now - wait, [&](const Labels& required) { return registry_.AnySatisfies(required); });
+  for (QueuedJob& job : expired) {
+    StageResult r = ResultFor(AttemptOf(job));
+    r.outcome = JobOutcome::kFailed;  // final: another attempt would wait the same way
+    r.exit_code = -1;
+    r.message = "no live worker has the labels " + LabelsText(job.requirements) + " that stage '" +
+                job.stage + "' requires (waited " + std::to_string(opt_.no_worker_timeout_s) +
+                " s; start a worker with --label)";
+    Log()->warn("broker: job {} attempt {}: {}", job.job_id, job.attempt, r.message);
+    SendResultToCoordinator(r, EncodeStageResult(r));
+  }
+}
+
 void Broker::Housekeeping(Clock::time_point now) {
+  FailUnservable(now);
   for (const std::string& identity : registry_.Expired(now)) {
     WorkerEntry* w = registry_.Find(identity);
     if (w == nullptr) continue;
@@ -438,6 +462,7 @@ void Broker::SendWorkerList(Clock::time_point now) {
                        {"active", w->jobs.size()},
                        {"heartbeat_ms", w->hello.heartbeat_ms},
                        {"liveness", w->hello.liveness},
+                       {"labels", w->hello.labels},
                        {"jobs", std::move(jobs)},
                        {"last_seen_ms", w->last_seen_unix_ms}});
   }

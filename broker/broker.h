@@ -54,6 +54,8 @@ struct BrokerOptions {
   // A lease ends this long after its job's timeout_s: a worker that still holds it (it kills a
   // job at timeout_s and reports it) is dropped and its jobs are reported worker_lost.
   uint32_t lease_grace_ms = 60000;
+  // A queued job whose `requires` no registered worker meets fails (not retried) after this.
+  uint32_t no_worker_timeout_s = 900;
   // The blob service endpoint told to workers in WELCOME ("" = none).
   std::string blobs_endpoint;
   int sndhwm = 100000;  // explicit HWMs on both ROUTERs (ZeroMQ's default 1000 is no control)
@@ -113,6 +115,8 @@ class Broker {
   // Gives queued jobs to free worker slots (best first) until one or the other runs out.
   void AssignJobs();
   void Housekeeping(Clock::time_point now);
+  // Fails the queued jobs that no registered worker could take for no_worker_timeout_s.
+  void FailUnservable(Clock::time_point now);
   std::chrono::milliseconds Tick() const;
   void SendToCoordinator(std::string_view command, std::string body,
                          std::optional<JobRef> result = std::nullopt);

@@ -26,6 +26,7 @@ WorkerEntry& WorkerRegistry::Add(const std::string& identity, const proto::Worke
   w.last_used = 0;  // never used: first among equals
   by_worker_id_[hello.worker_id] = identity;
   hb_.insert(hello.heartbeat_ms);
+  ++label_sets_[hello.labels];
   Order(w);
   return w;
 }
@@ -44,12 +45,29 @@ std::optional<WorkerEntry> WorkerRegistry::Remove(const std::string& identity) {
   }
   auto hb = hb_.find(w.hello.heartbeat_ms);
   if (hb != hb_.end()) hb_.erase(hb);
+  auto ls = label_sets_.find(w.hello.labels);
+  if (ls != label_sets_.end() && --ls->second == 0) label_sets_.erase(ls);
   return w;
 }
 
 WorkerEntry* WorkerRegistry::PickFreeSlot() {
-  if (free_order_.empty()) return nullptr;
-  return Find(std::get<2>(*free_order_.begin()));
+  return PickFreeSlot([](const Labels&) { return true; });
+}
+
+WorkerEntry* WorkerRegistry::PickFreeSlot(const std::function<bool(const Labels&)>& eligible) {
+  const OrderKey* best = nullptr;
+  for (const auto& [labels, order] : free_order_) {
+    if (!eligible(labels)) continue;
+    if (best == nullptr || *order.begin() < *best) best = &*order.begin();
+  }
+  return best ? Find(std::get<2>(*best)) : nullptr;
+}
+
+bool WorkerRegistry::AnySatisfies(const Labels& required) const {
+  for (const auto& [labels, count] : label_sets_) {
+    if (Satisfies(labels, required)) return true;
+  }
+  return false;
 }
 
 void WorkerRegistry::AddLease(WorkerEntry& w, Lease lease) {
@@ -111,11 +129,14 @@ std::vector<const WorkerEntry*> WorkerRegistry::Sorted() const {
 }
 
 void WorkerRegistry::Unorder(const WorkerEntry& w) {
-  free_order_.erase(KeyFor(w));
+  auto g = free_order_.find(w.hello.labels);
+  if (g == free_order_.end()) return;
+  g->second.erase(KeyFor(w));
+  if (g->second.empty()) free_order_.erase(g);
 }
 
 void WorkerRegistry::Order(const WorkerEntry& w) {
-  if (w.free_credits() > 0) free_order_.insert(KeyFor(w));
+  if (w.free_credits() > 0) free_order_[w.hello.labels].insert(KeyFor(w));
 }
 
 }  // namespace recomp::broker

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -62,8 +63,12 @@ class WorkerRegistry {
   std::optional<WorkerEntry> Remove(const std::string& identity);
 
   // The worker with the most free credits (ties: least recently used, then identity), or
-  // nullptr when no worker has a free credit.
+  // nullptr when no worker has a free credit. With `eligible`, only among workers whose label
+  // set it accepts (asked once per distinct label set, not per worker).
   WorkerEntry* PickFreeSlot();
+  WorkerEntry* PickFreeSlot(const std::function<bool(const Labels&)>& eligible);
+  // Whether any registered worker (free or not) has labels satisfying `required`.
+  bool AnySatisfies(const Labels& required) const;
   // Records a lease (consumes a credit, stamps the worker as most recently used).
   void AddLease(WorkerEntry& w, Lease lease);
   // Releases a lease of `w`; nullopt when `w` does not hold `key` (a stale result).
@@ -98,7 +103,9 @@ class WorkerRegistry {
   std::unordered_map<std::string, WorkerEntry> by_identity_;
   std::unordered_map<std::string, std::string> by_worker_id_;
   std::unordered_map<JobRef, std::string, JobRefHash> holders_;  // lease -> identity
-  std::set<OrderKey> free_order_;                                // only workers with free credits
+  // Workers with free credits, grouped by their label set (few distinct sets).
+  std::map<Labels, std::set<OrderKey>> free_order_;
+  std::map<Labels, size_t> label_sets_;  // every registered worker's labels, counted
   std::multiset<uint32_t> hb_;
   uint64_t use_clock_ = 0;
 };

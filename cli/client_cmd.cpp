@@ -191,12 +191,18 @@ void WorkersCommand(CLI::App& app) {
       return;
     }
     for (const auto& w : j["workers"]) {
-      std::printf("%s  host=%s pid=%lld  slots=%lld active=%lld  last_seen=%lldms\n",
+      Labels labels;
+      if (w.contains("labels") && w["labels"].is_object()) {
+        for (const auto& [k, v] : w["labels"].items()) {
+          if (v.is_string()) labels[k] = v.get<std::string>();
+        }
+      }
+      std::printf("%s  host=%s pid=%lld  slots=%lld active=%lld  last_seen=%lldms  labels=%s\n",
                   w.value("worker_id", "?").c_str(), w.value("host", "?").c_str(),
                   static_cast<long long>(w.value("pid", 0)),
                   static_cast<long long>(w.value("slots", 0)),
                   static_cast<long long>(w.value("active", 0)),
-                  static_cast<long long>(w.value("last_seen_ms", 0)));
+                  static_cast<long long>(w.value("last_seen_ms", 0)), LabelsText(labels).c_str());
     }
   });
 }

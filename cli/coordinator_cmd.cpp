@@ -98,6 +98,8 @@ broker::BrokerOptions BrokerOptionsFrom(const Config& c, const CoordinatorArgs& 
   o.link_endpoint = c.Str("broker.link", o.link_endpoint);
   o.heartbeat_ms = static_cast<uint32_t>(c.Int("broker.heartbeat_ms", o.heartbeat_ms));
   o.max_queue = static_cast<size_t>(c.Int("broker.max_queue", static_cast<int64_t>(o.max_queue)));
+  o.no_worker_timeout_s =
+      static_cast<uint32_t>(c.Int("broker.no_worker_timeout_s", o.no_worker_timeout_s));
   return o;
 }
 

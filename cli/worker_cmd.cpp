@@ -40,6 +40,7 @@ struct WorkerArgs {
   std::string executor = "process";
   std::string id;
   std::string blobs;
+  std::vector<std::string> labels;
   std::string cache_dir;
   uint64_t cache_max_bytes = uint64_t{10} << 30;
   uint64_t cache_max_files = 100000;
@@ -102,6 +103,14 @@ void RunWorker(const WorkerArgs& a) {
   o.reconnect_max_ms = std::max<uint32_t>(32000, a.reconnect_ms);
   o.executor = a.executor == "noop" ? worker::Executor::kNoop : worker::Executor::kProcess;
   o.work_root = a.work_dir.empty() ? home + "/work" : a.work_dir;
+  for (const std::string& kv : a.labels) {
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::fprintf(stderr, "error: --label %s: expected key=value\n", kv.c_str());
+      throw CLI::RuntimeError(2);
+    }
+    o.labels[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
   if (o.worker_id.empty()) o.worker_id = worker::DefaultWorkerId();
 
   zmq::context_t ctx;
@@ -158,6 +167,9 @@ void AddWorkerCommands(CLI::App& app) {
   w->add_option("--executor", a->executor, "process (run jobs) or noop (report success at once)")
       ->check(CLI::IsMember({"process", "noop"}));
   w->add_option("--id", a->id, "worker id (default <host>:<pid>:<random>)");
+  w->add_option("--label", a->labels,
+                "key=value a stage may require (repeatable; os, arch and pool=default are set "
+                "unless given)");
   auto* blobs_opt = w->add_option(
       "--blobs", a->blobs,
       "the coordinator's blob service (default: the one the broker names); implies no local "

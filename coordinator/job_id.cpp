@@ -56,6 +56,11 @@ std::string EncodeJobSpec(const JobSpec& spec) {
   for (const std::string& o : outputs) PutStr(out, o);
   AppendU32(out, spec.timeout_s);
   PutStr(out, spec.salt);
+  PutCount(out, spec.requirements.size());
+  for (const auto& [k, v] : spec.requirements) {  // sorted by key bytes
+    PutStr(out, k);
+    PutStr(out, v);
+  }
   return out;
 }
 

@@ -15,7 +15,7 @@
 namespace recomp::coordinator {
 
 // The version tag that opens every encoding; bump it whenever the encoding changes.
-inline constexpr std::string_view kJobIdVersion = "recomp-job-id/v2";
+inline constexpr std::string_view kJobIdVersion = "recomp-job-id/v3";
 
 // Everything one job does and reads.
 struct JobSpec {
@@ -32,6 +32,9 @@ struct JobSpec {
   std::vector<std::string> outputs;  // as declared; order does not matter
   uint32_t timeout_s = 0;
   std::string salt;
+  // The stage's `requires`: labels the worker must have (a job that must run on a GPU worker
+  // is different work from one that may run anywhere).
+  std::map<std::string, std::string> requirements;
 };
 
 // The canonical encoding (docs/job-id.md). Inputs and outputs are sorted by their UTF-8 bytes,

@@ -16,8 +16,8 @@ namespace recomp::coordinator {
 namespace {
 
 constexpr std::string_view kStageKeys[] = {
-    "name", "needs",      "command", "outputs", "shards",       "timeout_s",       "retries",
-    "env",  "validation", "salt",    "module",  "shard_inputs", "retry_exit_codes"};
+    "name", "needs",      "command", "outputs", "shards",       "timeout_s",        "retries",
+    "env",  "validation", "salt",    "module",  "shard_inputs", "retry_exit_codes", "requires"};
 constexpr std::string_view kTopKeys[] = {"tools", "stages", "tool_refs"};
 
 // Where errors are reported: "<source>:<line>: <message>".
@@ -187,6 +187,18 @@ Status ReadExitCodes(const Ctx& c, const toml::node& n, const std::string& what,
   return Status::Ok();
 }
 
+// `requires = { key = "value" }`: labels the worker must have (messages/stage_job.h's rules).
+Status ReadRequires(const Ctx& c, const toml::node& n, const std::string& what, Labels* out) {
+  const auto* t = n.as_table();
+  if (t == nullptr) return c.WrongType(n, what, "a table of strings");
+  for (auto&& [key, value] : *t) {
+    RECOMP_RETURN_IF_ERROR(
+        ReadString(c, value, what + "." + std::string(key.str()), &(*out)[std::string(key.str())]));
+  }
+  if (Status st = ValidateLabels(*out, what); !st.ok()) return c.Error(&n, st.message());
+  return Status::Ok();
+}
+
 // Reads one key of a [[stages]] entry into `s`.
 Status ReadStageKey(const Ctx& c, std::string_view key, const toml::node& v, Stage* s) {
   const std::string what = "stage '" + s->name + "': " + std::string(key);
@@ -200,6 +212,7 @@ Status ReadStageKey(const Ctx& c, std::string_view key, const toml::node& v, Sta
   if (key == "env") return ReadEnv(c, v, what, &s->env);
   if (key == "retry_exit_codes") return ReadExitCodes(c, v, what, &s->retry_exit_codes);
   if (key == "salt") return ReadString(c, v, what, &s->salt);
+  if (key == "requires") return ReadRequires(c, v, what, &s->requirements);
   if (key == "validation" || key == "module") {
     if (!v.is_boolean()) return c.WrongType(v, what, "a boolean");
     (key == "module" ? s->module : s->validation) = v.as_boolean()->get();

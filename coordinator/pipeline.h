@@ -13,6 +13,7 @@
 #include "base/status.h"
 #include "messages/artifact_ref.h"
 #include "messages/codec.h"
+#include "messages/stage_job.h"
 
 namespace recomp::coordinator {
 
@@ -53,6 +54,7 @@ struct Stage {
   std::string salt;                        // part of the job ID; change it to drop cached results
   bool module = true;                      // jobs receive the module files under in/module/
   ShardInputs shard_inputs = ShardInputs::kAll;  // kSame needs a need with the same shard count
+  Labels requirements;  // `requires`: labels the worker must have (part of the job ID)
 };
 
 struct Pipeline {

@@ -218,6 +218,7 @@ size_t RunEngine::Dispatch(ActiveRun& run, JobRow& job, Effects* fx) {
   for (const auto& [path, digest] : spec.inputs) sj.inputs.push_back({path, digest.Ref()});
   sj.outputs = std::move(spec.outputs);
   sj.timeout_s = spec.timeout_s;
+  sj.requirements = std::move(spec.requirements);
   sj.priority = run.row.submission.priority;
   fx->dispatch.push_back(std::move(sj));
   Touch(run, job, fx);

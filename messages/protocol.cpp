@@ -45,9 +45,11 @@ Status DecodeError(std::string_view body) {
 std::string EncodeWorkerHello(const WorkerHello& h) {
   msgpack::sbuffer buf;
   wire::Packer pk(buf);
-  pk.pack_map(7);
+  pk.pack_map(8);
   pk.pack("schema_version");
   pk.pack(WorkerHello::kSchemaVersion);
+  pk.pack("labels");
+  pk.pack(h.labels);
   pk.pack("worker_id");
   pk.pack(h.worker_id);
   pk.pack("slots");
@@ -76,6 +78,8 @@ Result<WorkerHello> DecodeWorkerHello(std::string_view body) {
   RECOMP_RETURN_IF_ERROR(r.Int("liveness", &liveness, wire::Need::kRequired, 2, 100));
   RECOMP_RETURN_IF_ERROR(r.Str("host", &h.host, wire::Need::kRequired, 256));
   RECOMP_RETURN_IF_ERROR(r.Int("pid", &h.pid, wire::Need::kRequired, 0, INT32_MAX));
+  RECOMP_RETURN_IF_ERROR(r.StrMap("labels", &h.labels, wire::Need::kOptional, kMaxLabels));
+  RECOMP_RETURN_IF_ERROR(ValidateLabels(h.labels, "worker_hello.labels"));
   if (static_cast<uint64_t>(hb) * static_cast<uint64_t>(liveness) > kMaxLivenessWindowMs) {
     return Status::InvalidArgument(
         "worker_hello: heartbeat_ms x liveness = " + std::to_string(hb * liveness) +

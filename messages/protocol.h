@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/status.h"
+#include "messages/stage_job.h"
 
 namespace recomp::proto {
 
@@ -84,6 +85,7 @@ struct WorkerHello {
   uint32_t liveness = 3;         // missed intervals before the peer is declared dead
   std::string host;
   int64_t pid = 0;
+  Labels labels;  // what stages may require of it (messages/stage_job.h); optional on the wire
 };
 std::string EncodeWorkerHello(const WorkerHello& h);
 Result<WorkerHello> DecodeWorkerHello(std::string_view body);

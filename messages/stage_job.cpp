@@ -84,7 +84,7 @@ JobAttempt AttemptOf(const StageJob& j) {
 std::string EncodeStageJob(const StageJob& j) {
   msgpack::sbuffer buf;
   wire::Packer pk(buf);
-  pk.pack_map(13);
+  pk.pack_map(14);
   pk.pack("schema_version");
   pk.pack(StageJob::kSchemaVersion);
   pk.pack("job_id");
@@ -111,6 +111,8 @@ std::string EncodeStageJob(const StageJob& j) {
   pk.pack(j.timeout_s);
   pk.pack("priority");
   pk.pack(std::string(ToString(j.priority)));
+  pk.pack("requires");
+  pk.pack(j.requirements);
   return wire::ToBytes(buf);
 }
 
@@ -128,6 +130,48 @@ Status ReadCounts(const wire::MapReader& r, StageJob* j) {
   return Status::Ok();
 }
 }  // namespace
+
+Status ValidateLabels(const Labels& labels, std::string_view what) {
+  if (labels.size() > kMaxLabels) {
+    return Status::InvalidArgument(std::string(what) + ": more than " + std::to_string(kMaxLabels) +
+                                   " labels");
+  }
+  auto bad = [](std::string_view s, bool key) {
+    for (char c : s) {
+      bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+                c == '-' || (!key && c >= 'A' && c <= 'Z');
+      if (!ok) return true;
+    }
+    return false;
+  };
+  for (const auto& [k, v] : labels) {
+    if (k.empty() || k.size() > 63 || bad(k, true)) {
+      return Status::InvalidArgument(std::string(what) + ": label key '" + k.substr(0, 64) +
+                                     "' must be 1-63 bytes of [a-z0-9_.-]");
+    }
+    if (v.size() > 63 || bad(v, false)) {
+      return Status::InvalidArgument(std::string(what) + ": label " + k +
+                                     "'s value must be 0-63 "
+                                     "bytes of [A-Za-z0-9_.-]");
+    }
+  }
+  return Status::Ok();
+}
+
+bool Satisfies(const Labels& labels, const Labels& required) {
+  for (const auto& [k, v] : required) {
+    auto it = labels.find(k);
+    if (it == labels.end() || it->second != v) return false;
+  }
+  return true;
+}
+
+std::string LabelsText(const Labels& labels) {
+  if (labels.empty()) return "(none)";
+  std::string out;
+  for (const auto& [k, v] : labels) out += (out.empty() ? "" : ",") + k + "=" + v;
+  return out;
+}
 
 Result<StageJob> DecodeStageJob(const msgpack::object& obj) {
   RECOMP_ASSIGN_OR_RETURN(wire::MapReader r, wire::MapReader::From(obj, "stage_job"));
@@ -151,6 +195,8 @@ Result<StageJob> DecodeStageJob(const msgpack::object& obj) {
     if (Status v = ValidateRelativePath(o); !v.ok()) return v.WithContext("stage_job.outputs");
   }
   RECOMP_RETURN_IF_ERROR(wire::ParseEnum(r, "priority", kPriorityNames, &j.priority));
+  RECOMP_RETURN_IF_ERROR(r.StrMap("requires", &j.requirements, wire::Need::kOptional, kMaxLabels));
+  RECOMP_RETURN_IF_ERROR(ValidateLabels(j.requirements, "stage_job.requires"));
   return j;
 }
 
@@ -172,7 +218,8 @@ nlohmann::json ToJson(const StageJob& j) {
           {"inputs", ToJson(j.inputs)},
           {"outputs", j.outputs},
           {"timeout_s", j.timeout_s},
-          {"priority", ToString(j.priority)}};
+          {"priority", ToString(j.priority)},
+          {"requires", j.requirements}};
 }
 
 }  // namespace recomp

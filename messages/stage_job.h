@@ -36,6 +36,17 @@ Status ValidateRelativePath(std::string_view path, std::string_view what, bool a
 // The same with what = "path '<path>'" and a trailing '/' allowed (wire records).
 Status ValidateRelativePath(std::string_view path);
 
+// Labels a worker declares (`--label key=value`; os, arch and pool are set for it) and the
+// labels a stage requires of the worker that runs it (all must match). Keys: 1-63 bytes of
+// [a-z0-9_.-]; values: 0-63 bytes of [A-Za-z0-9_.-]; at most kMaxLabels entries.
+using Labels = std::map<std::string, std::string>;
+inline constexpr size_t kMaxLabels = 32;
+Status ValidateLabels(const Labels& labels, std::string_view what);
+// Whether a worker with `labels` has every label of `required`.
+bool Satisfies(const Labels& labels, const Labels& required);
+// "key=value,key=value" (sorted), or "(none)".
+std::string LabelsText(const Labels& labels);
+
 struct StageJob {
   static constexpr int64_t kSchemaVersion = 1;
   std::string job_id;  // 64 hex: BLAKE2b-256 of what the job does and reads
@@ -50,6 +61,7 @@ struct StageJob {
   std::vector<std::string> outputs;        // declared outputs; trailing '/' = directory
   uint32_t timeout_s = 600;
   Priority priority = Priority::kStandard;
+  Labels requirements;  // "requires": what the worker's labels must match (optional on the wire)
 
   bool operator==(const StageJob&) const = default;
 };

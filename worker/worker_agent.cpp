@@ -7,9 +7,11 @@
 #include "worker/worker_agent.h"
 
 #include <sys/eventfd.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <random>
@@ -62,6 +64,18 @@ struct WorkerAgent::RunningJob {
   StageResult result;  // written by the job thread before it is queued in done_
 };
 
+Labels WithDefaultLabels(Labels labels) {
+  struct utsname u {};
+  if (::uname(&u) == 0) {
+    std::string os = u.sysname;
+    for (char& c : os) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    labels.emplace("os", os);
+    labels.emplace("arch", u.machine);
+  }
+  labels.emplace("pool", "default");
+  return labels;
+}
+
 Result<std::unique_ptr<WorkerAgent>> WorkerAgent::Create(zmq::context_t& ctx,
                                                          WorkerAgentOptions options,
                                                          BlobSource* source, BlobSink* sink) {
@@ -81,6 +95,8 @@ Result<std::unique_ptr<WorkerAgent>> WorkerAgent::Create(zmq::context_t& ctx,
     return Status::InvalidArgument("worker: heartbeat_ms x liveness must be at most " +
                                    std::to_string(proto::kMaxLivenessWindowMs) + " ms");
   }
+  options.labels = WithDefaultLabels(std::move(options.labels));
+  RECOMP_RETURN_IF_ERROR(ValidateLabels(options.labels, "worker --label"));
   if (options.reconnect_initial_ms < 1 || options.reconnect_max_ms < options.reconnect_initial_ms) {
     return Status::InvalidArgument("worker: need 1 <= reconnect_initial_ms <= reconnect_max_ms");
   }
@@ -158,6 +174,7 @@ Status WorkerAgent::Connect() {
   h.liveness = opt_.liveness;
   h.host = HostName();
   h.pid = ::getpid();
+  h.labels = opt_.labels;
   ++stats_.registrations;
   Send(proto::kReady, proto::EncodeWorkerHello(h));
   WorkerLog()->info("worker {}: READY sent to {} ({} slots)", opt_.worker_id, opt_.connect,
@@ -331,7 +348,6 @@ void WorkerAgent::OnWelcome(const std::string& body) {
   std::string blobs = net::ResolveWildcardHost((*j)["blobs"].get<std::string>(), opt_.connect);
   if (!blobs.empty() && opt_.on_blob_endpoint) opt_.on_blob_endpoint(blobs);
 }
-
 
 void WorkerAgent::OnJob(const std::string& body) {
   Result<StageJob> job = DecodeStageJob(body);

@@ -54,6 +54,9 @@ struct WorkerAgentOptions {
   uint32_t reconnect_initial_ms = 1000;        // Paranoid Pirate: 1 s doubling ...
   uint32_t reconnect_max_ms = 32000;           // ... to 32 s, each delay plus up to 50% jitter
   std::chrono::milliseconds kill_grace{2000};  // SIGTERM -> SIGKILL on timeout/cancel
+  // What stages may require of this worker (`--label key=value`); Create adds os, arch and
+  // pool=default where not given.
+  Labels labels;
   // Called (on the Run() thread) with the blob service endpoint the broker's WELCOME names,
   // a wildcard host replaced by the host of `connect`.
   std::function<void(const std::string&)> on_blob_endpoint;
@@ -131,6 +134,10 @@ class WorkerAgent {
   // Runs Execute; created with the first job. Last member: joined before anything it uses dies.
   std::unique_ptr<JobPool> pool_;
 };
+
+// `labels` plus os (lowercase uname sysname), arch (uname machine) and pool=default, where
+// not set.
+Labels WithDefaultLabels(Labels labels);
 
 // "<host>:<pid>:<6 random hex>".
 std::string DefaultWorkerId();

@@ -60,6 +60,43 @@ TEST_CASE("broker: WELCOME names the blob service; a worker holds its jobs' inpu
   CHECK_FALSE(h.broker->grants().Holds("w1", rom));
 }
 
+TEST_CASE("broker: a job that requires labels goes only to a worker that has them") {
+  BrokerHarness h;
+  auto coord = h.Coord();
+  auto plain = h.Worker("plain", 4);
+  plain->SetLabels({{"pool", "default"}});
+  plain->Ready();
+  auto gpu = h.Worker("gpu", 1);
+  gpu->SetLabels({{"gpu", "1"}, {"pool", "default"}});
+  gpu->Ready();
+  StageJob needs_gpu = MakeJob(1);
+  needs_gpu.requirements = {{"gpu", "1"}};
+  coord->Dispatch(needs_gpu);
+  CHECK(gpu->ExpectJob().job_id == needs_gpu.job_id);
+  CHECK(plain->Silent(200ms));  // the plain worker had more free credits, and got nothing
+  StageJob anywhere = MakeJob(2);
+  coord->Dispatch(anywhere);
+  CHECK(plain->ExpectJob().job_id == anywhere.job_id);
+}
+
+TEST_CASE("broker: a job no live worker can take fails after the wait, naming the labels") {
+  BrokerOptions o;
+  o.no_worker_timeout_s = 1;
+  o.heartbeat_ms = 100;
+  BrokerHarness h(o);
+  auto coord = h.Coord();
+  auto w = h.Worker("plain");
+  w->Ready();
+  StageJob job = MakeJob(1);
+  job.requirements = {{"arch", "riscv64"}};
+  coord->Dispatch(job);
+  StageResult r = coord->ExpectResult(5000ms);
+  CHECK(r.job_id == job.job_id);
+  CHECK(r.outcome == JobOutcome::kFailed);
+  CHECK(r.message.find("arch=riscv64") != std::string::npos);
+  CHECK(w->Silent(100ms));
+}
+
 TEST_CASE("broker: WORKER_LIST describes workers and their jobs") {
   BrokerHarness h;
   auto coord = h.Coord();

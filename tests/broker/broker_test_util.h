@@ -128,6 +128,7 @@ class FakeWorker : public Peer {
     hello_.host = "testhost";
     hello_.pid = 42;
   }
+  void SetLabels(Labels labels) { hello_.labels = std::move(labels); }
   // Sends READY and waits for the broker's acknowledging WELCOME (which names the blob
   // service); returns its body.
   std::string Ready() {

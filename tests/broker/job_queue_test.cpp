@@ -104,5 +104,79 @@ TEST_CASE("worker registry: most free credits first, ties least recently used") 
   CHECK(reg.size() == 2);
 }
 
+StageJob Requiring(int n, Labels req, Priority p = Priority::kStandard) {
+  StageJob j = MakeJob(n, p);
+  j.requirements = std::move(req);
+  return j;
+}
+
+TEST_CASE("job queue: a worker gets the best job among the queues its labels satisfy") {
+  JobQueue q(100);
+  REQUIRE(q.Push(Requiring(1, {{"gpu", "1"}})) == JobQueue::PushResult::kQueued);
+  REQUIRE(q.Push(Requiring(2, {})) == JobQueue::PushResult::kQueued);
+  REQUIRE(q.Push(Requiring(3, {{"gpu", "1"}}, Priority::kHigh)) == JobQueue::PushResult::kQueued);
+  REQUIRE(q.Push(Requiring(4, {{"arch", "aarch64"}})) == JobQueue::PushResult::kQueued);
+  Labels plain{{"arch", "x86_64"}, {"pool", "default"}};
+  Labels gpu{{"arch", "x86_64"}, {"gpu", "1"}, {"pool", "default"}};
+  auto a = q.PopFor(plain);
+  REQUIRE(a.has_value());
+  CHECK(a->job_id == testing::JobId(2));  // the only one it may take
+  CHECK_FALSE(q.PopFor(plain).has_value());
+  CHECK(q.PopFor(gpu)->job_id == testing::JobId(3));  // high priority first
+  CHECK(q.PopFor(gpu)->job_id == testing::JobId(1));
+  CHECK_FALSE(q.PopFor(gpu).has_value());
+  CHECK(q.size() == 1);
+  CHECK(q.Pop()->job_id == testing::JobId(4));
+  CHECK(q.empty());
+}
+
+TEST_CASE("job queue: age decides across queues of equal priority") {
+  JobQueue q(100);
+  REQUIRE(q.Push(Requiring(1, {{"gpu", "1"}})) == JobQueue::PushResult::kQueued);
+  REQUIRE(q.Push(Requiring(2, {})) == JobQueue::PushResult::kQueued);
+  Labels gpu{{"gpu", "1"}};
+  CHECK(q.PopFor(gpu)->job_id == testing::JobId(1));  // older, though in another queue
+  CHECK(q.PopFor(gpu)->job_id == testing::JobId(2));
+}
+
+TEST_CASE("job queue: jobs no live worker can take are taken out after the wait") {
+  JobQueue q(100);
+  QueuedJob old(Requiring(1, {{"gpu", "1"}}));
+  old.queued_at = std::chrono::steady_clock::now() - std::chrono::seconds(100);
+  REQUIRE(q.Push(old) == JobQueue::PushResult::kQueued);
+  REQUIRE(q.Push(Requiring(2, {{"gpu", "1"}})) == JobQueue::PushResult::kQueued);  // fresh
+  QueuedJob plain_old(Requiring(3, {}));
+  plain_old.queued_at = old.queued_at;
+  REQUIRE(q.Push(plain_old) == JobQueue::PushResult::kQueued);
+  auto cutoff = std::chrono::steady_clock::now() - std::chrono::seconds(10);
+  auto taken = q.TakeUnservable(cutoff, [](const Labels& req) { return req.empty(); });
+  REQUIRE(taken.size() == 1);
+  CHECK(taken[0].job_id == testing::JobId(1));
+  CHECK(q.size() == 2);
+  CHECK(q.TakeUnservable(cutoff, [](const Labels&) { return true; }).empty());
+}
+
+TEST_CASE("worker registry: a free slot is picked only among eligible label sets") {
+  WorkerRegistry reg;
+  proto::WorkerHello a, b;
+  a.worker_id = "a";
+  a.slots = 4;
+  a.labels = {{"pool", "default"}};
+  b.worker_id = "b";
+  b.slots = 1;
+  b.labels = {{"gpu", "1"}, {"pool", "default"}};
+  reg.Add("ia", a, Clock::now(), 0);
+  reg.Add("ib", b, Clock::now(), 0);
+  CHECK(reg.PickFreeSlot()->hello.worker_id == "a");  // most free credits
+  auto* w = reg.PickFreeSlot([](const Labels& l) { return l.count("gpu") != 0; });
+  REQUIRE(w != nullptr);
+  CHECK(w->hello.worker_id == "b");
+  CHECK(reg.PickFreeSlot([](const Labels&) { return false; }) == nullptr);
+  CHECK(reg.AnySatisfies({{"gpu", "1"}}));
+  CHECK_FALSE(reg.AnySatisfies({{"gpu", "2"}}));
+  reg.Remove("ib");
+  CHECK_FALSE(reg.AnySatisfies({{"gpu", "1"}}));
+}
+
 }  // namespace
 }  // namespace recomp::broker

@@ -32,6 +32,7 @@ JobSpec Example() {
   s.outputs = {"out/"};
   s.timeout_s = 600;
   s.salt = "";
+  s.requirements = {{"arch", "x86_64"}};
   return s;
 }
 
@@ -47,13 +48,13 @@ TEST_CASE("BLAKE2b-256 matches the reference vector") {
 TEST_CASE("golden job ID of the documented example") {
   // Also asserted by tests/python/test_job_id_doc.py from docs/job-id.md alone.
   CHECK(ComputeJobId(Example()).Hex() ==
-        "1cf5ed61ca198a001ad1e02a8d94ff714cb2f24d354c5edeb5432eae680101dd");
+        "b93263ee5511474c68da0288263ade9bb19e231270e9a0d5a0edf84692888ff3");
 }
 
 TEST_CASE("the encoding starts with the version tag and is length-prefixed") {
   std::string enc = EncodeJobSpec(Example());
   CHECK(enc.substr(0, 4) == std::string("\0\0\0\x10", 4));
-  CHECK(enc.substr(4, 16) == "recomp-job-id/v2");
+  CHECK(enc.substr(4, 16) == "recomp-job-id/v3");
   CHECK(enc.substr(20, 8) == std::string("\0\0\0\x04lift", 8));
   CHECK(ComputeJobId(Example()) == Blake2b256::Of(enc));
 }
@@ -87,6 +88,9 @@ TEST_CASE("the job ID changes when any field changes") {
       {"output extra", [](JobSpec& s) { s.outputs.push_back("log.txt"); }},
       {"timeout", [](JobSpec& s) { s.timeout_s = 601; }},
       {"salt", [](JobSpec& s) { s.salt = "gcc-13"; }},
+      {"requires value", [](JobSpec& s) { s.requirements["arch"] = "aarch64"; }},
+      {"requires extra", [](JobSpec& s) { s.requirements["gpu"] = "1"; }},
+      {"requires removed", [](JobSpec& s) { s.requirements.clear(); }},
   };
   for (const auto& [what, change] : changes) {
     JobSpec s = Example();

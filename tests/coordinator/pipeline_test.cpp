@@ -589,3 +589,14 @@ TEST_CASE("a long chain parses quickly, in order, with indexed lookups and depen
   CHECK(p->dependents[0] == std::vector<size_t>{1});
   CHECK(p->dependents.back().empty());
 }
+
+TEST_CASE("requires: labels the worker must have; malformed ones are refused") {
+  auto r = ParsePipeline(StageWith("requires = { arch = \"aarch64\", gpu = \"1\" }"), "p.toml");
+  REQUIRE(r.ok());
+  CHECK(r->stages[0].requirements == Labels{{"arch", "aarch64"}, {"gpu", "1"}});
+  CHECK(ParsePipeline(kStageA, "p.toml")->stages[0].requirements.empty());
+  CHECK_REFUSED(StageWith("requires = \"gpu\""), "requires", "table");
+  CHECK_REFUSED(StageWith("requires = { gpu = 1 }"), "requires.gpu");
+  CHECK_REFUSED(StageWith("requires = { GPU = \"1\" }"), "label key 'GPU'");
+  CHECK_REFUSED(StageWith("requires = { gpu = \"a b\" }"), "value");
+}

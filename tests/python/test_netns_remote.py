@@ -69,19 +69,20 @@ class NetnsRemote(rt.PoolTestCase):
             for k in ("api", "events", "replay", "blobs"):
                 f.write('%s = "tcp://0.0.0.0:%d"\n' % (k, PORTS[k]))
             f.write('retry_initial_ms = 100\nretry_max_ms = 1000\n\n[broker]\n'
-                    'workers = "tcp://0.0.0.0:%d"\nheartbeat_ms = 200\n' % PORTS["workers"])
+                    'workers = "tcp://0.0.0.0:%d"\nheartbeat_ms = 200\n'
+                    'no_worker_timeout_s = 3\n' % PORTS["workers"])
         self.data = self.tmp.join("coord-data")
         self.coord = self.start("coord", [rt.RECOMP_BIN, "coordinator", "--data", self.data,
                                           "--config", cfg, "--insecure"], "coordinator.log")
         rt.wait_for(lambda: self.cli("runs", "--api", self.api, check=False).returncode == 0, 30,
                     "the coordinator to answer from the client's host")
 
-    def start_worker(self, host):
+    def start_worker(self, host, extra=()):
         home = self.tmp.join("home-" + host)
         os.makedirs(home, exist_ok=True)
         self.start(host, [rt.RECOMP_BIN, "worker", "--connect",
                           "tcp://%s:%d" % (self.coord_addr, PORTS["workers"]), "--data", home,
-                          "--heartbeat-ms", 200, "--liveness", 3, "--reconnect-ms", 100],
+                          "--heartbeat-ms", 200, "--liveness", 3, "--reconnect-ms", 100, *extra],
                    "worker-%s.log" % host)
         return home
 
@@ -183,6 +184,57 @@ class NetnsRemote(rt.PoolTestCase):
         self.assertGreater(again[-1][3], job[3], "on a new attempt")
         self.net.link("w1", True)
         self.wait_workers(2)  # it comes back
+
+    def test_a_stage_that_requires_a_label_runs_only_where_it_is(self):
+        self.start_coordinator()
+        self.start_worker("w1", ["--label", "gpu=1", "--slots", "2"])
+        self.start_worker("w2", ["--slots", "4"])
+        self.wait_workers(2)
+        listed = json.loads(self.cli("workers", "--api", self.api, "--json").stdout)
+        labels = {w["worker_id"]: w["labels"] for w in listed}
+        self.assertTrue(all(l.get("pool") == "default" and l.get("os") == "linux"
+                            for l in labels.values()), labels)
+        self.assertEqual(sorted(str(l.get("gpu")) for l in labels.values()), ["1", "None"], labels)
+        count = self.tmp.join("count.txt")
+        mod = rt.write_module(self.tmp.join("mod"))
+        gpu = rt.stage("render", shards=4, salt="labels")
+        gpu["requires"] = {"gpu": "1"}
+        cfg = self.write_requiring(self.tmp.join("gpu"), [gpu], count)
+        p = self.cli("submit", "--api", self.api, "--module", mod, "--config", cfg, "--wait",
+                     "--json", check=False)
+        st = rt.last_json_line(p.stdout)
+        self.assertEqual(st["state"], "succeeded", p.stdout + p.stderr)
+        gpu_worker = [w for w, l in labels.items() if l.get("gpu") == "1"][0]
+        ran = [e["data"] for e in self.remote_events(st["run_id"])
+               if e["type"] == "recomp.run.stage.completed"]
+        self.assertEqual(len(ran), 4, ran)
+        self.assertEqual({d.get("worker") for d in ran}, {gpu_worker}, ran)
+
+        missing = rt.stage("train", salt="labels")
+        missing["requires"] = {"gpu": "2"}
+        cfg = self.write_requiring(self.tmp.join("gpu2"), [missing], count)
+        t0 = rt.time.monotonic()
+        p = self.cli("submit", "--api", self.api, "--module", mod, "--config", cfg, "--wait",
+                     "--json", check=False)
+        st = rt.last_json_line(p.stdout)
+        self.assertEqual(st["state"], "failed", p.stdout + p.stderr)
+        self.assertLess(rt.time.monotonic() - t0, 60)
+        events = self.remote_events(st["run_id"])
+        done = [e["data"] for e in events if e["type"] == "recomp.run.stage.completed"]
+        self.assertTrue(done and "gpu=2" in json.dumps(done), done)
+
+    def write_requiring(self, directory, stages, count):
+        """write_pipeline plus each stage's `requires` table."""
+        path = rt.write_pipeline(directory, "p", stages, common_env={"COUNT_FILE": count})
+        with open(path) as f:
+            text = f.read()
+        for st in stages:
+            req = ", ".join('%s = "%s"' % kv for kv in st["requires"].items())
+            text = text.replace('name = "%s"\n' % st["name"],
+                                'name = "%s"\nrequires = { %s }\n' % (st["name"], req), 1)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
 
 
 if __name__ == "__main__":
