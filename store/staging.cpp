@@ -153,6 +153,12 @@ Status StagedFile::Append(std::string_view bytes) {
   RECOMP_RETURN_IF_ERROR(WriteAll(fd_.get(), bytes.data(), bytes.size(), path_));
   appending_->Update(bytes);
   size_ += bytes.size();
+  // As CopyFrom does: start writeback as the file grows, so the final fdatasync has little
+  // left to do and dirty pages stay bounded.
+  if (size_ - flushed_ >= kWritebackChunk) {
+    RECOMP_RETURN_IF_ERROR(StartWriteback(fd_.get(), flushed_, size_ - flushed_, path_));
+    flushed_ = size_;
+  }
   return Status::Ok();
 }
 
@@ -167,7 +173,8 @@ StagedFile::StagedFile(StagedFile&& o) noexcept
       path_(std::exchange(o.path_, {})),
       digest_(o.digest_),
       size_(o.size_),
-      appending_(std::move(o.appending_)) {}
+      appending_(std::move(o.appending_)),
+      flushed_(o.flushed_) {}
 
 StagedFile& StagedFile::operator=(StagedFile&& o) noexcept {
   if (this != &o) {
@@ -177,6 +184,7 @@ StagedFile& StagedFile::operator=(StagedFile&& o) noexcept {
     digest_ = o.digest_;
     size_ = o.size_;
     appending_ = std::move(o.appending_);
+    flushed_ = o.flushed_;
   }
   return *this;
 }

@@ -8,6 +8,7 @@
 
 #include "base/blake2b.h"
 #include "base/posix_file.h"
+#include "base/stream_hasher.h"
 #include "messages/protocol.h"
 #include "net/framing.h"
 #include "net/socket.h"
@@ -126,7 +127,7 @@ struct BlobClient::Impl {
       const std::vector<Digest>& digests,
       const std::function<Status(const BlobInfo&, std::string_view)>& on_blob);
   // One pass of a download from `*done`; DeadlineExceeded when the service went quiet.
-  Status DownloadFrom(const Digest& d, int fd, const std::string& name, Blake2b256& hash,
+  Status DownloadFrom(const Digest& d, int fd, const std::string& name, StreamHasher& hash,
                       uint64_t* done, BlobInfo* info);
   Status SendChunks(const Hashed& h, const blobproto::PutAnswer& a);
   // PUT (inline bytes with it), CHUNKs for the rest, one COMMIT.
@@ -234,7 +235,7 @@ Result<std::vector<BlobInfo>> BlobClient::GetSmall(
 }
 
 Status BlobClient::Impl::DownloadFrom(const Digest& d, int fd, const std::string& name,
-                                      Blake2b256& hash, uint64_t* done, BlobInfo* info) {
+                                      StreamHasher& hash, uint64_t* done, BlobInfo* info) {
   bool size_known = info->state == BlobInfo::State::kPresent;
   uint64_t next = *done;
   uint32_t inflight = 0;
@@ -269,15 +270,15 @@ Status BlobClient::Impl::DownloadFrom(const Digest& d, int fd, const std::string
       return Status::Internal("blob service: empty chunk inside " + d.Ref());
     }
     RECOMP_RETURN_IF_ERROR(WriteAll(fd, m.data.data(), m.data.size(), name));
-    hash.Update(m.data);
     *done += m.data.size();
     counters->bytes_down += m.data.size();
+    hash.Add(std::move(m.data));  // hashed on its own thread while the next chunk arrives
   }
   return Status::Ok();
 }
 
 Result<BlobInfo> BlobClient::Download(const Digest& d, int fd, const std::string& name) {
-  Blake2b256 hash;
+  StreamHasher hash(2 * impl_->opt.window);
   uint64_t done = 0;
   BlobInfo info{d, BlobInfo::State::kMissing, 0, ArtifactClass::kGenerated, ""};
   for (uint32_t attempt = 0;; ++attempt) {
