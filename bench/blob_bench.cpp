@@ -28,8 +28,8 @@
 #include "base/blake2b.h"
 #include "base/posix_file.h"
 #include "base/stream_hasher.h"
-#include "messages/artifact_ref.h"
 #include "coordinator/blob_service.h"
+#include "messages/artifact_ref.h"
 #include "net/socket.h"
 #include "store/artifact_store.h"
 #include "transfer/blob_client.h"
@@ -192,12 +192,10 @@ double Fetch(zmq::context_t& ctx, const std::string& ep, const Digest& d, uint64
   return rate;
 }
 
-double Upload(zmq::context_t& ctx, const std::string& ep, const std::string& file,
-              uint64_t size) {
+double Upload(zmq::context_t& ctx, const std::string& ep, const std::string& file, uint64_t size) {
   auto c = Client(ctx, ep, blobproto::kDefaultChunk, blobproto::kDefaultWindow);
   Clock::time_point t0 = Clock::now();
-  Die(c->Upload({{file, ArtifactClass::kGenerated, "application/octet-stream", "bench"}})
-          .status(),
+  Die(c->Upload({{file, ArtifactClass::kGenerated, "application/octet-stream", "bench"}}).status(),
       "upload");
   return size / kMiB / Since(t0);
 }
@@ -216,8 +214,8 @@ void ClientSide(zmq::context_t& ctx, const std::string& blobs, const std::string
     double r = RawFetch(ctx, raw, size, p.chunk, p.window);
     double rv = RawFetch(ctx, raw, size, p.chunk, p.window, dir);
     double f = Fetch(ctx, blobs, d, size, dir, p.chunk, p.window);
-    std::printf("%4zu KiB x %-11u %9.0f %14.0f %9.0f %6.0f%% %6.0f%%\n", p.chunk >> 10, p.window,
-                r, rv, f, 100 * f / r, 100 * f / rv);
+    std::printf("%4zu KiB x %-11u %9.0f %14.0f %9.0f %6.0f%% %6.0f%%\n", p.chunk >> 10, p.window, r,
+                rv, f, 100 * f / r, 100 * f / rv);
     std::fflush(stdout);
   }
   // Upload: new bytes each time (the service would answer "have it" otherwise).
@@ -225,9 +223,10 @@ void ClientSide(zmq::context_t& ctx, const std::string& blobs, const std::string
   WriteRandomFile(file, size, static_cast<uint64_t>(::getpid()) ^ size);
   double raw_rate = RawFetch(ctx, raw, size, blobproto::kDefaultChunk, blobproto::kDefaultWindow);
   double up = Upload(ctx, blobs, file, size);
-  std::printf("upload (hash, send, durable commit) %.0f MiB/s = %.0f%% of the raw stream "
-              "(%.0f MiB/s)\n",
-              up, 100 * up / raw_rate, raw_rate);
+  std::printf(
+      "upload (hash, send, durable commit) %.0f MiB/s = %.0f%% of the raw stream "
+      "(%.0f MiB/s)\n",
+      up, 100 * up / raw_rate, raw_rate);
   (void)Unlink(file);
 }
 
@@ -302,10 +301,11 @@ void SmallInputs(zmq::context_t& ctx, store::ArtifactStore& st, const std::strin
     cached.push_back(Since(t1) * 1e6);
   }
   std::sort(cached.begin(), cached.end());
-  std::printf("1,000 small inputs materialised: %.1f ms, %llu round trips; a cached input: "
-              "median %.0f us, p99 %.0f us\n",
-              all_ms, static_cast<unsigned long long>(trips), cached[cached.size() / 2],
-              cached[cached.size() * 99 / 100]);
+  std::printf(
+      "1,000 small inputs materialised: %.1f ms, %llu round trips; a cached input: "
+      "median %.0f us, p99 %.0f us\n",
+      all_ms, static_cast<unsigned long long>(trips), cached[cached.size() / 2],
+      cached[cached.size() * 99 / 100]);
 }
 
 std::string Arg(int argc, char** argv, const std::string& name, const std::string& def) {

@@ -63,7 +63,7 @@ class StagedFile {
   Digest digest_;
   uint64_t size_ = 0;
   std::unique_ptr<Blake2b256> appending_;  // set between ForAppend and FinishAppend
-  uint64_t flushed_ = 0;                    // Append: bytes whose writeback was started
+  uint64_t flushed_ = 0;                   // Append: bytes whose writeback was started
 };
 
 }  // namespace recomp::store

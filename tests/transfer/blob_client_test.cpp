@@ -14,9 +14,8 @@
 
 #include "base/blake2b.h"
 #include "base/posix_file.h"
-#include "coordinator/blob_service.h"
-#include "store/artifact_store.h"
 #include "tests/store/store_test_util.h"
+#include "tests/transfer/service_fixture.h"
 
 using namespace recomp;
 using blobproto::BlobInfo;
@@ -32,32 +31,15 @@ std::string Pattern(size_t n, int seed) {
   return s;
 }
 
-// A store and a blob service on a thread; stops and joins on destruction.
-struct Service {
-  TempDir dir;
-  zmq::context_t ctx;
-  std::unique_ptr<store::ArtifactStore> store;
-  std::unique_ptr<coordinator::BlobService> svc;
-  std::thread thread;
-  std::set<std::string> granted;  // "worker/hex" pairs
+// The fixture plus clients, and grants by "worker/hex" pairs.
+struct Service : testing::BlobServiceFixture {
+  std::set<std::string> granted;
 
-  explicit Service(uint32_t flip_every = 0, coordinator::UploadLimits limits = {}) {
-    store = std::move(store::ArtifactStore::Open(dir / "store")).value();
-    coordinator::BlobServiceOptions o;
-    o.endpoint = "tcp://127.0.0.1:0";
-    o.flip_byte_every = flip_every;
-    o.uploads = limits;
-    o.may_read_external = [this](const std::string& w, const Digest& d) {
+  explicit Service(uint32_t flip_every = 0, coordinator::UploadLimits limits = {})
+      : BlobServiceFixture(flip_every, limits) {
+    grant = [this](const std::string& w, const Digest& d) {
       return granted.count(w + "/" + d.Hex()) > 0;
     };
-    auto s = coordinator::BlobService::Create(ctx, o, store.get());
-    REQUIRE(s.ok());
-    svc = std::move(s).value();
-    thread = std::thread([this] { REQUIRE(svc->Run().ok()); });
-  }
-  ~Service() {
-    svc->Stop();
-    thread.join();
   }
   std::unique_ptr<transfer::BlobClient> Client(std::string worker = "", size_t chunk = 256 << 10,
                                                uint32_t window = 8) {
@@ -70,12 +52,6 @@ struct Service {
     auto c = transfer::BlobClient::Create(ctx, o);
     REQUIRE(c.ok());
     return std::move(c).value();
-  }
-  Digest Put(const std::string& bytes, ArtifactClass cls = ArtifactClass::kGenerated) {
-    store::PutOptions o;
-    o.artifact_class = cls;
-    REQUIRE(store->PutBytes(bytes, o).ok());
-    return Blake2b256::Of(bytes);
   }
 };
 

@@ -11,9 +11,8 @@
 
 #include "base/blake2b.h"
 #include "base/posix_file.h"
-#include "coordinator/blob_service.h"
-#include "store/artifact_store.h"
 #include "tests/store/store_test_util.h"
+#include "tests/transfer/service_fixture.h"
 
 using namespace recomp;
 using namespace recomp::worker;
@@ -23,25 +22,13 @@ using recomp::store::testing::WriteFile;
 
 namespace {
 
-struct Fixture {
-  TempDir dir;
-  zmq::context_t ctx;
-  std::unique_ptr<store::ArtifactStore> store;
-  std::unique_ptr<coordinator::BlobService> svc;
-  std::thread thread;
+struct Fixture : testing::BlobServiceFixture {
   std::unique_ptr<BlobCache> cache;
   std::unique_ptr<RemoteBlobs> blobs;
-  bool grant = false;
+  bool allow = false;
 
   Fixture() {
-    store = std::move(store::ArtifactStore::Open(dir / "store")).value();
-    coordinator::BlobServiceOptions o;
-    o.endpoint = "tcp://127.0.0.1:0";
-    o.may_read_external = [this](const std::string& w, const Digest&) {
-      return grant && w == "w-1";
-    };
-    svc = std::move(coordinator::BlobService::Create(ctx, o, store.get())).value();
-    thread = std::thread([this] { (void)svc->Run(); });
+    grant = [this](const std::string& w, const Digest&) { return allow && w == "w-1"; };
     cache = std::move(BlobCache::Open({dir / "cache", 1 << 30, 100000})).value();
     transfer::BlobClientOptions co;
     co.worker = "w-1";
@@ -49,17 +36,7 @@ struct Fixture {
     blobs->SetEndpoint(svc->endpoint());
     REQUIRE(MakeDirs(dir / "sandbox", 0700).ok());
   }
-  ~Fixture() {
-    blobs.reset();
-    svc->Stop();
-    thread.join();
-  }
-  Digest Put(const std::string& bytes, ArtifactClass cls = ArtifactClass::kGenerated) {
-    store::PutOptions o;
-    o.artifact_class = cls;
-    REQUIRE(store->PutBytes(bytes, o).ok());
-    return Blake2b256::Of(bytes);
-  }
+  ~Fixture() { blobs.reset(); }
 };
 
 }  // namespace
@@ -116,7 +93,7 @@ TEST_CASE("an external input reaches only a granted worker and is never cached")
   Digest rom = f.Put(std::string(200000, 'r'), ArtifactClass::kExternal);
   Status denied = f.blobs->Materialize(rom, f.dir / "sandbox/rom", false);
   CHECK(denied.code() == Status::Code::kFailedPrecondition);
-  f.grant = true;
+  f.allow = true;
   REQUIRE(f.blobs->Materialize(rom, f.dir / "sandbox/rom", false).ok());
   CHECK(ReadFile(f.dir / "sandbox/rom") == std::string(200000, 'r'));
   CHECK_FALSE(f.cache->Contains(rom));
