@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -281,6 +282,16 @@ std::string UniqueToken() {
                 static_cast<unsigned long long>(n),
                 static_cast<unsigned long long>(z & 0xffffffffu));
   return buf;
+}
+
+Result<uint64_t> RaiseOpenFileLimit() {
+  struct rlimit lim {};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return ErrnoStatus("getrlimit", "NOFILE", errno);
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) return ErrnoStatus("setrlimit", "NOFILE", errno);
+  }
+  return static_cast<uint64_t>(lim.rlim_cur);
 }
 
 }  // namespace recomp

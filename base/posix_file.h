@@ -88,6 +88,11 @@ Result<bool> LockExclusive(int fd, bool wait, const std::string& path);
 // The directory part of `path` ("." when none), and the last component.
 std::string DirName(const std::string& path);
 std::string BaseName(const std::string& path);
+// Raises this process's soft limit on open descriptors to its hard limit (a coordinator with
+// thousands of worker connections needs one descriptor per connection). Returns the limit now
+// in force.
+Result<uint64_t> RaiseOpenFileLimit();
+
 // A short random token (hex) for unique temporary names: pid + counter + random bits.
 std::string UniqueToken();
 

@@ -9,6 +9,7 @@
 #include <zmq.hpp>
 
 #include "base/memory.h"
+#include "base/posix_file.h"
 #include "broker/broker.h"
 #include "cli/api_client.h"
 #include "cli/commands.h"
@@ -106,6 +107,10 @@ broker::BrokerOptions BrokerOptionsFrom(const Config& c, const CoordinatorArgs& 
 Status RunCoordinator(const CoordinatorArgs& a) {
   // Peers may make libzmq buffer large frames (docs/protocol.md, "Bounds"): give them back.
   ReturnLargeAllocationsPromptly();
+  // One descriptor per worker and client connection: take what the hard limit allows.
+  if (auto fds = RaiseOpenFileLimit(); !fds.ok()) {
+    spdlog::warn("cannot raise the open-file limit: {}", fds.status().ToString());
+  }
   RECOMP_ASSIGN_OR_RETURN(Config cfg, Config::Load(a.config));
   std::string data = DataDir(a.data);
   std::error_code ec;

@@ -1,6 +1,8 @@
 // POSIX adapter: errno named in messages, no-replace renames, directory refusal, temp locks.
 #include "base/posix_file.h"
 
+#include <sys/resource.h>
+
 #include <doctest/doctest.h>
 
 #include "tests/store/store_test_util.h"
@@ -52,4 +54,13 @@ TEST_CASE("MakeDirs, DirName, BaseName") {
   CHECK(DirName("c") == ".");
   CHECK(BaseName("/a/b/c") == "c");
   CHECK(UniqueToken() != UniqueToken());
+}
+
+TEST_CASE("the open-file limit is raised to the hard limit") {
+  auto n = RaiseOpenFileLimit();
+  REQUIRE(n.ok());
+  struct rlimit lim {};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &lim) == 0);
+  CHECK(lim.rlim_cur == lim.rlim_max);
+  CHECK(*n == lim.rlim_cur);
 }

@@ -1,4 +1,5 @@
-// libFuzzer target: the protocol framing (net/framing.h) of up to 12 frames cut from the input
+// libFuzzer target: the protocol framing (net/framing.h), with and without a data frame, of up
+// to 12 frames cut from the input
 // (each frame: a length byte, then that many bytes; the rest is the last frame).
 #include <cstddef>
 #include <cstdint>
@@ -25,6 +26,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                     recomp::net::Frames(recomp::proto::kTag, m->command, m->body));
     FuzzCheck(again.ok() && again->command == m->command && again->body == m->body,
               "a parsed message re-frames to itself");
+  }
+  auto d = recomp::net::Parse("RBL1", frames, recomp::net::DataFrame::kOptional);
+  if (d.ok()) {
+    auto again =
+        recomp::net::Parse("RBL1",
+                           d->has_data ? recomp::net::Frames("RBL1", d->command, d->body, d->data)
+                                       : recomp::net::Frames("RBL1", d->command, d->body),
+                           recomp::net::DataFrame::kOptional);
+    FuzzCheck(again.ok() && again->data == d->data && again->has_data == d->has_data,
+              "a parsed message with data re-frames to itself");
   }
   if (!frames.empty()) {
     auto split = recomp::net::SplitEnvelope(recomp::proto::kTag, frames);

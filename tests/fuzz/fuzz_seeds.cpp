@@ -10,6 +10,7 @@
 #include "base/blake2b.h"
 #include "base/clock.h"
 #include "messages/artifact_record.h"
+#include "messages/blob_protocol.h"
 #include "messages/event.h"
 #include "messages/protocol.h"
 #include "messages/run_status.h"
@@ -89,6 +90,22 @@ int main(int argc, char** argv) {
   Seed("peer_bodies", "job_ref", proto::EncodeJobRef({std::string(64, 'a'), 3}));
   Seed("peer_bodies", "job_refs", proto::EncodeJobRefs("jobs", {{std::string(64, 'a'), 1}}));
   Seed("peer_bodies", "error", proto::ErrorBody(Status::NotFound("no run r")));
+  {
+    using namespace blobproto;
+    Digest d = Blake2b256::Of("seed");
+    Seed("blob_bodies", "digest_list", EncodeDigestList({{d, Blake2b256::Of("x")}, "w1"}));
+    Seed("blob_bodies", "blob_infos",
+         EncodeBlobInfos({{d, BlobInfo::State::kPresent, 12, ArtifactClass::kGenerated, "a/b"},
+                          {d, BlobInfo::State::kDenied, 0, ArtifactClass::kGenerated, ""}}));
+    Seed("blob_bodies", "read", EncodeReadRequest({d, 262144, 262144, "w1"}));
+    Seed("blob_bodies", "data", EncodeDataHeader({d, 0, 1 << 20, ArtifactClass::kExternal}));
+    Seed("blob_bodies", "put",
+         EncodePutItems({{d, 10, ArtifactClass::kGenerated, "text/plain", "job", true}}));
+    Seed("blob_bodies", "put_answers", EncodePutAnswers({{d, PutAnswer::State::kSend, 3, 0}}));
+    Seed("blob_bodies", "chunk", EncodeChunkHeader({3, 262144}));
+    Seed("blob_bodies", "ack", EncodeChunkAck({3, 524288}));
+    Seed("blob_bodies", "upload_ids", EncodeUploadIds({1, 2, 3}));
+  }
   Seed("requests", "replay", proto::JsonBody({{"from", 3}, {"limit", 10}, {"run_id", "run-1"}}));
   Seed("requests", "list", proto::JsonBody({{"limit", 2}, {"after", "run-1"}}));
   ArtifactRecord a;
