@@ -138,13 +138,35 @@ nlohmann::json Api(zmq::context_t& ctx, const std::string& ep, std::string_view 
 
 // N simulated workers on one thread: READY, a heartbeat every second, and a successful RESULT
 // for every JOB at once (the noop executor's answer, without a process).
+// Past kPerProcess workers the simulation forks processes of kPerProcess each (a DEALER costs
+// two descriptors, and the hard limit may be as low as 20,000).
+constexpr int kPerProcess = 2500;
+
 class Simulator {
  public:
   Simulator(const std::string& endpoint, int n, uint32_t slots) : ctx_(2) {
-    ctx_.set(zmq::ctxopt::max_sockets, n + 64);
-    thread_ = std::thread([=, this] { Loop(endpoint, n, slots); });
+    for (int first = kPerProcess; n > kPerProcess && first < n; first += kPerProcess) {
+      pid_t pid = ::fork();
+      if (pid == 0) {  // a fresh context of its own; runs until killed
+        zmq::context_t ctx(2);
+        Simulator* child =
+            new Simulator(ctx, endpoint, first, std::min(n, first + kPerProcess), slots);
+        (void)child;
+        ::pause();
+        ::_exit(0);
+      }
+      children_.push_back(pid);
+    }
+    int own = std::min(n, kPerProcess);
+    ctx_.set(zmq::ctxopt::max_sockets, own + 64);
+    thread_ = std::thread([=, this] { Loop(endpoint, 0, own, slots); });
   }
   ~Simulator() {
+    for (pid_t pid : children_) {
+      ::kill(pid, SIGKILL);
+      int st;
+      ::waitpid(pid, &st, 0);
+    }
     stop_ = true;
     thread_.join();
   }
@@ -183,25 +205,34 @@ class Simulator {
       }
     }
   }
-  void Loop(const std::string& endpoint, int n, uint32_t slots) {
+  // The workers [first, end) of a forked child, on its own context.
+  Simulator(zmq::context_t& ctx, const std::string& endpoint, int first, int end, uint32_t slots)
+      : ctx_(0) {
+    ctx.set(zmq::ctxopt::max_sockets, end - first + 64);
+    other_ = &ctx;
+    thread_ = std::thread([=, this] { Loop(endpoint, first, end, slots); });
+  }
+  void Loop(const std::string& endpoint, int first, int end, uint32_t slots) {
+    zmq::context_t& ctx = other_ ? *other_ : ctx_;
+    const int n = end - first;
     std::vector<zmq::socket_t> socks;
     std::vector<zmq::pollitem_t> items;
     net::SocketOptions o;
     o.sndhwm = o.rcvhwm = 10000;
     for (int i = 0; i < n; ++i) {
-      auto s = net::MakeSocket(ctx_, zmq::socket_type::dealer, o);
+      auto s = net::MakeSocket(ctx, zmq::socket_type::dealer, o);
       if (!s.ok() || !net::Connect(*s, endpoint, "workers").ok()) Fail("sim socket");
       socks.push_back(std::move(s).value());
     }
     for (int i = 0; i < n; ++i) {
-      Ready(socks[i], i, slots);
+      Ready(socks[i], first + i, slots);
       items.push_back({socks[i].handle(), 0, ZMQ_POLLIN, 0});
     }
     Clock::time_point next_beat = Clock::now() + std::chrono::seconds(1);
     while (!stop_) {
       (void)net::Poll(items.data(), items.size(), std::chrono::milliseconds(50));
       for (int i = 0; i < n; ++i) {
-        if (items[i].revents & ZMQ_POLLIN) Handle(socks[i], i, slots);
+        if (items[i].revents & ZMQ_POLLIN) Handle(socks[i], first + i, slots);
       }
       if (Clock::now() >= next_beat) {
         for (auto& s : socks) Send(s, proto::kHeartbeat, proto::EmptyBody());
@@ -210,6 +241,8 @@ class Simulator {
     }
   }
   zmq::context_t ctx_;
+  zmq::context_t* other_ = nullptr;  // a forked child's context
+  std::vector<pid_t> children_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> results_{0};
   std::thread thread_;
@@ -297,10 +330,18 @@ int main(int argc, char** argv) {
       for (std::string x; std::getline(in, x, ',');) ns.push_back(std::stoi(x));
     }
   }
-  rlimit lim{};  // 10,000 connections need 10,000+ descriptors here and in the coordinator
+  // 10,000 connections need two descriptors each here (the TCP socket and the socket's
+  // mailbox) and one each in the coordinator, which inherits this limit: ask for 262144
+  // (root may raise the hard limit), else take the hard limit.
+  rlimit lim{};
   ::getrlimit(RLIMIT_NOFILE, &lim);
-  lim.rlim_cur = lim.rlim_max;
-  ::setrlimit(RLIMIT_NOFILE, &lim);
+  rlimit want{262144, 262144};
+  if (lim.rlim_max >= want.rlim_max || ::setrlimit(RLIMIT_NOFILE, &want) != 0) {
+    lim.rlim_cur = lim.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+  }
+  ::getrlimit(RLIMIT_NOFILE, &lim);
+  std::printf("open-file limit %llu\n", static_cast<unsigned long long>(lim.rlim_cur));
   std::printf("scale_bench: %d runs x %d shards per measurement, idle CPU over %d s\n", runs,
               shards, idle_s);
   std::printf("%8s %6s %12s %14s %12s %10s\n", "workers", "slots", "register s", "coordinator %",
