@@ -134,7 +134,7 @@ Status Broker::Serve() {
       Housekeeping(now);
       next_housekeeping_ = now + Tick();
     }
-    if (list_dirty_ && now - last_list_sent_ >= milliseconds(opt_.worker_list_min_interval_ms)) {
+    if (list_dirty_ && now - last_list_sent_ >= ListInterval()) {
       SendWorkerList(now);
     }
     FlushOutbox();
@@ -439,6 +439,13 @@ void Broker::FlushOutbox() {
     }
     return;
   }
+}
+
+std::chrono::milliseconds Broker::ListInterval() const {
+  // ~200 bytes per worker: with many workers, a list every 100 ms would be most of the work.
+  uint64_t by_size = registry_.size() / 10;
+  return std::chrono::milliseconds(std::min<uint64_t>(
+      opt_.heartbeat_ms, std::max<uint64_t>(opt_.worker_list_min_interval_ms, by_size)));
 }
 
 void Broker::SendWorkerList(Clock::time_point now) {

@@ -126,6 +126,9 @@ class Broker {
   void FlushOutbox();
   void SendWorkerList(Clock::time_point now);
   void MarkListDirty() { list_dirty_ = true; }
+  // How often a changed worker list may be sent: worker_list_min_interval_ms, longer with many
+  // workers (1 ms per 10 workers), never longer than the link's heartbeat interval.
+  std::chrono::milliseconds ListInterval() const;
 
   // The workers socket (broker_workers.cpp).
   void OnWorkerMessage(const std::string& identity, const net::Received& message);

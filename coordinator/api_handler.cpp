@@ -62,7 +62,8 @@ Result<std::string> ApiHandler::Execute(const std::string& cmd, const std::strin
   if (cmd == proto::kWorkers) {
     // No fields, but the body must still be exactly one map (docs/protocol.md).
     RECOMP_RETURN_IF_ERROR(proto::BodyJson(body, "request").status());
-    return proto::JsonBody({{"workers", workers_}});
+    if (worker_list_.empty()) return proto::JsonBody({{"workers", nlohmann::json::array()}});
+    return worker_list_;
   }
   if (cmd != proto::kStatus && cmd != proto::kCancelRun && cmd != proto::kAudit &&
       cmd != proto::kResultOf) {

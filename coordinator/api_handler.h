@@ -36,8 +36,9 @@ class ApiHandler {
   std::optional<Reply> HandleReplay(const net::Received& m, size_t max_batch);
   // What ENDPOINTS answers: {api, events, replay, workers, blobs} as bound.
   void SetEndpoints(nlohmann::json endpoints) { endpoints_ = std::move(endpoints); }
-  // The broker's latest worker list (WORKER_LIST body's `workers`).
-  void SetWorkers(nlohmann::json workers) { workers_ = std::move(workers); }
+  // The broker's latest WORKER_LIST body ({workers, queued}), kept as received: WORKERS
+  // answers with it, so a list of 10,000 workers is not decoded on every update.
+  void SetWorkerList(std::string body) { worker_list_ = std::move(body); }
   // While `reason` is not empty the coordinator cannot record anything: SUBMIT and CANCEL are
   // refused with RESOURCE_EXHAUSTED naming it; reads are served.
   void SetPaused(std::string reason) { paused_ = std::move(reason); }
@@ -58,7 +59,7 @@ class ApiHandler {
 
   RunEngine* engine_;
   RunStore* runs_;
-  nlohmann::json workers_ = nlohmann::json::array();
+  std::string worker_list_;  // "" until the broker sent one
   nlohmann::json endpoints_ = nlohmann::json::object();
   std::string paused_;
 };

@@ -258,8 +258,7 @@ void CoordinatorService::Impl::HandleLink(const net::Received& m, Effects* fx) {
     }
     for (const proto::JobRef& ref : *unknown) engine->OnUnknownToBroker(ref, fx);
   } else if (msg->command == proto::kWorkerList) {
-    auto j = proto::BodyJson(msg->body, "worker_list");
-    if (j.ok()) api_handler->SetWorkers(j->value("workers", nlohmann::json::array()));
+    api_handler->SetWorkerList(std::move(msg->body));
   } else if (msg->command == proto::kError) {
     log->warn("coordinator link: broker reported {}", proto::DecodeError(msg->body).ToString());
   } else if (msg->command != proto::kStarted && msg->command != proto::kHeartbeat) {

@@ -296,7 +296,9 @@ TEST_CASE("api: SUBMIT, STATUS, LIST, WORKERS, RESULTS, AUDIT, CANCEL") {
       proto::BodyJson(OkBody(a.Request(proto::kWorkers, proto::EmptyBody()), {"client-1"}), "w");
   REQUIRE(none.ok());
   CHECK((*none)["workers"] == nlohmann::json::array());
-  a.api->SetWorkers(nlohmann::json::array({{{"worker_id", "box:1:x"}, {"slots", 2}}}));
+  a.api->SetWorkerList(proto::JsonBody(
+      {{"workers", nlohmann::json::array({{{"worker_id", "box:1:x"}, {"slots", 2}}})},
+       {"queued", 0}}));
   auto workers =
       proto::BodyJson(OkBody(a.Request(proto::kWorkers, proto::EmptyBody()), {"client-1"}), "w");
   REQUIRE(workers.ok());
