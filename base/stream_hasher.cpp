@@ -22,6 +22,14 @@ void StreamHasher::Add(std::string chunk) {
   changed_.SignalAll();
 }
 
+std::string StreamHasher::TakeSpare() {
+  MutexLock l(&mu_);
+  if (spares_.empty()) return {};
+  std::string s = std::move(spares_.back());
+  spares_.pop_back();
+  return s;
+}
+
 Digest StreamHasher::Finish() {
   MutexLock l(&mu_);
   done_ = true;
@@ -41,6 +49,7 @@ void StreamHasher::Run() {
     mu_.Unlock();
     hasher_.Update(chunk);  // only this thread touches hasher_ until drained_
     mu_.Lock();
+    if (spares_.size() < max_pending_) spares_.push_back(std::move(chunk));
   }
   drained_ = true;
   changed_.SignalAll();

@@ -16,6 +16,7 @@
 #include "cli/config.h"
 #include "coordinator/blob_service.h"
 #include "coordinator/coordinator_service.h"
+#include "net/socket.h"
 #include "store/artifact_store.h"
 
 namespace recomp::cli {
@@ -32,19 +33,11 @@ struct CoordinatorArgs {
   bool insecure = false;
 };
 
-// Whether `endpoint` can only be reached from this machine (loopback tcp, ipc, inproc).
-bool LoopbackOnly(const std::string& endpoint) {
-  const std::string tcp = "tcp://";
-  if (endpoint.rfind(tcp, 0) != 0) return true;
-  std::string host = endpoint.substr(tcp.size(), endpoint.rfind(':') - tcp.size());
-  return host.rfind("127.", 0) == 0 || host == "localhost" || host == "[::1]" || host == "::1";
-}
-
 // Until CURVE authentication lands (issue 11), anyone who reaches an endpoint may use it.
 Status CheckExposure(const std::vector<std::pair<std::string, std::string>>& endpoints,
                      bool insecure) {
   for (const auto& [what, ep] : endpoints) {
-    if (LoopbackOnly(ep)) continue;
+    if (net::IsLoopbackEndpoint(ep)) continue;
     if (insecure) {
       spdlog::warn(
           "{} endpoint {} is reachable from other machines WITHOUT authentication "

@@ -18,7 +18,8 @@ BlobUploads::Upload* BlobUploads::Find(std::string_view peer, uint64_t id) {
 
 Result<uint64_t> BlobUploads::Open(std::string_view peer, const PutItem& item,
                                    Clock::time_point now) {
-  uint32_t& count = per_peer_[std::string(peer)];
+  auto mine = by_peer_.find(peer);
+  size_t count = mine == by_peer_.end() ? 0 : mine->second.size();
   if (count >= limits_.max_uploads_per_peer) {
     return Status::ResourceExhausted(
         "this peer already has " + std::to_string(count) + " uploads open (at most " +
@@ -43,7 +44,7 @@ Result<uint64_t> BlobUploads::Open(std::string_view peer, const PutItem& item,
   }
   uint64_t id = next_id_++;
   uploads_.emplace(id, std::move(u));
-  ++count;
+  by_peer_[std::string(peer)].emplace(item.digest, id);
   reserved_ += item.size;
   return id;
 }
@@ -53,8 +54,11 @@ void BlobUploads::Drop(uint64_t id) {
   if (it == uploads_.end()) return;
   reserved_ -= it->second.item.size;
   if (it->second.in_memory) inline_memory_ -= it->second.item.size;
-  auto p = per_peer_.find(it->second.peer);
-  if (p != per_peer_.end() && --p->second == 0) per_peer_.erase(p);
+  auto p = by_peer_.find(it->second.peer);
+  if (p != by_peer_.end()) {
+    p->second.erase(it->second.item.digest);
+    if (p->second.empty()) by_peer_.erase(p);
+  }
   uploads_.erase(it);  // a staged file is removed with it
 }
 
@@ -102,11 +106,11 @@ Result<std::vector<PutAnswer>> BlobUploads::Put(std::string_view peer,
       answers.push_back(a);
       continue;
     }
-    for (auto& [id, u] : uploads_) {  // resume this peer's upload of the same blob
-      if (u.peer == peer && u.item.digest == item.digest) {
-        a = {item.digest, u.complete ? PutAnswer::State::kStaged : PutAnswer::State::kSend, id,
-             u.received};
-        break;
+    if (auto p = by_peer_.find(peer); p != by_peer_.end()) {  // resume this peer's upload
+      if (auto d = p->second.find(item.digest); d != p->second.end()) {
+        const Upload& u = uploads_.at(d->second);
+        a = {item.digest, u.complete ? PutAnswer::State::kStaged : PutAnswer::State::kSend,
+             d->second, u.received};
       }
     }
     if (a.upload == 0) {

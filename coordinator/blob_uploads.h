@@ -80,7 +80,8 @@ class BlobUploads {
   store::ArtifactStore& store_;
   UploadLimits limits_;
   std::map<uint64_t, Upload> uploads_;
-  std::map<std::string, uint32_t, std::less<>> per_peer_;
+  // Each peer's open uploads by digest: the per-peer bound and the resume lookup.
+  std::map<std::string, std::map<Digest, uint64_t>, std::less<>> by_peer_;
   uint64_t reserved_ = 0;
   uint64_t inline_memory_ = 0;
   uint64_t received_total_ = 0;

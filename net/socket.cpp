@@ -148,15 +148,25 @@ std::string PeerName(std::string_view routing_id) {
   return out;
 }
 
+std::string EndpointHost(const std::string& endpoint) {
+  constexpr std::string_view kTcp = "tcp://";
+  if (endpoint.rfind(kTcp, 0) != 0) return "";
+  size_t colon = endpoint.rfind(':');
+  if (colon < kTcp.size()) return "";  // no port: only the scheme's colon
+  return endpoint.substr(kTcp.size(), colon - kTcp.size());
+}
+
+bool IsLoopbackEndpoint(const std::string& endpoint) {
+  if (endpoint.rfind("tcp://", 0) != 0) return true;  // ipc:// and inproc:// stay on the machine
+  std::string host = EndpointHost(endpoint);
+  return host.rfind("127.", 0) == 0 || host == "localhost" || host == "[::1]" || host == "::1";
+}
+
 std::string ResolveWildcardHost(const std::string& advertised, const std::string& connected) {
-  const std::string tcp = "tcp://";
-  if (advertised.rfind(tcp, 0) != 0 || connected.rfind(tcp, 0) != 0) return advertised;
-  size_t colon = advertised.rfind(':');
-  std::string host = advertised.substr(tcp.size(), colon - tcp.size());
+  std::string host = EndpointHost(advertised), theirs = EndpointHost(connected);
   if (host != "*" && host != "0.0.0.0" && host != "::" && host != "[::]") return advertised;
-  size_t their_colon = connected.rfind(':');
-  if (their_colon == std::string::npos || their_colon < tcp.size()) return advertised;
-  return connected.substr(0, their_colon) + advertised.substr(colon);
+  if (theirs.empty()) return advertised;
+  return "tcp://" + theirs + advertised.substr(advertised.rfind(':'));
 }
 
 }  // namespace recomp::net

@@ -77,6 +77,12 @@ SendResult Send(zmq::socket_t& s, const std::vector<std::string>& frames,
 SendResult SendTo(zmq::socket_t& s, const std::string& routing_id,
                   const std::vector<std::string>& frames, std::string* error = nullptr);
 
+// The host of a tcp:// endpoint ("tcp://host:port" -> "host"; an IPv6 host keeps its
+// brackets); "" for another transport or an endpoint without a port.
+std::string EndpointHost(const std::string& endpoint);
+// Whether only this machine can reach `endpoint`: a loopback tcp host, ipc:// or inproc://.
+bool IsLoopbackEndpoint(const std::string& endpoint);
+
 // `advertised` (an endpoint a service bound, e.g. tcp://0.0.0.0:7424) as reachable by a peer
 // that reached the same machine at `connected`: a wildcard host (*, 0.0.0.0, ::) becomes
 // connected's host; anything else is returned as is.

@@ -7,74 +7,12 @@
 #include <utility>
 
 #include "base/blake2b.h"
-#include "base/mutex.h"
+#include "base/stream_hasher.h"
 
 namespace recomp::store {
 namespace {
 constexpr uint64_t kWritebackChunk = 8u << 20;  // start writeback every 8 MiB
-constexpr size_t kRingSlots = 4;                // buffers of kCopyBufferBytes in flight
-
-// Hashes chunks of a ring of buffers on its own thread, in order, while the caller reads the
-// next chunk and writes the current one (both only read a buffer being hashed). The caller
-// reuses a slot only after its chunk was hashed (Wait). Joins on destruction.
-class RingHasher {
- public:
-  RingHasher() : thread_([this] { Run(); }) {}
-  ~RingHasher() {
-    {
-      MutexLock l(&mu_);
-      stop_ = true;
-    }
-    cv_.SignalAll();
-    thread_.join();
-  }
-  // Queues chunk number `produced_` (the caller filled it in slot produced_ % kRingSlots).
-  void Push(const char* data, size_t n) EXCLUDES(mu_) {
-    {
-      MutexLock l(&mu_);
-      chunks_[produced_ % kRingSlots] = {data, n};
-      ++produced_;
-    }
-    cv_.SignalAll();
-  }
-  // Waits until at least `count` chunks were hashed.
-  void Wait(uint64_t count) EXCLUDES(mu_) {
-    MutexLock l(&mu_);
-    while (hashed_ < count) cv_.Wait(&mu_);
-  }
-  Digest Finish() {
-    Wait(produced());
-    return hasher_.Finish();
-  }
-  uint64_t produced() EXCLUDES(mu_) {
-    MutexLock l(&mu_);
-    return produced_;
-  }
-
- private:
-  void Run() EXCLUDES(mu_) {
-    mu_.Lock();
-    for (;;) {
-      while (!stop_ && hashed_ >= produced_) cv_.Wait(&mu_);
-      if (hashed_ == produced_) break;  // stopping, nothing left
-      auto [data, n] = chunks_[hashed_ % kRingSlots];
-      mu_.Unlock();
-      hasher_.Update(data, n);  // only this thread touches hasher_ until Finish's Wait
-      mu_.Lock();
-      ++hashed_;
-      cv_.SignalAll();
-    }
-    mu_.Unlock();
-  }
-  Mutex mu_;
-  CondVar cv_;
-  std::pair<const char*, size_t> chunks_[kRingSlots] GUARDED_BY(mu_);
-  uint64_t produced_ GUARDED_BY(mu_) = 0;
-  uint64_t hashed_ GUARDED_BY(mu_) = 0;
-  bool stop_ GUARDED_BY(mu_) = false;
-  Blake2b256 hasher_;
-  std::thread thread_;
-};
+constexpr size_t kHashSlots = 4;  // chunks of kCopyBufferBytes waiting for the hash thread
 
 }  // namespace
 
@@ -102,33 +40,33 @@ Result<StagedFile> StagedFile::CopyFrom(const Layout& layout, int src_fd,
     return Status::Ok();
   };
   // The first chunk on this thread: most blobs fit in one and need no second thread.
-  std::unique_ptr<char[]> ring(new char[kCopyBufferBytes * kRingSlots]);
+  std::string buf(kCopyBufferBytes, '\0');
   size_t first = 0;
   while (first < kCopyBufferBytes) {
     RECOMP_ASSIGN_OR_RETURN(
-        size_t n, ReadSome(src_fd, ring.get() + first, kCopyBufferBytes - first, src_name));
+        size_t n, ReadSome(src_fd, buf.data() + first, kCopyBufferBytes - first, src_name));
     if (n == 0) break;
     first += n;
   }
   if (first < kCopyBufferBytes) {
-    Blake2b256 hasher;
-    hasher.Update(ring.get(), first);
-    RECOMP_RETURN_IF_ERROR(write(ring.get(), first));
-    f.digest_ = hasher.Finish();
+    buf.resize(first);
+    RECOMP_RETURN_IF_ERROR(write(buf.data(), first));
+    f.digest_ = Blake2b256::Of(buf);
     return f;
   }
-  // Larger: hash on a second thread while this one reads and writes (memory stays
-  // kRingSlots buffers whatever the size).
-  RingHasher hasher;
-  hasher.Push(ring.get(), first);
-  RECOMP_RETURN_IF_ERROR(write(ring.get(), first));
-  for (uint64_t chunk = 1;; ++chunk) {
-    char* buf = ring.get() + (chunk % kRingSlots) * kCopyBufferBytes;
-    if (chunk >= kRingSlots) hasher.Wait(chunk - kRingSlots + 1);  // its slot was hashed
-    RECOMP_ASSIGN_OR_RETURN(size_t n, ReadSome(src_fd, buf, kCopyBufferBytes, src_name));
+  // Larger: hash on a second thread while this one reads and writes the next chunk; the
+  // hashed buffers come back for reuse, so memory stays a few buffers whatever the size.
+  StreamHasher hasher(kHashSlots);
+  RECOMP_RETURN_IF_ERROR(write(buf.data(), first));
+  hasher.Add(std::move(buf));
+  for (;;) {
+    std::string next = hasher.TakeSpare();
+    next.resize(kCopyBufferBytes);
+    RECOMP_ASSIGN_OR_RETURN(size_t n, ReadSome(src_fd, next.data(), kCopyBufferBytes, src_name));
     if (n == 0) break;
-    hasher.Push(buf, n);
-    RECOMP_RETURN_IF_ERROR(write(buf, n));
+    next.resize(n);
+    RECOMP_RETURN_IF_ERROR(write(next.data(), n));
+    hasher.Add(std::move(next));
   }
   f.digest_ = hasher.Finish();
   return f;

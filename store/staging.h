@@ -24,7 +24,8 @@ class StagedFile {
  public:
   // Copies everything readable from `src_fd` (file, pipe, socket) into a new temp file while
   // hashing it. Beyond the first kCopyBufferBytes, a second thread hashes each chunk while
-  // this one reads the next and writes it (4 MiB of buffers in all, whatever the size).
+  // this one reads the next and writes it (base/stream_hasher.h; a few MiB of buffers in all,
+  // reused, whatever the size).
   // `src_name` names the source in errors. With `durable`, writeback starts every 8 MiB
   // (overlapping the disk with hashing, bounding dirty pages); without, the bytes stay in
   // the page cache.

@@ -123,6 +123,25 @@ struct BlobClient::Impl {
     }
   }
 
+  // Sends `command` for each batch of at most kMaxDigests of `digests` and appends what
+  // `decode` makes of each reply (given the batch's size) to the result.
+  template <typename T, typename Decode>
+  Result<std::vector<T>> Batched(std::string_view command, const std::vector<Digest>& digests,
+                                 Decode decode) {
+    std::vector<T> out;
+    for (size_t at = 0; at < digests.size(); at += blobproto::kMaxDigests) {
+      blobproto::DigestList l;
+      size_t end = std::min(digests.size(), at + blobproto::kMaxDigests);
+      l.digests.assign(digests.begin() + static_cast<long>(at),
+                       digests.begin() + static_cast<long>(end));
+      l.worker = opt.worker;
+      RECOMP_ASSIGN_OR_RETURN(net::Message m, Call(command, blobproto::EncodeDigestList(l)));
+      RECOMP_ASSIGN_OR_RETURN(std::vector<T> part, decode(m.body, l.digests.size()));
+      out.insert(out.end(), part.begin(), part.end());
+    }
+    return out;
+  }
+
   Result<std::vector<BlobInfo>> GetBatch(
       const std::vector<Digest>& digests,
       const std::function<Status(const BlobInfo&, std::string_view)>& on_blob);
@@ -148,39 +167,20 @@ Result<std::unique_ptr<BlobClient>> BlobClient::Create(zmq::context_t& ctx, Blob
   return std::unique_ptr<BlobClient>(new BlobClient(std::move(impl)));
 }
 
-// Sends `command` for each batch of at most kMaxDigests of `digests` and appends what
-// `decode` makes of each reply (given the batch's size) to the result.
-template <typename T, typename Decode>
-Result<std::vector<T>> Batched(BlobClient::Impl& impl, std::string_view command,
-                               const std::vector<Digest>& digests, Decode decode) {
-  std::vector<T> out;
-  for (size_t at = 0; at < digests.size(); at += blobproto::kMaxDigests) {
-    blobproto::DigestList l;
-    size_t end = std::min(digests.size(), at + blobproto::kMaxDigests);
-    l.digests.assign(digests.begin() + static_cast<long>(at),
-                     digests.begin() + static_cast<long>(end));
-    l.worker = impl.opt.worker;
-    RECOMP_ASSIGN_OR_RETURN(net::Message m, impl.Call(command, blobproto::EncodeDigestList(l)));
-    RECOMP_ASSIGN_OR_RETURN(std::vector<T> part, decode(m.body, l.digests.size()));
-    out.insert(out.end(), part.begin(), part.end());
-  }
-  return out;
-}
-
 Result<std::vector<Digest>> BlobClient::FindMissing(const std::vector<Digest>& digests) {
-  return Batched<Digest>(
-      *impl_, blobproto::kFindMissing, digests,
+  return impl_->Batched<Digest>(
+      blobproto::kFindMissing, digests,
       [](std::string_view body, size_t) { return blobproto::DecodeMissing(body); });
 }
 
 Result<std::vector<BlobInfo>> BlobClient::Stat(const std::vector<Digest>& digests) {
-  return Batched<BlobInfo>(*impl_, blobproto::kStat, digests,
-                           [](std::string_view body, size_t n) -> Result<std::vector<BlobInfo>> {
-                             RECOMP_ASSIGN_OR_RETURN(auto part, blobproto::DecodeBlobInfos(body));
-                             if (part.size() != n)
-                               return Status::Internal("blob service: STAT reply size");
-                             return part;
-                           });
+  return impl_->Batched<BlobInfo>(
+      blobproto::kStat, digests,
+      [](std::string_view body, size_t n) -> Result<std::vector<BlobInfo>> {
+        RECOMP_ASSIGN_OR_RETURN(auto part, blobproto::DecodeBlobInfos(body));
+        if (part.size() != n) return Status::Internal("blob service: STAT reply size");
+        return part;
+      });
 }
 
 Result<std::vector<BlobInfo>> BlobClient::Impl::GetBatch(

@@ -77,10 +77,8 @@ class BlobClient {
 
   const TransferCounters& counters() const { return counters_; }
 
- public:
-  struct Impl;  // the connection; defined in blob_client.cpp
-
  private:
+  struct Impl;
   explicit BlobClient(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
   TransferCounters counters_;

@@ -150,4 +150,18 @@ TEST_CASE("a wildcard host in an advertised endpoint becomes the host the worker
   CHECK(net::ResolveWildcardHost("tcp://127.0.0.1:7424", "tcp://198.18.0.1:7421") ==
         "tcp://127.0.0.1:7424");
   CHECK(net::ResolveWildcardHost("", "tcp://x:1").empty());
+  CHECK(net::ResolveWildcardHost("tcp://0.0.0.0:7424", "ipc:///tmp/x") == "tcp://0.0.0.0:7424");
+}
+
+TEST_CASE("endpoint hosts, and which endpoints only this machine reaches") {
+  CHECK(net::EndpointHost("tcp://198.18.0.1:7421") == "198.18.0.1");
+  CHECK(net::EndpointHost("tcp://[::1]:7421") == "[::1]");
+  CHECK(net::EndpointHost("tcp://noport").empty());
+  CHECK(net::EndpointHost("ipc:///tmp/sock").empty());
+  CHECK(net::IsLoopbackEndpoint("tcp://127.0.0.1:0"));
+  CHECK(net::IsLoopbackEndpoint("tcp://localhost:7420"));
+  CHECK(net::IsLoopbackEndpoint("tcp://[::1]:7420"));
+  CHECK(net::IsLoopbackEndpoint("inproc://recomp-link"));
+  CHECK_FALSE(net::IsLoopbackEndpoint("tcp://0.0.0.0:7420"));
+  CHECK_FALSE(net::IsLoopbackEndpoint("tcp://198.18.0.1:7420"));
 }
