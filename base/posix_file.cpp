@@ -264,6 +264,11 @@ std::string BaseName(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+int ProcessId() {
+  static const int pid = static_cast<int>(::getpid());
+  return pid;
+}
+
 std::string UniqueToken() {
   // One random seed per process mixed with a counter: std::random_device is slow in a VM
   // (it probes the CPU), too slow to construct per job thread.
@@ -278,8 +283,7 @@ std::string UniqueToken() {
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   z ^= z >> 31;
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%d-%llu-%08llx", static_cast<int>(::getpid()),
-                static_cast<unsigned long long>(n),
+  std::snprintf(buf, sizeof buf, "%d-%llu-%08llx", ProcessId(), static_cast<unsigned long long>(n),
                 static_cast<unsigned long long>(z & 0xffffffffu));
   return buf;
 }

@@ -96,4 +96,8 @@ Result<uint64_t> RaiseOpenFileLimit();
 // A short random token (hex) for unique temporary names: pid + counter + random bits.
 std::string UniqueToken();
 
+// This process's id, read once: getpid() is a system call, and this process never forks
+// without exec (children are made with posix_spawn).
+int ProcessId();
+
 }  // namespace recomp

@@ -13,6 +13,7 @@
 //
 // Usage: recomp_pool_bench [RECOMP_BIN] [--quick] [--keep] [--soak-jobs N] [--slots K]
 //                          [--trials N] [--lat-runs N] [--proc-jobs N] [--window RUNS]
+//                          [--proc-only]
 //   RECOMP_BIN defaults to $RECOMP_BIN, else ../cli/recomp next to this program.
 //   --quick: small counts (a smoke test of the bench itself).
 // Every pool phase uses a fresh data directory under $TMPDIR (removed unless --keep), so the
@@ -99,6 +100,7 @@ void Die(const Status& s, const std::string& what) {
 struct Options {
   std::string recomp;
   bool quick = false, keep = false;
+  bool proc_only = false;  // raw spawn baselines and the /bin/true phase only
   size_t soak_jobs = 200000;
   uint32_t shards = 1024;  // jobs per run in the throughput phases
   uint32_t window = 12;    // runs in flight (12 x 1024 > max_inflight 10000: the window stays full)
@@ -652,6 +654,8 @@ std::string FindRecomp(int argc, char** argv, Options* o) {
       o->quick = true;
     else if (a == "--keep")
       o->keep = true;
+    else if (a == "--proc-only")
+      o->proc_only = true;
     else if (a == "--soak-jobs")
       num(&o->soak_jobs);
     else if (a == "--slots")
@@ -734,7 +738,7 @@ int main(int argc, char** argv) {
   Throughput soak;
   Mem mem_before, mem_after;
   size_t cp_failed = 0;
-  {
+  if (!o.proc_only) {
     Pool p = StartPool(o, "noop", "noop", o.noop_slots);
     Client c(p, "recomp.run.completed");
     WaitWorkers(p, c);
@@ -770,7 +774,7 @@ int main(int argc, char** argv) {
 
   // --- the same 1-job latency with a non-durable run store (no fsync on the path) ----------
   Latency lat_nosync;
-  {
+  if (!o.proc_only) {
     Pool p = StartPool(o, "nosync", "noop", o.noop_slots, /*durable=*/false);
     Client c(p, "recomp.run.completed");
     WaitWorkers(p, c);

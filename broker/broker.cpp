@@ -94,6 +94,21 @@ std::chrono::milliseconds Broker::Tick() const {
   return std::chrono::milliseconds(std::clamp<uint32_t>(hb / 4, 2, 250));
 }
 
+uint32_t Broker::HeartbeatMsFor(const WorkerEntry& w) const {
+  uint64_t per_s = std::max<uint32_t>(1, opt_.max_heartbeats_per_s);
+  uint64_t needed = (uint64_t{1000} * registry_.size() + per_s - 1) / per_s;  // ms
+  if (needed <= w.hello.heartbeat_ms) return w.hello.heartbeat_ms;
+  // Stretched: in whole seconds, so that it changes rarely while workers come and go.
+  uint64_t stretched = (needed + 999) / 1000 * 1000;
+  uint64_t longest = proto::kMaxLivenessWindowMs / std::max<uint32_t>(1, w.hello.liveness);
+  return static_cast<uint32_t>(
+      std::max<uint64_t>(w.hello.heartbeat_ms, std::min(stretched, longest)));
+}
+
+std::string Broker::HeartbeatBody(uint32_t ms) const {
+  return proto::JsonBody({{"heartbeat_ms", ms}});
+}
+
 Status Broker::Run() {
   Status st = Serve();
   if (!st.ok() && st.code() != Status::Code::kCancelled) Log()->error("broker: {}", st.ToString());
@@ -347,17 +362,22 @@ void Broker::Housekeeping(Clock::time_point now) {
   }
   std::vector<std::string> due;
   registry_.ForEach([&](WorkerEntry& w) {
-    if (now - w.last_sent >= std::chrono::milliseconds(w.hello.heartbeat_ms)) {
+    w.SettleHeartbeat(now);
+    if (now - w.last_sent >= std::chrono::milliseconds(w.heartbeat_ms)) {
       due.push_back(w.identity);
     }
   });
   for (const std::string& identity : due) {
-    // A failed heartbeat is handled (logged, or the worker dropped) in SendToWorker.
+    // A failed heartbeat is handled (logged, or the worker dropped) in SendToWorker. The
+    // heartbeat carries the interval from now on, so both sides switch together.
     if (WorkerEntry* w = registry_.Find(identity)) {
-      (void)SendToWorker(*w, proto::kHeartbeat, proto::EmptyBody());
+      uint32_t ms = HeartbeatMsFor(*w);
+      if (SendToWorker(*w, proto::kHeartbeat, HeartbeatBody(ms)) == net::SendResult::kOk) {
+        if (WorkerEntry* still = registry_.Find(identity)) still->SetHeartbeat(ms, now);
+      }
     }
   }
-  if (now - last_list_sent_ >= std::chrono::milliseconds(opt_.heartbeat_ms)) SendWorkerList(now);
+  if (now - last_list_sent_ >= ListRefreshInterval()) SendWorkerList(now);
   if (!queue_.empty()) AssignJobs();
 }
 
@@ -448,6 +468,12 @@ std::chrono::milliseconds Broker::ListInterval() const {
       opt_.heartbeat_ms, std::max<uint64_t>(opt_.worker_list_min_interval_ms, by_size)));
 }
 
+std::chrono::milliseconds Broker::ListRefreshInterval() const {
+  // An unchanged list is resent only to refresh last_seen: 1 ms per worker, so a pool of
+  // 10,000 idle workers does not re-encode 2 MB every second.
+  return std::chrono::milliseconds(std::max<uint64_t>(opt_.heartbeat_ms, registry_.size()));
+}
+
 void Broker::SendWorkerList(Clock::time_point now) {
   last_list_sent_ = now;
   list_dirty_ = false;
@@ -467,7 +493,7 @@ void Broker::SendWorkerList(Clock::time_point now) {
                        {"pid", w->hello.pid},
                        {"slots", w->hello.slots},
                        {"active", w->jobs.size()},
-                       {"heartbeat_ms", w->hello.heartbeat_ms},
+                       {"heartbeat_ms", w->heartbeat_ms},
                        {"liveness", w->hello.liveness},
                        {"labels", w->hello.labels},
                        {"jobs", std::move(jobs)},

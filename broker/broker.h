@@ -41,8 +41,8 @@ struct BrokerOptions {
   std::string workers_endpoint = "tcp://127.0.0.1:7421";
   std::string link_endpoint = "inproc://recomp-link";  // the coordinator link
   // The broker's own tick towards the coordinator: a WORKER_LIST is sent at least this often
-  // (it doubles as the broker's heartbeat on the coordinator link). Workers are heartbeated at
-  // their own interval (sent in READY).
+  // (1 ms per worker when that is longer). Workers are heartbeated at their own interval (sent
+  // in READY), stretched with many workers (max_heartbeats_per_s).
   uint32_t heartbeat_ms = 1000;
   uint32_t liveness = 3;        // reserved for the coordinator link; workers use their own
   size_t max_queue = 100000;    // queued jobs; DISPATCH beyond it is REJECTED
@@ -54,6 +54,11 @@ struct BrokerOptions {
   // A lease ends this long after its job's timeout_s: a worker that still holds it (it kills a
   // job at timeout_s and reports it) is dropped and its jobs are reported worker_lost.
   uint32_t lease_grace_ms = 60000;
+  // Heartbeats from all workers together, per second, at most (Nomad's max_heartbeats_per_second):
+  // with more workers than this the broker stretches every worker's interval to
+  // workers / max_heartbeats_per_s seconds and tells them so in WELCOME and HEARTBEAT. A dead
+  // worker is then found later (liveness x the stretched interval), an idle pool stays cheap.
+  uint32_t max_heartbeats_per_s = 2000;
   // A queued job whose `requires` no registered worker meets fails (not retried) after this.
   uint32_t no_worker_timeout_s = 900;
   // The blob service endpoint told to workers in WELCOME ("" = none).
@@ -118,6 +123,10 @@ class Broker {
   // Fails the queued jobs that no registered worker could take for no_worker_timeout_s.
   void FailUnservable(Clock::time_point now);
   std::chrono::milliseconds Tick() const;
+  // The heartbeat interval for `w` now: its own, stretched so that all workers together send
+  // at most max_heartbeats_per_s (bounded by the longest liveness window).
+  uint32_t HeartbeatMsFor(const WorkerEntry& w) const;
+  std::string HeartbeatBody(uint32_t ms) const;
   void SendToCoordinator(std::string_view command, std::string body,
                          std::optional<JobRef> result = std::nullopt);
   void SendResultToCoordinator(const StageResult& r, std::string body);
@@ -129,6 +138,9 @@ class Broker {
   // How often a changed worker list may be sent: worker_list_min_interval_ms, longer with many
   // workers (1 ms per 10 workers), never longer than the link's heartbeat interval.
   std::chrono::milliseconds ListInterval() const;
+  // How often an unchanged list is resent (to refresh last_seen): heartbeat_ms, or 1 ms per
+  // worker when longer.
+  std::chrono::milliseconds ListRefreshInterval() const;
 
   // The workers socket (broker_workers.cpp).
   void OnWorkerMessage(const std::string& identity, const net::Received& message);

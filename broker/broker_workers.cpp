@@ -101,12 +101,15 @@ void Broker::OnWorkerReady(const std::string& identity, const std::string& body)
     return;
   }
   WorkerEntry& w = registry_.Add(identity, *hello, Clock::now(), NowUnixMillis());
+  w.SetHeartbeat(HeartbeatMsFor(w), Clock::now());
   Log()->info("broker: worker {} ready ({} slots, heartbeat {} ms x {}, {} pid {})",
               w.hello.worker_id, w.hello.slots, w.hello.heartbeat_ms, w.hello.liveness,
               w.hello.host, w.hello.pid);
   // Acknowledge at once so the worker knows the broker is alive and resets its backoff, and
-  // where the blob service is.
-  if (SendToWorker(w, proto::kWelcome, proto::JsonBody({{"blobs", opt_.blobs_endpoint}})) ==
+  // where the blob service is, and the heartbeat interval to use.
+  if (SendToWorker(
+          w, proto::kWelcome,
+          proto::JsonBody({{"blobs", opt_.blobs_endpoint}, {"heartbeat_ms", w.heartbeat_ms}})) ==
       net::SendResult::kUnreachable) {
     return;
   }

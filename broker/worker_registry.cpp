@@ -20,6 +20,7 @@ WorkerEntry& WorkerRegistry::Add(const std::string& identity, const proto::Worke
   WorkerEntry& w = by_identity_[identity];
   w.identity = identity;
   w.hello = hello;
+  w.heartbeat_ms = w.expiry_heartbeat_ms = hello.heartbeat_ms;
   w.last_seen = now;
   w.last_sent = now;
   w.last_seen_unix_ms = now_unix_ms;

@@ -46,9 +46,32 @@ struct WorkerEntry {
   uint32_t free_credits() const {
     return jobs.size() >= hello.slots ? 0 : hello.slots - static_cast<uint32_t>(jobs.size());
   }
-  // liveness x heartbeat interval, the worker's own values.
+  // The heartbeat interval both sides use: the worker's own (READY) until the broker stretches
+  // it (WELCOME / HEARTBEAT carry the new one).
+  uint32_t heartbeat_ms = 0;
+  // The interval silence is judged by: after a shortening, the old one for one old window (the
+  // worker may not have heard of it yet).
+  uint32_t expiry_heartbeat_ms = 0;
+  Clock::time_point shortened_until{};
+
+  // liveness x the interval silence is judged by.
   std::chrono::milliseconds expiry() const {
-    return std::chrono::milliseconds(uint64_t{hello.heartbeat_ms} * hello.liveness);
+    return std::chrono::milliseconds(uint64_t{expiry_heartbeat_ms} * hello.liveness);
+  }
+  // Switches to interval `ms` as of `now` (see expiry_heartbeat_ms).
+  void SetHeartbeat(uint32_t ms, Clock::time_point now) {
+    if (ms < heartbeat_ms) {
+      shortened_until = now + expiry();
+    } else {
+      expiry_heartbeat_ms = ms;
+    }
+    heartbeat_ms = ms;
+  }
+  // Ends a shortening's grace once it has passed.
+  void SettleHeartbeat(Clock::time_point now) {
+    if (expiry_heartbeat_ms != heartbeat_ms && now >= shortened_until) {
+      expiry_heartbeat_ms = heartbeat_ms;
+    }
   }
 };
 

@@ -35,6 +35,7 @@ const std::map<std::string, T>& Schema() {
       {"broker.heartbeat_ms", T::kInt},
       {"broker.max_queue", T::kInt},
       {"broker.no_worker_timeout_s", T::kInt},
+      {"broker.max_heartbeats_per_s", T::kInt},
       {"worker.slots", T::kInt},
       {"worker.heartbeat_ms", T::kInt},
       {"worker.liveness", T::kInt},

@@ -92,6 +92,8 @@ broker::BrokerOptions BrokerOptionsFrom(const Config& c, const CoordinatorArgs& 
   o.link_endpoint = c.Str("broker.link", o.link_endpoint);
   o.heartbeat_ms = static_cast<uint32_t>(c.Int("broker.heartbeat_ms", o.heartbeat_ms));
   o.max_queue = static_cast<size_t>(c.Int("broker.max_queue", static_cast<int64_t>(o.max_queue)));
+  o.max_heartbeats_per_s = static_cast<uint32_t>(
+      std::max<int64_t>(1, c.Int("broker.max_heartbeats_per_s", o.max_heartbeats_per_s)));
   o.no_worker_timeout_s =
       static_cast<uint32_t>(c.Int("broker.no_worker_timeout_s", o.no_worker_timeout_s));
   return o;

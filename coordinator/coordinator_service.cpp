@@ -300,12 +300,18 @@ Status CoordinatorService::Impl::Turn() {
   if (Status s = net::Poll(items, pending ? 3 : 4, std::chrono::milliseconds(timeout)); !s.ok()) {
     return s.code() == Status::Code::kCancelled ? Status::Ok() : s;  // EINTR: next turn
   }
-  RECOMP_RETURN_IF_ERROR(
-      Drain(events, kDrainLimit, [&](const net::Received& r) { HandleSubscription(r); }));
+  // Only the sockets the poll found readable are read: a read that finds nothing costs two
+  // system calls inside libzmq, and what arrives after the poll wakes the next one at once.
+  const bool api_in = items[0].revents & ZMQ_POLLIN, replay_in = items[1].revents & ZMQ_POLLIN;
+  const bool events_in = items[2].revents & ZMQ_POLLIN, link_in = items[3].revents & ZMQ_POLLIN;
+  if (events_in) {
+    RECOMP_RETURN_IF_ERROR(
+        Drain(events, kDrainLimit, [&](const net::Received& r) { HandleSubscription(r); }));
+  }
   TrimMemory();
   if (pending) {
     RetryPending();
-    if (pending) {  // still paused: answer reads (and refuse changes) at once
+    if (pending && api_in) {  // still paused: answer reads (and refuse changes) at once
       Effects none;
       RECOMP_RETURN_IF_ERROR(Drain(api, kDrainLimit, [&](const net::Received& r) {
         if (auto reply = api_handler->HandleMessage(r, &none); reply) {
@@ -316,17 +322,22 @@ Status CoordinatorService::Impl::Turn() {
   } else {
     Reconcile();
     Effects batch;
-    RECOMP_RETURN_IF_ERROR(
-        Drain(link, kDrainLimit, [&](const net::Received& r) { HandleLink(r, &batch); }));
-    RECOMP_RETURN_IF_ERROR(Drain(api, kDrainLimit, [&](const net::Received& r) {
-      if (auto reply = api_handler->HandleMessage(r, &batch); reply) {
-        replies.push_back(std::move(*reply));
-      }
-    }));
+    if (link_in) {
+      RECOMP_RETURN_IF_ERROR(
+          Drain(link, kDrainLimit, [&](const net::Received& r) { HandleLink(r, &batch); }));
+    }
+    if (api_in) {
+      RECOMP_RETURN_IF_ERROR(Drain(api, kDrainLimit, [&](const net::Received& r) {
+        if (auto reply = api_handler->HandleMessage(r, &batch); reply) {
+          replies.push_back(std::move(*reply));
+        }
+      }));
+    }
     engine->Tick(NowUnixMillis(), &batch);
     Flush(batch);
   }
   // After the flush, so a replay's `head` is the newest committed event.
+  if (!replay_in) return Status::Ok();
   return Drain(replay, kReplayLimit, [&](const net::Received& r) {
     if (auto reply = api_handler->HandleReplay(r, opts.max_replay_batch); reply) {
       SendOrLog(replay, reply->frames, "replay");

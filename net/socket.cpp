@@ -23,6 +23,7 @@ Result<zmq::socket_t> MakeSocket(zmq::context_t& ctx, zmq::socket_type type,
 
 Result<std::string> Bind(zmq::socket_t& s, const std::string& endpoint, std::string_view what) {
   try {
+    s.set(zmq::sockopt::backlog, kListenBacklog);
     s.bind(endpoint);
     return s.get(zmq::sockopt::last_endpoint);
   } catch (const zmq::error_t& e) {

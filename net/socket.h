@@ -34,6 +34,10 @@ struct SocketOptions {
 // A socket of `type` in `ctx` with the presets above. Internal on a libzmq failure.
 Result<zmq::socket_t> MakeSocket(zmq::context_t& ctx, zmq::socket_type type,
                                  const SocketOptions& options = {});
+// The listen backlog of every bound tcp endpoint (libzmq's default is 100; the kernel caps it
+// at net.core.somaxconn). Thousands of workers connect at once when a pool starts: with a
+// short backlog the kernel drops their SYNs and each retries after 1, 2, 4, ... seconds.
+constexpr int kListenBacklog = 4096;
 // Binds and returns the resolved endpoint (tcp port 0 or * becomes the real port).
 // Unavailable naming `what` and the endpoint when it cannot be bound.
 Result<std::string> Bind(zmq::socket_t& s, const std::string& endpoint, std::string_view what);

@@ -3,8 +3,10 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -105,6 +107,9 @@ Result<std::shared_ptr<DirRecycler>> DirRecycler::ForRoot(const std::string& roo
   std::snprintf(suffix, sizeof suffix, "%d.%02x%02x%02x%02x%02x%02x", static_cast<int>(::getpid()),
                 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
   std::shared_ptr<DirRecycler> r(new DirRecycler());
+  char real[PATH_MAX];
+  if (::realpath(root.c_str(), real) == nullptr) return ErrnoStatus("realpath", root, errno);
+  r->root_real_ = real;
   r->pool_ = root + "/" + kPoolPrefix + suffix;
   if (::mkdir(r->pool_.c_str(), 0700) != 0) return ErrnoStatus("mkdir", r->pool_, errno);
   r->pool_fd_ = Fd(::open(r->pool_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));

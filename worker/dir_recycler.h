@@ -29,6 +29,9 @@ class DirRecycler {
   // first use: then the pools left in `root` by processes that no longer exist are removed.
   static Result<std::shared_ptr<DirRecycler>> ForRoot(const std::string& root);
 
+  // The root's canonical path (symlinks resolved), as it was when the recycler was created.
+  const std::string& root_real() const { return root_real_; }
+
   // Creates directory `path` (on root's filesystem) with exactly `mode`, like mkdir: a spare
   // renamed into place (never replacing anything), else mkdir. Errors are mkdir's.
   Status Make(const std::string& path, mode_t mode);
@@ -71,6 +74,7 @@ class DirRecycler {
   void RemoveSpareTree(const Spare& tree) const;  // rmdir, deepest first
   bool Reusable(int dir_fd, mode_t* mode) const;
   std::string pool_;  // the spare directory
+  std::string root_real_;
   Fd pool_fd_;
   uid_t uid_ = 0;
   gid_t gid_ = 0;

@@ -49,21 +49,6 @@ Status ValidateJobId(std::string_view id) {
                                       " is not 1-128 of [A-Za-z0-9._-] starting with no '.'");
 }
 
-Result<std::string> RandomHex(size_t bytes) {
-  unsigned char buf[16];
-  assert(bytes <= sizeof buf);
-  if (::getrandom(buf, bytes, 0) != static_cast<ssize_t>(bytes)) {
-    return ErrnoStatus("getrandom", "", errno);
-  }
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < bytes; ++i) {
-    out += kHex[buf[i] >> 4];
-    out += kHex[buf[i] & 15];
-  }
-  return out;
-}
-
 Result<struct stat> Lstat(const std::string& path) {
   struct stat st;
   if (::lstat(path.c_str(), &st) != 0) return ErrnoStatus("lstat", path, errno);
@@ -117,9 +102,8 @@ Result<std::unique_ptr<JobSandbox>> JobSandbox::Create(const std::string& root,
   std::string dir;
   std::vector<std::string> reused;  // the empty directories a recycled tree came with
   for (int tries = 0; dir.empty(); ++tries) {
-    RECOMP_ASSIGN_OR_RETURN(std::string suffix, RandomHex(6));
-    std::string candidate = root + "/" + std::string(job_id) + "." + std::to_string(attempt) + "." +
-                            std::to_string(::getpid()) + "." + suffix;
+    std::string candidate =
+        root + "/" + std::string(job_id) + "." + std::to_string(attempt) + "." + UniqueToken();
     Result<std::vector<std::string>> made = (*recycler)->MakeTree(candidate, 0700);
     if (made.ok()) {
       dir = candidate;
@@ -137,11 +121,8 @@ Result<std::unique_ptr<JobSandbox>> JobSandbox::Create(const std::string& root,
     sandbox->skeleton_.insert(rel);
   }
   RECOMP_ASSIGN_OR_RETURN(Fd log, CreateExclusive(sandbox->log_path_, 0600));
-  char real[PATH_MAX];
-  if (::realpath(sandbox->work_dir_.c_str(), real) == nullptr) {
-    return ErrnoStatus("realpath", sandbox->work_dir_, errno);
-  }
-  sandbox->work_real_ = real;
+  // Every directory below the root was made here (no symlinks): only the root needs resolving.
+  sandbox->work_real_ = (*recycler)->root_real() + dir.substr(root.size()) + "/work";
   WorkerLog()->debug("sandbox {} created", dir);
   return sandbox;
 }

@@ -101,6 +101,8 @@ class WorkerAgent {
   void HandleMessage(const net::Received& message);
   void OnJob(const std::string& body);
   void OnWelcome(const std::string& body);
+  // Takes the interval a WELCOME or HEARTBEAT body carries (`heartbeat_ms`), if valid.
+  void AdoptHeartbeat(const std::string& body);
   void OnCancel(const std::string& body);
   void ReapFinished();
   void LogSocketEvents();
@@ -123,6 +125,9 @@ class WorkerAgent {
   // Zombies of processes that escaped their job's group are reaped this often (job_groups.h).
   static constexpr std::chrono::seconds kReapInterval{2};
   std::chrono::steady_clock::time_point next_reap_{};
+  static constexpr std::chrono::milliseconds kMonitorInterval{100};
+  uint32_t heartbeat_ms_ = 0;  // the interval in use: ours, or the broker's stretched one
+  std::chrono::steady_clock::time_point next_monitor_read_{};
   std::chrono::steady_clock::time_point reconnect_at_{};
   uint32_t backoff_ms_ = 0;
   bool heard_since_connect_ = false;

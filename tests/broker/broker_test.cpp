@@ -490,5 +490,47 @@ TEST_CASE("broker: RECONCILE names the attempts it neither queues, leases nor ho
   coord->Expect(proto::kError);
 }
 
+TEST_CASE("broker: past max_heartbeats_per_s workers, heartbeat intervals are stretched") {
+  BrokerOptions o;
+  o.max_heartbeats_per_s = 1;  // 2 workers: 2 s each
+  BrokerHarness h(o);
+  auto w1 = h.Worker("w1", 1, /*hb=*/100, /*liveness=*/3);
+  auto first = proto::BodyJson(w1->Ready(), "welcome");
+  REQUIRE(first.ok());
+  CHECK((*first)["heartbeat_ms"] == 1000);  // 1 worker: 1 s, longer than its own 100 ms
+  auto w2 = h.Worker("w2", 1, /*hb=*/100, /*liveness=*/3);
+  auto second = proto::BodyJson(w2->Ready(), "welcome");
+  REQUIRE(second.ok());
+  CHECK((*second)["heartbeat_ms"] == 2000);
+  // w1 learns the new interval from the broker's next heartbeat, and silences far past its
+  // own window (3 x 100 ms) do not get it dropped.
+  auto hb = w1->Expect(proto::kHeartbeat, 3000ms, {"WORKER_LIST"});
+  auto body = proto::BodyJson(hb.body, "heartbeat");
+  REQUIRE(body.ok());
+  CHECK((*body)["heartbeat_ms"] == 2000);
+  auto until = std::chrono::steady_clock::now() + 2500ms;
+  while (std::chrono::steady_clock::now() < until) {
+    w1->Send(proto::kHeartbeat, proto::EmptyBody());
+    w2->Send(proto::kHeartbeat, proto::EmptyBody());
+    CHECK_FALSE(w1->Recv(800ms).has_value());  // no DISCONNECT (heartbeats skipped)
+  }
+}
+
+TEST_CASE("broker: a shortened heartbeat interval is judged by the old one for one window") {
+  using Clock = std::chrono::steady_clock;
+  WorkerEntry w;
+  w.hello.liveness = 3;
+  w.heartbeat_ms = w.expiry_heartbeat_ms = 1000;
+  auto t0 = Clock::now();
+  w.SetHeartbeat(3000, t0);  // longer: at once
+  CHECK(w.expiry() == 9000ms);
+  w.SetHeartbeat(1000, t0);  // shorter: the worker may still be on 3 s for one window
+  CHECK(w.heartbeat_ms == 1000);
+  w.SettleHeartbeat(t0 + 8000ms);
+  CHECK(w.expiry() == 9000ms);
+  w.SettleHeartbeat(t0 + 9000ms);
+  CHECK(w.expiry() == 3000ms);
+}
+
 }  // namespace
 }  // namespace recomp::broker
