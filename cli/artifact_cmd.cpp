@@ -193,7 +193,7 @@ void AddLs(CLI::App* art, Common* c) {
     bool json = false;
   };
   auto a = std::make_shared<Args>();
-  CLI::App* ls = Sub(art, "ls", "list stored blobs: ref class size media_type created_at", c);
+  CLI::App* ls = Sub(art, "ls", "list stored blobs: ref class size media_type created_at", c, true);
   ls->add_option("--class", a->cls, "external|generated");
   ls->add_flag("--json", a->json, "one JSON array of records");
   ls->callback([a, c] {
@@ -203,11 +203,9 @@ void AddLs(CLI::App* art, Common* c) {
       if (!p.ok()) Usage(p.status());
       cls = *p;
     }
-    auto s = OpenStore(c->store_dir, false);
-    auto recs = s->List(cls);
-    ExitIfError(recs.status());
+    auto s = Access(c, false);
     nlohmann::json arr = nlohmann::json::array();
-    for (const auto& r : *recs) {
+    ExitIfError(s->ForEachRecord(cls, [&](const ArtifactRecord& r) {
       if (a->json) {
         arr.push_back(ToJson(r));
       } else {
@@ -215,7 +213,8 @@ void AddLs(CLI::App* art, Common* c) {
             "%s %s %llu %s %s\n", r.ref.c_str(), std::string(ToString(r.artifact_class)).c_str(),
             static_cast<unsigned long long>(r.size), r.media_type.c_str(), r.created_at.c_str());
       }
-    }
+      return Status::Ok();
+    }));
     if (a->json) std::printf("%s\n", arr.dump(2).c_str());
   });
 }

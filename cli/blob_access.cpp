@@ -40,6 +40,17 @@ class LocalAccess : public BlobAccess {
     return s_->GetToFile(d, path);
   }
   Status GetToFd(const Digest& d, int fd) override { return s_->GetToFd(d, fd); }
+  Status ForEachRecord(std::optional<ArtifactClass> cls,
+                       const std::function<Status(const ArtifactRecord&)>& fn) override {
+    std::optional<Digest> after;
+    for (bool more = true; more;) {
+      RECOMP_ASSIGN_OR_RETURN(auto page, s_->ListPage(after, blobproto::kMaxListPage, cls, &more));
+      for (const ArtifactRecord& r : page) RECOMP_RETURN_IF_ERROR(fn(r));
+      if (page.empty()) break;
+      RECOMP_ASSIGN_OR_RETURN(after, ParseArtifactRef(page.back().ref));
+    }
+    return Status::Ok();
+  }
   std::string Where() const override { return "store '" + s_->root() + "'"; }
 
  private:
@@ -124,6 +135,17 @@ class RemoteAccess : public BlobAccess {
       RECOMP_ASSIGN_OR_RETURN(size_t n, ReadSome(t.fd.get(), buf.data(), buf.size(), t.path));
       if (n == 0) return Status::Ok();
       RECOMP_RETURN_IF_ERROR(WriteAll(fd, buf.data(), n, "output"));
+    }
+  }
+  Status ForEachRecord(std::optional<ArtifactClass> cls,
+                       const std::function<Status(const ArtifactRecord&)>& fn) override {
+    blobproto::ListRequest q;
+    q.artifact_class = cls;
+    for (;;) {
+      RECOMP_ASSIGN_OR_RETURN(blobproto::ListPage page, client_->List(q));
+      for (const ArtifactRecord& r : page.records) RECOMP_RETURN_IF_ERROR(fn(r));
+      if (!page.next) return Status::Ok();
+      q.after = page.next;
     }
   }
   std::string Where() const override { return "blob service " + endpoint_; }

@@ -3,7 +3,9 @@
 // an endpoints file, given). Single-threaded CLI code.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -39,6 +41,10 @@ class BlobAccess {
   virtual Status GetToFile(const Digest& d, const std::string& path) = 0;
   // Writes the verified bytes to `fd` (stdout): nothing is written on a digest mismatch.
   virtual Status GetToFd(const Digest& d, int fd) = 0;
+  // Every record (of one class when given) in digest order, a page at a time; stops at the
+  // first error `fn` returns.
+  virtual Status ForEachRecord(std::optional<ArtifactClass> cls,
+                               const std::function<Status(const ArtifactRecord&)>& fn) = 0;
   // "store DIR" or "blob service EP", for messages.
   virtual std::string Where() const = 0;
 };

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "coordinator/log.h"
+#include "messages/artifact_ref.h"
 #include "messages/blob_protocol.h"
 #include "messages/protocol.h"
 #include "net/framing.h"
@@ -219,6 +220,21 @@ Reply BlobService::Impl::Execute(const std::string& peer, net::Message& m) {
     return answer(refs, [](const std::vector<std::string>& r) {
       return proto::JsonBody({{"refs", r}});
     });
+  }
+  if (c == blobproto::kList) {
+    auto q = blobproto::DecodeListRequest(m.body);
+    if (!q.ok()) return ErrorReply(q.status());
+    bool more = false;
+    auto recs = store.ListPage(q->after, q->limit, q->artifact_class, &more);
+    if (!recs.ok()) return ErrorReply(recs.status());
+    blobproto::ListPage page;
+    page.records = std::move(recs).value();
+    if (more && !page.records.empty()) {
+      auto last = ParseArtifactRef(page.records.back().ref);
+      if (!last.ok()) return ErrorReply(last.status());
+      page.next = *last;
+    }
+    return Reply{blobproto::kOk, blobproto::EncodeListPage(page), {}, false};
   }
   if (c == blobproto::kStats) {
     return Reply{blobproto::kOk,

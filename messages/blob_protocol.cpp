@@ -335,4 +335,78 @@ Result<std::vector<uint64_t>> DecodeUploadIds(std::string_view body) {
       });
 }
 
+namespace {
+
+// An optional digest: "" (or absent) for none.
+Status ReadOptionalDigest(const wire::MapReader& r, std::string_view key,
+                          std::optional<Digest>* out) {
+  std::string hex;
+  RECOMP_RETURN_IF_ERROR(r.Str(key, &hex, wire::Need::kOptional, 64));
+  if (hex.empty()) return Status::Ok();
+  auto d = ParseDigestHex(hex);
+  if (!d.ok()) return Status::InvalidArgument(r.FieldName(key) + ": " + d.status().message());
+  *out = *d;
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string EncodeListRequest(const ListRequest& q) {
+  msgpack::sbuffer buf;
+  wire::Packer pk(buf);
+  pk.pack_map(3);
+  pk.pack("after");
+  pk.pack(q.after ? q.after->Hex() : std::string());
+  pk.pack("limit");
+  pk.pack(q.limit);
+  pk.pack("class");
+  pk.pack(q.artifact_class ? std::string(ToString(*q.artifact_class)) : std::string());
+  return Done(buf);
+}
+
+Result<ListRequest> DecodeListRequest(std::string_view body) {
+  return Decode<ListRequest>(body, "list", [](const wire::MapReader& r, ListRequest* q) {
+    RECOMP_RETURN_IF_ERROR(ReadOptionalDigest(r, "after", &q->after));
+    int64_t limit = kMaxListPage;
+    RECOMP_RETURN_IF_ERROR(r.Int("limit", &limit, wire::Need::kOptional, 1, kMaxListPage));
+    q->limit = static_cast<uint32_t>(limit);
+    std::string cls;
+    RECOMP_RETURN_IF_ERROR(r.Str("class", &cls, wire::Need::kOptional, 16));
+    if (!cls.empty()) {
+      auto c = ParseArtifactClass(cls);
+      if (!c.ok())
+        return Status::InvalidArgument(r.FieldName("class") + ": " + c.status().message());
+      q->artifact_class = *c;
+    }
+    return Status::Ok();
+  });
+}
+
+std::string EncodeListPage(const ListPage& p) {
+  msgpack::sbuffer buf;
+  wire::Packer pk(buf);
+  pk.pack_map(2);
+  pk.pack("records");
+  pk.pack_array(static_cast<uint32_t>(p.records.size()));
+  for (const ArtifactRecord& r : p.records) {
+    std::string one = EncodeArtifactRecord(r);  // one MessagePack map: spliced in as is
+    buf.write(one.data(), one.size());
+  }
+  pk.pack("next");
+  pk.pack(p.next ? p.next->Hex() : std::string());
+  return Done(buf);
+}
+
+Result<ListPage> DecodeListPage(std::string_view body) {
+  return Decode<ListPage>(body, "list_page", [](const wire::MapReader& r, ListPage* p) {
+    std::vector<wire::MapReader> items;
+    RECOMP_RETURN_IF_ERROR(r.MapList("records", &items, wire::Need::kRequired, kMaxListPage));
+    for (const wire::MapReader& m : items) {
+      RECOMP_ASSIGN_OR_RETURN(ArtifactRecord rec, DecodeArtifactRecord(m.object()));
+      p->records.push_back(std::move(rec));
+    }
+    return ReadOptionalDigest(r, "next", &p->next);
+  });
+}
+
 }  // namespace recomp::blobproto

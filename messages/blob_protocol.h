@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +30,7 @@ inline constexpr std::string_view kChunk = "CHUNK";    // ChunkHeader + data fra
 inline constexpr std::string_view kCommit = "COMMIT";  // UploadIds -> {refs}
 inline constexpr std::string_view kAbort = "ABORT";    // UploadIds -> {}
 inline constexpr std::string_view kStats = "STATS";    // {} -> counters (docs)
+inline constexpr std::string_view kList = "LIST";      // ListRequest -> ListPage
 inline constexpr std::string_view kOk = "OK";
 inline constexpr std::string_view kError = "ERROR";  // {code, message}, as in RCP1
 
@@ -40,6 +42,7 @@ inline constexpr size_t kMaxPutItems = 1000;         // per PUT
 inline constexpr size_t kMaxCommitIds = 100000;      // per COMMIT / ABORT (a job's outputs)
 inline constexpr size_t kDefaultChunk = 256u << 10;  // what clients ask for
 inline constexpr uint32_t kDefaultWindow = 8;        // chunks in flight per transfer
+inline constexpr uint32_t kMaxListPage = 1000;       // records per LIST reply
 
 // FIND_MISSING, STAT and GET: digests, and the worker id a worker asks as (external blobs
 // are served only to a worker that holds a job naming them; clients leave it empty).
@@ -139,5 +142,23 @@ Result<ChunkAck> DecodeChunkAck(std::string_view body);
 // COMMIT and ABORT: upload ids (at most kMaxCommitIds).
 std::string EncodeUploadIds(const std::vector<uint64_t>& ids);
 Result<std::vector<uint64_t>> DecodeUploadIds(std::string_view body);
+
+// LIST: the store's records in digest order, a page at a time: those after `after` (none:
+// from the first), at most `limit` (1..kMaxListPage), of one class or all.
+struct ListRequest {
+  std::optional<Digest> after;
+  uint32_t limit = kMaxListPage;
+  std::optional<ArtifactClass> artifact_class;
+};
+std::string EncodeListRequest(const ListRequest& q);
+Result<ListRequest> DecodeListRequest(std::string_view body);
+
+// LIST's reply: `next` is the digest to ask `after` for the following page (none: the last).
+struct ListPage {
+  std::vector<ArtifactRecord> records;
+  std::optional<Digest> next;
+};
+std::string EncodeListPage(const ListPage& p);
+Result<ListPage> DecodeListPage(std::string_view body);
 
 }  // namespace recomp::blobproto

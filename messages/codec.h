@@ -83,6 +83,8 @@ class MapReader {
   Status SchemaVersion(int64_t max_supported, int64_t* out) const;
 
   const std::string& record() const { return record_; }
+  // The map itself (to hand a nested record to its own decoder).
+  const msgpack::object& object() const { return *map_; }
   // "<record>.<key>" for messages.
   std::string FieldName(std::string_view key) const;
 

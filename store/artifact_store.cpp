@@ -2,6 +2,7 @@
 #include "store/artifact_store.h"
 
 #include <algorithm>
+#include <cassert>
 
 #include "base/posix_file.h"
 #include "store/gc.h"
@@ -192,6 +193,36 @@ Result<std::vector<ArtifactRecord>> ArtifactStore::List(std::optional<ArtifactCl
         if (!cls || rec->artifact_class == *cls) out.push_back(*rec);
         return Status::Ok();
       }));
+  return out;
+}
+
+Result<std::vector<ArtifactRecord>> ArtifactStore::ListPage(std::optional<Digest> after,
+                                                            size_t limit,
+                                                            std::optional<ArtifactClass> cls,
+                                                            bool* more) {
+  assert(limit > 0 && more != nullptr);
+  *more = false;
+  std::vector<ArtifactRecord> out;
+  RECOMP_ASSIGN_OR_RETURN(Txn txn, core_->catalog.Read());
+  const Status full = Status::Cancelled("page full");  // stops the walk; not an error
+  Status st = core_->catalog.ForEachRecord(
+      txn,
+      [&](bool key_ok, std::string_view, const Digest& d, const Result<ArtifactRecord>& rec) {
+        if (!key_ok || (after && d == *after)) return Status::Ok();
+        if (!rec.ok()) {
+          core_->log->warn("skipping unreadable index record {}", d.Ref());
+          return Status::Ok();
+        }
+        if (cls && rec->artifact_class != *cls) return Status::Ok();
+        if (out.size() == limit) {
+          *more = true;
+          return full;
+        }
+        out.push_back(*rec);
+        return Status::Ok();
+      },
+      after);
+  if (!st.ok() && !(*more && st.code() == Status::Code::kCancelled)) return st;
   return out;
 }
 

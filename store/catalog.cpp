@@ -251,8 +251,12 @@ Status Catalog::Remove(Txn& txn, const Digest& d) const {
   return Status::Ok();
 }
 
-Status Catalog::ForEachRecord(const Txn& txn, const RecordFn& fn) const {
-  return txn.ForEach(records_, [&](std::string_view k, std::string_view v) -> Status {
+Status Catalog::ForEachRecord(const Txn& txn, const RecordFn& fn,
+                              std::optional<Digest> from) const {
+  std::string_view start;
+  if (from)
+    start = std::string_view(reinterpret_cast<const char*>(from->bytes.data()), kDigestBytes);
+  return txn.ForEachFrom(records_, start, [&](std::string_view k, std::string_view v) -> Status {
     Digest d;
     bool key_ok = k.size() == kDigestBytes;
     if (key_ok) std::copy(k.begin(), k.end(), d.bytes.begin());

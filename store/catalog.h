@@ -63,7 +63,9 @@ class Catalog {
   // digest (then `d` is zero); `rec` carries the decode error of an unreadable value.
   using RecordFn = std::function<Status(bool key_ok, std::string_view raw_key, const Digest& d,
                                         const Result<ArtifactRecord>& rec)>;
-  Status ForEachRecord(const Txn& txn, const RecordFn& fn) const;
+  // With `from`, starts at the first digest >= *from (a seek, not a scan).
+  Status ForEachRecord(const Txn& txn, const RecordFn& fn,
+                       std::optional<Digest> from = std::nullopt) const;
 
   Result<std::optional<RunPin>> GetPin(const Txn& txn, const std::string& run_id) const;
   Status PutPin(Txn& txn, const RunPin& pin) const;

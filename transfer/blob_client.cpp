@@ -396,6 +396,12 @@ Status BlobClient::Impl::UploadHashed(const std::vector<Hashed>& hashed) {
   return Receive().status();
 }
 
+Result<blobproto::ListPage> BlobClient::List(const blobproto::ListRequest& q) {
+  RECOMP_ASSIGN_OR_RETURN(net::Message m,
+                          impl_->Call(blobproto::kList, blobproto::EncodeListRequest(q)));
+  return blobproto::DecodeListPage(m.body);
+}
+
 Result<std::string> BlobClient::ServiceStats() {
   RECOMP_ASSIGN_OR_RETURN(net::Message m, impl_->Call(blobproto::kStats, proto::EmptyBody()));
   RECOMP_ASSIGN_OR_RETURN(auto j, proto::BodyJson(m.body, "stats"));

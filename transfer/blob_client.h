@@ -72,6 +72,8 @@ class BlobClient {
   // sent: small ones with the PUT, larger ones in pipelined CHUNKs) and commits them in ONE
   // store batch. Returns one ref per file, in order.
   Result<std::vector<std::string>> Upload(const std::vector<UploadFile>& files);
+  // One page of the store's records (LIST); page.next names where the next one starts.
+  Result<blobproto::ListPage> List(const blobproto::ListRequest& q);
   // The service's counters (STATS), as JSON text.
   Result<std::string> ServiceStats();
 

@@ -107,3 +107,39 @@ TEST_CASE("hostile blob protocol bodies are refused, naming the field") {
   CHECK_FALSE(DecodeChunkHeader("\xc1").ok());
   CHECK_FALSE(DecodeBlobInfos(proto::JsonBody({{"blobs", {{{"digest", D(1).Hex()}}}}})).ok());
 }
+
+TEST_CASE("LIST request and page round trip; a limit out of range or a bad class is refused") {
+  ListRequest q;
+  q.after = D(7);
+  q.limit = 10;
+  q.artifact_class = ArtifactClass::kExternal;
+  auto back = DecodeListRequest(EncodeListRequest(q));
+  REQUIRE(back.ok());
+  CHECK(back->after == q.after);
+  CHECK(back->limit == 10);
+  CHECK(back->artifact_class == ArtifactClass::kExternal);
+  auto first = DecodeListRequest(EncodeListRequest(ListRequest{}));
+  REQUIRE(first.ok());
+  CHECK_FALSE(first->after.has_value());
+  CHECK_FALSE(first->artifact_class.has_value());
+
+  ListPage p;
+  p.records.push_back(
+      {D(1).Ref(), 5, ArtifactClass::kGenerated, "text/plain", "2026-12-05T00:00:00Z", "cli"});
+  p.records.push_back({D(2).Ref(), 6, ArtifactClass::kExternal, "application/octet-stream",
+                       "2026-12-05T00:00:01Z", "worker:w/job:j"});
+  p.next = D(2);
+  auto page = DecodeListPage(EncodeListPage(p));
+  REQUIRE(page.ok());
+  CHECK(page->records == p.records);
+  CHECK(page->next == p.next);
+
+  auto zero = DecodeListRequest(proto::JsonBody({{"limit", 0}}));
+  REQUIRE_FALSE(zero.ok());
+  CHECK(Has(zero.status(), "limit"));
+  CHECK_FALSE(DecodeListRequest(proto::JsonBody({{"limit", kMaxListPage + 1}})).ok());
+  auto cls = DecodeListRequest(proto::JsonBody({{"class", "secret"}}));
+  REQUIRE_FALSE(cls.ok());
+  CHECK(Has(cls.status(), "class"));
+  CHECK_FALSE(DecodeListRequest(proto::JsonBody({{"after", "zz"}})).ok());
+}

@@ -82,6 +82,41 @@ TEST_CASE("find-missing and stat answer for a batch of digests") {
   CHECK((*infos)[1].state == BlobInfo::State::kMissing);
 }
 
+TEST_CASE("LIST pages through the store's records in digest order, of one class or all") {
+  Service s;
+  std::set<std::string> generated, external;
+  for (int i = 0; i < 25; ++i) generated.insert(s.Put("g" + std::to_string(i)).Ref());
+  for (int i = 0; i < 5; ++i) {
+    external.insert(s.Put("e" + std::to_string(i), ArtifactClass::kExternal).Ref());
+  }
+  auto c = s.Client();
+  auto walk = [&](std::optional<ArtifactClass> cls, uint32_t limit, int* pages) {
+    std::vector<std::string> refs;
+    blobproto::ListRequest q;
+    q.limit = limit;
+    q.artifact_class = cls;
+    for (*pages = 0; *pages < 100; ++*pages) {
+      auto page = c->List(q);
+      REQUIRE(page.ok());
+      CHECK(page->records.size() <= limit);
+      for (const ArtifactRecord& r : page->records) refs.push_back(r.ref);
+      if (!page->next) break;
+      q.after = page->next;
+    }
+    return refs;
+  };
+  int pages = 0;
+  auto all = walk(std::nullopt, 7, &pages);
+  CHECK(pages == 4);  // 30 records, 7 a page: 5 requests, the last one not full
+  CHECK(std::is_sorted(all.begin(), all.end()));
+  CHECK(std::set<std::string>(all.begin(), all.end()).size() == 30);
+  auto ext = walk(ArtifactClass::kExternal, 2, &pages);
+  CHECK(std::set<std::string>(ext.begin(), ext.end()) == external);
+  auto gen = walk(ArtifactClass::kGenerated, 1000, &pages);
+  CHECK(pages == 0);
+  CHECK(std::set<std::string>(gen.begin(), gen.end()) == generated);
+}
+
 TEST_CASE("a batch get fetches 1000 small blobs in one round trip, and defers past 4 MiB") {
   Service s;
   std::vector<Digest> small;
