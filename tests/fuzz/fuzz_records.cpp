@@ -89,6 +89,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Stable(bytes, &DecodeChunkHeader, &EncodeChunkHeader);
   Stable(bytes, &DecodeChunkAck, &EncodeChunkAck);
   Stable(bytes, &DecodeUploadIds, &EncodeUploadIds);
+  Stable(bytes, &DecodeListRequest, &EncodeListRequest);
+  Stable(bytes, &DecodeListPage, &EncodeListPage);
 #else
 #error "RECOMP_FUZZ_RECORD selects the record (1-9)"
 #endif

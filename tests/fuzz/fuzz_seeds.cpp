@@ -105,6 +105,10 @@ int main(int argc, char** argv) {
     Seed("blob_bodies", "chunk", EncodeChunkHeader({3, 262144}));
     Seed("blob_bodies", "ack", EncodeChunkAck({3, 524288}));
     Seed("blob_bodies", "upload_ids", EncodeUploadIds({1, 2, 3}));
+    Seed("blob_bodies", "list", EncodeListRequest({d, 10, ArtifactClass::kGenerated}));
+    Seed("blob_bodies", "list_page",
+         EncodeListPage(
+             {{{d.Ref(), 3, ArtifactClass::kExternal, "a/b", "2026-12-05T00:00:00Z", "cli"}}, d}));
   }
   Seed("requests", "replay", proto::JsonBody({{"from", 3}, {"limit", 10}, {"run_id", "run-1"}}));
   Seed("requests", "list", proto::JsonBody({{"limit", 2}, {"after", "run-1"}}));
