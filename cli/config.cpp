@@ -1,9 +1,15 @@
 // Config loading. The schema (section -> key -> type) lives here and in config/recomp.toml.
 #include "cli/config.h"
 
+#include "base/posix_file.h"
+
 #include <fstream>
 #include <iterator>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdlib>
 #include <map>
 
@@ -143,6 +149,17 @@ std::string DefaultHome() {
 
 std::string DataDir(const std::string& flag) {
   return flag.empty() ? DefaultHome() : flag;
+}
+
+Status PrepareDataDir(const std::string& dir) {
+  RECOMP_RETURN_IF_ERROR(MakeDirs(dir, 0700).WithContext("data dir"));
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) return ErrnoStatus("stat data dir", dir, errno);
+  if (st.st_uid == ::geteuid() && (st.st_mode & 077) != 0 &&
+      ::chmod(dir.c_str(), st.st_mode & 0700) != 0) {
+    return ErrnoStatus("chmod 0700 data dir", dir, errno);
+  }
+  return Status::Ok();
 }
 
 }  // namespace recomp::cli

@@ -40,5 +40,8 @@ class Config {
 std::string DefaultHome();
 // Resolves the data directory: the flag, else DefaultHome().
 std::string DataDir(const std::string& flag);
+// Creates the data directory (and missing parents) with mode 0700, and takes group and other
+// access away from an existing one we own: it holds the store (ROMs, outputs) and the run log.
+Status PrepareDataDir(const std::string& dir);
 
 }  // namespace recomp::cli

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
 
+#include "base/dir_lock.h"
 #include "base/memory.h"
 #include "base/posix_file.h"
 #include "broker/broker.h"
@@ -108,9 +109,11 @@ Status RunCoordinator(const CoordinatorArgs& a) {
   }
   RECOMP_ASSIGN_OR_RETURN(Config cfg, Config::Load(a.config));
   std::string data = DataDir(a.data);
+  RECOMP_RETURN_IF_ERROR(PrepareDataDir(data));
+  // One coordinator per data directory, for its whole life: it alone writes the run store,
+  // the store and endpoints.json (so it alone removes endpoints.json).
+  RECOMP_ASSIGN_OR_RETURN(DirLock lock, DirLock::Acquire(data));
   std::error_code ec;
-  std::filesystem::create_directories(data, ec);
-  if (ec) return Status::IOError("cannot create data dir " + data + ": " + ec.message());
   RECOMP_ASSIGN_OR_RETURN(auto store,
                           store::ArtifactStore::Open(a.store.empty() ? data + "/store" : a.store));
   coordinator::ServiceOptions so = ServiceOptionsFrom(cfg, a, data);

@@ -16,6 +16,7 @@
 #include <map>
 #include <thread>
 
+#include "base/dir_lock.h"
 #include "cli/api_client.h"
 #include "cli/commands.h"
 #include "cli/config.h"
@@ -192,13 +193,22 @@ std::vector<std::string> WorkerFlags(const Config& cfg, const UpArgs& a) {
   return f;
 }
 
+// Removes endpoints.json only while holding the data directory's lock, so only a file that no
+// live coordinator wrote: FailedPrecondition (naming the holder's pid) when a pool holds it.
+// The lock is released at once: the coordinator takes it next (a second `up` racing this one
+// finds its coordinator refused).
+Status RemoveStaleEndpoints(const std::string& data) {
+  RECOMP_ASSIGN_OR_RETURN(DirLock lock, DirLock::Acquire(data));
+  std::error_code ec;
+  std::filesystem::remove(data + "/endpoints.json", ec);
+  return Status::Ok();
+}
+
 Status RunUp(const UpArgs& a) {
   RECOMP_ASSIGN_OR_RETURN(Config cfg, Config::Load(a.config));
   std::string data = std::filesystem::absolute(DataDir(a.data)).string();
-  std::error_code ec;
-  std::filesystem::create_directories(data, ec);
-  if (ec) return Status::IOError("cannot create data dir " + data + ": " + ec.message());
-  std::filesystem::remove(data + "/endpoints.json", ec);  // stale from a crashed pool
+  RECOMP_RETURN_IF_ERROR(PrepareDataDir(data));
+  RECOMP_RETURN_IF_ERROR(RemoveStaleEndpoints(data));
   int workers = a.workers >= 0 ? a.workers : static_cast<int>(cfg.Int("up.workers", 2));
   std::string self = SelfExe();
   std::vector<std::string> common = {"--data", data};
@@ -246,7 +256,8 @@ Status RunUp(const UpArgs& a) {
   Status st = Supervise(kids, PolicyFrom(cfg));
   std::fprintf(stderr, "up: stopping\n");
   StopAll(kids, static_cast<int>(cfg.Int("up.stop_grace_ms", 5000)));
-  std::filesystem::remove(data + "/endpoints.json", ec);
+  // Left by our coordinator if it was killed; kept when another pool holds the directory now.
+  (void)RemoveStaleEndpoints(data);
   return st;
 }
 

@@ -163,7 +163,7 @@ Result<std::string> ArtifactStore::LinkOrCopyTo(const Digest& d, const std::stri
     if (!cross_device) return st;
   }
   RECOMP_RETURN_IF_ERROR(
-      ViaTemp(dest, [&](const std::string& tmp) { return WriteVerified(*core_, loc, tmp, 0444); }));
+      ViaTemp(dest, [&](const std::string& tmp) { return WriteVerified(*core_, loc, tmp, 0400); }));
   return std::string("copy");
 }
 

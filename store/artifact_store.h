@@ -62,7 +62,7 @@ class ArtifactStore {
   Result<BlobReader> OpenReader(const Digest& d);
   // The verified bytes; ResourceExhausted when larger than `max_bytes`.
   Result<std::string> GetBytes(const Digest& d, size_t max_bytes);
-  // Materialises the blob read-only (0444) at `dest` (replacing it): a hard link when on the
+  // Materialises the blob read-only (0400) at `dest` (replacing it): a hard link when on the
   // same filesystem, else a copy; the bytes are verified first either way. Returns how:
   // "hardlink" or "copy". Do not chmod a hard link: it is the store's blob.
   Result<std::string> LinkOrCopyTo(const Digest& d, const std::string& dest);

@@ -37,12 +37,12 @@ Result<Layout> Layout::Open(const std::string& root, bool create) {
 Status Layout::Create() const {
   for (const std::string& d : {root_, IndexDir(), TmpDir(), ClassDir(ArtifactClass::kGenerated),
                                ClassDir(ArtifactClass::kExternal)}) {
-    RECOMP_RETURN_IF_ERROR(MakeDirs(d, 0755));
+    RECOMP_RETURN_IF_ERROR(MakeDirs(d, 0700));
   }
   // Write FORMAT last and atomically: its presence means the layout is complete.
   std::string tmp = NewTempPath("format");
   {
-    RECOMP_ASSIGN_OR_RETURN(Fd fd, CreateExclusive(tmp, 0444));
+    RECOMP_ASSIGN_OR_RETURN(Fd fd, CreateExclusive(tmp, 0400));
     std::string line = std::string(kFormatLine) + "\n";
     RECOMP_RETURN_IF_ERROR(WriteAll(fd.get(), line.data(), line.size(), tmp));
     RECOMP_RETURN_IF_ERROR(SyncData(fd.get(), tmp));
@@ -67,7 +67,7 @@ Status Layout::CheckFormat() const {
   }
   for (const std::string& d : {IndexDir(), TmpDir(), ClassDir(ArtifactClass::kGenerated),
                                ClassDir(ArtifactClass::kExternal)}) {
-    RECOMP_RETURN_IF_ERROR(MakeDirs(d, 0755));  // repair a missing (empty) directory
+    RECOMP_RETURN_IF_ERROR(MakeDirs(d, 0700));  // repair a missing (empty) directory
   }
   return Status::Ok();
 }
@@ -91,7 +91,7 @@ std::string Layout::NewTempPath(std::string_view kind) const {
 
 Status Layout::EnsureFanoutDir(ArtifactClass c, const Digest& d) const {
   std::string dir = FanoutDir(c, d);
-  if (::mkdir(dir.c_str(), 0755) == 0) return SyncDir(ClassDir(c));
+  if (::mkdir(dir.c_str(), 0700) == 0) return SyncDir(ClassDir(c));
   auto st = StatPath(dir);
   if (st.ok() && S_ISDIR(st->st_mode)) return Status::Ok();
   return st.ok() ? Status::IOError("'" + dir + "' is not a directory") : st.status();

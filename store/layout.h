@@ -1,7 +1,7 @@
 // Layout: where a store keeps things under its root directory (format "recomp-store 2"):
 //   FORMAT                     "recomp-store 2\n"; Open refuses other formats
 //   index/                     LMDB environment (data.mdb, lock.mdb): see catalog.h
-//   blobs/generated/<hh>/<hex> generated blobs, read-only (0444); <hh> = first 2 hex digits
+//   blobs/generated/<hh>/<hex> generated blobs, read-only (0400); <hh> = first 2 hex digits
 //   blobs/external/<hh>/<hex>  external blobs (user inputs), kept apart, never exported
 //   tmp/                       temp files of in-flight puts, each flock()ed by its writer
 // Immutable after Open; thread-safe.

@@ -134,7 +134,7 @@ Result<std::shared_ptr<Env>> Env::OpenShared(const std::string& dir, const EnvOp
     return LmdbStatus(rc, "mdb_env_set_maxdbs", dir);
   // MDB_NOTLS: read txns are not tied to threads (several stores/threads per process).
   unsigned flags = MDB_NOTLS | (opts.no_sync ? MDB_NOSYNC : 0);
-  if ((rc = mdb_env_open(raw, dir.c_str(), flags, 0644)) != 0)
+  if ((rc = mdb_env_open(raw, dir.c_str(), flags, 0600)) != 0)
     return LmdbStatus(rc, "mdb_env_open", dir);
   int dead = 0;
   if ((rc = mdb_reader_check(raw, &dead)) != 0) return LmdbStatus(rc, "mdb_reader_check", dir);

@@ -133,7 +133,7 @@ StagedFile::~StagedFile() {
 
 Status StagedFile::Seal(bool durable) {
   if (durable) RECOMP_RETURN_IF_ERROR(SyncData(fd_.get(), path_));
-  return ChmodFd(fd_.get(), 0444, path_);
+  return ChmodFd(fd_.get(), 0400, path_);
 }
 
 Status StagedFile::Publish(const std::string& dest, bool replace) {

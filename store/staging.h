@@ -1,7 +1,7 @@
 // StagedFile: one blob being written into the store's tmp/ directory: a new temp file, held
 // under an exclusive flock for its whole life (so temp cleaning never removes a live one),
 // filled and hashed in a single pass (all at once, or appended piece by piece as an upload
-// arrives), then sealed (fdatasync, 0444) and published by a no-replace rename. The temp file
+// arrives), then sealed (fdatasync, 0400) and published by a no-replace rename. The temp file
 // is removed on destruction unless published.
 // Thread-compatible: one thread uses a StagedFile at a time.
 #pragma once
@@ -48,7 +48,7 @@ class StagedFile {
   // Ends appending: digest() is then the hash of everything appended.
   void FinishAppend();
 
-  // Makes the bytes durable (fdatasync, unless `durable` is false) and read-only (0444).
+  // Makes the bytes durable (fdatasync, unless `durable` is false) and read-only (0400).
   Status Seal(bool durable = true);
   // Renames the temp file to `dest`. Without `replace`, an existing `dest` is AlreadyExists
   // and the temp file stays staged.

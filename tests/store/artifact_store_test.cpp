@@ -65,7 +65,7 @@ TEST_CASE("file blobs: read-only file under blobs/generated, streamed both ways"
   std::string blob = testing::BlobFile(s->root(), "generated", D(*r).Hex());
   struct stat st;
   REQUIRE(::stat(blob.c_str(), &st) == 0);
-  CHECK((st.st_mode & 0777) == 0444);
+  CHECK((st.st_mode & 0777) == 0400);
   REQUIRE(s->GetToFile(D(*r), dir / "out").ok());
   CHECK(testing::ReadFile(dir / "out") == data);
   CHECK(s->GetBytes(D(*r), 10).status().code() == Status::Code::kResourceExhausted);
