@@ -12,8 +12,10 @@
 
 #include <spdlog/spdlog.h>
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <set>
@@ -82,6 +84,30 @@ Status ValidateInputs(const std::vector<PlacedFile>& inputs, uint64_t max_inputs
 
 }  // namespace
 
+namespace {
+
+// 12 hex digits, distinct within this process (a counter through splitmix64 from one random
+// seed): no system call per sandbox. ReclaimDeadSandboxes reads the name's pid before it.
+std::string SandboxSuffix() {
+  static const uint64_t seed = [] {
+    uint64_t s = 0;
+    if (::getrandom(&s, sizeof s, 0) != static_cast<ssize_t>(sizeof s)) {
+      s = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    }
+    return s;
+  }();
+  static std::atomic<uint64_t> counter{0};
+  uint64_t z = seed + (counter.fetch_add(1) + 1) * 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%012llx", static_cast<unsigned long long>(z & 0xffffffffffffull));
+  return buf;
+}
+
+}  // namespace
+
 JobSandbox::JobSandbox(std::string dir, SandboxLimits limits)
     : dir_(std::move(dir)),
       work_dir_(dir_ + "/work"),
@@ -102,8 +128,8 @@ Result<std::unique_ptr<JobSandbox>> JobSandbox::Create(const std::string& root,
   std::string dir;
   std::vector<std::string> reused;  // the empty directories a recycled tree came with
   for (int tries = 0; dir.empty(); ++tries) {
-    std::string candidate =
-        root + "/" + std::string(job_id) + "." + std::to_string(attempt) + "." + UniqueToken();
+    std::string candidate = root + "/" + std::string(job_id) + "." + std::to_string(attempt) + "." +
+                            std::to_string(ProcessId()) + "." + SandboxSuffix();
     Result<std::vector<std::string>> made = (*recycler)->MakeTree(candidate, 0700);
     if (made.ok()) {
       dir = candidate;
