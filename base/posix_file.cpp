@@ -269,7 +269,7 @@ int ProcessId() {
   return pid;
 }
 
-std::string UniqueToken() {
+uint64_t UniqueBits(uint64_t* sequence) {
   // One random seed per process mixed with a counter: std::random_device is slow in a VM
   // (it probes the CPU), too slow to construct per job thread.
   static const uint64_t seed = [] {
@@ -278,10 +278,16 @@ std::string UniqueToken() {
   }();
   static std::atomic<uint64_t> counter{0};
   uint64_t n = counter.fetch_add(1);
+  if (sequence != nullptr) *sequence = n;
   uint64_t z = seed + (n + 1) * 0x9e3779b97f4a7c15ull;  // splitmix64
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  z ^= z >> 31;
+  return z ^ (z >> 31);
+}
+
+std::string UniqueToken() {
+  uint64_t n = 0;
+  uint64_t z = UniqueBits(&n);
   char buf[64];
   std::snprintf(buf, sizeof buf, "%d-%llu-%08llx", ProcessId(), static_cast<unsigned long long>(n),
                 static_cast<unsigned long long>(z & 0xffffffffu));

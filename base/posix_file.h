@@ -93,6 +93,9 @@ std::string BaseName(const std::string& path);
 // in force.
 Result<uint64_t> RaiseOpenFileLimit();
 
+// 64 bits distinct from every other call in this process (a counter through splitmix64 from
+// one random seed per process): no system call. *sequence, when given, gets the counter.
+uint64_t UniqueBits(uint64_t* sequence = nullptr);
 // A short random token (hex) for unique temporary names: pid + counter + random bits.
 std::string UniqueToken();
 

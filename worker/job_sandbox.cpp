@@ -86,23 +86,12 @@ Status ValidateInputs(const std::vector<PlacedFile>& inputs, uint64_t max_inputs
 
 namespace {
 
-// 12 hex digits, distinct within this process (a counter through splitmix64 from one random
-// seed): no system call per sandbox. ReclaimDeadSandboxes reads the name's pid before it.
+// 12 hex digits, distinct within this process, with no system call (UniqueBits).
+// ReclaimDeadSandboxes reads the pid in front of them.
 std::string SandboxSuffix() {
-  static const uint64_t seed = [] {
-    uint64_t s = 0;
-    if (::getrandom(&s, sizeof s, 0) != static_cast<ssize_t>(sizeof s)) {
-      s = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-    }
-    return s;
-  }();
-  static std::atomic<uint64_t> counter{0};
-  uint64_t z = seed + (counter.fetch_add(1) + 1) * 0x9e3779b97f4a7c15ull;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  z ^= z >> 31;
   char buf[16];
-  std::snprintf(buf, sizeof buf, "%012llx", static_cast<unsigned long long>(z & 0xffffffffffffull));
+  std::snprintf(buf, sizeof buf, "%012llx",
+                static_cast<unsigned long long>(UniqueBits() & 0xffffffffffffull));
   return buf;
 }
 
