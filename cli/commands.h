@@ -25,5 +25,6 @@ void AddUpCommand(CLI::App& app);
 void AddSubmitCommand(CLI::App& app);
 void AddClientCommands(CLI::App& app);
 void AddWorkerCommands(CLI::App& app);
+void AddKeysCommands(CLI::App& app);
 
 }  // namespace recomp::cli

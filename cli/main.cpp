@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   recomp::cli::AddWorkerCommands(app);
   recomp::cli::AddSubmitCommand(app);
   recomp::cli::AddClientCommands(app);
+  recomp::cli::AddKeysCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {
