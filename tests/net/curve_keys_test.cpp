@@ -9,21 +9,12 @@
 #include <fstream>
 #include <string>
 
+#include "tests/store/store_test_util.h"
+
 namespace recomp::net {
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/recomp-keys-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
+using recomp::store::testing::TempDir;
 
 mode_t ModeOf(const std::string& path) {
   struct stat st;
@@ -55,7 +46,7 @@ TEST_CASE("curve keys: malformed keys are refused, naming what they were") {
 
 TEST_CASE("curve keys: files are written 0600 / 0644, never overwritten, and read back") {
   TempDir d;
-  std::string dir = d.path + "/keys";
+  std::string dir = d.path() + "/keys";
   auto pair = NewCurveKeyPair();
   REQUIRE(pair.ok());
   REQUIRE(WriteKeyFiles(dir, "builder-1", *pair).ok());
@@ -85,15 +76,15 @@ TEST_CASE("curve keys: a secret readable by others, or a mismatched pair, is ref
   TempDir d;
   auto pair = NewCurveKeyPair();
   REQUIRE(pair.ok());
-  REQUIRE(WriteKeyFiles(d.path, "w", *pair).ok());
-  std::string key = d.path + "/w.key";
+  REQUIRE(WriteKeyFiles(d.path(), "w", *pair).ok());
+  std::string key = d.path() + "/w.key";
   REQUIRE(::chmod(key.c_str(), 0644) == 0);
   auto open = ReadSecretKeyFile(key);
   REQUIRE_FALSE(open.ok());
   CHECK(open.status().code() == Status::Code::kFailedPrecondition);
   CHECK(open.status().message().find("chmod 600") != std::string::npos);
 
-  std::string forged = d.path + "/forged.key";
+  std::string forged = d.path() + "/forged.key";
   {
     std::ofstream out(forged);
     out << "curve\n    public-key = \"" << NewCurveKeyPair()->public_key
@@ -103,7 +94,7 @@ TEST_CASE("curve keys: a secret readable by others, or a mismatched pair, is ref
   auto mismatch = ReadSecretKeyFile(forged);
   REQUIRE_FALSE(mismatch.ok());
   CHECK(mismatch.status().message().find("does not belong") != std::string::npos);
-  CHECK_FALSE(ReadPublicKeyFile(d.path + "/missing.pub").ok());
+  CHECK_FALSE(ReadPublicKeyFile(d.path() + "/missing.pub").ok());
 }
 
 }  // namespace

@@ -20,7 +20,7 @@ class TempDir {
   }
   ~TempDir() {
     std::error_code ec;
-    // blobs are 0444 inside 0755 dirs: removable by the owner.
+    // blobs are 0400 inside 0700 dirs: removable by the owner.
     std::filesystem::remove_all(path_, ec);
   }
   const std::string& path() const { return path_; }
