@@ -14,20 +14,11 @@
 
 #include <zmq.h>
 
+#include "base/names.h"
 #include "base/posix_file.h"
 
 namespace recomp::net {
 namespace {
-
-Status ValidateKeyName(const std::string& name) {
-  bool ok = !name.empty() && name.size() <= 64 && name[0] != '.';
-  for (char c : name) {
-    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-');
-  }
-  return ok ? Status::Ok()
-            : Status::InvalidArgument("key name '" + name.substr(0, 64) +
-                                      "' is not 1-64 of [A-Za-z0-9_.-] starting with no '.'");
-}
 
 std::string CertText(const std::string& name, const CurveKeyPair& pair, bool with_secret) {
   std::ostringstream out;
@@ -116,7 +107,7 @@ Result<std::string> CurvePublicKey(std::string_view secret) {
 }
 
 Status WriteKeyFiles(const std::string& dir, const std::string& name, const CurveKeyPair& pair) {
-  RECOMP_RETURN_IF_ERROR(ValidateKeyName(name));
+  RECOMP_RETURN_IF_ERROR(ValidateSafeName(name, 64, "key name"));
   RECOMP_RETURN_IF_ERROR(ValidateZ85Key(pair.public_key, "public key"));
   RECOMP_RETURN_IF_ERROR(ValidateZ85Key(pair.secret_key, "secret key"));
   RECOMP_RETURN_IF_ERROR(MakeDirs(dir, 0700));

@@ -20,6 +20,7 @@
 #include <map>
 #include <set>
 
+#include "base/names.h"
 #include "base/posix_file.h"
 #include "messages/stage_job.h"
 #include "messages/tree.h"
@@ -42,13 +43,7 @@ std::string Quote(std::string_view s) {
 }
 
 Status ValidateJobId(std::string_view id) {
-  bool ok = !id.empty() && id.size() <= 128 && id[0] != '.';
-  for (char c : id) {
-    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-');
-  }
-  return ok ? Status::Ok()
-            : Status::InvalidArgument("job id " + Quote(id.substr(0, 128)) +
-                                      " is not 1-128 of [A-Za-z0-9._-] starting with no '.'");
+  return ValidateSafeName(id, 128, "job id");
 }
 
 Result<struct stat> Lstat(const std::string& path) {
