@@ -43,12 +43,12 @@ class LocalAccess : public BlobAccess {
   Status ForEachRecord(std::optional<ArtifactClass> cls,
                        const std::function<Status(const ArtifactRecord&)>& fn) override {
     std::optional<Digest> after;
-    for (bool more = true; more;) {
-      RECOMP_ASSIGN_OR_RETURN(auto page, s_->ListPage(after, blobproto::kMaxListPage, cls, &more));
-      for (const ArtifactRecord& r : page) RECOMP_RETURN_IF_ERROR(fn(r));
-      if (page.empty()) break;
-      RECOMP_ASSIGN_OR_RETURN(after, ParseArtifactRef(page.back().ref));
-    }
+    do {
+      RECOMP_ASSIGN_OR_RETURN(store::RecordPage page,
+                              s_->ListPage(after, blobproto::kMaxListPage, cls));
+      for (const ArtifactRecord& r : page.records) RECOMP_RETURN_IF_ERROR(fn(r));
+      after = page.next;
+    } while (after);
     return Status::Ok();
   }
   std::string Where() const override { return "store '" + s_->root() + "'"; }

@@ -4,7 +4,6 @@
 #include <map>
 
 #include "coordinator/log.h"
-#include "messages/artifact_ref.h"
 #include "messages/blob_protocol.h"
 #include "messages/protocol.h"
 #include "net/framing.h"
@@ -224,16 +223,9 @@ Reply BlobService::Impl::Execute(const std::string& peer, net::Message& m) {
   if (c == blobproto::kList) {
     auto q = blobproto::DecodeListRequest(m.body);
     if (!q.ok()) return ErrorReply(q.status());
-    bool more = false;
-    auto recs = store.ListPage(q->after, q->limit, q->artifact_class, &more);
-    if (!recs.ok()) return ErrorReply(recs.status());
-    blobproto::ListPage page;
-    page.records = std::move(recs).value();
-    if (more && !page.records.empty()) {
-      auto last = ParseArtifactRef(page.records.back().ref);
-      if (!last.ok()) return ErrorReply(last.status());
-      page.next = *last;
-    }
+    auto found = store.ListPage(q->after, q->limit, q->artifact_class);
+    if (!found.ok()) return ErrorReply(found.status());
+    blobproto::ListPage page{std::move(found->records), found->next};
     return Reply{blobproto::kOk, blobproto::EncodeListPage(page), {}, false};
   }
   if (c == blobproto::kStats) {

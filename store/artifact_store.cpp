@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstdint>
 
 #include "base/posix_file.h"
 #include "store/gc.h"
@@ -182,48 +183,40 @@ Status ArtifactStore::ExportTo(const std::string& dir, const std::vector<Digest>
 }
 
 Result<std::vector<ArtifactRecord>> ArtifactStore::List(std::optional<ArtifactClass> cls) {
-  std::vector<ArtifactRecord> out;
+  RECOMP_ASSIGN_OR_RETURN(RecordPage all, ListPage(std::nullopt, SIZE_MAX, cls));
+  return std::move(all.records);
+}
+
+Result<RecordPage> ArtifactStore::ListPage(std::optional<Digest> after, size_t limit,
+                                           std::optional<ArtifactClass> cls) {
+  assert(limit > 0);
+  RecordPage page;
   RECOMP_ASSIGN_OR_RETURN(Txn txn, core_->catalog.Read());
-  RECOMP_RETURN_IF_ERROR(core_->catalog.ForEachRecord(
-      txn, [&](bool key_ok, std::string_view, const Digest& d, const Result<ArtifactRecord>& rec) {
+  Digest last;
+  bool full = false;
+  Status st = core_->catalog.ForEachRecord(
+      txn,
+      [&](bool key_ok, std::string_view, const Digest& d, const Result<ArtifactRecord>& rec) {
         if (!key_ok || !rec.ok()) {
           core_->log->warn("skipping unreadable index record {}", key_ok ? d.Ref() : "(bad key)");
           return Status::Ok();
         }
-        if (!cls || rec->artifact_class == *cls) out.push_back(*rec);
-        return Status::Ok();
-      }));
-  return out;
-}
-
-Result<std::vector<ArtifactRecord>> ArtifactStore::ListPage(std::optional<Digest> after,
-                                                            size_t limit,
-                                                            std::optional<ArtifactClass> cls,
-                                                            bool* more) {
-  assert(limit > 0 && more != nullptr);
-  *more = false;
-  std::vector<ArtifactRecord> out;
-  RECOMP_ASSIGN_OR_RETURN(Txn txn, core_->catalog.Read());
-  const Status full = Status::Cancelled("page full");  // stops the walk; not an error
-  Status st = core_->catalog.ForEachRecord(
-      txn,
-      [&](bool key_ok, std::string_view, const Digest& d, const Result<ArtifactRecord>& rec) {
-        if (!key_ok || (after && d == *after)) return Status::Ok();
-        if (!rec.ok()) {
-          core_->log->warn("skipping unreadable index record {}", d.Ref());
-          return Status::Ok();
+        if ((after && d == *after) || (cls && rec->artifact_class != *cls)) return Status::Ok();
+        if (page.records.size() == limit) {
+          full = true;
+          return Status::Cancelled("page full");  // stops the walk; not an error
         }
-        if (cls && rec->artifact_class != *cls) return Status::Ok();
-        if (out.size() == limit) {
-          *more = true;
-          return full;
-        }
-        out.push_back(*rec);
+        page.records.push_back(*rec);
+        last = d;
         return Status::Ok();
       },
       after);
-  if (!st.ok() && !(*more && st.code() == Status::Code::kCancelled)) return st;
-  return out;
+  if (full) {
+    page.next = last;
+  } else if (!st.ok()) {
+    return st;
+  }
+  return page;
 }
 
 Result<VerifyReport> ArtifactStore::Verify(std::optional<Digest> d) {

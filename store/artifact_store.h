@@ -72,10 +72,10 @@ class ArtifactStore {
 
   // Every readable index record (of one class when given), in digest order.
   Result<std::vector<ArtifactRecord>> List(std::optional<ArtifactClass> cls = std::nullopt);
-  // At most `limit` (> 0) of them after digest `after` (from the first when none); *more is
-  // set when records follow the page.
-  Result<std::vector<ArtifactRecord>> ListPage(std::optional<Digest> after, size_t limit,
-                                               std::optional<ArtifactClass> cls, bool* more);
+  // At most `limit` (> 0) of them after digest `after` (from the first when none); the page's
+  // `next` is set when records follow it. A seek, then a walk of at most `limit` records.
+  Result<RecordPage> ListPage(std::optional<Digest> after, size_t limit,
+                              std::optional<ArtifactClass> cls);
   // Re-hashes every blob (or only `d`) and lists what is corrupt, missing or unindexed.
   Result<VerifyReport> Verify(std::optional<Digest> d = std::nullopt);
 

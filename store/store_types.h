@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "base/digest.h"
 #include "base/status.h"
 #include "messages/artifact_record.h"
 #include "messages/artifact_ref.h"
@@ -38,6 +39,13 @@ struct StoreOptions {
   // nothing; gc may see a last put up to this much too early (keep unpinned retention
   // well above it; the default is 7 days).
   std::chrono::seconds touch_interval = std::chrono::hours(1);
+};
+
+// One page of index records (ArtifactStore::ListPage): `next` is the digest to list after for
+// the following page, none on the last one.
+struct RecordPage {
+  std::vector<ArtifactRecord> records;
+  std::optional<Digest> next;
 };
 
 struct PutOptions {
