@@ -6,16 +6,12 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
 #include <algorithm>
-#include <atomic>
-#include <cctype>
 #include <cerrno>
-#include <chrono>
 #include <cstdio>
 #include <map>
 #include <set>
@@ -76,10 +72,6 @@ Status ValidateInputs(const std::vector<PlacedFile>& inputs, uint64_t max_inputs
   }
   return Status::Ok();
 }
-
-}  // namespace
-
-namespace {
 
 // 12 hex digits, distinct within this process, with no system call (UniqueBits).
 // ReclaimDeadSandboxes reads the pid in front of them.
