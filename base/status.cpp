@@ -5,7 +5,7 @@
 
 namespace recomp {
 namespace {
-constexpr std::array<std::string_view, 12> kNames = {"OK",
+constexpr std::array<std::string_view, 13> kNames = {"OK",
                                                      "INVALID_ARGUMENT",
                                                      "NOT_FOUND",
                                                      "ALREADY_EXISTS",
@@ -16,7 +16,8 @@ constexpr std::array<std::string_view, 12> kNames = {"OK",
                                                      "DEADLINE_EXCEEDED",
                                                      "RESOURCE_EXHAUSTED",
                                                      "CANCELLED",
-                                                     "INTERNAL"};
+                                                     "INTERNAL",
+                                                     "PERMISSION_DENIED"};
 }  // namespace
 
 std::string_view Status::CodeName(Code code) {

@@ -27,6 +27,7 @@ class Status {
     kResourceExhausted = 9,   // a size or count limit was hit
     kCancelled = 10,          // stopped on request
     kInternal = 11,           // a bug or an unexpected library failure
+    kPermissionDenied = 12,   // the caller's key or role may not do this
   };
 
   Status() = default;  // OK
@@ -48,6 +49,7 @@ class Status {
   }
   static Status Cancelled(std::string m) { return {Code::kCancelled, std::move(m)}; }
   static Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }
+  static Status PermissionDenied(std::string m) { return {Code::kPermissionDenied, std::move(m)}; }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

@@ -59,8 +59,12 @@ Result<std::unique_ptr<Broker>> Broker::Create(zmq::context_t& ctx, BrokerOption
   net::SocketOptions so;
   so.sndhwm = b->opt_.sndhwm;
   so.rcvhwm = b->opt_.rcvhwm;
-  RECOMP_ASSIGN_OR_RETURN(b->workers_, net::MakeSocket(ctx, zmq::socket_type::router, so));
   RECOMP_ASSIGN_OR_RETURN(b->link_, net::MakeSocket(ctx, zmq::socket_type::router, so));
+  if (b->opt_.access != nullptr) {
+    so.curve_server = {b->opt_.curve_secret, std::string(ZapDomain(Endpoint::kWorkers))};
+    b->access_generation_ = b->opt_.access->generation();
+  }
+  RECOMP_ASSIGN_OR_RETURN(b->workers_, net::MakeSocket(ctx, zmq::socket_type::router, so));
   b->wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (b->wake_fd_ < 0) return ErrnoStatus("broker: eventfd", "", errno);
   return b;
@@ -146,6 +150,7 @@ Status Broker::Serve() {
     }
     now = Clock::now();
     if (now >= next_housekeeping_) {
+      RecheckKeys();
       Housekeeping(now);
       next_housekeeping_ = now + Tick();
     }
@@ -167,6 +172,7 @@ Status Broker::DrainRouter(zmq::socket_t& s, Handler handler) {
     net::Received rest;
     rest.frames.assign(m.frames.begin() + 1, m.frames.end());
     rest.total_frames = m.total_frames - 1;
+    rest.user_id = std::move(m.user_id);
     (this->*handler)(m.frames.front(), rest);
   }
   return Status::Ok();

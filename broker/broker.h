@@ -32,6 +32,7 @@
 #include "broker/input_grants.h"
 #include "broker/job_queue.h"
 #include "broker/worker_registry.h"
+#include "messages/access.h"
 #include "messages/stage_result.h"
 #include "net/socket.h"
 
@@ -63,6 +64,12 @@ struct BrokerOptions {
   uint32_t no_worker_timeout_s = 900;
   // The blob service endpoint told to workers in WELCOME ("" = none).
   std::string blobs_endpoint;
+  // CURVE (docs/security.md): with `access` set (it must outlive the broker), the workers
+  // endpoint is a CURVE server with secret key `curve_secret`; every message's key must still
+  // be a worker key, and a READY's id and labels must be its key's (CheckWorkerIdentity).
+  // A key removed from the allowlist drops its workers.
+  std::string curve_secret;
+  const AccessControl* access = nullptr;
   int sndhwm = 100000;  // explicit HWMs on both ROUTERs (ZeroMQ's default 1000 is no control)
   int rcvhwm = 100000;
 };
@@ -73,6 +80,7 @@ struct BrokerStats {
   uint64_t results = 0;         // RESULT forwarded from a worker
   uint64_t stale_results = 0;   // RESULT ignored by fencing
   uint64_t workers_lost = 0;    // workers dropped (silence, unreachable, protocol error, ...)
+  uint64_t refused_keys = 0;    // with CURVE: messages or READYs refused for their key
   uint64_t rejected = 0;        // REJECTED sent
   uint64_t malformed = 0;       // messages that failed framing or decoding
   uint64_t outbox_dropped = 0;  // coordinator messages dropped because the outbox was full
@@ -144,10 +152,16 @@ class Broker {
 
   // The workers socket (broker_workers.cpp).
   void OnWorkerMessage(const std::string& identity, const net::Received& message);
-  void OnWorkerReady(const std::string& identity, const std::string& body);
+  void OnWorkerReady(const std::string& identity, const std::string& body, const AllowedKey& key);
   void OnWorkerResult(WorkerEntry& w, const std::string& body);
   // Drops a worker: each lease becomes a kWorkerLost RESULT to the coordinator with `why`.
   void DropWorker(std::string identity, std::string why, bool send_disconnect);
+  // With CURVE: whether `message` came from a key still allowed to work; otherwise the peer
+  // is dropped (or told DISCONNECT) naming why. *key gets its allowlist entry.
+  bool KeyAllowed(const std::string& identity, const net::Received& message, AllowedKey* key);
+  // With CURVE, after an allowlist reload: drops the workers whose key was removed.
+  void RecheckKeys();
+  uint64_t access_generation_ = 0;
   void SendDisconnect(const std::string& identity, const std::string& reason);
   // Sends to a worker; kUnreachable drops it (its leases become worker-lost).
   net::SendResult SendToWorker(WorkerEntry& w, std::string_view command, std::string body);

@@ -18,8 +18,44 @@ std::string DisconnectBody(const std::string& reason) {
 
 }  // namespace
 
+bool Broker::KeyAllowed(const std::string& identity, const net::Received& message,
+                        AllowedKey* key) {
+  if (opt_.access == nullptr) return true;
+  Status st = opt_.access->Authorize(message.user_id, Permission::kWork);
+  if (st.ok()) {
+    *key = *opt_.access->Lookup(message.user_id);
+    return true;
+  }
+  ++stats_.refused_keys;
+  if (registry_.Find(identity) != nullptr) {
+    DropWorker(identity, st.message(), true);
+  } else {
+    SendDisconnect(identity, st.message());
+  }
+  return false;
+}
+
+void Broker::RecheckKeys() {
+  if (opt_.access == nullptr || opt_.access->generation() == access_generation_) return;
+  access_generation_ = opt_.access->generation();
+  std::vector<std::pair<std::string, std::string>> gone;  // identity, why
+  registry_.ForEach([&](const WorkerEntry& w) {
+    auto key = opt_.access->Lookup(w.user_id);
+    Status st =
+        key ? CheckWorkerIdentity(*key, w.hello.worker_id, w.hello.labels)
+            : Status::PermissionDenied("key " + w.user_id + " was removed from the allowlist");
+    if (!st.ok()) gone.emplace_back(w.identity, st.message());
+  });
+  for (auto& [identity, why] : gone) {
+    ++stats_.refused_keys;
+    DropWorker(identity, why, true);
+  }
+}
+
 void Broker::OnWorkerMessage(const std::string& identity, const net::Received& message) {
   auto now = Clock::now();
+  AllowedKey key;
+  if (!KeyAllowed(identity, message, &key)) return;
   WorkerEntry* w = registry_.Find(identity);
   if (w != nullptr) {  // any traffic counts as a heartbeat
     w->last_seen = now;
@@ -39,7 +75,7 @@ void Broker::OnWorkerMessage(const std::string& identity, const net::Received& m
   }
   const std::string& cmd = msg->command;
   if (cmd == proto::kReady) {
-    OnWorkerReady(identity, msg->body);
+    OnWorkerReady(identity, msg->body, key);
     return;
   }
   if (w == nullptr) {
@@ -71,7 +107,8 @@ void Broker::OnWorkerMessage(const std::string& identity, const net::Received& m
   DropWorker(identity, "protocol error: unexpected command " + cmd, true);
 }
 
-void Broker::OnWorkerReady(const std::string& identity, const std::string& body) {
+void Broker::OnWorkerReady(const std::string& identity, const std::string& body,
+                           const AllowedKey& key) {
   Result<proto::WorkerHello> hello = proto::DecodeWorkerHello(body);
   if (!hello.ok()) {
     ++stats_.malformed;
@@ -83,6 +120,14 @@ void Broker::OnWorkerReady(const std::string& identity, const std::string& body)
       SendDisconnect(identity, "bad READY: " + hello.status().message());
     }
     return;
+  }
+  if (opt_.access != nullptr) {
+    if (Status st = CheckWorkerIdentity(key, hello->worker_id, hello->labels); !st.ok()) {
+      ++stats_.refused_keys;
+      Log()->warn("broker: refusing worker {}: {}", hello->worker_id, st.message());
+      SendDisconnect(identity, st.message());
+      return;
+    }
   }
   if (WorkerEntry* same = registry_.Find(identity); same != nullptr) {
     // READY twice on one socket is a protocol error (MDP): drop and make it start over.
@@ -101,6 +146,7 @@ void Broker::OnWorkerReady(const std::string& identity, const std::string& body)
     return;
   }
   WorkerEntry& w = registry_.Add(identity, *hello, Clock::now(), NowUnixMillis());
+  w.user_id = key.name;
   w.SetHeartbeat(HeartbeatMsFor(w), Clock::now());
   Log()->info("broker: worker {} ready ({} slots, heartbeat {} ms x {}, {} pid {})",
               w.hello.worker_id, w.hello.slots, w.hello.heartbeat_ms, w.hello.liveness,

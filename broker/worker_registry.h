@@ -36,6 +36,7 @@ struct Lease {
 
 struct WorkerEntry {
   std::string identity;  // ROUTER routing id of the worker's DEALER
+  std::string user_id;   // with CURVE: the name of the key it registered with
   proto::WorkerHello hello;
   std::map<JobRef, Lease> jobs;
   Clock::time_point last_seen;  // last message received (any traffic counts)

@@ -32,7 +32,9 @@ Result<Endpoints> ReadEndpoints(const std::string& data_dir) {
     }
     *field = j[key].get<std::string>();
   }
-  if (j.contains("blobs") && j["blobs"].is_string()) e.blobs = j["blobs"].get<std::string>();
+  for (auto [key, field] : {std::pair{"blobs", &e.blobs}, std::pair{"server_key", &e.server_key}}) {
+    if (j.contains(key) && j[key].is_string()) *field = j[key].get<std::string>();
+  }
   return e;
 }
 
@@ -42,6 +44,7 @@ Status WriteEndpoints(const std::string& data_dir, const Endpoints& e) {
                       {"replay", e.replay},
                       {"workers", e.workers},
                       {"blobs", e.blobs}};
+  if (!e.server_key.empty()) j["server_key"] = e.server_key;
   std::string path = data_dir + "/endpoints.json";
   std::string tmp = path + ".tmp";
   {
@@ -64,19 +67,37 @@ Result<Endpoints> ResolveEndpoints(const std::string& api_flag, const std::strin
   return e;
 }
 
-ApiClient::ApiClient(std::string api_endpoint, int timeout_ms)
-    : ctx_(1), api_(std::move(api_endpoint)), timeout_ms_(timeout_ms) {}
+ApiClient::ApiClient(std::string api_endpoint, int timeout_ms, net::CurveClient curve)
+    : ctx_(1), api_(std::move(api_endpoint)), timeout_ms_(timeout_ms), curve_(std::move(curve)) {}
 
-Result<std::string> ApiClient::Exchange(zmq::socket_t& s, const std::string& endpoint,
+Result<std::string> ApiClient::Exchange(Conn& c, const std::string& endpoint,
                                         const std::string& command, const std::string& body) {
+  zmq::socket_t& s = c.socket;
   std::string err;
   net::SendResult sent = net::Send(s, net::Frames(proto::kTag, command, body), &err);
   if (sent != net::SendResult::kOk) {
     return Status::Unavailable("talking to " + endpoint + ": " + std::string(net::ToString(sent)) +
                                (err.empty() ? "" : ": " + err));
   }
-  zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
-  RECOMP_RETURN_IF_ERROR(net::Poll(&item, 1, std::chrono::milliseconds(timeout_ms_)));
+  // The monitor is polled too: a refused key is reported at once, not as a timeout.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms_);
+  zmq::pollitem_t items[] = {{s.handle(), 0, ZMQ_POLLIN, 0},
+                             {c.monitor ? c.monitor->handle() : nullptr, 0, ZMQ_POLLIN, 0}};
+  zmq::pollitem_t& item = items[0];
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() < 0) break;
+    RECOMP_RETURN_IF_ERROR(net::Poll(items, c.monitor ? 2 : 1, left));
+    if (item.revents & ZMQ_POLLIN) break;
+    if (!(items[1].revents & ZMQ_POLLIN)) continue;
+    for (const net::SocketEvent& e : c.monitor->Drain()) {
+      if (e.kind != net::SocketEvent::Kind::kHandshakeFailed) continue;
+      std::string why = net::HandshakeFailure(e, curve_.public_key);
+      if (net::IsKeyRefused(e)) return Status::PermissionDenied(why);
+      return Status::Unavailable(why);
+    }
+  }
   if (!(item.revents & ZMQ_POLLIN)) {
     return Status::Unavailable("no reply from the coordinator at " + endpoint + " within " +
                                std::to_string(timeout_ms_) + " ms (is `recomp up` running?)");
@@ -90,25 +111,33 @@ Result<std::string> ApiClient::Exchange(zmq::socket_t& s, const std::string& end
   return reply.body;
 }
 
-Result<zmq::socket_t*> ApiClient::Socket(std::unique_ptr<zmq::socket_t>* slot,
-                                         const std::string& endpoint, const char* kind) {
+Result<ApiClient::Conn*> ApiClient::Connection(std::unique_ptr<Conn>* slot,
+                                               const std::string& endpoint, const char* kind) {
   if (!*slot) {
-    RECOMP_ASSIGN_OR_RETURN(zmq::socket_t s, net::MakeSocket(ctx_, zmq::socket_type::dealer));
-    RECOMP_RETURN_IF_ERROR(net::Connect(s, endpoint, kind));
-    *slot = std::make_unique<zmq::socket_t>(std::move(s));
+    net::SocketOptions o;
+    o.curve_client = curve_;
+    RECOMP_ASSIGN_OR_RETURN(zmq::socket_t s, net::MakeSocket(ctx_, zmq::socket_type::dealer, o));
+    auto conn = std::make_unique<Conn>(Conn{std::move(s), std::nullopt});
+    if (curve_.enabled()) {
+      // Only a CURVE handshake can be refused; a plain client needs no monitor.
+      RECOMP_ASSIGN_OR_RETURN(net::SocketMonitor m, net::SocketMonitor::Start(ctx_, conn->socket));
+      conn->monitor.emplace(std::move(m));
+    }
+    RECOMP_RETURN_IF_ERROR(net::Connect(conn->socket, endpoint, kind));
+    *slot = std::move(conn);
   }
   return slot->get();
 }
 
 Result<std::string> ApiClient::Call(const std::string& kind, const std::string& command,
                                     const std::string& body) {
-  RECOMP_ASSIGN_OR_RETURN(zmq::socket_t * s, Socket(&api_sock_, api_, kind.c_str()));
-  return Exchange(*s, api_, command, body);
+  RECOMP_ASSIGN_OR_RETURN(Conn * c, Connection(&api_conn_, api_, kind.c_str()));
+  return Exchange(*c, api_, command, body);
 }
 
 Result<std::string> ApiClient::Replay(const std::string& replay_endpoint, const std::string& body) {
-  RECOMP_ASSIGN_OR_RETURN(zmq::socket_t * s, Socket(&replay_sock_, replay_endpoint, "replay"));
-  return Exchange(*s, replay_endpoint, std::string(proto::kReplay), body);
+  RECOMP_ASSIGN_OR_RETURN(Conn * c, Connection(&replay_conn_, replay_endpoint, "replay"));
+  return Exchange(*c, replay_endpoint, std::string(proto::kReplay), body);
 }
 
 }  // namespace recomp::cli

@@ -4,18 +4,22 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
 #include <zmq.hpp>
 
 #include "base/status.h"
+#include "net/monitor.h"
+#include "net/socket.h"
 
 namespace recomp::cli {
 
 struct Endpoints {
   std::string api, events, replay, workers;
-  std::string blobs;  // "" when the coordinator runs no blob service
+  std::string blobs;       // "" when the coordinator runs no blob service
+  std::string server_key;  // the coordinator's CURVE public key; "" = no CURVE
 };
 
 // Reads DIR/endpoints.json. NotFound (with a hint to start `recomp up`) when absent.
@@ -27,7 +31,8 @@ Result<Endpoints> ResolveEndpoints(const std::string& api_flag, const std::strin
 
 class ApiClient {
  public:
-  ApiClient(std::string api_endpoint, int timeout_ms);
+  // `curve` (if enabled) is used for every socket: a refused key is PermissionDenied naming it.
+  ApiClient(std::string api_endpoint, int timeout_ms, net::CurveClient curve = {});
   // Sends [RCP1, command, body] and waits for the reply body. An ERROR reply becomes its
   // Status; no reply within the timeout is Unavailable naming the endpoint.
   Result<std::string> Call(const std::string& endpoint_kind, const std::string& command,
@@ -38,17 +43,23 @@ class ApiClient {
   // One REPLAY request to `replay_endpoint`.
   Result<std::string> Replay(const std::string& replay_endpoint, const std::string& body);
   zmq::context_t& context() { return ctx_; }
+  const net::CurveClient& curve() const { return curve_; }
 
  private:
-  Result<std::string> Exchange(zmq::socket_t& s, const std::string& endpoint,
-                               const std::string& command, const std::string& body);
-  // The socket in *slot, created and connected to `endpoint` on first use.
-  Result<zmq::socket_t*> Socket(std::unique_ptr<zmq::socket_t>* slot, const std::string& endpoint,
-                                const char* kind);
+  struct Conn {
+    zmq::socket_t socket;
+    std::optional<net::SocketMonitor> monitor;  // destroyed before the socket
+  };
+  Result<std::string> Exchange(Conn& c, const std::string& endpoint, const std::string& command,
+                               const std::string& body);
+  // The connection in *slot, created and connected to `endpoint` on first use.
+  Result<Conn*> Connection(std::unique_ptr<Conn>* slot, const std::string& endpoint,
+                           const char* kind);
   zmq::context_t ctx_;
   std::string api_;
   int timeout_ms_;
-  std::unique_ptr<zmq::socket_t> api_sock_, replay_sock_;
+  net::CurveClient curve_;
+  std::unique_ptr<Conn> api_conn_, replay_conn_;
 };
 
 }  // namespace recomp::cli

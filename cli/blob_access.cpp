@@ -59,10 +59,12 @@ class LocalAccess : public BlobAccess {
 
 class RemoteAccess : public BlobAccess {
  public:
-  static Result<std::unique_ptr<BlobAccess>> Create(const std::string& endpoint) {
+  static Result<std::unique_ptr<BlobAccess>> Create(const std::string& endpoint,
+                                                    const net::CurveClient& curve) {
     auto r = std::unique_ptr<RemoteAccess>(new RemoteAccess(endpoint));
     transfer::BlobClientOptions o;
     o.endpoint = endpoint;
+    o.curve = curve;
     RECOMP_ASSIGN_OR_RETURN(r->client_, transfer::BlobClient::Create(r->ctx_, o));
     return std::unique_ptr<BlobAccess>(std::move(r));
   }
@@ -205,7 +207,7 @@ Result<std::unique_ptr<BlobAccess>> OpenBlobAccess(const ClientFlags& flags,
         " and no blob service known: give --api ENDPOINT of a "
         "coordinator (it names its blob service), or --store DIR on its machine");
   }
-  return RemoteAccess::Create(blobs);
+  return RemoteAccess::Create(blobs, conn->client->curve());
 }
 
 }  // namespace recomp::cli

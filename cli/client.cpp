@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/config.h"
+#include "cli/security.h"
 #include "messages/protocol.h"
 #include "net/socket.h"
 
@@ -20,15 +21,29 @@ void AddClientFlags(CLI::App* cmd, ClientFlags* f, bool with_config) {
   if (with_config)
     cmd->add_option("--config", f->config,
                     "config file ([client] timeout_ms; default $RECOMP_CONFIG)");
+  cmd->add_option("--key", f->key,
+                  "CURVE key file (NAME.key) to connect with (default [client] key, else "
+                  "<data>/keys/local.key when the pool uses CURVE)");
+  cmd->add_option("--server-key", f->server_key,
+                  "the pool's CURVE public key: 40 Z85 characters or a .pub file (default "
+                  "[client] server_key, else endpoints.json's)");
   cmd->add_flag("--json", f->json, "machine-readable JSON output");
 }
 
 Result<Connection> Connect(const ClientFlags& f) {
   RECOMP_ASSIGN_OR_RETURN(Config cfg, Config::Load(f.config));
-  RECOMP_ASSIGN_OR_RETURN(Endpoints ep, ResolveEndpoints(f.api, DataDir(f.data)));
+  const std::string data = DataDir(f.data);
+  RECOMP_ASSIGN_OR_RETURN(Endpoints ep, ResolveEndpoints(f.api, data));
+  std::string server_key = f.server_key;
+  if (server_key.empty()) server_key = cfg.Str("client.server_key", "");
+  if (server_key.empty()) server_key = ep.server_key;
+  RECOMP_ASSIGN_OR_RETURN(
+      net::CurveClient curve,
+      ClientCurve(server_key, !f.key.empty() ? f.key : cfg.Str("client.key", ""),
+                  KeyPath(data, kLocalClientKeyName)));
   Connection c;
-  c.client =
-      std::make_unique<ApiClient>(ep.api, static_cast<int>(cfg.Int("client.timeout_ms", 10000)));
+  c.client = std::make_unique<ApiClient>(
+      ep.api, static_cast<int>(cfg.Int("client.timeout_ms", 10000)), curve);
   if (!f.api.empty()) {
     // Given only --api (another machine): the coordinator names its other endpoints.
     auto named = c.client->Api(std::string(proto::kEndpoints), proto::EmptyBody());

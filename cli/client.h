@@ -15,10 +15,12 @@ namespace recomp::cli {
 
 struct ClientFlags {
   std::string data, api, config;
+  std::string key, server_key;  // CURVE: own key file, the pool's public key (or its file)
   bool json = false;
 };
 
-// Adds --data, --api, --json and (unless the command uses --config itself) --config to `cmd`.
+// Adds --data, --api, --key, --server-key, --json and (unless the command uses --config
+// itself) --config to `cmd`.
 // Without --config, $RECOMP_CONFIG names the settings file.
 void AddClientFlags(CLI::App* cmd, ClientFlags* f, bool with_config = true);
 
@@ -26,6 +28,9 @@ struct Connection {
   Endpoints endpoints;
   std::unique_ptr<ApiClient> client;
 };
+// Connects to the pool: endpoints from --api or endpoints.json; with CURVE (a server key from
+// --server-key, [client] server_key or endpoints.json) the key from --key, [client] key, else
+// <data>/keys/local.key.
 Result<Connection> Connect(const ClientFlags& f);
 
 // One line: "<run_id>  <state>  stage=<s> attempt=<n>  artifacts=<k>  updated <t>".

@@ -58,6 +58,11 @@ const std::map<std::string, T>& Schema() {
       {"store.retention.succeeded_days", T::kInt},
       {"store.retention.unpinned_days", T::kInt},
       {"client.timeout_ms", T::kInt},
+      {"client.key", T::kStr},
+      {"client.server_key", T::kStr},
+      {"security.curve", T::kBool},
+      {"security.allowlist", T::kStr},
+      {"security.cancel", T::kStr},
   };
   return k;
 }

@@ -15,6 +15,7 @@
 #include "cli/api_client.h"
 #include "cli/commands.h"
 #include "cli/config.h"
+#include "cli/security.h"
 #include "coordinator/blob_service.h"
 #include "coordinator/coordinator_service.h"
 #include "net/socket.h"
@@ -32,13 +33,14 @@ extern "C" void OnCoordinatorStopSignal(int) {
 struct CoordinatorArgs {
   std::string data, config, api, events, replay, workers, blobs, store;
   bool insecure = false;
+  bool curve = false;
 };
 
-// Until CURVE authentication lands (issue 11), anyone who reaches an endpoint may use it.
-Status CheckExposure(const std::vector<std::pair<std::string, std::string>>& endpoints,
+// Without CURVE anyone who reaches an endpoint may use it: only loopback, unless --insecure.
+Status CheckExposure(const std::vector<std::pair<std::string, std::string>>& endpoints, bool curve,
                      bool insecure) {
   for (const auto& [what, ep] : endpoints) {
-    if (net::IsLoopbackEndpoint(ep)) continue;
+    if (curve || net::IsLoopbackEndpoint(ep)) continue;
     if (insecure) {
       spdlog::warn(
           "{} endpoint {} is reachable from other machines WITHOUT authentication "
@@ -48,9 +50,10 @@ Status CheckExposure(const std::vector<std::pair<std::string, std::string>>& end
     }
     return Status::FailedPrecondition(
         what + " endpoint " + ep +
-        " is not loopback: anyone who can reach it could submit "
-        "runs, run jobs as a worker and read or write every generated artifact, unauthenticated "
-        "and unencrypted. Pass --insecure to accept that (only on a network you trust)");
+        " is not loopback: without CURVE anyone who can reach it could submit runs, run jobs "
+        "as a worker and read or write every generated artifact, unauthenticated and "
+        "unencrypted. Pass --curve (keys and an allowlist: docs/security.md), or --insecure to "
+        "accept that (only on a network you trust)");
   }
   return Status::Ok();
 }
@@ -119,13 +122,22 @@ Status RunCoordinator(const CoordinatorArgs& a) {
   coordinator::ServiceOptions so = ServiceOptionsFrom(cfg, a, data);
   broker::BrokerOptions bo = BrokerOptionsFrom(cfg, a);
   coordinator::BlobServiceOptions blob_opt = BlobOptionsFrom(cfg, a);
+  zmq::context_t ctx(2);
+  // Before any CURVE socket binds: the ZAP handler must be there for the first handshake.
+  RECOMP_ASSIGN_OR_RETURN(CoordinatorSecurity sec,
+                          StartCoordinatorSecurity(ctx, data, cfg, a.curve));
   RECOMP_RETURN_IF_ERROR(CheckExposure({{"api", so.api_endpoint},
                                         {"events", so.events_endpoint},
                                         {"replay", so.replay_endpoint},
                                         {"workers", bo.workers_endpoint},
                                         {"blobs", blob_opt.endpoint}},
-                                       a.insecure));
-  zmq::context_t ctx(2);
+                                       sec.curve(), a.insecure));
+  if (sec.curve()) {
+    so.curve_secret = bo.curve_secret = blob_opt.curve_secret = sec.server.secret_key;
+    so.access = sec.access.get();
+    bo.access = blob_opt.access = sec.access.get();
+    so.cancel_own_runs_only = sec.cancel == CancelPolicy::kOwnRuns;
+  }
   RECOMP_ASSIGN_OR_RETURN(auto brk, broker::Broker::Create(ctx, bo));
   const broker::InputGrants& grants = brk->grants();
   blob_opt.may_read_external = [&grants](const std::string& worker, const Digest& d) {
@@ -141,8 +153,8 @@ Status RunCoordinator(const CoordinatorArgs& a) {
   Status broker_status, blob_status;
   std::thread broker_thread([&] { broker_status = brk->Run(); });
   std::thread blob_thread([&] { blob_status = blobs->Run(); });
-  Endpoints ep{svc->api_endpoint(), svc->events_endpoint(), svc->replay_endpoint(),
-               brk->workers_endpoint(), blobs->endpoint()};
+  Endpoints ep{svc->api_endpoint(),     svc->events_endpoint(), svc->replay_endpoint(),
+               brk->workers_endpoint(), blobs->endpoint(),      sec.server.public_key};
   Status st = WriteEndpoints(data, ep);
   if (st.ok()) {
     std::printf("coordinator api=%s events=%s replay=%s workers=%s blobs=%s\n", ep.api.c_str(),
@@ -182,6 +194,9 @@ void AddCoordinatorCommands(CLI::App& app) {
   c->add_option("--store", a->store, "artifact store directory (default <data>/store)");
   c->add_flag("--insecure", a->insecure,
               "allow binding endpoints to non-loopback addresses without authentication");
+  c->add_flag("--curve", a->curve,
+              "CURVE on every endpoint: keys in <data>/keys, clients and workers admitted by "
+              "[security] allowlist (default [security] curve = false)");
   c->callback([a] { ExitIfError(RunCoordinator(*a)); });
 }
 

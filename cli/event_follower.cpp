@@ -44,6 +44,7 @@ Status EventFollower::Run(bool follow, const std::function<bool(const Event&)>& 
                           const std::atomic<bool>* stop) {
   net::SocketOptions so;
   so.rcvhwm = 100000;
+  so.curve_client = client_->curve();
   RECOMP_ASSIGN_OR_RETURN(zmq::socket_t sub,
                           net::MakeSocket(client_->context(), zmq::socket_type::sub, so));
   RECOMP_RETURN_IF_ERROR(net::Subscribe(sub, "recomp.run."));

@@ -20,6 +20,7 @@
 #include "cli/api_client.h"
 #include "cli/commands.h"
 #include "cli/config.h"
+#include "cli/security.h"
 
 namespace recomp::cli {
 namespace {
@@ -36,6 +37,7 @@ struct UpArgs {
   int slots = -1;
   std::string data, config;
   bool insecure = false;
+  bool curve = false;
 };
 
 struct Child {
@@ -223,6 +225,7 @@ Status RunUp(const UpArgs& a) {
   kids[0].argv = {self, "coordinator"};
   kids[0].argv.insert(kids[0].argv.end(), common.begin(), common.end());
   if (a.insecure) kids[0].argv.push_back("--insecure");
+  if (a.curve) kids[0].argv.push_back("--curve");
   Start(kids[0]);
   auto ep = AwaitEndpoints(data, kids[0].pid);
   if (!ep.ok()) {
@@ -243,6 +246,10 @@ Status RunUp(const UpArgs& a) {
     w.name = "worker " + std::to_string(i);
     w.argv = {self, "worker", "--connect", ep->workers, "--data", data};
     w.argv.insert(w.argv.end(), worker_flags.begin(), worker_flags.end());
+    if (!ep->server_key.empty()) {  // the pool's own worker key (docs/security.md)
+      w.argv.insert(w.argv.end(),
+                    {"--server-key", ep->server_key, "--key", KeyPath(data, kLocalWorkerKeyName)});
+    }
     Start(w);
     kids.push_back(std::move(w));
   }
@@ -273,6 +280,8 @@ void AddUpCommand(CLI::App& app) {
   c->add_option("--config", a->config, "config file (see config/recomp.toml)");
   c->add_flag("--insecure", a->insecure,
               "let the coordinator bind non-loopback endpoints without authentication");
+  c->add_flag("--curve", a->curve,
+              "CURVE on every endpoint (default [security] curve = false; docs/security.md)");
   c->callback([a] { ExitIfError(RunUp(*a)); });
 }
 

@@ -12,6 +12,7 @@
 #include <zmq.hpp>
 
 #include "cli/commands.h"
+#include "cli/security.h"
 #include "store/artifact_store.h"
 #include "worker/blob_cache.h"
 #include "worker/local_store_blobs.h"
@@ -44,6 +45,7 @@ struct WorkerArgs {
   std::string cache_dir;
   uint64_t cache_max_bytes = uint64_t{10} << 30;
   uint64_t cache_max_files = 100000;
+  std::string key, server_key;
 };
 
 // Where a worker's inputs and outputs go: the store directory (a worker on the coordinator's
@@ -64,7 +66,7 @@ struct Blobs {
 // --store, or a store already under --data: local. Otherwise remote (--blobs, or the endpoint
 // the broker names in WELCOME).
 Status OpenBlobs(const WorkerArgs& a, const std::string& home, zmq::context_t& ctx,
-                 const std::string& worker_id, Blobs* out) {
+                 const std::string& worker_id, const net::CurveClient& curve, Blobs* out) {
   std::string store_dir = a.store_dir.empty() ? home + "/store" : a.store_dir;
   struct stat st;
   bool local = !a.store_dir.empty() ||
@@ -85,6 +87,7 @@ Status OpenBlobs(const WorkerArgs& a, const std::string& home, zmq::context_t& c
   transfer::BlobClientOptions bo;
   bo.endpoint = a.blobs;
   bo.worker = worker_id;
+  bo.curve = curve;
   out->remote = std::make_unique<worker::RemoteBlobs>(ctx, bo, *out->cache);
   std::fprintf(stderr, "recomp worker: no local store: blobs through %s, cache %s\n",
                a.blobs.empty() ? "the endpoint the broker names" : a.blobs.c_str(), co.dir.c_str());
@@ -111,12 +114,22 @@ void RunWorker(const WorkerArgs& a) {
     }
     o.labels[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
-  if (o.worker_id.empty()) o.worker_id = worker::DefaultWorkerId();
+  std::string key_name;
+  auto curve = ClientCurve(a.server_key, a.key, KeyPath(home, kLocalWorkerKeyName), &key_name);
+  if (!curve.ok()) {
+    std::fprintf(stderr, "error: %s\n", curve.status().ToString().c_str());
+    throw CLI::RuntimeError(2);
+  }
+  o.curve = *curve;
+  // With a key the id must be the key's name or start with "<name>:" (docs/security.md).
+  if (o.worker_id.empty()) {
+    o.worker_id = (key_name.empty() ? "" : key_name + ":") + worker::DefaultWorkerId();
+  }
 
   zmq::context_t ctx;
   Blobs blobs;
   if (o.executor == worker::Executor::kProcess) {
-    ExitIfError(OpenBlobs(a, home, ctx, o.worker_id, &blobs));
+    ExitIfError(OpenBlobs(a, home, ctx, o.worker_id, o.curve, &blobs));
     if (blobs.remote && a.blobs.empty()) {
       worker::RemoteBlobs* remote = blobs.remote.get();
       o.on_blob_endpoint = [remote](const std::string& ep) { remote->SetEndpoint(ep); };
@@ -175,6 +188,11 @@ void AddWorkerCommands(CLI::App& app) {
       "the coordinator's blob service (default: the one the broker names); implies no local "
       "store");
   blobs_opt->excludes(store_opt);
+  w->add_option("--key", a->key,
+                "CURVE key file (NAME.key) to register with (default <data>/keys/"
+                "local-worker.key when --server-key is given)");
+  w->add_option("--server-key", a->server_key,
+                "the pool's CURVE public key (40 Z85 characters or its .pub file): CURVE on");
   w->add_option("--cache-dir", a->cache_dir,
                 "blob cache of a worker without a store (default <data>/cache; emptied at start)");
   w->add_option("--cache-max-bytes", a->cache_max_bytes, "blob cache byte cap (default 10 GiB)");

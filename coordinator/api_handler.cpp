@@ -11,7 +11,8 @@
 namespace recomp::coordinator {
 namespace {}  // namespace
 
-std::optional<Reply> ApiHandler::Handle(const std::vector<std::string>& frames, Effects* fx) {
+std::optional<Reply> ApiHandler::Handle(const std::vector<std::string>& frames, Effects* fx,
+                                        const std::string& user) {
   if (frames.empty()) return std::nullopt;
   Reply reply;
   auto split = net::SplitEnvelope(proto::kTag, frames);
@@ -22,7 +23,8 @@ std::optional<Reply> ApiHandler::Handle(const std::vector<std::string>& frames, 
   } else {
     reply.frames = split->envelope;
     auto msg = net::Parse(proto::kTag, split->message);
-    body = msg.ok() ? Execute(msg->command, msg->body, fx) : Result<std::string>(msg.status());
+    body =
+        msg.ok() ? Execute(msg->command, msg->body, fx, user) : Result<std::string>(msg.status());
   }
   bool ok = body.ok();
   if (!ok) Log()->info("api error: {}", body.status().ToString());
@@ -41,9 +43,27 @@ Result<std::string> ApiHandler::RunIdRequest(const std::string& body, std::strin
   return std::string();
 }
 
+Status ApiHandler::Permit(const std::string& user, const std::string& cmd) const {
+  if (access_ == nullptr) return Status::Ok();
+  const bool changes = cmd == proto::kSubmit || cmd == proto::kCancelRun;
+  return access_->Authorize(user, changes ? Permission::kSubmit : Permission::kRead);
+}
+
+Status ApiHandler::PermitCancel(const std::string& user, const std::string& run_id) const {
+  if (access_ == nullptr || !cancel_own_runs_only_) return Status::Ok();
+  RECOMP_ASSIGN_OR_RETURN(auto row, runs_->GetRun(run_id));
+  if (!row) return Status::NotFound("no run " + run_id);
+  if (row->submission.requested_by == user) return Status::Ok();
+  return Status::PermissionDenied("run " + run_id + " was submitted by " +
+                                  row->submission.requested_by +
+                                  "; with [security] cancel = \"own\" only its submitter may "
+                                  "cancel it");
+}
+
 Result<std::string> ApiHandler::Execute(const std::string& cmd, const std::string& body,
-                                        Effects* fx) {
+                                        Effects* fx, const std::string& user) {
   std::string run_id;
+  RECOMP_RETURN_IF_ERROR(Permit(user, cmd));
   if (!paused_.empty() && (cmd == proto::kSubmit || cmd == proto::kCancelRun)) {
     return Status::ResourceExhausted("the coordinator cannot record anything now (" + paused_ +
                                      "): " + cmd +
@@ -51,6 +71,7 @@ Result<std::string> ApiHandler::Execute(const std::string& cmd, const std::strin
   }
   if (cmd == proto::kSubmit) {
     RECOMP_ASSIGN_OR_RETURN(RunSubmission sub, DecodeRunSubmission(body));
+    if (access_ != nullptr) sub.requested_by = user;  // the authenticated identity
     RECOMP_ASSIGN_OR_RETURN(RunStatus st, engine_->Submit(std::move(sub), fx));
     return EncodeRunStatus(st);
   }
@@ -75,6 +96,7 @@ Result<std::string> ApiHandler::Execute(const std::string& cmd, const std::strin
     return EncodeRunStatus(st);
   }
   if (cmd == proto::kCancelRun) {
+    RECOMP_RETURN_IF_ERROR(PermitCancel(user, run_id));
     RECOMP_ASSIGN_OR_RETURN(RunStatus st, engine_->Cancel(run_id, fx));
     return EncodeRunStatus(st);
   }
@@ -151,7 +173,7 @@ Result<std::vector<std::string>> ApiHandler::Split(const net::Received& m,
 }
 
 std::optional<Reply> ApiHandler::HandleMessage(const net::Received& m, Effects* fx) {
-  if (!m.truncated()) return Handle(m.frames, fx);
+  if (!m.truncated()) return Handle(m.frames, fx, m.user_id);
   if (m.frames.empty()) return std::nullopt;
   Reply reply;
   Status bad = Split(m, &reply.frames).status();
@@ -163,6 +185,9 @@ std::optional<Reply> ApiHandler::HandleReplay(const net::Received& m, size_t max
   if (m.frames.empty()) return std::nullopt;
   Reply reply;
   auto message = Split(m, &reply.frames);
+  Status permitted =
+      access_ == nullptr ? Status::Ok() : access_->Authorize(m.user_id, Permission::kRead);
+  if (message.ok() && !permitted.ok()) message = permitted;
   auto body = message.ok() ? Replay(*message, max_batch) : ErrorFrames(message.status());
   for (auto& f : body) reply.frames.push_back(std::move(f));
   return reply;

@@ -11,6 +11,7 @@
 
 #include "coordinator/run_engine.h"
 #include "coordinator/run_store.h"
+#include "messages/access.h"
 #include "net/socket.h"
 
 namespace recomp::coordinator {
@@ -23,8 +24,10 @@ class ApiHandler {
  public:
   ApiHandler(RunEngine* engine, RunStore* runs) : engine_(engine), runs_(runs) {}
 
-  // Handles one ROUTER message; nullopt only when there is no one to answer (no identity).
-  std::optional<Reply> Handle(const std::vector<std::string>& frames, Effects* fx);
+  // Handles one ROUTER message from authenticated key `user` ("" without CURVE); nullopt only
+  // when there is no one to answer (no identity).
+  std::optional<Reply> Handle(const std::vector<std::string>& frames, Effects* fx,
+                              const std::string& user = "");
   // The same for a received message; one with more than limits::kMaxFrames frames gets an
   // ERROR naming its frame count.
   std::optional<Reply> HandleMessage(const net::Received& m, Effects* fx);
@@ -42,6 +45,14 @@ class ApiHandler {
   // While `reason` is not empty the coordinator cannot record anything: SUBMIT and CANCEL are
   // refused with RESOURCE_EXHAUSTED naming it; reads are served.
   void SetPaused(std::string reason) { paused_ = std::move(reason); }
+  // CURVE (docs/security.md): every request is checked against `access` (not owned; must
+  // outlive the handler): reads need a reader or submitter key, SUBMIT and CANCEL a submitter
+  // key, and with `cancel_own_runs_only` CANCEL also the run's own submitter. A submission's
+  // requested_by becomes the key's name, whatever the client wrote.
+  void SetAccess(const AccessControl* access, bool cancel_own_runs_only) {
+    access_ = access;
+    cancel_own_runs_only_ = cancel_own_runs_only;
+  }
 
  private:
   // Splits a received ROUTER message into *envelope and its protocol frames (the error when it
@@ -49,7 +60,11 @@ class ApiHandler {
   static Result<std::vector<std::string>> Split(const net::Received& m,
                                                 std::vector<std::string>* envelope);
   static std::vector<std::string> ErrorFrames(const Status& s);
-  Result<std::string> Execute(const std::string& command, const std::string& body, Effects* fx);
+  Result<std::string> Execute(const std::string& command, const std::string& body, Effects* fx,
+                              const std::string& user);
+  // With CURVE: whether `user` may send `command` (and cancel `run_id`).
+  Status Permit(const std::string& user, const std::string& command) const;
+  Status PermitCancel(const std::string& user, const std::string& run_id) const;
   Result<std::string> RunIdRequest(const std::string& body, std::string* run_id);
   // LIST {limit?, after?} -> {runs: [list entries], next}: docs/protocol.md.
   Result<std::string> List(const std::string& body);
@@ -62,6 +77,8 @@ class ApiHandler {
   std::string worker_list_;  // "" until the broker sent one
   nlohmann::json endpoints_ = nlohmann::json::object();
   std::string paused_;
+  const AccessControl* access_ = nullptr;
+  bool cancel_own_runs_only_ = false;
 };
 
 }  // namespace recomp::coordinator

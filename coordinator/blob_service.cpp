@@ -55,6 +55,7 @@ struct BlobService::Impl {
     Clock::time_point used;
   };
   std::map<Digest, OpenReader> readers;
+  std::string user;       // with CURVE: the key name of the request being handled
   uint64_t payloads = 0;  // for the flip hook
   uint64_t chunks = 0;
 
@@ -65,6 +66,8 @@ struct BlobService::Impl {
   Reply Read(const blobproto::ReadRequest& q);
   Result<const store::BlobReader*> Reader(const Digest& d);
   bool Allowed(const std::string& worker, const ArtifactRecord& rec, const Digest& d) const;
+  // With CURVE: whether the request's key may send `command` (PermissionDenied naming why).
+  Status Permit(const std::string& command) const;
   void MaybeFlip(std::string* bytes, uint64_t* counter);
   void Sweep(Clock::time_point now);
 };
@@ -72,7 +75,25 @@ struct BlobService::Impl {
 bool BlobService::Impl::Allowed(const std::string& worker, const ArtifactRecord& rec,
                                 const Digest& d) const {
   if (rec.artifact_class != ArtifactClass::kExternal) return true;
+  // With CURVE the worker named in the request must be one of the key's own (its id is the
+  // key's name or starts with "<name>:"), or anyone could name a worker holding the job.
+  if (opt.access != nullptr && worker != user && worker.rfind(user + ":", 0) != 0) return false;
   return !worker.empty() && opt.may_read_external && opt.may_read_external(worker, d);
+}
+
+Status BlobService::Impl::Permit(const std::string& c) const {
+  if (opt.access == nullptr) return Status::Ok();
+  std::optional<AllowedKey> key = opt.access->Lookup(user);
+  if (!key) return Status::PermissionDenied("key '" + user + "' is no longer allowed");
+  const bool write = c == blobproto::kPut || c == blobproto::kChunk || c == blobproto::kCommit ||
+                     c == blobproto::kAbort;
+  if (write && key->role == Role::kReader) {
+    return Status::PermissionDenied("key " + key->name + " is a reader and may not upload");
+  }
+  if (c == blobproto::kList && key->role == Role::kWorker) {
+    return Status::PermissionDenied("key " + key->name + " is a worker key and may not list");
+  }
+  return Status::Ok();
 }
 
 void BlobService::Impl::MaybeFlip(std::string* bytes, uint64_t* counter) {
@@ -259,8 +280,14 @@ void BlobService::Impl::HandleOne(net::Received&& received) {
   } else {
     received.total_frames -= 1;
     frames.erase(frames.begin());
+    user = std::move(received.user_id);
     auto m = net::Parse(blobproto::kTag, std::move(received), net::DataFrame::kOptional);
-    reply = m.ok() ? Execute(peer, *m) : ErrorReply(m.status());
+    Status permitted = m.ok() ? Permit(m->command) : Status::Ok();
+    if (!m.ok()) {
+      reply = ErrorReply(m.status());
+    } else {
+      reply = permitted.ok() ? Execute(peer, *m) : ErrorReply(permitted);
+    }
   }
   if (reply.command == blobproto::kError) {
     ++stats.refused;
@@ -313,6 +340,9 @@ Result<std::unique_ptr<BlobService>> BlobService::Create(zmq::context_t& ctx,
                                                          BlobServiceOptions options,
                                                          store::ArtifactStore* store) {
   net::SocketOptions so;
+  if (options.access != nullptr) {
+    so.curve_server = {options.curve_secret, std::string(ZapDomain(Endpoint::kBlobs))};
+  }
   so.max_frame_bytes = kMaxFrameBytes;
   so.sndhwm = 1000;
   so.rcvhwm = 1000;

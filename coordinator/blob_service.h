@@ -17,6 +17,7 @@
 #include "base/digest.h"
 #include "base/status.h"
 #include "coordinator/blob_uploads.h"
+#include "messages/access.h"
 #include "store/artifact_store.h"
 
 namespace recomp::coordinator {
@@ -27,6 +28,12 @@ struct BlobServiceOptions {
   // Whether worker `worker` holds a job naming `digest` right now. Called from the service's
   // thread; must be thread-safe. Unset: no external blob is served to anyone.
   std::function<bool(const std::string& worker, const Digest& digest)> may_read_external;
+  // CURVE (docs/security.md): with `access` set (it must outlive the service), the endpoint is
+  // a CURVE server with secret key `curve_secret`, and each request is checked against the key
+  // it came with: writes need a submitter or worker key, LIST a reader or submitter key, an
+  // external blob a worker key whose worker holds a job naming it.
+  std::string curve_secret;
+  const AccessControl* access = nullptr;
   // Test hook: flips one byte of every n-th blob payload sent and of every n-th CHUNK received
   // (0 = never), so tests can show that a corrupted transfer is caught by digests.
   uint32_t flip_byte_every = 0;

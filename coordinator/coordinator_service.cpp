@@ -23,11 +23,14 @@ namespace {
 
 constexpr int kDrainLimit = 1000;  // messages per socket per loop turn: bounds one batch
 constexpr int kReplayLimit = 64;   // replay requests per loop turn
-// The longest subscription the events endpoint reads: event type names are short. A longer
-// one makes libzmq drop the subscriber's connection (ZMQ_MAXMSGSIZE).
-constexpr size_t kMaxSubscriptionBytes = 256;
+// The longest message the events endpoint reads (ZMQ_MAXMSGSIZE: a longer one makes libzmq
+// drop the subscriber's connection). Subscriptions are short event type names, but the limit
+// also applies to the handshake: CURVE's INITIATE command (a vouch, the client's long-term key
+// and its metadata, about 300 bytes) must fit.
+constexpr size_t kMaxSubscriptionBytes = 1024;
 // How often freed memory is handed back (malloc_trim: its cost grows with the free space).
 constexpr int64_t kTrimIntervalMs = 10000;
+constexpr int64_t kAccessCheckMs = 1000;  // how often the allowlist file is looked at
 
 net::SocketOptions Hwm(int hwm) {
   net::SocketOptions o;
@@ -39,7 +42,9 @@ net::SocketOptions Hwm(int hwm) {
 }  // namespace
 
 struct CoordinatorService::Impl {
+  zmq::context_t* ctx = nullptr;
   zmq::socket_t api, events, replay, link;
+  std::string events_ep;  // as bound: re-bound by ReopenEvents
   ServiceOptions opts;
   std::unique_ptr<RunStore> runs;
   std::unique_ptr<RunEngine> engine;
@@ -66,6 +71,13 @@ struct CoordinatorService::Impl {
   // Every kTrimIntervalMs: hand memory freed since (a peer's burst) back to the system.
   void TrimMemory();
   int64_t next_trim = 0;
+  // With CURVE, every kAccessCheckMs: re-reads the allowlist; when it changed, re-opens the
+  // events endpoint (a PUB cannot drop one subscriber: all reconnect through ZAP again and
+  // recover missed events by replay).
+  void CheckAccess();
+  Status ReopenEvents();
+  int64_t next_access_check = 0;
+  bool events_reopen_pending = false;
   // One loop turn: poll, read what is waiting (bounded), act on it, answer.
   Status Turn();
   static constexpr std::chrono::seconds kRetryInterval{1};
@@ -109,6 +121,9 @@ void CoordinatorService::Impl::HandleSubscription(const net::Received& m) {
       (m.frames[0][0] != 0 && m.frames[0][0] != 1)) {
     return;  // not a subscription message: XPUB passes only those up; ignore anything else
   }
+  if (opts.access != nullptr && !opts.access->Authorize(m.user_id, Permission::kRead).ok()) {
+    return;  // a key removed since it connected; its connection goes at the next reopen
+  }
   const bool subscribe = m.frames[0][0] == 1;
   std::string_view topic = std::string_view(m.frames[0]).substr(1);
   if (!IsEventTopicPrefix(topic)) {
@@ -122,6 +137,55 @@ void CoordinatorService::Impl::HandleSubscription(const net::Received& m) {
   if (!s.ok()) log->warn("events: {}", s.ToString());
 }
 
+namespace {
+
+net::SocketOptions EventsOptions(const ServiceOptions& opts) {
+  net::SocketOptions o = Hwm(opts.events_hwm);
+  o.xpub_manual = true;  // only known topics are accepted (HandleSubscription)
+  o.max_frame_bytes = kMaxSubscriptionBytes;
+  if (opts.access != nullptr) {
+    o.curve_server = {opts.curve_secret, std::string(ZapDomain(Endpoint::kEvents))};
+  }
+  return o;
+}
+
+net::SocketOptions RouterOptions(const ServiceOptions& opts, Endpoint e) {
+  net::SocketOptions o = Hwm(10000);
+  if (opts.access != nullptr) o.curve_server = {opts.curve_secret, std::string(ZapDomain(e))};
+  return o;
+}
+
+}  // namespace
+
+Status CoordinatorService::Impl::ReopenEvents() {
+  events.close();  // drops every subscriber; they reconnect (through ZAP) on their own
+  RECOMP_ASSIGN_OR_RETURN(events,
+                          net::MakeSocket(*ctx, zmq::socket_type::xpub, EventsOptions(opts)));
+  return net::Bind(events, events_ep, "events").status();
+}
+
+void CoordinatorService::Impl::CheckAccess() {
+  if (opts.access == nullptr) return;
+  const int64_t now = NowUnixMillis();
+  if (now < next_access_check) return;
+  next_access_check = now + kAccessCheckMs;
+  Result<bool> changed = opts.access->ReloadIfChanged();
+  if (!changed.ok()) {
+    log->error("security: {}", changed.status().ToString());
+  } else if (*changed) {
+    log->warn("security: allowlist {} reloaded: {} keys allowed", opts.access->path(),
+              opts.access->size());
+    events_reopen_pending = true;
+  }
+  if (!events_reopen_pending) return;
+  // The old listener may still hold the port for a moment: tried again at the next check.
+  if (Status s = ReopenEvents(); !s.ok()) {
+    log->warn("security: re-opening the events endpoint: {}; trying again", s.ToString());
+    return;
+  }
+  events_reopen_pending = false;
+}
+
 Result<std::unique_ptr<CoordinatorService>> CoordinatorService::Create(
     zmq::context_t& ctx, ServiceOptions opts, store::ArtifactStore* store) {
   std::unique_ptr<CoordinatorService> svc(new CoordinatorService());
@@ -130,18 +194,21 @@ Result<std::unique_ptr<CoordinatorService>> CoordinatorService::Create(
   RECOMP_ASSIGN_OR_RETURN(impl->runs, RunStore::Open(opts.state_dir, opts.durable));
   RECOMP_ASSIGN_OR_RETURN(uint64_t last, impl->runs->LastSequence());
   impl->engine = std::make_unique<RunEngine>(opts.engine, impl->runs.get(), store, last);
-  RECOMP_ASSIGN_OR_RETURN(impl->api, net::MakeSocket(ctx, zmq::socket_type::router, Hwm(10000)));
-  RECOMP_ASSIGN_OR_RETURN(impl->replay, net::MakeSocket(ctx, zmq::socket_type::router, Hwm(10000)));
-  net::SocketOptions events_opts = Hwm(opts.events_hwm);
-  events_opts.xpub_manual = true;  // only known topics are accepted (HandleSubscription)
-  events_opts.max_frame_bytes = kMaxSubscriptionBytes;
-  RECOMP_ASSIGN_OR_RETURN(impl->events, net::MakeSocket(ctx, zmq::socket_type::xpub, events_opts));
+  impl->ctx = &ctx;
+  RECOMP_ASSIGN_OR_RETURN(impl->api, net::MakeSocket(ctx, zmq::socket_type::router,
+                                                     RouterOptions(opts, Endpoint::kApi)));
+  RECOMP_ASSIGN_OR_RETURN(impl->replay, net::MakeSocket(ctx, zmq::socket_type::router,
+                                                        RouterOptions(opts, Endpoint::kReplay)));
+  RECOMP_ASSIGN_OR_RETURN(impl->events,
+                          net::MakeSocket(ctx, zmq::socket_type::xpub, EventsOptions(opts)));
   RECOMP_ASSIGN_OR_RETURN(impl->link, net::MakeSocket(ctx, zmq::socket_type::dealer, Hwm(200000)));
   RECOMP_ASSIGN_OR_RETURN(svc->api_ep_, net::Bind(impl->api, opts.api_endpoint, "api"));
   RECOMP_ASSIGN_OR_RETURN(svc->events_ep_, net::Bind(impl->events, opts.events_endpoint, "events"));
   RECOMP_ASSIGN_OR_RETURN(svc->replay_ep_, net::Bind(impl->replay, opts.replay_endpoint, "replay"));
   RECOMP_RETURN_IF_ERROR(net::Connect(impl->link, opts.link_endpoint, "coordinator link"));
+  impl->events_ep = svc->events_ep_;
   impl->api_handler = std::make_unique<ApiHandler>(impl->engine.get(), impl->runs.get());
+  impl->api_handler->SetAccess(opts.access, opts.cancel_own_runs_only);
   impl->api_handler->SetEndpoints({{"api", svc->api_ep_},
                                    {"events", svc->events_ep_},
                                    {"replay", svc->replay_ep_},
@@ -309,6 +376,7 @@ Status CoordinatorService::Impl::Turn() {
         Drain(events, kDrainLimit, [&](const net::Received& r) { HandleSubscription(r); }));
   }
   TrimMemory();
+  CheckAccess();
   if (pending) {
     RetryPending();
     if (pending && api_in) {  // still paused: answer reads (and refuse changes) at once

@@ -17,6 +17,7 @@
 #include "base/status.h"
 #include "coordinator/run_engine.h"
 #include "coordinator/run_store.h"
+#include "messages/access.h"
 #include "store/artifact_store.h"
 
 namespace recomp::coordinator {
@@ -38,6 +39,13 @@ struct ServiceOptions {
   // false: run-store commits are not fsynced (MDB_NOSYNC). Survives a killed coordinator (the
   // OS keeps the pages), not an OS crash or power loss. For benches and throwaway CI pools.
   bool durable = true;
+  // CURVE (docs/security.md): with `access` set (it must outlive the service), the api, events
+  // and replay endpoints are CURVE servers with secret key `curve_secret`; every request is
+  // checked against the key it came with; the service re-reads the allowlist every second and
+  // re-opens the events endpoint when keys were removed, so their subscribers are dropped.
+  std::string curve_secret;
+  AccessControl* access = nullptr;
+  bool cancel_own_runs_only = false;  // [security] cancel = "own"
   EngineOptions engine;
 };
 

@@ -17,10 +17,16 @@ bool IsZ85Key(std::string_view k) {
   return k.size() == 40 && k.find_first_not_of(kZ85) == std::string_view::npos;
 }
 
+// The words of a line before its comment. Z85 has '#' in its alphabet, so a comment is a word
+// starting with '#' that is not the line's key (a key is exactly 40 characters; "#<key> ..." is
+// 41 and so a commented-out entry).
 std::vector<std::string> Words(const std::string& line) {
-  std::istringstream in(line.substr(0, line.find('#')));
+  std::istringstream in(line);
   std::vector<std::string> words;
-  for (std::string w; in >> w;) words.push_back(w);
+  for (std::string w; in >> w;) {
+    if (w[0] == '#' && !(words.empty() && IsZ85Key(w))) break;
+    words.push_back(w);
+  }
   return words;
 }
 
@@ -75,7 +81,7 @@ Result<Allowlist> Allowlist::Parse(std::string_view text, std::string_view sourc
                                    " bytes");
   }
   Allowlist list;
-  std::map<std::string, size_t> names;
+  std::map<std::string, size_t> names;  // name -> line
   std::istringstream in{std::string(text)};
   size_t line_no = 0;
   for (std::string line; std::getline(in, line);) {
@@ -97,10 +103,27 @@ Result<Allowlist> Allowlist::Parse(std::string_view text, std::string_view sourc
                                      " keys");
     }
     names.emplace(k->name, line_no);
-    list.by_key_.emplace(k->public_key, list.entries_.size());
-    list.entries_.push_back(std::move(k).value());
+    RECOMP_RETURN_IF_ERROR(list.Add(std::move(k).value()));
   }
   return list;
+}
+
+Status Allowlist::Add(AllowedKey key) {
+  if (by_key_.count(key.public_key) != 0) {
+    return Status::InvalidArgument("key of " + key.name + " is listed twice");
+  }
+  if (by_name_.count(key.name) != 0) {
+    return Status::InvalidArgument("name " + key.name + " is listed twice");
+  }
+  by_key_.emplace(key.public_key, entries_.size());
+  by_name_.emplace(key.name, entries_.size());
+  entries_.push_back(std::move(key));
+  return Status::Ok();
+}
+
+const AllowedKey* Allowlist::FindName(std::string_view name) const {
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : &entries_[it->second];
 }
 
 const AllowedKey* Allowlist::Find(std::string_view public_key) const {

@@ -83,17 +83,27 @@ Result<CurveKeyPair> NewCurveKeyPair() {
     return Status::Unavailable(std::string("cannot make a CURVE keypair: ") + zmq_strerror(errno) +
                                (HasCurve() ? "" : " (this libzmq has no CURVE)"));
   }
-  return CurveKeyPair{pub, sec};
+  return CurveKeyPair{pub, sec, ""};
 }
 
 Status ValidateZ85Key(std::string_view key, std::string_view what) {
   uint8_t raw[32];
   std::string copy(key);
   if (key.size() != kZ85KeyChars || zmq_z85_decode(raw, copy.c_str()) == nullptr) {
-    return Status::InvalidArgument(std::string(what) + ": '" + copy.substr(0, 48) +
-                                   "' is not a CURVE key (40 characters of Z85)");
+    // The text is not echoed: it may be a secret key.
+    return Status::InvalidArgument(std::string(what) + " is not a CURVE key (40 characters of " +
+                                   "Z85; got " + std::to_string(key.size()) + " characters)");
   }
   return Status::Ok();
+}
+
+Result<std::string> KeyToZ85(std::string_view raw) {
+  if (raw.size() != 32) return Status::InvalidArgument("a CURVE key has 32 bytes");
+  char z85[kZ85KeyChars + 1] = {};
+  if (zmq_z85_encode(z85, reinterpret_cast<const uint8_t*>(raw.data()), raw.size()) == nullptr) {
+    return Status::Internal("zmq_z85_encode failed");
+  }
+  return std::string(z85);
 }
 
 Result<std::string> CurvePublicKey(std::string_view secret) {
@@ -126,7 +136,8 @@ Result<CurveKeyPair> ReadSecretKeyFile(const std::string& path) {
                                       " is readable by others: chmod 600 it (or make a new key)");
   }
   RECOMP_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path));
-  CurveKeyPair pair{CertValue(text, "public-key"), CertValue(text, "secret-key")};
+  CurveKeyPair pair{CertValue(text, "public-key"), CertValue(text, "secret-key"),
+                    CertValue(text, "name")};
   if (pair.secret_key.empty()) return Status::InvalidArgument(path + " has no secret-key");
   RECOMP_RETURN_IF_ERROR(ValidateZ85Key(pair.secret_key, path + ": secret-key"));
   RECOMP_ASSIGN_OR_RETURN(std::string derived, CurvePublicKey(pair.secret_key));

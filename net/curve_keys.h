@@ -15,6 +15,7 @@ inline constexpr size_t kZ85KeyChars = 40;  // a 32-byte key in Z85
 struct CurveKeyPair {
   std::string public_key;  // Z85, 40 characters
   std::string secret_key;  // Z85, 40 characters
+  std::string name;        // the name in a key file's metadata ("" when none)
 };
 
 // Whether this libzmq was built with CURVE (Debian's is).
@@ -23,6 +24,8 @@ bool HasCurve();
 Result<CurveKeyPair> NewCurveKeyPair();
 // InvalidArgument, naming `what`, unless `key` is 40 characters of Z85 that decode to 32 bytes.
 Status ValidateZ85Key(std::string_view key, std::string_view what);
+// The Z85 text of a 32-byte key. InvalidArgument for another size.
+Result<std::string> KeyToZ85(std::string_view raw);
 // The public key of Z85 secret `secret`.
 Result<std::string> CurvePublicKey(std::string_view secret);
 

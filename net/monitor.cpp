@@ -65,6 +65,18 @@ std::string Describe(const SocketEvent& e) {
   return "socket event " + std::to_string(e.zmq_event) + " on " + e.endpoint;
 }
 
+bool IsKeyRefused(const SocketEvent& e) {
+  return e.zmq_event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && e.value == 400;
+}
+
+std::string HandshakeFailure(const SocketEvent& e, const std::string& public_key) {
+  if (IsKeyRefused(e)) {
+    return "the pool at " + e.endpoint + " refused key " + public_key +
+           ": it is not in the pool's allowlist, or its role may not use this endpoint";
+  }
+  return Describe(e) + " (is the server key the one the pool uses?)";
+}
+
 Result<SocketMonitor> SocketMonitor::Start(zmq::context_t& ctx, zmq::socket_t& socket) {
   static std::atomic<uint64_t> counter{0};
   std::string addr = "inproc://recomp-monitor-" + std::to_string(counter.fetch_add(1));

@@ -31,6 +31,11 @@ struct SocketEvent {
   std::string endpoint;
 };
 std::string Describe(const SocketEvent& e);
+// Whether `e` is a CURVE server's ZAP handler refusing this socket's key (status 400).
+bool IsKeyRefused(const SocketEvent& e);
+// What a client reports for a failed handshake with a CURVE server: its key `public_key` not
+// allowed (IsKeyRefused), or the handshake failing otherwise (most often a wrong server key).
+std::string HandshakeFailure(const SocketEvent& e, const std::string& public_key);
 
 class SocketMonitor {
  public:

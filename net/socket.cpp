@@ -1,12 +1,51 @@
 // The cppzmq adapter (see socket.h).
 #include "net/socket.h"
 
+#include <cassert>
 #include <cerrno>
+
+#include "net/curve_keys.h"
 
 namespace recomp::net {
 
+namespace {
+
+// Makes `s` a CURVE server that fails closed, and checks that libzmq took the enforcement.
+Status MakeCurveServer(zmq::socket_t& s, const CurveServer& c) {
+  if (c.zap_domain.empty()) {
+    // libzmq never asks ZAP when the domain is empty, even with enforcement on.
+    return Status::InvalidArgument("a CURVE server needs a ZAP domain");
+  }
+  RECOMP_RETURN_IF_ERROR(ValidateZ85Key(c.secret_key, "CURVE server secret key"));
+  s.set(zmq::sockopt::curve_server, 1);
+  s.set(zmq::sockopt::curve_secretkey, c.secret_key);
+  s.set(zmq::sockopt::zap_domain, c.zap_domain);
+  int on = 1, got = 0;
+  size_t len = sizeof(got);
+  if (zmq_setsockopt(s.handle(), kZapEnforceDomainOption, &on, sizeof(on)) != 0 ||
+      zmq_getsockopt(s.handle(), kZapEnforceDomainOption, &got, &len) != 0 || got != 1) {
+    return Status::FailedPrecondition(
+        "this libzmq does not enforce ZAP domains (option 93): a CURVE socket would accept "
+        "any client key when no ZAP handler answers, so it is not opened");
+  }
+  return Status::Ok();
+}
+
+Status MakeCurveClient(zmq::socket_t& s, const CurveClient& c) {
+  RECOMP_RETURN_IF_ERROR(ValidateZ85Key(c.server_key, "CURVE server public key"));
+  RECOMP_RETURN_IF_ERROR(ValidateZ85Key(c.public_key, "CURVE public key"));
+  RECOMP_RETURN_IF_ERROR(ValidateZ85Key(c.secret_key, "CURVE secret key"));
+  s.set(zmq::sockopt::curve_serverkey, c.server_key);
+  s.set(zmq::sockopt::curve_publickey, c.public_key);
+  s.set(zmq::sockopt::curve_secretkey, c.secret_key);
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<zmq::socket_t> MakeSocket(zmq::context_t& ctx, zmq::socket_type type,
                                  const SocketOptions& options) {
+  assert(!(options.curve_server.enabled() && options.curve_client.enabled()));
   try {
     zmq::socket_t s(ctx, type);
     s.set(zmq::sockopt::linger, 0);
@@ -15,6 +54,16 @@ Result<zmq::socket_t> MakeSocket(zmq::context_t& ctx, zmq::socket_type type,
     s.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(options.max_frame_bytes));
     if (type == zmq::socket_type::router) s.set(zmq::sockopt::router_mandatory, 1);
     if (options.xpub_manual) s.set(zmq::sockopt::xpub_manual, 1);
+    if (options.reconnect_ivl_ms > 0) s.set(zmq::sockopt::reconnect_ivl, options.reconnect_ivl_ms);
+    if (options.reconnect_ivl_max_ms > 0) {
+      s.set(zmq::sockopt::reconnect_ivl_max, options.reconnect_ivl_max_ms);
+    }
+    if (options.curve_server.enabled()) {
+      RECOMP_RETURN_IF_ERROR(MakeCurveServer(s, options.curve_server));
+    }
+    if (options.curve_client.enabled()) {
+      RECOMP_RETURN_IF_ERROR(MakeCurveClient(s, options.curve_client));
+    }
     return s;
   } catch (const zmq::error_t& e) {
     return Status::Internal(std::string("zmq socket: ") + e.what());
@@ -72,11 +121,16 @@ Status Poll(zmq::pollitem_t* items, size_t n, std::chrono::milliseconds timeout)
 Result<bool> Receive(zmq::socket_t& s, Received* out) {
   out->frames.clear();
   out->total_frames = 0;
+  out->user_id.clear();
   try {
     zmq::message_t msg;
     // The parts of a message arrive together: after the first, the rest never blocks.
     if (!s.recv(msg, zmq::recv_flags::dontwait)) return false;
     for (;;) {
+      // A ROUTER's routing-id frame carries no metadata: the user id is on the peer's frames.
+      if (out->user_id.empty()) {
+        if (const char* user = zmq_msg_gets(msg.handle(), "User-Id")) out->user_id = user;
+      }
       ++out->total_frames;
       if (out->frames.size() < limits::kMaxFrames) out->frames.emplace_back(msg.to_string());
       if (!msg.more()) return true;

@@ -1,7 +1,7 @@
 // The one ZeroMQ transport (cppzmq adapter): sockets created with explicit presets, bind and
 // connect, poll, a bounded receive and non-blocking sends whose result the caller must handle.
-// Every zmq::error_t is converted here (or in framing/monitor) and nowhere else. CURVE options
-// will be set here too. Functions act on a socket the calling thread owns (one thread per
+// Every zmq::error_t is converted here (or in framing/monitor/zap_handler) and nowhere else,
+// and CURVE is switched on here. Functions act on a socket the calling thread owns (one thread per
 // socket; other threads talk to it over inproc://).
 #pragma once
 
@@ -22,6 +22,24 @@ namespace recomp::net {
 // explicit high-water marks (ZeroMQ's default 1000 is no flow control), ZMQ_MAXMSGSIZE from
 // base/limits.h (a larger frame drops the connection inside libzmq), and for ROUTER sockets
 // ROUTER_MANDATORY (an unroutable send fails instead of vanishing).
+// A CURVE server socket (RFC 26): its secret key, and the ZAP domain (required, non-empty) its
+// handshakes are authenticated in. With it, libzmq asks the context's ZAP handler about every
+// client and refuses the client when no handler answers (ZMQ_ZAP_ENFORCE_DOMAIN: fail closed).
+struct CurveServer {
+  std::string secret_key;  // Z85; "" = no CURVE (plain ZMTP)
+  std::string zap_domain;
+  bool enabled() const { return !secret_key.empty(); }
+};
+// A CURVE client socket: the server's public key it pins and its own keypair (all Z85).
+struct CurveClient {
+  std::string server_key;  // "" = no CURVE (plain ZMTP)
+  std::string public_key, secret_key;
+  bool enabled() const { return !server_key.empty(); }
+};
+// libzmq's option number of ZMQ_ZAP_ENFORCE_DOMAIN: Debian's zmq.h declares it only under the
+// DRAFT API guard, but libzmq 4.3 implements it.
+inline constexpr int kZapEnforceDomainOption = 93;
+
 struct SocketOptions {
   int sndhwm = 1000;
   int rcvhwm = 1000;
@@ -29,9 +47,16 @@ struct SocketOptions {
   // XPUB only: subscriptions are delivered to the owner, which accepts each with Subscribe
   // (ZMQ_XPUB_MANUAL); nothing a subscriber sends enters the socket's topic trie by itself.
   bool xpub_manual = false;
+  // libzmq's own reconnect delay of a connecting socket, doubling to the max (0: libzmq's
+  // default, 100 ms flat): a peer that is down is not knocked on ten times a second.
+  int reconnect_ivl_ms = 0;
+  int reconnect_ivl_max_ms = 0;
+  CurveServer curve_server;  // at most one of these two is enabled
+  CurveClient curve_client;
 };
 
-// A socket of `type` in `ctx` with the presets above. Internal on a libzmq failure.
+// A socket of `type` in `ctx` with the presets above. Internal on a libzmq failure;
+// InvalidArgument for a CURVE key that is not Z85 or a CURVE server without a ZAP domain.
 Result<zmq::socket_t> MakeSocket(zmq::context_t& ctx, zmq::socket_type type,
                                  const SocketOptions& options = {});
 // The listen backlog of every bound tcp endpoint (libzmq's default is 100; the kernel caps it
@@ -58,6 +83,9 @@ Status Poll(zmq::pollitem_t* items, size_t n, std::chrono::milliseconds timeout)
 struct Received {
   std::vector<std::string> frames;  // the first kMaxFrames frames
   size_t total_frames = 0;          // every frame of the message, kept or not
+  // The ZAP handler's user id for the connection the message came on ("" without CURVE/ZAP):
+  // a CURVE server checks it on every request, since ZAP runs only at the handshake.
+  std::string user_id;
   bool truncated() const { return total_frames != frames.size(); }
 };
 // Receives one whole message without blocking: true when one was read, false when none is

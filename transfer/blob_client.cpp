@@ -57,6 +57,7 @@ struct BlobClient::Impl {
     socket.reset();
     net::SocketOptions so;
     so.max_frame_bytes = 2 * blobproto::kMaxBatchBytes;
+    so.curve_client = opt.curve;
     RECOMP_ASSIGN_OR_RETURN(zmq::socket_t s, net::MakeSocket(ctx, zmq::socket_type::dealer, so));
     RECOMP_RETURN_IF_ERROR(net::Connect(s, opt.endpoint, "blob service"));
     socket = std::make_unique<zmq::socket_t>(std::move(s));
@@ -64,8 +65,11 @@ struct BlobClient::Impl {
   }
 
   Status Unanswered() const {
-    return Status::Unavailable("blob service at " + opt.endpoint + " did not answer within " +
-                               std::to_string(opt.timeout.count()) + " ms");
+    return Status::Unavailable(
+        "blob service at " + opt.endpoint + " did not answer within " +
+        std::to_string(opt.timeout.count()) + " ms" +
+        (opt.curve.enabled() ? " (is key " + opt.curve.public_key + " in the pool's allowlist?)"
+                             : ""));
   }
 
   // Sends one request, waiting up to the timeout for the connection to take it.

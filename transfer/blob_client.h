@@ -20,6 +20,7 @@
 #include "base/digest.h"
 #include "base/status.h"
 #include "messages/blob_protocol.h"
+#include "net/socket.h"
 
 namespace recomp::transfer {
 
@@ -30,6 +31,7 @@ struct BlobClientOptions {
   uint32_t window = blobproto::kDefaultWindow;
   std::chrono::milliseconds timeout{30000};
   uint32_t retries = 3;
+  net::CurveClient curve;  // the pool's CURVE server key and our keypair; unset = plain
 };
 
 // What a client moved (for tests, benches and logs).

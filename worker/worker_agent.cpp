@@ -160,14 +160,19 @@ Status WorkerAgent::Connect() {
   heartbeat_ms_ = opt_.heartbeat_ms;  // until the new broker says otherwise
   heard_since_connect_ = false;
   last_heard_ = Clock::now();
-  RECOMP_ASSIGN_OR_RETURN(zmq::socket_t s, net::MakeSocket(ctx_, zmq::socket_type::dealer));
-  RECOMP_RETURN_IF_ERROR(net::Connect(s, opt_.connect, "broker"));
+  net::SocketOptions so;
+  so.curve_client = opt_.curve;
+  so.reconnect_ivl_ms = static_cast<int>(opt_.reconnect_initial_ms);
+  so.reconnect_ivl_max_ms = static_cast<int>(opt_.reconnect_max_ms);
+  RECOMP_ASSIGN_OR_RETURN(zmq::socket_t s, net::MakeSocket(ctx_, zmq::socket_type::dealer, so));
   socket_ = std::make_unique<zmq::socket_t>(std::move(s));
+  // Monitored before connecting, so no handshake outcome is missed.
   if (auto mon = net::SocketMonitor::Start(ctx_, *socket_); mon.ok()) {
     monitor_.emplace(std::move(mon).value());
   } else {
     WorkerLog()->warn("worker {}: no socket monitor: {}", opt_.worker_id, mon.status().message());
   }
+  RECOMP_RETURN_IF_ERROR(net::Connect(*socket_, opt_.connect, "broker"));
   proto::WorkerHello h;
   h.worker_id = opt_.worker_id;
   h.slots = opt_.slots;
@@ -195,6 +200,11 @@ void WorkerAgent::LogSocketEvents() {
   if (!monitor_) return;
   for (const net::SocketEvent& e : monitor_->Drain()) {
     if (e.kind == net::SocketEvent::Kind::kConnectRetried) continue;  // every retry: too chatty
+    if (e.kind == net::SocketEvent::Kind::kHandshakeFailed && opt_.curve.enabled()) {
+      // libzmq does not retry a refused handshake by itself: a new socket, on the backoff.
+      BrokerLost(net::HandshakeFailure(e, opt_.curve.public_key));
+      return;  // the socket and its monitor are gone
+    }
     WorkerLog()->info("worker {}: {}", opt_.worker_id, net::Describe(e));
   }
 }

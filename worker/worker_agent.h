@@ -57,6 +57,9 @@ struct WorkerAgentOptions {
   // What stages may require of this worker (`--label key=value`); Create adds os, arch and
   // pool=default where not given.
   Labels labels;
+  // CURVE: the broker's public key (pinned) and this worker's keypair; unset = plain. A refused
+  // key is logged naming it and retried on the reconnect backoff.
+  net::CurveClient curve;
   // Called (on the Run() thread) with the blob service endpoint the broker's WELCOME names,
   // a wildcard host replaced by the host of `connect`.
   std::function<void(const std::string&)> on_blob_endpoint;

@@ -14,6 +14,18 @@ bool Has(const Status& s, const std::string& part) {
   return s.message().find(part) != std::string::npos;
 }
 
+TEST_CASE("allowlist: a key may start with '#' (Z85) and a comment may follow it") {
+  const std::string hash_key = "#" + kA.substr(1);
+  std::string text = "#" + kB + " commented-out submitter\n" + hash_key +
+                     " hashy reader # a reader\n  # indented comment\n";
+  auto list = Allowlist::Parse(text, "allow.txt");
+  REQUIRE_MESSAGE(list.ok(), list.status().ToString());
+  REQUIRE(list->entries().size() == 1);
+  CHECK(list->entries()[0].public_key == hash_key);
+  CHECK(list->entries()[0].name == "hashy");
+  CHECK(list->Find(kB) == nullptr);
+}
+
 TEST_CASE("allowlist: entries, comments, labels; unlisted keys are not found") {
   std::string text = "# who may connect\n\n" + kA + " builder-1 worker gpu=1 pool=fast  # a box\n" +
                      kB + " alice submitter\n";

@@ -43,7 +43,7 @@ TEST_CASE("ErrorBody and DecodeError round-trip every status code") {
   using C = Status::Code;
   for (C c : {C::kInvalidArgument, C::kNotFound, C::kAlreadyExists, C::kCorruption, C::kIOError,
               C::kFailedPrecondition, C::kUnavailable, C::kDeadlineExceeded, C::kResourceExhausted,
-              C::kCancelled, C::kInternal}) {
+              C::kCancelled, C::kInternal, C::kPermissionDenied}) {
     Status s(c, "something named 'x' went wrong");
     Status back = proto::DecodeError(proto::ErrorBody(s));
     CHECK(back.code() == c);

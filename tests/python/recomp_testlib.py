@@ -259,15 +259,22 @@ class Client:
     """Minimal client of the recomp framing [RCP1][COMMAND][msgpack map] over a DEALER.
     A new socket per request, so a timed-out request never confuses the next one."""
 
-    def __init__(self, endpoint, timeout_ms=10000):
+    def __init__(self, endpoint, timeout_ms=10000, curve=None):
         self.endpoint = endpoint
         self.timeout_ms = timeout_ms
+        self.curve = curve  # None (plain) or (server public, public, secret) as Z85 bytes
         self.ctx = zmq.Context.instance()
+
+    def socket(self, socket_type=zmq.DEALER):
+        """A new socket of `socket_type`, CURVE if this client has keys, not yet connected."""
+        s = self.ctx.socket(socket_type)
+        s.setsockopt(zmq.LINGER, 0)
+        set_curve(s, self.curve)
+        return s
 
     def raw(self, frames, timeout_ms=None, socket_type=zmq.DEALER):
         """Sends frames (bytes); returns the reply frames, or None on timeout."""
-        s = self.ctx.socket(socket_type)
-        s.setsockopt(zmq.LINGER, 0)
+        s = self.socket(socket_type)
         s.connect(self.endpoint)
         try:
             s.send_multipart(frames)
@@ -292,16 +299,28 @@ class Client:
         return reply
 
 
+def set_curve(sock, curve):
+    """Makes `sock` a CURVE client with (server public, public, secret) keys (Z85 bytes)."""
+    if curve:
+        sock.curve_serverkey, sock.curve_publickey, sock.curve_secretkey = curve
+
+
+def load_keypair(path):
+    """(public, secret) of a zcert key file, read by pyzmq (not by recomp's own code)."""
+    import zmq.auth
+    return zmq.auth.load_certificate(path)
+
+
 def decode_reply(frames):
     if len(frames) != 3 or frames[0] != TAG:
         raise TestFailure("reply does not follow [RCP1][CMD][body]: %r" % (frames,))
     return frames[1].decode(), msgpack.unpackb(frames[2])
 
 
-def replay_all(endpoint, run_id=None, start=0, limit=1000):
+def replay_all(endpoint, run_id=None, start=0, limit=1000, curve=None):
     """Every stored event with sequence > start (optionally of one run), via the replay
     endpoint (docs/events.md)."""
-    c = Client(endpoint)
+    c = Client(endpoint, curve=curve)
     events = []
     last = start
     while True:
@@ -382,7 +401,8 @@ class Pool:
                 return None
             if not all(isinstance(ep.get(k), str) for k in ("api", "events", "replay", "workers")):
                 return None
-            frames = Client(ep["api"], 500).raw([TAG, b"LIST", msgpack.packb({})])
+            curve = self.client_curve(ep) if ep.get("server_key") else None
+            frames = Client(ep["api"], 500, curve).raw([TAG, b"LIST", msgpack.packb({})])
             return ep if frames is not None else None
 
         self._endpoints = wait_for(ready, timeout, "the coordinator to serve (endpoints.json + API)",
@@ -395,8 +415,18 @@ class Pool:
                 self._endpoints = json.load(f)
         return self._endpoints
 
+    def client_curve(self, ep=None, key="local"):
+        """CURVE keys of a client of this pool with <data>/keys/KEY.key (or a key file path);
+        None when the pool runs without CURVE."""
+        ep = ep or self.endpoints()
+        if not ep.get("server_key"):
+            return None
+        path = key if os.path.isabs(key) else os.path.join(self.data, "keys", key + ".key")
+        public, secret = load_keypair(path)
+        return (ep["server_key"].encode(), public, secret)
+
     def api(self):
-        return Client(self.endpoints()["api"])
+        return Client(self.endpoints()["api"], curve=self.client_curve())
 
     def wait_workers(self, n, timeout=30):
         """Waits until the coordinator lists at least n workers."""
@@ -502,7 +532,7 @@ class Pool:
                         interval=0.1)
 
     def events(self, run_id=None):
-        return replay_all(self.endpoints()["replay"], run_id)
+        return replay_all(self.endpoints()["replay"], run_id, curve=self.client_curve())
 
     def artifact_get(self, ref, out):
         return run([RECOMP_BIN, "artifact", "get", ref, "-o", out, "--store",
