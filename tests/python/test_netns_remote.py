@@ -7,6 +7,9 @@ and no path to the coordinator's store, a client on .4 that knows only the API e
   no blob bytes.
 * A worker whose link goes down mid-job is lost; its job runs on the other worker and the run
   succeeds.
+* With CURVE (no --insecure): a listed worker key and a listed client key run a pipeline across
+  the hosts; an unlisted worker key on another host never registers, and a plaintext client
+  gets no answer.
 Skipped, saying why, where namespaces cannot be built (not root, no iproute2)."""
 import json
 import os
@@ -62,7 +65,7 @@ class NetnsRemote(rt.PoolTestCase):
         self.procs.append(p)
         return p
 
-    def start_coordinator(self):
+    def start_coordinator(self, curve=False):
         cfg = self.tmp.join("coord.toml")
         with open(cfg, "w") as f:
             f.write("[coordinator]\n")
@@ -73,8 +76,15 @@ class NetnsRemote(rt.PoolTestCase):
                     'no_worker_timeout_s = 3\n' % PORTS["workers"])
         self.data = self.tmp.join("coord-data")
         self.coord = self.start("coord", [rt.RECOMP_BIN, "coordinator", "--data", self.data,
-                                          "--config", cfg, "--insecure"], "coordinator.log")
-        rt.wait_for(lambda: self.cli("runs", "--api", self.api, check=False).returncode == 0, 30,
+                                          "--config", cfg, "--curve" if curve else "--insecure"],
+                                "coordinator.log")
+        self.client_keys = []
+        if curve:
+            pub = os.path.join(self.data, "keys", "coordinator.pub")
+            rt.wait_for(lambda: os.path.exists(pub), 30, "the coordinator's public key")
+            self.client_keys = ["--server-key", pub, "--key", self.alice]
+        rt.wait_for(lambda: self.cli("runs", "--api", self.api, *self.client_keys,
+                                     check=False).returncode == 0, 30,
                     "the coordinator to answer from the client's host")
 
     def start_worker(self, host, extra=()):
@@ -146,6 +156,54 @@ class NetnsRemote(rt.PoolTestCase):
         self.assertEqual((after["bytes_sent"], after["bytes_received"]),
                          (before["bytes_sent"], before["bytes_received"]),
                          "the second submission moved blob bytes")
+
+    def test_curve_across_hosts(self):
+        keys = self.tmp.join("keys")
+        lines = []
+        for name, role in (("w1", "worker"), ("alice", "submitter"), ("stranger", "worker")):
+            rt.run([rt.RECOMP_BIN, "keys", "new", name, "--dir", keys])
+            if name != "stranger":
+                public, _ = rt.load_keypair(os.path.join(keys, name + ".key"))
+                lines.append("%s %s %s\n" % (public.decode(), name, role))
+        self.alice = os.path.join(keys, "alice.key")
+        self.data = self.tmp.join("coord-data")
+        os.makedirs(self.data)
+        with open(os.path.join(self.data, "allowlist"), "w") as f:
+            f.writelines(lines)
+        self.start_coordinator(curve=True)
+        pub = os.path.join(self.data, "keys", "coordinator.pub")
+        self.start_worker("w1", ["--key", os.path.join(keys, "w1.key"), "--server-key", pub])
+        stranger = self.start(
+            "w2", [rt.RECOMP_BIN, "worker", "--connect",
+                   "tcp://%s:%d" % (self.coord_addr, PORTS["workers"]), "--data",
+                   self.tmp.join("home-w2"), "--key", os.path.join(keys, "stranger.key"),
+                   "--server-key", pub, "--reconnect-ms", 100], "worker-stranger.log")
+        count = self.tmp.join("count.txt")
+        mod = rt.write_module(self.tmp.join("mod"))
+        cfg = rt.write_pipeline(self.tmp.join("p"), "p", rt.fanout_stages(salt="curve"),
+                                common_env={"COUNT_FILE": count})
+        p = self.cli("submit", "--api", self.api, *self.client_keys, "--module", mod,
+                     "--config", cfg, "--wait", "--json", check=False)
+        st = rt.last_json_line(p.stdout)
+        self.assertEqual(st["state"], "succeeded", p.stdout + p.stderr + self.logs())
+        ev = self.cli("events", "--api", self.api, *self.client_keys, "--run", st["run_id"],
+                      "--json").stdout
+        done = [json.loads(l)["data"] for l in ev.splitlines()
+                if l.startswith("{") and "stage.completed" in l]
+        self.assertEqual(len(done), 5, ev)
+        self.assertEqual({d["worker"].split(":")[0] for d in done}, {"w1"}, done)
+        requested = [json.loads(l)["data"] for l in ev.splitlines() if "run.requested" in l]
+        self.assertEqual(requested[0]["requested_by"], "alice")
+        rt.wait_for(lambda: "not in the pool's allowlist" in stranger.output(), 30,
+                    "the unlisted worker to be refused")
+        listed = json.loads(self.cli("workers", "--api", self.api, *self.client_keys,
+                                     "--json").stdout)
+        self.assertEqual([w["worker_id"].split(":")[0] for w in listed], ["w1"])
+        # A plaintext client on the client's host gets no answer from the blob service.
+        p = self.net.run("cli", [rt.PYTHON, "-c", STATS_PY.replace("10000", "1500"),
+                                 "tcp://%s:%d" % (self.coord_addr, PORTS["blobs"])], check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("no STATS reply", p.stderr)
 
     def remote_events(self, run_id):
         p = self.cli("events", "--api", self.api, "--run", run_id, "--json")
