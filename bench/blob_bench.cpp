@@ -8,6 +8,8 @@
 //                                         a store holding one N MiB blob, its blob service
 //                                         and a raw stream server; prints the digest; runs
 //                                         until killed (bench/blob_bench_netns.py)
+//   recomp_blob_bench curve [--mib N]     one N MiB fetch from a plain and from a CURVE blob
+//                                         service of the same store, alternating, 3 each
 //   recomp_blob_bench fetch --blobs EP --raw EP --digest HEX --mib N [--dir D]
 //                                         the client side of the same measurements
 #include <fcntl.h>
@@ -29,8 +31,11 @@
 #include "base/posix_file.h"
 #include "base/stream_hasher.h"
 #include "coordinator/blob_service.h"
+#include "messages/access.h"
 #include "messages/artifact_ref.h"
+#include "net/curve_keys.h"
 #include "net/socket.h"
+#include "net/zap_handler.h"
 #include "store/artifact_store.h"
 #include "transfer/blob_client.h"
 #include "worker/blob_cache.h"
@@ -169,8 +174,10 @@ double RawHash(uint64_t size) {
 // ---- recomp's transfers ----
 
 std::unique_ptr<transfer::BlobClient> Client(zmq::context_t& ctx, const std::string& ep,
-                                             size_t chunk, uint32_t window) {
+                                             size_t chunk, uint32_t window,
+                                             const net::CurveClient& curve = {}) {
   transfer::BlobClientOptions o;
+  o.curve = curve;
   o.endpoint = ep;
   o.chunk_bytes = chunk;
   o.window = window;
@@ -180,8 +187,9 @@ std::unique_ptr<transfer::BlobClient> Client(zmq::context_t& ctx, const std::str
 }
 
 double Fetch(zmq::context_t& ctx, const std::string& ep, const Digest& d, uint64_t size,
-             const std::string& dir, size_t chunk, uint32_t window) {
-  auto c = Client(ctx, ep, chunk, window);
+             const std::string& dir, size_t chunk, uint32_t window,
+             const net::CurveClient& curve = {}) {
+  auto c = Client(ctx, ep, chunk, window, curve);
   std::string path = dir + "/fetched-" + UniqueToken();
   auto fd = CreateExclusive(path, 0644);
   Die(fd.status(), path);
@@ -308,6 +316,53 @@ void SmallInputs(zmq::context_t& ctx, store::ArtifactStore& st, const std::strin
       cached[cached.size() * 99 / 100]);
 }
 
+// The same fetch from a plain and a CURVE blob service of one store (one process, loopback).
+void CurveFetch(zmq::context_t& ctx, store::ArtifactStore& st, const Digest& d, uint64_t size,
+                const std::string& dir) {
+  auto server = net::NewCurveKeyPair(), client = net::NewCurveKeyPair();
+  Die(server.status(), "keys");
+  auto access = AccessControl::Open("", {{client->public_key, "bench", Role::kWorker, {}}});
+  Die(access.status(), "access");
+  AccessControl* ac = access->get();
+  auto zap = net::ZapHandler::Start(ctx, [ac](const net::ZapRequest& r) {
+    Admission a = ac->Admit(r.domain, r.public_key);
+    return net::ZapDecision{a.allowed, a.name, a.reason};
+  });
+  Die(zap.status(), "zap");
+  std::unique_ptr<coordinator::BlobService> svc[2];
+  std::thread threads[2];
+  for (int curve = 0; curve < 2; ++curve) {
+    coordinator::BlobServiceOptions o;
+    o.endpoint = "tcp://127.0.0.1:0";
+    if (curve) {
+      o.access = ac;
+      o.curve_secret = server->secret_key;
+    }
+    auto s = coordinator::BlobService::Create(ctx, o, &st);
+    Die(s.status(), "blob service");
+    svc[curve] = std::move(s).value();
+    threads[curve] = std::thread([&svc, curve] { Die(svc[curve]->Run(), "blob service"); });
+  }
+  net::CurveClient keys{server->public_key, client->public_key, client->secret_key};
+  double best[2] = {0, 0};
+  for (int round = 0; round < 3; ++round) {
+    for (int curve = 0; curve < 2; ++curve) {
+      double r = Fetch(ctx, svc[curve]->endpoint(), d, size, dir, blobproto::kDefaultChunk,
+                       blobproto::kDefaultWindow, curve ? keys : net::CurveClient{});
+      best[curve] = std::max(best[curve], r);
+      std::printf("  round %d %-6s %.0f MiB/s\n", round, curve ? "CURVE" : "plain", r);
+      std::fflush(stdout);
+    }
+  }
+  std::printf("%llu MiB fetch, best of 3: plain %.0f MiB/s, CURVE %.0f MiB/s (%.0f%% of plain)\n",
+              static_cast<unsigned long long>(size >> 20), best[0], best[1],
+              100 * best[1] / best[0]);
+  for (int i = 0; i < 2; ++i) {
+    svc[i]->Stop();
+    threads[i].join();
+  }
+}
+
 std::string Arg(int argc, char** argv, const std::string& name, const std::string& def) {
   for (int i = 1; i + 1 < argc; ++i) {
     if (argv[i] == name) return argv[i + 1];
@@ -335,6 +390,12 @@ int main(int argc, char** argv) {
   auto st = store::ArtifactStore::Open(dir + "/store");
   Die(st.status(), "store");
   auto [digest, blob_file] = PrepareStore(**st, dir, mib);
+  if (mode == "curve") {
+    CurveFetch(ctx, **st, digest, uint64_t{mib} << 20, dir);
+    st->reset();
+    std::filesystem::remove_all(dir);
+    return 0;
+  }
   Service svc;
   if (mode == "serve") {
     svc.Start(ctx, st->get(), Arg(argc, argv, "--blobs", "tcp://127.0.0.1:0"),

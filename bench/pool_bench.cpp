@@ -13,7 +13,9 @@
 //
 // Usage: recomp_pool_bench [RECOMP_BIN] [--quick] [--keep] [--soak-jobs N] [--slots K]
 //                          [--trials N] [--lat-runs N] [--proc-jobs N] [--window RUNS]
-//                          [--proc-only]
+//                          [--proc-only] [--curve-compare]
+//   --curve-compare: only the control plane (throughput and 1-job latency), with CURVE on and
+//   off in alternating pools of the same run (docs/security.md).
 //   RECOMP_BIN defaults to $RECOMP_BIN, else ../cli/recomp next to this program.
 //   --quick: small counts (a smoke test of the bench itself).
 // Every pool phase uses a fresh data directory under $TMPDIR (removed unless --keep), so the
@@ -49,6 +51,7 @@
 #include "messages/protocol.h"
 #include "messages/run_status.h"
 #include "messages/run_submission.h"
+#include "net/curve_keys.h"
 #include "net/framing.h"
 #include "store/artifact_store.h"
 
@@ -101,6 +104,8 @@ struct Options {
   std::string recomp;
   bool quick = false, keep = false;
   bool proc_only = false;  // raw spawn baselines and the /bin/true phase only
+  bool curve_compare = false;
+  std::string confine = "none";  // --confine-compare runs "auto" too
   size_t soak_jobs = 200000;
   uint32_t shards = 1024;  // jobs per run in the throughput phases
   uint32_t window = 12;    // runs in flight (12 x 1024 > max_inflight 10000: the window stays full)
@@ -330,6 +335,7 @@ struct Pool {
   pid_t coord = -1;
   std::vector<pid_t> workers;
   std::string api, events, replay, workers_ep;
+  std::string server_key;  // with CURVE
 };
 
 std::string TempDir(const std::string& tag) {
@@ -343,7 +349,7 @@ std::string TempDir(const std::string& tag) {
 
 // `durable` false writes `[coordinator] durable = false` (MDB_NOSYNC run store).
 Pool StartPool(const Options& o, const std::string& tag, const std::string& executor,
-               uint32_t slots, bool durable = true) {
+               uint32_t slots, bool durable = true, bool curve = false) {
   Pool p;
   p.dir = TempDir(tag);
   std::string cfg = p.dir + "/bench.toml";
@@ -351,7 +357,8 @@ Pool StartPool(const Options& o, const std::string& tag, const std::string& exec
     std::ofstream out(cfg);
     out << "[coordinator]\napi = \"tcp://127.0.0.1:0\"\nevents = \"tcp://127.0.0.1:0\"\n"
            "replay = \"tcp://127.0.0.1:0\"\nblobs = \"tcp://127.0.0.1:0\"\n"
-        << (durable ? "" : "durable = false\n") << "\n[broker]\nworkers = \"tcp://127.0.0.1:0\"\n";
+        << (durable ? "" : "durable = false\n") << "\n[broker]\nworkers = \"tcp://127.0.0.1:0\"\n"
+        << (curve ? "\n[security]\ncurve = true\n" : "");
   }
   p.coord_log = p.dir + "/coordinator.log";
   p.coord = Spawn({o.recomp, "coordinator", "--data", p.dir, "--config", cfg}, p.coord_log);
@@ -366,6 +373,7 @@ Pool StartPool(const Options& o, const std::string& tag, const std::string& exec
         p.events = j["events"];
         p.replay = j["replay"];
         p.workers_ep = j["workers"];
+        if (j.contains("server_key")) p.server_key = j["server_key"];
         break;
       }
     }
@@ -374,10 +382,17 @@ Pool StartPool(const Options& o, const std::string& tag, const std::string& exec
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   for (int i = 0; i < 2; ++i) {
-    p.workers.push_back(
-        Spawn({o.recomp, "worker", "--connect", p.workers_ep, "--data", p.dir, "--executor",
-               executor, "--slots", std::to_string(slots), "--id", "bench-w" + std::to_string(i)},
-              p.dir + "/worker" + std::to_string(i) + ".log"));
+    std::vector<std::string> argv = {
+        o.recomp,     "worker", "--connect", p.workers_ep,          "--data",    p.dir,
+        "--executor", executor, "--slots",   std::to_string(slots), "--confine", o.confine};
+    if (curve) {
+      argv.insert(argv.end(),
+                  {"--server-key", p.server_key, "--key", p.dir + "/keys/local-worker.key", "--id",
+                   "local-worker:bench-w" + std::to_string(i)});
+    } else {
+      argv.insert(argv.end(), {"--id", "bench-w" + std::to_string(i)});
+    }
+    p.workers.push_back(Spawn(argv, p.dir + "/worker" + std::to_string(i) + ".log"));
   }
   return p;
 }
@@ -409,6 +424,15 @@ class Client {
     api_.set(zmq::sockopt::linger, 0);
     api_.set(zmq::sockopt::sndhwm, 100000);
     api_.set(zmq::sockopt::rcvhwm, 100000);
+    if (!p.server_key.empty()) {  // CURVE: the pool's own submitter key
+      auto keys = recomp::net::ReadSecretKeyFile(p.dir + "/keys/local.key");
+      Die(keys.status(), "the pool's local key");
+      for (zmq::socket_t* s : {&api_, &sub_}) {
+        s->set(zmq::sockopt::curve_serverkey, p.server_key);
+        s->set(zmq::sockopt::curve_publickey, keys->public_key);
+        s->set(zmq::sockopt::curve_secretkey, keys->secret_key);
+      }
+    }
     api_.connect(p.api);
     sub_.set(zmq::sockopt::linger, 0);
     sub_.set(zmq::sockopt::rcvhwm, 1000000);
@@ -642,6 +666,40 @@ void WarmUp(Pool& p, Client& c, const std::string& tag) {
   OneAtATime(c, subs);
 }
 
+// The control plane with CURVE off and on, alternating pools (trial by trial) in one run.
+int CurveCompare(const Options& o) {
+  std::vector<double> rates[2];
+  Latency lats[2];
+  for (int tr = 0; tr < o.trials; ++tr) {
+    for (int curve = 0; curve < 2; ++curve) {
+      const std::string tag = curve ? "curve" : "plain";
+      Pool p = StartPool(o, tag, "noop", o.noop_slots, true, curve == 1);
+      Client c(p, "recomp.run.completed");
+      WaitWorkers(p, c);
+      WarmUp(p, c, tag);
+      Latency l = OneAtATime(c, PrepareRuns(p, tag + "lat", o.lat_runs, 1));
+      for (double v : l.total.v) lats[curve].total.Add(v);
+      auto subs = PrepareRuns(p, tag + std::to_string(tr), o.trial_runs, o.shards);
+      Throughput t = DriveRuns(p, c, subs, o.shards, o.window, 120);
+      rates[curve].push_back(t.rate());
+      std::printf("  trial %d %s: %.0f jobs/s, 1-job p50 %.2f ms\n", tr, tag.c_str(), t.rate(),
+                  l.total.Pct(50));
+      std::fflush(stdout);
+      StopPool(o, p);
+    }
+  }
+  std::printf("\n== CURVE on and off (2 noop workers x %u slots, tcp loopback) ==\n", o.noop_slots);
+  for (int curve = 0; curve < 2; ++curve) {
+    std::printf("%-10s control plane %s jobs/s   1-job run p50 %.2f ms p90 %.2f ms\n",
+                curve ? "CURVE" : "plain", BestSpread(rates[curve]).c_str(),
+                lats[curve].total.Pct(50), lats[curve].total.Pct(90));
+  }
+  auto best = [](const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); };
+  std::printf("CURVE costs %.1f%% of the control plane's throughput [target <= 20%%]\n",
+              100.0 * (1.0 - best(rates[1]) / best(rates[0])));
+  return 0;
+}
+
 std::string FindRecomp(int argc, char** argv, Options* o) {
   std::string bin;
   for (int i = 1; i < argc; ++i) {
@@ -656,6 +714,8 @@ std::string FindRecomp(int argc, char** argv, Options* o) {
       o->keep = true;
     else if (a == "--proc-only")
       o->proc_only = true;
+    else if (a == "--curve-compare")
+      o->curve_compare = true;
     else if (a == "--soak-jobs")
       num(&o->soak_jobs);
     else if (a == "--slots")
@@ -718,6 +778,8 @@ int main(int argc, char** argv) {
   std::printf("pool_bench: recomp=%s cores=%u loadavg=%.2f %.2f %.2f\n", o.recomp.c_str(),
               std::thread::hardware_concurrency(), load[0], load[1], load[2]);
   std::fflush(stdout);
+
+  if (o.curve_compare) return CurveCompare(o);
 
   // --- raw baselines ------------------------------------------------------------------------
   std::vector<double> echo_serial, echo_pipe, echo_p50, spawn1, spawn2;

@@ -186,7 +186,10 @@ std::vector<std::string> WorkerFlags(const Config& cfg, const UpArgs& a) {
       "--heartbeat-ms", std::to_string(cfg.Int("worker.heartbeat_ms", 1000)),
       "--liveness",     std::to_string(cfg.Int("worker.liveness", 3)),
       "--reconnect-ms", std::to_string(cfg.Int("worker.reconnect_min_ms", 1000)),
-      "--executor",     cfg.Str("worker.executor", "process")};
+      "--executor",     cfg.Str("worker.executor", "process"),
+      "--confine",      cfg.Str("worker.confine", "auto"),
+      "--job-user",     cfg.Str("worker.job_user", "65534:65534")};
+  if (!cfg.Bool("worker.cgroups", true)) f.push_back("--no-cgroups");
   std::string work = cfg.Str("worker.work_dir", "");
   if (!work.empty()) {
     f.push_back("--work-dir");

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -46,7 +47,38 @@ struct WorkerArgs {
   uint64_t cache_max_bytes = uint64_t{10} << 30;
   uint64_t cache_max_files = 100000;
   std::string key, server_key;
+  std::string confine = "auto";
+  std::string job_user = "65534:65534";
+  bool no_cgroups = false;
 };
+
+// The confinement this worker gives its jobs ([worker] confine; docs/worker-sandbox.md).
+worker::ConfinementOptions Confinement(const WorkerArgs& a, const std::string& home,
+                                       const std::string& work_root) {
+  worker::ConfinementRequest r;
+  r.mode = a.confine == "none"         ? worker::ConfinementRequest::Mode::kNone
+           : a.confine == "bubblewrap" ? worker::ConfinementRequest::Mode::kBubblewrap
+                                       : worker::ConfinementRequest::Mode::kAuto;
+  unsigned uid = 0, gid = 0;
+  if (std::sscanf(a.job_user.c_str(), "%u:%u", &uid, &gid) != 2 || uid == 0 || gid == 0) {
+    std::fprintf(stderr, "error: --job-user %s: expected UID:GID, not root\n", a.job_user.c_str());
+    throw CLI::RuntimeError(2);
+  }
+  r.uid = uid;
+  r.gid = gid;
+  r.cgroups = !a.no_cgroups;
+  for (const std::string& dir : {home, work_root, a.store_dir, a.cache_dir}) {
+    if (!dir.empty()) r.hidden.push_back(std::filesystem::absolute(dir).lexically_normal());
+  }
+  std::vector<std::string> notes;
+  auto c = worker::DecideConfinement(r, &notes);
+  if (!c.ok()) {
+    std::fprintf(stderr, "error: %s\n", c.status().ToString().c_str());
+    throw CLI::RuntimeError(1);
+  }
+  for (const std::string& n : notes) std::fprintf(stderr, "recomp worker: %s\n", n.c_str());
+  return *c;
+}
 
 // Where a worker's inputs and outputs go: the store directory (a worker on the coordinator's
 // machine), or the coordinator's blob service through a local cache (any other machine).
@@ -106,6 +138,9 @@ void RunWorker(const WorkerArgs& a) {
   o.reconnect_max_ms = std::max<uint32_t>(32000, a.reconnect_ms);
   o.executor = a.executor == "noop" ? worker::Executor::kNoop : worker::Executor::kProcess;
   o.work_root = a.work_dir.empty() ? home + "/work" : a.work_dir;
+  if (o.executor == worker::Executor::kProcess) {
+    o.confinement = Confinement(a, home, o.work_root);
+  }
   for (const std::string& kv : a.labels) {
     size_t eq = kv.find('=');
     if (eq == std::string::npos || eq == 0) {
@@ -193,6 +228,12 @@ void AddWorkerCommands(CLI::App& app) {
                 "local-worker.key when --server-key is given)");
   w->add_option("--server-key", a->server_key,
                 "the pool's CURVE public key (40 Z85 characters or its .pub file): CURVE on");
+  w->add_option("--confine", a->confine,
+                "auto (bubblewrap where it works), bubblewrap (required) or none; as root, "
+                "jobs run as --job-user unless none")
+      ->check(CLI::IsMember({"auto", "bubblewrap", "none"}));
+  w->add_option("--job-user", a->job_user, "UID:GID jobs run as when the worker is root");
+  w->add_flag("--no-cgroups", a->no_cgroups, "do not put each job in its own cgroup (v2)");
   w->add_option("--cache-dir", a->cache_dir,
                 "blob cache of a worker without a store (default <data>/cache; emptied at start)");
   w->add_option("--cache-max-bytes", a->cache_max_bytes, "blob cache byte cap (default 10 GiB)");

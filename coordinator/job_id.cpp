@@ -61,6 +61,7 @@ std::string EncodeJobSpec(const JobSpec& spec) {
     PutStr(out, k);
     PutStr(out, v);
   }
+  AppendU32(out, spec.network ? 1 : 0);
   return out;
 }
 

@@ -15,7 +15,7 @@
 namespace recomp::coordinator {
 
 // The version tag that opens every encoding; bump it whenever the encoding changes.
-inline constexpr std::string_view kJobIdVersion = "recomp-job-id/v3";
+inline constexpr std::string_view kJobIdVersion = "recomp-job-id/v4";
 
 // Everything one job does and reads.
 struct JobSpec {
@@ -35,6 +35,9 @@ struct JobSpec {
   // The stage's `requires`: labels the worker must have (a job that must run on a GPU worker
   // is different work from one that may run anywhere).
   std::map<std::string, std::string> requirements;
+  // The stage's `network = true`: a job that may reach the network is different work from a
+  // confined one that cannot.
+  bool network = false;
 };
 
 // The canonical encoding (docs/job-id.md). Inputs and outputs are sorted by their UTF-8 bytes,

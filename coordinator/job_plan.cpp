@@ -154,6 +154,7 @@ Result<std::vector<PlannedJob>> PlanStageJobs(const ResolvedPipeline& pipeline,
   part->timeout_s = stage->timeout_s;
   part->salt = stage->salt;
   part->requirements = stage->requirements;
+  part->network = stage->network;
   std::shared_ptr<const Inputs> shared;
   if (!per_shard) {
     RECOMP_ASSIGN_OR_RETURN(Inputs all, JobInputs(pipeline, *stage, 0, module, outputs));

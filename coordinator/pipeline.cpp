@@ -16,8 +16,9 @@ namespace recomp::coordinator {
 namespace {
 
 constexpr std::string_view kStageKeys[] = {
-    "name", "needs",      "command", "outputs", "shards",       "timeout_s",        "retries",
-    "env",  "validation", "salt",    "module",  "shard_inputs", "retry_exit_codes", "requires"};
+    "name",   "needs",      "command", "outputs", "shards",       "timeout_s",        "retries",
+    "env",    "validation", "salt",    "module",  "shard_inputs", "retry_exit_codes", "requires",
+    "network"};
 constexpr std::string_view kTopKeys[] = {"tools", "stages", "tool_refs"};
 
 // Where errors are reported: "<source>:<line>: <message>".
@@ -213,9 +214,11 @@ Status ReadStageKey(const Ctx& c, std::string_view key, const toml::node& v, Sta
   if (key == "retry_exit_codes") return ReadExitCodes(c, v, what, &s->retry_exit_codes);
   if (key == "salt") return ReadString(c, v, what, &s->salt);
   if (key == "requires") return ReadRequires(c, v, what, &s->requirements);
-  if (key == "validation" || key == "module") {
+  if (key == "validation" || key == "module" || key == "network") {
     if (!v.is_boolean()) return c.WrongType(v, what, "a boolean");
-    (key == "module" ? s->module : s->validation) = v.as_boolean()->get();
+    (key == "module"    ? s->module
+     : key == "network" ? s->network
+                        : s->validation) = v.as_boolean()->get();
     return Status::Ok();
   }
   if (key == "shard_inputs") {

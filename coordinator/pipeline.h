@@ -55,6 +55,9 @@ struct Stage {
   bool module = true;                      // jobs receive the module files under in/module/
   ShardInputs shard_inputs = ShardInputs::kAll;  // kSame needs a need with the same shard count
   Labels requirements;  // `requires`: labels the worker must have (part of the job ID)
+  // `network = true`: the job may use the network (a confined job has none otherwise; part of
+  // the job ID: a job that downloads is different work from one that cannot).
+  bool network = false;
 };
 
 struct Pipeline {

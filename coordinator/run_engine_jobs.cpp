@@ -219,6 +219,7 @@ size_t RunEngine::Dispatch(ActiveRun& run, JobRow& job, Effects* fx) {
   sj.outputs = std::move(spec.outputs);
   sj.timeout_s = spec.timeout_s;
   sj.requirements = std::move(spec.requirements);
+  sj.network = spec.network;
   sj.priority = run.row.submission.priority;
   fx->dispatch.push_back(std::move(sj));
   Touch(run, job, fx);

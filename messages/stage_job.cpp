@@ -84,7 +84,7 @@ JobAttempt AttemptOf(const StageJob& j) {
 std::string EncodeStageJob(const StageJob& j) {
   msgpack::sbuffer buf;
   wire::Packer pk(buf);
-  pk.pack_map(14);
+  pk.pack_map(15);
   pk.pack("schema_version");
   pk.pack(StageJob::kSchemaVersion);
   pk.pack("job_id");
@@ -113,6 +113,8 @@ std::string EncodeStageJob(const StageJob& j) {
   pk.pack(std::string(ToString(j.priority)));
   pk.pack("requires");
   pk.pack(j.requirements);
+  pk.pack("network");
+  pk.pack(j.network);
   return wire::ToBytes(buf);
 }
 
@@ -197,6 +199,7 @@ Result<StageJob> DecodeStageJob(const msgpack::object& obj) {
   RECOMP_RETURN_IF_ERROR(wire::ParseEnum(r, "priority", kPriorityNames, &j.priority));
   RECOMP_RETURN_IF_ERROR(r.StrMap("requires", &j.requirements, wire::Need::kOptional, kMaxLabels));
   RECOMP_RETURN_IF_ERROR(ValidateLabels(j.requirements, "stage_job.requires"));
+  RECOMP_RETURN_IF_ERROR(r.Bool("network", &j.network, wire::Need::kOptional));
   return j;
 }
 
@@ -219,7 +222,8 @@ nlohmann::json ToJson(const StageJob& j) {
           {"outputs", j.outputs},
           {"timeout_s", j.timeout_s},
           {"priority", ToString(j.priority)},
-          {"requires", j.requirements}};
+          {"requires", j.requirements},
+          {"network", j.network}};
 }
 
 }  // namespace recomp

@@ -61,7 +61,8 @@ struct StageJob {
   std::vector<std::string> outputs;        // declared outputs; trailing '/' = directory
   uint32_t timeout_s = 600;
   Priority priority = Priority::kStandard;
-  Labels requirements;  // "requires": what the worker's labels must match (optional on the wire)
+  Labels requirements;   // "requires": what the worker's labels must match (optional on the wire)
+  bool network = false;  // the job may use the network (optional on the wire; default false)
 
   bool operator==(const StageJob&) const = default;
 };

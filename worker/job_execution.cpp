@@ -96,7 +96,10 @@ bool JobExecution::PrepareInputs() {
     }
     inputs.push_back({in.path.substr(3), *d});
   }
-  if (Status st = sandbox_->MaterializeInputs(inputs, *ctx_.source); !st.ok()) {
+  // A job that runs as another user cannot read the store's 0400 files it would be linked to.
+  ReadableCopies copies(*ctx_.source);
+  const bool copy = ctx_.confinement != nullptr && ctx_.confinement->change_user;
+  if (Status st = sandbox_->MaterializeInputs(inputs, copy ? copies : *ctx_.source); !st.ok()) {
     Fail(JobOutcome::kError, "inputs unavailable: " + st.message());
     return false;
   }
@@ -117,6 +120,15 @@ bool JobExecution::RunProcess() {
   spec.log_path = sandbox_->log_path();
   spec.timeout = std::chrono::seconds(job_.timeout_s);
   spec.kill_grace = ctx_.kill_grace;
+  if (const ConfinementOptions* c = ctx_.confinement; c != nullptr) {
+    if (Status st = PrepareWorkDir(*c, spec.working_dir); !st.ok()) {
+      Fail(JobOutcome::kError, "worker could not prepare the job's directory: " + st.message());
+      return false;
+    }
+    spec.launcher = Launcher(*c, spec.working_dir, job_.network);
+    spec.cgroup_parent = c->cgroup_parent;
+    spec.cgroup_name = "recomp-job-" + sandbox_->dir().substr(sandbox_->dir().rfind('/') + 1);
+  }
   Result<std::unique_ptr<ProcessRunner>> runner = ProcessRunner::Start(spec);
   if (!runner.ok()) {
     Fail(JobOutcome::kError, "worker could not start the job: " + runner.status().message());

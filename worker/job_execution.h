@@ -15,6 +15,7 @@
 #include "messages/stage_job.h"
 #include "messages/stage_result.h"
 #include "worker/blob_source.h"
+#include "worker/confinement.h"
 #include "worker/job_sandbox.h"
 #include "worker/process_runner.h"
 
@@ -48,6 +49,8 @@ struct ExecutionContext {
   std::chrono::milliseconds kill_grace{2000};
   BlobSource* source = nullptr;
   BlobSink* sink = nullptr;
+  // How jobs are confined (not owned; null = not at all): docs/worker-sandbox.md.
+  const ConfinementOptions* confinement = nullptr;
 };
 
 class JobExecution {

@@ -295,9 +295,15 @@ Status ProcessRunner::Spawn() {
   }
   std::vector<std::string> env_strings;
   for (const auto& [key, value] : spec_.env) env_strings.push_back(key + "=" + value);
+  std::vector<std::string> args = spec_.argv;
+  if (!spec_.launcher.empty()) {  // launcher... /abs/command args...
+    args[0] = exe[0] == '/' ? exe : spec_.working_dir + "/" + exe;
+    args.insert(args.begin(), spec_.launcher.begin(), spec_.launcher.end());
+    exe = spec_.launcher[0];
+  }
   std::vector<char*> envp, argv;
   for (auto& s : env_strings) envp.push_back(s.data());
-  for (auto& s : spec_.argv) argv.push_back(s.data());
+  for (auto& s : args) argv.push_back(s.data());
   envp.push_back(nullptr);
   argv.push_back(nullptr);
 
@@ -316,6 +322,17 @@ Status ProcessRunner::Spawn() {
     pid_ = 0;
     FinishSpawnFailed(DescribeSpawnError(spec_, exe, rc));
     return Status::Ok();
+  }
+  if (!spec_.cgroup_parent.empty()) {
+    // Right after the spawn: the leader is still exec'ing the launcher, which forks nothing
+    // before it has parsed its options, and a job in bwrap is in its own pid namespace anyway.
+    auto cg = JobCgroup::Create(spec_.cgroup_parent, spec_.cgroup_name);
+    Status st = cg.ok() ? (*cg)->Attach(pid_) : cg.status();
+    if (st.ok()) {
+      cgroup_ = std::move(cg).value();
+    } else {
+      WorkerLog()->warn("job {}: no cgroup: {}", spec_.cgroup_name, st.message());
+    }
   }
   return Watch();
 }
@@ -427,6 +444,9 @@ void ProcessRunner::OnLeaderExited(Clock::time_point now) {
   // The leader is a zombie, so its pid (= the pgid) is still ours: safe to signal the group.
   // Whatever it left behind in the group (background children) dies now.
   KillGroup(pid_, SIGKILL);
+  if (cgroup_ && !cgroup_->KillAll()) {  // also what left the group (setsid)
+    WorkerLog()->warn("job cgroup {}: processes left after SIGKILL", cgroup_->dir());
+  }
   ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, pidfd_.get(), nullptr);  // stays readable
   state_ = State::kDraining;
   drain_until_ = now + kGroupDrainLimit;

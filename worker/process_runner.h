@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "base/posix_file.h"
 #include "base/status.h"
+#include "worker/job_cgroup.h"
 
 namespace recomp::worker {
 
@@ -38,6 +39,12 @@ struct ProcessSpec {
   std::chrono::milliseconds timeout{0};  // wall-clock limit from spawn; 0 = none
   // After SIGTERM (timeout or Kill()), the group gets SIGKILL once this elapses.
   std::chrono::milliseconds kill_grace{2000};
+  // Confinement (worker/confinement.h): the argv prefix the command runs under (bwrap,
+  // setpriv); the resolved command, made absolute, follows it. Empty: the command itself.
+  std::vector<std::string> launcher;
+  // A cgroup v2 directory: the job gets a cgroup `cgroup_name` below it, killed whole when the
+  // leader exits and removed at the end ("" = none).
+  std::string cgroup_parent, cgroup_name;
 };
 
 struct ProcessOutcome {
@@ -127,6 +134,7 @@ class ProcessRunner {
   ProcessSpec spec_;
   State state_ = State::kRunning;
   pid_t pid_ = 0;
+  std::unique_ptr<JobCgroup> cgroup_;  // the job's cgroup, when spec_.cgroup_parent is set
   Fd pidfd_;
   Fd timer_fd_;
   Fd epoll_fd_;

@@ -137,6 +137,7 @@ WorkerAgent::WorkerAgent(zmq::context_t& ctx, WorkerAgentOptions options, BlobSo
   exec_.kill_grace = opt_.kill_grace;
   exec_.source = source;
   exec_.sink = sink;
+  exec_.confinement = &opt_.confinement;
 }
 
 WorkerAgent::~WorkerAgent() {

@@ -60,6 +60,8 @@ struct WorkerAgentOptions {
   // CURVE: the broker's public key (pinned) and this worker's keypair; unset = plain. A refused
   // key is logged naming it and retried on the reconnect backoff.
   net::CurveClient curve;
+  // How jobs are confined (DecideConfinement); default: not at all.
+  ConfinementOptions confinement;
   // Called (on the Run() thread) with the blob service endpoint the broker's WELCOME names,
   // a wildcard host replaced by the host of `connect`.
   std::function<void(const std::string&)> on_blob_endpoint;

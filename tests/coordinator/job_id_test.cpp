@@ -48,13 +48,13 @@ TEST_CASE("BLAKE2b-256 matches the reference vector") {
 TEST_CASE("golden job ID of the documented example") {
   // Also asserted by tests/python/test_job_id_doc.py from docs/job-id.md alone.
   CHECK(ComputeJobId(Example()).Hex() ==
-        "b93263ee5511474c68da0288263ade9bb19e231270e9a0d5a0edf84692888ff3");
+        "a387f0909f4868b088eda0f9266f010afa77dbc9c1dbc629cb342c1c08e34acf");
 }
 
 TEST_CASE("the encoding starts with the version tag and is length-prefixed") {
   std::string enc = EncodeJobSpec(Example());
   CHECK(enc.substr(0, 4) == std::string("\0\0\0\x10", 4));
-  CHECK(enc.substr(4, 16) == "recomp-job-id/v3");
+  CHECK(enc.substr(4, 16) == "recomp-job-id/v4");
   CHECK(enc.substr(20, 8) == std::string("\0\0\0\x04lift", 8));
   CHECK(ComputeJobId(Example()) == Blake2b256::Of(enc));
 }
@@ -91,6 +91,7 @@ TEST_CASE("the job ID changes when any field changes") {
       {"requires value", [](JobSpec& s) { s.requirements["arch"] = "aarch64"; }},
       {"requires extra", [](JobSpec& s) { s.requirements["gpu"] = "1"; }},
       {"requires removed", [](JobSpec& s) { s.requirements.clear(); }},
+      {"network", [](JobSpec& s) { s.network = true; }},
   };
   for (const auto& [what, change] : changes) {
     JobSpec s = Example();

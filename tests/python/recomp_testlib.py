@@ -105,7 +105,10 @@ def write_config(path, overrides=None, fixed_ports=False):
             "retry_max_ms": 1000,
         },
         "broker": {"workers": "tcp://127.0.0.1:%d" % port(), "heartbeat_ms": 200},
-        "worker": {"heartbeat_ms": 200, "liveness": 3, "reconnect_min_ms": 100},
+        # Unconfined: these tests' jobs write side-effect files outside their sandbox
+        # (test_confined_jobs.py and the T32 sample run confined).
+        "worker": {"heartbeat_ms": 200, "liveness": 3, "reconnect_min_ms": 100,
+                   "confine": "none"},
         "up": {"restart_delay_ms": 200, "restart_max_delay_ms": 400, "max_quick_failures": 1000,
                "stop_grace_ms": 3000},
         "client": {"timeout_ms": 10000},
@@ -381,7 +384,8 @@ class Pool:
         ep = self.endpoints()["workers"]
         # Explicit flags (the same values as the test config's [worker] section).
         p = Proc([RECOMP_BIN, "worker", "--connect", ep, "--data", self.data,
-                  "--heartbeat-ms", "200", "--liveness", "3", "--reconnect-ms", "100", *extra],
+                  "--heartbeat-ms", "200", "--liveness", "3", "--reconnect-ms", "100",
+                  "--confine", "none", *extra],
                  os.path.join(self.logs, "%s-worker-%d.log" % (self.name, len(self.parts))))
         self.parts.append(p)
         return p

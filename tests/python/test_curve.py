@@ -80,7 +80,7 @@ class Curve(rt.PoolTestCase):
         p = rt.Proc([rt.RECOMP_BIN, "worker", "--connect", pool.endpoints()["workers"],
                      "--data", home, "--blobs", pool.endpoints()["blobs"],
                      "--server-key", os.path.join(pool.data, "keys", "coordinator.pub"),
-                     "--key", key_path, "--heartbeat-ms", "200", "--reconnect-ms", "100",
+                     "--key", key_path, "--heartbeat-ms", "200", "--reconnect-ms", "100", "--confine", "none",
                      *extra], os.path.join(pool.logs, name + ".log"))
         pool.parts.append(p)
         return p

@@ -21,7 +21,7 @@ def s(x):
 
 
 def encode(spec):
-    e = s("recomp-job-id/v3") + s(spec["stage"])
+    e = s("recomp-job-id/v4") + s(spec["stage"])
     e += u32(len(spec["argv"])) + b"".join(s(a) for a in spec["argv"])
     env = sorted(spec["env"].items(), key=lambda kv: kv[0].encode())
     e += u32(len(env)) + b"".join(s(k) + s(v) for k, v in env)
@@ -33,6 +33,7 @@ def encode(spec):
     e += u32(spec["timeout_s"]) + s(spec["salt"])
     req = sorted(spec.get("requires", {}).items(), key=lambda kv: kv[0].encode())
     e += u32(len(req)) + b"".join(s(k) + s(v) for k, v in req)
+    e += u32(1 if spec.get("network") else 0)
     return e
 
 

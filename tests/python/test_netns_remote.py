@@ -92,7 +92,8 @@ class NetnsRemote(rt.PoolTestCase):
         os.makedirs(home, exist_ok=True)
         self.start(host, [rt.RECOMP_BIN, "worker", "--connect",
                           "tcp://%s:%d" % (self.coord_addr, PORTS["workers"]), "--data", home,
-                          "--heartbeat-ms", 200, "--liveness", 3, "--reconnect-ms", 100, *extra],
+                          "--heartbeat-ms", 200, "--liveness", 3, "--reconnect-ms", 100,
+                          "--confine", "none", *extra],
                    "worker-%s.log" % host)
         return home
 
