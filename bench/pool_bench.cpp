@@ -14,6 +14,8 @@
 // Usage: recomp_pool_bench [RECOMP_BIN] [--quick] [--keep] [--soak-jobs N] [--slots K]
 //                          [--trials N] [--lat-runs N] [--proc-jobs N] [--window RUNS]
 //                          [--proc-only] [--curve-compare]
+//   --confine-compare: only the /bin/true job path, with jobs unconfined and confined (bubblewrap,
+//   the job user when root, a cgroup each) in alternating pools of the same run.
 //   --curve-compare: only the control plane (throughput and 1-job latency), with CURVE on and
 //   off in alternating pools of the same run (docs/security.md).
 //   RECOMP_BIN defaults to $RECOMP_BIN, else ../cli/recomp next to this program.
@@ -105,7 +107,7 @@ struct Options {
   bool quick = false, keep = false;
   bool proc_only = false;  // raw spawn baselines and the /bin/true phase only
   bool curve_compare = false;
-  std::string confine = "none";  // --confine-compare runs "auto" too
+  bool confine_compare = false;
   size_t soak_jobs = 200000;
   uint32_t shards = 1024;  // jobs per run in the throughput phases
   uint32_t window = 12;    // runs in flight (12 x 1024 > max_inflight 10000: the window stays full)
@@ -349,7 +351,8 @@ std::string TempDir(const std::string& tag) {
 
 // `durable` false writes `[coordinator] durable = false` (MDB_NOSYNC run store).
 Pool StartPool(const Options& o, const std::string& tag, const std::string& executor,
-               uint32_t slots, bool durable = true, bool curve = false) {
+               uint32_t slots, bool durable = true, bool curve = false,
+               const std::string& confine = "none") {
   Pool p;
   p.dir = TempDir(tag);
   std::string cfg = p.dir + "/bench.toml";
@@ -384,7 +387,7 @@ Pool StartPool(const Options& o, const std::string& tag, const std::string& exec
   for (int i = 0; i < 2; ++i) {
     std::vector<std::string> argv = {
         o.recomp,     "worker", "--connect", p.workers_ep,          "--data",    p.dir,
-        "--executor", executor, "--slots",   std::to_string(slots), "--confine", o.confine};
+        "--executor", executor, "--slots",   std::to_string(slots), "--confine", confine};
     if (curve) {
       argv.insert(argv.end(),
                   {"--server-key", p.server_key, "--key", p.dir + "/keys/local-worker.key", "--id",
@@ -700,6 +703,43 @@ int CurveCompare(const Options& o) {
   return 0;
 }
 
+// The /bin/true job path unconfined and confined, alternating pools (trial by trial).
+int ConfineCompare(const Options& o) {
+  std::vector<double> rates[2];
+  Latency lats[2];
+  const size_t runs = (o.proc_jobs + o.proc_shards - 1) / o.proc_shards;
+  for (int tr = 0; tr < o.trials; ++tr) {
+    for (int confined = 0; confined < 2; ++confined) {
+      const std::string tag = confined ? "confined" : "plain";
+      Pool p = StartPool(o, tag, "process", o.slots, true, false, confined ? "auto" : "none");
+      Client c(p, "recomp.run.completed");
+      WaitWorkers(p, c);
+      WarmUp(p, c, tag);
+      Latency l = OneAtATime(c, PrepareRuns(p, tag + "lat", o.quick ? 20 : 100, 1));
+      for (double v : l.total.v) lats[confined].total.Add(v);
+      Throughput t = DriveRuns(p, c, PrepareRuns(p, tag + std::to_string(tr), runs, o.proc_shards),
+                               o.proc_shards, 4, 90);
+      rates[confined].push_back(t.rate());
+      std::printf("  trial %d %s: %.0f jobs/s, 1-job p50 %.2f ms\n", tr, tag.c_str(), t.rate(),
+                  l.total.Pct(50));
+      std::fflush(stdout);
+      StopPool(o, p);
+    }
+  }
+  std::printf("\n== /bin/true jobs unconfined and confined (2 workers x %u slots) ==\n", o.slots);
+  for (int confined = 0; confined < 2; ++confined) {
+    std::printf("%-10s %s jobs/s   1-job run p50 %.2f ms p90 %.2f ms\n",
+                confined ? "confined" : "plain", BestSpread(rates[confined]).c_str(),
+                lats[confined].total.Pct(50), lats[confined].total.Pct(90));
+  }
+  const double extra_ms = lats[1].total.Pct(50) - lats[0].total.Pct(50);
+  std::printf("confinement costs %.1f ms per job (1-job p50) and %.0f%% of the job rate\n",
+              extra_ms,
+              100.0 * (1.0 - *std::max_element(rates[1].begin(), rates[1].end()) /
+                                 *std::max_element(rates[0].begin(), rates[0].end())));
+  return 0;
+}
+
 std::string FindRecomp(int argc, char** argv, Options* o) {
   std::string bin;
   for (int i = 1; i < argc; ++i) {
@@ -716,6 +756,8 @@ std::string FindRecomp(int argc, char** argv, Options* o) {
       o->proc_only = true;
     else if (a == "--curve-compare")
       o->curve_compare = true;
+    else if (a == "--confine-compare")
+      o->confine_compare = true;
     else if (a == "--soak-jobs")
       num(&o->soak_jobs);
     else if (a == "--slots")
@@ -780,6 +822,7 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   if (o.curve_compare) return CurveCompare(o);
+  if (o.confine_compare) return ConfineCompare(o);
 
   // --- raw baselines ------------------------------------------------------------------------
   std::vector<double> echo_serial, echo_pipe, echo_p50, spawn1, spawn2;

@@ -65,7 +65,7 @@ bool ZapHandler::Answer(const std::vector<std::string>& f) {
   }
   if (d.allow && d.user_id.empty()) d = ZapDecision{false, "", "no identity for this key"};
   (d.allow ? stats_.allowed : stats_.refused).fetch_add(1);  // counted before the client hears
-  (void)Send(socket_, ReplyFrames(request_id, d));            // inproc REP: cannot block
+  (void)Send(socket_, ReplyFrames(request_id, d));           // inproc REP: cannot block
   return ok;
 }
 

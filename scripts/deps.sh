@@ -12,6 +12,7 @@ PACKAGES=(
   libfuzzer-15-dev    # libFuzzer for the fuzz targets (scripts/fuzz.sh)
   clang-format-15     # the format check (tests/lint/format_check.py; .clang-format)
   iproute2            # network namespaces for the multi-host tests
+  bubblewrap          # confined jobs (docs/worker-sandbox.md); setpriv comes with util-linux
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
