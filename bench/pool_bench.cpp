@@ -37,6 +37,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -669,74 +670,72 @@ void WarmUp(Pool& p, Client& c, const std::string& tag) {
   OneAtATime(c, subs);
 }
 
-// The control plane with CURVE off and on, alternating pools (trial by trial) in one run.
-int CurveCompare(const Options& o) {
+// Two kinds of pool, A and B, measured alternately (trial by trial) in one run: 1-job latency
+// and the throughput of `runs` runs of `shards` jobs each. Prints the table; returns the best
+// rates and the 1-job p50s of A and B.
+struct Comparison {
+  double best_rate[2] = {0, 0};
+  double p50_ms[2] = {0, 0};
+};
+Comparison ComparePools(const Options& o, const char* const names[2],
+                        const std::function<Pool(int)>& start, int lat_runs, size_t runs,
+                        uint32_t shards, uint32_t window, double cap_s) {
   std::vector<double> rates[2];
   Latency lats[2];
   for (int tr = 0; tr < o.trials; ++tr) {
-    for (int curve = 0; curve < 2; ++curve) {
-      const std::string tag = curve ? "curve" : "plain";
-      Pool p = StartPool(o, tag, "noop", o.noop_slots, true, curve == 1);
+    for (int b = 0; b < 2; ++b) {
+      const std::string tag = names[b];
+      Pool p = start(b);
       Client c(p, "recomp.run.completed");
       WaitWorkers(p, c);
       WarmUp(p, c, tag);
-      Latency l = OneAtATime(c, PrepareRuns(p, tag + "lat", o.lat_runs, 1));
-      for (double v : l.total.v) lats[curve].total.Add(v);
-      auto subs = PrepareRuns(p, tag + std::to_string(tr), o.trial_runs, o.shards);
-      Throughput t = DriveRuns(p, c, subs, o.shards, o.window, 120);
-      rates[curve].push_back(t.rate());
+      Latency l = OneAtATime(c, PrepareRuns(p, tag + "lat", lat_runs, 1));
+      for (double v : l.total.v) lats[b].total.Add(v);
+      Throughput t = DriveRuns(p, c, PrepareRuns(p, tag + std::to_string(tr), runs, shards), shards,
+                               window, cap_s);
+      rates[b].push_back(t.rate());
       std::printf("  trial %d %s: %.0f jobs/s, 1-job p50 %.2f ms\n", tr, tag.c_str(), t.rate(),
                   l.total.Pct(50));
       std::fflush(stdout);
       StopPool(o, p);
     }
   }
-  std::printf("\n== CURVE on and off (2 noop workers x %u slots, tcp loopback) ==\n", o.noop_slots);
-  for (int curve = 0; curve < 2; ++curve) {
-    std::printf("%-10s control plane %s jobs/s   1-job run p50 %.2f ms p90 %.2f ms\n",
-                curve ? "CURVE" : "plain", BestSpread(rates[curve]).c_str(),
-                lats[curve].total.Pct(50), lats[curve].total.Pct(90));
+  Comparison out;
+  for (int b = 0; b < 2; ++b) {
+    out.best_rate[b] = *std::max_element(rates[b].begin(), rates[b].end());
+    out.p50_ms[b] = lats[b].total.Pct(50);
+    std::printf("%-10s %s jobs/s   1-job run p50 %.2f ms p90 %.2f ms\n", names[b],
+                BestSpread(rates[b]).c_str(), out.p50_ms[b], lats[b].total.Pct(90));
   }
-  auto best = [](const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); };
+  return out;
+}
+
+// The control plane with CURVE off and on.
+int CurveCompare(const Options& o) {
+  static const char* const kNames[2] = {"plain", "CURVE"};
+  std::printf("== CURVE off and on (2 noop workers x %u slots, tcp loopback) ==\n", o.noop_slots);
+  Comparison c = ComparePools(
+      o, kNames,
+      [&](int curve) { return StartPool(o, kNames[curve], "noop", o.noop_slots, true, curve); },
+      o.lat_runs, o.trial_runs, o.shards, o.window, 120);
   std::printf("CURVE costs %.1f%% of the control plane's throughput [target <= 20%%]\n",
-              100.0 * (1.0 - best(rates[1]) / best(rates[0])));
+              100.0 * (1.0 - c.best_rate[1] / c.best_rate[0]));
   return 0;
 }
 
-// The /bin/true job path unconfined and confined, alternating pools (trial by trial).
+// The /bin/true job path unconfined and confined (bubblewrap, the job user, a cgroup).
 int ConfineCompare(const Options& o) {
-  std::vector<double> rates[2];
-  Latency lats[2];
-  const size_t runs = (o.proc_jobs + o.proc_shards - 1) / o.proc_shards;
-  for (int tr = 0; tr < o.trials; ++tr) {
-    for (int confined = 0; confined < 2; ++confined) {
-      const std::string tag = confined ? "confined" : "plain";
-      Pool p = StartPool(o, tag, "process", o.slots, true, false, confined ? "auto" : "none");
-      Client c(p, "recomp.run.completed");
-      WaitWorkers(p, c);
-      WarmUp(p, c, tag);
-      Latency l = OneAtATime(c, PrepareRuns(p, tag + "lat", o.quick ? 20 : 100, 1));
-      for (double v : l.total.v) lats[confined].total.Add(v);
-      Throughput t = DriveRuns(p, c, PrepareRuns(p, tag + std::to_string(tr), runs, o.proc_shards),
-                               o.proc_shards, 4, 90);
-      rates[confined].push_back(t.rate());
-      std::printf("  trial %d %s: %.0f jobs/s, 1-job p50 %.2f ms\n", tr, tag.c_str(), t.rate(),
-                  l.total.Pct(50));
-      std::fflush(stdout);
-      StopPool(o, p);
-    }
-  }
-  std::printf("\n== /bin/true jobs unconfined and confined (2 workers x %u slots) ==\n", o.slots);
-  for (int confined = 0; confined < 2; ++confined) {
-    std::printf("%-10s %s jobs/s   1-job run p50 %.2f ms p90 %.2f ms\n",
-                confined ? "confined" : "plain", BestSpread(rates[confined]).c_str(),
-                lats[confined].total.Pct(50), lats[confined].total.Pct(90));
-  }
-  const double extra_ms = lats[1].total.Pct(50) - lats[0].total.Pct(50);
+  static const char* const kNames[2] = {"plain", "confined"};
+  std::printf("== /bin/true jobs unconfined and confined (2 workers x %u slots) ==\n", o.slots);
+  Comparison c = ComparePools(
+      o, kNames,
+      [&](int confined) {
+        return StartPool(o, kNames[confined], "process", o.slots, true, false,
+                         confined ? "auto" : "none");
+      },
+      o.quick ? 20 : 100, (o.proc_jobs + o.proc_shards - 1) / o.proc_shards, o.proc_shards, 4, 90);
   std::printf("confinement costs %.1f ms per job (1-job p50) and %.0f%% of the job rate\n",
-              extra_ms,
-              100.0 * (1.0 - *std::max_element(rates[1].begin(), rates[1].end()) /
-                                 *std::max_element(rates[0].begin(), rates[0].end())));
+              c.p50_ms[1] - c.p50_ms[0], 100.0 * (1.0 - c.best_rate[1] / c.best_rate[0]));
   return 0;
 }
 

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "net/socket.h"
+#include "tests/net/monitor_wait.h"
 
 using namespace recomp;
 using namespace std::chrono_literals;
@@ -24,17 +25,11 @@ namespace {
 // Drains `mon` until an event of `kind` arrives (true) or `limit` passes (false).
 bool WaitFor(net::SocketMonitor& mon, Kind kind, std::chrono::milliseconds limit,
              std::set<Kind>* seen = nullptr) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    zmq::pollitem_t item{mon.handle(), 0, ZMQ_POLLIN, 0};
-    REQUIRE(net::Poll(&item, 1, 50ms).ok());
-    for (const net::SocketEvent& e : mon.Drain()) {
-      MESSAGE(net::Describe(e));
-      if (seen != nullptr) seen->insert(e.kind);
-      if (e.kind == kind) return true;
-    }
-  }
-  return false;
+  return net::testing::WaitEvent(
+      mon, [kind](const net::SocketEvent& e) { return e.kind == kind; }, limit,
+      [seen](const net::SocketEvent& e) {
+        if (seen != nullptr) seen->insert(e.kind);
+      });
 }
 
 }  // namespace

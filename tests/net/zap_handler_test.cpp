@@ -10,10 +10,12 @@
 #include "net/curve_keys.h"
 #include "net/monitor.h"
 #include "net/socket.h"
+#include "tests/net/monitor_wait.h"
 
 using namespace recomp;
 using namespace std::chrono_literals;
 using Kind = net::SocketEvent::Kind;
+using net::testing::WaitEvent;
 
 namespace {
 
@@ -36,21 +38,6 @@ Client Connect(zmq::context_t& ctx, const std::string& ep, const std::string& se
   REQUIRE(net::Connect(c.socket, ep, "test").ok());
   REQUIRE(net::Send(c.socket, {"hello"}) == net::SendResult::kOk);
   return c;
-}
-
-// Drains `mon` until an event `pred` accepts (true) or `limit` passes (false).
-template <typename P>
-bool WaitEvent(net::SocketMonitor& mon, P pred, std::chrono::milliseconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    zmq::pollitem_t item{mon.handle(), 0, ZMQ_POLLIN, 0};
-    REQUIRE(net::Poll(&item, 1, 50ms).ok());
-    for (const net::SocketEvent& e : mon.Drain()) {
-      MESSAGE(net::Describe(e));
-      if (pred(e)) return true;
-    }
-  }
-  return false;
 }
 
 // Receives one message on `server` within `limit` (false when none came).
