@@ -1,5 +1,6 @@
 // Blake2b256: streaming, unkeyed BLAKE2b with a 32-byte output (the artifact digest and the job
-// ID), the one libsodium adapter. One hasher per thread: instances are not thread-safe; Of() is.
+// ID), with signature.h the libsodium adapter. One hasher per thread: instances are not
+// thread-safe; Of() is.
 #pragma once
 
 #include <sodium.h>

@@ -51,7 +51,8 @@ std::unique_ptr<ArtifactStore> OpenStore(const std::string& dir, bool create) {
 
 struct Common {
   std::string store_dir = DefaultHome() + "/store";
-  std::string api;  // put/get/stat: the coordinator whose blob service to use
+  std::string api;              // put/get/stat: the coordinator whose blob service to use
+  std::string key, server_key;  // with --api to a CURVE pool (docs/security.md)
 };
 
 CLI::App* Sub(CLI::App* parent, const std::string& name, const std::string& help, Common* c,
@@ -69,6 +70,9 @@ CLI::App* Sub(CLI::App* parent, const std::string& name, const std::string& help
     sub->add_option("--api", c->api,
                     "a coordinator's API endpoint: use its blob service (from another machine)")
         ->excludes(store);
+    sub->add_option("--key", c->key, "with --api: CURVE key file (NAME.key)");
+    sub->add_option("--server-key", c->server_key,
+                    "with --api: the pool's CURVE public key (40 Z85 characters or a .pub file)");
   }
   return sub;
 }
@@ -78,6 +82,8 @@ std::unique_ptr<BlobAccess> Access(Common* c, bool create) {
   if (c->api.empty()) return LocalBlobAccess(OpenStore(c->store_dir, create));
   ClientFlags f;
   f.api = c->api;
+  f.key = c->key;
+  f.server_key = c->server_key;
   auto conn = Connect(f);
   ExitIfError(conn.status());
   auto access = OpenBlobAccess(f, "", &*conn);

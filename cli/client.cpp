@@ -12,7 +12,7 @@
 
 namespace recomp::cli {
 
-void AddClientFlags(CLI::App* cmd, ClientFlags* f, bool with_config) {
+void AddClientFlags(CLI::App* cmd, ClientFlags* f, bool with_config, bool with_keys) {
   cmd->add_option("--data", f->data,
                   "data directory holding endpoints.json (default $RECOMP_HOME, else ./.recomp)");
   cmd->add_option("--api", f->api, "coordinator API endpoint (overrides endpoints.json)");
@@ -21,13 +21,17 @@ void AddClientFlags(CLI::App* cmd, ClientFlags* f, bool with_config) {
   if (with_config)
     cmd->add_option("--config", f->config,
                     "config file ([client] timeout_ms; default $RECOMP_CONFIG)");
+  if (with_keys) AddKeyFlags(cmd, f);
+  cmd->add_flag("--json", f->json, "machine-readable JSON output");
+}
+
+void AddKeyFlags(CLI::App* cmd, ClientFlags* f) {
   cmd->add_option("--key", f->key,
                   "CURVE key file (NAME.key) to connect with (default [client] key, else "
                   "<data>/keys/local.key when the pool uses CURVE)");
   cmd->add_option("--server-key", f->server_key,
                   "the pool's CURVE public key: 40 Z85 characters or a .pub file (default "
                   "[client] server_key, else endpoints.json's)");
-  cmd->add_flag("--json", f->json, "machine-readable JSON output");
 }
 
 Result<Connection> Connect(const ClientFlags& f) {

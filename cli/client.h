@@ -19,10 +19,12 @@ struct ClientFlags {
   bool json = false;
 };
 
-// Adds --data, --api, --key, --server-key, --json and (unless the command uses --config
-// itself) --config to `cmd`.
-// Without --config, $RECOMP_CONFIG names the settings file.
-void AddClientFlags(CLI::App* cmd, ClientFlags* f, bool with_config = true);
+// Adds --data, --api, --key, --server-key (unless `with_keys` is false: the command's own --key
+// means something else; [client] key then applies), --json and (unless the command uses
+// --config itself) --config to `cmd`. Without --config, $RECOMP_CONFIG names the settings file.
+void AddClientFlags(CLI::App* cmd, ClientFlags* f, bool with_config = true, bool with_keys = true);
+// The CURVE flags alone (--key, --server-key).
+void AddKeyFlags(CLI::App* cmd, ClientFlags* f);
 
 struct Connection {
   Endpoints endpoints;

@@ -26,5 +26,6 @@ void AddSubmitCommand(CLI::App& app);
 void AddClientCommands(CLI::App& app);
 void AddWorkerCommands(CLI::App& app);
 void AddKeysCommands(CLI::App& app);
+void AddProvenanceCommands(CLI::App& app);
 
 }  // namespace recomp::cli

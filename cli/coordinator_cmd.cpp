@@ -120,6 +120,8 @@ Status RunCoordinator(const CoordinatorArgs& a) {
   RECOMP_ASSIGN_OR_RETURN(auto store,
                           store::ArtifactStore::Open(a.store.empty() ? data + "/store" : a.store));
   coordinator::ServiceOptions so = ServiceOptionsFrom(cfg, a, data);
+  RECOMP_ASSIGN_OR_RETURN(coordinator::ProvenanceSigner signer, LoadProvenanceSigner(data));
+  so.engine.provenance = &signer;
   broker::BrokerOptions bo = BrokerOptionsFrom(cfg, a);
   coordinator::BlobServiceOptions blob_opt = BlobOptionsFrom(cfg, a);
   zmq::context_t ctx(2);

@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   recomp::cli::AddSubmitCommand(app);
   recomp::cli::AddClientCommands(app);
   recomp::cli::AddKeysCommands(app);
+  recomp::cli::AddProvenanceCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {

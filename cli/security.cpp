@@ -3,9 +3,16 @@
 
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <atomic>
+#include <fstream>
 
 #include <spdlog/spdlog.h>
+
+#include "base/posix_file.h"
+#include "base/signature.h"
+#include "messages/dsse.h"
 
 namespace recomp::cli {
 namespace {
@@ -33,7 +40,80 @@ net::ZapDecision Decide(const AccessControl& access, const net::ZapRequest& r) {
   return net::ZapDecision{a.allowed, a.name, a.reason};
 }
 
+std::string Hex(std::string_view bytes) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
+Result<std::string> Unhex(std::string_view hex, size_t bytes, const std::string& what) {
+  if (hex.size() != 2 * bytes || hex.find_first_not_of("0123456789abcdef") != hex.npos) {
+    return Status::InvalidArgument(what + ": expected " + std::to_string(2 * bytes) +
+                                   " lowercase hex digits");
+  }
+  std::string out;
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    out.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
+  }
+  return out;
+}
+
+Result<std::string> FirstLine(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  if (!in || !std::getline(in, line)) return Status::NotFound("cannot read " + path);
+  return line;
+}
+
+Status WriteText(const std::string& path, const std::string& text, mode_t mode) {
+  RECOMP_ASSIGN_OR_RETURN(Fd fd, CreateExclusive(path, mode));
+  RECOMP_RETURN_IF_ERROR(WriteAll(fd.get(), text.data(), text.size(), path));
+  RECOMP_RETURN_IF_ERROR(SyncData(fd.get(), path));
+  return fd.Close(path);
+}
+
 }  // namespace
+
+std::string ProvenancePublicKeyPath(const std::string& data) {
+  return KeysDir(data) + "/provenance.pub";
+}
+
+Result<coordinator::ProvenanceSigner> LoadProvenanceSigner(const std::string& data) {
+  const std::string path = KeysDir(data) + "/provenance.key";
+  constexpr std::string_view kPrefix = "ed25519-seed ";
+  if (::access(path.c_str(), F_OK) != 0) {
+    RECOMP_RETURN_IF_ERROR(MakeDirs(KeysDir(data), 0700));
+    Ed25519KeyPair fresh = NewEd25519KeyPair();
+    RECOMP_RETURN_IF_ERROR(WriteText(path, std::string(kPrefix) + Hex(fresh.seed) + "\n", 0600));
+    ::unlink(ProvenancePublicKeyPath(data).c_str());
+    RECOMP_RETURN_IF_ERROR(
+        WriteText(ProvenancePublicKeyPath(data), Hex(fresh.public_key) + "\n", 0644));
+  }
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return ErrnoStatus("stat", path, errno);
+  if ((st.st_mode & 077) != 0) {
+    return Status::FailedPrecondition("provenance key " + path + " is readable by others");
+  }
+  RECOMP_ASSIGN_OR_RETURN(std::string line, FirstLine(path));
+  if (line.rfind(kPrefix, 0) != 0) return Status::InvalidArgument(path + ": not an ed25519-seed");
+  RECOMP_ASSIGN_OR_RETURN(std::string seed, Unhex(line.substr(kPrefix.size()), 32, path));
+  RECOMP_ASSIGN_OR_RETURN(Ed25519KeyPair key, Ed25519FromSeed(seed));
+  coordinator::ProvenanceSigner signer;
+  signer.keyid = Ed25519KeyId(key.public_key);
+  signer.builder_id = "urn:recomp:coordinator:" + signer.keyid;
+  signer.key = std::move(key);
+  return signer;
+}
+
+Result<std::string> ReadProvenancePublicKey(const std::string& path_or_hex) {
+  if (Unhex(path_or_hex, 32, "").ok()) return Unhex(path_or_hex, 32, "");
+  RECOMP_ASSIGN_OR_RETURN(std::string line, FirstLine(path_or_hex));
+  return Unhex(line, 32, path_or_hex);
+}
 
 std::string KeysDir(const std::string& data) {
   return data + "/keys";

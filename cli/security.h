@@ -9,6 +9,7 @@
 
 #include "base/status.h"
 #include "cli/config.h"
+#include "coordinator/provenance.h"
 #include "messages/access.h"
 #include "net/curve_keys.h"
 #include "net/socket.h"
@@ -39,6 +40,14 @@ struct CoordinatorSecurity {
 // `ctx`. Without: an empty CoordinatorSecurity. Fails on a malformed allowlist or policy.
 Result<CoordinatorSecurity> StartCoordinatorSecurity(zmq::context_t& ctx, const std::string& data,
                                                      const Config& cfg, bool curve);
+
+// The coordinator's provenance signing key (docs/provenance.md): <data>/keys/provenance.key
+// ("ed25519-seed <64 hex>", 0600, made at the first start) and provenance.pub (the public key
+// as 64 hex digits). Refuses a .key that group or others may read.
+Result<coordinator::ProvenanceSigner> LoadProvenanceSigner(const std::string& data);
+std::string ProvenancePublicKeyPath(const std::string& data);
+// The 32-byte public key in a provenance.pub file (or given as 64 hex digits).
+Result<std::string> ReadProvenancePublicKey(const std::string& path_or_hex);
 
 // A server public key given as 40 characters of Z85 or as the path of a .pub or .key file.
 Result<std::string> ParseServerKey(const std::string& arg);

@@ -262,6 +262,32 @@ Result<RunStatus> RunEngine::Cancel(const std::string& run_id, Effects* fx) {
   return GetStatus(run_id);
 }
 
+Result<std::string> RunEngine::WriteProvenance(const ActiveRun& run) {
+  ProvenanceInput in;
+  in.submission = run.row.submission;
+  in.module = run.module;
+  in.tools = run.pipeline.tools;
+  in.started_on = run.row.status.started_at;
+  in.finished_on = NowRfc3339();
+  in.builder_id = opts_.provenance->builder_id;
+  for (const std::string& stage : run.pipeline.pipeline.order) {
+    auto it = run.jobs.find(stage);
+    if (it == run.jobs.end()) continue;
+    for (const JobRow& j : it->second) {
+      if (!j.result) continue;
+      const StageResult& r = *j.result;
+      in.jobs.push_back(
+          {j.stage, j.shard, j.job_id, r.attempt, r.worker, r.duration_ms, r.cached, r.outputs});
+    }
+  }
+  store::PutOptions o;
+  o.media_type = std::string(kEnvelopeMediaType);
+  o.producer = "coordinator";
+  RECOMP_ASSIGN_OR_RETURN(ArtifactRecord rec,
+                          store_->PutBytes(SignedProvenance(in, *opts_.provenance), o));
+  return rec.ref;
+}
+
 void RunEngine::StartIfQueued(ActiveRun& run, Effects* fx) {
   if (run.row.status.state == RunState::kQueued) {
     Emit(run, EventType::kStarted, "started", nlohmann::json::object(), fx);
@@ -284,8 +310,18 @@ void RunEngine::FinishRun(ActiveRun& run, RunState state, const std::string& rea
   }
   nlohmann::json data = {
       {"state", ToString(state)}, {"reason", reason}, {"verdict", run.row.verdict}};
-  Emit(run, EventType::kCompleted, "completed", std::move(data), fx);
   std::vector<Digest> refs;
+  if (state == RunState::kSucceeded && opts_.provenance != nullptr) {
+    // Before the event that names it; a failure to write it is logged, the run still succeeded.
+    if (Result<std::string> ref = WriteProvenance(run); ref.ok()) {
+      refs.push_back(ParseArtifactRef(*ref).value());
+      data["provenance"] = *ref;
+    } else {
+      Log()->error("run={}: provenance not written: {}", run.row.submission.run_id,
+                   ref.status().ToString());
+    }
+  }
+  Emit(run, EventType::kCompleted, "completed", std::move(data), fx);
   for (const std::string& a : run.row.status.artifacts) refs.push_back(ParseArtifactRef(a).value());
   for (auto& [stage, shards] : run.jobs) {
     for (JobRow& j : shards) {

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "coordinator/job_plan.h"
+#include "coordinator/provenance.h"
 #include "coordinator/run_model.h"
 #include "coordinator/run_store.h"
 #include "messages/event.h"
@@ -38,6 +39,8 @@ struct EngineOptions {
   int64_t retry_max_ms = 100000;
   bool cloud_gate_open = false;  // accept cloud/hybrid runs (they block: no backend yet)
   std::string source = "recomp/coordinator";
+  // Signs every succeeded run's provenance (docs/provenance.md); not owned; null = none.
+  const ProvenanceSigner* provenance = nullptr;
 };
 
 // What one batch of engine calls requires, in the order it must happen.
@@ -136,6 +139,8 @@ class RunEngine {
   void FailOrRetry(ActiveRun& run, JobRow& job, const StageResult& r, Effects* fx);
   void FinishStage(ActiveRun& run, const std::string& stage, Effects* fx);
   void FinishRun(ActiveRun& run, RunState state, const std::string& reason, Effects* fx);
+  // Writes the run's signed provenance into the store; its ref.
+  Result<std::string> WriteProvenance(const ActiveRun& run);
   void StartIfQueued(ActiveRun& run, Effects* fx);
   JobRow* FindJob(ActiveRun& run, const std::string& stage, uint32_t shard);
   // The run and job of `ref` when that exact attempt is in flight, else nullptr.

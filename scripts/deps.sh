@@ -7,6 +7,7 @@ PACKAGES=(
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev liblmdb-dev libsodium-dev libspdlog-dev
   doctest-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
   python3 python3-zmq python3-msgpack python3-jsonschema
+  python3-nacl        # an independent check of signed provenance (tests/python/test_provenance.py)
   lmdb-utils          # mdb_dump/mdb_load: tests inspect and damage store indexes with them
   clang-15            # the thread-safety pass (tests/lint/thread_safety.py) and the fuzzers
   libfuzzer-15-dev    # libFuzzer for the fuzz targets (scripts/fuzz.sh)
