@@ -3,7 +3,8 @@
 with `[security] curve = true` completes; a plaintext client, an unlisted key, a submitter at
 the workers endpoint and a reader submitting are all refused; an unlisted worker never gets a
 job; `requested_by` is the key's name whatever the client writes; with cancel = "own" another
-submitter cannot cancel a run; removing a live worker's key from the allowlist drops it; a
+submitter cannot cancel a run; removing a live worker's key from the allowlist drops it, and a
+removed reader's event subscription; a
 pool without CURVE refuses to bind a non-loopback address. (Across network namespaces:
 test_netns_remote.py.)"""
 import os
@@ -206,6 +207,37 @@ class Curve(rt.PoolTestCase):
         rt.wait_for(lambda: self.worker_ids(pool) == [], 20, "builder-1 to be dropped")
         rt.wait_for(lambda: "builder-1 was removed" in w.output() or
                     "no longer allowed" in w.output(), 20, "the worker told why")
+        pool.stop()
+
+    def test_a_removed_reader_loses_its_event_subscription(self):
+        pool = self.curve_pool(workers=1)
+        os.makedirs(self.keys)
+        bob_pub, bob = new_key(self.keys, "bob")
+        self.write_allowlist(["%s bob reader" % bob_pub])
+        pool.start()
+        ep = pool.endpoints()
+        sub = zmq.Context.instance().socket(zmq.SUB)
+        sub.setsockopt(zmq.LINGER, 0)
+        rt.set_curve(sub, pool.client_curve(key=bob))
+        mon = sub.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+        sub.setsockopt(zmq.SUBSCRIBE, b"recomp.run.")
+        sub.connect(ep["events"])
+
+        def next_event(kind):
+            ev = zmq.utils.monitor.recv_monitor_message(mon) if mon.poll(100) else None
+            return ev if ev and ev["event"] == kind else None
+        try:
+            rt.wait_for(lambda: next_event(zmq.EVENT_HANDSHAKE_SUCCEEDED), 10, "bob subscribed")
+            mod, prov, cfg = self.pipeline("events")
+            pool.submit([mod], cfg, prov, wait=False)
+            self.assertTrue(sub.poll(20000), "bob, listed, receives events")
+            self.write_allowlist([])  # bob removed: the events endpoint re-opens
+            rt.wait_for(lambda: next_event(zmq.EVENT_HANDSHAKE_FAILED_AUTH), 20,
+                        "bob's reconnection to be refused")
+        finally:
+            sub.disable_monitor()
+            mon.close()
+            sub.close()
         pool.stop()
 
     def test_non_loopback_needs_curve_or_insecure(self):
