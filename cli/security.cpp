@@ -6,10 +6,12 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <cstring>
 #include <fstream>
 
 #include <spdlog/spdlog.h>
 
+#include "base/digest.h"
 #include "base/posix_file.h"
 #include "base/signature.h"
 #include "messages/dsse.h"
@@ -40,26 +42,17 @@ net::ZapDecision Decide(const AccessControl& access, const net::ZapRequest& r) {
   return net::ZapDecision{a.allowed, a.name, a.reason};
 }
 
-std::string Hex(std::string_view bytes) {
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
-  }
-  return out;
+// A 32-byte key's hex text: the one hex form the project has (a Digest's).
+std::string Hex(std::string_view bytes32) {
+  Digest d;
+  std::memcpy(d.bytes.data(), bytes32.data(), d.bytes.size());
+  return d.Hex();
 }
 
-Result<std::string> Unhex(std::string_view hex, size_t bytes, const std::string& what) {
-  if (hex.size() != 2 * bytes || hex.find_first_not_of("0123456789abcdef") != hex.npos) {
-    return Status::InvalidArgument(what + ": expected " + std::to_string(2 * bytes) +
-                                   " lowercase hex digits");
-  }
-  std::string out;
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    out.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
-  }
-  return out;
+Result<std::string> Unhex(std::string_view hex, const std::string& what) {
+  Result<Digest> d = ParseDigestHex(hex);
+  if (!d.ok()) return Status::InvalidArgument(what + ": expected 64 lowercase hex digits");
+  return std::string(reinterpret_cast<const char*>(d->bytes.data()), d->bytes.size());
 }
 
 Result<std::string> FirstLine(const std::string& path) {
@@ -100,7 +93,7 @@ Result<coordinator::ProvenanceSigner> LoadProvenanceSigner(const std::string& da
   }
   RECOMP_ASSIGN_OR_RETURN(std::string line, FirstLine(path));
   if (line.rfind(kPrefix, 0) != 0) return Status::InvalidArgument(path + ": not an ed25519-seed");
-  RECOMP_ASSIGN_OR_RETURN(std::string seed, Unhex(line.substr(kPrefix.size()), 32, path));
+  RECOMP_ASSIGN_OR_RETURN(std::string seed, Unhex(line.substr(kPrefix.size()), path));
   RECOMP_ASSIGN_OR_RETURN(Ed25519KeyPair key, Ed25519FromSeed(seed));
   coordinator::ProvenanceSigner signer;
   signer.keyid = Ed25519KeyId(key.public_key);
@@ -110,9 +103,9 @@ Result<coordinator::ProvenanceSigner> LoadProvenanceSigner(const std::string& da
 }
 
 Result<std::string> ReadProvenancePublicKey(const std::string& path_or_hex) {
-  if (Unhex(path_or_hex, 32, "").ok()) return Unhex(path_or_hex, 32, "");
+  if (auto key = Unhex(path_or_hex, ""); key.ok()) return key;
   RECOMP_ASSIGN_OR_RETURN(std::string line, FirstLine(path_or_hex));
-  return Unhex(line, 32, path_or_hex);
+  return Unhex(line, path_or_hex);
 }
 
 std::string KeysDir(const std::string& data) {
