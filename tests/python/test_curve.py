@@ -193,7 +193,9 @@ class Curve(rt.PoolTestCase):
         self.write_allowlist(["%s builder-1 worker" % b1_pub])
         w = self.worker(pool, b1, "builder-1")
         pool.wait_state(st["run_id"], ("succeeded",), timeout=60)
-        self.assertEqual([i.split(":")[0] for i in self.worker_ids(pool)], ["builder-1"])
+        # The coordinator's worker list follows the broker's within a list interval.
+        rt.wait_for(lambda: [i.split(":")[0] for i in self.worker_ids(pool)] == ["builder-1"], 10,
+                    "the worker list to show builder-1 alone")
         self.assertIsNone(re.search(r"job \S+ attempt \d+ .* started", m.output()), m.output())
 
         # A worker id or labels not its key's are refused.
