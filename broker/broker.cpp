@@ -288,6 +288,36 @@ void Broker::OnRevoke(const std::string& body) {
 // Assignment, liveness, coordinator output
 
 void Broker::AssignJobs() {
+  AssignQueuedJobs();
+  SendStarted();
+}
+
+void Broker::SendStarted() {
+  if (started_.empty()) return;
+  std::vector<proto::StartedJob> jobs;
+  jobs.swap(started_);
+  if (coordinator_.empty() || !outbox_.empty()) {
+    stats_.started_dropped += jobs.size();
+    return;
+  }
+  SendToCoordinator(proto::kStarted, proto::EncodeStartedJobs(jobs));
+}
+
+void Broker::SendWorkerEvent(std::string_view command, const WorkerEntry& w,
+                             const std::string& reason) {
+  nlohmann::json body = {{"worker_id", w.hello.worker_id},
+                         {"host", w.hello.host},
+                         {"pid", w.hello.pid},
+                         {"slots", w.hello.slots},
+                         {"labels", w.hello.labels}};
+  if (command == proto::kWorkerLeft) {
+    body["reason"] = Truncate(reason, wire::kMaxText / 2);
+    body["jobs"] = w.jobs.size();
+  }
+  SendToCoordinator(command, proto::JsonBody(body));
+}
+
+void Broker::AssignQueuedJobs() {
   std::set<Labels> idle;  // label sets of free workers that no queued job fits, this turn
   while (!queue_.empty()) {
     WorkerEntry* w = registry_.PickFreeSlot([&](const Labels& l) { return idle.count(l) == 0; });
@@ -318,9 +348,8 @@ void Broker::AssignJobs() {
       if (auto d = ParseArtifactRef(in.ref); d.ok()) inputs.push_back(*d);
     }
     grants_.Grant(w->hello.worker_id, JobRef{job.job_id, job.attempt}, std::move(inputs));
+    started_.push_back({JobRef{job.job_id, job.attempt}, w->hello.worker_id});
     registry_.AddLease(*w, std::move(lease));
-    // No per-job STARTED message: the coordinator learns who runs what from WORKER_LIST (the
-    // leases, at most 10 times a second) and who ran it from the RESULT.
     MarkListDirty();
   }
 }

@@ -76,14 +76,15 @@ struct BrokerOptions {
 
 // Counters for tests and diagnostics (read from the broker thread, or after Run returned).
 struct BrokerStats {
-  uint64_t dispatched = 0;      // JOB sent to a worker
-  uint64_t results = 0;         // RESULT forwarded from a worker
-  uint64_t stale_results = 0;   // RESULT ignored by fencing
-  uint64_t workers_lost = 0;    // workers dropped (silence, unreachable, protocol error, ...)
-  uint64_t refused_keys = 0;    // with CURVE: messages or READYs refused for their key
-  uint64_t rejected = 0;        // REJECTED sent
-  uint64_t malformed = 0;       // messages that failed framing or decoding
-  uint64_t outbox_dropped = 0;  // coordinator messages dropped because the outbox was full
+  uint64_t dispatched = 0;       // JOB sent to a worker
+  uint64_t results = 0;          // RESULT forwarded from a worker
+  uint64_t stale_results = 0;    // RESULT ignored by fencing
+  uint64_t workers_lost = 0;     // workers dropped (silence, unreachable, protocol error, ...)
+  uint64_t refused_keys = 0;     // with CURVE: messages or READYs refused for their key
+  uint64_t rejected = 0;         // REJECTED sent
+  uint64_t malformed = 0;        // messages that failed framing or decoding
+  uint64_t outbox_dropped = 0;   // coordinator messages dropped because the outbox was full
+  uint64_t started_dropped = 0;  // STARTED entries not sent (no coordinator, or outbox busy)
 };
 
 class Broker {
@@ -125,8 +126,15 @@ class Broker {
   void OnLinkMessage(const std::string& identity, const net::Received& message);
   void OnDispatch(const std::string& body);
   void OnRevoke(const std::string& body);
-  // Gives queued jobs to free worker slots (best first) until one or the other runs out.
+  // Gives queued jobs to free worker slots (best first) until one or the other runs out, then
+  // tells the coordinator which attempts started (SendStarted).
   void AssignJobs();
+  void AssignQueuedJobs();
+  // STARTED for the attempts leased since the last call; dropped (counted) while the
+  // coordinator is away or results wait in the outbox: it is informational.
+  void SendStarted();
+  // WORKER_JOINED / WORKER_LEFT (docs/protocol.md), ordered with the results.
+  void SendWorkerEvent(std::string_view command, const WorkerEntry& w, const std::string& reason);
   void Housekeeping(Clock::time_point now);
   // Fails the queued jobs that no registered worker could take for no_worker_timeout_s.
   void FailUnservable(Clock::time_point now);
@@ -187,6 +195,7 @@ class Broker {
   };
   std::deque<Outgoing> outbox_;
   std::unordered_map<JobRef, size_t, JobRefHash> outbox_results_;  // RESULTs held, by attempt
+  std::vector<proto::StartedJob> started_;  // leased since the last SendStarted
   bool list_dirty_ = false;
   Clock::time_point last_list_sent_{};
   Clock::time_point next_housekeeping_{};

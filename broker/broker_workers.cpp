@@ -161,6 +161,7 @@ void Broker::OnWorkerReady(const std::string& identity, const std::string& body,
       net::SendResult::kUnreachable) {
     return;
   }
+  SendWorkerEvent(proto::kWorkerJoined, w, "");
   MarkListDirty();
   AssignJobs();
 }
@@ -221,6 +222,7 @@ void Broker::DropWorker(std::string identity, std::string why, bool send_disconn
   ++stats_.workers_lost;
   grants_.RevokeWorker(w->hello.worker_id);
   Log()->info("broker: dropping worker {} ({} jobs): {}", w->hello.worker_id, w->jobs.size(), why);
+  SendWorkerEvent(proto::kWorkerLeft, *w, why);
   for (const auto& [key, lease] : w->jobs) {
     StageResult lost = LostResult(*w, lease, why);
     SendResultToCoordinator(lost, EncodeStageResult(lost));

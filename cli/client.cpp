@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include <unistd.h>
+
 #include "cli/commands.h"
 #include "cli/config.h"
 #include "cli/security.h"
@@ -63,6 +65,11 @@ Result<Connection> Connect(const ClientFlags& f) {
   }
   c.endpoints = std::move(ep);
   return c;
+}
+
+std::string Principal() {
+  const char* u = std::getenv("USER");
+  return (u && *u) ? std::string("local:") + u : "local:uid" + std::to_string(getuid());
 }
 
 std::string StatusLine(const RunStatus& s) {

@@ -35,6 +35,10 @@ struct Connection {
 // <data>/keys/local.key.
 Result<Connection> Connect(const ClientFlags& f);
 
+// Who submits without CURVE: "local:<$USER>" (or "local:uid<N>"). With CURVE the coordinator
+// records the key's name instead.
+std::string Principal();
+
 // One line: "<run_id>  <state>  stage=<s> attempt=<n>  artifacts=<k>  updated <t>".
 std::string StatusLine(const RunStatus& s);
 // The same with the artifact count given (a LIST entry carries the count, not the list).

@@ -109,12 +109,61 @@ void CancelCommand(CLI::App& app) {
   });
 }
 
+void RerunCommand(CLI::App& app) {
+  struct A {
+    ClientFlags f;
+    std::string run, from_stage, store;
+    bool wait = false;
+  };
+  auto a = std::make_shared<A>();
+  CLI::App* c =
+      app.add_subcommand("rerun", "submit a new run of a run's manifests; prints the new run id");
+  c->add_option("RUN", a->run, "the run to run again")->required();
+  c->add_option("--from-stage", a->from_stage,
+                "re-execute this stage and every stage that needs it (nothing of theirs is "
+                "served from the action cache); the others may be");
+  c->add_flag("--wait", a->wait, "follow the new run; exit 0 only if it succeeded");
+  c->add_option("--store", a->store, "artifact store for --wait's failure log (default as logs)");
+  AddClientFlags(c, &a->f);
+  c->callback([a] {
+    Connection conn = MustConnect(a->f);
+    nlohmann::json req = {{"run_id", a->run}, {"requested_by", Principal()}};
+    if (!a->from_stage.empty()) req["from_stage"] = a->from_stage;
+    auto reply = conn.client->Api(std::string(proto::kRerun), proto::JsonBody(req));
+    ExitIfError(reply.status());
+    auto st = DecodeRunStatus(*reply);
+    ExitIfError(st.status());
+    if (!a->wait) {
+      if (a->f.json)
+        std::printf("%s\n", ToJson(*st).dump().c_str());
+      else
+        std::printf("%s\n", st->run_id.c_str());
+      return;
+    }
+    auto blobs = OpenBlobAccess(a->f, a->store, &conn);
+    ExitWith(WaitForRun(conn, blobs.ok() ? blobs->get() : nullptr, st->run_id, a->f.json));
+  });
+}
+
 std::string EventLine(const Event& e) {
   std::string line = std::to_string(e.sequence) + " " + e.time + " " +
                      std::string(ToString(e.type)) + " " + e.subject;
+  auto job = [&] {
+    return " " + e.data.value("stage", "") + "/" + std::to_string(e.data.value("shard", 0));
+  };
   if (e.type == EventType::kStageCompleted) {
-    line += " " + e.data.value("stage", "") + "/" + std::to_string(e.data.value("shard", 0)) + " " +
-            e.data.value("outcome", "") + (e.data.value("cached", false) ? " cached" : "");
+    line += job() + " " + e.data.value("outcome", "") +
+            (e.data.value("cached", false) ? " cached" : "");
+  } else if (e.type == EventType::kJobStarted) {
+    line += job() + " attempt " + std::to_string(e.data.value("attempt", 0)) + " on " +
+            e.data.value("worker", "");
+  } else if (e.type == EventType::kJobRetryScheduled) {
+    line += job() + " attempt " + std::to_string(e.data.value("attempt", 0)) + " " +
+            e.data.value("outcome", "") + ": attempt " +
+            std::to_string(e.data.value("next_attempt", 0)) + " at " +
+            e.data.value("not_before", "");
+  } else if (e.type == EventType::kWorkerLeft) {
+    line += " " + e.data.value("reason", "");
   } else if (e.type == EventType::kValidationCompleted) {
     line += " validation " + e.data.value("verdict", "");
   } else if (e.type == EventType::kCompleted) {
@@ -243,7 +292,7 @@ void LogsCommand(CLI::App& app) {
 
 }  // namespace
 
-int WaitForRun(Connection& c, const std::string& run_id, bool json) {
+int WaitForRun(Connection& c, BlobAccess* blobs, const std::string& run_id, bool json) {
   bool tty = isatty(STDOUT_FILENO);
   size_t done = 0, total = 0;
   std::string final_state;
@@ -274,13 +323,17 @@ int WaitForRun(Connection& c, const std::string& run_id, bool json) {
     std::printf("%s\n", ToJson(*st).dump().c_str());
   else
     PrintStatus(*st, false);
-  return st->state == RunState::kSucceeded ? 0 : 1;
+  std::fflush(stdout);
+  if (st->state == RunState::kSucceeded) return 0;
+  PrintFailureTail(c, blobs, run_id);
+  return 1;
 }
 
 void AddClientCommands(CLI::App& app) {
   StatusCommand(app);
   RunsCommand(app);
   CancelCommand(app);
+  RerunCommand(app);
   EventsCommand(app);
   AuditCommand(app);
   WorkersCommand(app);

@@ -11,6 +11,9 @@
 
 namespace recomp::cli {
 
+struct Connection;
+class BlobAccess;
+
 // Prints "error: <message>" to stderr and returns the exit code for `s` (0 when ok).
 int ReportStatus(const Status& s);
 // For subcommand callbacks: returns when `s` is ok, else prints it and throws
@@ -27,5 +30,13 @@ void AddClientCommands(CLI::App& app);
 void AddWorkerCommands(CLI::App& app);
 void AddKeysCommands(CLI::App& app);
 void AddProvenanceCommands(CLI::App& app);
+void AddShowCommand(CLI::App& app);
+
+// Follows run_id's events to its end, printing progress (the final status as JSON with
+// `json`); on failure also PrintFailureTail. Returns the exit code: 0 succeeded, 1 failed.
+int WaitForRun(Connection& c, BlobAccess* blobs, const std::string& run_id, bool json);
+// To stderr: the failing job of failed run `run_id`, the last 20 lines of its log (read
+// through `blobs` when not null) and the `recomp logs` command that prints all of it.
+void PrintFailureTail(Connection& c, BlobAccess* blobs, const std::string& run_id);
 
 }  // namespace recomp::cli

@@ -47,7 +47,8 @@ Status EventFollower::Run(bool follow, const std::function<bool(const Event&)>& 
   so.curve_client = client_->curve();
   RECOMP_ASSIGN_OR_RETURN(zmq::socket_t sub,
                           net::MakeSocket(client_->context(), zmq::socket_type::sub, so));
-  RECOMP_RETURN_IF_ERROR(net::Subscribe(sub, "recomp.run."));
+  // Every type (run events and the extensions): only then is a jump in sequence a gap.
+  RECOMP_RETURN_IF_ERROR(net::Subscribe(sub, "recomp."));
   // Subscribe BEFORE the snapshot (the Clone pattern, RFC 12).
   if (follow) RECOMP_RETURN_IF_ERROR(net::Connect(sub, ep_.events, "events"));
   RECOMP_ASSIGN_OR_RETURN(bool more, CatchUp(fn));

@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   recomp::cli::AddClientCommands(app);
   recomp::cli::AddKeysCommands(app);
   recomp::cli::AddProvenanceCommands(app);
+  recomp::cli::AddShowCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {

@@ -112,11 +112,6 @@ std::string DefaultProvenance(const ModuleManifest& m, const std::string& config
   return j.dump(2) + "\n";
 }
 
-std::string Principal() {
-  const char* u = std::getenv("USER");
-  return (u && *u) ? std::string("local:") + u : "local:uid" + std::to_string(getuid());
-}
-
 Result<RunSubmission> BuildSubmission(const SubmitArgs& a, BlobAccess& s) {
   if (a.modules.empty()) return Status::InvalidArgument("give at least one --module FILE|REF");
   ModuleManifest mm;
@@ -149,8 +144,6 @@ Result<RunSubmission> BuildSubmission(const SubmitArgs& a, BlobAccess& s) {
 
 }  // namespace
 
-int WaitForRun(Connection& c, const std::string& run_id, bool json);
-
 void AddSubmitCommand(CLI::App& app) {
   auto a = std::make_shared<SubmitArgs>();
   CLI::App* cmd = app.add_subcommand("submit", "store inputs and submit a run; prints the run id");
@@ -171,7 +164,9 @@ void AddSubmitCommand(CLI::App& app) {
   cmd->add_option("--store", a->store,
                   "artifact store (default <data>/store; with --api and no --store, the "
                   "coordinator's blob service)");
-  cmd->add_flag("--wait", a->wait, "follow the run; exit 0 only if it succeeded");
+  cmd->add_flag("--wait", a->wait,
+                "follow the run; exit 0 only if it succeeded (on failure: the failing job's "
+                "log tail)");
   cmd->callback([a] {
     auto conn = Connect(a->flags);
     ExitIfError(conn.status());
@@ -190,9 +185,11 @@ void AddSubmitCommand(CLI::App& app) {
         std::printf("%s\n", st->run_id.c_str());
       return;
     }
-    std::printf("%s\n", st->run_id.c_str());
-    std::fflush(stdout);
-    ExitWith(WaitForRun(*conn, st->run_id, a->flags.json));
+    if (!a->flags.json) {  // --json prints one JSON document: the final status
+      std::printf("%s\n", st->run_id.c_str());
+      std::fflush(stdout);
+    }
+    ExitWith(WaitForRun(*conn, s->get(), st->run_id, a->flags.json));
   });
 }
 

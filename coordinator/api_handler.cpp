@@ -4,6 +4,7 @@
 #include "coordinator/log.h"
 
 #include "coordinator/run_reducer.h"
+#include "coordinator/run_view.h"
 #include "messages/codec.h"
 #include "messages/protocol.h"
 #include "net/framing.h"
@@ -45,7 +46,7 @@ Result<std::string> ApiHandler::RunIdRequest(const std::string& body, std::strin
 
 Status ApiHandler::Permit(const std::string& user, const std::string& cmd) const {
   if (access_ == nullptr) return Status::Ok();
-  const bool changes = cmd == proto::kSubmit || cmd == proto::kCancelRun;
+  const bool changes = cmd == proto::kSubmit || cmd == proto::kCancelRun || cmd == proto::kRerun;
   return access_->Authorize(user, changes ? Permission::kSubmit : Permission::kRead);
 }
 
@@ -64,7 +65,8 @@ Result<std::string> ApiHandler::Execute(const std::string& cmd, const std::strin
                                         Effects* fx, const std::string& user) {
   std::string run_id;
   RECOMP_RETURN_IF_ERROR(Permit(user, cmd));
-  if (!paused_.empty() && (cmd == proto::kSubmit || cmd == proto::kCancelRun)) {
+  if (!paused_.empty() &&
+      (cmd == proto::kSubmit || cmd == proto::kCancelRun || cmd == proto::kRerun)) {
     return Status::ResourceExhausted("the coordinator cannot record anything now (" + paused_ +
                                      "): " + cmd +
                                      " is refused until it can; it retries every second");
@@ -75,6 +77,7 @@ Result<std::string> ApiHandler::Execute(const std::string& cmd, const std::strin
     RECOMP_ASSIGN_OR_RETURN(RunStatus st, engine_->Submit(std::move(sub), fx));
     return EncodeRunStatus(st);
   }
+  if (cmd == proto::kRerun) return Rerun(body, fx, user);
   if (cmd == proto::kList) return List(body);
   if (cmd == proto::kEndpoints) {
     RECOMP_RETURN_IF_ERROR(proto::BodyJson(body, "request").status());
@@ -87,7 +90,7 @@ Result<std::string> ApiHandler::Execute(const std::string& cmd, const std::strin
     return worker_list_;
   }
   if (cmd != proto::kStatus && cmd != proto::kCancelRun && cmd != proto::kAudit &&
-      cmd != proto::kResultOf) {
+      cmd != proto::kResultOf && cmd != proto::kShow) {
     return Status::InvalidArgument("unknown command " + cmd);
   }
   RECOMP_RETURN_IF_ERROR(RunIdRequest(body, &run_id).status());
@@ -101,6 +104,7 @@ Result<std::string> ApiHandler::Execute(const std::string& cmd, const std::strin
     return EncodeRunStatus(st);
   }
   if (cmd == proto::kAudit) return Audit(run_id);
+  if (cmd == proto::kShow) return Show(run_id);
   return Results(run_id);
 }
 
@@ -151,6 +155,38 @@ Result<std::string> ApiHandler::Results(const std::string& run_id) {
   nlohmann::json list = nlohmann::json::array();
   for (const JobRow& j : jobs) list.push_back(ToJson(j));
   return proto::JsonBody({{"run_id", run_id}, {"jobs", list}});
+}
+
+Result<std::string> ApiHandler::Rerun(const std::string& body, Effects* fx,
+                                      const std::string& user) {
+  RECOMP_ASSIGN_OR_RETURN(auto oh, wire::Unpack(body, "rerun"));
+  RECOMP_ASSIGN_OR_RETURN(wire::MapReader r, wire::MapReader::From(oh.get(), "rerun"));
+  std::string run_id, from_stage, requested_by;
+  RECOMP_RETURN_IF_ERROR(r.Str("run_id", &run_id, wire::Need::kRequired, 128));
+  RECOMP_RETURN_IF_ERROR(ValidateRunId(run_id).WithContext("rerun.run_id"));
+  RECOMP_RETURN_IF_ERROR(r.Str("from_stage", &from_stage, wire::Need::kOptional, 128));
+  RECOMP_RETURN_IF_ERROR(r.Str("requested_by", &requested_by, wire::Need::kOptional, 256));
+  if (access_ != nullptr) requested_by = user;  // the authenticated identity
+  RECOMP_ASSIGN_OR_RETURN(RunStatus st, engine_->Rerun(run_id, from_stage, requested_by, fx));
+  return EncodeRunStatus(st);
+}
+
+Result<std::string> ApiHandler::Show(const std::string& run_id) {
+  RECOMP_ASSIGN_OR_RETURN(auto row, runs_->GetRun(run_id));
+  if (!row) return Status::NotFound("no run " + run_id);
+  if (auto live = engine_->GetStatus(run_id); live.ok()) row->status = *live;
+  RECOMP_ASSIGN_OR_RETURN(auto jobs, runs_->GetJobs(run_id));
+  // The pipeline's stage order is in the run's first event (recomp.run.requested).
+  std::vector<std::string> order;
+  RECOMP_ASSIGN_OR_RETURN(auto first, runs_->ReadEvents(0, 1, run_id));
+  if (!first.empty()) {
+    nlohmann::json d = first.front().DataJson();
+    if (d.contains("stages") && d["stages"].is_array()) {
+      for (const auto& s : d["stages"])
+        if (s.is_string()) order.push_back(s.get<std::string>());
+    }
+  }
+  return proto::JsonBody(BuildRunView(*row, jobs, order, JobsByWorker(worker_list_)));
 }
 
 std::vector<std::string> ApiHandler::ErrorFrames(const Status& s) {

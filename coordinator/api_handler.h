@@ -71,6 +71,10 @@ class ApiHandler {
 
   Result<std::string> Audit(const std::string& run_id);
   Result<std::string> Results(const std::string& run_id);
+  // RERUN {run_id, from_stage?, requested_by?} -> the new run's RunStatus.
+  Result<std::string> Rerun(const std::string& body, Effects* fx, const std::string& user);
+  // SHOW {run_id} -> the run view (coordinator/run_view.h).
+  Result<std::string> Show(const std::string& run_id);
 
   RunEngine* engine_;
   RunStore* runs_;

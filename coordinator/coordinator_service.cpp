@@ -324,11 +324,27 @@ void CoordinatorService::Impl::HandleLink(const net::Received& m, Effects* fx) {
       return;
     }
     for (const proto::JobRef& ref : *unknown) engine->OnUnknownToBroker(ref, fx);
+  } else if (msg->command == proto::kStarted) {
+    auto started = proto::DecodeStartedJobs(msg->body);
+    if (!started.ok()) {
+      log->warn("coordinator link: bad STARTED: {}", started.status().ToString());
+      return;
+    }
+    for (const proto::StartedJob& s : *started) engine->OnStarted(s, fx);
+  } else if (msg->command == proto::kWorkerJoined || msg->command == proto::kWorkerLeft) {
+    auto body = proto::BodyJson(msg->body, msg->command);
+    if (!body.ok() || !body->contains("worker_id") || !(*body)["worker_id"].is_string()) {
+      log->warn("coordinator link: bad {}: needs worker_id", msg->command);
+      return;
+    }
+    engine->OnWorkerEvent(
+        msg->command == proto::kWorkerJoined ? EventType::kWorkerJoined : EventType::kWorkerLeft,
+        std::move(body).value(), fx);
   } else if (msg->command == proto::kWorkerList) {
     api_handler->SetWorkerList(std::move(msg->body));
   } else if (msg->command == proto::kError) {
     log->warn("coordinator link: broker reported {}", proto::DecodeError(msg->body).ToString());
-  } else if (msg->command != proto::kStarted && msg->command != proto::kHeartbeat) {
+  } else if (msg->command != proto::kHeartbeat) {
     log->warn("coordinator link: unexpected command {}", msg->command);
   }
 }

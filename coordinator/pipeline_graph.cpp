@@ -157,4 +157,33 @@ std::optional<GraphProblem> BuildGraph(Pipeline* p) {
   return Order(p);
 }
 
+Result<std::vector<std::string>> StageAndDependents(const Pipeline& p, const std::string& stage) {
+  auto it = p.index.find(stage);
+  if (it == p.index.end()) {
+    std::string names;
+    for (const std::string& s : p.order) names += (names.empty() ? "" : ", ") + s;
+    return Status::InvalidArgument("the pipeline has no stage '" + stage + "' (stages: " + names +
+                                   ")");
+  }
+  std::vector<bool> seen(p.stages.size(), false);
+  std::vector<size_t> todo = {it->second};
+  seen[it->second] = true;
+  while (!todo.empty()) {  // each stage enters once: O(stages + edges)
+    size_t i = todo.back();
+    todo.pop_back();
+    for (size_t d : p.dependents[i]) {
+      if (!seen[d]) {
+        seen[d] = true;
+        todo.push_back(d);
+      }
+    }
+  }
+  std::vector<std::string> out;
+  for (size_t i = 0; i < seen.size(); ++i) {
+    if (seen[i]) out.push_back(p.stages[i].name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 }  // namespace recomp::coordinator

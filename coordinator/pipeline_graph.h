@@ -31,4 +31,9 @@ struct PlanSize {
 };
 PlanSize SizeOfPlan(const Pipeline& p);
 
+// `stage` and every stage that needs it, directly or not, sorted by name (what a rerun from
+// `stage` re-executes). InvalidArgument naming the stages when `p` has no such stage.
+// Requires BuildGraph to have run.
+Result<std::vector<std::string>> StageAndDependents(const Pipeline& p, const std::string& stage);
+
 }  // namespace recomp::coordinator

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "base/clock.h"
+#include "coordinator/pipeline_graph.h"
 #include "coordinator/run_engine_internal.h"
 #include "coordinator/run_reducer.h"
 #include "messages/artifact_ref.h"
@@ -165,6 +166,28 @@ Effects::Pin RunEngine::ActivePin(const ActiveRun& run) {
 }
 
 Result<RunStatus> RunEngine::Submit(RunSubmission sub, Effects* fx) {
+  return Accept(std::move(sub), RerunOf{}, fx);
+}
+
+Result<RunStatus> RunEngine::Rerun(const std::string& run_id, const std::string& from_stage,
+                                   const std::string& requested_by, Effects* fx) {
+  std::optional<RunSubmission> old;
+  if (auto it = active_.find(run_id); it != active_.end()) {
+    old = it->second->row.submission;
+  } else if (auto f = finished_uncommitted_.find(run_id); f != finished_uncommitted_.end()) {
+    old = f->second.submission;
+  } else {
+    RECOMP_ASSIGN_OR_RETURN(auto row, runs_->GetRun(run_id));
+    if (row) old = row->submission;
+  }
+  if (!old) return Status::NotFound("no run " + run_id);
+  RunSubmission sub = *old;
+  sub.run_id.clear();  // a new run: a fresh id
+  sub.requested_by = requested_by;
+  return Accept(std::move(sub), RerunOf{run_id, from_stage}, fx);
+}
+
+Result<RunStatus> RunEngine::Accept(RunSubmission sub, const RerunOf& rerun, Effects* fx) {
   if (sub.execution_mode != ExecutionMode::kLocal && !opts_.cloud_gate_open) {
     return Status::FailedPrecondition("execution_mode '" +
                                       std::string(ToString(sub.execution_mode)) +
@@ -191,8 +214,13 @@ Result<RunStatus> RunEngine::Submit(RunSubmission sub, Effects* fx) {
   RunRow row;
   row.submission = sub;
   row.content_key_hex = content_key;
+  if (!rerun.run_id.empty()) row.rerun_of = rerun.run_id;
   RECOMP_ASSIGN_OR_RETURN(auto run, LoadRun(row, {}));
   ActiveRun& r = *run;
+  if (!rerun.from_stage.empty()) {
+    RECOMP_ASSIGN_OR_RETURN(r.row.no_cache_stages,
+                            StageAndDependents(r.pipeline.pipeline, rerun.from_stage));
+  }
   nlohmann::json data = {{"execution_mode", ToString(sub.execution_mode)},
                          {"priority", ToString(sub.priority)},
                          {"requested_by", sub.requested_by},
@@ -201,6 +229,10 @@ Result<RunStatus> RunEngine::Submit(RunSubmission sub, Effects* fx) {
                          {"provenance_manifest", sub.provenance_manifest},
                          {"stages", r.pipeline.pipeline.order},
                          {"jobs", r.unfinished}};
+  if (!r.row.rerun_of.empty()) {
+    data["rerun_of"] = r.row.rerun_of;
+    data["no_cache_stages"] = r.row.no_cache_stages;
+  }
   bool blocked = sub.execution_mode != ExecutionMode::kLocal;
   if (blocked) {
     data["initial_state"] = "blocked";

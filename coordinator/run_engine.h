@@ -74,11 +74,23 @@ class RunEngine {
   // Validates and accepts a submission (idempotent per run id). InvalidArgument /
   // NotFound / AlreadyExists / FailedPrecondition name the problem; nothing is recorded then.
   Result<RunStatus> Submit(RunSubmission sub, Effects* fx);
+  // A new run of `run_id`'s manifests (same mode and priority) submitted by `requested_by`;
+  // from `from_stage` on (that stage and every stage needing it, recorded in the row as
+  // no_cache_stages) nothing is served from the action cache; "" = all may be. NotFound for an
+  // unknown run, InvalidArgument for an unknown stage; nothing is recorded then.
+  Result<RunStatus> Rerun(const std::string& run_id, const std::string& from_stage,
+                          const std::string& requested_by, Effects* fx);
   // Cancels a non-terminal run (its dispatched jobs are revoked); a terminal run is returned
   // unchanged. NotFound for an unknown run.
   Result<RunStatus> Cancel(const std::string& run_id, Effects* fx);
   // A result from the broker. Stale attempts and unknown runs are ignored (and logged).
   void OnResult(const StageResult& r, Effects* fx);
+  // The broker leased attempt `ref` to `worker`: recomp.job.started, when that attempt is still
+  // in flight (a late STARTED for a revoked or landed attempt is ignored).
+  void OnStarted(const proto::StartedJob& started, Effects* fx);
+  // A worker joined or left the pool (WORKER_JOINED / WORKER_LEFT's body as `data`, which
+  // must name worker_id): recomp.worker.joined / .left, in the global log only.
+  void OnWorkerEvent(EventType type, nlohmann::json data, Effects* fx);
   // The broker refused a job (queue full): offered again shortly.
   void OnRejected(const proto::JobRef& ref, Effects* fx);
   // The jobs dispatched and not landed, for the reconciliation with the broker (RECONCILE).
@@ -117,6 +129,10 @@ class RunEngine {
     uint32_t shard;
   };
 
+  struct RerunOf {
+    std::string run_id, from_stage;  // both "" for a plain submission
+  };
+  Result<RunStatus> Accept(RunSubmission sub, const RerunOf& rerun, Effects* fx);
   Result<std::unique_ptr<ActiveRun>> LoadRun(const RunRow& row, std::vector<JobRow> jobs);
   Status LoadInputs(const RunSubmission& sub, ActiveRun* run);
   static Effects::Pin ActivePin(const ActiveRun& run);
@@ -126,6 +142,9 @@ class RunEngine {
   void EmitPacked(ActiveRun& run, EventType type, std::string id_suffix, std::string packed,
                   Effects* fx);
   void Append(ActiveRun& run, EventType type, std::string id_suffix, Event e, Effects* fx);
+  // recomp.job.retry_scheduled: attempt `r` of `job` failed; the next one is due at
+  // job.not_before_ms (now when 0).
+  void EmitRetry(ActiveRun& run, const JobRow& job, const StageResult& r, Effects* fx);
   void Touch(ActiveRun& run, JobRow& job, Effects* fx);
   // Plans every stage whose needs have all succeeded (at submit and resume).
   Status PlanReadyStages(ActiveRun& run, Effects* fx);

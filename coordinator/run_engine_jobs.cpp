@@ -170,6 +170,8 @@ void RunEngine::Tick(int64_t now_ms, Effects* fx) {
 }
 
 bool RunEngine::ServeFromCache(ActiveRun& run, JobRow& job, Effects* fx) {
+  const auto& fresh = run.row.no_cache_stages;  // a rerun re-executes these
+  if (!fresh.empty() && std::binary_search(fresh.begin(), fresh.end(), job.stage)) return false;
   auto cached = runs_->GetCache(job.job_id);
   if (!cached.ok()) {
     Log()->warn("job={} action cache unreadable: {}", job.job_id, cached.status().ToString());
@@ -249,6 +251,7 @@ void RunEngine::OnResult(const StageResult& r, Effects* fx) {
     job->state = JobState::kReady;
     job->not_before_ms = 0;
     Touch(run, *job, fx);
+    EmitRetry(run, *job, r, fx);
     Enqueue(run, *job);
   } else {
     StageResult final_r = r;
@@ -364,6 +367,7 @@ void RunEngine::FailOrRetry(ActiveRun& run, JobRow& job, const StageResult& r, E
     job.state = JobState::kReady;
     job.not_before_ms = now_ms_ + BackoffMs(job);
     Touch(run, job, fx);
+    EmitRetry(run, job, r, fx);
     Enqueue(run, job);
     Log()->info("run={} job={} attempt={} {}: retry in {} ms", job.run_id, job.job_id, job.attempt,
                 ToString(r.outcome), job.not_before_ms - now_ms_);

@@ -178,7 +178,8 @@ Result<JobRow> JobRowFromJson(const nlohmann::json& j) {
 nlohmann::json ToJson(const RunRow& r) {
   return {{"v", kRowVersion},           {"submission", ToJson(r.submission)},
           {"status", ToJson(r.status)}, {"content_key", r.content_key_hex},
-          {"verdict", r.verdict},       {"cancel_requested", r.cancel_requested}};
+          {"verdict", r.verdict},       {"cancel_requested", r.cancel_requested},
+          {"rerun_of", r.rerun_of},     {"no_cache_stages", r.no_cache_stages}};
 }
 
 Result<RunRow> RunRowFromJson(const nlohmann::json& j) {
@@ -191,6 +192,9 @@ Result<RunRow> RunRowFromJson(const nlohmann::json& j) {
     r.content_key_hex = j.at("content_key").get<std::string>();
     r.verdict = j.at("verdict").get<std::string>();
     r.cancel_requested = j.at("cancel_requested").get<bool>();
+    // Absent from rows written before reruns existed.
+    r.rerun_of = j.value("rerun_of", "");
+    r.no_cache_stages = j.value("no_cache_stages", std::vector<std::string>{});
     return r;
   } catch (const nlohmann::json::exception& e) {
     return Status::Corruption(std::string("run row: ") + e.what());

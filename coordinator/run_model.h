@@ -44,6 +44,8 @@ struct RunRow {
   std::string content_key_hex;  // BLAKE2b of SubmissionContentKey: idempotent resubmission
   std::string verdict;          // "", "passed" or "failed"
   bool cancel_requested = false;
+  std::string rerun_of;                      // the run this one re-runs (`recomp rerun`), or ""
+  std::vector<std::string> no_cache_stages;  // sorted: stages never served from the cache
 };
 
 // The stored job row (version 2): a MessagePack map packed directly (no JSON on the hot path),

@@ -118,6 +118,18 @@ Status ApplyStage(const Event& e, RunStatus* s) {
   return Status::Ok();
 }
 
+// recomp.job.started: the stage most recently dispatched is now current (docs/lifecycle.md).
+Status ApplyJobStarted(const Event& e, RunStatus* s) {
+  StageFields f;
+  RECOMP_RETURN_IF_ERROR(e.packed_data.empty() ? StageFieldsFromJson(e, e.data, &f)
+                                               : StageFieldsFromPacked(e, &f));
+  if (s->state != RunState::kRunning)
+    return Bad(e, "job started while " + std::string(ToString(s->state)));
+  s->current_stage = std::move(f.stage);
+  s->stage_attempt = f.attempt;
+  return Status::Ok();
+}
+
 Status ApplyCompleted(const Event& e, RunStatus* s) {
   if (!e.packed_data.empty()) return Bad(e, "packed data is only produced for stage events");
   auto to = ParseRunState(e.data.value("state", ""));
@@ -161,6 +173,16 @@ Status ApplyEventChecked(const Event& e, RunStatus* s) {
       break;
     case EventType::kCompleted:
       st = ApplyCompleted(e, s);
+      break;
+    case EventType::kJobStarted:
+      st = ApplyJobStarted(e, s);
+      break;
+    case EventType::kJobRetryScheduled:
+      st = s->state == RunState::kRunning ? Status::Ok() : Bad(e, "retry while not running");
+      break;
+    case EventType::kWorkerJoined:
+    case EventType::kWorkerLeft:
+      st = Bad(e, "a worker event is not a run's event");
       break;
   }
   if (st.ok()) s->updated_at = e.time;

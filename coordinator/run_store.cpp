@@ -100,6 +100,7 @@ Status RunStore::Batch::AppendEncodedEvent(const Event& e, std::string_view enco
   last_ = e.sequence;
   // Sequences only grow, so the key is the greatest: MDB_APPEND (no search, full pages).
   RECOMP_RETURN_IF_ERROR(txn_.Append(s_->events_, SeqKey(e.sequence), encoded));
+  if (!IsRunEvent(e.type)) return Status::Ok();  // a worker's event: in the global log only
   return txn_.Put(s_->run_events_, RunPrefix(e.subject) + SeqKey(e.sequence), "");
 }
 

@@ -33,7 +33,8 @@ class RunStore {
   // One write transaction; aborted unless Commit() succeeds.
   class Batch {
    public:
-    // Appends `e` (its sequence must be greater than every stored one) and indexes it by run.
+    // Appends `e` (its sequence must be greater than every stored one) and, when it is a run
+    // event (IsRunEvent), indexes it by run.
     Status AppendEvent(const Event& e);
     // The same, for `e` already encoded as `encoded` (= EncodeEvent(e)).
     Status AppendEncodedEvent(const Event& e, std::string_view encoded);

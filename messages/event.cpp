@@ -52,7 +52,12 @@ Result<Event> DecodeEvent(const msgpack::object& obj) {
   RECOMP_RETURN_IF_ERROR(r.Str("source", &e.source, wire::Need::kRequired, 256));
   RECOMP_RETURN_IF_ERROR(wire::ParseEnum(r, "type", kEventTypeNames, &e.type));
   RECOMP_RETURN_IF_ERROR(r.Str("subject", &e.subject, wire::Need::kRequired, 128));
-  if (Status v = ValidateRunId(e.subject); !v.ok()) return v.WithContext("event.subject");
+  // A run's id; a worker event's subject is the worker id (any 1..128 bytes).
+  if (!IsRunEvent(e.type)) {
+    if (e.subject.empty()) return Status::InvalidArgument("event.subject: empty");
+  } else if (Status v = ValidateRunId(e.subject); !v.ok()) {
+    return v.WithContext("event.subject");
+  }
   RECOMP_RETURN_IF_ERROR(r.Str("time", &e.time, wire::Need::kRequired, 64));
   if (auto t = ParseRfc3339(e.time); !t.ok()) return t.status().WithContext("event.time");
   RECOMP_RETURN_IF_ERROR(r.Str("datacontenttype", &contenttype, wire::Need::kOptional, 64));

@@ -1,6 +1,8 @@
 // The small protocol bodies (the framing is net/framing.h).
 #include "messages/protocol.h"
 
+#include <optional>
+
 #include "messages/artifact_ref.h"
 #include "messages/codec.h"
 
@@ -123,21 +125,63 @@ std::string EncodeJobRefs(std::string_view key, const std::vector<JobRef>& refs)
   return wire::ToBytes(buf);
 }
 
+namespace {
+
+Status ReadJobRef(const wire::MapReader& item, JobRef* j) {
+  int64_t attempt;
+  RECOMP_RETURN_IF_ERROR(item.Str("job_id", &j->job_id, wire::Need::kRequired, 64));
+  if (auto d = ParseDigestHex(j->job_id); !d.ok()) return d.status().WithContext(item.record());
+  RECOMP_RETURN_IF_ERROR(item.Int("attempt", &attempt, wire::Need::kRequired, 1, 1000000));
+  j->attempt = static_cast<uint32_t>(attempt);
+  return Status::Ok();
+}
+
+// The entries of the list `key` of a one-map body.
+Status ListItems(std::string_view key, std::string_view body, std::optional<wire::Unpacked>* oh,
+                 std::vector<wire::MapReader>* items) {
+  RECOMP_ASSIGN_OR_RETURN(auto unpacked, wire::Unpack(body, key));
+  oh->emplace(std::move(unpacked));
+  RECOMP_ASSIGN_OR_RETURN(wire::MapReader r, wire::MapReader::From((*oh)->get(), std::string(key)));
+  return r.MapList(key, items);
+}
+
+}  // namespace
+
 Result<std::vector<JobRef>> DecodeJobRefs(std::string_view key, std::string_view body) {
-  RECOMP_ASSIGN_OR_RETURN(auto oh, wire::Unpack(body, key));
-  RECOMP_ASSIGN_OR_RETURN(wire::MapReader r, wire::MapReader::From(oh.get(), std::string(key)));
+  std::optional<wire::Unpacked> oh;
   std::vector<wire::MapReader> items;
-  RECOMP_RETURN_IF_ERROR(r.MapList(key, &items));
-  std::vector<JobRef> out;
-  out.reserve(items.size());
-  for (const wire::MapReader& item : items) {
-    JobRef j;
-    int64_t attempt;
-    RECOMP_RETURN_IF_ERROR(item.Str("job_id", &j.job_id, wire::Need::kRequired, 64));
-    if (auto d = ParseDigestHex(j.job_id); !d.ok()) return d.status().WithContext(item.record());
-    RECOMP_RETURN_IF_ERROR(item.Int("attempt", &attempt, wire::Need::kRequired, 1, 1000000));
-    j.attempt = static_cast<uint32_t>(attempt);
-    out.push_back(std::move(j));
+  RECOMP_RETURN_IF_ERROR(ListItems(key, body, &oh, &items));
+  std::vector<JobRef> out(items.size());
+  for (size_t i = 0; i < items.size(); ++i) RECOMP_RETURN_IF_ERROR(ReadJobRef(items[i], &out[i]));
+  return out;
+}
+
+std::string EncodeStartedJobs(const std::vector<StartedJob>& jobs) {
+  msgpack::sbuffer buf(32 + jobs.size() * 160);
+  wire::Packer pk(buf);
+  pk.pack_map(1);
+  pk.pack("jobs");
+  pk.pack_array(static_cast<uint32_t>(jobs.size()));
+  for (const StartedJob& s : jobs) {
+    pk.pack_map(3);
+    pk.pack("job_id");
+    pk.pack(s.ref.job_id);
+    pk.pack("attempt");
+    pk.pack(s.ref.attempt);
+    pk.pack("worker");
+    pk.pack(s.worker);
+  }
+  return wire::ToBytes(buf);
+}
+
+Result<std::vector<StartedJob>> DecodeStartedJobs(std::string_view body) {
+  std::optional<wire::Unpacked> oh;
+  std::vector<wire::MapReader> items;
+  RECOMP_RETURN_IF_ERROR(ListItems("jobs", body, &oh, &items));
+  std::vector<StartedJob> out(items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    RECOMP_RETURN_IF_ERROR(ReadJobRef(items[i], &out[i].ref));
+    RECOMP_RETURN_IF_ERROR(items[i].Str("worker", &out[i].worker, wire::Need::kRequired, 256));
   }
   return out;
 }

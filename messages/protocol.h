@@ -33,6 +33,12 @@ inline constexpr std::string_view kCancelRun = "CANCEL";  // {run_id} -> RunStat
 inline constexpr std::string_view kWorkers = "WORKERS";   // {} -> {workers: [WorkerInfo]}
 inline constexpr std::string_view kAudit = "AUDIT";  // {run_id} -> {ok, stored, replayed, diff}
 inline constexpr std::string_view kResultOf = "RESULTS";  // {run_id} -> {results: [StageResult]}
+// {run_id} -> the run at a glance: per stage shards by state, attempts, durations, workers,
+// outputs, failures (docs/protocol.md, "SHOW").
+inline constexpr std::string_view kShow = "SHOW";
+// {run_id, from_stage?, requested_by?} -> RunStatus of a new run of the same manifests; from
+// from_stage on nothing is served from the action cache (docs/protocol.md, "RERUN").
+inline constexpr std::string_view kRerun = "RERUN";
 // {} -> {api, events, replay, workers, blobs}: the endpoints as bound (a wildcard host means
 // the host the client reached the API at), so a client given only --api finds the rest.
 inline constexpr std::string_view kEndpoints = "ENDPOINTS";
@@ -45,10 +51,16 @@ inline constexpr std::string_view kError = "ERROR";  // {code, message}
 // ---- the coordinator link (coordinator DEALER -> broker ROUTER) ----
 inline constexpr std::string_view kDispatch = "DISPATCH";  // c->b StageJob: queue it
 inline constexpr std::string_view kRevoke = "REVOKE";      // c->b {job_id, attempt}: drop/cancel
-inline constexpr std::string_view kStarted = "STARTED";    // b->c {job_id, attempt, worker}
-inline constexpr std::string_view kResult = "RESULT";      // b->c and w->b: StageResult
-inline constexpr std::string_view kRejected = "REJECTED";  // b->c {job_id, attempt, reason}
+// b->c {jobs: [{job_id, attempt, worker}]}: attempts just leased to workers, batched per
+// broker turn (best effort: they are informational and never buffered past a lost coordinator).
+inline constexpr std::string_view kStarted = "STARTED";
+inline constexpr std::string_view kResult = "RESULT";           // b->c and w->b: StageResult
+inline constexpr std::string_view kRejected = "REJECTED";       // b->c {job_id, attempt, reason}
 inline constexpr std::string_view kWorkerList = "WORKER_LIST";  // b->c {workers: [WorkerInfo]}
+// b->c {worker_id, host, pid, slots, labels}: a worker registered; and {worker_id, host, pid,
+// slots, labels, reason, jobs} when it was dropped (reason says why; jobs = leases it held).
+inline constexpr std::string_view kWorkerJoined = "WORKER_JOINED";
+inline constexpr std::string_view kWorkerLeft = "WORKER_LEFT";
 // c->b {jobs: [JobRef]}: the attempts the coordinator has in flight. The broker answers
 // RECONCILED {unknown: [JobRef]}: those it neither queues, leases nor holds a RESULT of.
 inline constexpr std::string_view kReconcile = "RECONCILE";
@@ -126,5 +138,15 @@ Result<JobRef> DecodeJobRef(std::string_view body);
 // wire::kMaxList refs.
 std::string EncodeJobRefs(std::string_view key, const std::vector<JobRef>& refs);
 Result<std::vector<JobRef>> DecodeJobRefs(std::string_view key, std::string_view body);
+
+// One entry of STARTED: an attempt and the worker it was leased to.
+struct StartedJob {
+  JobRef ref;
+  std::string worker;
+  bool operator==(const StartedJob&) const = default;
+};
+// STARTED's body {jobs: [{job_id, attempt, worker}]}; at most wire::kMaxList entries.
+std::string EncodeStartedJobs(const std::vector<StartedJob>& jobs);
+Result<std::vector<StartedJob>> DecodeStartedJobs(std::string_view body);
 
 }  // namespace recomp::proto

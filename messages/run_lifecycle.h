@@ -18,16 +18,32 @@ inline constexpr std::array<RunState, 5> kAllRunStates = {RunState::kQueued, Run
                                                           RunState::kBlocked, RunState::kFailed,
                                                           RunState::kSucceeded};
 
+// SPEC-250's five run events, then recomp's extensions (docs/events.md, "Extensions"): a job
+// attempt started on a worker, a failed attempt that will be retried (subject: the run), and a
+// worker that joined or left the pool (subject: the worker id). Extensions never change a run's
+// state; job.started sets its current_stage and stage_attempt.
 enum class EventType : uint8_t {
   kRequested = 0,
   kStarted,
   kStageCompleted,
   kValidationCompleted,
   kCompleted,
+  kJobStarted,
+  kJobRetryScheduled,
+  kWorkerJoined,
+  kWorkerLeft,
 };
-inline constexpr std::array<std::string_view, 5> kEventTypeNames = {
-    "recomp.run.requested", "recomp.run.started", "recomp.run.stage.completed",
-    "recomp.run.validation.completed", "recomp.run.completed"};
+inline constexpr std::array<std::string_view, 9> kEventTypeNames = {
+    "recomp.run.requested",       "recomp.run.started",
+    "recomp.run.stage.completed", "recomp.run.validation.completed",
+    "recomp.run.completed",       "recomp.job.started",
+    "recomp.job.retry_scheduled", "recomp.worker.joined",
+    "recomp.worker.left"};
+// Whether events of type `t` belong to a run (subject = run id, indexed by run, folded by the
+// reducer): all but the worker events.
+constexpr bool IsRunEvent(EventType t) {
+  return t != EventType::kWorkerJoined && t != EventType::kWorkerLeft;
+}
 
 std::string_view ToString(RunState s);
 std::string_view ToString(EventType t);

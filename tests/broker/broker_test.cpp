@@ -15,7 +15,7 @@ namespace {
 
 using namespace testing;
 
-TEST_CASE("broker: dispatch and RESULT forwarding; no per-job message to the coordinator") {
+TEST_CASE("broker: dispatch, WORKER_JOINED, STARTED and RESULT forwarding, in order") {
   BrokerHarness h;
   auto coord = h.Coord();
   StageJob job = MakeJob(1);
@@ -24,8 +24,17 @@ TEST_CASE("broker: dispatch and RESULT forwarding; no per-job message to the coo
   w->Ready();
   StageJob got = w->ExpectJob();
   CHECK(got == job);
-  // The lease is reported by WORKER_LIST only (protocol 1's per-job STARTED is gone).
-  CHECK(coord->Silent(200ms));
+  const std::set<std::string> lists = {"HEARTBEAT", "WORKER_LIST"};
+  auto joined = proto::BodyJson(coord->Expect(proto::kWorkerJoined, 3000ms, lists).body, "j");
+  REQUIRE(joined.ok());
+  CHECK((*joined)["worker_id"] == "w1");
+  CHECK((*joined)["slots"] == 1);
+  CHECK((*joined)["host"] == "testhost");
+  auto started = proto::DecodeStartedJobs(coord->Expect(proto::kStarted, 3000ms, lists).body);
+  REQUIRE(started.ok());
+  REQUIRE(started->size() == 1);
+  CHECK((*started)[0] == proto::StartedJob{{job.job_id, job.attempt}, "w1"});
+  CHECK(coord->Silent(200ms, lists));
   StageResult r = MakeResult(job, "someone-else");
   r.duration_ms = 12;
   w->Send(proto::kResult, EncodeStageResult(r));
@@ -303,6 +312,23 @@ TEST_CASE("broker: results are held while no coordinator is connected") {
   auto coord2 = h.Coord();
   StageResult r = coord2->ExpectResult();
   CHECK(r.job_id == job.job_id);
+}
+
+TEST_CASE("broker: a dropped worker is WORKER_LEFT with the reason, before its lost results") {
+  BrokerHarness h;
+  auto coord = h.Coord();
+  auto w = h.Worker("w1");
+  w->Ready();
+  coord->Dispatch(MakeJob(1));
+  w->ExpectJob();
+  const std::set<std::string> quiet = {"HEARTBEAT", "WORKER_LIST", "STARTED", "WORKER_JOINED"};
+  w->Send(proto::kDisconnect, proto::JsonBody({{"reason", "shutting down"}}));
+  auto left = proto::BodyJson(coord->Expect(proto::kWorkerLeft, 3000ms, quiet).body, "left");
+  REQUIRE(left.ok());
+  CHECK((*left)["worker_id"] == "w1");
+  CHECK((*left)["jobs"] == 1);
+  CHECK((*left)["reason"].get<std::string>().find("shutting down") != std::string::npos);
+  CHECK(coord->ExpectResult().outcome == JobOutcome::kWorkerLost);
 }
 
 TEST_CASE("broker: a worker re-registering on a new socket loses its old jobs") {

@@ -56,6 +56,10 @@ inline StageResult MakeResult(const StageJob& j, const std::string& worker,
   return r;
 }
 
+// What Expect and Silent skip unless told otherwise: messages that do not drive a job.
+inline const std::set<std::string> kInformational = {"HEARTBEAT", "WORKER_LIST", "STARTED",
+                                                     "WORKER_JOINED", "WORKER_LEFT"};
+
 class Peer {
  public:
   Peer(zmq::context_t& ctx, const std::string& endpoint) : s_(ctx, zmq::socket_type::dealer) {
@@ -98,14 +102,14 @@ class Peer {
   }
   // Waits for `cmd`, failing the test on any other (non-skipped) command or a timeout.
   net::Message Expect(std::string_view cmd, Ms timeout = 3000ms,
-                      const std::set<std::string>& skip = {"HEARTBEAT", "WORKER_LIST"}) {
+                      const std::set<std::string>& skip = kInformational) {
     auto m = Recv(timeout, skip);
     REQUIRE_MESSAGE(m.has_value(), "timed out waiting for " << cmd);
     REQUIRE_MESSAGE(m->command == cmd, "expected " << cmd << ", got " << m->command);
     return *m;
   }
   // True when nothing (non-skipped) arrives within `quiet`.
-  bool Silent(Ms quiet, const std::set<std::string>& skip = {"HEARTBEAT", "WORKER_LIST"}) {
+  bool Silent(Ms quiet, const std::set<std::string>& skip = kInformational) {
     auto m = Recv(quiet, skip);
     if (m) MESSAGE("unexpected " << m->command);
     return !m.has_value();

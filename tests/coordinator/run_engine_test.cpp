@@ -64,7 +64,8 @@ std::vector<std::string> Types(const std::vector<Event>& events) {
 const std::string kRequested = "recomp.run.requested", kStarted = "recomp.run.started",
                   kStage = "recomp.run.stage.completed",
                   kValidation = "recomp.run.validation.completed",
-                  kCompleted = "recomp.run.completed";
+                  kCompleted = "recomp.run.completed", kRetry = "recomp.job.retry_scheduled",
+                  kJobStarted = "recomp.job.started";
 
 // A coordinator without sockets: the engine plus the persistence step of the service.
 struct Pool {
@@ -534,11 +535,21 @@ TEST_CASE("engine: a failed attempt is retried with attempt + 1 only after its b
   const StageJob a0 = *Find(t.dispatch, "a", 0);
 
   Effects f = p.Deliver(p.Report(a0, JobOutcome::kFailed));
-  CHECK(f.events.empty());  // retried attempts publish nothing
-  CHECK(f.cache.empty());   // failures are never cached
+  // A retried attempt publishes only the extension event saying when the next one is due.
+  REQUIRE(Types(f.events) == std::vector<std::string>{kRetry});
+  CHECK(f.cache.empty());  // failures are never cached
   CHECK(f.dispatch.empty());
   CHECK(p.engine->inflight() == 1);
   int64_t wait = p.engine->NextWakeMs(kT0);
+  nlohmann::json retry = f.events[0].DataJson();
+  CHECK(retry["stage"] == "a");
+  CHECK(retry["shard"] == 0);
+  CHECK(retry["job_id"] == a0.job_id);
+  CHECK(retry["attempt"] == 1);
+  CHECK(retry["next_attempt"] == 2);
+  CHECK(retry["outcome"] == "failed");
+  CHECK(f.events[0].subject == "run-1");
+  CHECK(ParseRfc3339(retry["not_before"].get<std::string>()).ok());
   // Initial backoff 1000 ms with jitter in [0.5, 1.0).
   CHECK(wait >= 500);
   CHECK(wait < 1000);
@@ -651,7 +662,9 @@ TEST_CASE("engine: a lost worker is re-offered at once with attempt + 1, up to t
     CAPTURE(attempt);
     CHECK(job.attempt == attempt);
     Effects lost = p.Deliver(p.Report(job, JobOutcome::kWorkerLost));
-    CHECK(lost.events.empty());
+    REQUIRE(Types(lost.events) == std::vector<std::string>{kRetry});
+    CHECK(lost.events[0].DataJson()["outcome"] == "worker_lost");
+    CHECK(lost.events[0].DataJson()["next_attempt"] == attempt + 1);
     CHECK(p.engine->NextWakeMs(kT0) == 0);  // no backoff: Tick has it now
     Effects again = p.Tick(kT0);            // same time: offered at once
     REQUIRE(again.dispatch.size() == 1);
@@ -685,7 +698,7 @@ TEST_CASE("engine: worker losses do not use up retries") {
   CHECK(job.attempt == 3);
   // retries = 1 is still available after two losses.
   Effects f = p.Deliver(p.Report(job, JobOutcome::kFailed));
-  CHECK(f.events.empty());
+  CHECK(Types(f.events) == std::vector<std::string>{kRetry});
   Effects again = p.Tick(kT0 + 1000);
   REQUIRE(again.dispatch.size() == 1);
   CHECK(again.dispatch[0].attempt == 4);
@@ -1161,7 +1174,7 @@ TEST_CASE("engine: a killing signal is final; a timeout and a worker error are r
     if (o == JobOutcome::kFailed) {
       CHECK(Types(f.events) == std::vector<std::string>{kStage, kCompleted});
     } else {
-      CHECK(f.events.empty());
+      CHECK(Types(f.events) == std::vector<std::string>{kRetry});
       CHECK(p.engine->NextWakeMs(kT0) >= 500);
     }
   }
@@ -1225,7 +1238,7 @@ TEST_CASE("engine: a job the broker does not know is offered again as if its wor
   auto flying = p.engine->InFlight();
   CHECK(flying.size() == 2);
   Effects lost = p.Step([&](Effects* fx) { p.engine->OnUnknownToBroker({a0.job_id, 1}, fx); });
-  CHECK(lost.events.empty());
+  CHECK(Types(lost.events) == std::vector<std::string>{kRetry});
   Effects again = p.Tick(kT0);
   REQUIRE(again.dispatch.size() == 1);
   CHECK(again.dispatch[0].job_id == a0.job_id);
@@ -1260,3 +1273,117 @@ TEST_CASE("engine: one Tick dispatches at most kMaxDispatchBytesPerTick of argv 
   }
   CHECK(total == 200);
 }
+
+namespace recomp::coordinator {
+namespace {
+
+TEST_CASE("engine: STARTED of an attempt in flight is recomp.job.started; current_stage follows") {
+  Pool p;
+  REQUIRE(p.Submit(p.Sub("run-1")).ok());
+  Effects t = p.Tick(kT0);
+  const StageJob a0 = *Find(t.dispatch, "a", 0);
+  Effects s = p.Step([&](Effects* fx) {
+    p.engine->OnStarted({{a0.job_id, a0.attempt}, "w1"}, fx);
+  });
+  REQUIRE(Types(s.events) == std::vector<std::string>{kJobStarted});
+  nlohmann::json d = s.events[0].DataJson();
+  CHECK(d["stage"] == "a");
+  CHECK(d["shard"] == 0);
+  CHECK(d["job_id"] == a0.job_id);
+  CHECK(d["attempt"] == 1);
+  CHECK(d["worker"] == "w1");
+  CHECK(s.events[0].subject == "run-1");
+  CHECK(p.StoredStatus("run-1").current_stage == "a");
+  CHECK(p.StoredStatus("run-1").stage_attempt == 1);
+  // Another attempt, or one that landed, is ignored.
+  CHECK(p.Step([&](Effects* fx) { p.engine->OnStarted({{a0.job_id, 2}, "w1"}, fx); }).empty());
+  p.Deliver(p.SucceedA(a0));
+  CHECK(p.Step([&](Effects* fx) { p.engine->OnStarted({{a0.job_id, 1}, "w1"}, fx); }).empty());
+  CheckRunIsAudited(p, "run-1");
+}
+
+TEST_CASE("engine: worker events go to the global log only, with their own subject") {
+  Pool p;
+  Effects j = p.Step([&](Effects* fx) {
+    p.engine->OnWorkerEvent(EventType::kWorkerJoined, {{"worker_id", "w9"}, {"slots", 4}}, fx);
+  });
+  REQUIRE(Types(j.events) == std::vector<std::string>{"recomp.worker.joined"});
+  CHECK(j.events[0].subject == "w9");
+  CHECK(j.events[0].DataJson()["slots"] == 4);
+  Effects l = p.Step([&](Effects* fx) {
+    p.engine->OnWorkerEvent(EventType::kWorkerLeft, {{"worker_id", "w9"}, {"reason", "gone"}}, fx);
+  });
+  REQUIRE(Types(l.events) == std::vector<std::string>{"recomp.worker.left"});
+  CHECK(l.events[0].id != j.events[0].id);
+  CHECK(l.events[0].sequence == j.events[0].sequence + 1);
+  auto all = p.runs->ReadEvents(0, 100, "");
+  REQUIRE(all.ok());
+  CHECK(all->size() == 2);
+  auto by_run = p.runs->ReadEvents(0, 100, "w9");  // not indexed as a run's events
+  REQUIRE(by_run.ok());
+  CHECK(by_run->empty());
+}
+
+}  // namespace
+}  // namespace recomp::coordinator
+
+namespace recomp::coordinator {
+namespace {
+
+TEST_CASE("engine: a rerun is a new run of the same manifests; from a stage on, no cache") {
+  Pool p;
+  RunToSuccess(p, "run-1");
+  const RunRow first = p.runs->GetRun("run-1").value().value();
+
+  // A plain rerun: a fresh id, the same manifests, everything served from the cache.
+  auto all = p.Step([&](Effects* fx) {
+    auto st = p.engine->Rerun("run-1", "", "bob", fx);
+    REQUIRE_MESSAGE(st.ok(), st.status().ToString());
+    CHECK(st->run_id != "run-1");
+  });
+  REQUIRE(!all.events.empty());
+  const std::string plain = all.events[0].subject;
+  nlohmann::json req = all.events[0].DataJson();
+  CHECK(req["rerun_of"] == "run-1");
+  CHECK(req["no_cache_stages"] == nlohmann::json::array());
+  CHECK(req["requested_by"] == "bob");
+  CHECK(req["config_manifest"] == first.submission.config_manifest);
+  CHECK(p.Tick(kT0 + 10).dispatch.empty());
+  CHECK(p.StoredStatus(plain).state == RunState::kSucceeded);
+
+  // From the validation stage: `a` is served from the cache, `check` runs again.
+  std::string from_check;
+  p.Step([&](Effects* fx) { from_check = p.engine->Rerun("run-1", "check", "bob", fx)->run_id; });
+  Effects t = p.Tick(kT0 + 20);
+  REQUIRE(t.dispatch.size() == 1);
+  CHECK(t.dispatch[0].stage == "check");
+  CHECK(p.runs->GetRun(from_check).value()->no_cache_stages == std::vector<std::string>{"check"});
+  CHECK(p.runs->GetRun(from_check).value()->rerun_of == "run-1");
+  p.Deliver(p.SucceedCheck(t.dispatch[0]));
+  CHECK(p.StoredStatus(from_check).state == RunState::kSucceeded);
+  CheckRunIsAudited(p, from_check);
+
+  // From the first stage: everything runs again.
+  std::string from_a;
+  p.Step([&](Effects* fx) { from_a = p.engine->Rerun("run-1", "a", "bob", fx)->run_id; });
+  CHECK(p.runs->GetRun(from_a).value()->no_cache_stages == std::vector<std::string>{"a", "check"});
+  Effects ta = p.Tick(kT0 + 30);
+  REQUIRE(ta.dispatch.size() == 2);
+  p.Deliver(p.SucceedA(ta.dispatch[0]));
+  p.Deliver(p.SucceedA(ta.dispatch[1]));
+  Effects tc = p.Tick(kT0 + 30);
+  REQUIRE(tc.dispatch.size() == 1);
+  CHECK(tc.dispatch[0].stage == "check");
+
+  // Refusals record nothing.
+  Effects bad = p.Step([&](Effects* fx) {
+    auto st = p.engine->Rerun("run-1", "nope", "bob", fx);
+    CHECK(st.status().code() == Status::Code::kInvalidArgument);
+    CHECK(st.status().message().find("stages: a, check") != std::string::npos);
+    CHECK(p.engine->Rerun("run-404", "", "bob", fx).status().code() == Status::Code::kNotFound);
+  });
+  CHECK(bad.events.empty());
+}
+
+}  // namespace
+}  // namespace recomp::coordinator

@@ -396,3 +396,31 @@ TEST_CASE("reducer: damaged packed stage data is refused and changes nothing") {
   CHECK(ApplyEvent(requested_packed, &s).code() == Status::Code::kCorruption);
   CHECK(s == before);
 }
+
+TEST_CASE("reducer: job.started makes its stage current; retries change nothing but the time") {
+  RunStatus s;
+  REQUIRE(ApplyEvent(Ev(1, EventType::kRequested, {{"execution_mode", "local"}}), &s).ok());
+  // Not before the run started.
+  CHECK(
+      ApplyEvent(Ev(2, EventType::kJobStarted, {{"stage", "split"}, {"attempt", 1}}), &s).code() ==
+      Status::Code::kCorruption);
+  REQUIRE(ApplyEvent(Ev(2, EventType::kStarted), &s).ok());
+  REQUIRE(ApplyEvent(Ev(3, EventType::kJobStarted, {{"stage", "split"}, {"attempt", 1}}), &s).ok());
+  CHECK(s.current_stage == "split");
+  REQUIRE(
+      ApplyEvent(Ev(4, EventType::kStageCompleted, StageData("split", 1, "succeeded")), &s).ok());
+  REQUIRE(
+      ApplyEvent(Ev(5, EventType::kJobStarted, {{"stage", "compile"}, {"attempt", 2}}), &s).ok());
+  CHECK(s.current_stage == "compile");  // while compile jobs run, not the last completed stage
+  CHECK(s.stage_attempt == 2);
+  RunStatus before = s;
+  REQUIRE(ApplyEvent(Ev(6, EventType::kJobRetryScheduled, {{"stage", "compile"}}), &s).ok());
+  CHECK(s.updated_at == Time(6));
+  s.updated_at = before.updated_at;
+  CHECK(s == before);
+  // A job.started without its fields, and a worker's event, are refused.
+  CHECK(ApplyEvent(Ev(7, EventType::kJobStarted, {{"attempt", 1}}), &s).code() ==
+        Status::Code::kCorruption);
+  CHECK(ApplyEvent(Ev(7, EventType::kWorkerJoined, {{"worker_id", "w"}}), &s).code() ==
+        Status::Code::kCorruption);
+}

@@ -219,3 +219,15 @@ TEST_CASE("WorkerHello refuses a liveness window over kMaxLivenessWindowMs") {
   REQUIRE_FALSE(r.ok());
   CHECK(Has(r.status(), "heartbeat_ms x liveness = 90000 ms exceeds 60000 ms"));
 }
+
+TEST_CASE("STARTED's job list round-trips; refuses bad job ids and a missing worker") {
+  std::vector<proto::StartedJob> jobs = {{{std::string(64, 'a'), 1}, "w1"},
+                                         {{std::string(64, 'b'), 7}, "host:12:abc"}};
+  auto back = proto::DecodeStartedJobs(proto::EncodeStartedJobs(jobs));
+  REQUIRE(back.ok());
+  CHECK(*back == jobs);
+  CHECK(proto::DecodeStartedJobs(proto::EncodeStartedJobs({}))->empty());
+  CHECK(!proto::DecodeStartedJobs(proto::EncodeStartedJobs({{{"xyz", 1}, "w"}})).ok());
+  CHECK(!proto::DecodeStartedJobs(proto::EncodeJobRefs("jobs", {{std::string(64, 'a'), 1}})).ok());
+  CHECK(!proto::DecodeStartedJobs("garbage").ok());
+}

@@ -535,8 +535,11 @@ class Pool:
         return wait_for(done, timeout, "run %s to reach %s" % (run_id, "/".join(states)),
                         interval=0.1)
 
-    def events(self, run_id=None):
-        return replay_all(self.endpoints()["replay"], run_id, curve=self.client_curve())
+    def events(self, run_id=None, extensions=False):
+        """The replayed events (of run_id); SPEC-250's five types only unless `extensions`
+        (recomp.job.*, recomp.worker.*: docs/events.md, Extensions)."""
+        evs = replay_all(self.endpoints()["replay"], run_id, curve=self.client_curve())
+        return evs if extensions else [e for e in evs if e["type"].startswith("recomp.run.")]
 
     def artifact_get(self, ref, out):
         return run([RECOMP_BIN, "artifact", "get", ref, "-o", out, "--store",

@@ -22,6 +22,8 @@ DOC = os.path.join(rt.REPO, "docs", "events.md")
 SCHEMA = os.path.join(rt.REPO, "docs", "schemas", "event.schema.json")
 TYPES = ["recomp.run.requested", "recomp.run.started", "recomp.run.stage.completed",
          "recomp.run.validation.completed", "recomp.run.completed"]
+EXTENSIONS = ["recomp.job.started", "recomp.job.retry_scheduled", "recomp.worker.joined",
+              "recomp.worker.left"]
 ENVELOPE_KEYS = {"specversion", "id", "source", "type", "subject", "time", "datacontenttype",
                  "dataschema", "sequence", "data"}
 
@@ -80,8 +82,10 @@ def completed(run_id):
 
 class EventsSubscriber(rt.PoolTestCase):
     def check_run_events(self, evs, run_id, jobs):
-        """Per-run rules of docs/events.md "Ordering and sequence"."""
-        mine = [e for e in evs if e["subject"] == run_id]
+        """Per-run rules of docs/events.md "Ordering and sequence" (SPEC-250's five; the
+        extensions are checked by check_job_starts)."""
+        self.check_job_starts([e for e in evs if e["subject"] == run_id])
+        mine = [e for e in evs if e["subject"] == run_id and e["type"] in TYPES]
         types = [e["type"] for e in mine]
         self.assertEqual(types, [TYPES[0], TYPES[1]] + [TYPES[2]] * jobs + [TYPES[3], TYPES[4]])
         self.assertEqual(mine[0]["id"], run_id + "/requested")
@@ -91,6 +95,25 @@ class EventsSubscriber(rt.PoolTestCase):
         for e in mine[2:-2]:
             self.assertEqual(e["id"], "%s/stage/%s/%d" % (run_id, e["data"]["stage"], e["data"]["shard"]))
         return mine
+
+    def check_job_starts(self, evs):
+        """Every executed job's recomp.job.started comes before its stage.completed and names
+        the attempt and worker that completed it; cache hits never start."""
+        started = {}
+        for e in evs:
+            d = e["data"]
+            key = (d.get("stage"), d.get("shard"))
+            if e["type"] == "recomp.job.started":
+                self.assertEqual(e["id"], "%s/job/%s/%d/started/%d" % (e["subject"], key[0], key[1], d["attempt"]))
+                started[key] = d
+            elif e["type"] == "recomp.run.stage.completed":
+                if d["cached"]:
+                    self.assertNotIn(key, started)
+                else:
+                    self.assertIn(key, started, "no job.started before %r" % (key,))
+                    self.assertEqual(started[key]["attempt"], d["attempt"])
+                    self.assertEqual(started[key]["worker"], d["worker"])
+                    self.assertEqual(started[key]["job_id"], d["job_id"])
 
     def check_envelopes(self, evs):
         import jsonschema
@@ -118,8 +141,15 @@ class EventsSubscriber(rt.PoolTestCase):
         p, st = pool.submit([mod], cfg, prov, wait=False)
         run_id = st["run_id"]
         evs = live.collect_until(completed(run_id))
-        self.assertEqual(evs[0]["sequence"], 1)  # an empty pool: this run's are all there is
+        self.assertEqual(evs[0]["sequence"], 1)  # an empty pool: the workers' and this run's
         self.check_envelopes(evs)
+        joined = [e for e in evs if e["type"] == "recomp.worker.joined"]
+        self.assertEqual(len(joined), 2)
+        for e in joined:
+            self.assertEqual(e["subject"], e["data"]["worker_id"])
+            self.assertGreaterEqual(e["data"]["slots"], 1)
+        self.assertEqual({e["type"] for e in evs} - set(TYPES),
+                         {"recomp.job.started", "recomp.worker.joined"})
         mine = self.check_run_events(evs, run_id, jobs=6)
         data = {e["type"]: e["data"] for e in mine}
         req = data["recomp.run.requested"]
@@ -184,7 +214,7 @@ class EventsSubscriber(rt.PoolTestCase):
         self.assertEqual(body["last"], 2)
         self.assertEqual(body["head"], evs2[-1]["sequence"])
         body = c.ok("REPLAY", {"from": 0, "limit": 1000, "run_id": run_id})
-        self.assertEqual(body["events"], mine)
+        self.assertEqual(body["events"], [e for e in evs if e["subject"] == run_id])
         body = c.ok("REPLAY", {"from": body["head"], "limit": 10})
         self.assertEqual((body["events"], body["last"]), ([], body["head"]))
         cmd, body = c.call("REPLAY", {"from": "zero"})

@@ -44,7 +44,8 @@ class Basic(rt.PoolTestCase):
         self.assertEqual(done, [("a", 0), ("b", 0), ("b", 1), ("b", 2), ("c", 0)])
         executions = len(rt.read_count(count))
 
-        events = pool.events(run_id)
+        all_events = pool.events(run_id, extensions=True)
+        events = [e for e in all_events if e["type"].startswith("recomp.run.")]
         types = [e["type"] for e in events]
         self.assertEqual(types[:2], ["recomp.run.requested", "recomp.run.started"])
         self.assertEqual(types[2:-1], ["recomp.run.stage.completed"] * 5)
@@ -84,7 +85,12 @@ class Basic(rt.PoolTestCase):
         self.assertEqual(audit.returncode, 0)
         ev_lines = [json.loads(l) for l in
                     pool.cli("events", "--run", run_id, "--json").stdout.splitlines() if l.strip()]
-        self.assertEqual([e["id"] for e in ev_lines], [e["id"] for e in events])
+        self.assertEqual([e["id"] for e in ev_lines], [e["id"] for e in all_events])
+        # Each executed job started (recomp.job.started) once, on the worker that ran it.
+        starts = {(e["data"]["stage"], e["data"]["shard"]): e["data"]["worker"]
+                  for e in all_events if e["type"] == "recomp.job.started"}
+        self.assertEqual(starts, {(e["data"]["stage"], e["data"]["shard"]): e["data"]["worker"]
+                                  for e in events if e["type"] == "recomp.run.stage.completed"})
 
         # Resubmission under a new run id: succeeds, executes nothing, same outputs.
         p2, st2 = pool.submit([mod], cfg, prov)

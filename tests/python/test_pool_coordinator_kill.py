@@ -43,7 +43,7 @@ class CoordinatorKill(rt.PoolTestCase):
         self.assertEqual(len(ids), len(set(ids)), "an event id repeated: %r" % ids)
         self.assertEqual([e["type"] for e in evs][-1], "recomp.run.completed")
         self.assertEqual(len(evs), 2 + 5 + 1)
-        everything = pool.events()
+        everything = pool.events(extensions=True)
         self.assertEqual([e["sequence"] for e in everything], list(range(1, len(everything) + 1)))
         self.assertEqual(pool.cli("audit", run_id).returncode, 0)
         # Each job of the interrupted run ended up done exactly once or more (at-least-once),
