@@ -200,6 +200,8 @@ void Broker::OnLinkMessage(const std::string& identity, const net::Received& mes
     OnRevoke(msg->body);
   } else if (msg->command == proto::kReconcile) {
     OnReconcile(msg->body);
+  } else if (msg->command == proto::kWatchLog) {
+    OnWatchLog(msg->body);
   } else if (msg->command == proto::kHeartbeat) {
     // Announces the coordinator (a ROUTER can only reply to a peer it has heard from).
   } else {
@@ -209,6 +211,32 @@ void Broker::OnLinkMessage(const std::string& identity, const net::Received& mes
                       proto::ErrorBody(Status::InvalidArgument(
                           "broker: unknown command " + msg->command + " on the coordinator link")));
   }
+}
+
+void Broker::OnWatchLog(const std::string& body) {
+  auto ref = proto::DecodeJobRef(body);
+  if (!ref.ok()) {
+    ++stats_.malformed;
+    Log()->warn("broker: undecodable WATCH_LOG: {}", ref.status().message());
+    return;
+  }
+  WorkerEntry* w = registry_.Holder(*ref);
+  if (w == nullptr) return;                  // queued, or ended: nothing to stream (yet)
+  SendToWorker(*w, proto::kWatchLog, body);  // validated; its offset passes through
+}
+
+void Broker::OnWorkerLog(WorkerEntry& w, const std::string& body) {
+  auto piece = proto::DecodeLogPiece(body);
+  if (!piece.ok()) {
+    ++stats_.malformed;
+    Log()->warn("broker: undecodable LOG from worker {}: {}", w.hello.worker_id,
+                piece.status().message());
+    return;
+  }
+  // Only the lease holder speaks for an attempt; pieces are informational: dropped rather
+  // than held while the coordinator is away or results wait.
+  if (registry_.Holder(piece->ref) != &w || coordinator_.empty() || !outbox_.empty()) return;
+  SendToCoordinator(proto::kLogPiece, body);
 }
 
 void Broker::OnDispatch(const std::string& body) {

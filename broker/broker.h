@@ -126,6 +126,10 @@ class Broker {
   void OnLinkMessage(const std::string& identity, const net::Received& message);
   void OnDispatch(const std::string& body);
   void OnRevoke(const std::string& body);
+  // WATCH_LOG from the coordinator: passed to the worker holding that attempt (if any).
+  void OnWatchLog(const std::string& body);
+  // LOG from a worker: forwarded to the coordinator when `w` holds that attempt's lease.
+  void OnWorkerLog(WorkerEntry& w, const std::string& body);
   // Gives queued jobs to free worker slots (best first) until one or the other runs out, then
   // tells the coordinator which attempts started (SendStarted).
   void AssignJobs();

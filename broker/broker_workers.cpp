@@ -94,6 +94,10 @@ void Broker::OnWorkerMessage(const std::string& identity, const net::Received& m
     OnWorkerResult(*w, msg->body);
     return;
   }
+  if (cmd == proto::kLogPiece) {
+    OnWorkerLog(*w, msg->body);
+    return;
+  }
   if (cmd == proto::kDisconnect) {
     std::string reason = "disconnected";
     if (auto j = proto::BodyJson(msg->body, "disconnect");

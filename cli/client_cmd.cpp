@@ -1,5 +1,5 @@
-// The client subcommands over the coordinator API: status, runs, cancel, events, audit,
-// workers, logs, and the --wait progress display of submit.
+// The client subcommands over the coordinator API: status, runs, cancel, rerun, events, audit,
+// workers, and the --wait progress display of submit.
 #include <unistd.h>
 
 #include <csignal>
@@ -256,40 +256,6 @@ void WorkersCommand(CLI::App& app) {
   });
 }
 
-void LogsCommand(CLI::App& app) {
-  struct A {
-    ClientFlags f;
-    std::string run, stage, store;
-    int shard = -1;
-  };
-  auto a = std::make_shared<A>();
-  CLI::App* c = app.add_subcommand("logs", "print the logs of a run's finished jobs");
-  c->add_option("RUN", a->run, "run id")->required();
-  c->add_option("--stage", a->stage, "only this stage");
-  c->add_option("--shard", a->shard, "only this shard");
-  c->add_option("--store", a->store, "artifact store (default <data>/store)");
-  AddClientFlags(c, &a->f);
-  c->callback([a] {
-    Connection conn = MustConnect(a->f);
-    nlohmann::json j =
-        MustJson(conn.client->Api(std::string(proto::kResultOf), RunIdBody(a->run)), "results");
-    auto s = OpenBlobAccess(a->f, a->store, &conn);
-    ExitIfError(s.status());
-    for (const auto& job : j["jobs"]) {
-      if ((!a->stage.empty() && job.value("stage", "") != a->stage) ||
-          (a->shard >= 0 && job.value("shard", -1) != a->shard))
-        continue;
-      if (!job["result"].is_object() || job["result"].value("log_ref", "").empty()) continue;
-      std::string ref = job["result"]["log_ref"];
-      std::printf("==> %s/%d (%s, %s) %s <==\n", job.value("stage", "").c_str(),
-                  job.value("shard", 0), job["result"].value("outcome", "").c_str(),
-                  job.value("state", "").c_str(), ref.c_str());
-      std::fflush(stdout);
-      ExitIfError((*s)->GetToFd(ParseArtifactRef(ref).value(), STDOUT_FILENO));
-    }
-  });
-}
-
 }  // namespace
 
 int WaitForRun(Connection& c, BlobAccess* blobs, const std::string& run_id, bool json) {
@@ -337,7 +303,6 @@ void AddClientCommands(CLI::App& app) {
   EventsCommand(app);
   AuditCommand(app);
   WorkersCommand(app);
-  LogsCommand(app);
 }
 
 }  // namespace recomp::cli

@@ -31,6 +31,7 @@ void AddWorkerCommands(CLI::App& app);
 void AddKeysCommands(CLI::App& app);
 void AddProvenanceCommands(CLI::App& app);
 void AddShowCommand(CLI::App& app);
+void AddLogsCommand(CLI::App& app);
 
 // Follows run_id's events to its end, printing progress (the final status as JSON with
 // `json`); on failure also PrintFailureTail. Returns the exit code: 0 succeeded, 1 failed.

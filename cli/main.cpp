@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   recomp::cli::AddKeysCommands(app);
   recomp::cli::AddProvenanceCommands(app);
   recomp::cli::AddShowCommand(app);
+  recomp::cli::AddLogsCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {

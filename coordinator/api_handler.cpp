@@ -79,6 +79,7 @@ Result<std::string> ApiHandler::Execute(const std::string& cmd, const std::strin
   }
   if (cmd == proto::kRerun) return Rerun(body, fx, user);
   if (cmd == proto::kList) return List(body);
+  if (cmd == proto::kLogTail) return LogTail(body, fx);
   if (cmd == proto::kEndpoints) {
     RECOMP_RETURN_IF_ERROR(proto::BodyJson(body, "request").status());
     return proto::JsonBody(endpoints_);
@@ -169,6 +170,74 @@ Result<std::string> ApiHandler::Rerun(const std::string& body, Effects* fx,
   if (access_ != nullptr) requested_by = user;  // the authenticated identity
   RECOMP_ASSIGN_OR_RETURN(RunStatus st, engine_->Rerun(run_id, from_stage, requested_by, fx));
   return EncodeRunStatus(st);
+}
+
+namespace {
+
+// NotFound naming what the run has, for a stage or shard it does not.
+Status NoSuchJob(RunStore* runs, const std::string& run_id, const std::string& stage,
+                 int64_t shard) {
+  RECOMP_ASSIGN_OR_RETURN(auto jobs, runs->GetJobs(run_id));
+  if (jobs.empty()) return Status::NotFound("no run " + run_id);
+  std::string stages;
+  uint32_t shards = 0;
+  for (const JobRow& j : jobs) {
+    if (j.shard == 0) stages += (stages.empty() ? "" : ", ") + j.stage;
+    if (j.stage == stage) shards = j.shards;
+  }
+  if (shards == 0)
+    return Status::NotFound("run " + run_id + " has no stage '" + stage + "' (stages: " + stages +
+                            ")");
+  return Status::NotFound("stage '" + stage + "' of run " + run_id + " has no shard " +
+                          std::to_string(shard) + " (shards 0.." + std::to_string(shards - 1) +
+                          ")");
+}
+
+}  // namespace
+
+Result<std::string> ApiHandler::LogTail(const std::string& body, Effects* fx) {
+  constexpr size_t kMaxReply = size_t{256} << 10;
+  RECOMP_ASSIGN_OR_RETURN(auto oh, wire::Unpack(body, "log_tail"));
+  RECOMP_ASSIGN_OR_RETURN(wire::MapReader r, wire::MapReader::From(oh.get(), "log_tail"));
+  std::string run_id, stage;
+  int64_t shard = 0;
+  uint64_t offset = 0;
+  RECOMP_RETURN_IF_ERROR(r.Str("run_id", &run_id, wire::Need::kRequired, 128));
+  RECOMP_RETURN_IF_ERROR(ValidateRunId(run_id).WithContext("log_tail.run_id"));
+  RECOMP_RETURN_IF_ERROR(r.Str("stage", &stage, wire::Need::kRequired, 128));
+  RECOMP_RETURN_IF_ERROR(r.Int("shard", &shard, wire::Need::kOptional, 0, UINT32_MAX));
+  RECOMP_RETURN_IF_ERROR(r.Uint("offset", &offset, wire::Need::kOptional));
+  RECOMP_ASSIGN_OR_RETURN(auto job, runs_->GetJob(run_id, stage, static_cast<uint32_t>(shard)));
+  if (!job) return NoSuchJob(runs_, run_id, stage, shard);
+  nlohmann::json out = {{"job_id", job->job_id}, {"attempt", job->attempt}, {"start", offset},
+                        {"next", offset},        {"log_ref", ""},           {"outcome", ""}};
+  std::string data;
+  if (job->state == JobState::kSucceeded || job->state == JobState::kFailed) {
+    out["state"] = "done";
+    if (job->result) {
+      out["log_ref"] = job->result->log_ref;
+      out["outcome"] = ToString(job->result->outcome);
+    }
+  } else if (job->state != JobState::kDispatched) {
+    out["state"] = "waiting";
+  } else {
+    out["state"] = "running";
+    proto::JobRef ref{job->job_id, job->attempt};
+    if (live_logs_ != nullptr) {
+      LiveLogs::Slice s = live_logs_->Read(ref, offset, kMaxReply);
+      if (live_logs_->Touch(ref, LiveLogs::Clock::now())) {
+        fx->watch_logs.push_back(
+            proto::JsonBody({{"job_id", ref.job_id}, {"attempt", ref.attempt}, {"offset", s.end}}));
+      }
+      out["start"] = s.start;
+      out["next"] = s.start + s.data.size();
+      data = std::move(s.data);
+    }
+  }
+  // `data` as a MessagePack bin: a log is bytes, not necessarily UTF-8.
+  nlohmann::json reply = out;
+  reply["data"] = nlohmann::json::binary(std::vector<uint8_t>(data.begin(), data.end()));
+  return proto::JsonBody(reply);
 }
 
 Result<std::string> ApiHandler::Show(const std::string& run_id) {

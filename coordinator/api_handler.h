@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "coordinator/live_logs.h"
 #include "coordinator/run_engine.h"
 #include "coordinator/run_store.h"
 #include "messages/access.h"
@@ -45,6 +46,9 @@ class ApiHandler {
   // While `reason` is not empty the coordinator cannot record anything: SUBMIT and CANCEL are
   // refused with RESOURCE_EXHAUSTED naming it; reads are served.
   void SetPaused(std::string reason) { paused_ = std::move(reason); }
+  // Where LOG_TAIL reads running jobs' logs (not owned; must outlive the handler; null = no
+  // live logs: a running job's LOG_TAIL then returns no bytes).
+  void SetLiveLogs(LiveLogs* logs) { live_logs_ = logs; }
   // CURVE (docs/security.md): every request is checked against `access` (not owned; must
   // outlive the handler): reads need a reader or submitter key, SUBMIT and CANCEL a submitter
   // key, and with `cancel_own_runs_only` CANCEL also the run's own submitter. A submission's
@@ -73,6 +77,8 @@ class ApiHandler {
   Result<std::string> Results(const std::string& run_id);
   // RERUN {run_id, from_stage?, requested_by?} -> the new run's RunStatus.
   Result<std::string> Rerun(const std::string& body, Effects* fx, const std::string& user);
+  // LOG_TAIL {run_id, stage, shard?, offset?} -> a job's state and its live log from offset.
+  Result<std::string> LogTail(const std::string& body, Effects* fx);
   // SHOW {run_id} -> the run view (coordinator/run_view.h).
   Result<std::string> Show(const std::string& run_id);
 
@@ -82,6 +88,7 @@ class ApiHandler {
   nlohmann::json endpoints_ = nlohmann::json::object();
   std::string paused_;
   const AccessControl* access_ = nullptr;
+  LiveLogs* live_logs_ = nullptr;
   bool cancel_own_runs_only_ = false;
 };
 

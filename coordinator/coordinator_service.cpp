@@ -10,6 +10,7 @@
 #include "base/digest.h"
 #include "base/memory.h"
 #include "coordinator/api_handler.h"
+#include "coordinator/live_logs.h"
 #include "coordinator/log.h"
 #include "coordinator/pinner.h"
 #include "messages/protocol.h"
@@ -49,6 +50,7 @@ struct CoordinatorService::Impl {
   std::unique_ptr<RunStore> runs;
   std::unique_ptr<RunEngine> engine;
   std::unique_ptr<ApiHandler> api_handler;
+  LiveLogs live_logs;              // running jobs' logs being watched (LOG_TAIL)
   std::unique_ptr<Pinner> pinner;  // store pins, off the service thread
   std::vector<Reply> replies;      // sent after the batch commits
   spdlog::logger* log = nullptr;
@@ -209,6 +211,7 @@ Result<std::unique_ptr<CoordinatorService>> CoordinatorService::Create(
   impl->events_ep = svc->events_ep_;
   impl->api_handler = std::make_unique<ApiHandler>(impl->engine.get(), impl->runs.get());
   impl->api_handler->SetAccess(opts.access, opts.cancel_own_runs_only);
+  impl->api_handler->SetLiveLogs(&impl->live_logs);
   impl->api_handler->SetEndpoints({{"api", svc->api_ep_},
                                    {"events", svc->events_ep_},
                                    {"replay", svc->replay_ep_},
@@ -296,6 +299,8 @@ Status CoordinatorService::Impl::CommitAndAnnounce(Effects& fx) {
   for (const proto::JobRef& r : fx.revoke) {
     SendOrLog(link, net::Frames(proto::kTag, proto::kRevoke, proto::EncodeJobRef(r)), "link");
   }
+  for (std::string& w : fx.watch_logs)
+    SendOrLog(link, net::Frames(proto::kTag, proto::kWatchLog, std::move(w)), "link");
   SendReplies();
   pinner->Enqueue(std::move(fx.pins));  // gc hints: written in the background, in order
   return Status::Ok();
@@ -314,6 +319,10 @@ void CoordinatorService::Impl::HandleLink(const net::Received& m, Effects* fx) {
       return;
     }
     engine->OnResult(*r, fx);
+    live_logs.Drop({r->job_id, r->attempt});
+  } else if (msg->command == proto::kLogPiece) {
+    auto piece = proto::DecodeLogPiece(msg->body);
+    if (piece.ok()) live_logs.Add(*piece);
   } else if (msg->command == proto::kRejected) {
     auto ref = proto::DecodeJobRef(msg->body);
     if (ref.ok()) engine->OnRejected(*ref, fx);

@@ -55,6 +55,7 @@ struct Effects {
   std::vector<Pin> pins;                        // store pins, after the commit (not on the path)
   std::vector<StageJob> dispatch;               // to the broker, before the commit
   std::vector<proto::JobRef> revoke;            // to the broker, after the commit
+  std::vector<std::string> watch_logs;          // WATCH_LOG bodies to the broker, after it
   bool empty() const {
     return events.empty() && runs.empty() && jobs.empty() && dispatch.empty() && revoke.empty();
   }

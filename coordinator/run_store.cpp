@@ -185,13 +185,29 @@ Result<std::vector<JobRow>> RunStore::GetJobs(const std::string& run_id) const {
   RECOMP_ASSIGN_OR_RETURN(store::Txn txn, store::Txn::Begin(*env_, false));
   std::vector<JobRow> rows;
   std::string prefix = RunPrefix(run_id);
-  RECOMP_RETURN_IF_ERROR(txn.ForEach(jobs_, [&](std::string_view k, std::string_view v) {
-    if (k.substr(0, prefix.size()) != prefix) return Status::Ok();
+  static const Status kStop = Status::Cancelled("past the run");
+  // Job keys start with the run's prefix: one range, not the whole table.
+  Status st = txn.ForEachFrom(jobs_, prefix, [&](std::string_view k, std::string_view v) {
+    if (k.substr(0, prefix.size()) != prefix) return kStop;
     RECOMP_ASSIGN_OR_RETURN(JobRow row, DecodeJobRow(v));
     rows.push_back(std::move(row));
     return Status::Ok();
-  }));
+  });
+  if (!st.ok() && st.code() != Status::Code::kCancelled) return st;
   return rows;
+}
+
+Result<std::optional<JobRow>> RunStore::GetJob(const std::string& run_id, const std::string& stage,
+                                               uint32_t shard) const {
+  JobRow key;
+  key.run_id = run_id;
+  key.stage = stage;
+  key.shard = shard;
+  RECOMP_ASSIGN_OR_RETURN(store::Txn txn, store::Txn::Begin(*env_, false));
+  RECOMP_ASSIGN_OR_RETURN(auto v, txn.Get(jobs_, key.Key()));
+  if (!v) return std::optional<JobRow>();
+  RECOMP_ASSIGN_OR_RETURN(JobRow row, DecodeJobRow(*v));
+  return std::optional<JobRow>(std::move(row));
 }
 
 Result<std::optional<StageResult>> RunStore::GetCache(const std::string& job_id) const {

@@ -68,7 +68,11 @@ class RunStore {
   Result<std::vector<RunRow>> ListRuns() const;
   // At most `limit` runs with an id after `after` ("" = from the first), in id order.
   Result<std::vector<RunRow>> ListRunsPage(const std::string& after, size_t limit) const;
+  // A run's job rows in key order (stage, then shard).
   Result<std::vector<JobRow>> GetJobs(const std::string& run_id) const;
+  // One job row; nullopt when the run has no such stage or shard.
+  Result<std::optional<JobRow>> GetJob(const std::string& run_id, const std::string& stage,
+                                       uint32_t shard) const;
   Result<std::optional<StageResult>> GetCache(const std::string& job_id) const;
   // Events with sequence > `after`, oldest first, at most `limit` and, past the first, at most
   // `max_bytes` of stored event bytes in all; only `run_id`'s if non-empty. `*more` (if given)

@@ -159,6 +159,20 @@ Status MapReader::Str(std::string_view key, std::string* out, Need need, size_t 
   return Status::Ok();
 }
 
+Status MapReader::Bin(std::string_view key, std::string* out, Need need, size_t max_len) const {
+  const msgpack::object* v = Find(key);
+  if (v == nullptr) return need == Need::kRequired ? Missing(key) : Status::Ok();
+  if (v->type != msgpack::type::BIN && v->type != msgpack::type::STR)
+    return WrongType(key, "bytes");
+  const uint32_t size = v->type == msgpack::type::BIN ? v->via.bin.size : v->via.str.size;
+  if (size > max_len) {
+    return Status::InvalidArgument(FieldName(key) + ": " + std::to_string(size) + " bytes exceed " +
+                                   std::to_string(max_len));
+  }
+  out->assign(v->type == msgpack::type::BIN ? v->via.bin.ptr : v->via.str.ptr, size);
+  return Status::Ok();
+}
+
 Status MapReader::Int(std::string_view key, int64_t* out, Need need, int64_t min,
                       int64_t max) const {
   const msgpack::object* v = Find(key);

@@ -63,6 +63,9 @@ class MapReader {
   // Each getter leaves *out untouched when an optional field is absent or nil.
   Status Str(std::string_view key, std::string* out, Need need = Need::kRequired,
              size_t max_len = kMaxString) const;
+  // Raw bytes: a MessagePack bin (a str is accepted too: it carries bytes just as well).
+  Status Bin(std::string_view key, std::string* out, Need need = Need::kRequired,
+             size_t max_len = kMaxString) const;
   Status Int(std::string_view key, int64_t* out, Need need = Need::kRequired,
              int64_t min = INT64_MIN, int64_t max = INT64_MAX) const;
   Status Uint(std::string_view key, uint64_t* out, Need need = Need::kRequired) const;

@@ -156,6 +156,32 @@ Result<std::vector<JobRef>> DecodeJobRefs(std::string_view key, std::string_view
   return out;
 }
 
+std::string EncodeLogPiece(const LogPiece& p) {
+  msgpack::sbuffer buf(96 + p.data.size());
+  wire::Packer pk(buf);
+  pk.pack_map(4);
+  pk.pack("job_id");
+  pk.pack(p.ref.job_id);
+  pk.pack("attempt");
+  pk.pack(p.ref.attempt);
+  pk.pack("offset");
+  pk.pack(p.offset);
+  pk.pack("data");
+  pk.pack_bin(static_cast<uint32_t>(p.data.size()));
+  pk.pack_bin_body(p.data.data(), static_cast<uint32_t>(p.data.size()));
+  return wire::ToBytes(buf);
+}
+
+Result<LogPiece> DecodeLogPiece(std::string_view body) {
+  RECOMP_ASSIGN_OR_RETURN(auto oh, wire::Unpack(body, "log_piece"));
+  RECOMP_ASSIGN_OR_RETURN(wire::MapReader r, wire::MapReader::From(oh.get(), "log_piece"));
+  LogPiece p;
+  RECOMP_RETURN_IF_ERROR(ReadJobRef(r, &p.ref));
+  RECOMP_RETURN_IF_ERROR(r.Uint("offset", &p.offset));
+  RECOMP_RETURN_IF_ERROR(r.Bin("data", &p.data, wire::Need::kRequired, LogPiece::kMaxData));
+  return p;
+}
+
 std::string EncodeStartedJobs(const std::vector<StartedJob>& jobs) {
   msgpack::sbuffer buf(32 + jobs.size() * 160);
   wire::Packer pk(buf);

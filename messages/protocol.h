@@ -66,6 +66,15 @@ inline constexpr std::string_view kWorkerLeft = "WORKER_LEFT";
 inline constexpr std::string_view kReconcile = "RECONCILE";
 inline constexpr std::string_view kReconciled = "RECONCILED";
 
+// Live logs (docs/protocol.md, "Live logs"): c->b and b->w {job_id, attempt}: send this
+// attempt's log as it grows, for the next kLogWatchMs (renewed by repeating it); w->b and b->c
+// LogPiece: bytes of it from `offset`.
+inline constexpr std::string_view kWatchLog = "WATCH_LOG";
+inline constexpr std::string_view kLogPiece = "LOG";
+inline constexpr int64_t kLogWatchMs = 10000;
+// API: {run_id, stage, shard?, offset?} -> {state, job_id, attempt, start, data, next, log_ref}.
+inline constexpr std::string_view kLogTail = "LOG_TAIL";
+
 // ---- worker <-> broker (worker DEALER -> broker ROUTER "workers") ----
 inline constexpr std::string_view kReady = "READY";  // w->b WorkerHello
 // b->w {blobs: endpoint}: READY's acknowledgement, naming the blob service (docs/blob-protocol.md;
@@ -138,6 +147,17 @@ Result<JobRef> DecodeJobRef(std::string_view body);
 // wire::kMaxList refs.
 std::string EncodeJobRefs(std::string_view key, const std::vector<JobRef>& refs);
 Result<std::vector<JobRef>> DecodeJobRefs(std::string_view key, std::string_view body);
+
+// LOG's body: `data` = bytes [offset, offset + size) of attempt `ref`'s log (stdout+stderr).
+struct LogPiece {
+  static constexpr size_t kMaxData = size_t{64} << 10;
+  JobRef ref;
+  uint64_t offset = 0;
+  std::string data;  // at most kMaxData bytes, sent as a MessagePack bin
+  bool operator==(const LogPiece&) const = default;
+};
+std::string EncodeLogPiece(const LogPiece& p);
+Result<LogPiece> DecodeLogPiece(std::string_view body);
 
 // One entry of STARTED: an attempt and the worker it was leased to.
 struct StartedJob {

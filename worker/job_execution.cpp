@@ -52,6 +52,16 @@ void JobControl::Cancel(bool orphan) {
   (void)!::write(wake_.get(), &one, sizeof one);
 }
 
+void JobControl::SetLogPath(std::string path) {
+  MutexLock l(&mu_);
+  log_path_ = std::move(path);
+}
+
+std::string JobControl::log_path() const {
+  MutexLock l(&mu_);
+  return log_path_;
+}
+
 void JobControl::Acknowledge() {
   uint64_t v;
   (void)!::read(wake_.get(), &v, sizeof v);
@@ -73,6 +83,7 @@ StageResult JobExecution::Run() {
     Fail(JobOutcome::kError, "worker could not create the job's sandbox: " + sb.status().message());
   } else {
     sandbox_ = std::move(sb).value();
+    control_.SetLogPath(sandbox_->log_path());
     if (PrepareInputs() && RunProcess() && !control_.orphaned()) Conclude();
     if (!control_.orphaned() && !log_stored_) StoreLog();
   }

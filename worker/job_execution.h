@@ -1,7 +1,8 @@
 // JobExecution: runs one stage job to its StageResult on the calling thread: a sandbox, the
 // inputs from the BlobSource, the process (ProcessRunner), the outputs and the log into the
 // BlobSink. Every path ends in one place, which stores the log when nothing else did, so a
-// failed attempt always says why in its log. JobControl lets another thread cancel it.
+// failed attempt always says why in its log. JobControl lets another thread cancel it and find
+// its log file while it runs.
 // Thread-safety: a JobExecution runs on one thread; JobControl's methods are thread-safe.
 #pragma once
 
@@ -10,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "base/mutex.h"
 #include "base/posix_file.h"
 #include "base/status.h"
 #include "messages/stage_job.h"
@@ -34,9 +36,15 @@ class JobControl {
   // Readable after Cancel(); Acknowledge() empties it.
   int wake_fd() const { return wake_.get(); }
   void Acknowledge();
+  // The job's log file (stdout+stderr) once its sandbox exists, "" before: a watcher may read
+  // it while the job runs (the file may vanish once it ended).
+  void SetLogPath(std::string path) EXCLUDES(mu_);
+  std::string log_path() const EXCLUDES(mu_);
 
  private:
   explicit JobControl(Fd wake) : wake_(std::move(wake)) {}
+  mutable Mutex mu_;
+  std::string log_path_ GUARDED_BY(mu_);
   std::atomic<bool> cancel_{false};
   std::atomic<bool> orphan_{false};
   Fd wake_;  // eventfd

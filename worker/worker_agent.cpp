@@ -304,6 +304,7 @@ Status WorkerAgent::Serve() {
                           opt_.worker_id, k);
       }
     }
+    if (socket_ && !logs_.empty() && now >= next_log_poll_) StreamLogs(now);
     if (socket_) {
       if (now - last_heard_ > Ms(uint64_t{heartbeat_ms_} * opt_.liveness)) {
         BrokerLost("no heartbeat from the broker for " + std::to_string(MillisSince(last_heard_)) +
@@ -346,6 +347,7 @@ void WorkerAgent::HandleMessage(const net::Received& message) {
   if (cmd == proto::kWelcome) return OnWelcome(msg->body);
   if (cmd == proto::kJob) return OnJob(msg->body);
   if (cmd == proto::kCancel) return OnCancel(msg->body);
+  if (cmd == proto::kWatchLog) return OnWatchLog(msg->body);
   if (cmd == proto::kDisconnect) {
     std::string reason;
     if (auto j = proto::BodyJson(msg->body, "disconnect");
@@ -478,8 +480,30 @@ void WorkerAgent::ReapFinished() {
                         p->result.message.empty() ? "" : ": " + p->result.message);
       SendResult(p->result);
     }
+    logs_.Forget(it->first);
     jobs_.erase(it);
   }
+}
+
+void WorkerAgent::OnWatchLog(const std::string& body) {
+  auto j = proto::BodyJson(body, "watch_log");
+  auto ref = proto::DecodeJobRef(body);
+  if (!j.ok() || !ref.ok()) {
+    WorkerLog()->warn("worker {}: ignoring undecodable WATCH_LOG", opt_.worker_id);
+    return;
+  }
+  auto it = jobs_.find(*ref);
+  if (it == jobs_.end()) return;  // it ended meanwhile: its stored log has everything
+  const JobControl* control = it->second->control.get();
+  uint64_t from = j->value("offset", uint64_t{0});
+  logs_.Watch(
+      *ref, [control] { return control->log_path(); }, from,
+      Clock::now() + std::chrono::milliseconds(proto::kLogWatchMs));
+}
+
+void WorkerAgent::StreamLogs(std::chrono::steady_clock::time_point now) {
+  next_log_poll_ = now + kLogPollInterval;
+  for (const proto::LogPiece& p : logs_.Poll(now)) Send(proto::kLogPiece, proto::EncodeLogPiece(p));
 }
 
 void WorkerAgent::KillAll(bool orphan) {

@@ -35,6 +35,7 @@
 #include "worker/blob_source.h"
 #include "worker/job_execution.h"
 #include "worker/job_pool.h"
+#include "worker/log_streamer.h"
 
 namespace recomp::worker {
 
@@ -109,6 +110,10 @@ class WorkerAgent {
   // Takes the interval a WELCOME or HEARTBEAT body carries (`heartbeat_ms`), if valid.
   void AdoptHeartbeat(const std::string& body);
   void OnCancel(const std::string& body);
+  // WATCH_LOG {job_id, attempt, offset?}: stream that running attempt's log for a while.
+  void OnWatchLog(const std::string& body);
+  // Sends the LOG pieces the watched logs gained (every kLogPollInterval).
+  void StreamLogs(std::chrono::steady_clock::time_point now);
   void ReapFinished();
   void LogSocketEvents();
   // Cancels every running job; with `orphan` their results are not wanted any more.
@@ -138,6 +143,10 @@ class WorkerAgent {
   bool heard_since_connect_ = false;
 
   std::map<proto::JobRef, std::unique_ptr<RunningJob>> jobs_;  // owned by the Run() thread
+  // Watched jobs' logs; an entry never outlives its job in jobs_ (forgotten when reaped).
+  LogStreamer logs_;
+  static constexpr std::chrono::milliseconds kLogPollInterval{200};
+  std::chrono::steady_clock::time_point next_log_poll_{};
   Mutex done_mu_;
   std::vector<RunningJob*> done_ GUARDED_BY(done_mu_);  // finished jobs, to report
   WorkerAgentStats stats_;

@@ -231,3 +231,17 @@ TEST_CASE("STARTED's job list round-trips; refuses bad job ids and a missing wor
   CHECK(!proto::DecodeStartedJobs(proto::EncodeJobRefs("jobs", {{std::string(64, 'a'), 1}})).ok());
   CHECK(!proto::DecodeStartedJobs("garbage").ok());
 }
+
+TEST_CASE("LOG pieces round-trip any bytes as bin; refuse oversized data and bad refs") {
+  proto::LogPiece p{{std::string(64, 'a'), 3}, 12345, std::string("\x00\xff line\n", 8)};
+  auto back = proto::DecodeLogPiece(proto::EncodeLogPiece(p));
+  REQUIRE(back.ok());
+  CHECK(*back == p);
+  proto::LogPiece big = p;
+  big.data.assign(proto::LogPiece::kMaxData + 1, 'x');
+  CHECK(!proto::DecodeLogPiece(proto::EncodeLogPiece(big)).ok());
+  proto::LogPiece bad = p;
+  bad.ref.job_id = "nope";
+  CHECK(!proto::DecodeLogPiece(proto::EncodeLogPiece(bad)).ok());
+  CHECK(!proto::DecodeLogPiece("garbage").ok());
+}

@@ -152,7 +152,7 @@ def check_invariants(case, rnd, finals):
     listed = rt.Client(pool.endpoints()["api"]).ok("LIST", {"limit": 1000})
     chaos_runs = [r["run_id"] for r in listed["runs"] if r["run_id"].startswith("chaos-")]
     case.assertEqual(sorted(chaos_runs), sorted(finals), "one run per run id")
-    everything = pool.events()
+    everything = pool.events(extensions=True)
     seqs = [e["sequence"] for e in everything]
     case.assertEqual(seqs, list(range(1, len(everything) + 1)), "replay has a gap or a duplicate")
     ids = [e["id"] for e in everything]

@@ -6,7 +6,10 @@ nothing served from the action cache), and the extension events (recomp.job.star
 recomp.job.retry_scheduled, recomp.worker.joined) with their documented fields."""
 import json
 import os
+import queue
+import subprocess
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import recomp_testlib as rt  # noqa: E402
@@ -17,6 +20,17 @@ for i in range(1, 31):
     print("noisy line %02d" % i, flush=True)
 print("noisy: giving up", file=sys.stderr)
 sys.exit(4)
+'''
+
+
+# Prints a line, then waits (bounded) for the test to create $RELEASE before finishing.
+WAITER_PY = r'''
+import os, sys, time
+print("hello live", flush=True)
+deadline = time.monotonic() + 60
+while not os.path.exists(os.environ["RELEASE"]) and time.monotonic() < deadline:
+    time.sleep(0.05)
+print("bye", flush=True)
 '''
 
 
@@ -141,6 +155,48 @@ class OperatorView(rt.PoolTestCase):
         rt.wait_for(b_running_on_workers, 60, "show to list b's running jobs and their workers")
         self.assertIn("b/", self.p.cli("show", run_id).stdout)
         self.p.cli("cancel", run_id)
+
+
+    def test_logs_follow_shows_a_running_job_live(self):
+        release = self.tmp.join("release")
+        cfg = self.pipeline("live", [rt.stage("w", command=[rt.PYTHON, "in/tools/waiter.py"],
+                                              outputs=(), env={"RELEASE": release})],
+                            tools={"waiter.py": WAITER_PY})
+        _, st = self.p.submit([self.mod], cfg, self.prov, wait=False)
+        run_id = st["run_id"]
+        follow = subprocess.Popen([rt.RECOMP_BIN, "logs", run_id, "--stage", "w", "--follow",
+                                   "--data", self.p.data], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        try:
+            lines = queue.Queue()
+            threading.Thread(target=lambda: [lines.put(l) for l in follow.stdout],
+                             daemon=True).start()
+            first = lines.get(timeout=60)
+            self.assertEqual(first, "hello live\n")
+            # The job is still waiting for the release file: the line came live.
+            self.assertFalse(os.path.exists(release))
+            self.assertEqual(self.p.status(run_id)["state"], "running")
+            with open(release, "w"):
+                pass
+            self.assertEqual(follow.wait(timeout=60), 0, follow.stderr.read())
+            rest = []
+            while not lines.empty():
+                rest.append(lines.get())
+            self.assertIn("bye\n", rest)  # the end of its log, once it ended
+            self.assertNotIn("hello live\n", rest)  # printed once
+        finally:
+            if follow.poll() is None:
+                follow.kill()
+                follow.wait()
+        self.assertEqual(self.p.wait_state(run_id)["state"], "succeeded")
+        # Unknown stage or shard: an error naming what the run has.
+        bad = self.p.cli("logs", run_id, "--stage", "nope", "--follow", check=False)
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn("has no stage 'nope' (stages: w)", bad.stderr)
+        bad = self.p.cli("logs", run_id, "--stage", "w", "--shard", "3", "--follow", check=False)
+        self.assertIn("has no shard 3 (shards 0..0)", bad.stderr)
+        bad = self.p.cli("logs", run_id, "--stage", "nope", check=False)
+        self.assertIn("has no stage 'nope'", bad.stderr)
 
 
 if __name__ == "__main__":
