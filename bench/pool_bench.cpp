@@ -361,6 +361,7 @@ Pool StartPool(const Options& o, const std::string& tag, const std::string& exec
     std::ofstream out(cfg);
     out << "[coordinator]\napi = \"tcp://127.0.0.1:0\"\nevents = \"tcp://127.0.0.1:0\"\n"
            "replay = \"tcp://127.0.0.1:0\"\nblobs = \"tcp://127.0.0.1:0\"\n"
+           "metrics = \"127.0.0.1:0\"\n"
         << (durable ? "" : "durable = false\n") << "\n[broker]\nworkers = \"tcp://127.0.0.1:0\"\n"
         << (curve ? "\n[security]\ncurve = true\n" : "");
   }

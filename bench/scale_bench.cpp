@@ -92,10 +92,11 @@ struct Coordinator {
   pid_t pid = -1;
   Coordinator(const std::string& recomp, const std::string& dir) : data(dir) {
     std::filesystem::create_directories(dir);
-    std::ofstream(dir + "/c.toml") << "[coordinator]\napi = \"tcp://127.0.0.1:0\"\n"
-                                      "events = \"tcp://127.0.0.1:0\"\nreplay = "
-                                      "\"tcp://127.0.0.1:0\"\nblobs = \"tcp://127.0.0.1:0\"\n"
-                                      "[broker]\nworkers = \"tcp://127.0.0.1:0\"\n";
+    std::ofstream(dir + "/c.toml")
+        << "[coordinator]\napi = \"tcp://127.0.0.1:0\"\n"
+           "events = \"tcp://127.0.0.1:0\"\nreplay = "
+           "\"tcp://127.0.0.1:0\"\nblobs = \"tcp://127.0.0.1:0\"\n"
+           "metrics = \"127.0.0.1:0\"\n[broker]\nworkers = \"tcp://127.0.0.1:0\"\n";
     pid = Spawn({recomp, "coordinator", "--data", dir, "--config", dir + "/c.toml"},
                 dir + "/coordinator.log");
     for (int i = 0; i < 3000 && api.empty(); ++i) {

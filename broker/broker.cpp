@@ -25,6 +25,7 @@
 #include <set>
 
 #include "base/clock.h"
+#include "base/metrics.h"
 #include "base/posix_file.h"
 #include "broker/log.h"
 #include "messages/artifact_ref.h"
@@ -398,8 +399,34 @@ void Broker::FailUnservable(Clock::time_point now) {
   }
 }
 
+void Broker::PublishGauges() {
+  static prometheus::Gauge& workers =
+      metrics::GaugeFamily("recomp_workers", "Workers registered with the broker.").Add({});
+  static prometheus::Gauge& slots =
+      metrics::GaugeFamily("recomp_worker_slots", "Job slots of the registered workers, by use.")
+          .Add({{"use", "total"}});
+  static prometheus::Gauge& busy =
+      metrics::GaugeFamily("recomp_worker_slots", "Job slots of the registered workers, by use.")
+          .Add({{"use", "busy"}});
+  static prometheus::Gauge& queued =
+      metrics::GaugeFamily("recomp_queue_depth",
+                           "Jobs waiting in a queue: the coordinator's ready queues by priority, "
+                           "its retry timers, and the broker's queue.")
+          .Add({{"queue", "broker"}});
+  uint64_t total = 0, held = 0;
+  registry_.ForEach([&](WorkerEntry& w) {
+    total += w.hello.slots;
+    held += w.jobs.size();
+  });
+  workers.Set(static_cast<double>(registry_.size()));
+  slots.Set(static_cast<double>(total));
+  busy.Set(static_cast<double>(held));
+  queued.Set(static_cast<double>(queue_.size()));
+}
+
 void Broker::Housekeeping(Clock::time_point now) {
   FailUnservable(now);
+  PublishGauges();
   for (const std::string& identity : registry_.Expired(now)) {
     WorkerEntry* w = registry_.Find(identity);
     if (w == nullptr) continue;

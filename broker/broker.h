@@ -140,6 +140,8 @@ class Broker {
   // WORKER_JOINED / WORKER_LEFT (docs/protocol.md), ordered with the results.
   void SendWorkerEvent(std::string_view command, const WorkerEntry& w, const std::string& reason);
   void Housekeeping(Clock::time_point now);
+  // Sets the broker's gauges (workers, slots, busy slots, queue depth: docs/metrics.md).
+  void PublishGauges();
   // Fails the queued jobs that no registered worker could take for no_worker_timeout_s.
   void FailUnservable(Clock::time_point now);
   std::chrono::milliseconds Tick() const;

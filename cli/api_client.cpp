@@ -32,7 +32,8 @@ Result<Endpoints> ReadEndpoints(const std::string& data_dir) {
     }
     *field = j[key].get<std::string>();
   }
-  for (auto [key, field] : {std::pair{"blobs", &e.blobs}, std::pair{"server_key", &e.server_key}}) {
+  for (auto [key, field] : {std::pair{"blobs", &e.blobs}, std::pair{"server_key", &e.server_key},
+                            std::pair{"metrics", &e.metrics}}) {
     if (j.contains(key) && j[key].is_string()) *field = j[key].get<std::string>();
   }
   return e;
@@ -45,6 +46,7 @@ Status WriteEndpoints(const std::string& data_dir, const Endpoints& e) {
                       {"workers", e.workers},
                       {"blobs", e.blobs}};
   if (!e.server_key.empty()) j["server_key"] = e.server_key;
+  if (!e.metrics.empty()) j["metrics"] = e.metrics;
   std::string path = data_dir + "/endpoints.json";
   std::string tmp = path + ".tmp";
   {

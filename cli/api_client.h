@@ -20,6 +20,7 @@ struct Endpoints {
   std::string api, events, replay, workers;
   std::string blobs;       // "" when the coordinator runs no blob service
   std::string server_key;  // the coordinator's CURVE public key; "" = no CURVE
+  std::string metrics;     // http://host:port/metrics of the coordinator; "" = not served
 };
 
 // Reads DIR/endpoints.json. NotFound (with a hint to start `recomp up`) when absent.

@@ -26,6 +26,8 @@ const std::map<std::string, T>& Schema() {
       {"coordinator.events", T::kStr},
       {"coordinator.replay", T::kStr},
       {"coordinator.blobs", T::kStr},
+      {"coordinator.metrics", T::kStr},
+      {"worker.metrics", T::kStr},
       {"blobs.staging_bytes", T::kInt},
       {"blobs.upload_idle_s", T::kInt},
       {"coordinator.max_inflight", T::kInt},

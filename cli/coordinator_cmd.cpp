@@ -3,6 +3,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -10,6 +11,7 @@
 
 #include "base/dir_lock.h"
 #include "base/memory.h"
+#include "base/metrics.h"
 #include "base/posix_file.h"
 #include "broker/broker.h"
 #include "cli/api_client.h"
@@ -32,6 +34,7 @@ extern "C" void OnCoordinatorStopSignal(int) {
 
 struct CoordinatorArgs {
   std::string data, config, api, events, replay, workers, blobs, store;
+  std::optional<std::string> metrics;
   bool insecure = false;
   bool curve = false;
 };
@@ -152,11 +155,30 @@ Status RunCoordinator(const CoordinatorArgs& a) {
   so.workers_endpoint = brk->workers_endpoint();
   so.blobs_endpoint = blobs->endpoint();
   RECOMP_ASSIGN_OR_RETURN(auto svc, coordinator::CoordinatorService::Create(ctx, so, store.get()));
+  std::unique_ptr<metrics::Endpoint> metrics_ep;
+  const std::string maddr =
+      a.metrics ? *a.metrics : cfg.Str("coordinator.metrics", "127.0.0.1:7425");
+  if (!maddr.empty()) {
+    RECOMP_ASSIGN_OR_RETURN(metrics_ep, metrics::Endpoint::Start(maddr));
+  }
+  const coordinator::BlobServiceStats& bstats = blobs->stats();
+  metrics::Callback bytes_in(
+      "recomp_blob_bytes_received_total",
+      "Blob bytes uploaded to the blob service (PUT and CHUNK).", metrics::Kind::kCounter,
+      [&bstats] { return static_cast<double>(bstats.bytes_received.load()); });
+  metrics::Callback bytes_out(
+      "recomp_blob_bytes_sent_total", "Blob bytes served by the blob service (GET and DATA).",
+      metrics::Kind::kCounter, [&bstats] { return static_cast<double>(bstats.bytes_sent.load()); });
   Status broker_status, blob_status;
   std::thread broker_thread([&] { broker_status = brk->Run(); });
   std::thread blob_thread([&] { blob_status = blobs->Run(); });
-  Endpoints ep{svc->api_endpoint(),     svc->events_endpoint(), svc->replay_endpoint(),
-               brk->workers_endpoint(), blobs->endpoint(),      sec.server.public_key};
+  Endpoints ep{svc->api_endpoint(),
+               svc->events_endpoint(),
+               svc->replay_endpoint(),
+               brk->workers_endpoint(),
+               blobs->endpoint(),
+               sec.server.public_key,
+               metrics_ep ? metrics_ep->url() : ""};
   Status st = WriteEndpoints(data, ep);
   if (st.ok()) {
     std::printf("coordinator api=%s events=%s replay=%s workers=%s blobs=%s\n", ep.api.c_str(),
@@ -194,6 +216,9 @@ void AddCoordinatorCommands(CLI::App& app) {
                 "blob service endpoint to bind (workers and clients on "
                 "other machines fetch and upload blobs there)");
   c->add_option("--store", a->store, "artifact store directory (default <data>/store)");
+  c->add_option("--metrics", a->metrics,
+                "HOST:PORT to serve Prometheus metrics at /metrics (\"\" = off; default "
+                "[coordinator] metrics, 127.0.0.1:7425)");
   c->add_flag("--insecure", a->insecure,
               "allow binding endpoints to non-loopback addresses without authentication");
   c->add_flag("--curve", a->curve,

@@ -190,6 +190,10 @@ std::vector<std::string> WorkerFlags(const Config& cfg, const UpArgs& a) {
       "--confine",      cfg.Str("worker.confine", "auto"),
       "--job-user",     cfg.Str("worker.job_user", "65534:65534")};
   if (!cfg.Bool("worker.cgroups", true)) f.push_back("--no-cgroups");
+  if (std::string m = cfg.Str("worker.metrics", ""); !m.empty()) {
+    f.push_back("--metrics");  // each worker its own port: use port 0 with several workers
+    f.push_back(m);
+  }
   std::string work = cfg.Str("worker.work_dir", "");
   if (!work.empty()) {
     f.push_back("--work-dir");

@@ -12,6 +12,7 @@
 
 #include <zmq.hpp>
 
+#include "base/metrics.h"
 #include "cli/commands.h"
 #include "cli/security.h"
 #include "store/artifact_store.h"
@@ -50,6 +51,7 @@ struct WorkerArgs {
   std::string confine = "auto";
   std::string job_user = "65534:65534";
   bool no_cgroups = false;
+  std::string metrics;  // HOST:PORT of its Prometheus endpoint; "" = none
 };
 
 // The confinement this worker gives its jobs ([worker] confine; docs/worker-sandbox.md).
@@ -175,6 +177,31 @@ void RunWorker(const WorkerArgs& a) {
     std::fprintf(stderr, "error: %s\n", agent.status().ToString().c_str());
     throw CLI::RuntimeError(2);
   }
+  std::unique_ptr<metrics::Endpoint> metrics_ep;
+  if (!a.metrics.empty()) {
+    auto ep = metrics::Endpoint::Start(a.metrics);
+    ExitIfError(ep.status());
+    metrics_ep = std::move(ep).value();
+    std::fprintf(stderr, "recomp worker: metrics at %s\n", metrics_ep->url().c_str());
+  }
+  const worker::WorkerAgentStats& st = (*agent)->stats();
+  auto read = [](const std::atomic<uint64_t>& v) {
+    return [&v] { return static_cast<double>(v.load()); };
+  };
+  metrics::Callback m_started("recomp_worker_jobs_started_total", "Jobs this worker started.",
+                              metrics::Kind::kCounter, read(st.jobs_started));
+  metrics::Callback m_results("recomp_worker_results_sent_total",
+                              "Results this worker reported to the broker.",
+                              metrics::Kind::kCounter, read(st.results_sent));
+  metrics::Callback m_running("recomp_worker_jobs_running", "Jobs this worker holds now.",
+                              metrics::Kind::kGauge, read(st.jobs_running));
+  metrics::Callback m_slots("recomp_worker_slots", "This worker's job slots.",
+                            metrics::Kind::kGauge, [n = o.slots] { return double(n); });
+  metrics::Callback m_lost("recomp_worker_broker_lost_total",
+                           "Times this worker lost the broker (silence or DISCONNECT).",
+                           metrics::Kind::kCounter, read(st.broker_lost));
+  metrics::Callback m_reg("recomp_worker_registrations_total", "READYs this worker sent.",
+                          metrics::Kind::kCounter, read(st.registrations));
   g_agent.store(agent->get());
   struct sigaction sa = {};
   sa.sa_handler = OnWorkerStopSignal;
@@ -228,6 +255,9 @@ void AddWorkerCommands(CLI::App& app) {
                 "local-worker.key when --server-key is given)");
   w->add_option("--server-key", a->server_key,
                 "the pool's CURVE public key (40 Z85 characters or its .pub file): CURVE on");
+  w->add_option("--metrics", a->metrics,
+                "HOST:PORT to serve this worker's Prometheus metrics at /metrics (port 0 = any; "
+                "default: none)");
   w->add_option("--confine", a->confine,
                 "auto (bubblewrap where it works), bubblewrap (required) or none; as root, "
                 "jobs run as --job-user unless none")

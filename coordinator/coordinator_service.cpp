@@ -10,6 +10,7 @@
 #include "base/digest.h"
 #include "base/memory.h"
 #include "coordinator/api_handler.h"
+#include "coordinator/coordinator_metrics.h"
 #include "coordinator/live_logs.h"
 #include "coordinator/log.h"
 #include "coordinator/pinner.h"
@@ -73,6 +74,8 @@ struct CoordinatorService::Impl {
   // Every kTrimIntervalMs: hand memory freed since (a peer's burst) back to the system.
   void TrimMemory();
   int64_t next_trim = 0;
+  CoordinatorMetrics metrics;  // docs/metrics.md
+  int64_t next_sample = 0;
   // With CURVE, every kAccessCheckMs: re-reads the allowlist; when it changed, re-opens the
   // events endpoint (a PUB cannot drop one subscriber: all reconnect through ZAP again and
   // recover missed events by replay).
@@ -289,7 +292,10 @@ void CoordinatorService::Impl::SendReplies() {
 }
 
 Status CoordinatorService::Impl::CommitAndAnnounce(Effects& fx) {
+  const auto t0 = SteadyClock::now();
   RECOMP_RETURN_IF_ERROR(engine->Commit(&fx));
+  metrics.OnCommitted(fx, std::chrono::duration<double>(SteadyClock::now() - t0).count(),
+                      engine->last_sequence());
   // Durable now: only from here on is anything announced (Titanic, RFC 9). Each event is
   // published as the very bytes that were stored.
   for (size_t i = 0; i < fx.events.size(); ++i) {
@@ -402,6 +408,10 @@ Status CoordinatorService::Impl::Turn() {
   }
   TrimMemory();
   CheckAccess();
+  if (const int64_t now = NowUnixMillis(); now >= next_sample) {
+    next_sample = now + 1000;
+    metrics.Sample(engine->Sample());
+  }
   if (pending) {
     RetryPending();
     if (pending && api_in) {  // still paused: answer reads (and refuse changes) at once

@@ -56,6 +56,14 @@ struct Effects {
   std::vector<StageJob> dispatch;               // to the broker, before the commit
   std::vector<proto::JobRef> revoke;            // to the broker, after the commit
   std::vector<std::string> watch_logs;          // WATCH_LOG bodies to the broker, after it
+  // For metrics (docs/metrics.md): attempts that ended in this batch, cache lookups.
+  struct AttemptEnd {
+    std::string stage;
+    JobOutcome outcome;
+    uint64_t duration_ms;
+  };
+  std::vector<AttemptEnd> attempts_ended;
+  uint32_t cache_hits = 0, cache_misses = 0;
   bool empty() const {
     return events.empty() && runs.empty() && jobs.empty() && dispatch.empty() && revoke.empty();
   }
@@ -119,6 +127,14 @@ class RunEngine {
   // written and the caller must stop (a restart resumes from the last commit).
   Status Commit(Effects* fx);
   size_t active_runs() const { return active_.size(); }
+  // What the metrics sample: active runs by state, jobs ready by priority (low, standard,
+  // high), jobs waiting for a retry's time, jobs in flight.
+  struct Gauges {
+    std::array<size_t, 3> runs{};  // queued, running, blocked
+    std::array<size_t, 3> ready{};
+    size_t retry_waiting = 0, inflight = 0;
+  };
+  Gauges Sample() const;
   size_t inflight() const { return inflight_; }
   uint64_t last_sequence() const { return seq_; }
 

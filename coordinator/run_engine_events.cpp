@@ -49,6 +49,29 @@ void RunEngine::EmitRetry(ActiveRun& run, const JobRow& job, const StageResult& 
        fx);
 }
 
+RunEngine::Gauges RunEngine::Sample() const {
+  Gauges g;
+  for (const auto& [id, run] : active_) {
+    switch (run->row.status.state) {
+      case RunState::kQueued:
+        ++g.runs[0];
+        break;
+      case RunState::kRunning:
+        ++g.runs[1];
+        break;
+      case RunState::kBlocked:
+        ++g.runs[2];
+        break;
+      default:
+        break;
+    }
+  }
+  for (size_t i = 0; i < ready_.size(); ++i) g.ready[i] = ready_[i].size();
+  g.retry_waiting = retry_at_.size();
+  g.inflight = inflight_;
+  return g;
+}
+
 void RunEngine::OnWorkerEvent(EventType type, nlohmann::json data, Effects* fx) {
   assert(!IsRunEvent(type));
   Event e;

@@ -178,7 +178,11 @@ bool RunEngine::ServeFromCache(ActiveRun& run, JobRow& job, Effects* fx) {
     return false;
   }
   // A hit is served only if every blob it names still exists (bazel#19348).
-  if (!cached->has_value() || !AllBlobsPresent(store_, **cached)) return false;
+  if (!cached->has_value() || !AllBlobsPresent(store_, **cached)) {
+    ++fx->cache_misses;
+    return false;
+  }
+  ++fx->cache_hits;
   StageResult r = **cached;
   r.run_id = job.run_id;
   r.attempt = std::max<uint32_t>(job.attempt, 1);
@@ -244,6 +248,7 @@ void RunEngine::OnResult(const StageResult& r, Effects* fx) {
   }
   --inflight_;
   Land(job->job_id);
+  fx->attempts_ended.push_back({job->stage, r.outcome, r.duration_ms});
   if (r.outcome == JobOutcome::kSucceeded) {
     CompleteJob(run, *job, r, fx);
   } else if (r.outcome == JobOutcome::kWorkerLost && job->lost + 1 < opts_.lost_cap) {

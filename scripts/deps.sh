@@ -14,6 +14,9 @@ PACKAGES=(
   clang-format-15     # the format check (tests/lint/format_check.py; .clang-format)
   iproute2            # network namespaces for the multi-host tests
   bubblewrap          # confined jobs (docs/worker-sandbox.md); setpriv comes with util-linux
+  prometheus-cpp-dev  # the metrics endpoint (base/metrics.h, docs/metrics.md)
+  prometheus          # promtool checks the metrics output; its server scrapes a pool in a test
+  tmux                # the `recomp top` test drives a terminal
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

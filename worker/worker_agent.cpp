@@ -441,6 +441,7 @@ void WorkerAgent::OnJob(const std::string& body) {
   RunningJob* p = rj.get();
   jobs_.emplace(key, std::move(rj));
   ++stats_.jobs_started;
+  stats_.jobs_running.store(jobs_.size());
   WorkerLog()->info("worker {}: job {} attempt {} ({} shard {}) started", opt_.worker_id,
                     p->job.job_id, p->job.attempt, p->job.stage, p->job.shard);
   if (!pool_) pool_ = std::make_unique<JobPool>(opt_.slots + 1);  // +1: one may be cleaning up
@@ -482,6 +483,7 @@ void WorkerAgent::ReapFinished() {
     }
     logs_.Forget(it->first);
     jobs_.erase(it);
+    stats_.jobs_running.store(jobs_.size());
   }
 }
 

@@ -72,7 +72,8 @@ struct WorkerAgentStats {
   std::atomic<uint64_t> registrations{0};  // READY sent (one per socket)
   std::atomic<uint64_t> jobs_started{0};
   std::atomic<uint64_t> results_sent{0};
-  std::atomic<uint64_t> broker_lost{0};  // times the broker was declared dead or said DISCONNECT
+  std::atomic<uint64_t> broker_lost{0};   // times the broker was declared dead or said DISCONNECT
+  std::atomic<uint64_t> jobs_running{0};  // jobs held now (executing or cleaning up)
 };
 
 class WorkerAgent {

@@ -101,6 +101,7 @@ def write_config(path, overrides=None, fixed_ports=False):
             "events": "tcp://127.0.0.1:%d" % port(),
             "replay": "tcp://127.0.0.1:%d" % port(),
             "blobs": "tcp://127.0.0.1:%d" % port(),
+            "metrics": "127.0.0.1:%d" % port(),
             "retry_initial_ms": 100,
             "retry_max_ms": 1000,
         },

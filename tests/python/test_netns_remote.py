@@ -71,6 +71,7 @@ class NetnsRemote(rt.PoolTestCase):
             f.write("[coordinator]\n")
             for k in ("api", "events", "replay", "blobs"):
                 f.write('%s = "tcp://0.0.0.0:%d"\n' % (k, PORTS[k]))
+            f.write('metrics = "127.0.0.1:0"\n')
             f.write('retry_initial_ms = 100\nretry_max_ms = 1000\n\n[broker]\n'
                     'workers = "tcp://0.0.0.0:%d"\nheartbeat_ms = 200\n'
                     'no_worker_timeout_s = 3\n' % PORTS["workers"])
