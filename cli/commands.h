@@ -32,6 +32,7 @@ void AddKeysCommands(CLI::App& app);
 void AddProvenanceCommands(CLI::App& app);
 void AddShowCommand(CLI::App& app);
 void AddLogsCommand(CLI::App& app);
+void AddTopCommand(CLI::App& app);
 
 // Follows run_id's events to its end, printing progress (the final status as JSON with
 // `json`); on failure also PrintFailureTail. Returns the exit code: 0 succeeded, 1 failed.

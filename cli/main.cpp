@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   recomp::cli::AddProvenanceCommands(app);
   recomp::cli::AddShowCommand(app);
   recomp::cli::AddLogsCommand(app);
+  recomp::cli::AddTopCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {

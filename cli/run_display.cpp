@@ -1,6 +1,7 @@
 // Run views as text.
 #include "cli/run_display.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
@@ -152,6 +153,71 @@ std::string FormatRunView(const nlohmann::json& view, size_t max_outputs) {
   if (!jobs.str().empty()) out << "\n" << jobs.str();
   if (!outputs.str().empty()) out << "\noutputs:\n" << outputs.str();
   return out.str();
+}
+
+std::string ProgressBar(uint64_t done, uint64_t total, size_t width) {
+  const double f = total == 0 ? 0.0 : std::min(1.0, static_cast<double>(done) / total);
+  const size_t filled = static_cast<size_t>(f * static_cast<double>(width));
+  char pct[16];
+  std::snprintf(pct, sizeof pct, "%3d%%", static_cast<int>(f * 100.0));
+  return "[" + std::string(filled, '#') + std::string(width - filled, '.') + "] " + pct;
+}
+
+namespace {
+
+std::string Cut(std::string line, size_t width) {
+  if (line.size() > width) line.resize(width);
+  return line + "\n";
+}
+
+std::string WorkerJobs(const nlohmann::json& w) {
+  std::string out;
+  size_t n = 0;
+  for (const auto& j : w.value("jobs", nlohmann::json::array())) {
+    if (n++ == 4) return out + ", ...";
+    out += (out.empty() ? "" : ", ") + j.value("stage", "?") + "/" + Num(j, "shard");
+  }
+  return out.empty() ? "-" : out;
+}
+
+}  // namespace
+
+std::string FormatTop(const nlohmann::json& stats, const nlohmann::json& workers, double jobs_per_s,
+                      size_t width) {
+  std::string out;
+  char head[256];
+  std::snprintf(head, sizeof head,
+                "recomp top   runs in flight %s   jobs/s %.1f   jobs in flight %s   completed %s"
+                "   event head %s",
+                Num(stats, "runs_active").c_str(), jobs_per_s, Num(stats, "inflight").c_str(),
+                Num(stats, "jobs_completed").c_str(), Num(stats, "head").c_str());
+  out += Cut(head, width);
+  const nlohmann::json q = stats.value("queues", nlohmann::json::object());
+  out += Cut("queues: ready high " + Num(q, "ready_high") + ", standard " +
+                 Num(q, "ready_standard") + ", low " + Num(q, "ready_low") + "   retry backoff " +
+                 Num(q, "retry_backoff") + "   broker " + Num(q, "broker"),
+             width);
+  out += "\n" + Cut(Pad("RUN", 40) + Pad("STATE", 10) + Pad("PROGRESS", 38) + "STAGE", width);
+  const auto& runs = stats.value("runs", nlohmann::json::array());
+  for (const auto& r : runs) {
+    const uint64_t done = r.value("jobs_done", uint64_t{0}), total = r.value("jobs", uint64_t{0});
+    std::string progress =
+        ProgressBar(done, total, 20) + " " + std::to_string(done) + "/" + std::to_string(total);
+    out += Cut(Pad(r.value("run_id", "?") + " ", 40) + Pad(r.value("state", "?"), 10) +
+                   Pad(progress, 38) + r.value("current_stage", ""),
+               width);
+  }
+  if (runs.empty()) out += Cut("(no runs in flight)", width);
+  out += "\n" + Cut(Pad("WORKER", 32) + Pad("HOST", 16) + Pad("SLOTS", 7) + Pad("BUSY", 6) + "JOBS",
+                    width);
+  const auto& list = workers.value("workers", nlohmann::json::array());
+  for (const auto& w : list) {
+    out += Cut(Pad(w.value("worker_id", "?") + " ", 32) + Pad(w.value("host", "?") + " ", 16) +
+                   Pad(Num(w, "slots"), 7) + Pad(Num(w, "active"), 6) + WorkerJobs(w),
+               width);
+  }
+  if (list.empty()) out += Cut("(no workers)", width);
+  return out;
 }
 
 std::string_view LastLines(std::string_view text, size_t n) {

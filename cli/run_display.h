@@ -19,6 +19,16 @@ std::string FormatDuration(uint64_t ms);
 // command for each failure) and up to `max_outputs` outputs per stage.
 std::string FormatRunView(const nlohmann::json& view, size_t max_outputs = 20);
 
+// "[#####.....]  50%" for `done` of `total` in a bar `width` characters wide.
+std::string ProgressBar(uint64_t done, uint64_t total, size_t width);
+
+// One screen of `recomp top`: a header (runs in flight, jobs per second, jobs in flight, the
+// event head), the queue depths, one line per run in flight with a progress bar, one line per
+// worker with its slots and current jobs. `stats` is the STATS reply, `workers` WORKERS's;
+// lines are cut to `width` columns.
+std::string FormatTop(const nlohmann::json& stats, const nlohmann::json& workers, double jobs_per_s,
+                      size_t width);
+
 // The last `n` lines of `text` (all of it when it has fewer); a final line without '\n' counts.
 std::string_view LastLines(std::string_view text, size_t n);
 

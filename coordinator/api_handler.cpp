@@ -80,6 +80,7 @@ Result<std::string> ApiHandler::Execute(const std::string& cmd, const std::strin
   if (cmd == proto::kRerun) return Rerun(body, fx, user);
   if (cmd == proto::kList) return List(body);
   if (cmd == proto::kLogTail) return LogTail(body, fx);
+  if (cmd == proto::kStats) return Stats(body);
   if (cmd == proto::kEndpoints) {
     RECOMP_RETURN_IF_ERROR(proto::BodyJson(body, "request").status());
     return proto::JsonBody(endpoints_);
@@ -238,6 +239,36 @@ Result<std::string> ApiHandler::LogTail(const std::string& body, Effects* fx) {
   nlohmann::json reply = out;
   reply["data"] = nlohmann::json::binary(std::vector<uint8_t>(data.begin(), data.end()));
   return proto::JsonBody(reply);
+}
+
+Result<std::string> ApiHandler::Stats(const std::string& body) {
+  RECOMP_ASSIGN_OR_RETURN(auto oh, wire::Unpack(body, "stats"));
+  RECOMP_ASSIGN_OR_RETURN(wire::MapReader r, wire::MapReader::From(oh.get(), "stats"));
+  int64_t limit = 100;
+  RECOMP_RETURN_IF_ERROR(r.Int("limit", &limit, wire::Need::kOptional, 1, 1000));
+  nlohmann::json runs = nlohmann::json::array();
+  for (const RunEngine::ActiveSummary& a : engine_->ActiveRuns(static_cast<size_t>(limit))) {
+    nlohmann::json j = ToJson(a.status);
+    j.erase("artifacts");
+    j["jobs"] = a.jobs;
+    j["jobs_done"] = a.jobs_done;
+    runs.push_back(std::move(j));
+  }
+  RunEngine::Gauges g = engine_->Sample();
+  uint64_t broker_queued = 0;
+  if (auto list = proto::BodyJson(worker_list_, "worker list"); list.ok())
+    broker_queued = list->value("queued", uint64_t{0});
+  return proto::JsonBody({{"runs", std::move(runs)},
+                          {"runs_active", engine_->active_runs()},
+                          {"queues",
+                           {{"ready_low", g.ready[0]},
+                            {"ready_standard", g.ready[1]},
+                            {"ready_high", g.ready[2]},
+                            {"retry_backoff", g.retry_waiting},
+                            {"broker", broker_queued}}},
+                          {"inflight", g.inflight},
+                          {"jobs_completed", engine_->jobs_completed()},
+                          {"head", runs_->committed_sequence()}});
 }
 
 Result<std::string> ApiHandler::Show(const std::string& run_id) {

@@ -79,6 +79,8 @@ class ApiHandler {
   Result<std::string> Rerun(const std::string& body, Effects* fx, const std::string& user);
   // LOG_TAIL {run_id, stage, shard?, offset?} -> a job's state and its live log from offset.
   Result<std::string> LogTail(const std::string& body, Effects* fx);
+  // STATS {limit?} -> runs in flight, queues, jobs in flight and completed, the event head.
+  Result<std::string> Stats(const std::string& body);
   // SHOW {run_id} -> the run view (coordinator/run_view.h).
   Result<std::string> Show(const std::string& run_id);
 

@@ -135,6 +135,14 @@ class RunEngine {
     size_t retry_waiting = 0, inflight = 0;
   };
   Gauges Sample() const;
+  // Runs in flight, oldest first (at most `max`): what `recomp top` shows.
+  struct ActiveSummary {
+    RunStatus status;
+    size_t jobs = 0, jobs_done = 0;
+  };
+  std::vector<ActiveSummary> ActiveRuns(size_t max) const;
+  // Jobs that finished for good (succeeded, cache hits included, or failed) since the start.
+  uint64_t jobs_completed() const { return jobs_completed_; }
   size_t inflight() const { return inflight_; }
   uint64_t last_sequence() const { return seq_; }
 
@@ -191,6 +199,7 @@ class RunEngine {
   uint64_t seq_;
   int64_t now_ms_ = 0;
   size_t inflight_ = 0;
+  uint64_t jobs_completed_ = 0;
   std::map<std::string, std::unique_ptr<ActiveRun>> active_;
   std::map<std::string, RunRow> finished_uncommitted_;  // left active_, not yet committed
   // Called by Commit: finished runs are now readable from the store.

@@ -1,5 +1,7 @@
 // RunEngine: recomp's extension events (docs/events.md, "Extensions"): a job attempt started,
 // a failed attempt scheduled for retry, a worker joined or left.
+#include <algorithm>
+
 #include "base/clock.h"
 #include "coordinator/log.h"
 #include "coordinator/run_engine.h"
@@ -70,6 +72,22 @@ RunEngine::Gauges RunEngine::Sample() const {
   g.retry_waiting = retry_at_.size();
   g.inflight = inflight_;
   return g;
+}
+
+std::vector<RunEngine::ActiveSummary> RunEngine::ActiveRuns(size_t max) const {
+  std::vector<ActiveSummary> out;
+  for (const auto& [id, run] : active_) {
+    ActiveSummary a;
+    a.status = run->row.status;
+    for (const auto& [stage, shards] : run->jobs) a.jobs += shards.size();
+    a.jobs_done = a.jobs - run->unfinished;
+    out.push_back(std::move(a));
+  }
+  std::sort(out.begin(), out.end(), [](const ActiveSummary& x, const ActiveSummary& y) {
+    return x.status.started_at < y.status.started_at;
+  });
+  if (out.size() > max) out.resize(max);
+  return out;
 }
 
 void RunEngine::OnWorkerEvent(EventType type, nlohmann::json data, Effects* fx) {

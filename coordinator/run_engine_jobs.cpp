@@ -331,6 +331,7 @@ void RunEngine::Land(const std::string& job_id) {
 void RunEngine::CompleteJob(ActiveRun& run, JobRow& job, StageResult r, Effects* fx) {
   if (!r.cached) fx->cache.push_back(r);  // only successes reach here: failures never cached
   job.state = JobState::kSucceeded;
+  ++jobs_completed_;
   job.result = std::move(r);
   const StageResult& res = *job.result;
   --run.unfinished;
@@ -379,6 +380,7 @@ void RunEngine::FailOrRetry(ActiveRun& run, JobRow& job, const StageResult& r, E
     return;
   }
   job.state = JobState::kFailed;
+  ++jobs_completed_;
   job.result = r;
   --run.unfinished;
   Touch(run, job, fx);

@@ -39,6 +39,9 @@ inline constexpr std::string_view kShow = "SHOW";
 // {run_id, from_stage?, requested_by?} -> RunStatus of a new run of the same manifests; from
 // from_stage on nothing is served from the action cache (docs/protocol.md, "RERUN").
 inline constexpr std::string_view kRerun = "RERUN";
+// {limit?} -> the pool at a glance (docs/protocol.md, "STATS"): runs in flight with their
+// progress, queue depths, jobs in flight and completed, the event head.
+inline constexpr std::string_view kStats = "STATS";
 // {} -> {api, events, replay, workers, blobs}: the endpoints as bound (a wildcard host means
 // the host the client reached the API at), so a client given only --api finds the rest.
 inline constexpr std::string_view kEndpoints = "ENDPOINTS";

@@ -91,3 +91,57 @@ TEST_CASE("FormatRunView tolerates a view with missing fields") {
 
 }  // namespace
 }  // namespace recomp::cli
+
+namespace recomp::cli {
+namespace {
+
+TEST_CASE("ProgressBar fills in proportion and clamps") {
+  CHECK(ProgressBar(0, 10, 10) == "[..........]   0%");
+  CHECK(ProgressBar(5, 10, 10) == "[#####.....]  50%");
+  CHECK(ProgressBar(10, 10, 10) == "[##########] 100%");
+  CHECK(ProgressBar(3, 0, 4) == "[....]   0%");
+  CHECK(ProgressBar(20, 10, 4) == "[####] 100%");
+}
+
+TEST_CASE("FormatTop: header, queues, a line per run and per worker, cut to the width") {
+  nlohmann::json stats = {{"runs_active", 1},
+                          {"inflight", 3},
+                          {"jobs_completed", 42},
+                          {"head", 900},
+                          {"queues",
+                           {{"ready_low", 0},
+                            {"ready_standard", 5},
+                            {"ready_high", 1},
+                            {"retry_backoff", 2},
+                            {"broker", 7}}},
+                          {"runs",
+                           {{{"run_id", "run-1"},
+                             {"state", "running"},
+                             {"current_stage", "lift"},
+                             {"jobs", 10},
+                             {"jobs_done", 5}}}}};
+  nlohmann::json workers = {
+      {"workers",
+       {{{"worker_id", "w1"},
+         {"host", "box"},
+         {"slots", 4},
+         {"active", 2},
+         {"jobs", {{{"stage", "lift"}, {"shard", 3}}, {{"stage", "lift"}, {"shard", 4}}}}}}}};
+  std::string text = FormatTop(stats, workers, 12.5, 200);
+  CHECK(Has(text, "runs in flight 1"));
+  CHECK(Has(text, "jobs/s 12.5"));
+  CHECK(Has(text, "ready high 1, standard 5, low 0   retry backoff 2   broker 7"));
+  CHECK(Has(text, "run-1"));
+  CHECK(Has(text, "[##########..........]  50% 5/10"));
+  CHECK(Has(text, "lift/3, lift/4"));
+  std::string narrow = FormatTop(stats, workers, 0, 20);
+  for (size_t start = 0, end; (end = narrow.find('\n', start)) != std::string::npos;
+       start = end + 1) {
+    CHECK(end - start <= 20);
+  }
+  CHECK(Has(FormatTop(nlohmann::json::object(), nlohmann::json::object(), 0, 100),
+            "(no runs in flight)"));
+}
+
+}  // namespace
+}  // namespace recomp::cli
