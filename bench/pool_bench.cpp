@@ -109,6 +109,7 @@ struct Options {
   bool proc_only = false;  // raw spawn baselines and the /bin/true phase only
   bool curve_compare = false;
   bool confine_compare = false;
+  bool job_events_compare = false;
   size_t soak_jobs = 200000;
   uint32_t shards = 1024;  // jobs per run in the throughput phases
   uint32_t window = 12;    // runs in flight (12 x 1024 > max_inflight 10000: the window stays full)
@@ -353,7 +354,7 @@ std::string TempDir(const std::string& tag) {
 // `durable` false writes `[coordinator] durable = false` (MDB_NOSYNC run store).
 Pool StartPool(const Options& o, const std::string& tag, const std::string& executor,
                uint32_t slots, bool durable = true, bool curve = false,
-               const std::string& confine = "none") {
+               const std::string& confine = "none", const std::string& coordinator_extra = "") {
   Pool p;
   p.dir = TempDir(tag);
   std::string cfg = p.dir + "/bench.toml";
@@ -362,7 +363,8 @@ Pool StartPool(const Options& o, const std::string& tag, const std::string& exec
     out << "[coordinator]\napi = \"tcp://127.0.0.1:0\"\nevents = \"tcp://127.0.0.1:0\"\n"
            "replay = \"tcp://127.0.0.1:0\"\nblobs = \"tcp://127.0.0.1:0\"\n"
            "metrics = \"127.0.0.1:0\"\n"
-        << (durable ? "" : "durable = false\n") << "\n[broker]\nworkers = \"tcp://127.0.0.1:0\"\n"
+        << coordinator_extra << (durable ? "" : "durable = false\n")
+        << "\n[broker]\nworkers = \"tcp://127.0.0.1:0\"\n"
         << (curve ? "\n[security]\ncurve = true\n" : "");
   }
   p.coord_log = p.dir + "/coordinator.log";
@@ -724,6 +726,24 @@ int CurveCompare(const Options& o) {
   return 0;
 }
 
+// The control plane with and without recomp.job.started (one more durable event per job).
+int JobEventsCompare(const Options& o) {
+  static const char* const kNames[2] = {"no-starts", "starts"};
+  std::printf("== recomp.job.started off and on (2 noop workers x %u slots) ==\n", o.noop_slots);
+  Comparison c = ComparePools(
+      o, kNames,
+      [&](int on) {
+        return StartPool(o, kNames[on], "noop", o.noop_slots, true, false, "none",
+                         on ? "" : "job_started_events = false\n");
+      },
+      o.lat_runs, o.trial_runs, o.shards, o.window, 120);
+  std::printf(
+      "recomp.job.started costs %.1f%% of the control plane's throughput and %.2f ms "
+      "of a 1-job run's p50\n",
+      100.0 * (1.0 - c.best_rate[1] / c.best_rate[0]), c.p50_ms[1] - c.p50_ms[0]);
+  return 0;
+}
+
 // The /bin/true job path unconfined and confined (bubblewrap, the job user, a cgroup).
 int ConfineCompare(const Options& o) {
   static const char* const kNames[2] = {"plain", "confined"};
@@ -758,6 +778,8 @@ std::string FindRecomp(int argc, char** argv, Options* o) {
       o->curve_compare = true;
     else if (a == "--confine-compare")
       o->confine_compare = true;
+    else if (a == "--job-events-compare")
+      o->job_events_compare = true;
     else if (a == "--soak-jobs")
       num(&o->soak_jobs);
     else if (a == "--slots")
@@ -823,6 +845,7 @@ int main(int argc, char** argv) {
 
   if (o.curve_compare) return CurveCompare(o);
   if (o.confine_compare) return ConfineCompare(o);
+  if (o.job_events_compare) return JobEventsCompare(o);
 
   // --- raw baselines ------------------------------------------------------------------------
   std::vector<double> echo_serial, echo_pipe, echo_p50, spawn1, spawn2;

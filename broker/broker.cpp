@@ -323,6 +323,10 @@ void Broker::AssignJobs() {
 
 void Broker::SendStarted() {
   if (started_.empty()) return;
+  if (!opt_.report_starts) {
+    started_.clear();
+    return;
+  }
   std::vector<proto::StartedJob> jobs;
   jobs.swap(started_);
   if (coordinator_.empty() || !outbox_.empty()) {

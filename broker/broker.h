@@ -62,6 +62,9 @@ struct BrokerOptions {
   uint32_t max_heartbeats_per_s = 2000;
   // A queued job whose `requires` no registered worker meets fails (not retried) after this.
   uint32_t no_worker_timeout_s = 900;
+  // Tell the coordinator which attempts started (STARTED); off when it does not publish
+  // recomp.job.started ([coordinator] job_started_events = false).
+  bool report_starts = true;
   // The blob service endpoint told to workers in WELCOME ("" = none).
   std::string blobs_endpoint;
   // CURVE (docs/security.md): with `access` set (it must outlive the broker), the workers

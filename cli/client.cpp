@@ -24,7 +24,11 @@ void AddClientFlags(CLI::App* cmd, ClientFlags* f, bool with_config, bool with_k
     cmd->add_option("--config", f->config,
                     "config file ([client] timeout_ms; default $RECOMP_CONFIG)");
   if (with_keys) AddKeyFlags(cmd, f);
-  cmd->add_flag("--json", f->json, "machine-readable JSON output");
+  cmd->add_option("--timeout", f->timeout_ms,
+                  "milliseconds to wait for each reply before giving up with exit code 3 "
+                  "(default [client] timeout_ms, 5000)")
+      ->check(CLI::Range(1, 3600000));
+  cmd->add_flag("--json", f->json, "machine-readable JSON output (only JSON on stdout)");
 }
 
 void AddKeyFlags(CLI::App* cmd, ClientFlags* f) {
@@ -48,11 +52,17 @@ Result<Connection> Connect(const ClientFlags& f) {
       ClientCurve(server_key, !f.key.empty() ? f.key : cfg.Str("client.key", ""),
                   KeyPath(data, kLocalClientKeyName)));
   Connection c;
-  c.client = std::make_unique<ApiClient>(
-      ep.api, static_cast<int>(cfg.Int("client.timeout_ms", 10000)), curve);
+  const int timeout_ms =
+      f.timeout_ms > 0 ? f.timeout_ms : static_cast<int>(cfg.Int("client.timeout_ms", 5000));
+  c.client = std::make_unique<ApiClient>(ep.api, timeout_ms, curve);
   if (!f.api.empty()) {
-    // Given only --api (another machine): the coordinator names its other endpoints.
+    // Given only --api (another machine): the coordinator names its other endpoints. A pool
+    // that does not answer this does not answer the command either: give up now.
     auto named = c.client->Api(std::string(proto::kEndpoints), proto::EmptyBody());
+    if (!named.ok() && (named.status().code() == Status::Code::kUnavailable ||
+                        named.status().code() == Status::Code::kPermissionDenied)) {
+      return named.status();
+    }
     if (named.ok()) {
       auto j = proto::BodyJson(*named, "endpoints");
       for (auto [key, field] : {std::pair{"events", &ep.events}, std::pair{"replay", &ep.replay},

@@ -17,6 +17,7 @@ struct ClientFlags {
   std::string data, api, config;
   std::string key, server_key;  // CURVE: own key file, the pool's public key (or its file)
   bool json = false;
+  int timeout_ms = 0;  // --timeout; 0 = [client] timeout_ms
 };
 
 // Adds --data, --api, --key, --server-key (unless `with_keys` is false: the command's own --key

@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstdio>
 
+#include "base/clock.h"
 #include "cli/blob_access.h"
 #include "cli/client.h"
 #include "cli/commands.h"
@@ -199,6 +200,7 @@ void EventsCommand(CLI::App& app) {
           return true;
         },
         &g_client_stop));
+    if (g_client_stop.load()) ExitWith(kExitInterrupted);
   });
 }
 
@@ -246,12 +248,17 @@ void WorkersCommand(CLI::App& app) {
           if (v.is_string()) labels[k] = v.get<std::string>();
         }
       }
-      std::printf("%s  host=%s pid=%lld  slots=%lld active=%lld  last_seen=%lldms  labels=%s\n",
-                  w.value("worker_id", "?").c_str(), w.value("host", "?").c_str(),
-                  static_cast<long long>(w.value("pid", 0)),
-                  static_cast<long long>(w.value("slots", 0)),
-                  static_cast<long long>(w.value("active", 0)),
-                  static_cast<long long>(w.value("last_seen_ms", 0)), LabelsText(labels).c_str());
+      // A 64-bit default: value() returns the default's type (an int would cut the time).
+      const int64_t seen = w.value("last_seen_ms", int64_t{0});
+      std::printf(
+          "%s  host=%s pid=%lld  slots=%lld active=%lld  last_seen=%s (%.1f s ago)  "
+          "labels=%s\n",
+          w.value("worker_id", "?").c_str(), w.value("host", "?").c_str(),
+          static_cast<long long>(w.value("pid", int64_t{0})),
+          static_cast<long long>(w.value("slots", int64_t{0})),
+          static_cast<long long>(w.value("active", int64_t{0})),
+          FormatRfc3339(FromUnixMillis(seen)).c_str(),
+          static_cast<double>(NowUnixMillis() - seen) / 1000.0, LabelsText(labels).c_str());
     }
   });
 }
@@ -281,6 +288,11 @@ int WaitForRun(Connection& c, BlobAccess* blobs, const std::string& run_id, bool
       },
       &g_client_stop);
   if (!s.ok()) return ReportStatus(s);
+  if (g_client_stop.load()) {
+    std::fprintf(stderr, "\ninterrupted: run %s goes on (recomp status %s)\n", run_id.c_str(),
+                 run_id.c_str());
+    return kExitInterrupted;
+  }
   auto reply = c.client->Api(std::string(proto::kStatus), RunIdBody(run_id));
   if (!reply.ok()) return ReportStatus(reply.status());
   auto st = DecodeRunStatus(*reply);
@@ -292,7 +304,7 @@ int WaitForRun(Connection& c, BlobAccess* blobs, const std::string& run_id, bool
   std::fflush(stdout);
   if (st->state == RunState::kSucceeded) return 0;
   PrintFailureTail(c, blobs, run_id);
-  return 1;
+  return kExitFailed;
 }
 
 void AddClientCommands(CLI::App& app) {

@@ -14,10 +14,17 @@ namespace recomp::cli {
 struct Connection;
 class BlobAccess;
 
-// Prints "error: <message>" to stderr and returns the exit code for `s` (0 when ok).
+// Exit codes of every subcommand (README, `recomp --help`).
+inline constexpr int kExitFailed = 1;       // the run failed, or the command could not do it
+inline constexpr int kExitUsage = 2;        // bad flags or arguments
+inline constexpr int kExitUnreachable = 3;  // the pool did not answer, or refused the key
+inline constexpr int kExitInterrupted = 130;
+
+// Prints "error: <message>" to stderr and returns the exit code for `s` (0 when ok;
+// kExitUnreachable for UNAVAILABLE and PERMISSION_DENIED, else kExitFailed).
 int ReportStatus(const Status& s);
 // For subcommand callbacks: returns when `s` is ok, else prints it and throws
-// CLI::RuntimeError(1), which main() turns into the process exit code.
+// CLI::RuntimeError(ReportStatus(s)), which main() turns into the process exit code.
 void ExitIfError(const Status& s);
 // Ends the subcommand with `code` (no message) when code != 0.
 void ExitWith(int code);

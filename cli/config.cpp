@@ -36,6 +36,7 @@ const std::map<std::string, T>& Schema() {
       {"coordinator.retry_coefficient", T::kNum},
       {"coordinator.retry_max_ms", T::kInt},
       {"coordinator.cloud_gate", T::kBool},
+      {"coordinator.job_started_events", T::kBool},
       {"coordinator.events_hwm", T::kInt},
       {"coordinator.durable", T::kBool},
       {"broker.workers", T::kStr},

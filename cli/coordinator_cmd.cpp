@@ -77,6 +77,7 @@ coordinator::ServiceOptions ServiceOptionsFrom(const Config& c, const Coordinato
   e.retry_coefficient = c.Double("coordinator.retry_coefficient", e.retry_coefficient);
   e.retry_max_ms = c.Int("coordinator.retry_max_ms", e.retry_max_ms);
   e.cloud_gate_open = c.Bool("coordinator.cloud_gate", false);
+  e.job_started_events = c.Bool("coordinator.job_started_events", true);
   return o;
 }
 
@@ -97,6 +98,7 @@ broker::BrokerOptions BrokerOptionsFrom(const Config& c, const CoordinatorArgs& 
   broker::BrokerOptions o;
   o.workers_endpoint = a.workers.empty() ? c.Str("broker.workers", o.workers_endpoint) : a.workers;
   o.link_endpoint = c.Str("broker.link", o.link_endpoint);
+  o.report_starts = c.Bool("coordinator.job_started_events", true);
   o.heartbeat_ms = static_cast<uint32_t>(c.Int("broker.heartbeat_ms", o.heartbeat_ms));
   o.max_queue = static_cast<size_t>(c.Int("broker.max_queue", static_cast<int64_t>(o.max_queue)));
   o.max_heartbeats_per_s = static_cast<uint32_t>(

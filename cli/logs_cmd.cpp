@@ -157,7 +157,7 @@ void AddLogsCommand(CLI::App& app) {
     std::signal(SIGINT, OnLogsSignal);
     std::signal(SIGTERM, OnLogsSignal);
     Status s = Follow(*a, conn, blobs.ok() ? blobs->get() : nullptr);
-    if (s.code() == Status::Code::kCancelled) ExitWith(130);
+    if (s.code() == Status::Code::kCancelled) ExitWith(kExitInterrupted);
     ExitIfError(s);
   });
 }

@@ -10,7 +10,10 @@ namespace recomp::cli {
 int ReportStatus(const Status& s) {
   if (s.ok()) return 0;
   std::fprintf(stderr, "error: %s\n", s.ToString().c_str());
-  return 1;
+  // The pool did not answer, or refused us: a different failure from a bad request or run.
+  const bool unreachable =
+      s.code() == Status::Code::kUnavailable || s.code() == Status::Code::kPermissionDenied;
+  return unreachable ? kExitUnreachable : kExitFailed;
 }
 
 void ExitIfError(const Status& s) {

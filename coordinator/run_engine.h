@@ -38,6 +38,8 @@ struct EngineOptions {
   double retry_coefficient = 2.0;
   int64_t retry_max_ms = 100000;
   bool cloud_gate_open = false;  // accept cloud/hybrid runs (they block: no backend yet)
+  // Publish recomp.job.started (one event per attempt: docs/events.md, Extensions).
+  bool job_started_events = true;
   std::string source = "recomp/coordinator";
   // Signs every succeeded run's provenance (docs/provenance.md); not owned; null = none.
   const ProvenanceSigner* provenance = nullptr;

@@ -11,6 +11,7 @@
 namespace recomp::coordinator {
 
 void RunEngine::OnStarted(const proto::StartedJob& started, Effects* fx) {
+  if (!opts_.job_started_events) return;
   JobRow* job = nullptr;
   ActiveRun* run = FindFlying(started.ref, &job);
   if (run == nullptr) return;  // revoked, landed or re-offered meanwhile

@@ -106,28 +106,28 @@ Status StageFieldsFromPacked(const Event& e, StageFields* f) {
   return Status::Ok();
 }
 
+// A stage.completed or job.started event (either data form): its stage becomes current.
+Status MakeCurrent(const Event& e, const char* what, RunStatus* s, StageFields* f) {
+  RECOMP_RETURN_IF_ERROR(e.packed_data.empty() ? StageFieldsFromJson(e, e.data, f)
+                                               : StageFieldsFromPacked(e, f));
+  if (s->state != RunState::kRunning)
+    return Bad(e, std::string(what) + " while " + std::string(ToString(s->state)));
+  s->current_stage = std::move(f->stage);
+  s->stage_attempt = f->attempt;
+  return Status::Ok();
+}
+
 Status ApplyStage(const Event& e, RunStatus* s) {
   StageFields f;
-  RECOMP_RETURN_IF_ERROR(e.packed_data.empty() ? StageFieldsFromJson(e, e.data, &f)
-                                               : StageFieldsFromPacked(e, &f));
-  if (s->state != RunState::kRunning)
-    return Bad(e, "stage event while " + std::string(ToString(s->state)));
-  s->current_stage = std::move(f.stage);
-  s->stage_attempt = f.attempt;
+  RECOMP_RETURN_IF_ERROR(MakeCurrent(e, "stage event", s, &f));
   AddArtifacts(f.refs, s);
   return Status::Ok();
 }
 
-// recomp.job.started: the stage most recently dispatched is now current (docs/lifecycle.md).
+// recomp.job.started: the stage most recently started is current (docs/lifecycle.md).
 Status ApplyJobStarted(const Event& e, RunStatus* s) {
   StageFields f;
-  RECOMP_RETURN_IF_ERROR(e.packed_data.empty() ? StageFieldsFromJson(e, e.data, &f)
-                                               : StageFieldsFromPacked(e, &f));
-  if (s->state != RunState::kRunning)
-    return Bad(e, "job started while " + std::string(ToString(s->state)));
-  s->current_stage = std::move(f.stage);
-  s->stage_attempt = f.attempt;
-  return Status::Ok();
+  return MakeCurrent(e, "job started", s, &f);
 }
 
 Status ApplyCompleted(const Event& e, RunStatus* s) {

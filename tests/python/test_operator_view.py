@@ -10,6 +10,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import recomp_testlib as rt  # noqa: E402
@@ -70,6 +71,10 @@ class OperatorView(rt.PoolTestCase):
                          [(0, "out/"), (1, "out/"), (2, "out/")])
         text = self.p.cli("show", run_id).stdout
         self.assertIn("STAGE", text)
+        # `workers` prints when each was last heard from as a time, not a cut-down number.
+        self.assertRegex(self.p.cli("workers").stdout,
+                         r"last_seen=%s-\d\d-\d\dT[^ ]+Z \(\d+\.\d s ago\)" %
+                         time.strftime("%Y", time.gmtime()))
         self.assertIn(run_id + "  succeeded  5/5 jobs done", text)
 
         # Extension events: every executed job started once on the worker that ran it.
