@@ -56,21 +56,33 @@ void StatusCommand(CLI::App& app) {
   });
 }
 
-// Pages through LIST (docs/protocol.md), printing each run as its page arrives.
-Status PrintRuns(ApiClient& client, bool json) {
+struct RunsArgs {
+  ClientFlags f;
+  std::string state, since;
+  int64_t limit = 0;  // 0 = every match
+};
+
+// Pages through LIST (docs/protocol.md) with the filters, printing each run as its page
+// arrives, until `limit` runs were printed or the list ends.
+Status PrintRuns(ApiClient& client, const RunsArgs& a) {
   nlohmann::json all = nlohmann::json::array();
   std::string after;
+  int64_t printed = 0;
   for (size_t pages = 0; pages < 1000000; ++pages) {  // a cursor always moves forward
+    const int64_t want = a.limit > 0 ? std::min<int64_t>(1000, a.limit - printed) : 1000;
+    nlohmann::json req = {{"limit", want}, {"after", after}};
+    if (!a.state.empty()) req["state"] = a.state;
+    if (!a.since.empty()) req["since"] = a.since;
     RECOMP_ASSIGN_OR_RETURN(std::string reply,
-                            client.Api(std::string(proto::kList),
-                                       proto::JsonBody({{"limit", 1000}, {"after", after}})));
+                            client.Api(std::string(proto::kList), proto::JsonBody(req)));
     RECOMP_ASSIGN_OR_RETURN(nlohmann::json page, proto::BodyJson(reply, "runs"));
     if (!page.contains("runs") || !page["runs"].is_array() || !page.contains("next") ||
         !page["next"].is_string()) {
       return Status::InvalidArgument("LIST reply: needs runs (an array) and next (a string)");
     }
     for (nlohmann::json& entry : page["runs"]) {
-      if (json) {
+      ++printed;
+      if (a.f.json) {
         all.push_back(std::move(entry));
         continue;
       }
@@ -78,19 +90,24 @@ Status PrintRuns(ApiClient& client, bool json) {
       std::printf("%s\n", StatusLine(st, entry.value("artifact_count", 0)).c_str());
     }
     after = page["next"].get<std::string>();
-    if (after.empty()) break;
+    if (after.empty() || (a.limit > 0 && printed >= a.limit)) break;
   }
-  if (json) std::printf("%s\n", all.dump().c_str());
+  if (a.f.json) std::printf("%s\n", all.dump().c_str());
   return Status::Ok();
 }
 
 void RunsCommand(CLI::App& app) {
-  auto f = std::make_shared<ClientFlags>();
-  CLI::App* c = app.add_subcommand("runs", "list runs");
-  AddClientFlags(c, f.get());
-  c->callback([f] {
-    Connection conn = MustConnect(*f);
-    ExitIfError(PrintRuns(*conn.client, f->json));
+  auto a = std::make_shared<RunsArgs>();
+  CLI::App* c = app.add_subcommand("runs", "list runs (in run-id order)");
+  c->add_option("--state", a->state, "only runs in this state")
+      ->check(CLI::IsMember({"queued", "running", "blocked", "failed", "succeeded"}));
+  c->add_option("--limit", a->limit, "at most this many runs")->check(CLI::Range(1, 100000000));
+  c->add_option("--since", a->since,
+                "only runs accepted at or after this RFC 3339 time (2026-12-05T08:00:00Z)");
+  AddClientFlags(c, &a->f);
+  c->callback([a] {
+    Connection conn = MustConnect(a->f);
+    ExitIfError(PrintRuns(*conn.client, *a));
   });
 }
 
@@ -191,6 +208,13 @@ void EventsCommand(CLI::App& app) {
     Connection conn = MustConnect(a->f);
     std::signal(SIGINT, OnClientSignal);
     std::signal(SIGTERM, OnClientSignal);
+    if (!a->run.empty()) {  // a unique prefix names its run; the replay filter needs its id
+      auto reply = conn.client->Api(std::string(proto::kStatus), RunIdBody(a->run));
+      ExitIfError(reply.status());
+      auto st = DecodeRunStatus(*reply);
+      ExitIfError(st.status());
+      a->run = st->run_id;
+    }
     EventFollower follower(conn.client.get(), conn.endpoints, a->run, a->from);
     ExitIfError(follower.Run(
         a->follow,

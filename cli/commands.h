@@ -40,6 +40,11 @@ void AddProvenanceCommands(CLI::App& app);
 void AddShowCommand(CLI::App& app);
 void AddLogsCommand(CLI::App& app);
 void AddTopCommand(CLI::App& app);
+// `help`, `completion`, and the global --log-level / -v (their value lands in *log_level,
+// which must outlive parsing).
+void AddHelpCommands(CLI::App& app, std::string* log_level);
+// The registered command closest to `typed` (at most 2 edits, or one it starts), or "".
+std::string SuggestCommand(CLI::App& app, const std::string& typed);
 
 // Follows run_id's events to its end, printing progress (the final status as JSON with
 // `json`); on failure also PrintFailureTail. Returns the exit code: 0 succeeded, 1 failed.

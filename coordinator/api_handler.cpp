@@ -1,6 +1,8 @@
 // Client API requests -> engine calls -> replies.
 #include "coordinator/api_handler.h"
 
+#include "base/clock.h"
+
 #include "coordinator/log.h"
 
 #include "coordinator/run_reducer.h"
@@ -41,6 +43,13 @@ Result<std::string> ApiHandler::RunIdRequest(const std::string& body, std::strin
   RECOMP_ASSIGN_OR_RETURN(wire::MapReader r, wire::MapReader::From(oh.get(), "request"));
   RECOMP_RETURN_IF_ERROR(r.Str("run_id", run_id, wire::Need::kRequired, 128));
   RECOMP_RETURN_IF_ERROR(ValidateRunId(*run_id).WithContext("request.run_id"));
+  return ResolveRunId(run_id);
+}
+
+Result<std::string> ApiHandler::ResolveRunId(std::string* run_id) const {
+  // A run accepted in this batch is not in the store yet: its exact id is taken as given.
+  if (engine_->GetStatus(*run_id).ok()) return std::string();
+  RECOMP_ASSIGN_OR_RETURN(*run_id, runs_->ResolveRunId(*run_id));
   return std::string();
 }
 
@@ -112,23 +121,46 @@ Result<std::string> ApiHandler::Execute(const std::string& cmd, const std::strin
 
 Result<std::string> ApiHandler::List(const std::string& body) {
   RECOMP_ASSIGN_OR_RETURN(proto::ListRequest q, proto::DecodeListRequest(body));
-  const int64_t limit = q.limit;
-  const std::string& after = q.after;
-  // One row more than asked says whether another page follows.
-  RECOMP_ASSIGN_OR_RETURN(auto rows, runs_->ListRunsPage(after, static_cast<size_t>(limit) + 1));
-  const bool more = rows.size() > static_cast<size_t>(limit);
-  if (more) rows.pop_back();
+  const size_t limit = static_cast<size_t>(q.limit);
+  SysTime since{};
+  if (!q.since.empty()) since = ParseRfc3339(q.since).value();  // validated by the decoder
+  // Filters are applied while paging; one request scans at most kMaxScan rows, then answers
+  // with what it found and a cursor to go on from (`next`), so a rare state costs bounded work.
+  constexpr size_t kMaxScan = 10000;
   nlohmann::json runs = nlohmann::json::array();
-  for (const RunRow& row : rows) {
-    auto live = engine_->GetStatus(row.submission.run_id);
-    nlohmann::json entry = ToJson(live.ok() ? *live : row.status);
-    // The list view names how many artifacts a run has; STATUS lists them.
-    entry["artifact_count"] = entry["artifacts"].size();
-    entry["artifacts"] = nlohmann::json::array();
-    runs.push_back(std::move(entry));
+  std::string cursor = q.after, next;
+  size_t scanned = 0;
+  while (next.empty()) {
+    RECOMP_ASSIGN_OR_RETURN(auto rows, runs_->ListRunsPage(cursor, 1000));
+    if (rows.empty()) break;
+    for (const RunRow& row : rows) {
+      ++scanned;
+      cursor = row.submission.run_id;
+      auto live = engine_->GetStatus(cursor);
+      const RunStatus& st = live.ok() ? *live : row.status;
+      bool match = q.state.empty() || ToString(st.state) == q.state;
+      if (match && !q.since.empty()) {
+        auto t = ParseRfc3339(st.started_at);
+        match = t.ok() && *t >= since;
+      }
+      if (match) {
+        nlohmann::json entry = ToJson(st);
+        // The list view names how many artifacts a run has; STATUS lists them.
+        entry["artifact_count"] = entry["artifacts"].size();
+        entry["artifacts"] = nlohmann::json::array();
+        runs.push_back(std::move(entry));
+      }
+      if (runs.size() == limit || scanned == kMaxScan) {
+        next = cursor;  // "" below when it was the last run
+        break;
+      }
+    }
   }
-  return proto::JsonBody(
-      {{"runs", std::move(runs)}, {"next", more ? rows.back().submission.run_id : ""}});
+  if (!next.empty()) {  // nothing after it: no further page
+    RECOMP_ASSIGN_OR_RETURN(auto after, runs_->ListRunsPage(next, 1));
+    if (after.empty()) next.clear();
+  }
+  return proto::JsonBody({{"runs", std::move(runs)}, {"next", next}});
 }
 
 Result<std::string> ApiHandler::Audit(const std::string& run_id) {
@@ -166,6 +198,7 @@ Result<std::string> ApiHandler::Rerun(const std::string& body, Effects* fx,
   std::string run_id, from_stage, requested_by;
   RECOMP_RETURN_IF_ERROR(r.Str("run_id", &run_id, wire::Need::kRequired, 128));
   RECOMP_RETURN_IF_ERROR(ValidateRunId(run_id).WithContext("rerun.run_id"));
+  RECOMP_RETURN_IF_ERROR(ResolveRunId(&run_id).status());
   RECOMP_RETURN_IF_ERROR(r.Str("from_stage", &from_stage, wire::Need::kOptional, 128));
   RECOMP_RETURN_IF_ERROR(r.Str("requested_by", &requested_by, wire::Need::kOptional, 256));
   if (access_ != nullptr) requested_by = user;  // the authenticated identity
@@ -205,6 +238,7 @@ Result<std::string> ApiHandler::LogTail(const std::string& body, Effects* fx) {
   uint64_t offset = 0;
   RECOMP_RETURN_IF_ERROR(r.Str("run_id", &run_id, wire::Need::kRequired, 128));
   RECOMP_RETURN_IF_ERROR(ValidateRunId(run_id).WithContext("log_tail.run_id"));
+  RECOMP_RETURN_IF_ERROR(ResolveRunId(&run_id).status());
   RECOMP_RETURN_IF_ERROR(r.Str("stage", &stage, wire::Need::kRequired, 128));
   RECOMP_RETURN_IF_ERROR(r.Int("shard", &shard, wire::Need::kOptional, 0, UINT32_MAX));
   RECOMP_RETURN_IF_ERROR(r.Uint("offset", &offset, wire::Need::kOptional));

@@ -69,7 +69,11 @@ class ApiHandler {
   // With CURVE: whether `user` may send `command` (and cancel `run_id`).
   Status Permit(const std::string& user, const std::string& command) const;
   Status PermitCancel(const std::string& user, const std::string& run_id) const;
+  // Reads {run_id} into *run_id, resolved (a unique prefix names its run).
   Result<std::string> RunIdRequest(const std::string& body, std::string* run_id);
+  // *run_id = the run it names: itself when the engine or store has it, else the one run it
+  // is a prefix of (RunStore::ResolveRunId).
+  Result<std::string> ResolveRunId(std::string* run_id) const;
   // LIST {limit?, after?} -> {runs: [list entries], next}: docs/protocol.md.
   Result<std::string> List(const std::string& body);
 

@@ -170,6 +170,29 @@ Result<std::vector<RunRow>> RunStore::ListRunsPage(const std::string& after, siz
   return rows;
 }
 
+Result<std::string> RunStore::ResolveRunId(const std::string& id) const {
+  if (id.empty()) return Status::InvalidArgument("an empty run id");
+  RECOMP_ASSIGN_OR_RETURN(store::Txn txn, store::Txn::Begin(*env_, false));
+  std::vector<std::string> matches;
+  static const Status kStop = Status::Cancelled("enough");
+  Status s = txn.ForEachFrom(runs_, id, [&](std::string_view k, std::string_view) {
+    if (k.substr(0, id.size()) != id) return kStop;  // keys are sorted: past the prefix
+    if (k.size() == id.size()) {                     // the exact id wins
+      matches.assign(1, std::string(k));
+      return kStop;
+    }
+    matches.emplace_back(k);
+    return matches.size() > 3 ? kStop : Status::Ok();
+  });
+  if (!s.ok() && s.code() != Status::Code::kCancelled) return s;
+  if (matches.empty()) return Status::NotFound("no run " + id);
+  if (matches.size() == 1) return matches.front();
+  std::string some;
+  for (size_t i = 0; i < std::min<size_t>(3, matches.size()); ++i) some += " " + matches[i];
+  return Status::InvalidArgument("run id prefix '" + id + "' is ambiguous:" + some +
+                                 (matches.size() > 3 ? " ..." : ""));
+}
+
 Result<std::vector<RunRow>> RunStore::ListRuns() const {
   RECOMP_ASSIGN_OR_RETURN(store::Txn txn, store::Txn::Begin(*env_, false));
   std::vector<RunRow> rows;

@@ -66,6 +66,9 @@ class RunStore {
   uint64_t committed_sequence() const { return last_seq_; }
   Result<std::optional<RunRow>> GetRun(const std::string& run_id) const;
   Result<std::vector<RunRow>> ListRuns() const;
+  // The run whose id is `id`, or else the only one whose id starts with it (a unique prefix).
+  // NotFound when none does; InvalidArgument naming a few when several do.
+  Result<std::string> ResolveRunId(const std::string& id) const;
   // At most `limit` runs with an id after `after` ("" = from the first), in id order.
   Result<std::vector<RunRow>> ListRunsPage(const std::string& after, size_t limit) const;
   // A run's job rows in key order (stage, then shard).

@@ -1,6 +1,9 @@
 // The small protocol bodies (the framing is net/framing.h).
 #include "messages/protocol.h"
 
+#include "base/clock.h"
+#include "messages/run_lifecycle.h"
+
 #include <optional>
 
 #include "messages/artifact_ref.h"
@@ -228,6 +231,12 @@ Result<ListRequest> DecodeListRequest(std::string_view body) {
   ListRequest q;
   RECOMP_RETURN_IF_ERROR(r.Int("limit", &q.limit, wire::Need::kOptional, 1, 1000));
   RECOMP_RETURN_IF_ERROR(r.Str("after", &q.after, wire::Need::kOptional, 128));
+  RECOMP_RETURN_IF_ERROR(r.Str("state", &q.state, wire::Need::kOptional, 32));
+  RECOMP_RETURN_IF_ERROR(r.Str("since", &q.since, wire::Need::kOptional, 64));
+  if (!q.state.empty())
+    RECOMP_RETURN_IF_ERROR(ParseRunState(q.state).status().WithContext("list.state"));
+  if (!q.since.empty())
+    RECOMP_RETURN_IF_ERROR(ParseRfc3339(q.since).status().WithContext("list.since"));
   return q;
 }
 

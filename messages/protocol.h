@@ -123,10 +123,13 @@ struct ReplayRequest {
 };
 Result<ReplayRequest> DecodeReplayRequest(std::string_view body);
 
-// LIST's body: at most `limit` runs (1..1000) with ids after `after`.
+// LIST's body: at most `limit` runs (1..1000) with ids after `after`; only those in `state`
+// (a run state name, "" = any) accepted at or after `since` (RFC 3339, "" = any).
 struct ListRequest {
   int64_t limit = 100;
   std::string after;
+  std::string state;
+  std::string since;
 };
 Result<ListRequest> DecodeListRequest(std::string_view body);
 

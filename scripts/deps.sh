@@ -17,6 +17,7 @@ PACKAGES=(
   prometheus-cpp-dev  # the metrics endpoint (base/metrics.h, docs/metrics.md)
   prometheus          # promtool checks the metrics output; its server scrapes a pool in a test
   tmux                # the `recomp top` test drives a terminal
+  help2man            # the man page, from `recomp --help`
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -5,6 +5,8 @@
 
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -543,3 +545,36 @@ TEST_CASE("ReadEvents seeks: the newest few of a long log, per run and globally,
   CHECK(s->ReadEvents(0, 2, "r-1").value().size() == 2);
   CHECK(Seqs(s->ReadEvents(0, 1, "").value()) == std::vector<uint64_t>{1});
 }
+
+namespace recomp::coordinator {
+namespace {
+
+TEST_CASE("run store: ResolveRunId takes the exact id or a unique prefix") {
+  auto dir =
+      std::filesystem::temp_directory_path() / ("recomp-resolve-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  auto s = RunStore::Open(dir.string());
+  REQUIRE(s.ok());
+  RunStore& rs = **s;
+  auto batch = rs.Begin();
+  REQUIRE(batch.ok());
+  for (const char* id : {"run-a", "run-ab", "run-b1", "zzz"}) {
+    RunRow r;
+    r.submission.run_id = id;
+    r.status.run_id = id;
+    REQUIRE(batch->PutRun(r).ok());
+  }
+  REQUIRE(batch->Commit().ok());
+  CHECK(rs.ResolveRunId("run-a").value() == "run-a");  // exact, although run-ab shares it
+  CHECK(rs.ResolveRunId("run-b").value() == "run-b1");
+  CHECK(rs.ResolveRunId("z").value() == "zzz");
+  auto amb = rs.ResolveRunId("run-");
+  CHECK(amb.status().code() == Status::Code::kInvalidArgument);
+  CHECK(amb.status().message().find("run-a run-ab run-b1") != std::string::npos);
+  CHECK(rs.ResolveRunId("nope").status().code() == Status::Code::kNotFound);
+  CHECK(rs.ResolveRunId("zzzz").status().code() == Status::Code::kNotFound);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace recomp::coordinator

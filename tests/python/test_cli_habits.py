@@ -5,6 +5,7 @@ happened (0 succeeded, 1 the run failed, 2 usage, 3 unreachable, 130 interrupted
 saying the run goes on)."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,6 +16,43 @@ import recomp_testlib as rt  # noqa: E402
 
 
 class CliHabits(rt.PoolTestCase):
+    def test_help_did_you_mean_version_completion_and_man_page(self):
+        p = rt.run([rt.RECOMP_BIN, "stauts"], check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("unknown command 'stauts'; did you mean 'status'?", p.stderr)
+        self.assertIn("Exit codes", rt.run([rt.RECOMP_BIN, "help"]).stdout)
+        self.assertIn("--timeout", rt.run([rt.RECOMP_BIN, "help", "status"]).stdout)
+        self.assertIn("did you mean 'show'?",
+                      rt.run([rt.RECOMP_BIN, "help", "shwo"], check=False).stderr)
+        with open(os.path.join(rt.REPO, "CMakeLists.txt")) as f:
+            version = re.search(r"project\(recomp VERSION (\S+)", f.read()).group(1)
+        self.assertEqual(rt.run([rt.RECOMP_BIN, "--version"]).stdout.strip(), "recomp " + version)
+        # -v / --log-level parse before or after the command.
+        status = ["status", "run-x", "--api", "tcp://127.0.0.1:9", "--timeout", "200"]
+        for args in (["-v", *status], [*status, "--log-level", "debug"]):
+            p = rt.run([rt.RECOMP_BIN, *args], check=False)
+            self.assertEqual(p.returncode, 3, p.stderr)
+        # Completion: bash completes commands and a command's options.
+        script = self.tmp.join("recomp.bash")
+        with open(script, "w") as f:
+            f.write(rt.run([rt.RECOMP_BIN, "completion", "bash"]).stdout)
+        def complete(*words):
+            line = ("source %s; COMP_WORDS=(%s); COMP_CWORD=%d; _recomp; echo \"${COMPREPLY[@]}\""
+                    % (script, " ".join(words), len(words) - 1))
+            return rt.run(["bash", "-c", line]).stdout.split()
+        self.assertIn("status", complete("recomp", "sta"))
+        self.assertIn("--timeout", complete("recomp", "status", "--ti"))
+        self.assertIn("--follow", complete("recomp", "logs", "--f"))
+        self.assertTrue(rt.run([rt.RECOMP_BIN, "completion", "zsh"]).stdout.startswith(
+            "autoload -U +X bashcompinit"))
+        # The man page, made by help2man from --help at build time.
+        man = os.path.join(os.environ.get("RECOMP_BUILD_DIR", ""), "cli", "recomp.1")
+        with open(man) as f:
+            page = f.read()
+        self.assertIn(".TH RECOMP", page)
+        self.assertIn("Exit codes", page)
+        self.assertIn(version, page)
+
     def test_an_unreachable_pool_is_given_up_on_with_exit_code_3(self):
         # Nothing listens on 127.0.0.1:9 (loopback only: the network rule).
         t0 = time.monotonic()
@@ -56,6 +94,41 @@ class CliHabits(rt.PoolTestCase):
         self.assertIn("interrupted: run %s goes on" % run_id, err)
         self.assertEqual(pool.status(run_id)["state"], "running")  # it does go on
         pool.cli("cancel", run_id)
+
+
+    def test_run_id_prefixes_and_runs_filters(self):
+        pool = self.pool(workers=1).start()
+        count = self.tmp.join("count.txt")
+        mod = rt.write_module(self.tmp.join("mod"))
+        prov = rt.write_provenance(self.tmp.join("mod"), [mod])
+        ok = rt.write_pipeline(self.tmp.join("ok"), "ok", [rt.stage("s")],
+                               common_env=pool.job_env(count))
+        bad = rt.write_pipeline(self.tmp.join("bad"), "bad", [rt.stage("x", env={"FAIL": "1"})],
+                                common_env=pool.job_env(count))
+        before = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 5))
+        for run_id, cfg in (("alpha-1", ok), ("alpha-2", ok), ("beta-1", bad)):
+            pool.submit([mod], cfg, prov, run_id=run_id, check=False)
+        # A unique prefix names its run everywhere; an ambiguous one says which it could be.
+        self.assertEqual(pool.status("bet")["run_id"], "beta-1")
+        self.assertEqual(json.loads(pool.cli("show", "beta", "--json").stdout)["run"]["run_id"],
+                         "beta-1")
+        amb = pool.cli("status", "alpha", check=False)
+        self.assertEqual(amb.returncode, 1)
+        self.assertIn("ambiguous: alpha-1 alpha-2", amb.stderr)
+        self.assertEqual(pool.cli("status", "gamma", check=False).returncode, 1)
+        evs = [json.loads(l) for l in pool.cli("events", "--run", "bet", "--json").stdout.splitlines()]
+        self.assertEqual({e["subject"] for e in evs}, {"beta-1"})
+        self.assertEqual(pool.cli("audit", "beta").returncode, 0)
+        # runs --state / --limit / --since.
+        def ids(*args):
+            return [r["run_id"] for r in json.loads(pool.cli("runs", "--json", *args).stdout)]
+        self.assertEqual(ids(), ["alpha-1", "alpha-2", "beta-1"])
+        self.assertEqual(ids("--state", "failed"), ["beta-1"])
+        self.assertEqual(ids("--state", "succeeded", "--limit", "1"), ["alpha-1"])
+        self.assertEqual(ids("--since", before), ["alpha-1", "alpha-2", "beta-1"])
+        self.assertEqual(ids("--since", "2199-01-01T00:00:00Z"), [])
+        self.assertEqual(pool.cli("runs", "--state", "nope", check=False).returncode, 2)
+        self.assertIn("since", pool.cli("runs", "--since", "yesterday", check=False).stderr)
 
 
 if __name__ == "__main__":
