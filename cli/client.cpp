@@ -41,6 +41,7 @@ void AddKeyFlags(CLI::App* cmd, ClientFlags* f) {
 }
 
 Result<Connection> Connect(const ClientFlags& f) {
+  MarkPoolClient();
   RECOMP_ASSIGN_OR_RETURN(Config cfg, Config::Load(f.config));
   const std::string data = DataDir(f.data);
   RECOMP_ASSIGN_OR_RETURN(Endpoints ep, ResolveEndpoints(f.api, data));

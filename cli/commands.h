@@ -20,9 +20,12 @@ inline constexpr int kExitUsage = 2;        // bad flags or arguments
 inline constexpr int kExitUnreachable = 3;  // the pool did not answer, or refused the key
 inline constexpr int kExitInterrupted = 130;
 
-// Prints "error: <message>" to stderr and returns the exit code for `s` (0 when ok;
-// kExitUnreachable for UNAVAILABLE and PERMISSION_DENIED, else kExitFailed).
+// Prints "error: <message>" to stderr and returns the exit code for `s` (0 when ok; in a
+// command that talks to a pool (Connect was called) kExitUnreachable for UNAVAILABLE and
+// PERMISSION_DENIED; else kExitFailed).
 int ReportStatus(const Status& s);
+// Connect calls it: from now on this process is a client of a pool (see ReportStatus).
+void MarkPoolClient();
 // For subcommand callbacks: returns when `s` is ok, else prints it and throws
 // CLI::RuntimeError(ReportStatus(s)), which main() turns into the process exit code.
 void ExitIfError(const Status& s);

@@ -7,13 +7,21 @@
 
 namespace recomp::cli {
 
+namespace {
+bool g_pool_client = false;  // set by the main thread (Connect), read when a command fails
+}  // namespace
+
+void MarkPoolClient() {
+  g_pool_client = true;
+}
+
 int ReportStatus(const Status& s) {
   if (s.ok()) return 0;
   std::fprintf(stderr, "error: %s\n", s.ToString().c_str());
   // The pool did not answer, or refused us: a different failure from a bad request or run.
   const bool unreachable =
       s.code() == Status::Code::kUnavailable || s.code() == Status::Code::kPermissionDenied;
-  return unreachable ? kExitUnreachable : kExitFailed;
+  return g_pool_client && unreachable ? kExitUnreachable : kExitFailed;
 }
 
 void ExitIfError(const Status& s) {
