@@ -497,7 +497,10 @@ void WorkerAgent::OnWatchLog(const std::string& body) {
   auto it = jobs_.find(*ref);
   if (it == jobs_.end()) return;  // it ended meanwhile: its stored log has everything
   const JobControl* control = it->second->control.get();
-  uint64_t from = j->value("offset", uint64_t{0});
+  // A malformed offset is not a reason to stop: stream from the start.
+  const auto off = j->find("offset");
+  const uint64_t from =
+      off != j->end() && off->is_number_unsigned() ? off->get<uint64_t>() : uint64_t{0};
   logs_.Watch(
       *ref, [control] { return control->log_path(); }, from,
       Clock::now() + std::chrono::milliseconds(proto::kLogWatchMs));

@@ -359,6 +359,33 @@ TEST_CASE("worker agent: CANCEL_JOB kills the job and reports cancelled") {
   CHECK(r.outcome == JobOutcome::kCancelled);
 }
 
+TEST_CASE("worker agent: WATCH_LOG streams a running job's log; a malformed offset is harmless") {
+  WorkerAgentOptions o;
+  o.kill_grace = 200ms;
+  AgentHarness h(o);
+  h.Start();
+  h.broker->ExpectReady();
+  StageJob j = ShJob(8, "echo live-line; sleep 30");
+  h.broker->SendJob(j);
+  h.broker->Send(proto::kWatchLog,
+                 proto::JsonBody({{"job_id", j.job_id}, {"attempt", j.attempt}, {"offset", "x"}}));
+  std::string seen;
+  for (int i = 0; i < 50 && seen.find("live-line") == std::string::npos; ++i) {
+    auto piece = proto::DecodeLogPiece(h.broker->Expect(proto::kLogPiece, 10000ms).msg.body);
+    REQUIRE_MESSAGE(piece.ok(), piece.status().ToString());
+    CHECK(piece->ref == proto::JobRef{j.job_id, j.attempt});
+    CHECK(piece->offset == seen.size());
+    seen += piece->data;
+  }
+  CHECK(seen.find("live-line") != std::string::npos);
+  h.broker->Send(proto::kCancel, proto::EncodeJobRef({j.job_id, j.attempt}));
+  // More pieces may come before the result (the watch lasts until the job ends).
+  auto r = h.broker->Recv(10000ms, {"HEARTBEAT", "LOG"});
+  REQUIRE(r.has_value());
+  REQUIRE(r->msg.command == proto::kResult);
+  CHECK(DecodeStageResult(r->msg.body)->outcome == JobOutcome::kCancelled);
+}
+
 TEST_CASE("worker agent: garbage from the broker never crashes it") {
   WorkerAgentOptions o;
   o.heartbeat_ms = 100;
