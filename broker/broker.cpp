@@ -417,14 +417,9 @@ void Broker::PublishGauges() {
                            "Jobs waiting in a queue: the coordinator's ready queues by priority, "
                            "its retry timers, and the broker's queue.")
           .Add({{"queue", "broker"}});
-  uint64_t total = 0, held = 0;
-  registry_.ForEach([&](WorkerEntry& w) {
-    total += w.hello.slots;
-    held += w.jobs.size();
-  });
   workers.Set(static_cast<double>(registry_.size()));
-  slots.Set(static_cast<double>(total));
-  busy.Set(static_cast<double>(held));
+  slots.Set(static_cast<double>(registry_.total_slots()));
+  busy.Set(static_cast<double>(registry_.leased()));
   queued.Set(static_cast<double>(queue_.size()));
 }
 

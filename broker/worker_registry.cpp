@@ -27,6 +27,7 @@ WorkerEntry& WorkerRegistry::Add(const std::string& identity, const proto::Worke
   w.last_used = 0;  // never used: first among equals
   by_worker_id_[hello.worker_id] = identity;
   hb_.insert(hello.heartbeat_ms);
+  total_slots_ += hello.slots;
   ++label_sets_[hello.labels];
   Order(w);
   return w;
@@ -37,6 +38,7 @@ std::optional<WorkerEntry> WorkerRegistry::Remove(const std::string& identity) {
   if (it == by_identity_.end()) return std::nullopt;
   WorkerEntry w = std::move(it->second);
   by_identity_.erase(it);
+  total_slots_ -= w.hello.slots;
   Unorder(w);
   auto wid = by_worker_id_.find(w.hello.worker_id);
   if (wid != by_worker_id_.end() && wid->second == identity) by_worker_id_.erase(wid);

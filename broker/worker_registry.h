@@ -109,6 +109,8 @@ class WorkerRegistry {
 
   size_t size() const { return by_identity_.size(); }
   size_t leased() const { return holders_.size(); }
+  // Sum of the registered workers' slots.
+  uint64_t total_slots() const { return total_slots_; }
   template <typename F>
   void ForEach(F&& f) {
     for (auto& [id, w] : by_identity_) f(w);
@@ -131,6 +133,7 @@ class WorkerRegistry {
   std::map<Labels, std::set<OrderKey>> free_order_;
   std::map<Labels, size_t> label_sets_;  // every registered worker's labels, counted
   std::multiset<uint32_t> hb_;
+  uint64_t total_slots_ = 0;
   uint64_t use_clock_ = 0;
 };
 

@@ -48,7 +48,8 @@ Result<std::string> ApiHandler::RunIdRequest(const std::string& body, std::strin
 
 Result<std::string> ApiHandler::ResolveRunId(std::string* run_id) const {
   // A run accepted in this batch is not in the store yet: its exact id is taken as given.
-  if (engine_->GetStatus(*run_id).ok()) return std::string();
+  // Otherwise one cursor seek in the store (an exact id wins over longer ids it prefixes).
+  if (engine_->InMemory(*run_id)) return std::string();
   RECOMP_ASSIGN_OR_RETURN(*run_id, runs_->ResolveRunId(*run_id));
   return std::string();
 }
@@ -289,9 +290,10 @@ Result<std::string> ApiHandler::Stats(const std::string& body) {
     runs.push_back(std::move(j));
   }
   RunEngine::Gauges g = engine_->Sample();
-  uint64_t broker_queued = 0;
-  if (auto list = proto::BodyJson(worker_list_, "worker list"); list.ok())
-    broker_queued = list->value("queued", uint64_t{0});
+  if (!broker_queued_) {
+    auto list = proto::BodyJson(worker_list_, "worker list");
+    broker_queued_ = list.ok() ? list->value("queued", uint64_t{0}) : 0;
+  }
   return proto::JsonBody({{"runs", std::move(runs)},
                           {"runs_active", engine_->active_runs()},
                           {"queues",
@@ -299,7 +301,7 @@ Result<std::string> ApiHandler::Stats(const std::string& body) {
                             {"ready_standard", g.ready[1]},
                             {"ready_high", g.ready[2]},
                             {"retry_backoff", g.retry_waiting},
-                            {"broker", broker_queued}}},
+                            {"broker", *broker_queued_}}},
                           {"inflight", g.inflight},
                           {"jobs_completed", engine_->jobs_completed()},
                           {"head", runs_->committed_sequence()}});

@@ -42,7 +42,10 @@ class ApiHandler {
   void SetEndpoints(nlohmann::json endpoints) { endpoints_ = std::move(endpoints); }
   // The broker's latest WORKER_LIST body ({workers, queued}), kept as received: WORKERS
   // answers with it, so a list of 10,000 workers is not decoded on every update.
-  void SetWorkerList(std::string body) { worker_list_ = std::move(body); }
+  void SetWorkerList(std::string body) {
+    worker_list_ = std::move(body);
+    broker_queued_.reset();
+  }
   // While `reason` is not empty the coordinator cannot record anything: SUBMIT and CANCEL are
   // refused with RESOURCE_EXHAUSTED naming it; reads are served.
   void SetPaused(std::string reason) { paused_ = std::move(reason); }
@@ -91,6 +94,8 @@ class ApiHandler {
   RunEngine* engine_;
   RunStore* runs_;
   std::string worker_list_;  // "" until the broker sent one
+  // The list's `queued`, decoded once per list on the first STATS that asks.
+  std::optional<uint64_t> broker_queued_;
   nlohmann::json endpoints_ = nlohmann::json::object();
   std::string paused_;
   const AccessControl* access_ = nullptr;

@@ -55,28 +55,25 @@ CoordinatorMetrics::CoordinatorMetrics()
       inflight_(GaugeFamily("recomp_jobs_inflight", "Jobs dispatched to the broker and not landed.")
                     .Add({})) {}
 
-prometheus::Counter& CoordinatorMetrics::Attempts(const std::string& stage, JobOutcome outcome) {
-  std::string key = stage + '\0' + std::string(ToString(outcome));
-  auto it = attempt_counters_.find(key);
-  if (it != attempt_counters_.end()) return *it->second;
-  prometheus::Counter& c =
-      attempts_.Add({{"stage", stage}, {"outcome", std::string(ToString(outcome))}});
-  attempt_counters_.emplace(std::move(key), &c);
-  return c;
+CoordinatorMetrics::StageSeries& CoordinatorMetrics::Series(const std::string& stage) {
+  auto [it, fresh] = stages_.try_emplace(stage);
+  if (fresh) it->second.duration = &durations_.Add({{"stage", stage}}, metrics::DurationBuckets());
+  return it->second;
 }
 
-prometheus::Histogram& CoordinatorMetrics::Duration(const std::string& stage) {
-  auto it = duration_of_.find(stage);
-  if (it != duration_of_.end()) return *it->second;
-  prometheus::Histogram& h = durations_.Add({{"stage", stage}}, metrics::DurationBuckets());
-  duration_of_.emplace(stage, &h);
-  return h;
+prometheus::Counter& CoordinatorMetrics::Attempts(StageSeries& s, const std::string& stage,
+                                                  JobOutcome outcome) {
+  prometheus::Counter*& c = s.attempts.at(static_cast<size_t>(outcome));
+  if (c == nullptr)
+    c = &attempts_.Add({{"stage", stage}, {"outcome", std::string(ToString(outcome))}});
+  return *c;
 }
 
 void CoordinatorMetrics::OnCommitted(const Effects& fx, double commit_seconds, uint64_t head) {
   for (const Effects::AttemptEnd& a : fx.attempts_ended) {
-    Attempts(a.stage, a.outcome).Increment();
-    Duration(a.stage).Observe(static_cast<double>(a.duration_ms) / 1000.0);
+    StageSeries& series = Series(a.stage);
+    Attempts(series, a.stage, a.outcome).Increment();
+    series.duration->Observe(static_cast<double>(a.duration_ms) / 1000.0);
   }
   if (fx.cache_hits) cache_hits_.Increment(fx.cache_hits);
   if (fx.cache_misses) cache_misses_.Increment(fx.cache_misses);

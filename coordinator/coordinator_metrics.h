@@ -4,6 +4,7 @@
 // coordinator's service thread only; read by the metrics endpoint's threads (atomics).
 #pragma once
 
+#include <array>
 #include <string>
 #include <unordered_map>
 
@@ -20,8 +21,13 @@ class CoordinatorMetrics {
   void Sample(const RunEngine::Gauges& g);
 
  private:
-  prometheus::Counter& Attempts(const std::string& stage, JobOutcome outcome);
-  prometheus::Histogram& Duration(const std::string& stage);
+  // A stage's series, created on its first attempt: one map lookup per ended attempt.
+  struct StageSeries {
+    prometheus::Histogram* duration = nullptr;
+    std::array<prometheus::Counter*, kJobOutcomeNames.size()> attempts{};
+  };
+  StageSeries& Series(const std::string& stage);
+  prometheus::Counter& Attempts(StageSeries& s, const std::string& stage, JobOutcome outcome);
 
   prometheus::Family<prometheus::Counter>& attempts_;
   prometheus::Family<prometheus::Histogram>& durations_;
@@ -31,8 +37,7 @@ class CoordinatorMetrics {
   prometheus::Gauge& head_;
   prometheus::Gauge &queued_, &running_, &blocked_;
   prometheus::Gauge &ready_low_, &ready_standard_, &ready_high_, &retry_waiting_, &inflight_;
-  std::unordered_map<std::string, prometheus::Counter*> attempt_counters_;  // stage \0 outcome
-  std::unordered_map<std::string, prometheus::Histogram*> duration_of_;     // by stage
+  std::unordered_map<std::string, StageSeries> stages_;
 };
 
 }  // namespace recomp::coordinator

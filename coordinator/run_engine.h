@@ -123,6 +123,11 @@ class RunEngine {
   // The row of an active run from memory (or of one finished since the last commit), else
   // from the store.
   Result<RunStatus> GetStatus(const std::string& run_id) const;
+  // Whether `run_id` is active or finished since the last commit (so not necessarily in the
+  // store yet). Memory only.
+  bool InMemory(const std::string& run_id) const {
+    return active_.count(run_id) != 0 || finished_uncommitted_.count(run_id) != 0;
+  }
   // Writes `fx` as ONE RunStore batch (its events, the rows of the runs they changed, job rows,
   // cache entries), commits it and fills fx->encoded_events. Only after OK may anything in fx
   // be announced; finished runs are then readable from the store. On error nothing was

@@ -167,6 +167,7 @@ TEST_CASE("worker registry: a free slot is picked only among eligible label sets
   b.labels = {{"gpu", "1"}, {"pool", "default"}};
   reg.Add("ia", a, Clock::now(), 0);
   reg.Add("ib", b, Clock::now(), 0);
+  CHECK(reg.total_slots() == 5);
   CHECK(reg.PickFreeSlot()->hello.worker_id == "a");  // most free credits
   auto* w = reg.PickFreeSlot([](const Labels& l) { return l.count("gpu") != 0; });
   REQUIRE(w != nullptr);
@@ -175,6 +176,7 @@ TEST_CASE("worker registry: a free slot is picked only among eligible label sets
   CHECK(reg.AnySatisfies({{"gpu", "1"}}));
   CHECK_FALSE(reg.AnySatisfies({{"gpu", "2"}}));
   reg.Remove("ib");
+  CHECK(reg.total_slots() == 4);
   CHECK_FALSE(reg.AnySatisfies({{"gpu", "1"}}));
 }
 
