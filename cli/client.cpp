@@ -18,11 +18,10 @@ void AddClientFlags(CLI::App* cmd, ClientFlags* f, bool with_config, bool with_k
   cmd->add_option("--data", f->data,
                   "data directory holding endpoints.json (default $RECOMP_HOME, else ./.recomp)");
   cmd->add_option("--api", f->api, "coordinator API endpoint (overrides endpoints.json)");
-  const char* env = std::getenv("RECOMP_CONFIG");
-  if (env != nullptr) f->config = env;
   if (with_config)
     cmd->add_option("--config", f->config,
-                    "config file ([client] timeout_ms; default $RECOMP_CONFIG)");
+                    "config file ([client] keys; default $RECOMP_CONFIG, then "
+                    "$XDG_CONFIG_HOME/recomp/recomp.toml, /etc/recomp/recomp.toml)");
   if (with_keys) AddKeyFlags(cmd, f);
   cmd->add_option("--timeout", f->timeout_ms,
                   "milliseconds to wait for each reply before giving up with exit code 3 "

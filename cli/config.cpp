@@ -1,8 +1,10 @@
 // Config loading. The schema (section -> key -> type) lives here and in config/recomp.toml.
 #include "cli/config.h"
 
+#include "base/edit_distance.h"
 #include "base/posix_file.h"
 
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
@@ -87,6 +89,54 @@ bool TypeOk(const toml::node& n, T t) {
   return false;
 }
 
+std::string_view Expected(T t) {
+  switch (t) {
+    case T::kStr:
+      return "a string";
+    case T::kInt:
+      return "an integer";
+    case T::kNum:
+      return "a number";
+    case T::kBool:
+      return "true or false";
+  }
+  return "?";
+}
+
+std::string_view Got(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a floating-point number";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::table:
+      return "a table";
+    default:
+      return "a date or time";
+  }
+}
+
+// "; did you mean 'x.y'?" for the closest accepted key within 2 edits, else "".
+std::string Suggest(const std::string& key) {
+  std::string best;
+  size_t best_d = 3;
+  for (const auto& [k, t] : Schema()) {
+    size_t d = EditDistance(key, k);
+    if (d < best_d) best_d = d, best = k;
+  }
+  return best.empty() ? std::string() : "; did you mean '" + best + "'?";
+}
+
+std::string Where(const std::string& file, const toml::node& n) {
+  return "config '" + file + "' line " + std::to_string(n.source().begin.line) + ": ";
+}
+
 Status Check(const toml::table& t, const std::string& prefix, const std::string& file) {
   for (const auto& [k, v] : t) {
     std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
@@ -96,19 +146,49 @@ Status Check(const toml::table& t, const std::string& prefix, const std::string&
     }
     auto it = Schema().find(key);
     if (it == Schema().end()) {
-      return Status::InvalidArgument("config '" + file + "': unknown key '" + key +
-                                     "' (see config/recomp.toml for the accepted keys)");
+      return Status::InvalidArgument(Where(file, v) + "unknown key '" + key + "'" + Suggest(key) +
+                                     " (config/recomp.toml lists the accepted keys)");
     }
     if (!TypeOk(v, it->second)) {
-      return Status::InvalidArgument("config '" + file + "': '" + key + "' has the wrong type");
+      return Status::InvalidArgument(Where(file, v) + "'" + key + "' must be " +
+                                     std::string(Expected(it->second)) + ", not " +
+                                     std::string(Got(v)));
     }
   }
   return Status::Ok();
 }
 
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? std::string() : std::string(v);
+}
+
 }  // namespace
 
-Result<Config> Config::Load(const std::string& path) {
+std::vector<std::string> Config::SearchPath() {
+  std::vector<std::string> paths;
+  std::string xdg = Env("XDG_CONFIG_HOME");
+  if (xdg.empty() && !Env("HOME").empty()) xdg = Env("HOME") + "/.config";
+  if (!xdg.empty()) paths.push_back(xdg + "/recomp/recomp.toml");
+  paths.push_back("/etc/recomp/recomp.toml");
+  return paths;
+}
+
+std::string Config::Locate(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  if (std::string env = Env("RECOMP_CONFIG"); !env.empty()) return env;
+  for (const std::string& p : SearchPath()) {
+    std::error_code ec;
+    if (std::filesystem::exists(p, ec)) return p;
+  }
+  return std::string();
+}
+
+Result<Config> Config::Load(const std::string& flag) {
+  return LoadFile(Locate(flag));
+}
+
+Result<Config> Config::LoadFile(const std::string& path) {
   if (path.empty()) return Config();
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::NotFound("config '" + path + "' not found (or not readable)");

@@ -16,9 +16,17 @@ namespace recomp::cli {
 
 class Config {
  public:
-  // Loads and validates `path`; an empty path gives the built-in defaults. NotFound when the
-  // file cannot be opened.
-  static Result<Config> Load(const std::string& path);
+  // The config file to use: `flag` when given, else $RECOMP_CONFIG when set, else the first
+  // of SearchPath() that exists; "" (the built-in defaults) when none does.
+  static std::string Locate(const std::string& flag);
+  // $XDG_CONFIG_HOME/recomp/recomp.toml ($HOME/.config when XDG_CONFIG_HOME is unset), then
+  // /etc/recomp/recomp.toml.
+  static std::vector<std::string> SearchPath();
+  // LoadFile(Locate(flag)): a file named by the flag or $RECOMP_CONFIG must exist.
+  static Result<Config> Load(const std::string& flag);
+  // Loads and validates `path`; an empty path gives the built-in defaults. NotFound ("not
+  // found") when the file cannot be opened; errors name the line, the key and the expected type.
+  static Result<Config> LoadFile(const std::string& path);
   // Validates `text` as a config file; `source` names it in errors.
   static Result<Config> Parse(std::string_view text, const std::string& source);
 

@@ -209,7 +209,9 @@ void AddCoordinatorCommands(CLI::App& app) {
   CLI::App* c =
       app.add_subcommand("coordinator", "run the coordinator (with the broker as a thread)");
   c->add_option("--data", a->data, "data directory (default $RECOMP_HOME, else ./.recomp)");
-  c->add_option("--config", a->config, "config file (see config/recomp.toml)");
+  c->add_option("--config", a->config,
+                "config file (default $RECOMP_CONFIG, then $XDG_CONFIG_HOME/recomp/recomp.toml, "
+                "/etc/recomp/recomp.toml; keys: config/recomp.toml)");
   c->add_option("--api", a->api, "client API endpoint to bind");
   c->add_option("--events", a->events, "events PUB endpoint to bind");
   c->add_option("--replay", a->replay, "replay endpoint to bind");

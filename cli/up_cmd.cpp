@@ -14,6 +14,8 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <optional>
+#include <string>
 #include <thread>
 
 #include "base/dir_lock.h"
@@ -36,6 +38,8 @@ struct UpArgs {
   int workers = -1;
   int slots = -1;
   std::string data, config;
+  std::string api, events, replay, workers_endpoint, blobs;  // "" = the config's
+  std::optional<std::string> metrics;                        // "" = off
   bool insecure = false;
   bool curve = false;
 };
@@ -213,6 +217,31 @@ Status RemoveStaleEndpoints(const std::string& data) {
   return Status::Ok();
 }
 
+// `recomp coordinator` argv for `up`: the endpoints the flags name, or with `bound` (after
+// the first start) the ones it bound, so a restarted coordinator comes back on the same ports
+// (a wildcard or port 0 resolved).
+std::vector<std::string> CoordinatorArgv(const std::string& self,
+                                         const std::vector<std::string>& common, const UpArgs& a,
+                                         const Endpoints* bound) {
+  std::vector<std::string> argv = {self, "coordinator"};
+  argv.insert(argv.end(), common.begin(), common.end());
+  if (a.insecure) argv.push_back("--insecure");
+  if (a.curve) argv.push_back("--curve");
+  const std::pair<const char*, std::string> eps[] = {
+      {"--api", bound ? bound->api : a.api},
+      {"--events", bound ? bound->events : a.events},
+      {"--replay", bound ? bound->replay : a.replay},
+      {"--workers-endpoint", bound ? bound->workers : a.workers_endpoint},
+      {"--blobs", bound ? bound->blobs : a.blobs}};
+  for (const auto& [flag, value] : eps) {
+    if (value.empty()) continue;
+    argv.push_back(flag);
+    argv.push_back(value);
+  }
+  if (a.metrics) argv.insert(argv.end(), {"--metrics", *a.metrics});
+  return argv;
+}
+
 Status RunUp(const UpArgs& a) {
   RECOMP_ASSIGN_OR_RETURN(Config cfg, Config::Load(a.config));
   std::string data = std::filesystem::absolute(DataDir(a.data)).string();
@@ -221,32 +250,22 @@ Status RunUp(const UpArgs& a) {
   int workers = a.workers >= 0 ? a.workers : static_cast<int>(cfg.Int("up.workers", 2));
   std::string self = SelfExe();
   std::vector<std::string> common = {"--data", data};
-  if (!a.config.empty()) {
+  if (!cfg.path().empty()) {  // the children read the file this process found
     common.push_back("--config");
-    common.push_back(std::filesystem::absolute(a.config).string());
+    common.push_back(std::filesystem::absolute(cfg.path()).string());
   }
   signal(SIGINT, OnUpSignal);
   signal(SIGTERM, OnUpSignal);
   std::vector<Child> kids(1);
   kids[0].name = "coordinator";
-  kids[0].argv = {self, "coordinator"};
-  kids[0].argv.insert(kids[0].argv.end(), common.begin(), common.end());
-  if (a.insecure) kids[0].argv.push_back("--insecure");
-  if (a.curve) kids[0].argv.push_back("--curve");
+  kids[0].argv = CoordinatorArgv(self, common, a, nullptr);
   Start(kids[0]);
   auto ep = AwaitEndpoints(data, kids[0].pid);
   if (!ep.ok()) {
     StopAll(kids, 2000);
     return ep.status();
   }
-  // A restarted coordinator must come back on the same endpoints (tcp port 0 resolved).
-  for (const auto& [flag, value] :
-       {std::pair{"--api", ep->api}, std::pair{"--events", ep->events},
-        std::pair{"--replay", ep->replay}, std::pair{"--workers-endpoint", ep->workers},
-        std::pair{"--blobs", ep->blobs}}) {
-    kids[0].argv.push_back(flag);
-    kids[0].argv.push_back(value);
-  }
+  kids[0].argv = CoordinatorArgv(self, common, a, &*ep);
   std::vector<std::string> worker_flags = WorkerFlags(cfg, a);
   for (int i = 0; i < workers; ++i) {
     Child w;
@@ -284,7 +303,18 @@ void AddUpCommand(CLI::App& app) {
   c->add_option("--workers", a->workers, "worker processes (default [up] workers = 2)");
   c->add_option("--slots", a->slots, "jobs per worker (default [worker] slots = 1)");
   c->add_option("--data", a->data, "data directory (default $RECOMP_HOME, else ./.recomp)");
-  c->add_option("--config", a->config, "config file (see config/recomp.toml)");
+  c->add_option("--config", a->config,
+                "config file (default $RECOMP_CONFIG, then $XDG_CONFIG_HOME/recomp/recomp.toml, "
+                "/etc/recomp/recomp.toml; keys: config/recomp.toml)");
+  const char* wild = " (tcp://HOST:PORT; port * or 0 = any free port, see endpoints.json)";
+  c->add_option("--api", a->api, std::string("client API endpoint to bind") + wild);
+  c->add_option("--events", a->events, std::string("events PUB endpoint to bind") + wild);
+  c->add_option("--replay", a->replay, std::string("events replay endpoint to bind") + wild);
+  c->add_option("--workers-endpoint", a->workers_endpoint,
+                std::string("endpoint workers connect to") + wild);
+  c->add_option("--blobs", a->blobs, std::string("blob service endpoint to bind") + wild);
+  c->add_option("--metrics", a->metrics,
+                "HOST:PORT of the coordinator's Prometheus endpoint (port 0 = any; \"\" = off)");
   c->add_flag("--insecure", a->insecure,
               "let the coordinator bind non-loopback endpoints without authentication");
   c->add_flag("--curve", a->curve,

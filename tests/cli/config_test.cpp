@@ -90,9 +90,10 @@ TEST_CASE("values in the file win over defaults; an integer is accepted where a 
 }
 
 TEST_CASE("bad config files are refused with a message naming the file and the problem") {
-  Status unknown = LoadStatus("[worker]\nslotz = 3\n");
+  Status unknown = LoadStatus("[worker]\n\nslotz = 3\n");
   CHECK(unknown.code() == Status::Code::kInvalidArgument);
-  CHECK(unknown.message().find("'worker.slotz'") != std::string::npos);
+  CHECK(unknown.message().find("line 3: unknown key 'worker.slotz'; did you mean "
+                               "'worker.slots'?") != std::string::npos);
   CHECK(unknown.message().find("recomp.toml") != std::string::npos);
 
   Status section = LoadStatus("[wroker]\nslots = 3\n");
@@ -100,17 +101,60 @@ TEST_CASE("bad config files are refused with a message naming the file and the p
 
   Status type = LoadStatus("[worker]\nslots = \"three\"\n");
   CHECK(type.code() == Status::Code::kInvalidArgument);
-  CHECK(type.message().find("'worker.slots' has the wrong type") != std::string::npos);
+  CHECK(type.message().find("line 2: 'worker.slots' must be an integer, not a string") !=
+        std::string::npos);
+  Status flag = LoadStatus("[security]\ncurve = 1\n");
+  CHECK(flag.message().find("'security.curve' must be true or false, not an integer") !=
+        std::string::npos);
 
   Status syntax = LoadStatus("[worker]\nslots = 3\nthis is not toml\n");
   CHECK(syntax.code() == Status::Code::kInvalidArgument);
   CHECK(syntax.message().find("line 3") != std::string::npos);
 
   Status missing = Config::Load("/nonexistent/recomp.toml").status();
-  CHECK_FALSE(missing.ok());
-  CHECK(missing.message().find("/nonexistent/recomp.toml") != std::string::npos);
+  CHECK(missing.code() == Status::Code::kNotFound);
+  CHECK(missing.message().find("'/nonexistent/recomp.toml' not found") != std::string::npos);
 
   CHECK_FALSE(LoadStatus(std::string("[worker]\nslots = 1\n\xff\xfe\n")).ok());  // not UTF-8
+}
+
+// Sets an environment variable for the scope, restoring the old value (or its absence).
+struct ScopedEnv {
+  ScopedEnv(const char* name, const std::string& value) : name(name) {
+    const char* old = std::getenv(name);
+    had = old != nullptr;
+    if (had) saved = old;
+    ::setenv(name, value.c_str(), 1);
+  }
+  ~ScopedEnv() { had ? (void)::setenv(name, saved.c_str(), 1) : (void)::unsetenv(name); }
+  const char* name;
+  bool had = false;
+  std::string saved;
+};
+
+TEST_CASE("the config search path: --config, $RECOMP_CONFIG, $XDG_CONFIG_HOME, /etc") {
+  TempConfig xdg("[worker]\nslots = 7\n");
+  fs::create_directories(xdg.dir + "/recomp");
+  fs::rename(xdg.path, xdg.dir + "/recomp/recomp.toml");
+  ScopedEnv x("XDG_CONFIG_HOME", xdg.dir);
+  ::unsetenv("RECOMP_CONFIG");
+  CHECK(Config::SearchPath().front() == xdg.dir + "/recomp/recomp.toml");
+  CHECK(Config::SearchPath().back() == "/etc/recomp/recomp.toml");
+  CHECK(Config::Locate("") == xdg.dir + "/recomp/recomp.toml");
+  auto found = Config::Load("");
+  REQUIRE(found.ok());
+  CHECK(found->Int("worker.slots", 1) == 7);
+  {
+    ScopedEnv env("RECOMP_CONFIG", "/nonexistent/env.toml");
+    CHECK(Config::Locate("") == "/nonexistent/env.toml");
+    CHECK(Config::Locate("/flag.toml") == "/flag.toml");                 // the flag wins
+    CHECK(Config::Load("").status().code() == Status::Code::kNotFound);  // named, so must exist
+  }
+  ::unsetenv("RECOMP_CONFIG");
+  fs::remove_all(xdg.dir + "/recomp");
+  // Nothing in the user's directory: /etc's file when this machine has one, else defaults.
+  const bool etc = fs::exists("/etc/recomp/recomp.toml");
+  CHECK(Config::Locate("") == (etc ? "/etc/recomp/recomp.toml" : ""));
 }
 
 TEST_CASE("DataDir: the flag, else $RECOMP_HOME, else ./.recomp") {

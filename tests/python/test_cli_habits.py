@@ -2,7 +2,9 @@
 """What a user's habits expect of the CLI: a pool that does not answer is given up on within
 the timeout with exit code 3 naming the endpoint; --json prints JSON only; exit codes say what
 happened (0 succeeded, 1 the run failed, 2 usage, 3 unreachable, 130 interrupted, with --wait
-saying the run goes on)."""
+saying the run goes on); `up` takes the endpoints as flags (wildcard ports resolved in
+endpoints.json); config mistakes name the line and the expected type, a missing file says
+"not found"."""
 import json
 import os
 import re
@@ -52,6 +54,47 @@ class CliHabits(rt.PoolTestCase):
         self.assertIn(".TH RECOMP", page)
         self.assertIn("Exit codes", page)
         self.assertIn(version, page)
+
+    def test_up_port_flags_and_config_mistakes(self):
+        data = self.tmp.join("data")
+        cfg = rt.write_config(self.tmp.join("recomp.toml"))
+        api_port = rt.free_port()
+        up = rt.Proc([rt.RECOMP_BIN, "up", "--workers", 1, "--data", data, "--config", cfg,
+                      "--api", "tcp://127.0.0.1:%d" % api_port,
+                      "--events", "tcp://127.0.0.1:*", "--metrics", ""],
+                     self.tmp.join("up.log"))
+        try:
+            ep_path = os.path.join(data, "endpoints.json")
+            rt.wait_for(lambda: os.path.exists(ep_path), 30, "endpoints.json")
+            with open(ep_path) as f:
+                ep = json.load(f)
+            self.assertEqual(ep["api"], "tcp://127.0.0.1:%d" % api_port)  # the flag won
+            self.assertRegex(ep["events"], r"^tcp://127\.0\.0\.1:\d+$")   # '*' resolved
+            self.assertNotIn("metrics", ep)                                # --metrics "" = off
+            rt.run([rt.RECOMP_BIN, "runs", "--data", data, "--config", cfg])
+        finally:
+            up.signal(signal.SIGINT)
+            self.assertEqual(up.wait(30), 0, up.output())
+            up.close()
+        # Config mistakes: the line, the key, what it must be; a did-you-mean for a typo.
+        bad = self.tmp.join("bad.toml")
+        with open(bad, "w") as f:
+            f.write("[broker]\n# comment\nheartbeat_ms = \"fast\"\n")
+        p = rt.run([rt.RECOMP_BIN, "up", "--data", data, "--config", bad], check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("line 3: 'broker.heartbeat_ms' must be an integer, not a string", p.stderr)
+        with open(bad, "w") as f:
+            f.write("[worker]\nslotz = 2\n")
+        p = rt.run([rt.RECOMP_BIN, "up", "--data", data, "--config", bad], check=False)
+        self.assertIn("line 2: unknown key 'worker.slotz'; did you mean 'worker.slots'?",
+                      p.stderr)
+        missing = self.tmp.join("missing.toml")
+        for argv, env in (([rt.RECOMP_BIN, "up", "--data", data, "--config", missing], None),
+                          ([rt.RECOMP_BIN, "runs", "--data", data],
+                           dict(os.environ, RECOMP_CONFIG=missing))):
+            p = rt.run(argv, check=False, env=env)
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn("config '%s' not found" % missing, p.stderr)
 
     def test_an_unreachable_pool_is_given_up_on_with_exit_code_3(self):
         # Nothing listens on 127.0.0.1:9 (loopback only: the network rule).
