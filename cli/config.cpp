@@ -48,6 +48,7 @@ const std::map<std::string, T>& Schema() {
       {"broker.no_worker_timeout_s", T::kInt},
       {"broker.max_heartbeats_per_s", T::kInt},
       {"worker.slots", T::kInt},
+      {"worker.connect", T::kStr},
       {"worker.heartbeat_ms", T::kInt},
       {"worker.liveness", T::kInt},
       {"worker.work_dir", T::kStr},

@@ -270,7 +270,8 @@ Status RunUp(const UpArgs& a) {
   for (int i = 0; i < workers; ++i) {
     Child w;
     w.name = "worker " + std::to_string(i);
-    w.argv = {self, "worker", "--connect", ep->workers, "--data", data};
+    w.argv = {self, "worker", "--connect", ep->workers};
+    w.argv.insert(w.argv.end(), common.begin(), common.end());  // --data, --config
     w.argv.insert(w.argv.end(), worker_flags.begin(), worker_flags.end());
     if (!ep->server_key.empty()) {  // the pool's own worker key (docs/security.md)
       w.argv.insert(w.argv.end(),

@@ -14,6 +14,7 @@
 
 #include "base/metrics.h"
 #include "cli/commands.h"
+#include "cli/config.h"
 #include "cli/security.h"
 #include "store/artifact_store.h"
 #include "worker/blob_cache.h"
@@ -32,6 +33,7 @@ void OnWorkerStopSignal(int) {
 }
 
 struct WorkerArgs {
+  std::string config;
   std::string connect;
   uint32_t slots = 1;
   std::string store_dir;
@@ -128,6 +130,48 @@ Status OpenBlobs(const WorkerArgs& a, const std::string& home, zmq::context_t& c
   return Status::Ok();
 }
 
+// Fills the settings not given as flags from the config file's [worker] section (the flags
+// win). Usage errors exit 2 naming the key.
+void ApplyConfig(const CLI::App& w, WorkerArgs* a) {
+  auto cfg = Config::Load(a->config);
+  ExitIfError(cfg.status());
+  auto given = [&](const char* flag) { return w.count(flag) != 0; };
+  auto num = [&](const char* flag, const char* key, uint32_t* v, int64_t lo, int64_t hi) {
+    if (given(flag)) return;
+    int64_t x = cfg->Int(key, *v);
+    if (x < lo || x > hi) {
+      std::fprintf(stderr, "error: config '%s': %s must be in %lld..%lld\n", cfg->path().c_str(),
+                   key, static_cast<long long>(lo), static_cast<long long>(hi));
+      throw CLI::RuntimeError(2);
+    }
+    *v = static_cast<uint32_t>(x);
+  };
+  num("--slots", "worker.slots", &a->slots, 1, 1024);
+  num("--heartbeat-ms", "worker.heartbeat_ms", &a->heartbeat_ms, 10, 60000);
+  num("--liveness", "worker.liveness", &a->liveness, 2, 100);
+  num("--reconnect-ms", "worker.reconnect_min_ms", &a->reconnect_ms, 1, 32000);
+  auto str = [&](const char* flag, const char* key, std::string* v) {
+    if (!given(flag)) *v = cfg->Str(key, *v);
+  };
+  str("--connect", "worker.connect", &a->connect);
+  str("--work-dir", "worker.work_dir", &a->work_dir);
+  str("--executor", "worker.executor", &a->executor);
+  str("--confine", "worker.confine", &a->confine);
+  str("--job-user", "worker.job_user", &a->job_user);
+  str("--metrics", "worker.metrics", &a->metrics);
+  if (!given("--no-cgroups")) a->no_cgroups = !cfg->Bool("worker.cgroups", true);
+  if (a->connect.empty()) {
+    std::fprintf(stderr,
+                 "error: recomp worker needs --connect (or [worker] connect): the "
+                 "broker's workers endpoint, e.g. tcp://HOST:7421\n");
+    throw CLI::RuntimeError(2);
+  }
+  if (a->executor != "process" && a->executor != "noop") {
+    std::fprintf(stderr, "error: [worker] executor must be process or noop\n");
+    throw CLI::RuntimeError(2);
+  }
+}
+
 void RunWorker(const WorkerArgs& a) {
   const std::string home = a.data_dir.empty() ? DefaultHome() : a.data_dir;
   worker::WorkerAgentOptions o;
@@ -221,8 +265,13 @@ void AddWorkerCommands(CLI::App& app) {
   auto a = std::make_shared<WorkerArgs>();
   CLI::App* w =
       app.add_subcommand("worker", "run a worker agent that executes stage jobs for a broker");
-  w->add_option("--connect", a->connect, "the broker's workers endpoint, e.g. tcp://127.0.0.1:7421")
-      ->required();
+  w->add_option("--config", a->config,
+                "config file: its [worker] section fills what no flag gives (default "
+                "$RECOMP_CONFIG, then $XDG_CONFIG_HOME/recomp/recomp.toml, "
+                "/etc/recomp/recomp.toml)");
+  w->add_option("--connect", a->connect,
+                "the broker's workers endpoint, e.g. tcp://127.0.0.1:7421 (default [worker] "
+                "connect)");
   w->add_option("--slots", a->slots, "jobs run at once (credits granted to the broker)")
       ->check(CLI::Range(1, 1024));
   auto* store_opt =
@@ -268,7 +317,10 @@ void AddWorkerCommands(CLI::App& app) {
                 "blob cache of a worker without a store (default <data>/cache; emptied at start)");
   w->add_option("--cache-max-bytes", a->cache_max_bytes, "blob cache byte cap (default 10 GiB)");
   w->add_option("--cache-max-files", a->cache_max_files, "blob cache file cap (default 100000)");
-  w->callback([a] { RunWorker(*a); });
+  w->callback([a, w] {
+    ApplyConfig(*w, a.get());
+    RunWorker(*a);
+  });
 }
 
 }  // namespace recomp::cli

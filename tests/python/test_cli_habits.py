@@ -72,6 +72,25 @@ class CliHabits(rt.PoolTestCase):
             self.assertRegex(ep["events"], r"^tcp://127\.0\.0\.1:\d+$")   # '*' resolved
             self.assertNotIn("metrics", ep)                                # --metrics "" = off
             rt.run([rt.RECOMP_BIN, "runs", "--data", data, "--config", cfg])
+            # `recomp worker` takes what no flag gives from the config's [worker] section.
+            wcfg = self.tmp.join("worker.toml")
+            with open(wcfg, "w") as f:
+                f.write('[worker]\nconnect = "%s"\nslots = 3\nexecutor = "noop"\n'
+                        'heartbeat_ms = 200\n' % ep["workers"])
+            worker = rt.Proc([rt.RECOMP_BIN, "worker", "--data", self.tmp.join("w2"),
+                              "--config", wcfg, "--id", "from-config"], self.tmp.join("w2.log"))
+            try:
+                def registered():
+                    p = rt.run([rt.RECOMP_BIN, "workers", "--data", data, "--config", cfg,
+                                "--json"])
+                    ws = [w for w in json.loads(p.stdout)
+                          if w["worker_id"] == "from-config"]
+                    return ws and ws[0]["slots"] == 3
+                rt.wait_for(registered, 30, "the configured worker in `recomp workers`")
+            finally:
+                worker.signal(signal.SIGINT)
+                worker.wait(20)
+                worker.close()
         finally:
             up.signal(signal.SIGINT)
             self.assertEqual(up.wait(30), 0, up.output())
