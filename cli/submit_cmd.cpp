@@ -77,6 +77,22 @@ Result<ModuleFile> StoreModule(BlobAccess& s, const std::string& arg) {
   return ModuleFile{name, digest};
 }
 
+// The module manifest `arg` names when it is a bare ref to one (a JSON artifact that decodes
+// as a ModuleManifest); nullopt for anything else (a file, NAME=REF, a ref to a ROM).
+Result<std::optional<ModuleManifest>> ManifestAt(BlobAccess& s, const std::string& arg) {
+  if (arg.rfind("artifact://", 0) != 0) return std::optional<ModuleManifest>();
+  RECOMP_ASSIGN_OR_RETURN(Digest d, ParseArtifactRef(arg));
+  RECOMP_ASSIGN_OR_RETURN(bool there, s.Contains(d));
+  if (!there) return Status::NotFound(arg + " is not in the " + s.Where());
+  RECOMP_ASSIGN_OR_RETURN(ArtifactRecord rec, s.Stat(d));
+  if (rec.size > kMaxManifestBytes || rec.media_type != "application/json")
+    return std::optional<ModuleManifest>();
+  RECOMP_ASSIGN_OR_RETURN(std::string text, s.GetBytes(d, kMaxManifestBytes));
+  auto m = DecodeModuleManifest(text);
+  if (!m.ok()) return std::optional<ModuleManifest>();
+  return std::optional<ModuleManifest>(std::move(m).value());
+}
+
 // --config FILE (tools stored, manifest resolved and stored) or REF (a resolved manifest).
 Result<std::string> StoreConfig(BlobAccess& s, const std::string& arg) {
   if (arg.rfind("artifact://", 0) == 0) {
@@ -116,6 +132,12 @@ Result<RunSubmission> BuildSubmission(const SubmitArgs& a, BlobAccess& s) {
   if (a.modules.empty()) return Status::InvalidArgument("give at least one --module FILE|REF");
   ModuleManifest mm;
   for (const std::string& m : a.modules) {
+    // A module manifest's files join the others (SPEC-250: the run's module is a manifest).
+    RECOMP_ASSIGN_OR_RETURN(std::optional<ModuleManifest> given, ManifestAt(s, m));
+    if (given) {
+      mm.files.insert(mm.files.end(), given->files.begin(), given->files.end());
+      continue;
+    }
     RECOMP_ASSIGN_OR_RETURN(ModuleFile f, StoreModule(s, m));
     mm.files.push_back(std::move(f));
   }
@@ -149,7 +171,8 @@ void AddSubmitCommand(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("submit", "store inputs and submit a run; prints the run id");
   AddClientFlags(cmd, &a->flags, /*with_config=*/false);
   cmd->add_option("--module", a->modules,
-                  "[NAME=]FILE|REF of the module (repeatable; stored as external)")
+                  "[NAME=]FILE|REF of the module (repeatable; stored as external); a REF to a "
+                  "module manifest adds the files it lists")
       ->required();
   cmd->add_option("--config", a->config,
                   "pipeline config manifest FILE|REF (TOML, docs/pipeline.md)")

@@ -4,7 +4,7 @@ the timeout with exit code 3 naming the endpoint; --json prints JSON only; exit 
 happened (0 succeeded, 1 the run failed, 2 usage, 3 unreachable, 130 interrupted, with --wait
 saying the run goes on); `up` takes the endpoints as flags (wildcard ports resolved in
 endpoints.json); config mistakes name the line and the expected type, a missing file says
-"not found"."""
+"not found"; a module manifest ref passed to --module is read as a manifest."""
 import json
 import os
 import re
@@ -189,6 +189,16 @@ class CliHabits(rt.PoolTestCase):
         self.assertEqual(ids("--state", "succeeded", "--limit", "1"), ["alpha-1"])
         self.assertEqual(ids("--since", before), ["alpha-1", "alpha-2", "beta-1"])
         self.assertEqual(ids("--since", "2199-01-01T00:00:00Z"), [])
+        # A module manifest ref given to --module is that manifest (its files), not a file
+        # named after its hash: the same manifest, byte for byte.
+        def requested(run_id):
+            evs = [json.loads(l) for l in
+                   pool.cli("events", "--run", run_id, "--json").stdout.splitlines()]
+            return [e for e in evs if e["type"] == "recomp.run.requested"][0]["data"]
+        manifest = requested("alpha-1")["module_manifest"]
+        p, rec = pool.submit([manifest], ok, prov, run_id="alpha-3")
+        self.assertEqual(rec["state"], "succeeded", p.stderr)
+        self.assertEqual(requested("alpha-3")["module_manifest"], manifest)
         self.assertEqual(pool.cli("runs", "--state", "nope", check=False).returncode, 2)
         self.assertIn("since", pool.cli("runs", "--since", "yesterday", check=False).stderr)
 
