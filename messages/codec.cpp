@@ -309,9 +309,9 @@ Status MapReader::MapList(std::string_view key, std::vector<MapReader>* out, Nee
   return Status::Ok();
 }
 
-Status MapReader::SchemaVersion(int64_t max_supported, int64_t* out) const {
-  int64_t v = 0;
-  RECOMP_RETURN_IF_ERROR(Int("schema_version", &v));
+Status MapReader::SchemaVersion(int64_t max_supported, int64_t* out, Need need) const {
+  int64_t v = 1;
+  RECOMP_RETURN_IF_ERROR(Int("schema_version", &v, need));
   if (v < 1 || v > max_supported) {
     return Status::InvalidArgument(FieldName("schema_version") + ": unsupported version " +
                                    std::to_string(v) + " (this build reads 1.." +

@@ -82,8 +82,9 @@ class MapReader {
                  size_t max_items = kMaxList) const;
   // The raw value of a key, or nullptr when absent.
   const msgpack::object* Find(std::string_view key) const;
-  // Checks "schema_version" is present and within [1, max_supported].
-  Status SchemaVersion(int64_t max_supported, int64_t* out) const;
+  // Checks "schema_version" is within [1, max_supported]. Absent: an error when `need` is
+  // kRequired, else version 1 (SPEC-250's examples of its v1 records carry no version).
+  Status SchemaVersion(int64_t max_supported, int64_t* out, Need need = Need::kRequired) const;
 
   const std::string& record() const { return record_; }
   // The map itself (to hand a nested record to its own decoder).

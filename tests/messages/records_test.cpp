@@ -110,8 +110,13 @@ TEST_CASE("run submission: each field is checked and named") {
   CHECK(err(Mutate(good, [](nlohmann::json& j) {
           j["schema_version"] = 2;
         })).find("unsupported version 2") != std::string::npos);
-  CHECK(err(Mutate(good, [](nlohmann::json& j) { j.erase("schema_version"); })) ==
-        "run_submission.schema_version: missing required field");
+  CHECK(err(Mutate(good, [](nlohmann::json& j) { j["schema_version"] = "1"; })) ==
+        "run_submission.schema_version: expected integer, got string");
+  // SPEC-250's example carries no schema_version: it is v1.
+  auto unversioned =
+      DecodeRunSubmission(Mutate(good, [](nlohmann::json& j) { j.erase("schema_version"); }));
+  REQUIRE(unversioned.ok());
+  CHECK(*unversioned == Submission());
   // No run id: accepted, the coordinator assigns one.
   CHECK(DecodeRunSubmission(Mutate(good, [](nlohmann::json& j) { j.erase("run_id"); })).ok());
   // cloud and hybrid pass the schema (they are gated by the coordinator, not the decoder).
@@ -147,6 +152,10 @@ TEST_CASE("run status: state, artifacts and times are checked") {
           j["artifacts"] = nlohmann::json::array();
           for (size_t i = 0; i <= wire::kMaxList; ++i) j["artifacts"].push_back("x");
         })).find("run_status.artifacts") != std::string::npos);
+  auto unversioned =
+      DecodeRunStatus(Mutate(good, [](nlohmann::json& j) { j.erase("schema_version"); }));
+  REQUIRE(unversioned.ok());
+  CHECK(*unversioned == Status1());
 }
 
 TEST_CASE("stage job: hostile paths, counts and argv are refused") {

@@ -57,6 +57,22 @@ class SchemaTest(unittest.TestCase):
         self.assert_rejects("submission", lambda r: r.update(run_id="../etc"), "a hostile run id")
         self.assert_rejects("submission", lambda r: r.update(requested_by=""), "an empty principal")
 
+    def test_spec_examples_validate(self):
+        # SPEC-250's two examples as it writes them (no schema_version), each placeholder
+        # replaced by one value it stands for.
+        ref = "artifact://" + "ab" * 32
+        submission = {"run_id": "uuid-or-run-id", "execution_mode": "local",
+                      "module_manifest": ref, "config_manifest": ref,
+                      "provenance_manifest": ref, "requested_by": "principal_id",
+                      "priority": "standard"}
+        status = {"run_id": "uuid-or-run-id", "state": "running", "current_stage": "string",
+                  "stage_attempt": 1, "artifacts": [ref],
+                  "started_at": "2026-12-05T10:00:00Z", "updated_at": "2026-12-05T10:00:01Z"}
+        for kind, rec in (("submission", submission), ("status", status)):
+            self.assertEqual(list(self.validators[kind].iter_errors(rec)), [], kind)
+            self.assertTrue(self.validators[kind].is_valid(dict(rec, schema_version=1)))
+            self.assertFalse(self.validators[kind].is_valid(dict(rec, schema_version=2)))
+
     def test_status_rejects_bad(self):
         self.assert_rejects("status", lambda r: r.update(state="paused"), "an unknown state")
         self.assert_rejects("status", lambda r: r.update(stage_attempt=-1), "a negative attempt")
