@@ -78,7 +78,10 @@ Result<Inputs> JobInputs(const ResolvedPipeline& rp, const Stage& stage, uint32_
   if (stage.module) {
     for (const ModuleFile& m : module) inputs.emplace_back("in/module/" + m.name, m.digest);
   }
-  for (const ToolRef& t : rp.tools) inputs.emplace_back("in/tools/" + t.basename, t.digest);
+  for (const ToolRef& t : rp.tools) {
+    if (rp.pipeline.StageHasTool(stage, t.basename))
+      inputs.emplace_back("in/tools/" + t.basename, t.digest);
+  }
   for (const std::string& need_name : stage.needs) {
     const Stage* need = rp.pipeline.FindStage(need_name);
     const std::vector<ShardOutputs>& shards = outputs.at(need_name);  // checked by the caller

@@ -17,9 +17,9 @@ namespace recomp::coordinator {
 namespace {
 
 constexpr std::string_view kStageKeys[] = {
-    "name",   "needs",      "command", "outputs", "shards",       "timeout_s",        "retries",
-    "env",    "validation", "salt",    "module",  "shard_inputs", "retry_exit_codes", "requires",
-    "network"};
+    "name",    "needs",      "command", "outputs", "shards",       "timeout_s",        "retries",
+    "env",     "validation", "salt",    "module",  "shard_inputs", "retry_exit_codes", "requires",
+    "network", "tools"};
 constexpr std::string_view kTopKeys[] = {"tools", "stages", "tool_refs"};
 
 // Where errors are reported: "<source>:<line>: <message>".
@@ -185,6 +185,31 @@ Status ReadRequires(const Ctx& c, const toml::node& n, const std::string& what, 
   return Status::Ok();
 }
 
+std::string Basename(std::string_view path) {
+  size_t slash = path.rfind('/');
+  return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
+}
+
+// A list of tool paths (`what` names it): each names a file, no basename twice.
+Status ReadToolList(const Ctx& c, const toml::node& n, const std::string& what,
+                    std::vector<std::string>* out) {
+  RECOMP_RETURN_IF_ERROR(ReadStringList(c, n, what, out));
+  std::map<std::string, std::string> by_base;
+  for (const std::string& t : *out) {
+    std::string base = Basename(t);
+    if (base.empty() || base == "." || base == ".." || base.size() > kMaxPathComponent) {
+      return c.Error(
+          &n, "tool '" + t + "' does not name a file (tools are placed by basename in in/tools/)");
+    }
+    auto [it, fresh] = by_base.emplace(base, t);
+    if (!fresh) {
+      return c.Error(&n, "tools '" + it->second + "' and '" + t + "' have the same basename '" +
+                             base + "' (tools are placed flat by basename in in/tools/)");
+    }
+  }
+  return Status::Ok();
+}
+
 // Reads one key of a [[stages]] entry into `s`.
 Status ReadStageKey(const Ctx& c, std::string_view key, const toml::node& v, Stage* s) {
   const std::string what = "stage '" + s->name + "': " + std::string(key);
@@ -199,6 +224,7 @@ Status ReadStageKey(const Ctx& c, std::string_view key, const toml::node& v, Sta
   if (key == "retry_exit_codes") return ReadExitCodes(c, v, what, &s->retry_exit_codes);
   if (key == "salt") return ReadString(c, v, what, &s->salt);
   if (key == "requires") return ReadRequires(c, v, what, &s->requirements);
+  if (key == "tools") return ReadToolList(c, v, what, &s->tools);
   if (key == "validation" || key == "module" || key == "network") {
     if (!v.is_boolean()) return c.WrongType(v, what, "a boolean");
     (key == "module"    ? s->module
@@ -301,24 +327,19 @@ Result<Stage> ReadStage(const Ctx& c, const toml::node& n, size_t index) {
   return s;
 }
 
-std::string Basename(std::string_view path) {
-  size_t slash = path.rfind('/');
-  return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
-}
-
-Status ReadTools(const Ctx& c, const toml::node& n, Pipeline& p) {
-  RECOMP_RETURN_IF_ERROR(ReadStringList(c, n, "tools", &p.tools));
+// Across the pipeline's and the stages' tools, one basename names one path.
+Status CheckToolBasenames(const Ctx& c, const toml::node* stages, const Pipeline& p) {
   std::map<std::string, std::string> by_base;
-  for (const std::string& t : p.tools) {
-    std::string base = Basename(t);
-    if (base.empty() || base == "." || base == ".." || base.size() > kMaxPathComponent) {
-      return c.Error(
-          &n, "tool '" + t + "' does not name a file (tools are placed by basename in in/tools/)");
-    }
-    auto [it, fresh] = by_base.emplace(base, t);
-    if (!fresh) {
-      return c.Error(&n, "tools '" + it->second + "' and '" + t + "' have the same basename '" +
-                             base + "' (tools are placed flat by basename in in/tools/)");
+  for (const std::string& t : p.tools) by_base.emplace(Basename(t), t);
+  for (size_t i = 0; i < p.stages.size(); ++i) {
+    for (const std::string& t : p.stages[i].tools) {
+      auto [it, fresh] = by_base.emplace(Basename(t), t);
+      if (!fresh && it->second != t) {
+        const toml::node* at = stages ? stages->as_array()->get(i) : nullptr;
+        return c.Error(at, "stage '" + p.stages[i].name + "': tool '" + t + "' and tool '" +
+                               it->second + "' have the same basename '" + it->first +
+                               "' (every job sees tools at in/tools/<basename>)");
+      }
     }
   }
   return Status::Ok();
@@ -364,7 +385,8 @@ Result<Pipeline> ParseRoot(const Ctx& c, const toml::table& root, bool resolved)
     }
   }
   Pipeline p;
-  if (const toml::node* tools = root.get("tools")) RECOMP_RETURN_IF_ERROR(ReadTools(c, *tools, p));
+  if (const toml::node* tools = root.get("tools"))
+    RECOMP_RETURN_IF_ERROR(ReadToolList(c, *tools, "tools", &p.tools));
   const toml::node* stages = root.get("stages");
   if (stages == nullptr) return c.Error(nullptr, "no stages: add at least one [[stages]] table");
   const toml::array* arr = stages->as_array();
@@ -374,6 +396,7 @@ Result<Pipeline> ParseRoot(const Ctx& c, const toml::table& root, bool resolved)
     RECOMP_ASSIGN_OR_RETURN(Stage s, ReadStage(c, *arr->get(i), i));
     p.stages.push_back(std::move(s));
   }
+  RECOMP_RETURN_IF_ERROR(CheckToolBasenames(c, stages, p));
   if (auto problem = BuildGraph(&p)) {
     return c.Error(problem->stage ? arr->get(*problem->stage) : nullptr, problem->status.message(),
                    problem->status.code());
@@ -412,10 +435,25 @@ const Stage* Pipeline::ValidationStage() const {
   return it == stages.end() ? nullptr : &*it;
 }
 
+std::vector<std::string> Pipeline::AllTools() const {
+  std::vector<std::string> out = tools;
+  for (const Stage& s : stages) {
+    for (const std::string& t : s.tools)
+      if (std::find(out.begin(), out.end(), t) == out.end()) out.push_back(t);
+  }
+  return out;
+}
+
 std::vector<std::string> Pipeline::ToolBasenames() const {
   std::vector<std::string> out;
-  for (const std::string& t : tools) out.push_back(Basename(t));
+  for (const std::string& t : AllTools()) out.push_back(Basename(t));
   return out;
+}
+
+bool Pipeline::StageHasTool(const Stage& stage, std::string_view basename) const {
+  auto named = [&](const std::string& t) { return Basename(t) == basename; };
+  return std::any_of(tools.begin(), tools.end(), named) ||
+         std::any_of(stage.tools.begin(), stage.tools.end(), named);
 }
 
 Result<Pipeline> ParsePipeline(std::string_view toml_text, std::string_view source_name) {
@@ -466,7 +504,7 @@ Result<PipelineFile> LoadPipelineFile(const std::filesystem::path& path) {
   PipelineFile f{path, buf.str(), {}, {}};
   RECOMP_ASSIGN_OR_RETURN(f.pipeline, ParsePipeline(f.text, path.string()));
   const std::filesystem::path dir = path.parent_path();
-  for (const std::string& t : f.pipeline.tools) {
+  for (const std::string& t : f.pipeline.AllTools()) {
     ToolFile tf{Basename(t), dir / t};
     if (!std::filesystem::is_regular_file(tf.path, ec)) {
       return Status::NotFound(path.string() + ": tool '" + t + "' not found at '" +

@@ -58,10 +58,14 @@ struct Stage {
   // `network = true`: the job may use the network (a confined job has none otherwise; part of
   // the job ID: a job that downloads is different work from one that cannot).
   bool network = false;
+  // `tools`: this stage's own tool paths (as written). Its jobs receive them beside the
+  // pipeline's `tools`, and only its jobs do: editing one changes only this stage's job IDs.
+  std::vector<std::string> tools;
 };
 
 struct Pipeline {
-  std::vector<std::string> tools;  // paths as written, relative to the manifest's directory
+  // Paths as written, relative to the manifest's directory: tools every stage's jobs receive.
+  std::vector<std::string> tools;
   std::vector<Stage> stages;       // declaration order
   std::vector<std::string> order;  // topological order, ties broken by declaration order
   // Built by the parser (pipeline_graph.h): stage name -> index in `stages`, and for each
@@ -73,8 +77,13 @@ struct Pipeline {
   const Stage* FindStage(std::string_view name) const;
   // The stage with validation = true, or nullptr.
   const Stage* ValidationStage() const;
-  // Basenames of `tools`, in `tools` order (unique: the parser guarantees it).
+  // Every distinct tool path: `tools`, then each stage's own in declaration order (a path
+  // listed twice counts once). These are the files `recomp submit` stores.
+  std::vector<std::string> AllTools() const;
+  // Basenames of AllTools(), in that order (unique: the parser guarantees it).
   std::vector<std::string> ToolBasenames() const;
+  // Whether jobs of `stage` receive the tool with this basename (a pipeline tool or its own).
+  bool StageHasTool(const Stage& stage, std::string_view basename) const;
 };
 
 // A tool as the coordinator sees it: placed at in/tools/<basename>, bytes = the artifact `digest`.
@@ -87,7 +96,7 @@ struct ToolRef {
 // A pipeline whose tools are bound to artifacts (the form the coordinator receives).
 struct ResolvedPipeline {
   Pipeline pipeline;
-  std::vector<ToolRef> tools;  // one per pipeline.tools entry, sorted by basename
+  std::vector<ToolRef> tools;  // one per pipeline.AllTools() entry, sorted by basename
 };
 
 // Parses and validates a user-written manifest. A `[tool_refs]` table is refused here (only
@@ -115,7 +124,7 @@ struct PipelineFile {
   std::filesystem::path path;  // the manifest file
   std::string text;            // its exact bytes
   Pipeline pipeline;
-  std::vector<ToolFile> tools;  // pipeline.tools order
+  std::vector<ToolFile> tools;  // pipeline.AllTools() order
 };
 
 // Reads and parses a manifest file, resolving tool paths relative to its directory. Fails

@@ -367,3 +367,48 @@ TEST_CASE("shard_inputs = same still checks every shard of the need") {
   CHECK(r.status().message().find("needs 'analyze', whose outputs were not given") !=
         std::string::npos);
 }
+
+TEST_CASE("a stage's own tools reach only its jobs: editing one leaves other stages' IDs") {
+  constexpr std::string_view kStageTools = R"(
+tools = ["tools/common.sh"]
+[[stages]]
+name = "split"
+command = ["sh", "in/tools/split.sh"]
+outputs = ["out/"]
+tools = ["tools/split.sh"]
+[[stages]]
+name = "build"
+needs = ["split"]
+command = ["sh", "in/tools/build.sh"]
+outputs = ["game"]
+tools = ["tools/build.sh", "tools/common.sh"]
+)";
+  auto plan = [&](uint8_t split_tool) {
+    auto resolved = ResolveToolRefs(
+        kStageTools, {{"common.sh", D(0xc0)}, {"split.sh", D(split_tool)}, {"build.sh", D(0xb0)}});
+    REQUIRE_MESSAGE(resolved.ok(), resolved.status().ToString());
+    auto rp = ParseResolvedPipeline(*resolved, "pipeline.toml");
+    REQUIRE_MESSAGE(rp.ok(), rp.status().ToString());
+    StageOutputs o;
+    o["split"] = {{{"out/a.c", D(0x10)}}};
+    auto split = PlanStageJobs(*rp, "split", kModule, {});
+    auto build = PlanStageJobs(*rp, "build", kModule, o);
+    REQUIRE(split.ok());
+    REQUIRE(build.ok());
+    return std::make_pair((*split)[0], (*build)[0]);
+  };
+  auto [split, build] = plan(0x51);
+  using Inputs = std::vector<std::pair<std::string, Digest>>;
+  CHECK(split.Spec().inputs == Inputs{{"in/module/game.z64", D(0x01)},
+                                      {"in/module/symbols.toml", D(0x02)},
+                                      {"in/tools/common.sh", D(0xc0)},
+                                      {"in/tools/split.sh", D(0x51)}});
+  CHECK(build.Spec().inputs == Inputs{{"in/module/game.z64", D(0x01)},
+                                      {"in/module/symbols.toml", D(0x02)},
+                                      {"in/split/0/out/a.c", D(0x10)},
+                                      {"in/tools/build.sh", D(0xb0)},
+                                      {"in/tools/common.sh", D(0xc0)}});
+  auto [split2, build2] = plan(0x52);  // split.sh edited
+  CHECK(split2.id != split.id);
+  CHECK(build2.id == build.id);  // same split outputs: build's cache entry still serves
+}

@@ -600,3 +600,61 @@ TEST_CASE("requires: labels the worker must have; malformed ones are refused") {
   CHECK_REFUSED(StageWith("requires = { GPU = \"1\" }"), "label key 'GPU'");
   CHECK_REFUSED(StageWith("requires = { gpu = \"a b\" }"), "value");
 }
+
+TEST_CASE("stage tools: listed with the pipeline's, one basename one path") {
+  auto ok = ParsePipeline(R"(
+tools = ["t/common.sh"]
+[[stages]]
+name = "a"
+command = ["sh"]
+outputs = []
+tools = ["t/a.sh", "t/common.sh"]
+[[stages]]
+name = "b"
+command = ["sh"]
+outputs = []
+tools = ["t/b.sh", "t/a.sh"]
+)",
+                          "p.toml");
+  REQUIRE_MESSAGE(ok.ok(), ok.status().ToString());
+  CHECK(ok->AllTools() == std::vector<std::string>{"t/common.sh", "t/a.sh", "t/b.sh"});
+  CHECK(ok->ToolBasenames() == std::vector<std::string>{"common.sh", "a.sh", "b.sh"});
+  CHECK(ok->StageHasTool(*ok->FindStage("a"), "a.sh"));
+  CHECK(ok->StageHasTool(*ok->FindStage("a"), "common.sh"));
+  CHECK_FALSE(ok->StageHasTool(*ok->FindStage("a"), "b.sh"));
+
+  auto clash = ParsePipeline(R"(
+[[stages]]
+name = "a"
+command = ["sh"]
+outputs = []
+tools = ["x/run.sh"]
+[[stages]]
+name = "b"
+command = ["sh"]
+outputs = []
+tools = ["y/run.sh"]
+)",
+                             "p.toml");
+  REQUIRE_FALSE(clash.ok());
+  CHECK(clash.status().message() ==
+        "p.toml:7: stage 'b': tool 'y/run.sh' and tool 'x/run.sh' have the same basename "
+        "'run.sh' (every job sees tools at in/tools/<basename>)");
+  auto bad = ParsePipeline(
+      "[[stages]]\nname = \"a\"\ncommand = [\"sh\"]\noutputs = []\n"
+      "tools = [\"d/\"]\n",
+      "p.toml");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().message().find("tool 'd/' does not name a file") != std::string::npos);
+  // A resolved manifest needs a ref for every stage's tool too.
+  auto missing = ResolveToolRefs(R"(
+[[stages]]
+name = "a"
+command = ["sh"]
+outputs = []
+tools = ["t/a.sh"]
+)",
+                                 {});
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.status().message().find("no ref for tool 'a.sh'") != std::string::npos);
+}

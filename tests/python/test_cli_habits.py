@@ -115,6 +115,36 @@ class CliHabits(rt.PoolTestCase):
             self.assertNotEqual(p.returncode, 0)
             self.assertIn("config '%s' not found" % missing, p.stderr)
 
+    def test_stage_tools_keep_other_stages_cached(self):
+        # b lists its own tool: editing it re-runs b only; a (and its cache entry) is untouched.
+        pool = self.pool(workers=1).start()
+        d = self.tmp.join("pipe")
+        rt.write_pipeline(d, "unused", [rt.stage("a")])  # writes step.py
+        env = rt.toml_value(pool.job_env(self.tmp.join("count.txt")))
+        with open(os.path.join(d, "b_flags.txt"), "w") as f:
+            f.write("-O1\n")
+        cfg = os.path.join(d, "stage_tools.toml")
+        with open(cfg, "w") as f:
+            f.write('tools = ["step.py"]\n'
+                    '[[stages]]\nname = "a"\ncommand = [%s, "in/tools/step.py"]\n'
+                    'outputs = ["out/"]\nenv = %s\n'
+                    '[[stages]]\nname = "b"\nneeds = ["a"]\n'
+                    'command = [%s, "in/tools/step.py"]\noutputs = ["out/"]\nenv = %s\n'
+                    'tools = ["b_flags.txt"]\n' % (rt.toml_value(rt.PYTHON), env,
+                                                   rt.toml_value(rt.PYTHON), env))
+        mod = rt.write_module(self.tmp.join("mod"))
+        def stages(run_id):
+            view = json.loads(pool.cli("show", run_id, "--json").stdout)
+            return {s["name"]: s["cached"] for s in view["stages"]}
+        p, rec = pool.submit([mod], cfg, run_id="tools-1")
+        self.assertEqual(rec["state"], "succeeded", p.stderr)
+        self.assertEqual(stages("tools-1"), {"a": 0, "b": 0})
+        with open(os.path.join(d, "b_flags.txt"), "w") as f:
+            f.write("-O2\n")
+        p, rec = pool.submit([mod], cfg, run_id="tools-2")
+        self.assertEqual(rec["state"], "succeeded", p.stderr)
+        self.assertEqual(stages("tools-2"), {"a": 1, "b": 0})
+
     def test_an_unreachable_pool_is_given_up_on_with_exit_code_3(self):
         # Nothing listens on 127.0.0.1:9 (loopback only: the network rule).
         t0 = time.monotonic()
