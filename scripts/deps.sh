@@ -18,6 +18,7 @@ PACKAGES=(
   prometheus          # promtool checks the metrics output; its server scrapes a pool in a test
   tmux                # the `recomp top` test drives a terminal
   help2man            # the man page, from `recomp --help`
+  dpkg-dev file       # cpack -G DEB: dpkg-shlibdeps finds the package's Depends (docs/install.md)
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
