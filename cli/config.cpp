@@ -41,6 +41,7 @@ const std::map<std::string, T>& Schema() {
       {"coordinator.job_started_events", T::kBool},
       {"coordinator.events_hwm", T::kInt},
       {"coordinator.durable", T::kBool},
+      {"coordinator.retention_interval_ms", T::kInt},
       {"broker.workers", T::kStr},
       {"broker.link", T::kStr},
       {"broker.heartbeat_ms", T::kInt},

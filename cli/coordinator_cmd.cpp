@@ -78,6 +78,10 @@ coordinator::ServiceOptions ServiceOptionsFrom(const Config& c, const Coordinato
   e.retry_max_ms = c.Int("coordinator.retry_max_ms", e.retry_max_ms);
   e.cloud_gate_open = c.Bool("coordinator.cloud_gate", false);
   e.job_started_events = c.Bool("coordinator.job_started_events", true);
+  auto& r = o.retention;  // the store gc's windows, applied to the coordinator's own state
+  r.failed = std::chrono::days(c.Int("store.retention.failed_days", 90));
+  r.succeeded = std::chrono::days(c.Int("store.retention.succeeded_days", 30));
+  r.interval_ms = c.Int("coordinator.retention_interval_ms", r.interval_ms);
   return o;
 }
 

@@ -2,6 +2,7 @@
 #include "cli/event_follower.h"
 
 #include <chrono>
+#include <cstdio>
 
 #include "messages/codec.h"
 #include "messages/protocol.h"
@@ -21,6 +22,15 @@ Result<bool> EventFollower::CatchUp(const std::function<bool(const Event&)>& fn)
     RECOMP_RETURN_IF_ERROR(r.Uint("last", &last));
     RECOMP_RETURN_IF_ERROR(r.Uint("head", &head));
     RECOMP_RETURN_IF_ERROR(r.Bool("more", &more));
+    uint64_t pruned = 0;
+    RECOMP_RETURN_IF_ERROR(r.Uint("pruned_through", &pruned, wire::Need::kOptional));
+    if (pruned != 0 && !told_pruned_) {
+      told_pruned_ = true;  // stderr: --json keeps stdout JSON only
+      std::fprintf(stderr,
+                   "recomp events: runs past their retention window were removed: events up "
+                   "to sequence %llu are only those of runs still kept\n",
+                   static_cast<unsigned long long>(pruned));
+    }
     const msgpack::object* events = r.Find("events");
     if (events == nullptr || events->type != msgpack::type::ARRAY) {
       return Status::InvalidArgument("replay reply: events must be an array");

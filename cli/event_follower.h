@@ -34,7 +34,8 @@ class EventFollower {
   ApiClient* client_;
   Endpoints ep_;
   std::string run_id_;
-  uint64_t covered_;  // every event with sequence <= covered_ has been seen or skipped
+  uint64_t covered_;          // every event with sequence <= covered_ has been seen or skipped
+  bool told_pruned_ = false;  // the stderr note on pruned_through is printed once
 };
 
 }  // namespace recomp::cli

@@ -382,7 +382,13 @@ std::vector<std::string> ApiHandler::Replay(const std::vector<std::string>& mess
   if (!events.ok()) return fail(events.status());
   msgpack::sbuffer buf;
   wire::Packer pk(buf);
-  pk.pack_map(4);
+  // Retention removed events up to pruned_through: a page starting before it has holes.
+  const uint64_t pruned = runs_->pruned_through();
+  pk.pack_map(from < pruned ? 5 : 4);
+  if (from < pruned) {
+    pk.pack("pruned_through");
+    pk.pack(pruned);
+  }
   pk.pack("more");
   pk.pack(more);
   pk.pack("events");

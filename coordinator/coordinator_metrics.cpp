@@ -20,7 +20,25 @@ prometheus::Gauge& QueueGauge(const std::string& queue) {
       .Add({{"queue", queue}});
 }
 
+prometheus::Counter& Removed(const std::string& what) {
+  return CounterFamily("recomp_retention_removed_total",
+                       "What retention removed from the coordinator's state: runs, jobs, events "
+                       "and action-cache entries whose blobs are gone.")
+      .Add({{"what", what}});
+}
+
 }  // namespace
+
+void CoordinatorMetrics::OnRetention(const Retention::Pass& p) {
+  static prometheus::Counter& runs = Removed("runs");
+  static prometheus::Counter& jobs = Removed("jobs");
+  static prometheus::Counter& events = Removed("events");
+  static prometheus::Counter& cache = Removed("cache_entries");
+  runs.Increment(static_cast<double>(p.runs));
+  jobs.Increment(static_cast<double>(p.jobs));
+  events.Increment(static_cast<double>(p.events));
+  cache.Increment(static_cast<double>(p.cache_entries));
+}
 
 CoordinatorMetrics::CoordinatorMetrics()
     : attempts_(CounterFamily("recomp_job_attempts_total",

@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "base/metrics.h"
+#include "coordinator/retention.h"
 #include "coordinator/run_engine.h"
 
 namespace recomp::coordinator {
@@ -19,6 +20,8 @@ class CoordinatorMetrics {
   // After `fx` was committed (in `commit_seconds`) and the event head is `head`.
   void OnCommitted(const Effects& fx, double commit_seconds, uint64_t head);
   void Sample(const RunEngine::Gauges& g);
+  // After a retention pass.
+  void OnRetention(const Retention::Pass& p);
 
  private:
   // A stage's series, created on its first attempt: one map lookup per ended attempt.

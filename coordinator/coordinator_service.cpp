@@ -53,7 +53,10 @@ struct CoordinatorService::Impl {
   std::unique_ptr<ApiHandler> api_handler;
   LiveLogs live_logs;              // running jobs' logs being watched (LOG_TAIL)
   std::unique_ptr<Pinner> pinner;  // store pins, off the service thread
-  std::vector<Reply> replies;      // sent after the batch commits
+  std::unique_ptr<Retention> retention;
+  // Between batches: one bounded retention pass when due (its own write transaction).
+  void Retain();
+  std::vector<Reply> replies;  // sent after the batch commits
   spdlog::logger* log = nullptr;
 
   // Sends the batch's DISPATCHes, then commits and announces it; when the commit fails, the
@@ -221,6 +224,7 @@ Result<std::unique_ptr<CoordinatorService>> CoordinatorService::Create(
                                    {"workers", opts.workers_endpoint},
                                    {"blobs", opts.blobs_endpoint}});
   impl->pinner = std::make_unique<Pinner>(store);
+  impl->retention = std::make_unique<Retention>(impl->runs.get(), store, opts.retention);
   if (!opts.durable) impl->log->warn("durable = false: run-store commits are not fsynced");
   impl->opts = std::move(opts);
   svc->impl_ = std::move(impl);
@@ -386,6 +390,15 @@ Status CoordinatorService::Run() {
   return Status::Ok();
 }
 
+void CoordinatorService::Impl::Retain() {
+  auto pass = retention->MaybeRun(NowUnixMillis());
+  if (!pass.ok()) {
+    log->warn("retention pass failed (the next one retries): {}", pass.status().ToString());
+    return;
+  }
+  if (*pass) metrics.OnRetention(**pass);
+}
+
 Status CoordinatorService::Impl::Turn() {
   int64_t wake = pending ? 100 : engine->NextWakeMs(NowUnixMillis());
   long timeout = (wake < 0 || wake > 100) ? 100 : static_cast<long>(wake);
@@ -438,6 +451,7 @@ Status CoordinatorService::Impl::Turn() {
     }
     engine->Tick(NowUnixMillis(), &batch);
     Flush(batch);
+    if (!pending) Retain();
   }
   // After the flush, so a replay's `head` is the newest committed event.
   if (!replay_in) return Status::Ok();

@@ -15,6 +15,7 @@
 #include <zmq.hpp>
 
 #include "base/status.h"
+#include "coordinator/retention.h"
 #include "coordinator/run_engine.h"
 #include "coordinator/run_store.h"
 #include "messages/access.h"
@@ -47,6 +48,7 @@ struct ServiceOptions {
   AccessControl* access = nullptr;
   bool cancel_own_runs_only = false;  // [security] cancel = "own"
   EngineOptions engine;
+  RetentionOptions retention;  // of the run store's state (docs/coordinator-storage.md)
 };
 
 class CoordinatorService {

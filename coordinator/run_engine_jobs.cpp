@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "coordinator/retention.h"
 #include "coordinator/run_engine.h"
 #include "coordinator/run_engine_internal.h"
 #include "messages/codec.h"
@@ -59,16 +60,6 @@ std::string StageEventData(const JobRow& job, const StageResult& r) {
   pk.pack("message");
   pk.pack(r.message);
   return wire::ToBytes(buf);
-}
-
-bool AllBlobsPresent(store::ArtifactStore* store, const StageResult& r) {
-  for (const PathRef& o : r.outputs) {
-    auto d = ParseArtifactRef(o.ref);
-    if (!d.ok() || !store->Contains(*d)) return false;
-  }
-  if (r.log_ref.empty()) return true;
-  auto d = ParseArtifactRef(r.log_ref);
-  return d.ok() && store->Contains(*d);
 }
 
 }  // namespace

@@ -51,6 +51,9 @@ Result<std::unique_ptr<RunStore>> RunStore::Open(const std::string& dir, bool du
   RECOMP_ASSIGN_OR_RETURN(s->run_events_, s->env_->OpenDbi("run_events"));
   RECOMP_ASSIGN_OR_RETURN(s->runs_, s->env_->OpenDbi("runs"));
   RECOMP_ASSIGN_OR_RETURN(s->jobs_, s->env_->OpenDbi("jobs"));
+  RECOMP_ASSIGN_OR_RETURN(s->finished_, s->env_->OpenDbi("finished"));
+  RECOMP_ASSIGN_OR_RETURN(s->meta_, s->env_->OpenDbi("meta"));
+  RECOMP_RETURN_IF_ERROR(s->OpenRetention());
   RECOMP_RETURN_IF_ERROR(s->OpenCache(dir + "/action-cache"));
   RECOMP_ASSIGN_OR_RETURN(s->last_seq_, s->LastSequence());
   return s;
@@ -105,6 +108,7 @@ Status RunStore::Batch::AppendEncodedEvent(const Event& e, std::string_view enco
 }
 
 Status RunStore::Batch::PutRun(const RunRow& r) {
+  RECOMP_RETURN_IF_ERROR(s_->IndexFinished(txn_, r));
   return txn_.Put(s_->runs_, r.submission.run_id, proto::JsonBody(ToJson(r)));
 }
 
@@ -140,9 +144,9 @@ Status RunStore::Batch::Commit() {
 Result<uint64_t> RunStore::LastSequence() const {
   RECOMP_ASSIGN_OR_RETURN(store::Txn txn, store::Txn::Begin(*env_, false));
   RECOMP_ASSIGN_OR_RETURN(auto last, txn.LastKey(events_));  // keys are big-endian sequences
-  if (!last) return uint64_t{0};
+  if (!last) return pruned_through_;
   if (last->size() != 8) return Status::Corruption("events: a key is not an 8-byte sequence");
-  return SeqFromKey(*last);
+  return std::max(SeqFromKey(*last), pruned_through_);
 }
 
 Result<std::optional<RunRow>> RunStore::GetRun(const std::string& run_id) const {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -59,7 +60,8 @@ class RunStore {
   };
   Result<Batch> Begin();
 
-  // The newest event's sequence, 0 when the log is empty.
+  // The newest sequence ever handed out: the newest stored event's, or pruned_through() when
+  // retention removed the newest events (so sequences never go back); 0 when the log is empty.
   Result<uint64_t> LastSequence() const;
   // The same as of this store's last commit (no read): events an engine numbered in a batch
   // that is not committed yet are not counted.
@@ -83,11 +85,46 @@ class RunStore {
   Result<std::vector<Event>> ReadEvents(uint64_t after, size_t limit, const std::string& run_id,
                                         size_t max_bytes = SIZE_MAX, bool* more = nullptr) const;
 
+  // Retention (run_store_prune.cpp; docs/coordinator-storage.md "Retention").
+  // Terminal runs in the order they finished (failed and succeeded apart), at most `limit`,
+  // that finished before `failed_before_ms` / `succeeded_before_ms` (Unix ms; <= 0: none).
+  struct FinishedRun {
+    std::string run_id;
+    std::string index_key;  // its entry in the finished index
+  };
+  Result<std::vector<FinishedRun>> RunsFinishedBefore(int64_t failed_before_ms,
+                                                      int64_t succeeded_before_ms,
+                                                      size_t limit) const;
+  struct Pruned {
+    uint64_t runs = 0, jobs = 0, events = 0;
+    std::vector<std::string> job_ids;  // of the pruned job rows (their cache entries may go)
+  };
+  // Removes each terminal run of `runs` whole -- its row, job rows, events and their index
+  // entries -- in ONE write transaction, and raises pruned_through() to the newest sequence
+  // removed. A run that is no longer there or not terminal is skipped (its index entry goes).
+  Result<Pruned> PruneRuns(const std::vector<FinishedRun>& runs);
+  // The newest sequence retention removed (0: nothing was): replay before it has holes.
+  uint64_t pruned_through() const { return pruned_through_; }
+  // Visits up to `limit` action-cache entries from `*cursor` ("" = the first), removes those
+  // `keep` refuses (their blobs are gone), and moves `*cursor` past them ("" again at the end).
+  // Returns how many were removed.
+  Result<uint64_t> SweepCache(std::string* cursor, size_t limit,
+                              const std::function<bool(const StageResult&)>& keep);
+
  private:
   RunStore() = default;
   Status OpenCache(const std::string& dir);
   std::shared_ptr<store::Env> env_;
   MDB_dbi events_ = 0, run_events_ = 0, runs_ = 0, jobs_ = 0;
+  // finished: state (1 byte: 'f' failed, 's' succeeded), finished Unix ms (8 BE), run id ->
+  // "": the terminal runs in the order retention removes them. meta: "pruned_through" -> 8 BE.
+  MDB_dbi finished_ = 0, meta_ = 0;
+  uint64_t pruned_through_ = 0;
+  // Adds the finished index entry of a terminal row (PutRun).
+  Status IndexFinished(store::Txn& txn, const RunRow& r);
+  // At Open: reads pruned_through, and indexes terminal runs written before the finished
+  // index existed (once: when the index is empty).
+  Status OpenRetention();
   // The action cache: <dir>/action-cache/, MDB_NOSYNC. Its keys are random job IDs, so a batch
   // of N results dirties ~N pages: kept out of the fsynced environment (a lost entry only
   // means a job runs again).

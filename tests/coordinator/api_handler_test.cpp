@@ -218,8 +218,8 @@ TEST_CASE("api: malformed bodies get an ERROR naming the field") {
       {"run_id long", proto::kStatus, RunIdBody(std::string(129, 'r')),
        "request.run_id: string of 129"},
       {"submission garbage", proto::kSubmit, "\xc1", "run_submission: "},
-      {"submission empty map", proto::kSubmit, proto::EmptyBody(),
-       "run_submission.schema_version: missing"},
+      {"submission empty map", proto::kSubmit, proto::EmptyBody(),  // no version: v1
+       "run_submission.execution_mode: missing"},
       {"submission bad ref", proto::kSubmit, EncodeRunSubmission(no_ref),
        "run_submission.config_manifest"},
   };

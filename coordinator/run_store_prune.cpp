@@ -1,0 +1,168 @@
+// RunStore's retention primitives (docs/coordinator-storage.md "Retention"): the finished
+// index, whole-run pruning in one transaction, the pruned_through watermark, and the action
+// cache sweep.
+#include <algorithm>
+#include <cassert>
+
+#include "base/clock.h"
+#include "base/endian.h"
+#include "coordinator/log.h"
+#include "coordinator/run_store.h"
+#include "messages/codec.h"
+#include "messages/protocol.h"
+
+namespace recomp::coordinator {
+namespace {
+
+constexpr std::string_view kPrunedThroughKey = "pruned_through";
+const Status kStop = Status::Cancelled("enough");
+
+std::string RunPrefix(const std::string& run_id) {
+  return run_id + std::string(1, '\0');
+}
+
+// The finished index key of a terminal row; "" for a row that is not terminal.
+std::string FinishedKey(const RunRow& r) {
+  const RunState st = r.status.state;
+  if (!IsTerminal(st)) return std::string();
+  auto t = ParseRfc3339(r.status.updated_at);
+  int64_t ms =
+      t.ok() ? std::chrono::duration_cast<std::chrono::milliseconds>(t->time_since_epoch()).count()
+             : 0;  // unreadable: oldest (the row's own decoder refuses such rows)
+  return std::string(1, st == RunState::kFailed ? 'f' : 's') +
+         U64Bytes(static_cast<uint64_t>(std::max<int64_t>(ms, 0))) + r.submission.run_id;
+}
+
+// Every key of `dbi` starting with `prefix`.
+Result<std::vector<std::string>> KeysWithPrefix(const store::Txn& txn, MDB_dbi dbi,
+                                                const std::string& prefix) {
+  std::vector<std::string> keys;
+  Status s = txn.ForEachFrom(dbi, prefix, [&](std::string_view k, std::string_view) {
+    if (k.substr(0, prefix.size()) != prefix) return kStop;
+    keys.emplace_back(k);
+    return Status::Ok();
+  });
+  if (!s.ok() && s.code() != Status::Code::kCancelled) return s;
+  return keys;
+}
+
+}  // namespace
+
+Status RunStore::IndexFinished(store::Txn& txn, const RunRow& r) {
+  std::string key = FinishedKey(r);
+  if (key.empty()) return Status::Ok();
+  return txn.Put(finished_, key, "");
+}
+
+Status RunStore::OpenRetention() {
+  RECOMP_ASSIGN_OR_RETURN(store::Txn txn, store::Txn::Begin(*env_, /*write=*/true));
+  RECOMP_ASSIGN_OR_RETURN(auto pt, txn.Get(meta_, kPrunedThroughKey));
+  if (pt) {
+    if (pt->size() != 8) return Status::Corruption("meta.pruned_through is not 8 bytes");
+    pruned_through_ = ReadBigEndian(*pt);
+  }
+  RECOMP_ASSIGN_OR_RETURN(auto any, txn.LastKey(finished_));
+  if (any) return Status::Ok();  // the index exists: PutRun keeps it
+  std::vector<std::string> keys;
+  RECOMP_RETURN_IF_ERROR(txn.ForEach(runs_, [&](std::string_view, std::string_view v) {
+    auto j = proto::BodyJson(v, "run row");
+    if (!j.ok()) return Status::Corruption(j.status().message());
+    RECOMP_ASSIGN_OR_RETURN(RunRow row, RunRowFromJson(*j));
+    if (std::string k = FinishedKey(row); !k.empty()) keys.push_back(std::move(k));
+    return Status::Ok();
+  }));
+  if (keys.empty()) return Status::Ok();
+  for (const std::string& k : keys) RECOMP_RETURN_IF_ERROR(txn.Put(finished_, k, ""));
+  Log()->info("retention: indexed {} finished runs", keys.size());
+  return txn.Commit();
+}
+
+Result<std::vector<RunStore::FinishedRun>> RunStore::RunsFinishedBefore(int64_t failed_before_ms,
+                                                                        int64_t succeeded_before_ms,
+                                                                        size_t limit) const {
+  RECOMP_ASSIGN_OR_RETURN(store::Txn txn, store::Txn::Begin(*env_, false));
+  std::vector<FinishedRun> ids;
+  for (auto [tag, before] :
+       {std::pair{'f', failed_before_ms}, std::pair{'s', succeeded_before_ms}}) {
+    if (before <= 0) continue;
+    const std::string from(1, tag);
+    const std::string end = from + U64Bytes(static_cast<uint64_t>(before));
+    Status s = txn.ForEachFrom(finished_, from, [&](std::string_view k, std::string_view) {
+      if (ids.size() >= limit || k.size() < 9 || k[0] != tag || k.substr(0, 9) >= end) return kStop;
+      ids.push_back({std::string(k.substr(9)), std::string(k)});
+      return Status::Ok();
+    });
+    if (!s.ok() && s.code() != Status::Code::kCancelled) return s;
+  }
+  return ids;
+}
+
+Result<RunStore::Pruned> RunStore::PruneRuns(const std::vector<FinishedRun>& runs) {
+  RECOMP_ASSIGN_OR_RETURN(store::Txn txn, store::Txn::Begin(*env_, /*write=*/true));
+  Pruned out;
+  uint64_t newest = pruned_through_;
+  for (const FinishedRun& f : runs) {
+    const std::string& id = f.run_id;
+    RECOMP_RETURN_IF_ERROR(txn.Del(finished_, f.index_key).status());
+    RECOMP_ASSIGN_OR_RETURN(auto v, txn.Get(runs_, id));
+    if (!v) continue;
+    auto j = proto::BodyJson(*v, "run row");
+    if (!j.ok()) return Status::Corruption(j.status().message()).WithContext("run " + id);
+    RECOMP_ASSIGN_OR_RETURN(RunRow row, RunRowFromJson(*j));
+    const std::string finished = FinishedKey(row);
+    if (finished.empty()) continue;  // never a run that may still change
+    const std::string prefix = RunPrefix(id);
+    RECOMP_ASSIGN_OR_RETURN(auto job_keys, KeysWithPrefix(txn, jobs_, prefix));
+    for (const std::string& k : job_keys) {
+      RECOMP_ASSIGN_OR_RETURN(auto jv, txn.Get(jobs_, k));
+      if (jv) {
+        auto job = DecodeJobRow(*jv);
+        if (job.ok() && !job->job_id.empty()) out.job_ids.push_back(job->job_id);
+      }
+      RECOMP_RETURN_IF_ERROR(txn.Del(jobs_, k).status());
+    }
+    RECOMP_ASSIGN_OR_RETURN(auto event_keys, KeysWithPrefix(txn, run_events_, prefix));
+    for (const std::string& k : event_keys) {
+      const uint64_t seq = ReadBigEndian(std::string_view(k).substr(k.size() - 8));
+      RECOMP_RETURN_IF_ERROR(txn.Del(events_, U64Bytes(seq)).status());
+      RECOMP_RETURN_IF_ERROR(txn.Del(run_events_, k).status());
+      newest = std::max(newest, seq);
+    }
+    RECOMP_RETURN_IF_ERROR(txn.Del(runs_, id).status());
+    if (finished != f.index_key) RECOMP_RETURN_IF_ERROR(txn.Del(finished_, finished).status());
+    out.runs += 1;
+    out.jobs += job_keys.size();
+    out.events += event_keys.size();
+  }
+  if (newest != pruned_through_)
+    RECOMP_RETURN_IF_ERROR(txn.Put(meta_, kPrunedThroughKey, U64Bytes(newest)));
+  RECOMP_RETURN_IF_ERROR(txn.Commit());
+  pruned_through_ = newest;
+  return out;
+}
+
+Result<uint64_t> RunStore::SweepCache(std::string* cursor, size_t limit,
+                                      const std::function<bool(const StageResult&)>& keep) {
+  RECOMP_ASSIGN_OR_RETURN(store::Txn txn, store::Txn::Begin(*cache_env_, /*write=*/true));
+  std::vector<std::string> gone;
+  std::string next;
+  size_t seen = 0;
+  auto visit = [&](std::string_view k, std::string_view v) {
+    if (seen == limit) {
+      next.assign(k);
+      return kStop;
+    }
+    ++seen;
+    auto r = DecodeStageResult(v);
+    if (!r.ok() || !keep(*r)) gone.emplace_back(k);  // undecodable: useless too
+    return Status::Ok();
+  };
+  Status s = cursor->empty() ? txn.ForEach(cache_, visit) : txn.ForEachFrom(cache_, *cursor, visit);
+  if (!s.ok() && s.code() != Status::Code::kCancelled) return s;
+  for (const std::string& k : gone) RECOMP_RETURN_IF_ERROR(txn.Del(cache_, k).status());
+  RECOMP_RETURN_IF_ERROR(txn.Commit());
+  *cursor = next;
+  return static_cast<uint64_t>(gone.size());
+}
+
+}  // namespace recomp::coordinator
