@@ -38,15 +38,16 @@ Result<Retention::Pass> Retention::RunOnce(int64_t now_ms) {
     p.jobs = pruned.jobs;
     p.events = pruned.events;
     p.more = due.size() >= opt_.runs_per_pass;
+    RECOMP_ASSIGN_OR_RETURN(p.cache_entries, runs_->DropCacheOf(pruned.jobs_planned));
   }
-  RECOMP_ASSIGN_OR_RETURN(p.cache_entries, runs_->SweepCache(&cache_cursor_, opt_.cache_per_pass,
-                                                             [&](const StageResult& r) {
-                                                               return AllBlobsPresent(store_, r);
-                                                             }));
+  auto usable = [&](const StageResult& r) { return AllBlobsPresent(store_, r); };
+  RECOMP_ASSIGN_OR_RETURN(uint64_t dead,
+                          runs_->SweepCache(&cache_cursor_, opt_.cache_per_pass, usable));
+  p.cache_entries += dead;
   if (p.runs != 0 || p.cache_entries != 0) {
     Log()->info(
         "retention: removed {} runs ({} jobs, {} events; events through {} pruned), "
-        "{} action-cache entries whose blobs are gone",
+        "{} action-cache entries (produced by those runs, or whose blobs are gone)",
         p.runs, p.jobs, p.events, runs_->pruned_through(), p.cache_entries);
   }
   return p;

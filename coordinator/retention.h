@@ -1,7 +1,8 @@
 // Retention of the coordinator's own state (docs/coordinator-storage.md "Retention"): runs
 // whose window passed (failed 90 days, succeeded 30 days by default; non-terminal runs never)
-// are removed whole -- row, jobs, events -- a bounded number per pass, and action-cache
-// entries whose blobs the artifact store no longer has are swept. Used by the coordinator's
+// are removed whole -- row, jobs, events, and the action-cache entries the run produced -- a
+// bounded number per pass, and action-cache entries whose blobs the artifact store no longer
+// has are swept. Used by the coordinator's
 // service thread only (it owns the RunStore's writes); not thread-safe.
 #pragma once
 
@@ -40,7 +41,8 @@ class Retention {
     bool more = false;  // a limit cut it short: the next pass follows at once
   };
   // One pass when one is due at `now_ms` (nullopt otherwise): prunes up to runs_per_pass runs
-  // past their window in one transaction, then sweeps up to cache_per_pass cache entries.
+  // past their window in one transaction, drops the cache entries they produced, then sweeps
+  // up to cache_per_pass cache entries.
   Result<std::optional<Pass>> MaybeRun(int64_t now_ms);
   // One pass now.
   Result<Pass> RunOnce(int64_t now_ms);

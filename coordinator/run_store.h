@@ -97,7 +97,8 @@ class RunStore {
                                                       size_t limit) const;
   struct Pruned {
     uint64_t runs = 0, jobs = 0, events = 0;
-    std::vector<std::string> job_ids;  // of the pruned job rows (their cache entries may go)
+    // (job ID, run id) of the pruned job rows that had a job ID: DropCacheOf's input.
+    std::vector<std::pair<std::string, std::string>> jobs_planned;
   };
   // Removes each terminal run of `runs` whole -- its row, job rows, events and their index
   // entries -- in ONE write transaction, and raises pruned_through() to the newest sequence
@@ -105,6 +106,10 @@ class RunStore {
   Result<Pruned> PruneRuns(const std::vector<FinishedRun>& runs);
   // The newest sequence retention removed (0: nothing was): replay before it has holes.
   uint64_t pruned_through() const { return pruned_through_; }
+  // Removes the cache entries of `jobs` (job ID, run id) that the run itself produced (its
+  // first successful, executed attempt): a pruned run's entries go with it. Entries another run
+  // produced stay. Returns how many were removed.
+  Result<uint64_t> DropCacheOf(const std::vector<std::pair<std::string, std::string>>& jobs);
   // Visits up to `limit` action-cache entries from `*cursor` ("" = the first), removes those
   // `keep` refuses (their blobs are gone), and moves `*cursor` past them ("" again at the end).
   // Returns how many were removed.

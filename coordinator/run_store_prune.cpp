@@ -117,7 +117,7 @@ Result<RunStore::Pruned> RunStore::PruneRuns(const std::vector<FinishedRun>& run
       RECOMP_ASSIGN_OR_RETURN(auto jv, txn.Get(jobs_, k));
       if (jv) {
         auto job = DecodeJobRow(*jv);
-        if (job.ok() && !job->job_id.empty()) out.job_ids.push_back(job->job_id);
+        if (job.ok() && !job->job_id.empty()) out.jobs_planned.emplace_back(job->job_id, id);
       }
       RECOMP_RETURN_IF_ERROR(txn.Del(jobs_, k).status());
     }
@@ -139,6 +139,23 @@ Result<RunStore::Pruned> RunStore::PruneRuns(const std::vector<FinishedRun>& run
   RECOMP_RETURN_IF_ERROR(txn.Commit());
   pruned_through_ = newest;
   return out;
+}
+
+Result<uint64_t> RunStore::DropCacheOf(
+    const std::vector<std::pair<std::string, std::string>>& jobs) {
+  if (jobs.empty()) return uint64_t{0};
+  RECOMP_ASSIGN_OR_RETURN(store::Txn txn, store::Txn::Begin(*cache_env_, /*write=*/true));
+  uint64_t removed = 0;
+  for (const auto& [job_id, run_id] : jobs) {
+    RECOMP_ASSIGN_OR_RETURN(auto v, txn.Get(cache_, job_id));
+    if (!v) continue;
+    auto r = DecodeStageResult(*v);
+    if (r.ok() && r->run_id != run_id) continue;  // another run's result: still serves
+    RECOMP_RETURN_IF_ERROR(txn.Del(cache_, job_id).status());
+    ++removed;
+  }
+  RECOMP_RETURN_IF_ERROR(txn.Commit());
+  return removed;
 }
 
 Result<uint64_t> RunStore::SweepCache(std::string* cursor, size_t limit,

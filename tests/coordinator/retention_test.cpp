@@ -61,7 +61,7 @@ JobRow Job(const std::string& run, uint32_t shard, const std::string& job_id) {
   return j;
 }
 
-// Runs old-fail (failed 100 d ago), new-fail (failed 10 d), old-ok (succeeded 40 d),
+// Runs old-fail (failed 100 d ago), new-fail (failed 10 d), old-ok (succeeded 40 d; jobs 4, 5),
 // new-ok (succeeded 1 d), live (running, 400 d): events interleaved, 2 jobs each; the newest
 // event (9) is old-ok's.
 std::unique_ptr<RunStore> Fill(const TempDir& dir) {
@@ -78,7 +78,7 @@ std::unique_ptr<RunStore> Fill(const TempDir& dir) {
   const char* order[] = {"old-fail", "live", "new-fail", "old-ok", "new-ok",
                          "old-fail", "live", "new-ok",   "old-ok"};
   for (uint64_t i = 0; i < 9; ++i) REQUIRE(b->AppendEvent(Ev(i + 1, order[i])).ok());
-  char c = 'a';
+  char c = '0';  // job IDs 000…, 111…, …: hex, as the cache's decoder wants
   for (const RunRow& r : rows) {
     REQUIRE(b->PutRun(r).ok());
     for (uint32_t k = 0; k < 2; ++k)
@@ -219,4 +219,36 @@ TEST_CASE("retention: cache entries whose blobs are gone are swept, usable ones 
   CHECK(s->GetCache(std::string(64, '1'))->has_value());
   CHECK_FALSE(s->GetCache(std::string(64, '2'))->has_value());
   CHECK(s->GetCache(std::string(64, '3'))->has_value());
+}
+
+TEST_CASE("retention: a pruned run's own cache entries go with it; another run's stay") {
+  TempDir dir;
+  auto s = Fill(dir);
+  auto store = store::ArtifactStore::Open(dir / "store");
+  REQUIRE(store.ok());
+  auto entry = [](char job, const std::string& run) {
+    StageResult r;
+    r.job_id = std::string(64, job);
+    r.run_id = run;
+    r.stage = "lift";
+    r.worker = "w";
+    r.outcome = JobOutcome::kSucceeded;
+    return r;  // no outputs, no log: only its producer's pruning removes it
+  };
+  {
+    auto b = s->Begin();
+    REQUIRE(b.ok());
+    REQUIRE(b->PutCache(entry('4', "old-ok")).ok());  // old-ok's job 4, produced by old-ok
+    REQUIRE(b->PutCache(entry('5', "new-ok")).ok());  // old-ok's job 5, produced by new-ok
+    REQUIRE(b->PutCache(entry('6', "new-ok")).ok());  // a kept run's
+    REQUIRE(b->Commit().ok());
+  }
+  Retention r(s.get(), store->get(), Windows());
+  auto pass = r.RunOnce(kNow);
+  REQUIRE(pass.ok());
+  CHECK(pass->runs == 2);
+  CHECK(pass->cache_entries == 1);
+  CHECK_FALSE(s->GetCache(std::string(64, '4'))->has_value());
+  CHECK(s->GetCache(std::string(64, '5'))->has_value());
+  CHECK(s->GetCache(std::string(64, '6'))->has_value());
 }
