@@ -4,7 +4,8 @@
 #
 #   /etc/recomp/recomp.toml            config/recomp.toml, every key with its default (conffile)
 #   /etc/default/recomp-worker         RECOMP_WORKER_ARGS for recomp-worker.service (conffile)
-#   <prefix>/lib/systemd/system/       recomp-coordinator.service, recomp-worker.service
+#   <prefix>/lib/systemd/system/       recomp-coordinator.service, recomp-worker.service,
+#                                      recomp-gc.service and recomp-gc.timer (daily store gc)
 #   <prefix>/share/doc/recomp/         docs/*.md, docs/schemas/
 #   <prefix>/share/recomp/             the T32 sample: config/pipelines/t32.toml and the
 #                                      examples/t32 tools it names (by relative paths, kept)
@@ -32,6 +33,8 @@ install(CODE [[
 
 install(FILES ${RECOMP_PACKAGING}/recomp-coordinator.service
               ${RECOMP_PACKAGING}/recomp-worker.service
+              ${RECOMP_PACKAGING}/recomp-gc.service
+              ${RECOMP_PACKAGING}/recomp-gc.timer
         DESTINATION lib/systemd/system)
 install(DIRECTORY ${CMAKE_SOURCE_DIR}/docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}
         FILES_MATCHING PATTERN "*.md" PATTERN "*.json")
@@ -58,7 +61,7 @@ set(CPACK_PACKAGE_DESCRIPTION
 validation), a broker hands their jobs to stateless workers over ZeroMQ (CURVE between\n\
 machines), jobs run confined with bubblewrap, outputs go into a content-addressed\n\
 artifact store, and every state change is an event. One binary, recomp; systemd\n\
-units for a coordinator and a worker.")
+units for a coordinator, a worker and a daily gc of the artifact store.")
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION devel)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)

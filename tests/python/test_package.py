@@ -5,8 +5,9 @@ a conffile, the man page, the bash and zsh completions, the systemd units, the d
 T32 sample, with a postinst that creates the `recomp` user. Unpacked into a scratch root
 (`dpkg -x`), its binary says its version, runs a pool (`recomp up`) and a run on it, and the
 units' own command lines (the coordinator; a worker taking its endpoint from the config) run
-a pool that stops cleanly on SIGTERM. `systemd-analyze verify` checks the units where it
-exists. Loopback only; the package is built into a temp dir, never into the build tree."""
+a pool that stops cleanly on SIGTERM, and the gc unit's command line collects the pool's
+store while it runs (its windows from the config). `systemd-analyze verify` checks the units
+where it exists. Loopback only; the package is built into a temp dir, never into the build tree."""
 import gzip
 import json
 import os
@@ -26,6 +27,10 @@ import recomp_testlib as rt  # noqa: E402
 BUILD = os.environ.get("RECOMP_BUILD_DIR") or os.path.dirname(os.path.dirname(rt.RECOMP_BIN))
 UNITS = "usr/lib/systemd/system"
 UNIT_NAMES = ("recomp-coordinator.service", "recomp-worker.service")
+# The store's daily gc: a oneshot service and the timer that starts it.
+GC_UNITS = ("recomp-gc.service", "recomp-gc.timer")
+ALL_UNITS = UNIT_NAMES + GC_UNITS
+GC_REPORT = re.compile(r"removed (\d+) blob\(s\), (\d+) bytes; kept (\d+)")
 
 
 def project_version():
@@ -133,7 +138,7 @@ class Package(unittest.TestCase):
                      "/usr/share/recomp/config/pipelines/t32.toml",
                      "/usr/share/recomp/examples/t32/run",
                      "/usr/share/recomp/examples/t32/rom/game.s",
-                     *("/%s/%s" % (UNITS, u) for u in UNIT_NAMES)):
+                     *("/%s/%s" % (UNITS, u) for u in ALL_UNITS)):
             self.assertIn(path, files)
         self.assertEqual(files["/usr/bin/recomp"][0], "-rwxr-xr-x")
         self.assertEqual({owner for _, owner in files.values()}, {"root/root"})
@@ -195,6 +200,56 @@ class Package(unittest.TestCase):
         self.assertEqual(worker["Delegate"], ["yes"])
         self.assertEqual(worker["InaccessiblePaths"], ["-/var/lib/recomp"])
 
+    def test_gc_units(self):
+        coordinator = unit_settings(self.installed(UNITS, "recomp-coordinator.service"))
+        gc = unit_settings(self.installed(UNITS, "recomp-gc.service"))
+        self.assertEqual(gc["Type"], ["oneshot"])
+        self.assertEqual(gc["User"], coordinator["User"])
+        self.assertEqual(gc["Group"], coordinator["Group"])
+        argv = shlex.split(gc["ExecStart"][0])
+        self.assertEqual(argv[:3], ["/usr/bin/recomp", "artifact", "gc"])
+        # The coordinator's store, and the config file's [store.retention] windows (gc reads no
+        # config file unless --config names it); nothing that changes what is collected.
+        self.assertEqual(argv[argv.index("--data") + 1],
+                         "/var/lib/" + coordinator["StateDirectory"][0])
+        self.assertEqual(gc["StateDirectory"], coordinator["StateDirectory"])
+        self.assertEqual(argv[argv.index("--config") + 1], "/etc/recomp/recomp.toml")
+        self.assertEqual([a for a in argv if a in ("--dry-run", "--external",
+                                                   "--older-than-days", "--store")], [])
+        self.assertEqual(gc["ConditionPathIsDirectory"], ["/var/lib/recomp/store"])
+        # The coordinator's hardening, and no network at all.
+        for key, values in coordinator.items():
+            if key.startswith(("Protect", "Private", "Restrict", "NoNewPrivileges",
+                               "CapabilityBoundingSet", "LockPersonality",
+                               "SystemCallArchitectures", "UMask", "StateDirectoryMode")) \
+                    and key != "RestrictAddressFamilies":
+                self.assertEqual(gc.get(key), values, key)
+        self.assertEqual(gc["PrivateNetwork"], ["yes"])
+        self.assertEqual(gc["RestrictAddressFamilies"], ["AF_UNIX"])
+        self.assertNotIn("WantedBy", gc)  # started by the timer (or by hand), never at boot
+        timer = unit_settings(self.installed(UNITS, "recomp-gc.timer"))
+        self.assertNotIn("Unit", timer)  # so it starts recomp-gc.service, its namesake
+        self.assertEqual(timer["OnCalendar"], ["daily"])
+        self.assertEqual(timer["RandomizedDelaySec"], ["1h"])
+        self.assertEqual(timer["Persistent"], ["true"])
+        self.assertEqual(timer["WantedBy"], ["timers.target"])
+
+    def test_maintainer_scripts_cover_every_unit(self):
+        def script(name):
+            with open(os.path.join(self.control, name)) as f:
+                return f.read()
+        prerm, postrm = script("prerm"), script("postrm")
+        stops = [line.split(">")[0].split()[2:] for line in prerm.replace("\\\n", " ").splitlines()
+                 if line.strip().startswith("systemctl stop ")]
+        for name in ALL_UNITS:
+            # prerm stops it before the binary goes ...
+            self.assertIn(name, sum(stops, []), stops)
+            # ... and a purge forgets its enablement, where `systemctl enable` puts it.
+            for target in unit_settings(self.installed(UNITS, name)).get("WantedBy", []):
+                self.assertIn("/etc/systemd/system/%s.wants/%s" % (target, name), postrm)
+        # The timer stops first, by itself: it must not start a gc while the rest stop.
+        self.assertEqual(stops[0], ["recomp-gc.timer"], stops)
+
     def test_units_verify(self):
         analyze = shutil.which("systemd-analyze")
         if not analyze:
@@ -204,13 +259,13 @@ class Package(unittest.TestCase):
         # output must not mention the units at all.
         copies = self.work.join("units")
         os.makedirs(copies)
-        for u in UNIT_NAMES:
+        for u in ALL_UNITS:
             with open(self.installed(UNITS, u)) as f:
                 text = f.read().replace("/usr/bin/recomp", self.recomp)
             with open(os.path.join(copies, u), "w") as f:
                 f.write(text)
         p = rt.run([analyze, "verify", "--man=no",
-                    *(os.path.join(copies, u) for u in UNIT_NAMES)], check=False)
+                    *(os.path.join(copies, u) for u in ALL_UNITS)], check=False)
         out = p.stdout + p.stderr
         self.assertEqual([l for l in out.splitlines() if "recomp" in l], [], out)
         self.assertEqual(p.returncode, 0, out)
@@ -291,9 +346,9 @@ class Package(unittest.TestCase):
                  "/var/lib/recomp": self.work.join("var-lib-recomp"),
                  "/var/lib/recomp-worker": self.work.join("var-lib-recomp-worker")}
 
-        def command(unit):
+        def command(unit, **override):
             argv = shlex.split(unit_settings(self.installed(UNITS, unit))["ExecStart"][0])
-            return [paths.get(a, a) for a in argv if a != "$RECOMP_WORKER_ARGS"]
+            return [override.get(a, paths.get(a, a)) for a in argv if a != "$RECOMP_WORKER_ARGS"]
         for d in ("/var/lib/recomp", "/var/lib/recomp-worker"):  # StateDirectoryMode=0700
             os.makedirs(paths[d], mode=0o700)
         data = paths["/var/lib/recomp"]
@@ -306,12 +361,43 @@ class Package(unittest.TestCase):
         self.submit_tiny_run(data, env, ["--api", api])
         # Its own data directory has no store: blobs go through the coordinator's blob service.
         self.assertIn("no local store", worker.output())
+
+        def gc(**override):
+            p = rt.run(command("recomp-gc.service", **override), timeout=120, check=False,
+                       env=env)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            lines = p.stdout.splitlines()
+            self.assertTrue(lines, p.stderr)
+            m = GC_REPORT.fullmatch(lines[-1])
+            self.assertTrue(m, p.stdout)
+            return [int(n) for n in m.groups()], lines[:-1]
+        # recomp-gc.service while the pool runs (it takes the store's own locks): the run just
+        # succeeded, so the default windows keep everything it made.
+        (removed, size, kept), lines = gc()
+        self.assertEqual((removed, size, lines), (0, 0, []))
+        self.assertGreater(kept, 0)
         # KillSignal=SIGTERM: both stop cleanly.
         for p in (worker, coordinator):
             p.signal(signal.SIGTERM)
             self.assertEqual(p.wait(30), 0, p.output())
         self.assert_gone(data, paths["/var/lib/recomp-worker"])
         self.assertFalse(os.path.exists(os.path.join(data, "endpoints.json")))
+        # The windows are the config's [store.retention]: at 0 days the run's generated blobs
+        # go, its inputs (external) stay.
+        zero = rt.write_config(self.work.join("recomp-gc.toml"), {"store.retention": {
+            "failed_days": 0, "succeeded_days": 0, "unpinned_days": 0}})
+        (removed, size, kept2), lines = gc(**{"/etc/recomp/recomp.toml": zero})
+        blobs = [l for l in lines if re.fullmatch(r"removed artifact://[0-9a-f]{64} \w+ \d+", l)]
+        self.assertEqual(len(blobs), removed, lines)
+        self.assertGreater(removed, 0)
+        self.assertEqual({l.split()[2] for l in blobs}, {"generated"})
+        # ("kept" counts the blobs gc looked at: generated ones, unless --external.)
+        self.assertEqual((removed, kept2), (kept, 0))
+        left = rt.run([self.recomp, "artifact", "ls", "--data", data], env=env).stdout
+        self.assertEqual({l.split()[1] for l in left.splitlines()}, {"external"}, left)
+        # A pass with nothing left to collect.
+        (removed, _, kept3), lines = gc(**{"/etc/recomp/recomp.toml": zero})
+        self.assertEqual((removed, kept3), (0, kept2))
 
 
 if __name__ == "__main__":
