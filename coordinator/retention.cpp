@@ -33,11 +33,11 @@ Result<Retention::Pass> Retention::RunOnce(int64_t now_ms) {
       auto due,
       runs_->RunsFinishedBefore(before(opt_.failed), before(opt_.succeeded), opt_.runs_per_pass));
   if (!due.empty()) {
-    RECOMP_ASSIGN_OR_RETURN(RunStore::Pruned pruned, runs_->PruneRuns(due));
+    RECOMP_ASSIGN_OR_RETURN(RunStore::Pruned pruned, runs_->PruneRuns(due, opt_.rows_per_pass));
     p.runs = pruned.runs;
     p.jobs = pruned.jobs;
     p.events = pruned.events;
-    p.more = due.size() >= opt_.runs_per_pass;
+    p.more = pruned.considered < due.size() || due.size() >= opt_.runs_per_pass;
     RECOMP_ASSIGN_OR_RETURN(p.cache_entries, runs_->DropCacheOf(pruned.jobs_planned));
   }
   auto usable = [&](const StageResult& r) { return AllBlobsPresent(store_, r); };

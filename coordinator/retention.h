@@ -24,6 +24,7 @@ struct RetentionOptions {
   std::chrono::seconds succeeded{std::chrono::days(30)};
   int64_t interval_ms = 60000;    // between passes when there was nothing left; 0 = off
   size_t runs_per_pass = 200;     // runs removed in one transaction
+  size_t rows_per_pass = 50000;   // job rows + events removed in one transaction (>= 1 run)
   size_t cache_per_pass = 20000;  // cache entries looked at per pass
 };
 

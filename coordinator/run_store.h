@@ -97,13 +97,16 @@ class RunStore {
                                                       size_t limit) const;
   struct Pruned {
     uint64_t runs = 0, jobs = 0, events = 0;
+    size_t considered = 0;  // entries of `runs` handled (the rest: past the row budget)
     // (job ID, run id) of the pruned job rows that had a job ID: DropCacheOf's input.
     std::vector<std::pair<std::string, std::string>> jobs_planned;
   };
   // Removes each terminal run of `runs` whole -- its row, job rows, events and their index
   // entries -- in ONE write transaction, and raises pruned_through() to the newest sequence
   // removed. A run that is no longer there or not terminal is skipped (its index entry goes).
-  Result<Pruned> PruneRuns(const std::vector<FinishedRun>& runs);
+  // Stops before the next run once `max_rows` job rows and events were removed (the first run
+  // always goes whole), so one transaction stays bounded.
+  Result<Pruned> PruneRuns(const std::vector<FinishedRun>& runs, size_t max_rows = SIZE_MAX);
   // The newest sequence retention removed (0: nothing was): replay before it has holes.
   uint64_t pruned_through() const { return pruned_through_; }
   // Removes the cache entries of `jobs` (job ID, run id) that the run itself produced (its

@@ -97,11 +97,14 @@ Result<std::vector<RunStore::FinishedRun>> RunStore::RunsFinishedBefore(int64_t 
   return ids;
 }
 
-Result<RunStore::Pruned> RunStore::PruneRuns(const std::vector<FinishedRun>& runs) {
+Result<RunStore::Pruned> RunStore::PruneRuns(const std::vector<FinishedRun>& runs,
+                                             size_t max_rows) {
   RECOMP_ASSIGN_OR_RETURN(store::Txn txn, store::Txn::Begin(*env_, /*write=*/true));
   Pruned out;
   uint64_t newest = pruned_through_;
   for (const FinishedRun& f : runs) {
+    if (out.jobs + out.events >= max_rows) break;
+    ++out.considered;
     const std::string& id = f.run_id;
     RECOMP_RETURN_IF_ERROR(txn.Del(finished_, f.index_key).status());
     RECOMP_ASSIGN_OR_RETURN(auto v, txn.Get(runs_, id));

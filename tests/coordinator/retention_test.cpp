@@ -252,3 +252,19 @@ TEST_CASE("retention: a pruned run's own cache entries go with it; another run's
   CHECK(s->GetCache(std::string(64, '5'))->has_value());
   CHECK(s->GetCache(std::string(64, '6'))->has_value());
 }
+
+TEST_CASE("retention: a pass stops at its row budget, never inside a run") {
+  TempDir dir;
+  auto s = Fill(dir);
+  auto due = s->RunsFinishedBefore(kNow, kNow, 10);  // the four terminal runs
+  REQUIRE(due.ok());
+  REQUIRE(due->size() == 4);
+  // Failed runs first: old-fail (2 jobs, 2 events), new-fail (2 jobs, 1 event).
+  auto pruned = s->PruneRuns(*due, 5);
+  REQUIRE(pruned.ok());
+  CHECK(pruned->considered == 2);  // 4 rows < 5: a second run, whole; then 7 >= 5: stop
+  CHECK(pruned->runs == 2);
+  CHECK(pruned->jobs == 4);
+  CHECK(pruned->events == 3);
+  CHECK(s->RunsFinishedBefore(kNow, kNow, 10)->size() == 2);
+}
