@@ -287,6 +287,31 @@ void WorkersCommand(CLI::App& app) {
   });
 }
 
+// Whether STATUS says `run_id` is not found (removed by retention; an unreachable pool is not
+// "gone": the follower's own errors report it).
+bool RunGone(Connection& c, const std::string& run_id) {
+  auto reply = c.client->Api(std::string(proto::kStatus), RunIdBody(run_id));
+  return !reply.ok() && reply.status().code() == Status::Code::kNotFound;
+}
+
+// The end of a waited-for run whose record retention already removed: its completed event's
+// state when it was seen, else unknown (exit 1).
+int ReportRemoved(const std::string& run_id, const std::string& state, bool json) {
+  const char* why = "removed by retention ([store.retention]) right after it ended";
+  if (json) {
+    nlohmann::json j = {{"run_id", run_id}, {"removed", true}};
+    if (!state.empty()) j["state"] = state;
+    std::printf("%s\n", j.dump().c_str());
+  }
+  if (state.empty()) {
+    std::fprintf(stderr, "run %s: %s before its end was seen: outcome unknown\n", run_id.c_str(),
+                 why);
+    return kExitFailed;
+  }
+  if (!json) std::printf("run %s %s (%s)\n", run_id.c_str(), state.c_str(), why);
+  return state == "succeeded" ? 0 : kExitFailed;
+}
+
 }  // namespace
 
 int WaitForRun(Connection& c, BlobAccess* blobs, const std::string& run_id, bool json) {
@@ -310,7 +335,9 @@ int WaitForRun(Connection& c, BlobAccess* blobs, const std::string& run_id, bool
         std::fflush(stdout);
         return e.type != EventType::kCompleted;
       },
-      &g_client_stop);
+      &g_client_stop,
+      // A run that retention removed (a very short window) sends nothing more: stop waiting.
+      [&] { return !RunGone(c, run_id); });
   if (!s.ok()) return ReportStatus(s);
   if (g_client_stop.load()) {
     std::fprintf(stderr, "\ninterrupted: run %s goes on (recomp status %s)\n", run_id.c_str(),
@@ -318,6 +345,8 @@ int WaitForRun(Connection& c, BlobAccess* blobs, const std::string& run_id, bool
     return kExitInterrupted;
   }
   auto reply = c.client->Api(std::string(proto::kStatus), RunIdBody(run_id));
+  if (!reply.ok() && reply.status().code() == Status::Code::kNotFound)
+    return ReportRemoved(run_id, final_state, json);
   if (!reply.ok()) return ReportStatus(reply.status());
   auto st = DecodeRunStatus(*reply);
   if (!st.ok()) return ReportStatus(st.status());

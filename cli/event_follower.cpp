@@ -51,7 +51,7 @@ Result<bool> EventFollower::CatchUp(const std::function<bool(const Event&)>& fn)
 }
 
 Status EventFollower::Run(bool follow, const std::function<bool(const Event&)>& fn,
-                          const std::atomic<bool>* stop) {
+                          const std::atomic<bool>* stop, const std::function<bool()>& idle) {
   net::SocketOptions so;
   so.rcvhwm = 100000;
   so.curve_client = client_->curve();
@@ -91,6 +91,7 @@ Status EventFollower::Run(bool follow, const std::function<bool(const Event&)>& 
     if (gap || std::chrono::steady_clock::now() - idle_since > std::chrono::seconds(1)) {
       RECOMP_ASSIGN_OR_RETURN(bool go_on, CatchUp(fn));
       if (!go_on) return Status::Ok();
+      if (!gap && idle && !idle()) return Status::Ok();
       idle_since = std::chrono::steady_clock::now();
     }
   }

@@ -4,9 +4,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <system_error>
 
 #include "base/edit_distance.h"
@@ -482,37 +480,6 @@ Result<std::string> ResolveToolRefs(std::string_view toml_text,
   for (const auto& [b, d] : refs) out += TomlQuote(b) + " = \"" + d.Ref() + "\"\n";
   RECOMP_RETURN_IF_ERROR(ParseResolvedPipeline(out, "resolved pipeline").status());
   return out;
-}
-
-Result<PipelineFile> LoadPipelineFile(const std::filesystem::path& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    return Status::NotFound("pipeline manifest '" + path.string() +
-                            "' not found (or not a regular file)");
-  }
-  auto size = std::filesystem::file_size(path, ec);
-  if (ec) return Status::IOError("pipeline manifest '" + path.string() + "': " + ec.message());
-  if (size > kMaxManifestBytes) {
-    return Status::ResourceExhausted("pipeline manifest '" + path.string() + "' is larger than " +
-                                     std::to_string(kMaxManifestBytes >> 20) + " MiB");
-  }
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  if (!in.good() && !in.eof())
-    return Status::IOError("pipeline manifest '" + path.string() + "': read failed");
-  PipelineFile f{path, buf.str(), {}, {}};
-  RECOMP_ASSIGN_OR_RETURN(f.pipeline, ParsePipeline(f.text, path.string()));
-  const std::filesystem::path dir = path.parent_path();
-  for (const std::string& t : f.pipeline.AllTools()) {
-    ToolFile tf{Basename(t), dir / t};
-    if (!std::filesystem::is_regular_file(tf.path, ec)) {
-      return Status::NotFound(path.string() + ": tool '" + t + "' not found at '" +
-                              tf.path.string() + "' (or not a regular file)");
-    }
-    f.tools.push_back(std::move(tf));
-  }
-  return f;
 }
 
 }  // namespace recomp::coordinator
