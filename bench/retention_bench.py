@@ -5,7 +5,8 @@
 
   baseline   retention off ([coordinator] retention_interval_ms = 0): every run's row, jobs,
              events and cache entries stay; the raw growth per job.
-  retention  failed_days = succeeded_days = unpinned_days = 0, a pass every second, and
+  retention  failed_days = succeeded_days = unpinned_days = 0, a pass every second (a run is
+             kept 5 s after it ended: retention_grace_ms, so `submit --wait` sees its end), and
              `recomp artifact gc` after every tenth of the runs (what the packaged daily
              recomp-gc timer does): the coordinator's LMDB and the store must level off.
 
@@ -67,7 +68,8 @@ def phase(name, tmp, a, jobs, retention):
     runs = max(1, jobs // a.shards)
     overrides = {
         "coordinator": {"durable": False,
-                        "retention_interval_ms": 1000 if retention else 0},
+                        "retention_interval_ms": 1000 if retention else 0,
+                        "retention_grace_ms": 5000},
         "worker": {"executor": "noop", "slots": 64},
     }
     if retention:

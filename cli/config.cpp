@@ -42,6 +42,7 @@ const std::map<std::string, T>& Schema() {
       {"coordinator.events_hwm", T::kInt},
       {"coordinator.durable", T::kBool},
       {"coordinator.retention_interval_ms", T::kInt},
+      {"coordinator.retention_grace_ms", T::kInt},
       {"broker.workers", T::kStr},
       {"broker.link", T::kStr},
       {"broker.heartbeat_ms", T::kInt},

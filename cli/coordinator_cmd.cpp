@@ -82,6 +82,7 @@ coordinator::ServiceOptions ServiceOptionsFrom(const Config& c, const Coordinato
   r.failed = std::chrono::days(c.Int("store.retention.failed_days", 90));
   r.succeeded = std::chrono::days(c.Int("store.retention.succeeded_days", 30));
   r.interval_ms = c.Int("coordinator.retention_interval_ms", r.interval_ms);
+  r.grace = std::chrono::milliseconds(c.Int("coordinator.retention_grace_ms", r.grace.count()));
   return o;
 }
 

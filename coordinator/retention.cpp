@@ -1,6 +1,8 @@
 // Retention passes: which runs are past their window, and which cache entries are dead.
 #include "coordinator/retention.h"
 
+#include <algorithm>
+
 #include "coordinator/log.h"
 #include "messages/artifact_ref.h"
 
@@ -26,7 +28,7 @@ Result<std::optional<Retention::Pass>> Retention::MaybeRun(int64_t now_ms) {
 Result<Retention::Pass> Retention::RunOnce(int64_t now_ms) {
   using std::chrono::milliseconds;
   auto before = [&](std::chrono::seconds window) {
-    return now_ms - std::chrono::duration_cast<milliseconds>(window).count();
+    return now_ms - std::max(std::chrono::duration_cast<milliseconds>(window), opt_.grace).count();
   };
   Pass p;
   RECOMP_ASSIGN_OR_RETURN(

@@ -22,6 +22,10 @@ struct RetentionOptions {
   // keys as the store's gc: [store.retention] failed_days / succeeded_days.
   std::chrono::seconds failed{std::chrono::days(90)};
   std::chrono::seconds succeeded{std::chrono::days(30)};
+  // No run is removed sooner than this after it finished, whatever its window: a client
+  // waiting on the run (`submit --wait`) or reading its results just after it ended still finds
+  // it. [coordinator] retention_grace_ms.
+  std::chrono::milliseconds grace{60000};
   int64_t interval_ms = 60000;    // between passes when there was nothing left; 0 = off
   size_t runs_per_pass = 200;     // runs removed in one transaction
   size_t rows_per_pass = 50000;   // job rows + events removed in one transaction (>= 1 run)

@@ -92,6 +92,7 @@ RetentionOptions Windows() {
   RetentionOptions o;
   o.failed = std::chrono::days(90);
   o.succeeded = std::chrono::days(30);
+  o.grace = std::chrono::milliseconds(0);
   return o;
 }
 
@@ -267,4 +268,18 @@ TEST_CASE("retention: a pass stops at its row budget, never inside a run") {
   CHECK(pruned->jobs == 4);
   CHECK(pruned->events == 3);
   CHECK(s->RunsFinishedBefore(kNow, kNow, 10)->size() == 2);
+}
+
+TEST_CASE("retention: no run goes sooner than the grace after it finished") {
+  TempDir dir;
+  auto s = Fill(dir);  // new-ok finished 1 day before kNow
+  auto store = store::ArtifactStore::Open(dir / "store");
+  REQUIRE(store.ok());
+  RetentionOptions o;
+  o.failed = o.succeeded = std::chrono::seconds(0);
+  o.grace = std::chrono::hours(36);
+  Retention r(s.get(), store->get(), o);
+  REQUIRE(r.RunOnce(kNow).ok());
+  CHECK(s->GetRun("new-ok")->has_value());          // 1 day < 36 h
+  CHECK_FALSE(s->GetRun("new-fail")->has_value());  // 10 days
 }

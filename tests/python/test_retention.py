@@ -17,7 +17,7 @@ import recomp_testlib as rt  # noqa: E402
 class Retention(rt.PoolTestCase):
     def test_runs_past_their_window_go_whole_and_the_rest_stays_complete(self):
         pool = self.pool(workers=2, config_overrides={
-            "coordinator": {"retention_interval_ms": 200},
+            "coordinator": {"retention_interval_ms": 200, "retention_grace_ms": 0},
             "store.retention": {"succeeded_days": 0, "failed_days": 90},
         }).start()
         count = self.tmp.join("count.txt")
