@@ -82,8 +82,10 @@ Result<std::vector<RunStore::FinishedRun>> RunStore::RunsFinishedBefore(int64_t 
                                                                         size_t limit) const {
   RECOMP_ASSIGN_OR_RETURN(store::Txn txn, store::Txn::Begin(*env_, false));
   std::vector<FinishedRun> ids;
-  for (auto [tag, before] :
+  for (const auto& window :
        {std::pair{'f', failed_before_ms}, std::pair{'s', succeeded_before_ms}}) {
+    const char tag = window.first;  // not a structured binding: the lambda below captures it
+    const int64_t before = window.second;
     if (before <= 0) continue;
     const std::string from(1, tag);
     const std::string end = from + U64Bytes(static_cast<uint64_t>(before));

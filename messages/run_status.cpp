@@ -38,7 +38,8 @@ std::string EncodeRunStatus(const RunStatus& s) {
 Result<RunStatus> DecodeRunStatus(const msgpack::object& obj) {
   RECOMP_ASSIGN_OR_RETURN(wire::MapReader r, wire::MapReader::From(obj, "run_status"));
   int64_t version;
-  RECOMP_RETURN_IF_ERROR(r.SchemaVersion(RunStatus::kSchemaVersion, &version, wire::Need::kOptional));
+  RECOMP_RETURN_IF_ERROR(
+      r.SchemaVersion(RunStatus::kSchemaVersion, &version, wire::Need::kOptional));
   RunStatus s;
   RECOMP_RETURN_IF_ERROR(r.Str("run_id", &s.run_id, wire::Need::kRequired, 128));
   if (Status v = ValidateRunId(s.run_id); !v.ok()) return v.WithContext("run_status.run_id");

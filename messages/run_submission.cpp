@@ -71,7 +71,8 @@ std::string EncodeRunSubmission(const RunSubmission& s) {
 Result<RunSubmission> DecodeRunSubmission(const msgpack::object& obj) {
   RECOMP_ASSIGN_OR_RETURN(wire::MapReader r, wire::MapReader::From(obj, "run_submission"));
   int64_t version;
-  RECOMP_RETURN_IF_ERROR(r.SchemaVersion(RunSubmission::kSchemaVersion, &version, wire::Need::kOptional));
+  RECOMP_RETURN_IF_ERROR(
+      r.SchemaVersion(RunSubmission::kSchemaVersion, &version, wire::Need::kOptional));
   RunSubmission s;
   RECOMP_RETURN_IF_ERROR(r.Str("run_id", &s.run_id, wire::Need::kOptional, 128));
   if (!s.run_id.empty()) {
