@@ -19,6 +19,7 @@
 #include "cli/blob_access.h"
 #include "cli/client.h"
 #include "cli/commands.h"
+#include "cli/config.h"
 #include "messages/artifact_ref.h"
 #include "messages/tree.h"
 #include "store/artifact_store.h"
@@ -248,36 +249,6 @@ void AddVerify(CLI::App* art, Common* c) {
   });
 }
 
-// Reads [store.retention] failed_days / succeeded_days / unpinned_days from a TOML file.
-Status ReadRetention(const std::string& path, store::GcPolicy* p) {
-  toml::table t;
-  try {
-    t = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    return Status::InvalidArgument("config '" + path + "': " + std::string(e.description()));
-  } catch (const std::exception& e) {
-    return Status::IOError("config '" + path + "': " + e.what());
-  }
-  const toml::node_view<toml::node> r = t["store"]["retention"];
-  struct Field {
-    const char* key;
-    std::chrono::seconds* out;
-  };
-  for (Field f : {Field{"failed_days", &p->failed_retention},
-                  Field{"succeeded_days", &p->succeeded_retention},
-                  Field{"unpinned_days", &p->unpinned_retention}}) {
-    auto node = r[f.key];
-    if (!node) continue;
-    auto v = node.value<int64_t>();
-    if (!v || *v < 0 || *v > 36500) {
-      return Status::InvalidArgument("config '" + path + "': store.retention." + f.key +
-                                     " must be an integer number of days in 0..36500");
-    }
-    *f.out = std::chrono::days(*v);
-  }
-  return Status::Ok();
-}
-
 void PrintGc(const store::GcReport& rep) {
   const char* verb = rep.dry_run ? "would remove" : "removed";
   for (const auto& r : rep.removed) {
@@ -305,15 +276,24 @@ void AddGc(CLI::App* art, Common* c) {
   gc->add_flag("--dry-run", a->dry, "list what would be removed; remove nothing");
   gc->add_flag("--external", a->external, "also collect external blobs (user inputs)");
   gc->add_option("--config", a->config,
-                 "TOML with [store.retention] failed_days/succeeded_days/unpinned_days");
+                 "config file whose [store.retention] failed_days/succeeded_days/unpinned_days "
+                 "apply (default $RECOMP_CONFIG, then $XDG_CONFIG_HOME/recomp/recomp.toml, "
+                 "/etc/recomp/recomp.toml)");
   gc->add_option("--older-than-days", a->older, "override every retention window (days)")
       ->check(CLI::NonNegativeNumber);
   gc->add_option("--stale-temp-seconds", a->temp_age, "age after which unlocked temp files go")
       ->check(CLI::NonNegativeNumber)
       ->group("");
   gc->callback([a, c] {
+    // The windows the coordinator prunes its runs by: the same config, found the same way.
+    auto cfg = Config::Load(a->config);
+    ExitIfError(cfg.status());
+    auto days = RetentionFrom(*cfg);
+    ExitIfError(days.status());
     store::GcPolicy policy;
-    if (!a->config.empty()) ExitIfError(ReadRetention(a->config, &policy));
+    policy.failed_retention = days->failed;
+    policy.succeeded_retention = days->succeeded;
+    policy.unpinned_retention = days->unpinned;
     if (a->older >= 0) {
       policy.failed_retention = policy.succeeded_retention = policy.unpinned_retention =
           std::chrono::days(a->older);

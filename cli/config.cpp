@@ -236,6 +236,27 @@ std::vector<std::string> Config::Keys() {
   return keys;
 }
 
+Result<RetentionDays> RetentionFrom(const Config& c) {
+  RetentionDays d;
+  struct Field {
+    const char* key;
+    std::chrono::seconds* out;
+  };
+  for (Field f : {Field{"store.retention.failed_days", &d.failed},
+                  Field{"store.retention.succeeded_days", &d.succeeded},
+                  Field{"store.retention.unpinned_days", &d.unpinned}}) {
+    const int64_t days =
+        c.Int(f.key, std::chrono::duration_cast<std::chrono::days>(*f.out).count());
+    if (days < 0 || days > 36500) {
+      return Status::InvalidArgument("config '" + c.path() + "': " + f.key +
+                                     " must be a number of days in 0..36500, not " +
+                                     std::to_string(days));
+    }
+    *f.out = std::chrono::days(days);
+  }
+  return d;
+}
+
 std::string DefaultHome() {
   const char* home = std::getenv("RECOMP_HOME");
   return (home != nullptr && *home != '\0') ? std::string(home) : std::string("./.recomp");

@@ -3,6 +3,7 @@
 // lookups. Values given by flags override the file. Not thread-safe; used at startup.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -43,6 +44,16 @@ class Config {
   toml::table table_;
   std::string path_;
 };
+
+// [store.retention]: how long the store's gc keeps blobs and the coordinator keeps runs.
+struct RetentionDays {
+  std::chrono::seconds failed{std::chrono::days(90)};
+  std::chrono::seconds succeeded{std::chrono::days(30)};
+  std::chrono::seconds unpinned{std::chrono::days(7)};
+};
+// The config's windows; InvalidArgument naming the key when one is outside 0..36500 days (a
+// negative window would remove everything at once).
+Result<RetentionDays> RetentionFrom(const Config& c);
 
 // $RECOMP_HOME when set and non-empty, else ./.recomp.
 std::string DefaultHome();

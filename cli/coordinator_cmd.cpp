@@ -78,9 +78,7 @@ coordinator::ServiceOptions ServiceOptionsFrom(const Config& c, const Coordinato
   e.retry_max_ms = c.Int("coordinator.retry_max_ms", e.retry_max_ms);
   e.cloud_gate_open = c.Bool("coordinator.cloud_gate", false);
   e.job_started_events = c.Bool("coordinator.job_started_events", true);
-  auto& r = o.retention;  // the store gc's windows, applied to the coordinator's own state
-  r.failed = std::chrono::days(c.Int("store.retention.failed_days", 90));
-  r.succeeded = std::chrono::days(c.Int("store.retention.succeeded_days", 30));
+  auto& r = o.retention;  // the windows: RunCoordinator (checked); the pass's pace here
   r.interval_ms = c.Int("coordinator.retention_interval_ms", r.interval_ms);
   r.grace = std::chrono::milliseconds(c.Int("coordinator.retention_grace_ms", r.grace.count()));
   return o;
@@ -130,6 +128,11 @@ Status RunCoordinator(const CoordinatorArgs& a) {
   RECOMP_ASSIGN_OR_RETURN(auto store,
                           store::ArtifactStore::Open(a.store.empty() ? data + "/store" : a.store));
   coordinator::ServiceOptions so = ServiceOptionsFrom(cfg, a, data);
+  // The store gc's windows, applied to the coordinator's own state (checked: a negative one
+  // would remove every run at once).
+  RECOMP_ASSIGN_OR_RETURN(RetentionDays days, RetentionFrom(cfg));
+  so.retention.failed = days.failed;
+  so.retention.succeeded = days.succeeded;
   RECOMP_ASSIGN_OR_RETURN(coordinator::ProvenanceSigner signer, LoadProvenanceSigner(data));
   so.engine.provenance = &signer;
   broker::BrokerOptions bo = BrokerOptionsFrom(cfg, a);

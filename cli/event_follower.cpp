@@ -24,8 +24,8 @@ Result<bool> EventFollower::CatchUp(const std::function<bool(const Event&)>& fn)
     RECOMP_RETURN_IF_ERROR(r.Bool("more", &more));
     uint64_t pruned = 0;
     RECOMP_RETURN_IF_ERROR(r.Uint("pruned_through", &pruned, wire::Need::kOptional));
-    if (pruned != 0 && !told_pruned_) {
-      told_pruned_ = true;  // stderr: --json keeps stdout JSON only
+    if (pruned != 0 && !told_pruned_ && run_id_.empty()) {  // a kept run's log is whole
+      told_pruned_ = true;                                  // stderr: --json keeps stdout JSON only
       std::fprintf(stderr,
                    "recomp events: runs past their retention window were removed: events up "
                    "to sequence %llu are only those of runs still kept\n",
@@ -64,7 +64,13 @@ Status EventFollower::Run(bool follow, const std::function<bool(const Event&)>& 
   RECOMP_ASSIGN_OR_RETURN(bool more, CatchUp(fn));
   if (!more || !follow) return Status::Ok();
   auto idle_since = std::chrono::steady_clock::now();
+  auto idle_checked = idle_since;
   while (stop == nullptr || !stop->load()) {
+    // `idle` once a second whatever the traffic: other runs' events must not postpone it.
+    if (idle && std::chrono::steady_clock::now() - idle_checked > std::chrono::seconds(1)) {
+      idle_checked = std::chrono::steady_clock::now();
+      if (!idle()) return Status::Ok();
+    }
     zmq::pollitem_t item{sub.handle(), 0, ZMQ_POLLIN, 0};
     if (Status s = net::Poll(&item, 1, std::chrono::milliseconds(200)); !s.ok()) {
       if (s.code() == Status::Code::kCancelled) continue;  // EINTR
@@ -91,7 +97,6 @@ Status EventFollower::Run(bool follow, const std::function<bool(const Event&)>& 
     if (gap || std::chrono::steady_clock::now() - idle_since > std::chrono::seconds(1)) {
       RECOMP_ASSIGN_OR_RETURN(bool go_on, CatchUp(fn));
       if (!go_on) return Status::Ok();
-      if (!gap && idle && !idle()) return Status::Ok();
       idle_since = std::chrono::steady_clock::now();
     }
   }

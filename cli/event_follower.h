@@ -22,8 +22,8 @@ class EventFollower {
       : client_(client), ep_(std::move(endpoints)), run_id_(std::move(run_id)), covered_(from) {}
 
   // Calls `fn` per event until it returns false, or (when !follow) the replay is exhausted,
-  // or *stop becomes true, or `idle` (called after each catch-up during a quiet second while
-  // following) returns false. Errors: the replay endpoint is unreachable or answers an error.
+  // or *stop becomes true, or `idle` (called once a second while following) returns false. Errors:
+  // the replay endpoint is unreachable or answers an error.
   Status Run(bool follow, const std::function<bool(const Event&)>& fn,
              const std::atomic<bool>* stop = nullptr, const std::function<bool()>& idle = nullptr);
 

@@ -85,8 +85,8 @@ Result<std::optional<ModuleManifest>> ManifestAt(BlobAccess& s, const std::strin
   RECOMP_ASSIGN_OR_RETURN(bool there, s.Contains(d));
   if (!there) return Status::NotFound(arg + " is not in the " + s.Where());
   RECOMP_ASSIGN_OR_RETURN(ArtifactRecord rec, s.Stat(d));
-  if (rec.size > kMaxManifestBytes || rec.media_type != "application/json")
-    return std::optional<ModuleManifest>();
+  // Whatever its media type (`artifact put` stores octet-stream): a ROM never decodes as one.
+  if (rec.size > kMaxManifestBytes) return std::optional<ModuleManifest>();
   RECOMP_ASSIGN_OR_RETURN(std::string text, s.GetBytes(d, kMaxManifestBytes));
   auto m = DecodeModuleManifest(text);
   if (!m.ok()) return std::optional<ModuleManifest>();

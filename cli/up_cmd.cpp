@@ -238,7 +238,12 @@ std::vector<std::string> CoordinatorArgv(const std::string& self,
     argv.push_back(flag);
     argv.push_back(value);
   }
-  if (a.metrics) argv.insert(argv.end(), {"--metrics", *a.metrics});
+  // Metrics: the address it bound ("http://HOST:PORT/metrics" in endpoints.json), else the flag.
+  std::string metrics = a.metrics.value_or("");
+  if (bound != nullptr && bound->metrics.rfind("http://", 0) == 0) {
+    metrics = bound->metrics.substr(7, bound->metrics.find('/', 7) - 7);
+  }
+  if (a.metrics || !metrics.empty()) argv.insert(argv.end(), {"--metrics", metrics});
   return argv;
 }
 

@@ -166,8 +166,16 @@ void ApplyConfig(const CLI::App& w, WorkerArgs* a) {
                  "broker's workers endpoint, e.g. tcp://HOST:7421\n");
     throw CLI::RuntimeError(2);
   }
+  // The flags' own checks do not see config values: the same sets here (a mistyped confine
+  // must not quietly mean `auto`).
   if (a->executor != "process" && a->executor != "noop") {
-    std::fprintf(stderr, "error: [worker] executor must be process or noop\n");
+    std::fprintf(stderr, "error: [worker] executor must be process or noop, not '%s'\n",
+                 a->executor.c_str());
+    throw CLI::RuntimeError(2);
+  }
+  if (a->confine != "auto" && a->confine != "bubblewrap" && a->confine != "none") {
+    std::fprintf(stderr, "error: [worker] confine must be auto, bubblewrap or none, not '%s'\n",
+                 a->confine.c_str());
     throw CLI::RuntimeError(2);
   }
 }

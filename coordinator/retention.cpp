@@ -20,6 +20,7 @@ bool AllBlobsPresent(store::ArtifactStore* store, const StageResult& r) {
 
 Result<std::optional<Retention::Pass>> Retention::MaybeRun(int64_t now_ms) {
   if (opt_.interval_ms <= 0 || now_ms < next_ms_) return std::optional<Pass>();
+  next_ms_ = now_ms + opt_.interval_ms;  // a failed pass is retried after the interval too
   RECOMP_ASSIGN_OR_RETURN(Pass p, RunOnce(now_ms));
   next_ms_ = p.more ? now_ms : now_ms + opt_.interval_ms;
   return std::optional<Pass>(p);

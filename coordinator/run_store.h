@@ -110,8 +110,9 @@ class RunStore {
   // The newest sequence retention removed (0: nothing was): replay before it has holes.
   uint64_t pruned_through() const { return pruned_through_; }
   // Removes the cache entries of `jobs` (job ID, run id) that the run itself produced (its
-  // first successful, executed attempt): a pruned run's entries go with it. Entries another run
-  // produced stay. Returns how many were removed.
+  // first successful, executed attempt) and that name no blob: nothing else would ever remove
+  // them. Entries another run produced stay, and so do entries with blobs (SweepCache removes
+  // them once the store collected their blobs). Returns how many were removed.
   Result<uint64_t> DropCacheOf(const std::vector<std::pair<std::string, std::string>>& jobs);
   // Visits up to `limit` action-cache entries from `*cursor` ("" = the first), removes those
   // `keep` refuses (their blobs are gone), and moves `*cursor` past them ("" again at the end).
@@ -125,13 +126,14 @@ class RunStore {
   std::shared_ptr<store::Env> env_;
   MDB_dbi events_ = 0, run_events_ = 0, runs_ = 0, jobs_ = 0;
   // finished: state (1 byte: 'f' failed, 's' succeeded), finished Unix ms (8 BE), run id ->
-  // "": the terminal runs in the order retention removes them. meta: "pruned_through" -> 8 BE.
+  // "": the terminal runs in the order retention removes them. meta: "pruned_through" -> 8 BE,
+  // "finished_index" -> "1" once every terminal run is indexed.
   MDB_dbi finished_ = 0, meta_ = 0;
   uint64_t pruned_through_ = 0;
   // Adds the finished index entry of a terminal row (PutRun).
   Status IndexFinished(store::Txn& txn, const RunRow& r);
   // At Open: reads pruned_through, and indexes terminal runs written before the finished
-  // index existed (once: when the index is empty).
+  // index existed (once: meta's "finished_index" marks it done).
   Status OpenRetention();
   // The action cache: <dir>/action-cache/, MDB_NOSYNC. Its keys are random job IDs, so a batch
   // of N results dirties ~N pages: kept out of the fsynced environment (a lost entry only

@@ -15,6 +15,7 @@ namespace recomp::coordinator {
 namespace {
 
 constexpr std::string_view kPrunedThroughKey = "pruned_through";
+constexpr std::string_view kFinishedIndexKey = "finished_index";  // "1": every run indexed
 const Status kStop = Status::Cancelled("enough");
 
 std::string RunPrefix(const std::string& run_id) {
@@ -61,8 +62,8 @@ Status RunStore::OpenRetention() {
     if (pt->size() != 8) return Status::Corruption("meta.pruned_through is not 8 bytes");
     pruned_through_ = ReadBigEndian(*pt);
   }
-  RECOMP_ASSIGN_OR_RETURN(auto any, txn.LastKey(finished_));
-  if (any) return Status::Ok();  // the index exists: PutRun keeps it
+  RECOMP_ASSIGN_OR_RETURN(auto indexed, txn.Get(meta_, kFinishedIndexKey));
+  if (indexed) return Status::Ok();  // the index exists: PutRun keeps it
   std::vector<std::string> keys;
   RECOMP_RETURN_IF_ERROR(txn.ForEach(runs_, [&](std::string_view, std::string_view v) {
     auto j = proto::BodyJson(v, "run row");
@@ -71,9 +72,11 @@ Status RunStore::OpenRetention() {
     if (std::string k = FinishedKey(row); !k.empty()) keys.push_back(std::move(k));
     return Status::Ok();
   }));
-  if (keys.empty()) return Status::Ok();
   for (const std::string& k : keys) RECOMP_RETURN_IF_ERROR(txn.Put(finished_, k, ""));
-  Log()->info("retention: indexed {} finished runs", keys.size());
+  // Marked, so a store written by a build without the index (whatever is indexed) is
+  // indexed once, and never again.
+  RECOMP_RETURN_IF_ERROR(txn.Put(meta_, kFinishedIndexKey, "1"));
+  if (!keys.empty()) Log()->info("retention: indexed {} finished runs", keys.size());
   return txn.Commit();
 }
 
@@ -112,8 +115,13 @@ Result<RunStore::Pruned> RunStore::PruneRuns(const std::vector<FinishedRun>& run
     RECOMP_ASSIGN_OR_RETURN(auto v, txn.Get(runs_, id));
     if (!v) continue;
     auto j = proto::BodyJson(*v, "run row");
-    if (!j.ok()) return Status::Corruption(j.status().message()).WithContext("run " + id);
-    RECOMP_ASSIGN_OR_RETURN(RunRow row, RunRowFromJson(*j));
+    Result<RunRow> decoded = j.ok() ? RunRowFromJson(*j) : Result<RunRow>(j.status());
+    if (!decoded.ok()) {  // kept for an operator to look at; not offered again
+      Log()->error("retention: run {} not removed: its row is unreadable: {}", id,
+                   decoded.status().ToString());
+      continue;
+    }
+    const RunRow& row = *decoded;
     const std::string finished = FinishedKey(row);
     if (finished.empty()) continue;  // never a run that may still change
     const std::string prefix = RunPrefix(id);
@@ -155,7 +163,8 @@ Result<uint64_t> RunStore::DropCacheOf(
     RECOMP_ASSIGN_OR_RETURN(auto v, txn.Get(cache_, job_id));
     if (!v) continue;
     auto r = DecodeStageResult(*v);
-    if (r.ok() && r->run_id != run_id) continue;  // another run's result: still serves
+    // Another run's result still serves; one with blobs goes when they do (SweepCache).
+    if (r.ok() && (r->run_id != run_id || !r->outputs.empty() || !r->log_ref.empty())) continue;
     RECOMP_RETURN_IF_ERROR(txn.Del(cache_, job_id).status());
     ++removed;
   }

@@ -157,6 +157,25 @@ TEST_CASE("the config search path: --config, $RECOMP_CONFIG, $XDG_CONFIG_HOME, /
   CHECK(Config::Locate("") == (etc ? "/etc/recomp/recomp.toml" : ""));
 }
 
+TEST_CASE("retention windows: defaults, values, and a negative or huge one refused") {
+  auto none = RetentionFrom(Config());
+  REQUIRE(none.ok());
+  CHECK(none->failed == std::chrono::days(90));
+  CHECK(none->succeeded == std::chrono::days(30));
+  CHECK(none->unpinned == std::chrono::days(7));
+  TempConfig ok("[store.retention]\nsucceeded_days = 0\nfailed_days = 365\n");
+  auto days = RetentionFrom(*Config::Load(ok.path));
+  REQUIRE(days.ok());
+  CHECK(days->succeeded == std::chrono::seconds(0));
+  CHECK(days->failed == std::chrono::days(365));
+  for (const char* bad : {"succeeded_days = -1", "failed_days = 36501"}) {
+    TempConfig c(std::string("[store.retention]\n") + bad + "\n");
+    Status s = RetentionFrom(*Config::Load(c.path)).status();
+    CHECK(s.code() == Status::Code::kInvalidArgument);
+    CHECK(s.message().find("must be a number of days in 0..36500") != std::string::npos);
+  }
+}
+
 TEST_CASE("DataDir: the flag, else $RECOMP_HOME, else ./.recomp") {
   const char* old = std::getenv("RECOMP_HOME");
   std::string saved = old ? old : "";

@@ -222,7 +222,7 @@ TEST_CASE("retention: cache entries whose blobs are gone are swept, usable ones 
   CHECK(s->GetCache(std::string(64, '3'))->has_value());
 }
 
-TEST_CASE("retention: a pruned run's own cache entries go with it; another run's stay") {
+TEST_CASE("retention: a pruned run's own blob-less cache entries go; others stay") {
   TempDir dir;
   auto s = Fill(dir);
   auto store = store::ArtifactStore::Open(dir / "store");
@@ -242,13 +242,19 @@ TEST_CASE("retention: a pruned run's own cache entries go with it; another run's
     REQUIRE(b->PutCache(entry('4', "old-ok")).ok());  // old-ok's job 4, produced by old-ok
     REQUIRE(b->PutCache(entry('5', "new-ok")).ok());  // old-ok's job 5, produced by new-ok
     REQUIRE(b->PutCache(entry('6', "new-ok")).ok());  // a kept run's
+    StageResult logged = entry('0', "old-fail");      // old-fail's job 0, its log blob stored
+    auto log = (*store)->PutBytes("a job's log");
+    REQUIRE(log.ok());
+    logged.log_ref = log->ref;
+    REQUIRE(b->PutCache(logged).ok());
     REQUIRE(b->Commit().ok());
   }
   Retention r(s.get(), store->get(), Windows());
   auto pass = r.RunOnce(kNow);
   REQUIRE(pass.ok());
   CHECK(pass->runs == 2);
-  CHECK(pass->cache_entries == 1);
+  CHECK(pass->cache_entries == 1);                        // '4' only
+  CHECK(s->GetCache(std::string(64, '0'))->has_value());  // blobs: kept until gc takes them
   CHECK_FALSE(s->GetCache(std::string(64, '4'))->has_value());
   CHECK(s->GetCache(std::string(64, '5'))->has_value());
   CHECK(s->GetCache(std::string(64, '6'))->has_value());

@@ -91,6 +91,13 @@ class CliHabits(rt.PoolTestCase):
                 worker.signal(signal.SIGINT)
                 worker.wait(20)
                 worker.close()
+            # A config value gets the flag's check: a mistyped confine is refused, not `auto`.
+            with open(wcfg, "a") as f:
+                f.write('confine = "bwrap"\n')
+            p = rt.run([rt.RECOMP_BIN, "worker", "--config", wcfg], check=False)
+            self.assertEqual(p.returncode, 2)
+            self.assertIn("[worker] confine must be auto, bubblewrap or none, not 'bwrap'",
+                          p.stderr)
         finally:
             up.signal(signal.SIGINT)
             self.assertEqual(up.wait(30), 0, up.output())
