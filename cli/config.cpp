@@ -125,15 +125,12 @@ std::string_view Got(const toml::node& n) {
   }
 }
 
-// "; did you mean 'x.y'?" for the closest accepted key within 2 edits, else "".
-std::string Suggest(const std::string& key) {
-  std::string best;
-  size_t best_d = 3;
-  for (const auto& [k, t] : Schema()) {
-    size_t d = EditDistance(key, k);
-    if (d < best_d) best_d = d, best = k;
-  }
-  return best.empty() ? std::string() : "; did you mean '" + best + "'?";
+// "; did you mean 'x.y'?" for the accepted key nearest to `key` (2 edits at most), else "".
+std::string DidYouMean(const std::string& key) {
+  std::vector<std::string_view> keys;
+  for (const auto& [k, t] : Schema()) keys.push_back(k);
+  std::string best = Closest(key, keys, 2);
+  return best.empty() ? best : "; did you mean '" + best + "'?";
 }
 
 std::string Where(const std::string& file, const toml::node& n) {
@@ -149,7 +146,8 @@ Status Check(const toml::table& t, const std::string& prefix, const std::string&
     }
     auto it = Schema().find(key);
     if (it == Schema().end()) {
-      return Status::InvalidArgument(Where(file, v) + "unknown key '" + key + "'" + Suggest(key) +
+      return Status::InvalidArgument(Where(file, v) + "unknown key '" + key + "'" +
+                                     DidYouMean(key) +
                                      " (config/recomp.toml lists the accepted keys)");
     }
     if (!TypeOk(v, it->second)) {

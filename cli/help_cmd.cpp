@@ -68,14 +68,11 @@ std::string BashCompletion(CLI::App& app) {
 }  // namespace
 
 std::string SuggestCommand(CLI::App& app, const std::string& typed) {
-  std::string best;
-  size_t best_d = 3;  // at most 2 edits away
-  for (const std::string& n : CommandNames(app)) {
-    size_t d = EditDistance(typed, n);
-    if (d < best_d || (n.rfind(typed, 0) == 0 && !typed.empty() && best.empty())) {
-      best_d = std::min(d, best_d);
-      best = n;
-    }
+  const std::vector<std::string> names = CommandNames(app);
+  std::string best = Closest(typed, names, 2);
+  if (!best.empty() || typed.empty()) return best;
+  for (const std::string& n : names) {  // else a command it begins ("prov" -> provenance)
+    if (n.rfind(typed, 0) == 0) return n;
   }
   return best;
 }

@@ -183,27 +183,11 @@ RestartPolicy PolicyFrom(const Config& cfg) {
   return p;
 }
 
-// The [worker] settings of the config file, as `recomp worker` flags.
-std::vector<std::string> WorkerFlags(const Config& cfg, const UpArgs& a) {
-  std::vector<std::string> f = {
-      "--slots",        std::to_string(a.slots > 0 ? a.slots : cfg.Int("worker.slots", 1)),
-      "--heartbeat-ms", std::to_string(cfg.Int("worker.heartbeat_ms", 1000)),
-      "--liveness",     std::to_string(cfg.Int("worker.liveness", 3)),
-      "--reconnect-ms", std::to_string(cfg.Int("worker.reconnect_min_ms", 1000)),
-      "--executor",     cfg.Str("worker.executor", "process"),
-      "--confine",      cfg.Str("worker.confine", "auto"),
-      "--job-user",     cfg.Str("worker.job_user", "65534:65534")};
-  if (!cfg.Bool("worker.cgroups", true)) f.push_back("--no-cgroups");
-  if (std::string m = cfg.Str("worker.metrics", ""); !m.empty()) {
-    f.push_back("--metrics");  // each worker its own port: use port 0 with several workers
-    f.push_back(m);
-  }
-  std::string work = cfg.Str("worker.work_dir", "");
-  if (!work.empty()) {
-    f.push_back("--work-dir");
-    f.push_back(work);
-  }
-  return f;
+// `recomp worker` flags for up's workers: --slots when given; the rest each worker reads from
+// the config file up passes it ([worker]), like one started alone.
+std::vector<std::string> WorkerFlags(const UpArgs& a) {
+  if (a.slots <= 0) return {};
+  return {"--slots", std::to_string(a.slots)};
 }
 
 // Removes endpoints.json only while holding the data directory's lock, so only a file that no
@@ -271,7 +255,7 @@ Status RunUp(const UpArgs& a) {
     return ep.status();
   }
   kids[0].argv = CoordinatorArgv(self, common, a, &*ep);
-  std::vector<std::string> worker_flags = WorkerFlags(cfg, a);
+  std::vector<std::string> worker_flags = WorkerFlags(a);
   for (int i = 0; i < workers; ++i) {
     Child w;
     w.name = "worker " + std::to_string(i);

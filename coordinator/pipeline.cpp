@@ -68,9 +68,8 @@ std::string_view TypeName(const toml::node& n) {
 template <size_t N>
 std::string UnknownKey(std::string_view key, const std::string_view (&known)[N]) {
   std::string msg = "unknown key '" + std::string(key) + "'";
-  for (std::string_view k : known) {
-    if (EditDistance(key, k) <= 2) return msg + " (did you mean '" + std::string(k) + "'?)";
-  }
+  if (std::string k = Closest(key, known, 2); !k.empty())
+    return msg + " (did you mean '" + k + "'?)";
   msg += "; allowed keys:";
   for (std::string_view k : known) msg += " " + std::string(k);
   return msg;

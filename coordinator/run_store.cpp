@@ -9,34 +9,13 @@
 
 #include "base/endian.h"
 #include "coordinator/log.h"
+#include "coordinator/run_store_keys.h"
 #include "messages/codec.h"
 #include "messages/protocol.h"
 
 namespace recomp::coordinator {
-namespace {
-
-std::string SeqKey(uint64_t seq) {
-  return U64Bytes(seq);
-}
-
-// The sequence that ends an events or run_events key.
-uint64_t SeqFromKey(std::string_view k) {
-  return ReadBigEndian(k.substr(k.size() - 8));
-}
-
-std::string RunPrefix(const std::string& run_id) {
-  return run_id + std::string(1, '\0');
-}
-
-template <typename T>
-Result<T> DecodeRow(std::string_view bytes, Result<T> (*from_json)(const nlohmann::json&),
-                    const char* what) {
-  auto j = proto::BodyJson(bytes, what);
-  if (!j.ok()) return Status::Corruption(j.status().message());
-  return from_json(*j);
-}
-
-}  // namespace
+using keys::DecodeRow;
+using keys::RunPrefix;
 
 Result<std::unique_ptr<RunStore>> RunStore::Open(const std::string& dir, bool durable) {
   std::error_code ec;
@@ -102,9 +81,9 @@ Status RunStore::Batch::AppendEncodedEvent(const Event& e, std::string_view enco
   }
   last_ = e.sequence;
   // Sequences only grow, so the key is the greatest: MDB_APPEND (no search, full pages).
-  RECOMP_RETURN_IF_ERROR(txn_.Append(s_->events_, SeqKey(e.sequence), encoded));
+  RECOMP_RETURN_IF_ERROR(txn_.Append(s_->events_, keys::Seq(e.sequence), encoded));
   if (!IsRunEvent(e.type)) return Status::Ok();  // a worker's event: in the global log only
-  return txn_.Put(s_->run_events_, RunPrefix(e.subject) + SeqKey(e.sequence), "");
+  return txn_.Put(s_->run_events_, RunPrefix(e.subject) + keys::Seq(e.sequence), "");
 }
 
 Status RunStore::Batch::PutRun(const RunRow& r) {
@@ -146,7 +125,7 @@ Result<uint64_t> RunStore::LastSequence() const {
   RECOMP_ASSIGN_OR_RETURN(auto last, txn.LastKey(events_));  // keys are big-endian sequences
   if (!last) return pruned_through_;
   if (last->size() != 8) return Status::Corruption("events: a key is not an 8-byte sequence");
-  return std::max(SeqFromKey(*last), pruned_through_);
+  return std::max(keys::SeqFrom(*last), pruned_through_);
 }
 
 Result<std::optional<RunRow>> RunStore::GetRun(const std::string& run_id) const {
@@ -271,7 +250,7 @@ Result<std::vector<Event>> RunStore::ReadEvents(uint64_t after, size_t limit,
     return false;
   };
   auto take = [&](uint64_t seq) -> Status {
-    RECOMP_ASSIGN_OR_RETURN(auto v, txn.Get(events_, SeqKey(seq)));
+    RECOMP_ASSIGN_OR_RETURN(auto v, txn.Get(events_, keys::Seq(seq)));
     if (!v) return Status::Corruption("event " + std::to_string(seq) + " is indexed but missing");
     if (full(*v)) return kStop;
     auto e = DecodeEvent(*v);
@@ -286,23 +265,23 @@ Result<std::vector<Event>> RunStore::ReadEvents(uint64_t after, size_t limit,
   const uint64_t first = after + 1;
   Status s;
   if (run_id.empty()) {
-    s = txn.ForEachFrom(events_, SeqKey(first),
+    s = txn.ForEachFrom(events_, keys::Seq(first),
                         [&](std::string_view k, std::string_view v) -> Status {
                           if (full(v)) return kStop;
                           auto e = DecodeEvent(v);
                           if (!e.ok())
-                            return Status::Corruption("event " + std::to_string(SeqFromKey(k)) +
+                            return Status::Corruption("event " + std::to_string(keys::SeqFrom(k)) +
                                                       ": " + e.status().message());
                           out.push_back(std::move(e).value());
                           return Status::Ok();
                         });
   } else {
     const std::string prefix = RunPrefix(run_id);
-    s = txn.ForEachFrom(run_events_, prefix + SeqKey(first),
+    s = txn.ForEachFrom(run_events_, prefix + keys::Seq(first),
                         [&](std::string_view k, std::string_view) -> Status {
                           if (k.size() != prefix.size() + 8 || k.substr(0, prefix.size()) != prefix)
                             return kStop;  // past the run
-                          return take(SeqFromKey(k));
+                          return take(keys::SeqFrom(k));
                         });
   }
   if (!s.ok() && s.code() != Status::Code::kCancelled) return s;

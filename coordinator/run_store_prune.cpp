@@ -8,6 +8,7 @@
 #include "base/endian.h"
 #include "coordinator/log.h"
 #include "coordinator/run_store.h"
+#include "coordinator/run_store_keys.h"
 #include "messages/codec.h"
 #include "messages/protocol.h"
 
@@ -17,10 +18,6 @@ namespace {
 constexpr std::string_view kPrunedThroughKey = "pruned_through";
 constexpr std::string_view kFinishedIndexKey = "finished_index";  // "1": every run indexed
 const Status kStop = Status::Cancelled("enough");
-
-std::string RunPrefix(const std::string& run_id) {
-  return run_id + std::string(1, '\0');
-}
 
 // The finished index key of a terminal row; "" for a row that is not terminal.
 std::string FinishedKey(const RunRow& r) {
@@ -66,9 +63,7 @@ Status RunStore::OpenRetention() {
   if (indexed) return Status::Ok();  // the index exists: PutRun keeps it
   std::vector<std::string> keys;
   RECOMP_RETURN_IF_ERROR(txn.ForEach(runs_, [&](std::string_view, std::string_view v) {
-    auto j = proto::BodyJson(v, "run row");
-    if (!j.ok()) return Status::Corruption(j.status().message());
-    RECOMP_ASSIGN_OR_RETURN(RunRow row, RunRowFromJson(*j));
+    RECOMP_ASSIGN_OR_RETURN(RunRow row, keys::DecodeRow<RunRow>(v, &RunRowFromJson, "run row"));
     if (std::string k = FinishedKey(row); !k.empty()) keys.push_back(std::move(k));
     return Status::Ok();
   }));
@@ -114,8 +109,7 @@ Result<RunStore::Pruned> RunStore::PruneRuns(const std::vector<FinishedRun>& run
     RECOMP_RETURN_IF_ERROR(txn.Del(finished_, f.index_key).status());
     RECOMP_ASSIGN_OR_RETURN(auto v, txn.Get(runs_, id));
     if (!v) continue;
-    auto j = proto::BodyJson(*v, "run row");
-    Result<RunRow> decoded = j.ok() ? RunRowFromJson(*j) : Result<RunRow>(j.status());
+    Result<RunRow> decoded = keys::DecodeRow<RunRow>(*v, &RunRowFromJson, "run row");
     if (!decoded.ok()) {  // kept for an operator to look at; not offered again
       Log()->error("retention: run {} not removed: its row is unreadable: {}", id,
                    decoded.status().ToString());
@@ -124,7 +118,7 @@ Result<RunStore::Pruned> RunStore::PruneRuns(const std::vector<FinishedRun>& run
     const RunRow& row = *decoded;
     const std::string finished = FinishedKey(row);
     if (finished.empty()) continue;  // never a run that may still change
-    const std::string prefix = RunPrefix(id);
+    const std::string prefix = keys::RunPrefix(id);
     RECOMP_ASSIGN_OR_RETURN(auto job_keys, KeysWithPrefix(txn, jobs_, prefix));
     for (const std::string& k : job_keys) {
       RECOMP_ASSIGN_OR_RETURN(auto jv, txn.Get(jobs_, k));
@@ -136,8 +130,8 @@ Result<RunStore::Pruned> RunStore::PruneRuns(const std::vector<FinishedRun>& run
     }
     RECOMP_ASSIGN_OR_RETURN(auto event_keys, KeysWithPrefix(txn, run_events_, prefix));
     for (const std::string& k : event_keys) {
-      const uint64_t seq = ReadBigEndian(std::string_view(k).substr(k.size() - 8));
-      RECOMP_RETURN_IF_ERROR(txn.Del(events_, U64Bytes(seq)).status());
+      const uint64_t seq = keys::SeqFrom(k);
+      RECOMP_RETURN_IF_ERROR(txn.Del(events_, keys::Seq(seq)).status());
       RECOMP_RETURN_IF_ERROR(txn.Del(run_events_, k).status());
       newest = std::max(newest, seq);
     }
